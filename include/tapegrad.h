@@ -1,0 +1,58 @@
+/* tapegrad.h: reverse-mode automatic differentiation on f32/f64 tensors, in C11.
+ *
+ * Ops record nodes on a tape as a forward pass runs; tg_tape_backward walks the tape backwards
+ * and calls each op's own backward rule, so gradients are derived, never hand-coded. Parameters
+ * persist in a store, everything else lives on the tape until tg_tape_reset. Errors never abort:
+ * a failing op returns NULL and the first error stays on the tape, naming the op, the shapes and
+ * the calling line. The headers:
+ *
+ *   tapegrad/base.h       status codes, dtypes, the allocator hook
+ *   tapegrad/tensor.h     tensors: creation, inspection, data in and out
+ *   tapegrad/tape.h       the tape, the parameter store, the reverse sweep
+ *   tapegrad/ops.h        the operations
+ *   tapegrad/rng.h        the seeded, machine-independent random generator
+ *   tapegrad/gradcheck.h  finite-difference proofs of first and second derivatives
+ *   tapegrad/dot.h        Graphviz DOT export of a recorded graph
+ *
+ * A least-squares step, start to end (this example is compiled and run by the test suite):
+ *
+ *     #include <tapegrad.h>
+ *
+ *     int main(void) {
+ *         tg_store *s = tg_store_new();
+ *         tg_tape *t = tg_tape_new();
+ *         tg_tensor *w = tg_store_param(s, "w", TG_F64, TG_SHAPE(2, 1));
+ *         const double xs[] = {1, 2, 3, 4, 5, 6}, ys[] = {5, 11, 17};
+ *         for (int step = 0; step < 200; step++) {
+ *             tg_tensor *x = tg_from_data(t, TG_F64, TG_SHAPE(3, 2), xs);
+ *             tg_tensor *y = tg_from_data(t, TG_F64, TG_SHAPE(3, 1), ys);
+ *             tg_tensor *err = tg_sub(t, tg_matmul(t, x, w), y);
+ *             tg_tensor *loss = tg_mean_all(t, tg_mul(t, err, err));
+ *             tg_store_zero_grad(s);
+ *             if (tg_tape_backward(t, loss, NULL, 0) != TG_OK) {
+ *                 fprintf(stderr, "%s\n", tg_tape_error(t));
+ *                 return 1;
+ *             }
+ *             double *wv = tg_tensor_data(w), *gv = tg_tensor_data(tg_tensor_grad(w));
+ *             for (int i = 0; i < 2; i++) wv[i] -= 0.02 * gv[i];
+ *             tg_tape_reset(t);
+ *         }
+ *         double *wv = tg_tensor_data(w);
+ *         printf("w = %.3f %.3f\n", wv[0], wv[1]);   // close to 1 and 2
+ *         tg_tape_free(t);
+ *         tg_store_free(s);
+ *         return 0;
+ *     }
+ */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include "tapegrad/base.h"
+#include "tapegrad/dot.h"
+#include "tapegrad/gradcheck.h"
+#include "tapegrad/ops.h"
+#include "tapegrad/rng.h"
+#include "tapegrad/tape.h"
+#include "tapegrad/tensor.h"
+
+#endif

@@ -1,0 +1,114 @@
+/* tapegrad/tape.h: the tape that records a step, the store that keeps parameters, and the
+ * reverse sweep that turns a loss into gradients.
+ *
+ * Two lifetimes (DESIGN decision 2): a tg_store owns parameters, their gradients and any other
+ * state that persists; a tg_tape owns everything one step computes and releases it all at once
+ * in tg_tape_reset, keeping its memory so that the next step allocates nothing.
+ *
+ *     tg_store *s = tg_store_new();
+ *     tg_tensor *w = tg_store_param(s, "w", TG_F64, TG_SHAPE(3));
+ *     tg_tape *t = tg_tape_new();
+ *     tg_tensor *loss = tg_sum_all(t, tg_mul(t, w, w));
+ *     if (tg_tape_backward(t, loss, NULL, 0) != TG_OK) puts(tg_tape_error(t));
+ *     // tg_tensor_grad(w) now holds 2w
+ *     tg_tape_free(t);
+ *     tg_store_free(s);
+ */
+#ifndef TAPEGRAD_TAPE_H
+#define TAPEGRAD_TAPE_H
+
+#include "tapegrad/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tg_store tg_store; /* opaque */
+
+/* ---- the tape ---- */
+
+/* A new, empty tape; NULL if memory runs out. Free with tg_tape_free. */
+tg_tape *tg_tape_new(void);
+/* Frees the tape and everything it owns. NULL is a no-op. */
+void tg_tape_free(tg_tape *t);
+/* Releases every tensor and node the tape owns in O(1) and keeps the memory for the next step.
+ * Also clears the tape's error. Pointers to the tape's tensors are invalid afterwards. */
+void tg_tape_reset(tg_tape *t);
+
+/* The first error since the last reset or clear (sticky), TG_OK if none. */
+tg_status tg_tape_status(const tg_tape *t);
+/* The first error's message: op, shapes and call site. "" when there is none; owned by the
+ * tape, valid until the next reset or clear. */
+const char *tg_tape_error(const tg_tape *t);
+/* Forgets the error so that a caller who handled it can go on. */
+void tg_tape_clear_error(tg_tape *t);
+
+/* Turns recording on or off and returns the previous setting. With recording off (no-grad
+ * mode) ops compute their results but record no nodes, and nothing requires a gradient. */
+bool tg_tape_set_grad_enabled(tg_tape *t, bool enabled);
+bool tg_tape_grad_enabled(const tg_tape *t);
+
+/* Number of nodes recorded since the last reset. */
+int64_t tg_tape_n_nodes(const tg_tape *t);
+/* Bytes of arena in use, and bytes the arena holds (in use or kept for reuse). */
+size_t tg_tape_bytes_used(const tg_tape *t);
+size_t tg_tape_bytes_reserved(const tg_tape *t);
+
+/* ---- the reverse sweep ---- */
+
+/* Flags for tg_tape_backward and tg_tape_grad. */
+enum {
+    /* Keep the graph's saved state so that backward may run over it again. Without it, the
+     * nodes a sweep visits are released, and a later sweep through them fails with
+     * TG_ERR_RELEASED instead of returning a wrong answer. */
+    TG_RETAIN_GRAPH = 1u << 0,
+    /* Record the backward pass itself, so that the gradients it produces can be differentiated
+     * again (second derivatives). Implies TG_RETAIN_GRAPH. */
+    TG_CREATE_GRAPH = 1u << 1
+};
+
+/* Back-propagates from `out`. With grad_out NULL, `out` must have one element and its gradient
+ * is 1; otherwise grad_out has out's shape and dtype. Every leaf that requires a gradient, on
+ * this tape or a parameter in a store, gets the gradient added to what it holds (gradients
+ * accumulate until zeroed, as in PyTorch); every intermediate tensor on the path holds its
+ * gradient of this sweep. Only nodes on a path from a gradient-requiring leaf to `out` are
+ * visited. Returns TG_OK or the error, which is also kept on the tape. */
+tg_status tg_tape_backward(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, unsigned flags);
+
+/* Computes d(out)/d(inputs[i]) (weighted by grad_out as above) into grads[i] without touching
+ * any tensor's accumulated gradient. grads[i] is owned by the tape; it is a zero tensor when
+ * out does not depend on inputs[i]. With TG_CREATE_GRAPH the grads are recorded and can be
+ * differentiated again. */
+tg_status tg_tape_grad(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, int n_inputs,
+                       tg_tensor *const *inputs, tg_tensor **grads, unsigned flags);
+
+/* ---- the store of persistent tensors ---- */
+
+/* A new, empty store; NULL if memory runs out. Free with tg_store_free. */
+tg_store *tg_store_new(void);
+/* Frees the store and every tensor in it. NULL is a no-op. */
+void tg_store_free(tg_store *s);
+/* The first error met by the store, TG_OK if none, and its message ("" if none). */
+tg_status tg_store_status(const tg_store *s);
+const char *tg_store_error(const tg_store *s);
+
+/* A new parameter: zero-filled, requiring a gradient, with a zero gradient of the same shape.
+ * `name` is copied and must be unique in the store. Owned by the store; NULL on error. */
+tg_tensor *tg_store_param(tg_store *s, const char *name, tg_dtype dtype, int ndim,
+                          const int64_t *shape);
+/* A new persistent tensor that takes no gradient (running statistics, optimizer state). */
+tg_tensor *tg_store_buffer(tg_store *s, const char *name, tg_dtype dtype, int ndim,
+                           const int64_t *shape);
+/* Parameters in creation order: count, i-th (NULL out of range), and by name (NULL if none). */
+int tg_store_n_params(const tg_store *s);
+tg_tensor *tg_store_get_param(const tg_store *s, int i);
+tg_tensor *tg_store_find(const tg_store *s, const char *name);
+/* Total number of parameter elements. */
+int64_t tg_store_n_param_elements(const tg_store *s);
+/* Sets every parameter's gradient to zero. */
+void tg_store_zero_grad(tg_store *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

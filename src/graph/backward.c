@@ -1,0 +1,189 @@
+/* backward.c: the one generic reverse sweep. It walks the tape from the output's node back to
+ * the first node, hands each visited node's output gradient to that op's backward rule from
+ * the registry, and sums what the rule returns into the inputs' gradients. It knows no op by
+ * name (STYLE S5.4).
+ *
+ * Gradients in flight are kept on the tensors (sweep_grad), tagged with a number unique to the
+ * sweep, so nothing needs clearing between sweeps and stale values are never read. */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "graph.h"
+#include "../ops/kernels/kernels.h"
+
+static atomic_uint_fast64_t sweep_counter;
+
+static tg_tensor *in_flight(const tg_tensor *x, uint64_t epoch) {
+    return x->sweep_epoch == epoch ? x->sweep_grad : NULL;
+}
+
+/* Adds g into x's in-flight gradient (with an op, so that with create_graph the sum is
+ * recorded too). */
+static tg_status accumulate(tg_tape *t, const tg_node *n, int input, tg_tensor *x, tg_tensor *g,
+                            uint64_t epoch) {
+    char xs[TG_SHAPE_STR_MAX], gs[TG_SHAPE_STR_MAX];
+    if (!g)
+        return tg_fail_status(t, TG_ERR_NOGRAD, "backward of %s gave no gradient for input %d",
+                              n ? n->op->name : "output", input);
+    if (!tg_same_shape(x, g) || x->dtype != g->dtype)
+        return tg_fail_status(t, TG_ERR_SHAPE,
+                              "backward of %s gave a %s %s gradient for input %d of %s %s",
+                              n ? n->op->name : "output", tg_dtype_name(g->dtype),
+                              tg_shape_str(g, gs, sizeof gs), input, tg_dtype_name(x->dtype),
+                              tg_shape_str(x, xs, sizeof xs));
+    tg_tensor *cur = in_flight(x, epoch);
+    if (cur) {
+        g = tg_add(t, cur, g);
+        if (!g) return t->status;
+    }
+    x->sweep_grad = g;
+    x->sweep_epoch = epoch;
+    return TG_OK;
+}
+
+/* Leaves keep what sweeps give them: a parameter adds it, numerically, to its persistent
+ * gradient; a leaf on the tape sums it into its tape-owned gradient. */
+static tg_status deposit(tg_tape *t, tg_tensor *x, uint64_t epoch) {
+    tg_tensor *g = in_flight(x, epoch);
+    if (!g) return TG_OK;
+    x->sweep_epoch = 0; /* deposited once even when x feeds several nodes */
+    if (x->role == TG_ROLE_PARAM && x->grad) {
+        tg_tensor *acc = x->grad;
+        kern_binary(KERN_ADD, acc->dtype, acc->ndim, acc->shape, acc->data, acc->data,
+                    acc->strides, g->data, g->strides);
+        return TG_OK;
+    }
+    if (x->grad) {
+        g = tg_add(t, x->grad, g);
+        if (!g) return t->status;
+    }
+    x->grad = g;
+    return TG_OK;
+}
+
+typedef struct sweep_request {
+    tg_tensor *out;
+    tg_tensor *grad_out;
+    unsigned flags;
+    bool deposit;    /* tg_tape_backward: fill .grad; tg_tape_grad: leave it alone */
+    const char *api; /* for messages */
+} sweep_request;
+
+static tg_status check_request(tg_tape *t, const sweep_request *r) {
+    char os[TG_SHAPE_STR_MAX], gs[TG_SHAPE_STR_MAX];
+    if (t->status != TG_OK) return t->status;
+    if (!r->out)
+        return tg_fail_status(t, TG_ERR_NULL, "%s: output is NULL (did an earlier op fail?)",
+                              r->api);
+    if (!r->out->requires_grad)
+        return tg_fail_status(t, TG_ERR_NOGRAD,
+                              "%s: the output %s does not require a gradient: no parameter or "
+                              "input with requires_grad reaches it (or recording was off)",
+                              r->api, tg_shape_str(r->out, os, sizeof os));
+    if (!r->grad_out && tg_tensor_numel(r->out) != 1)
+        return tg_fail_status(t, TG_ERR_NOGRAD,
+                              "%s: the output has shape %s; a non-scalar output needs an "
+                              "explicit output gradient",
+                              r->api, tg_shape_str(r->out, os, sizeof os));
+    if (r->grad_out && (!tg_same_shape(r->out, r->grad_out) ||
+                        r->out->dtype != r->grad_out->dtype))
+        return tg_fail_status(t, TG_ERR_SHAPE,
+                              "%s: output gradient %s %s does not match output %s %s", r->api,
+                              tg_dtype_name(r->grad_out->dtype),
+                              tg_shape_str(r->grad_out, gs, sizeof gs),
+                              tg_dtype_name(r->out->dtype),
+                              tg_shape_str(r->out, os, sizeof os));
+    return TG_OK;
+}
+
+static tg_status visit(tg_tape *t, tg_node *n, uint64_t epoch, const sweep_request *r) {
+    tg_tensor *g = in_flight(n->out, epoch);
+    if (!g) return TG_OK; /* not on a path to the output */
+    if (n->released)
+        return tg_fail_status(t, TG_ERR_RELEASED,
+                              "%s: node %lld (%s) was released by an earlier backward; pass "
+                              "TG_RETAIN_GRAPH to that backward to sweep the graph again",
+                              r->api, (long long)n->id, n->op->name);
+    if (!n->op->backward)
+        return tg_fail_status(t, TG_ERR_NOGRAD, "%s: op %s has no backward rule", r->api,
+                              n->op->name);
+    if (r->deposit) n->out->grad = g;
+    t->site_file = n->file; /* errors inside the rule name the forward call's site */
+    t->site_line = n->line;
+    tg_tensor *grads[TG_MAX_INPUTS] = {NULL};
+    n->op->backward(t, n, g, grads);
+    if (t->status != TG_OK) return t->status;
+    for (int i = 0; i < n->n_inputs; i++) {
+        if (!tg_node_needs_grad(n, i)) continue;
+        tg_status s = accumulate(t, n, i, n->inputs[i], grads[i], epoch);
+        if (s != TG_OK) return s;
+    }
+    if (!(r->flags & (TG_RETAIN_GRAPH | TG_CREATE_GRAPH))) n->released = true;
+    return TG_OK;
+}
+
+/* Runs one sweep; on success every tensor on a path holds its in-flight gradient under the
+ * returned epoch (0 on error). */
+static uint64_t sweep(tg_tape *t, const sweep_request *r) {
+    if (check_request(t, r) != TG_OK) return 0;
+    uint64_t epoch = atomic_fetch_add(&sweep_counter, 1) + 1;
+    const char *site_file = t->site_file;
+    int site_line = t->site_line;
+    bool was_enabled = t->grad_enabled;
+    t->grad_enabled = (r->flags & TG_CREATE_GRAPH) != 0;
+
+    tg_tensor *seed = r->grad_out;
+    if (!seed) seed = tg_full(t, r->out->dtype, r->out->ndim, r->out->shape, 1.0);
+    tg_status s = seed ? TG_OK : t->status;
+    if (s == TG_OK) {
+        r->out->sweep_grad = seed;
+        r->out->sweep_epoch = epoch;
+    }
+    /* Nodes recorded after out's node cannot reach it; the rules' own nodes are among them. */
+    for (tg_node *n = r->out->node; n && s == TG_OK; n = n->prev) s = visit(t, n, epoch, r);
+    t->grad_enabled = was_enabled;
+    t->site_file = site_file;
+    t->site_line = site_line;
+    return s == TG_OK ? epoch : 0;
+}
+
+tg_status tg_tape_backward(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, unsigned flags) {
+    if (!t) return TG_ERR_NULL;
+    sweep_request r = {out, grad_out, flags, true, "backward"};
+    uint64_t epoch = sweep(t, &r);
+    if (!epoch) return t->status;
+    bool was_enabled = tg_tape_set_grad_enabled(t, (flags & TG_CREATE_GRAPH) != 0);
+    tg_status s = out->node ? TG_OK : deposit(t, out, epoch); /* out may itself be a leaf */
+    for (tg_node *n = out->node; n && s == TG_OK; n = n->prev)
+        for (int i = 0; i < n->n_inputs && s == TG_OK; i++)
+            if (n->inputs[i] && !n->inputs[i]->node) s = deposit(t, n->inputs[i], epoch);
+    tg_tape_set_grad_enabled(t, was_enabled);
+    t->loss = out;
+    return s;
+}
+
+tg_status tg_tape_grad(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, int n_inputs,
+                       tg_tensor *const *inputs, tg_tensor **grads, unsigned flags) {
+    if (!t) return TG_ERR_NULL;
+    if (n_inputs < 0 || (n_inputs > 0 && (!inputs || !grads)))
+        return tg_fail_status(t, TG_ERR_NULL, "grad: inputs or grads is NULL");
+    for (int i = 0; i < n_inputs; i++) {
+        grads[i] = NULL;
+        if (!inputs[i]) return tg_fail_status(t, TG_ERR_NULL, "grad: input %d is NULL", i);
+    }
+    sweep_request r = {out, grad_out, flags, false, "grad"};
+    uint64_t epoch = sweep(t, &r);
+    if (!epoch) return t->status;
+    for (int i = 0; i < n_inputs; i++) {
+        tg_tensor *g = in_flight(inputs[i], epoch);
+        if (!g) {
+            /* out does not depend on this input: its gradient is zero. */
+            bool was_enabled = tg_tape_set_grad_enabled(t, false);
+            g = tg_zeros(t, inputs[i]->dtype, inputs[i]->ndim, inputs[i]->shape);
+            tg_tape_set_grad_enabled(t, was_enabled);
+            if (!g) return t->status;
+        }
+        grads[i] = g;
+    }
+    return TG_OK;
+}

@@ -1,0 +1,190 @@
+/* graph.h: the private layout of tensors, nodes, arenas, tapes and stores, and the helpers that
+ * src/graph and src/ops share. Never installed; nothing in include/ may depend on it.
+ *
+ * Invariant: a node's inputs were all created before it, so the tape's node list (newest first
+ * through `prev`) is a topological order and the reverse sweep needs no sort. */
+#ifndef TG_GRAPH_H
+#define TG_GRAPH_H
+
+#include <stdarg.h>
+
+#include "tapegrad.h"
+
+/* ---- allocation (alloc.c) ---- */
+void *tg_alloc(size_t size);
+void tg_free(void *ptr);
+
+/* ---- arenas (arena.c): bump allocation in chunks; reset keeps the memory ---- */
+typedef struct tg_chunk tg_chunk;
+typedef struct tg_arena {
+    tg_chunk *head;    /* first chunk; after a reset the only one if the step spilled over */
+    tg_chunk *current; /* chunk being filled */
+    size_t used_in_current;
+    size_t bytes_used; /* over all chunks since the last reset */
+    size_t high_water; /* the most bytes_used has reached, to size the merged chunk */
+} tg_arena;
+
+#define TG_ARENA_ALIGN 64
+void tg_arena_init(tg_arena *a);
+void *tg_arena_alloc(tg_arena *a, size_t size); /* 64-byte aligned; NULL when out of memory */
+void tg_arena_reset(tg_arena *a);                /* O(1) unless it merges spilled chunks */
+void tg_arena_release(tg_arena *a);              /* frees every chunk */
+size_t tg_arena_reserved(const tg_arena *a);
+
+/* ---- tensors ---- */
+typedef enum tg_role {
+    TG_ROLE_INPUT,        /* a leaf created on a tape */
+    TG_ROLE_INTERMEDIATE, /* produced by an op */
+    TG_ROLE_PARAM,        /* a store parameter */
+    TG_ROLE_BUFFER        /* a store tensor without gradient */
+} tg_role;
+
+typedef struct tg_node tg_node;
+
+#define TG_NAME_MAX 64
+
+struct tg_tensor {
+    tg_dtype dtype;
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    int64_t strides[TG_MAX_DIMS]; /* in elements */
+    char *data;                   /* first element */
+    tg_role role;
+    bool requires_grad;
+    int64_t id;            /* creation order in its tape or store */
+    tg_node *node;         /* the node that produced it, NULL for leaves and unrecorded results */
+    tg_tensor *grad;       /* accumulated (leaves) or latest sweep's (intermediates) gradient */
+    tg_tensor *sweep_grad; /* gradient being summed by a sweep; valid only while... */
+    uint64_t sweep_epoch;  /* ...this equals the running sweep's process-unique number */
+    char name[TG_NAME_MAX];
+};
+
+/* ---- nodes ---- */
+#define TG_MAX_INPUTS 4
+#define TG_MAX_IATTR (2 * TG_MAX_DIMS + 4)
+#define TG_MAX_FATTR 4
+
+typedef struct tg_op_desc tg_op_desc;
+
+struct tg_node {
+    const tg_op_desc *op;
+    int64_t id; /* position on the tape */
+    int n_inputs;
+    tg_tensor *inputs[TG_MAX_INPUTS];
+    tg_tensor *out;
+    tg_node *prev; /* the node recorded before this one */
+    int64_t iattr[TG_MAX_IATTR]; /* op-specific integer attributes (axes, shapes, strides) */
+    double fattr[TG_MAX_FATTR];  /* op-specific real attributes (scalars) */
+    const char *file;            /* where the op was called */
+    int line;
+    bool released;               /* a sweep without TG_RETAIN_GRAPH went through it */
+};
+
+/* The backward rule: given the gradient g of the node's output, sets grads[i] for each input i
+ * for which tg_node_needs_grad is true (others stay NULL), computing them with ops on `t` so
+ * that the rule itself can be recorded. Returns NULL-free results or leaves an error on t. */
+typedef void (*tg_backward_fn)(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads);
+
+/* What an op's DOT label adds after its name ("axes=(1)"), or NULL. Writes at most size-1. */
+typedef void (*tg_describe_fn)(const tg_node *n, char *buf, size_t size);
+
+enum {
+    TG_OPF_SMOOTH = 1u << 0,  /* twice differentiable: second-order gradcheck applies */
+    TG_OPF_VIEW = 1u << 1,    /* the result shares the input's memory */
+    TG_OPF_CONSTANT_GRAD = 1u << 2 /* derivative zero wherever it exists (step) */
+};
+
+struct tg_op_desc {
+    const char *name;
+    int n_inputs;
+    tg_backward_fn backward;
+    tg_describe_fn describe; /* may be NULL */
+    unsigned flags;
+};
+
+static inline bool tg_node_needs_grad(const tg_node *n, int i) {
+    return n->inputs[i] && n->inputs[i]->requires_grad;
+}
+
+/* ---- tapes and stores ---- */
+#define TG_ERROR_MAX 512
+
+struct tg_tape {
+    tg_arena arena;
+    tg_node *last;       /* newest node */
+    int64_t n_nodes;
+    int64_t n_tensors;
+    bool grad_enabled;
+    tg_status status;
+    char error[TG_ERROR_MAX];
+    const char *site_file; /* the call site in force, set by the _at entry points */
+    int site_line;
+    tg_tensor *loss;       /* what the last backward started from, for DOT */
+};
+
+struct tg_store {
+    tg_arena arena;
+    tg_tensor **params; /* parameters and buffers, in creation order */
+    int n_tensors;
+    int cap_tensors;
+    tg_status status;
+    char error[TG_ERROR_MAX];
+};
+
+/* ---- errors (error.c) ---- */
+/* Keeps the first error on the tape (later ones are dropped) and returns NULL, so an op can
+ * `return tg_fail(...)`. The message gets " [at file:line]" from the tape's site. */
+tg_tensor *tg_fail(tg_tape *t, tg_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+tg_status tg_fail_status(tg_tape *t, tg_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Formats a shape as "(2, 3)" into buf. Returns buf. */
+const char *tg_shape_str(const tg_tensor *x, char *buf, size_t size);
+const char *tg_dims_str(int ndim, const int64_t *shape, char *buf, size_t size);
+#define TG_SHAPE_STR_MAX 96
+
+/* Sets the tape's call site if file is not NULL (an _at entry point called from outside). */
+static inline void tg_tape_set_site(tg_tape *t, const char *file, int line) {
+    if (file) {
+        t->site_file = file;
+        t->site_line = line;
+    }
+}
+
+/* ---- tensors (tensor.c) ---- */
+/* A new contiguous tensor on the tape with uninitialised data; NULL (error on tape) on failure. */
+tg_tensor *tg_tensor_alloc(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape);
+/* A new tensor header on the tape sharing x's data with the given layout (a view). */
+tg_tensor *tg_tensor_view(tg_tape *t, const tg_tensor *x, int ndim, const int64_t *shape,
+                          const int64_t *strides, int64_t offset_elements);
+/* Validates dtype and shape (ndim in range, sizes >= 0, at most TG_MAX_NUMEL elements): the
+ * first form describes the problem into msg, the second keeps it as the tape's error. */
+#define TG_MAX_NUMEL (INT64_C(1) << 40)
+tg_status tg_shape_problem(const char *op, tg_dtype dtype, int ndim, const int64_t *shape,
+                           char *msg, size_t size);
+bool tg_check_shape(tg_tape *t, const char *op, tg_dtype dtype, int ndim, const int64_t *shape);
+/* A contiguous tensor in an arena (uninitialised data), or NULL when memory runs out. */
+tg_tensor *tg_tensor_new_in_arena(tg_arena *a, int64_t id, tg_dtype dtype, int ndim,
+                                  const int64_t *shape);
+int64_t tg_numel_of(int ndim, const int64_t *shape);
+void tg_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+bool tg_same_shape(const tg_tensor *a, const tg_tensor *b);
+
+/* ---- recording (tape.c) ---- */
+/* Records a node for `out` if recording is on and some input requires a gradient; marks out as
+ * an op result either way. Returns out, or NULL (error on the tape) when memory runs out. The
+ * caller fills out->node's attributes when out->node is set. */
+tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inputs,
+                     tg_tensor *const *inputs);
+
+/* ---- the op registry (src/ops/registry.c) ---- */
+int tg_op_count(void);
+const tg_op_desc *tg_op_at(int i);
+
+#endif

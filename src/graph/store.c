@@ -1,0 +1,115 @@
+/* store.c: the persistent home of parameters (with their gradients) and buffers. A store's
+ * arena is never reset; its tensors live until tg_store_free. */
+#include <stdio.h>
+#include <string.h>
+
+#include "graph.h"
+#include "../ops/kernels/kernels.h"
+
+tg_store *tg_store_new(void) {
+    tg_store *s = tg_alloc(sizeof *s);
+    if (!s) return NULL;
+    memset(s, 0, sizeof *s);
+    tg_arena_init(&s->arena);
+    return s;
+}
+
+void tg_store_free(tg_store *s) {
+    if (!s) return;
+    tg_free(s->params);
+    tg_arena_release(&s->arena);
+    tg_free(s);
+}
+
+tg_status tg_store_status(const tg_store *s) { return s ? s->status : TG_ERR_NULL; }
+const char *tg_store_error(const tg_store *s) { return s ? s->error : "no store"; }
+
+static tg_tensor *store_fail(tg_store *s, tg_status st, const char *msg, const char *name) {
+    if (s->status == TG_OK) {
+        s->status = st;
+        snprintf(s->error, sizeof s->error, "store: %s%s%s%s", msg, name ? " '" : "",
+                 name ? name : "", name ? "'" : "");
+    }
+    return NULL;
+}
+
+static bool grow(tg_store *s) {
+    if (s->n_tensors < s->cap_tensors) return true;
+    int cap = s->cap_tensors ? 2 * s->cap_tensors : 16;
+    tg_tensor **p = tg_alloc((size_t)cap * sizeof *p);
+    if (!p) return false;
+    if (s->n_tensors) memcpy(p, s->params, (size_t)s->n_tensors * sizeof *p);
+    tg_free(s->params);
+    s->params = p;
+    s->cap_tensors = cap;
+    return true;
+}
+
+static tg_tensor *add(tg_store *s, const char *name, tg_dtype dtype, int ndim,
+                      const int64_t *shape, bool param) {
+    if (!s) return NULL;
+    if (!name || !name[0]) return store_fail(s, TG_ERR_ARG, "a tensor needs a name", NULL);
+    if (strlen(name) >= TG_NAME_MAX) return store_fail(s, TG_ERR_ARG, "name too long:", name);
+    if (tg_store_find(s, name)) return store_fail(s, TG_ERR_ARG, "duplicate name", name);
+    char msg[160];
+    tg_status st = tg_shape_problem(name, dtype, ndim, shape, msg, sizeof msg);
+    if (st != TG_OK) return store_fail(s, st, msg, NULL);
+    if (!grow(s)) return store_fail(s, TG_ERR_NOMEM, "out of memory adding", name);
+    tg_tensor *x = tg_tensor_new_in_arena(&s->arena, s->n_tensors, dtype, ndim, shape);
+    tg_tensor *g = param ? tg_tensor_new_in_arena(&s->arena, -1, dtype, ndim, shape) : NULL;
+    if (!x || (param && !g)) return store_fail(s, TG_ERR_NOMEM, "out of memory adding", name);
+    int64_t n = tg_numel_of(ndim, shape);
+    kern_fill(dtype, x->data, n, 0.0);
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->role = param ? TG_ROLE_PARAM : TG_ROLE_BUFFER;
+    x->requires_grad = param;
+    if (g) {
+        kern_fill(dtype, g->data, n, 0.0);
+        g->role = TG_ROLE_BUFFER;
+        x->grad = g;
+    }
+    s->params[s->n_tensors++] = x;
+    return x;
+}
+
+tg_tensor *tg_store_param(tg_store *s, const char *name, tg_dtype dtype, int ndim,
+                          const int64_t *shape) {
+    return add(s, name, dtype, ndim, shape, true);
+}
+
+tg_tensor *tg_store_buffer(tg_store *s, const char *name, tg_dtype dtype, int ndim,
+                           const int64_t *shape) {
+    return add(s, name, dtype, ndim, shape, false);
+}
+
+int tg_store_n_params(const tg_store *s) {
+    int n = 0;
+    for (int i = 0; s && i < s->n_tensors; i++) n += s->params[i]->role == TG_ROLE_PARAM;
+    return n;
+}
+
+tg_tensor *tg_store_get_param(const tg_store *s, int i) {
+    for (int j = 0; s && j < s->n_tensors; j++)
+        if (s->params[j]->role == TG_ROLE_PARAM && i-- == 0) return s->params[j];
+    return NULL;
+}
+
+tg_tensor *tg_store_find(const tg_store *s, const char *name) {
+    for (int j = 0; s && name && j < s->n_tensors; j++)
+        if (strcmp(s->params[j]->name, name) == 0) return s->params[j];
+    return NULL;
+}
+
+int64_t tg_store_n_param_elements(const tg_store *s) {
+    int64_t n = 0;
+    for (int j = 0; s && j < s->n_tensors; j++)
+        if (s->params[j]->role == TG_ROLE_PARAM) n += tg_tensor_numel(s->params[j]);
+    return n;
+}
+
+void tg_store_zero_grad(tg_store *s) {
+    for (int j = 0; s && j < s->n_tensors; j++) {
+        tg_tensor *g = s->params[j]->grad;
+        if (g) kern_fill(g->dtype, g->data, tg_tensor_numel(g), 0.0);
+    }
+}

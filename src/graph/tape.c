@@ -1,0 +1,68 @@
+/* tape.c: the tape's life (new, reset, free), its recording switch, and tg_record, the one
+ * place where nodes are created. Nodes live in the tape's arena next to the tensors. */
+#include <string.h>
+
+#include "graph.h"
+
+tg_tape *tg_tape_new(void) {
+    tg_tape *t = tg_alloc(sizeof *t);
+    if (!t) return NULL;
+    memset(t, 0, sizeof *t);
+    tg_arena_init(&t->arena);
+    t->grad_enabled = true;
+    return t;
+}
+
+void tg_tape_free(tg_tape *t) {
+    if (!t) return;
+    tg_arena_release(&t->arena);
+    tg_free(t);
+}
+
+void tg_tape_reset(tg_tape *t) {
+    if (!t) return;
+    tg_arena_reset(&t->arena);
+    t->last = NULL;
+    t->n_nodes = 0;
+    t->n_tensors = 0;
+    t->loss = NULL;
+    t->site_file = NULL;
+    t->site_line = 0;
+    tg_tape_clear_error(t);
+}
+
+bool tg_tape_set_grad_enabled(tg_tape *t, bool enabled) {
+    if (!t) return false;
+    bool prev = t->grad_enabled;
+    t->grad_enabled = enabled;
+    return prev;
+}
+
+bool tg_tape_grad_enabled(const tg_tape *t) { return t && t->grad_enabled; }
+int64_t tg_tape_n_nodes(const tg_tape *t) { return t ? t->n_nodes : 0; }
+size_t tg_tape_bytes_used(const tg_tape *t) { return t ? t->arena.bytes_used : 0; }
+size_t tg_tape_bytes_reserved(const tg_tape *t) { return t ? tg_arena_reserved(&t->arena) : 0; }
+
+tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inputs,
+                     tg_tensor *const *inputs) {
+    out->role = TG_ROLE_INTERMEDIATE;
+    if (!t->grad_enabled) return out;
+    bool any = false;
+    for (int i = 0; i < n_inputs; i++) any |= inputs[i] && inputs[i]->requires_grad;
+    if (!any) return out;
+    tg_node *n = tg_arena_alloc(&t->arena, sizeof *n);
+    if (!n) return tg_fail(t, TG_ERR_NOMEM, "%s: out of memory recording a node", op->name);
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->id = t->n_nodes++;
+    n->n_inputs = n_inputs;
+    for (int i = 0; i < n_inputs; i++) n->inputs[i] = inputs[i];
+    n->out = out;
+    n->prev = t->last;
+    n->file = t->site_file;
+    n->line = t->site_line;
+    t->last = n;
+    out->node = n;
+    out->requires_grad = true;
+    return out;
+}

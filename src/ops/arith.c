@@ -1,0 +1,72 @@
+/* arith.c: add, sub, mul, div, elementwise with NumPy broadcasting.
+ *
+ *   add  z = a + b    dz/da = 1      dz/db = 1
+ *   sub  z = a - b    dz/da = 1      dz/db = -1
+ *   mul  z = a * b    dz/da = b      dz/db = a
+ *   div  z = a / b    dz/da = 1/b    dz/db = -a/b^2 = -z/b
+ *
+ * Shapes: a and b broadcast to z's shape; in backward each gradient is summed over the
+ * dimensions its input was broadcast along (tg_sum_to) so it has the input's shape again. */
+#include "op_util.h"
+
+static tg_tensor *binary(tg_tape *t, const char *file, int line, const tg_op_desc *op,
+                         kern_binary_kind k, tg_tensor *a, tg_tensor *b) {
+    tg_tensor *in[2] = {a, b};
+    if (!tg_op_enter(t, file, line, op->name, 2, in)) return NULL;
+    int ndim;
+    int64_t shape[TG_MAX_DIMS], as[TG_MAX_DIMS], bs[TG_MAX_DIMS];
+    if (!tg_broadcast_shape(t, op->name, a, b, &ndim, shape)) return NULL;
+    tg_tensor *z = tg_tensor_alloc(t, a->dtype, ndim, shape);
+    if (!z) return NULL;
+    tg_broadcast_strides(a, ndim, shape, as);
+    tg_broadcast_strides(b, ndim, shape, bs);
+    kern_binary(k, a->dtype, ndim, shape, z->data, a->data, as, b->data, bs);
+    return tg_record(t, op, z, 2, in);
+}
+
+/* g summed back to input i's shape. */
+static tg_tensor *to_input(tg_tape *t, const tg_node *n, int i, tg_tensor *g) {
+    return tg_sum_to(t, g, n->inputs[i]->ndim, n->inputs[i]->shape);
+}
+
+/* ---- add ---- */
+static void add_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    for (int i = 0; i < 2; i++)
+        if (tg_node_needs_grad(n, i)) grads[i] = to_input(t, n, i, g);
+}
+const tg_op_desc tg_op_add = {"add", 2, add_backward, NULL, TG_OPF_SMOOTH};
+tg_tensor *tg_add_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
+    return binary(t, file, line, &tg_op_add, KERN_ADD, a, b);
+}
+
+/* ---- sub ---- */
+static void sub_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    if (tg_node_needs_grad(n, 0)) grads[0] = to_input(t, n, 0, g);
+    if (tg_node_needs_grad(n, 1)) grads[1] = to_input(t, n, 1, tg_neg(t, g));
+}
+const tg_op_desc tg_op_sub = {"sub", 2, sub_backward, NULL, TG_OPF_SMOOTH};
+tg_tensor *tg_sub_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
+    return binary(t, file, line, &tg_op_sub, KERN_SUB, a, b);
+}
+
+/* ---- mul ---- */
+static void mul_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    if (tg_node_needs_grad(n, 0)) grads[0] = to_input(t, n, 0, tg_mul(t, g, n->inputs[1]));
+    if (tg_node_needs_grad(n, 1)) grads[1] = to_input(t, n, 1, tg_mul(t, g, n->inputs[0]));
+}
+const tg_op_desc tg_op_mul = {"mul", 2, mul_backward, NULL, TG_OPF_SMOOTH};
+tg_tensor *tg_mul_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
+    return binary(t, file, line, &tg_op_mul, KERN_MUL, a, b);
+}
+
+/* ---- div ---- */
+static void div_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    tg_tensor *b = n->inputs[1];
+    if (tg_node_needs_grad(n, 0)) grads[0] = to_input(t, n, 0, tg_div(t, g, b));
+    if (tg_node_needs_grad(n, 1))
+        grads[1] = to_input(t, n, 1, tg_neg(t, tg_div(t, tg_mul(t, g, n->out), b)));
+}
+const tg_op_desc tg_op_div = {"div", 2, div_backward, NULL, TG_OPF_SMOOTH};
+tg_tensor *tg_div_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
+    return binary(t, file, line, &tg_op_div, KERN_DIV, a, b);
+}

@@ -1,0 +1,92 @@
+/* op_util.c: shared validation and broadcasting for the op files (see op_util.h). */
+#include "op_util.h"
+
+bool tg_op_enter(tg_tape *t, const char *file, int line, const char *op, int n_inputs,
+                 tg_tensor *const *inputs) {
+    if (!t) return false;
+    tg_tape_set_site(t, file, line);
+    for (int i = 0; i < n_inputs; i++) {
+        if (!inputs[i]) {
+            tg_fail(t, TG_ERR_NULL, "%s: input %d is NULL", op, i);
+            return false;
+        }
+    }
+    for (int i = 1; i < n_inputs; i++) {
+        if (inputs[i]->dtype != inputs[0]->dtype) {
+            tg_fail(t, TG_ERR_DTYPE, "%s: input %d is %s but input 0 is %s", op, i,
+                    tg_dtype_name(inputs[i]->dtype), tg_dtype_name(inputs[0]->dtype));
+            return false;
+        }
+    }
+    return true;
+}
+
+bool tg_broadcast_shape(tg_tape *t, const char *op, const tg_tensor *a, const tg_tensor *b,
+                        int *ndim, int64_t *shape) {
+    int n = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int i = 0; i < n; i++) {
+        int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1) {
+            char as[TG_SHAPE_STR_MAX], bs[TG_SHAPE_STR_MAX];
+            tg_fail(t, TG_ERR_SHAPE, "%s: shapes %s and %s cannot broadcast (dimension %d: %lld "
+                    "vs %lld)", op, tg_shape_str(a, as, sizeof as), tg_shape_str(b, bs, sizeof bs),
+                    i, (long long)da, (long long)db);
+            return false;
+        }
+        shape[i] = da == 1 ? db : da;
+    }
+    *ndim = n;
+    return true;
+}
+
+void tg_broadcast_strides(const tg_tensor *x, int ndim, const int64_t *shape, int64_t *strides) {
+    int lead = ndim - x->ndim;
+    for (int i = 0; i < ndim; i++) {
+        int ix = i - lead;
+        strides[i] = (ix < 0 || (x->shape[ix] == 1 && shape[i] != 1)) ? 0 : x->strides[ix];
+    }
+}
+
+int tg_norm_axis(tg_tape *t, const char *op, int axis, int ndim) {
+    int a = axis < 0 ? axis + ndim : axis;
+    if (a < 0 || a >= ndim) {
+        tg_fail(t, TG_ERR_AXIS, "%s: axis %d is out of range for %d dimensions", op, axis, ndim);
+        return -1;
+    }
+    return a;
+}
+
+bool tg_axes_mask(tg_tape *t, const char *op, const tg_tensor *x, int n_axes, const int *axes,
+                  bool *mask) {
+    for (int i = 0; i < TG_MAX_DIMS; i++) mask[i] = false;
+    if (n_axes < 0 || (n_axes > 0 && !axes)) {
+        tg_fail(t, TG_ERR_ARG, "%s: %d axes given%s", op, n_axes, axes ? "" : " as NULL");
+        return false;
+    }
+    for (int i = 0; i < n_axes; i++) {
+        int a = tg_norm_axis(t, op, axes[i], x->ndim);
+        if (a < 0) return false;
+        if (mask[a]) {
+            tg_fail(t, TG_ERR_AXIS, "%s: axis %d is listed twice", op, axes[i]);
+            return false;
+        }
+        mask[a] = true;
+    }
+    return true;
+}
+
+tg_tensor *tg_unary_forward(tg_tape *t, const tg_op_desc *op, kern_unary_kind k, tg_tensor *x,
+                            double a) {
+    tg_tensor *y = tg_tensor_alloc(t, x->dtype, x->ndim, x->shape);
+    if (!y) return NULL;
+    int64_t n = tg_tensor_numel(x);
+    const void *src = x->data;
+    if (!tg_tensor_is_contiguous(x)) {
+        kern_copy(y->dtype, y->data, y->strides, x->dtype, x->data, x->strides, x->ndim,
+                  x->shape);
+        src = y->data;
+    }
+    kern_unary(k, x->dtype, n, src, y->data, a);
+    return tg_record(t, op, y, 1, &x);
+}

@@ -1,0 +1,33 @@
+/* op_util.h: what every op file shares: input validation with op-named errors, broadcasting
+ * arithmetic, axis normalisation, and the forward skeleton of elementwise one-input ops. */
+#ifndef TG_OP_UTIL_H
+#define TG_OP_UTIL_H
+
+#include "../graph/graph.h"
+#include "kernels/kernels.h"
+
+/* Enters an op: sets the call site and checks that the tape exists, every input is non-NULL
+ * (a NULL usually means an earlier op failed: its error stays the first) and all inputs share
+ * a dtype. Returns false after keeping an error on the tape. */
+bool tg_op_enter(tg_tape *t, const char *file, int line, const char *op, int n_inputs,
+                 tg_tensor *const *inputs);
+
+/* The broadcast shape of a and b into (ndim, shape), or false with an error naming op. */
+bool tg_broadcast_shape(tg_tape *t, const char *op, const tg_tensor *a, const tg_tensor *b,
+                        int *ndim, int64_t *shape);
+/* x's strides for reading it as (ndim, shape) under broadcasting: 0 where x is repeated. */
+void tg_broadcast_strides(const tg_tensor *x, int ndim, const int64_t *shape, int64_t *strides);
+
+/* Normalises axis (negative counts from the end) for ndim dimensions, or returns -1 after an
+ * error naming op. */
+int tg_norm_axis(tg_tape *t, const char *op, int axis, int ndim);
+/* Turns a list of axes into a mask; false (error kept) on an axis out of range or repeated. */
+bool tg_axes_mask(tg_tape *t, const char *op, const tg_tensor *x, int n_axes, const int *axes,
+                  bool *mask);
+
+/* Forward of an elementwise one-input op: y = f(x) into a new contiguous tensor, recorded with
+ * `op`. Returns NULL on error. */
+tg_tensor *tg_unary_forward(tg_tape *t, const tg_op_desc *op, kern_unary_kind k, tg_tensor *x,
+                            double a);
+
+#endif
