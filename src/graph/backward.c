@@ -108,9 +108,16 @@ static tg_status visit(tg_tape *t, tg_node *n, uint64_t epoch, const sweep_reque
         return tg_fail_status(t, TG_ERR_NOGRAD, "%s: op %s has no backward rule", r->api,
                               n->op->name);
     if (r->deposit) n->out->grad = g;
+    t->last_sweep_visits++;
     t->site_file = n->file; /* errors inside the rule name the forward call's site */
     t->site_line = n->line;
-    tg_tensor *grads[TG_MAX_INPUTS] = {NULL};
+    tg_tensor *small[TG_MAX_INPUTS] = {NULL};
+    tg_tensor **grads = small;
+    if (n->n_inputs > TG_MAX_INPUTS) {
+        grads = tg_arena_alloc(&t->arena, (size_t)n->n_inputs * sizeof *grads);
+        if (!grads) return tg_fail_status(t, TG_ERR_NOMEM, "%s: out of memory", r->api);
+        for (int i = 0; i < n->n_inputs; i++) grads[i] = NULL;
+    }
     n->op->backward(t, n, g, grads);
     if (t->status != TG_OK) return t->status;
     for (int i = 0; i < n->n_inputs; i++) {
@@ -127,6 +134,7 @@ static tg_status visit(tg_tape *t, tg_node *n, uint64_t epoch, const sweep_reque
 static uint64_t sweep(tg_tape *t, const sweep_request *r) {
     if (check_request(t, r) != TG_OK) return 0;
     uint64_t epoch = atomic_fetch_add(&sweep_counter, 1) + 1;
+    t->last_sweep_visits = 0;
     const char *site_file = t->site_file;
     int site_line = t->site_line;
     bool was_enabled = t->grad_enabled;

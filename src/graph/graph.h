@@ -60,7 +60,7 @@ struct tg_tensor {
 };
 
 /* ---- nodes ---- */
-#define TG_MAX_INPUTS 4
+#define TG_MAX_INPUTS 4 /* inputs kept inside the node; ops with more (concat) use the arena */
 #define TG_MAX_IATTR (2 * TG_MAX_DIMS + 4)
 #define TG_MAX_FATTR 4
 
@@ -70,7 +70,8 @@ struct tg_node {
     const tg_op_desc *op;
     int64_t id; /* position on the tape */
     int n_inputs;
-    tg_tensor *inputs[TG_MAX_INPUTS];
+    tg_tensor **inputs; /* n_inputs entries: inline_inputs, or an arena array when more */
+    tg_tensor *inline_inputs[TG_MAX_INPUTS];
     tg_tensor *out;
     tg_node *prev; /* the node recorded before this one */
     int64_t iattr[TG_MAX_IATTR]; /* op-specific integer attributes (axes, shapes, strides) */
@@ -120,6 +121,7 @@ struct tg_tape {
     const char *site_file; /* the call site in force, set by the _at entry points */
     int site_line;
     tg_tensor *loss;       /* what the last backward started from, for DOT */
+    int64_t last_sweep_visits; /* nodes the latest sweep ran a backward rule for (tests) */
 };
 
 struct tg_store {

@@ -51,11 +51,18 @@ tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inp
     for (int i = 0; i < n_inputs; i++) any |= inputs[i] && inputs[i]->requires_grad;
     if (!any) return out;
     tg_node *n = tg_arena_alloc(&t->arena, sizeof *n);
-    if (!n) return tg_fail(t, TG_ERR_NOMEM, "%s: out of memory recording a node", op->name);
+    tg_tensor **slots = NULL;
+    if (n && n_inputs <= TG_MAX_INPUTS)
+        slots = n->inline_inputs;
+    else if (n)
+        slots = tg_arena_alloc(&t->arena, (size_t)n_inputs * sizeof *slots);
+    if (!n || !slots)
+        return tg_fail(t, TG_ERR_NOMEM, "%s: out of memory recording a node", op->name);
     memset(n, 0, sizeof *n);
     n->op = op;
     n->id = t->n_nodes++;
     n->n_inputs = n_inputs;
+    n->inputs = slots;
     for (int i = 0; i < n_inputs; i++) n->inputs[i] = inputs[i];
     n->out = out;
     n->prev = t->last;
