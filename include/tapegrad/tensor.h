@@ -89,8 +89,10 @@ void *tg_tensor_data(const tg_tensor *x);
 tg_tensor *tg_tensor_grad(const tg_tensor *x);
 /* True when operations on x are recorded so that a gradient can flow to it. */
 bool tg_tensor_requires_grad(const tg_tensor *x);
-/* Makes a leaf tensor (one no op produced) take part in gradients, or stop taking part.
- * TG_ERR_ARG for a tensor an op produced: its gradient is defined by its graph. */
+/* Makes a leaf tensor take part in gradients, or stop taking part. A leaf is any tensor without
+ * a recorded node: made by a creation function, a store parameter, or an op result computed
+ * while nothing was recorded (as a detached result in PyTorch). TG_ERR_ARG for a recorded op
+ * result, whose gradient is defined by its graph, and for turning gradients on for a buffer. */
 tg_status tg_tensor_set_requires_grad(tg_tensor *x, bool requires_grad);
 /* The tensor's name, or NULL. Names appear in DOT graphs and error messages. */
 const char *tg_tensor_name(const tg_tensor *x);

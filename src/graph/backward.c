@@ -69,9 +69,8 @@ typedef struct sweep_request {
     const char *api; /* for messages */
 } sweep_request;
 
-static tg_status check_request(tg_tape *t, const sweep_request *r) {
+static tg_status output_problem(tg_tape *t, const sweep_request *r) {
     char os[TG_SHAPE_STR_MAX], gs[TG_SHAPE_STR_MAX];
-    if (t->status != TG_OK) return t->status;
     if (!r->out)
         return tg_fail_status(t, TG_ERR_NULL, "%s: output is NULL (did an earlier op fail?)",
                               r->api);
@@ -87,7 +86,7 @@ static tg_status check_request(tg_tape *t, const sweep_request *r) {
                               r->api, tg_shape_str(r->out, os, sizeof os));
     if (r->grad_out && (!tg_same_shape(r->out, r->grad_out) ||
                         r->out->dtype != r->grad_out->dtype))
-        return tg_fail_status(t, TG_ERR_SHAPE,
+        return tg_fail_status(t, tg_same_shape(r->out, r->grad_out) ? TG_ERR_DTYPE : TG_ERR_SHAPE,
                               "%s: output gradient %s %s does not match output %s %s", r->api,
                               tg_dtype_name(r->grad_out->dtype),
                               tg_shape_str(r->grad_out, gs, sizeof gs),
@@ -96,9 +95,27 @@ static tg_status check_request(tg_tape *t, const sweep_request *r) {
     return TG_OK;
 }
 
+static tg_status check_request(tg_tape *t, const sweep_request *r) {
+    if (t->status != TG_OK) return t->status;
+    /* Errors about the output name the line that made it (no line for a leaf), not whichever
+     * op ran last: the sweep's own caller is unknown, tg_tape_backward being a function. */
+    const char *file = t->site_file;
+    int line = t->site_line;
+    t->site_file = r->out && r->out->node ? r->out->node->file : NULL;
+    t->site_line = r->out && r->out->node ? r->out->node->line : 0;
+    tg_status s = output_problem(t, r);
+    if (s == TG_OK) {
+        t->site_file = file;
+        t->site_line = line;
+    }
+    return s;
+}
+
 static tg_status visit(tg_tape *t, tg_node *n, uint64_t epoch, const sweep_request *r) {
     tg_tensor *g = in_flight(n->out, epoch);
     if (!g) return TG_OK; /* not on a path to the output */
+    t->site_file = n->file; /* errors about the node or in its rule name its forward call */
+    t->site_line = n->line;
     if (n->released)
         return tg_fail_status(t, TG_ERR_RELEASED,
                               "%s: node %lld (%s) was released by an earlier backward; pass "
@@ -109,8 +126,6 @@ static tg_status visit(tg_tape *t, tg_node *n, uint64_t epoch, const sweep_reque
                               n->op->name);
     if (r->deposit) n->out->grad = g;
     t->last_sweep_visits++;
-    t->site_file = n->file; /* errors inside the rule name the forward call's site */
-    t->site_line = n->line;
     tg_tensor *small[TG_MAX_INPUTS] = {NULL};
     tg_tensor **grads = small;
     if (n->n_inputs > TG_MAX_INPUTS) {

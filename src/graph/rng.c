@@ -39,7 +39,10 @@ uint64_t tg_rng_below(tg_rng *r, uint64_t n) {
     /* Rejection on 64-bit draws: the accepted range is a multiple of n. */
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     for (;;) {
-        uint64_t v = ((uint64_t)tg_rng_next_u32(r) << 32) | tg_rng_next_u32(r);
+        /* Two statements: the operands of | are unsequenced, and the order must not depend
+         * on the compiler. */
+        uint64_t v = (uint64_t)tg_rng_next_u32(r) << 32;
+        v |= tg_rng_next_u32(r);
         if (v < limit) return v % n;
     }
 }
