@@ -1,9 +1,16 @@
-/* arith.c: add, sub, mul, div, elementwise with NumPy broadcasting.
+/* arith.c: add, sub, mul, div, pow, maximum, minimum, elementwise with NumPy broadcasting.
  *
- *   add  z = a + b    dz/da = 1      dz/db = 1
- *   sub  z = a - b    dz/da = 1      dz/db = -1
- *   mul  z = a * b    dz/da = b      dz/db = a
- *   div  z = a / b    dz/da = 1/b    dz/db = -a/b^2 = -z/b
+ *   add      z = a + b      dz/da = 1          dz/db = 1
+ *   sub      z = a - b      dz/da = 1          dz/db = -1
+ *   mul      z = a * b      dz/da = b          dz/db = a
+ *   div      z = a / b      dz/da = 1/b        dz/db = -a/b^2 = -z/b
+ *   pow      z = a^b        dz/da = b a^(b-1)  dz/db = z ln a for a > 0, taken as 0 for a <= 0
+ *            (there the real log is undefined; at a = 0, b > 0 this is the limit, as PyTorch
+ *            gives). The log reads where(a > 0, a, 1), so even the second derivative stays finite.
+ *   maximum  z = max(a, b)  dz/da = [a > b] + [a = b]/2   dz/db = [b > a] + [a = b]/2
+ *   minimum  z = min(a, b)  dz/da = [a < b] + [a = b]/2   dz/db = [b < a] + [a = b]/2
+ *            At a tie the kink's gradient is split equally between the two inputs (as PyTorch
+ *            does); a NaN input makes z NaN and gets no gradient.
  *
  * Shapes: a and b broadcast to z's shape; in backward each gradient is summed over the
  * dimensions its input was broadcast along (tg_sum_to) so it has the input's shape again. */
@@ -69,4 +76,55 @@ static void div_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
 const tg_op_desc tg_op_div = {"div", 2, div_backward, NULL, TG_OPF_SMOOTH};
 tg_tensor *tg_div_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
     return binary(t, file, line, &tg_op_div, KERN_DIV, a, b);
+}
+
+/* ---- pow ---- */
+static void pow_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    tg_tensor *a = n->inputs[0], *b = n->inputs[1];
+    if (tg_node_needs_grad(n, 0)) {
+        tg_tensor *d = tg_mul(t, b, tg_pow(t, a, tg_sub_scalar(t, b, 1.0)));
+        grads[0] = to_input(t, n, 0, tg_mul(t, g, d));
+    }
+    if (tg_node_needs_grad(n, 1)) {
+        tg_tensor *zero = tg_scalar(t, a->dtype, 0.0), *one = tg_scalar(t, a->dtype, 1.0);
+        tg_tensor *safe = tg_where(t, tg_gt(t, a, zero), a, one);
+        grads[1] = to_input(t, n, 1, tg_mul(t, g, tg_mul(t, n->out, tg_log(t, safe))));
+    }
+}
+const tg_op_desc tg_op_pow = {"pow", 2, pow_backward, NULL, TG_OPF_SMOOTH};
+tg_tensor *tg_pow_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
+    return binary(t, file, line, &tg_op_pow, KERN_POW, a, b);
+}
+
+/* ---- maximum, minimum ---- */
+/* The shares of g that a and b receive: wins (first input strictly selected) plus half the
+ * ties, and the mirror image. Both are constants built from comparisons. */
+static void extremum_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads,
+                              bool is_max) {
+    tg_tensor *a = n->inputs[0], *b = n->inputs[1];
+    tg_tensor *half = tg_mul_scalar(t, tg_eq(t, a, b), 0.5);
+    if (tg_node_needs_grad(n, 0)) {
+        tg_tensor *wins = is_max ? tg_gt(t, a, b) : tg_lt(t, a, b);
+        grads[0] = to_input(t, n, 0, tg_mul(t, g, tg_add(t, wins, half)));
+    }
+    if (tg_node_needs_grad(n, 1)) {
+        tg_tensor *wins = is_max ? tg_lt(t, a, b) : tg_gt(t, a, b);
+        grads[1] = to_input(t, n, 1, tg_mul(t, g, tg_add(t, wins, half)));
+    }
+}
+
+static void maximum_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    extremum_backward(t, n, g, grads, true);
+}
+const tg_op_desc tg_op_maximum = {"maximum", 2, maximum_backward, NULL, 0};
+tg_tensor *tg_maximum_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
+    return binary(t, file, line, &tg_op_maximum, KERN_MAXIMUM, a, b);
+}
+
+static void minimum_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    extremum_backward(t, n, g, grads, false);
+}
+const tg_op_desc tg_op_minimum = {"minimum", 2, minimum_backward, NULL, 0};
+tg_tensor *tg_minimum_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
+    return binary(t, file, line, &tg_op_minimum, KERN_MINIMUM, a, b);
 }

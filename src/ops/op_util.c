@@ -13,8 +13,10 @@ bool tg_op_enter(tg_tape *t, const char *file, int line, const char *op, int n_i
     }
     for (int i = 1; i < n_inputs; i++) {
         if (inputs[i]->dtype != inputs[0]->dtype) {
-            tg_fail(t, TG_ERR_DTYPE, "%s: input %d is %s but input 0 is %s", op, i,
-                    tg_dtype_name(inputs[i]->dtype), tg_dtype_name(inputs[0]->dtype));
+            char s0[TG_SHAPE_STR_MAX], si[TG_SHAPE_STR_MAX];
+            tg_fail(t, TG_ERR_DTYPE, "%s: input %d is %s %s but input 0 is %s %s", op, i,
+                    tg_dtype_name(inputs[i]->dtype), tg_shape_str(inputs[i], si, sizeof si),
+                    tg_dtype_name(inputs[0]->dtype), tg_shape_str(inputs[0], s0, sizeof s0));
             return false;
         }
     }
@@ -57,6 +59,17 @@ int tg_norm_axis(tg_tape *t, const char *op, int axis, int ndim) {
     return a;
 }
 
+int tg_norm_axis_of(tg_tape *t, const char *op, int axis, const tg_tensor *x) {
+    int a = axis < 0 ? axis + x->ndim : axis;
+    if (a < 0 || a >= x->ndim) {
+        char xs[TG_SHAPE_STR_MAX];
+        tg_fail(t, TG_ERR_AXIS, "%s: axis %d is out of range for shape %s", op, axis,
+                tg_shape_str(x, xs, sizeof xs));
+        return -1;
+    }
+    return a;
+}
+
 bool tg_axes_mask(tg_tape *t, const char *op, const tg_tensor *x, int n_axes, const int *axes,
                   bool *mask) {
     for (int i = 0; i < TG_MAX_DIMS; i++) mask[i] = false;
@@ -65,10 +78,12 @@ bool tg_axes_mask(tg_tape *t, const char *op, const tg_tensor *x, int n_axes, co
         return false;
     }
     for (int i = 0; i < n_axes; i++) {
-        int a = tg_norm_axis(t, op, axes[i], x->ndim);
+        int a = tg_norm_axis_of(t, op, axes[i], x);
         if (a < 0) return false;
         if (mask[a]) {
-            tg_fail(t, TG_ERR_AXIS, "%s: axis %d is listed twice", op, axes[i]);
+            char xs[TG_SHAPE_STR_MAX];
+            tg_fail(t, TG_ERR_AXIS, "%s: axis %d is listed twice for shape %s", op, axes[i],
+                    tg_shape_str(x, xs, sizeof xs));
             return false;
         }
         mask[a] = true;

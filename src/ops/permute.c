@@ -50,8 +50,8 @@ tg_tensor *tg_permute_at(tg_tape *t, const char *file, int line, tg_tensor *x,
 tg_tensor *tg_transpose_at(tg_tape *t, const char *file, int line, tg_tensor *x, int dim0,
                            int dim1) {
     if (!tg_op_enter(t, file, line, "transpose", 1, &x)) return NULL;
-    int a = tg_norm_axis(t, "transpose", dim0, x->ndim);
-    int b = a < 0 ? -1 : tg_norm_axis(t, "transpose", dim1, x->ndim);
+    int a = tg_norm_axis_of(t, "transpose", dim0, x);
+    int b = a < 0 ? -1 : tg_norm_axis_of(t, "transpose", dim1, x);
     if (b < 0) return NULL;
     int perm[TG_MAX_DIMS];
     for (int i = 0; i < x->ndim; i++) perm[i] = i;

@@ -47,7 +47,7 @@ const tg_op_desc tg_op_slice = {"slice", 1, slice_backward, describe_slice,
 tg_tensor *tg_slice_at(tg_tape *t, const char *file, int line, tg_tensor *x, int axis,
                        int64_t start, int64_t stop, int64_t step) {
     if (!tg_op_enter(t, file, line, "slice", 1, &x)) return NULL;
-    int a = tg_norm_axis(t, "slice", axis, x->ndim);
+    int a = tg_norm_axis_of(t, "slice", axis, x);
     if (a < 0) return NULL;
     if (step <= 0) return tg_fail(t, TG_ERR_ARG, "slice: step must be positive, got %lld",
                                   (long long)step);

@@ -1,37 +1,382 @@
-/* gemm.c: the matrix product C = A B on strided operands.
+/* gemm.c: the matrix product C = A B on strided operands: path choice, threading, packing and
+ * the GotoBLAS/BLIS loop nest around the micro-kernels of gemm_{portable,avx2,avx512}.c.
  *
- * This is the portable path: rows of C are built as sums of rows of B scaled by A's entries
- * (i-k-j order), so that when B's rows are contiguous the innermost loop streams through memory
- * and the compiler vectorises it. A transposed operand is read through its strides, not copied. */
+ * Invariants: C is written, never accumulated into (K = 0 gives zeros); A and B are read only
+ * through their strides (a transposed view costs no copy); nothing here fails: when packing
+ * memory cannot be had, the direct kernel computes the same product without it. */
 #include <string.h>
 
+#include "cpu.h"
+#include "gemm.h"
 #include "kernels.h"
+#include "threadpool.h"
 
-#define GEMM(T)                                                                                \
-    static void gemm_##T(int64_t M, int64_t N, int64_t K, const T *A, int64_t a_rs,            \
-                         int64_t a_cs, const T *B, int64_t b_rs, int64_t b_cs, T *C,           \
-                         int64_t ldc) {                                                        \
-        for (int64_t i = 0; i < M; i++) {                                                      \
-            T *c = C + i * ldc;                                                                \
-            memset(c, 0, (size_t)N * sizeof(T));                                               \
-            for (int64_t k = 0; k < K; k++) {                                                  \
-                T a = A[i * a_rs + k * a_cs];                                                  \
-                const T *b = B + k * b_rs;                                                     \
-                if (b_cs == 1)                                                                 \
-                    for (int64_t j = 0; j < N; j++) c[j] += a * b[j];                          \
-                else                                                                           \
-                    for (int64_t j = 0; j < N; j++) c[j] += a * b[j * b_cs];                   \
+/* Path choice (see choose_direct) and threading threshold: below about 2^20 multiply-adds
+ * (tens of microseconds) waking a second thread is not repaid. Measured on AVX-512 and AVX2
+ * (docs/benchmarks.md). */
+#define DEFAULT_TUNING {.path = GEMM_PATH_AUTO, .parallel_min = INT64_C(1) << 20}
+static gemm_tuning tuning = DEFAULT_TUNING;
+
+gemm_tuning kern_gemm_default_tuning(void) { return (gemm_tuning)DEFAULT_TUNING; }
+
+gemm_tuning kern_gemm_set_tuning(gemm_tuning t) {
+    gemm_tuning old = tuning;
+    tuning = t;
+    return old;
+}
+
+static const gemm_impl *select_impl(tg_dtype dtype) {
+    switch (kern_cpu_level()) {
+#if defined(__x86_64__) || defined(__i386__)
+    case TG_CPU_AVX512: return dtype == TG_F32 ? &gemm_avx512_f32 : &gemm_avx512_f64;
+    case TG_CPU_AVX2: return dtype == TG_F32 ? &gemm_avx2_f32 : &gemm_avx2_f64;
+#endif
+    default: return dtype == TG_F32 ? &gemm_portable_f32 : &gemm_portable_f64;
+    }
+}
+
+/* ---- packing (see gemm.h for the layouts) ---- */
+
+/* A (m x kc, strided) into ceil(m/mr) panels of mr rows. */
+#define PACK_A(T)                                                                              \
+    static void pack_a_##T(int64_t m, int64_t kc, const void *Av, int64_t a_rs, int64_t a_cs,  \
+                           int mr, void *dstv) {                                               \
+        const T *A = Av;                                                                       \
+        T *dst = dstv;                                                                         \
+        for (int64_t i0 = 0; i0 < m; i0 += mr, dst += mr * kc) {                               \
+            int rows = m - i0 < mr ? (int)(m - i0) : mr;                                       \
+            const T *a = A + i0 * a_rs;                                                        \
+            if (a_rs == 1 && rows == mr) { /* columns contiguous: mr values per k */           \
+                for (int64_t k = 0; k < kc; k++)                                               \
+                    memcpy(dst + k * mr, a + k * a_cs, (size_t)mr * sizeof(T));                \
+                continue;                                                                      \
             }                                                                                  \
+            for (int r = 0; r < rows; r++) {                                                   \
+                const T *src = a + r * a_rs;                                                   \
+                if (a_cs == 1)                                                                 \
+                    for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = src[k];                 \
+                else                                                                           \
+                    for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = src[k * a_cs];          \
+            }                                                                                  \
+            for (int r = rows; r < mr; r++)                                                    \
+                for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = 0;                          \
         }                                                                                      \
     }
 
-GEMM(float)
-GEMM(double)
+/* B (kc x n, strided) into ceil(n/nr) panels of nr columns. */
+#define PACK_B(T)                                                                              \
+    static void pack_b_##T(int64_t kc, int64_t n, const void *Bv, int64_t b_rs, int64_t b_cs,  \
+                           int nr, void *dstv) {                                               \
+        const T *B = Bv;                                                                       \
+        T *dst = dstv;                                                                         \
+        for (int64_t j0 = 0; j0 < n; j0 += nr, dst += nr * kc) {                               \
+            int cols = n - j0 < nr ? (int)(n - j0) : nr;                                       \
+            const T *b = B + j0 * b_cs;                                                        \
+            if (b_cs == 1) { /* rows contiguous: cols values per k */                          \
+                for (int64_t k = 0; k < kc; k++)                                               \
+                    memcpy(dst + k * nr, b + k * b_rs, (size_t)cols * sizeof(T));              \
+            } else {                                                                           \
+                for (int j = 0; j < cols; j++) {                                               \
+                    const T *src = b + j * b_cs;                                               \
+                    if (b_rs == 1)                                                             \
+                        for (int64_t k = 0; k < kc; k++) dst[k * nr + j] = src[k];             \
+                    else                                                                       \
+                        for (int64_t k = 0; k < kc; k++) dst[k * nr + j] = src[k * b_rs];      \
+                }                                                                              \
+            }                                                                                  \
+            if (cols < nr)                                                                     \
+                for (int64_t k = 0; k < kc; k++)                                               \
+                    for (int j = cols; j < nr; j++) dst[k * nr + j] = 0;                       \
+        }                                                                                      \
+    }
+
+/* The m x n corner of a full tile computed into `tile` (row stride nr), written or added to C. */
+#define STORE_EDGE(T)                                                                          \
+    static void store_edge_##T(int m, int n, const void *tilev, int nr, void *cv, int64_t ldc, \
+                               bool accumulate) {                                              \
+        const T *tile = tilev;                                                                 \
+        T *c = cv;                                                                             \
+        for (int i = 0; i < m; i++)                                                            \
+            for (int j = 0; j < n; j++)                                                        \
+                c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j]; \
+    }
+
+/* A slice of B (kc x n, strided) copied row-major with row stride n, for the direct kernels
+ * that need contiguous rows of B. A transposed B is read down its contiguous columns in tiles
+ * of 16 x 16, so that the strided writes of a tile share a few cache lines instead of evicting
+ * each other (with n a power of two every row of the slice maps to the same few L1 sets). */
+#define COPY_ROWS(T)                                                                           \
+    static void copy_rows_##T(int64_t kc, int64_t n, const void *Bv, int64_t b_rs,             \
+                              int64_t b_cs, void *dstv) {                                      \
+        const T *B = Bv;                                                                       \
+        T *dst = dstv;                                                                         \
+        if (b_rs != 1) {                                                                       \
+            for (int64_t k = 0; k < kc; k++)                                                   \
+                for (int64_t j = 0; j < n; j++) dst[k * n + j] = B[k * b_rs + j * b_cs];       \
+            return;                                                                            \
+        }                                                                                      \
+        for (int64_t j0 = 0; j0 < n; j0 += 16)                                                 \
+            for (int64_t k0 = 0; k0 < kc; k0 += 16) {                                          \
+                int64_t j1 = j0 + 16 < n ? j0 + 16 : n, k1 = k0 + 16 < kc ? k0 + 16 : kc;      \
+                for (int64_t j = j0; j < j1; j++)                                              \
+                    for (int64_t k = k0; k < k1; k++) dst[k * n + j] = B[j * b_cs + k];        \
+            }                                                                                  \
+    }
+
+PACK_A(float)
+PACK_A(double)
+COPY_ROWS(float)
+COPY_ROWS(double)
+PACK_B(float)
+PACK_B(double)
+STORE_EDGE(float)
+STORE_EDGE(double)
+
+typedef struct gemm_typed {
+    size_t es;
+    void (*pack_a)(int64_t, int64_t, const void *, int64_t, int64_t, int, void *);
+    void (*pack_b)(int64_t, int64_t, const void *, int64_t, int64_t, int, void *);
+    void (*store_edge)(int, int, const void *, int, void *, int64_t, bool);
+    void (*copy_rows)(int64_t, int64_t, const void *, int64_t, int64_t, void *);
+    gemm_direct_fn direct_portable;
+} gemm_typed;
+
+static const gemm_typed typed_f32 = {sizeof(float), pack_a_float, pack_b_float,
+                                     store_edge_float, copy_rows_float, gemm_direct_portable_f32};
+static const gemm_typed typed_f64 = {sizeof(double), pack_a_double, pack_b_double,
+                                     store_edge_double, copy_rows_double,
+                                     gemm_direct_portable_f64};
+
+/* ---- one product, split into blocks ---- */
+
+/* Everything one product needs; a threaded product hands it to each task. */
+typedef struct gemm_problem {
+    const gemm_typed *ty;
+    const gemm_impl *impl;
+    int64_t M, N, K;
+    const char *A, *B; /* byte pointers */
+    int64_t a_rs, a_cs, b_rs, b_cs;
+    char *C;
+    int64_t ldc;
+    bool direct;        /* the direct kernel, else packing */
+    int64_t kc, nc;     /* packed blocking for this K and N: balanced, at most the kernel's */
+    char *packed_b;     /* the packed path's B panel, shared by a team's ranks */
+    bool split_n;       /* tasks take ranges of columns (else of rows) */
+    int64_t unit;       /* task ranges are multiples of it */
+    int64_t n_units, n_tasks;
+} gemm_problem;
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* The largest block of at most `cap` that splits `total` into equal parts, as a multiple of
+ * `unit`: K = 400 with kc 384 becomes two blocks of 200 rather than 384 + 16. */
+static int64_t balanced_block(int64_t total, int64_t cap, int64_t unit) {
+    int64_t parts = ceil_div(total, cap);
+    return min64(ceil_div(ceil_div(total, parts), unit) * unit, cap);
+}
+
+/* Byte offset of element (i, j) of a matrix with strides rs, cs. */
+static int64_t at(const gemm_problem *p, int64_t i, int64_t j, int64_t rs, int64_t cs) {
+    return (i * rs + j * cs) * (int64_t)p->ty->es;
+}
+
+/* The macro-kernel: C (mc x nc block, row stride ldc) = or += packed A block x packed B
+ * panel over kc. Each B micro-panel meets every A micro-panel of the block; edge tiles are
+ * computed whole into a buffer and only their valid part stored. */
+static void macro_kernel(const gemm_problem *p, const char *Ap, const char *Bp, int64_t mc,
+                         int64_t nc, int64_t kc, char *C, bool accumulate) {
+    const gemm_kernel *k = &p->impl->packed;
+    const size_t es = p->ty->es;
+    _Alignas(64) char tile[GEMM_MAX_TILE_BYTES];
+    for (int64_t jr = 0; jr < nc; jr += k->nr) {
+        int n_eff = (int)min64(nc - jr, k->nr);
+        const char *bp = Bp + (size_t)(jr * kc) * es;
+        for (int64_t ir = 0; ir < mc; ir += k->mr) {
+            int m_eff = (int)min64(mc - ir, k->mr);
+            const char *ap = Ap + (size_t)(ir * kc) * es;
+            char *c = C + at(p, ir, jr, p->ldc, 1);
+            if (m_eff == k->mr && n_eff == k->nr) {
+                k->ukr(kc, ap, bp, c, p->ldc, accumulate);
+            } else {
+                k->ukr(kc, ap, bp, tile, k->nr, false);
+                p->ty->store_edge(m_eff, n_eff, tile, k->nr, c, p->ldc, accumulate);
+            }
+        }
+    }
+}
+
+/* One rank of the packed product (GotoBLAS loop nest). For each panel of B (kc x nc) the
+ * ranks pack a share of its micro-panels into the shared buffer, meet at a barrier, and each
+ * multiplies its own rows of A (packed block by block into its own scratch) by the whole
+ * panel; a second barrier keeps the panel until everyone is done with it. Splitting rows
+ * means nothing is packed twice. With one rank the barriers cost nothing. */
+typedef struct packed_team_ctx {
+    const gemm_problem *p;
+    kern_barrier barrier;
+} packed_team_ctx;
+
+static void packed_rank(void *ctx, int rank, int n_ranks) {
+    packed_team_ctx *tc = ctx;
+    const gemm_problem *p = tc->p;
+    const gemm_kernel *k = &p->impl->packed;
+    const size_t es = p->ty->es;
+    int64_t units = ceil_div(p->M, k->mr);
+    int64_t lo = rank * units / n_ranks * k->mr;
+    int64_t hi = min64((rank + 1) * units / n_ranks * k->mr, p->M);
+    int64_t mc = hi > lo ? balanced_block(hi - lo, k->mc, k->mr) : 0;
+    /* Without memory for its A blocks a rank still packs its share of B, and computes its
+     * rows with the portable loop. */
+    char *Ap = mc ? kern_scratch(0, (size_t)(mc * p->kc) * es) : NULL;
+    bool sense = false;
+    for (int64_t jc = 0; jc < p->N; jc += p->nc) {
+        int64_t nc = min64(p->N - jc, p->nc);
+        int64_t n_panels = ceil_div(nc, k->nr);
+        for (int64_t pc = 0; pc < p->K; pc += p->kc) {
+            int64_t kc = min64(p->K - pc, p->kc);
+            for (int64_t q = rank; q < n_panels; q += n_ranks)
+                p->ty->pack_b(kc, min64(nc - q * k->nr, k->nr),
+                              p->B + at(p, pc, jc + q * k->nr, p->b_rs, p->b_cs), p->b_rs,
+                              p->b_cs, k->nr, p->packed_b + (size_t)(q * k->nr * kc) * es);
+            kern_barrier_wait(&tc->barrier, n_ranks, &sense);
+            for (int64_t ic = lo; ic < hi; ic += mc) {
+                int64_t m = min64(hi - ic, mc);
+                const char *A = p->A + at(p, ic, pc, p->a_rs, p->a_cs);
+                char *C = p->C + at(p, ic, jc, p->ldc, 1);
+                if (Ap) {
+                    p->ty->pack_a(m, kc, A, p->a_rs, p->a_cs, k->mr, Ap);
+                    macro_kernel(p, Ap, p->packed_b, m, nc, kc, C, pc > 0);
+                } else {
+                    p->ty->direct_portable(m, nc, kc, A, p->a_rs, p->a_cs,
+                                           p->B + at(p, pc, jc, p->b_rs, p->b_cs), p->b_rs,
+                                           p->b_cs, C, p->ldc, pc > 0);
+                }
+            }
+            kern_barrier_wait(&tc->barrier, n_ranks, &sense);
+        }
+    }
+}
+
+/* The direct product of a sub-rectangle, in slices of K. A kernel that needs contiguous rows of
+ * B gets each slice copied so when B's are not. False (nothing written) without memory. */
+static bool direct_block(const gemm_problem *p, int64_t m0, int64_t m, int64_t n0, int64_t n) {
+    const gemm_impl *im = p->impl;
+    bool copy = im->direct_unit_b && p->b_cs != 1;
+    char *buf = NULL;
+    if (copy && !(buf = kern_scratch(1, (size_t)(min64(p->K, im->direct_kc) * n) * p->ty->es)))
+        return false;
+    const char *A = p->A + at(p, m0, 0, p->a_rs, p->a_cs);
+    char *C = p->C + at(p, m0, n0, p->ldc, 1);
+    for (int64_t k0 = 0; k0 < p->K; k0 += im->direct_kc) {
+        int64_t kc = min64(p->K - k0, im->direct_kc);
+        const char *B = p->B + at(p, k0, n0, p->b_rs, p->b_cs);
+        const char *a = A + at(p, 0, k0, p->a_rs, p->a_cs);
+        if (copy) {
+            p->ty->copy_rows(kc, n, B, p->b_rs, p->b_cs, buf);
+            im->direct(m, n, kc, a, p->a_rs, p->a_cs, buf, n, 1, C, p->ldc, k0 > 0);
+        } else {
+            im->direct(m, n, kc, a, p->a_rs, p->a_cs, B, p->b_rs, p->b_cs, C, p->ldc, k0 > 0);
+        }
+    }
+    return true;
+}
+
+/* One sub-rectangle by the direct path; with no memory for it, by the portable loop. */
+static void run_block(const gemm_problem *p, int64_t m0, int64_t m, int64_t n0, int64_t n) {
+    if (direct_block(p, m0, m, n0, n)) return;
+    p->ty->direct_portable(m, n, p->K, p->A + at(p, m0, 0, p->a_rs, p->a_cs), p->a_rs, p->a_cs,
+                           p->B + at(p, 0, n0, p->b_rs, p->b_cs), p->b_rs, p->b_cs,
+                           p->C + at(p, m0, n0, p->ldc, 1), p->ldc, false);
+}
+
+static void gemm_task(void *ctx, int64_t task) {
+    const gemm_problem *p = ctx;
+    /* Task t takes units [t*n_units/n_tasks, (t+1)*n_units/n_tasks): sizes differ by <= 1. */
+    int64_t u0 = task * p->n_units / p->n_tasks, u1 = (task + 1) * p->n_units / p->n_tasks;
+    int64_t lo = u0 * p->unit, hi = min64(u1 * p->unit, p->split_n ? p->N : p->M);
+    if (lo >= hi) return;
+    if (p->split_n)
+        run_block(p, 0, p->M, lo, hi - lo);
+    else
+        run_block(p, lo, hi - lo, 0, p->N);
+}
+
+/* How evenly `total` splits into n_tasks ranges of whole units: the ideal share over the
+ * largest range actually given, in (0, 1]. */
+static double split_balance(int64_t total, int64_t unit, int64_t n_tasks) {
+    int64_t units = ceil_div(total, unit);
+    if (units < n_tasks) return (double)units / (double)n_tasks;
+    int64_t largest = min64(ceil_div(units, n_tasks) * unit, total);
+    return ((double)total / (double)n_tasks) / (double)largest;
+}
+
+/* Decides the threads: a range of columns (each task then reads or packs all of A) or of rows
+ * (all of B) per task, whichever balances better; on a tie the one that repeats less. */
+static void plan_threads(gemm_problem *p, int64_t unit_m, int64_t unit_n) {
+    p->n_tasks = 1;
+    p->split_n = true;
+    p->unit = unit_n;
+    p->n_units = ceil_div(p->N, p->unit);
+    int64_t t = kern_threads();
+    if (t <= 1 || p->M * p->N * p->K < tuning.parallel_min) return;
+    double bn = split_balance(p->N, unit_n, t), bm = split_balance(p->M, unit_m, t);
+    p->split_n = bn > bm || (bn == bm && p->M <= p->N);
+    p->unit = p->split_n ? unit_n : unit_m;
+    p->n_units = ceil_div(p->split_n ? p->N : p->M, p->unit);
+    p->n_tasks = min64(p->n_units, t);
+}
+
+/* The direct kernel passes over the slice of A (M x direct_kc) once per column block of C, so
+ * it wins while that slice stays in L2 or there are few column blocks, and always for small
+ * products, where packing costs more than it saves. The portable direct loop (i-k-j) is only
+ * worth it for small products. */
+#define DIRECT_ALWAYS_BELOW (64 * 64 * 64)
+#define DIRECT_A_SLICE_BYTES (512 * 1024)
+
+static bool choose_direct(const gemm_problem *p) {
+    if (tuning.path != GEMM_PATH_AUTO) return tuning.path == GEMM_PATH_DIRECT;
+    const gemm_impl *im = p->impl;
+    if (!im->direct_unit_b) return p->M * p->N * p->K < 32 * 32 * 32;
+    return p->M * p->N * p->K < DIRECT_ALWAYS_BELOW ||
+           (size_t)(p->M * im->direct_kc) * p->ty->es <= DIRECT_A_SLICE_BYTES ||
+           p->N <= 2 * im->direct_nr;
+}
 
 void kern_gemm(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
                int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc) {
-    if (dtype == TG_F32)
-        gemm_float(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc);
+    if (M <= 0 || N <= 0) return;
+    const gemm_typed *ty = dtype == TG_F32 ? &typed_f32 : &typed_f64;
+    if (K <= 0) {
+        for (int64_t i = 0; i < M; i++)
+            memset((char *)C + i * ldc * (int64_t)ty->es, 0, (size_t)N * ty->es);
+        return;
+    }
+    gemm_problem p = {
+        .ty = ty, .impl = select_impl(dtype), .M = M, .N = N, .K = K,
+        .A = A, .B = B, .a_rs = a_rs, .a_cs = a_cs, .b_rs = b_rs, .b_cs = b_cs,
+        .C = C, .ldc = ldc,
+    };
+    p.direct = choose_direct(&p);
+    bool parallel = kern_threads() > 1 && M * N * K >= tuning.parallel_min;
+    if (p.direct) {
+        plan_threads(&p, p.impl->direct_mr, p.impl->direct_nr);
+        if (p.n_tasks > 1)
+            kern_parallel_for(p.n_tasks, (int)p.n_tasks, gemm_task, &p);
+        else
+            run_block(&p, 0, M, 0, N);
+        return;
+    }
+    const gemm_kernel *k = &p.impl->packed;
+    p.kc = balanced_block(K, k->kc, 1);
+    p.nc = balanced_block(N, k->nc, k->nr);
+    p.packed_b = kern_scratch(1, (size_t)(ceil_div(p.nc, k->nr) * k->nr * p.kc) * ty->es);
+    if (!p.packed_b) {
+        run_block(&p, 0, M, 0, N);
+        return;
+    }
+    packed_team_ctx tc = {.p = &p};
+    if (parallel)
+        kern_parallel_team(kern_threads(), packed_rank, &tc);
     else
-        gemm_double(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc);
+        packed_rank(&tc, 0, 1);
 }

@@ -21,13 +21,47 @@ typedef enum kern_unary_kind {
     KERN_RELU,
     KERN_STEP,
     KERN_ADD_SCALAR, /* x + a */
-    KERN_MUL_SCALAR  /* x * a */
+    KERN_MUL_SCALAR, /* x * a */
+    KERN_SUB_SCALAR, /* x - a */
+    KERN_RSUB_SCALAR, /* a - x */
+    KERN_DIV_SCALAR, /* x / a */
+    KERN_RDIV_SCALAR, /* a / x */
+    KERN_POW_SCALAR, /* x^a */
+    KERN_ABS,
+    KERN_SIGN,       /* -1, 0 or 1; NaN stays NaN */
+    KERN_SQRT,
+    KERN_SQUARE,
+    KERN_SIN,
+    KERN_COS,
+    KERN_LEAKY_RELU, /* x > 0 ? x : a x */
+    KERN_ELU,        /* x > 0 ? x : a (e^x - 1) */
+    KERN_CLAMP,      /* min(max(x, a), b); NaN stays NaN */
+    KERN_GELU,       /* x Phi(x), Phi the standard normal CDF */
+    KERN_GELU_GRAD,  /* Phi(x) + x phi(x) */
+    KERN_SOFTPLUS    /* max(x, 0) + log1p(e^-|x|) */
 } kern_unary_kind;
 
-/* y[i] = f(x[i]) for n contiguous elements; y may equal x. */
+/* y[i] = f(x[i]) for n contiguous elements; y may equal x. `a` is the kind's parameter. */
 void kern_unary(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, void *y, double a);
+/* The same with a second parameter `b` (KERN_CLAMP's upper bound). */
+void kern_unary2(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, void *y, double a,
+                 double b);
 
-typedef enum kern_binary_kind { KERN_ADD, KERN_SUB, KERN_MUL, KERN_DIV } kern_binary_kind;
+typedef enum kern_binary_kind {
+    KERN_ADD,
+    KERN_SUB,
+    KERN_MUL,
+    KERN_DIV,
+    KERN_POW,
+    KERN_MAXIMUM, /* NaN propagates */
+    KERN_MINIMUM,
+    KERN_GT,      /* comparisons give 1 or 0 */
+    KERN_GE,
+    KERN_LT,
+    KERN_LE,
+    KERN_EQ,
+    KERN_NE
+} kern_binary_kind;
 
 /* out = a (op) b over `shape`; out is contiguous, a and b are strided (a stride of 0 repeats,
  * which is how broadcasting is expressed). */
@@ -39,6 +73,23 @@ void kern_binary(kern_binary_kind k, tg_dtype dtype, int ndim, const int64_t *sh
  * (the kept dimensions in order), times `scale`. */
 void kern_sum(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
               const int64_t *x_strides, const bool *reduce, void *out, double scale);
+
+/* out = mask != 0 ? a : b over `shape` (NaN in mask counts as nonzero); out contiguous, the
+ * three operands strided as in kern_binary. */
+void kern_where(tg_dtype dtype, int ndim, const int64_t *shape, void *out, const void *mask,
+                const int64_t *m_strides, const void *a, const int64_t *a_strides, const void *b,
+                const int64_t *b_strides);
+
+/* The largest (is_max) or smallest element of x over the dimensions with reduce[d] true, into
+ * the contiguous out (kept dimensions in order). NaN wins; an empty reduction gives -inf for max
+ * and +inf for min. */
+void kern_extrema(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
+                  const int64_t *x_strides, const bool *reduce, bool is_max, void *out);
+
+/* Softmax (or, with log, log-softmax) of x along `axis` into the contiguous out of x's shape.
+ * Subtracts each row's maximum first, so no exponent overflows; sums in double. */
+void kern_softmax(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
+                  const int64_t *x_strides, int axis, bool log_form, void *out);
 
 /* C (M, N; row stride ldc, contiguous rows) = A (M, K) B (K, N), where A and B are read through
  * arbitrary row and column strides, so transposed views need no copy. */

@@ -1,0 +1,56 @@
+/* tapegrad/runtime.h: process-wide knobs for how the kernels run: the number of threads and the
+ * instruction set the CPU-specific kernels use.
+ *
+ * Both settings are global to the process (like OpenBLAS's or PyTorch's thread count), safe to
+ * change from any thread, and take effect for the next operation. Defaults: 1 thread unless the
+ * environment variable TG_THREADS is set (0 or a negative number means one per online CPU);
+ * the best instruction set the CPU supports unless TG_CPU=portable|avx2|avx512 asks for less.
+ * Both variables are read once, at the first use.
+ *
+ *     #include <tapegrad.h>
+ *
+ *     int main(void) {
+ *         tg_set_threads(0);                          // one thread per online CPU
+ *         tg_cpu_level l = tg_set_cpu_level(TG_CPU_AVX2);
+ *         printf("%d threads, %s kernels\n", tg_get_threads(), tg_cpu_level_name(l));
+ *         return 0;
+ *     }
+ */
+#ifndef TAPEGRAD_RUNTIME_H
+#define TAPEGRAD_RUNTIME_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Instruction-set levels for the CPU-specific kernels, in increasing order: each level's
+ * kernels need the CPU features named (checked at run time, never assumed at build time). */
+typedef enum tg_cpu_level {
+    TG_CPU_PORTABLE = 0, /* plain C, runs anywhere */
+    TG_CPU_AVX2 = 1,     /* x86-64 with AVX2 and FMA */
+    TG_CPU_AVX512 = 2    /* x86-64 with AVX-512 F and DQ (and AVX2, FMA) */
+} tg_cpu_level;
+
+/* Sets the number of threads products and other parallel kernels may use (the calling thread
+ * counts as one). n <= 0 means one per online CPU; very large n is capped at 256. Returns the
+ * number now in effect. Small operations always run on the calling thread alone. Calls from
+ * several threads are safe; an operation already running finishes with its old count. */
+int tg_set_threads(int n);
+/* The number of threads in effect (>= 1). */
+int tg_get_threads(void);
+
+/* Chooses the kernels' instruction set. A level the CPU lacks is lowered to the best it has
+ * (values out of the enum's range are clamped too), so the call never fails; it returns the
+ * level now in effect. Pass TG_CPU_AVX512 to return to the best the machine supports. */
+tg_cpu_level tg_set_cpu_level(tg_cpu_level level);
+/* The level in effect. */
+tg_cpu_level tg_get_cpu_level(void);
+/* The best level this CPU (and operating system) supports, whatever is in effect. */
+tg_cpu_level tg_cpu_best_level(void);
+/* "portable", "avx2" or "avx512"; "?" for a value outside the enum. A constant string. */
+const char *tg_cpu_level_name(tg_cpu_level level);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,60 @@
+/* cpu.c: run-time detection of AVX2/FMA and AVX-512, and the forced level (TG_CPU or
+ * tg_set_cpu_level). The library is built for baseline x86-64; only functions marked with a
+ * target attribute use wider instructions, and they are reached only through this check. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+
+static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
+static tg_cpu_level best_level = TG_CPU_PORTABLE;
+static atomic_int level_in_effect = TG_CPU_PORTABLE;
+
+static tg_cpu_level detect(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    /* libgcc's checks include the OS having enabled the wide register state (XCR0), so a
+     * kernel's registers are saved across context switches when this says yes. */
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    return avx512 ? TG_CPU_AVX512 : avx2 ? TG_CPU_AVX2 : TG_CPU_PORTABLE;
+#else
+    return TG_CPU_PORTABLE;
+#endif
+}
+
+static tg_cpu_level clamp(int level) {
+    if (level < TG_CPU_PORTABLE) return TG_CPU_PORTABLE;
+    return level > (int)best_level ? best_level : (tg_cpu_level)level;
+}
+
+static void init(void) {
+    best_level = detect();
+    tg_cpu_level want = best_level;
+    /* An unknown name is ignored rather than reported: library code does not print (S4.3). */
+    const char *env = getenv("TG_CPU");
+    if (env && strcmp(env, "portable") == 0) want = TG_CPU_PORTABLE;
+    if (env && strcmp(env, "avx2") == 0) want = TG_CPU_AVX2;
+    if (env && strcmp(env, "avx512") == 0) want = TG_CPU_AVX512;
+    atomic_store(&level_in_effect, (int)clamp((int)want));
+}
+
+tg_cpu_level kern_cpu_level(void) {
+    pthread_once(&detect_once, init);
+    return (tg_cpu_level)atomic_load_explicit(&level_in_effect, memory_order_relaxed);
+}
+
+tg_cpu_level kern_cpu_best(void) {
+    pthread_once(&detect_once, init);
+    return best_level;
+}
+
+tg_cpu_level kern_cpu_set_level(tg_cpu_level level) {
+    pthread_once(&detect_once, init);
+    tg_cpu_level l = clamp((int)level);
+    atomic_store(&level_in_effect, (int)l);
+    return l;
+}

@@ -1,0 +1,313 @@
+/* test_threadpool.c: the kernels' thread pool (src/ops/kernels/threadpool.c) and the public
+ * thread-count knob: every task runs exactly once whatever the thread count, work really is
+ * shared between threads, nested and concurrent callers finish, a forked child can use the pool,
+ * and per-thread scratch memory is aligned, kept and private. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ops/kernels/threadpool.h"
+#include "test_util.h"
+
+#define MAX_TASKS 2000
+
+typedef struct counts {
+    atomic_int hits[MAX_TASKS];
+} counts;
+
+static void count_task(void *ctx, int64_t i) {
+    counts *c = ctx;
+    atomic_fetch_add(&c->hits[i], 1);
+}
+
+/* Runs n tasks on `threads` threads and checks that each ran exactly once. */
+static void check_once(int64_t n, int threads) {
+    static counts c;
+    for (int i = 0; i < MAX_TASKS; i++) atomic_store(&c.hits[i], 0);
+    kern_parallel_for(n, threads, count_task, &c);
+    for (int64_t i = 0; i < MAX_TASKS; i++)
+        ck_assert_msg(atomic_load(&c.hits[i]) == (i < n ? 1 : 0),
+                      "%lld tasks on %d threads: task %lld ran %d times", (long long)n, threads,
+                      (long long)i, atomic_load(&c.hits[i]));
+}
+
+START_TEST(test_each_task_once) {
+    static const int64_t ns[] = {0, 1, 2, 3, 7, 100, MAX_TASKS};
+    static const int threads[] = {1, 2, 3, 4, 8};
+    for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+        tg_set_threads(threads[t]);
+        for (size_t n = 0; n < sizeof ns / sizeof *ns; n++) {
+            check_once(ns[n], threads[t]);
+            check_once(ns[n], 1);  /* a caller may ask for fewer than the count in effect */
+            check_once(ns[n], 64); /* ...or more: capped by it */
+        }
+    }
+    /* Shrinking and growing again between jobs. */
+    tg_set_threads(4);
+    check_once(100, 4);
+    tg_set_threads(2);
+    check_once(100, 4);
+    tg_set_threads(3);
+    check_once(100, 3);
+}
+END_TEST
+
+/* Two tasks that each wait for the other to have started can only both finish if they run on
+ * two threads at once; a bound of seconds turns a broken pool into a failure, not a hang. */
+typedef struct rendezvous {
+    atomic_int started;
+    atomic_int met;
+    pthread_t who[2];
+} rendezvous;
+
+static void meet_task(void *ctx, int64_t i) {
+    rendezvous *r = ctx;
+    r->who[i] = pthread_self();
+    atomic_fetch_add(&r->started, 1);
+    time_t give_up = time(NULL) + 20;
+    while (atomic_load(&r->started) < 2 && time(NULL) < give_up) sched_yield();
+    if (atomic_load(&r->started) == 2) atomic_fetch_add(&r->met, 1);
+}
+
+START_TEST(test_work_is_shared) {
+    tg_set_threads(2);
+    for (int round = 0; round < 20; round++) {
+        rendezvous r = {0};
+        kern_parallel_for(2, 2, meet_task, &r);
+        ck_assert_msg(atomic_load(&r.met) == 2, "round %d: the two tasks never ran together",
+                      round);
+        ck_assert(!pthread_equal(r.who[0], r.who[1]));
+    }
+}
+END_TEST
+
+/* A task that itself runs a parallel-for: the inner one runs on the task's thread. */
+static void outer_task(void *ctx, int64_t i) {
+    counts *inner = (counts *)ctx + 1 + i;
+    for (int j = 0; j < MAX_TASKS; j++) atomic_store(&inner->hits[j], 0);
+    kern_parallel_for(50, 4, count_task, inner);
+    atomic_fetch_add(&((counts *)ctx)->hits[i], 1);
+}
+
+START_TEST(test_nested) {
+    tg_set_threads(3);
+    counts *c = calloc(1 + 6, sizeof *c);
+    kern_parallel_for(6, 3, outer_task, c);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(atomic_load(&c->hits[i]), 1);
+        for (int j = 0; j < 50; j++) ck_assert_int_eq(atomic_load(&c[1 + i].hits[j]), 1);
+    }
+    free(c);
+}
+END_TEST
+
+/* Several user threads posting jobs at once: each job completes exactly, whether the pool
+ * took it or it ran on its caller. */
+static void *poster(void *arg) {
+    counts *c = arg;
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < 64; i++) atomic_store(&c->hits[i], 0);
+        kern_parallel_for(64, 2, count_task, c);
+        for (int i = 0; i < 64; i++)
+            if (atomic_load(&c->hits[i]) != 1) return (void *)1;
+    }
+    return NULL;
+}
+
+START_TEST(test_concurrent_callers) {
+    tg_set_threads(2);
+    enum { N_POSTERS = 4 };
+    counts *c = calloc(N_POSTERS, sizeof *c);
+    pthread_t th[N_POSTERS];
+    for (int i = 0; i < N_POSTERS; i++) ck_assert_int_eq(pthread_create(&th[i], NULL, poster, &c[i]), 0);
+    for (int i = 0; i < N_POSTERS; i++) {
+        void *bad;
+        pthread_join(th[i], &bad);
+        ck_assert_msg(bad == NULL, "poster %d saw a task run other than once", i);
+    }
+    free(c);
+}
+END_TEST
+
+/* A child forked after the pool started has none of its workers: the pool must start afresh
+ * there instead of waiting forever for them. */
+START_TEST(test_fork_child_uses_pool) {
+    tg_set_threads(2);
+    check_once(100, 2);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(30); /* a deadlock kills the child, which the parent sees */
+        static counts c;
+        kern_parallel_for(100, 2, count_task, &c);
+        for (int i = 0; i < 100; i++)
+            if (atomic_load(&c.hits[i]) != 1) _exit(2);
+        _exit(0);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "forked child failed (status 0x%x)", status);
+    check_once(100, 2); /* and the parent's pool still works */
+}
+END_TEST
+
+START_TEST(test_thread_count) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_int_ge(online, 1);
+    ck_assert_int_eq(tg_set_threads(0), (int)online);
+    ck_assert_int_eq(tg_get_threads(), (int)online);
+    ck_assert_int_eq(tg_set_threads(-5), (int)online);
+    ck_assert_int_eq(tg_set_threads(5), 5);
+    ck_assert_int_eq(tg_get_threads(), 5);
+    ck_assert_int_eq(tg_set_threads(100000), KERN_MAX_THREADS);
+    ck_assert_int_eq(tg_set_threads(1), 1);
+    ck_assert_int_eq(tg_get_threads(), 1);
+}
+END_TEST
+
+/* The count before any call: 1, or what the meson test "kernels_threadpool_env" put in
+ * TG_THREADS (it also sets TG_TEST_EXPECT_THREADS to the count that must result). */
+START_TEST(test_thread_count_default) {
+    const char *expect = getenv("TG_TEST_EXPECT_THREADS");
+    int want = expect ? atoi(expect) : 1;
+    if (!expect && getenv("TG_THREADS")) return; /* run by hand with TG_THREADS: unknowable */
+    ck_assert_int_eq(tg_get_threads(), want);
+}
+END_TEST
+
+/* ---- scratch ---- */
+
+typedef struct scratch_probe {
+    char *p;
+} scratch_probe;
+
+static void *scratch_in_thread(void *arg) {
+    scratch_probe *sp = arg;
+    sp->p = kern_scratch(0, 1000);
+    if (sp->p) memset(sp->p, 0x5a, 1000);
+    return NULL;
+}
+
+START_TEST(test_scratch) {
+    char *a = kern_scratch(0, 100000);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq((uintptr_t)a % 64, 0);
+    memset(a, 1, 100000); /* the whole size is ours (ASan would object otherwise) */
+    ck_assert_ptr_eq(kern_scratch(0, 5000), a); /* smaller: kept, not reallocated */
+    char *b = kern_scratch(0, 1000000);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq((uintptr_t)b % 64, 0);
+    memset(b, 2, 1000000);
+    /* The other slot is a separate block, and growing it leaves slot 0 alone. */
+    char *c = kern_scratch(1, 3000000);
+    ck_assert_ptr_nonnull(c);
+    ck_assert(c + 3000000 <= b || c >= b + 1000000);
+    memset(c, 3, 3000000);
+    ck_assert_ptr_eq(kern_scratch(0, 10), b);
+    for (int i = 0; i < 1000000; i += 4099) ck_assert_int_eq(b[i], 2);
+    /* Another thread gets its own block, which does not overlap ours. */
+    scratch_probe sp = {0};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, scratch_in_thread, &sp), 0);
+    pthread_join(th, NULL);
+    ck_assert_ptr_nonnull(sp.p);
+    ck_assert(sp.p + 1000 <= b || sp.p >= b + 1000000);
+    for (int i = 0; i < 1000000; i += 4099) ck_assert_int_eq(b[i], 2);
+}
+END_TEST
+
+/* ---- teams and barriers ---- */
+
+#define MAX_RANKS 16
+
+typedef struct team_probe {
+    atomic_int ran[MAX_RANKS];
+    atomic_int n_seen;
+    kern_barrier barrier;
+    atomic_int round_of[MAX_RANKS];
+    atomic_int bad;
+} team_probe;
+
+/* Each rank publishes the round it is in; between two barriers every rank must see every
+ * other in the same round, which fails if a barrier lets anyone through early. */
+static void team_rank(void *ctx, int rank, int n) {
+    team_probe *t = ctx;
+    atomic_fetch_add(&t->ran[rank], 1);
+    atomic_store(&t->n_seen, n);
+    bool sense = false;
+    for (int round = 1; round <= 300; round++) {
+        atomic_store(&t->round_of[rank], round);
+        kern_barrier_wait(&t->barrier, n, &sense);
+        for (int r = 0; r < n; r++)
+            if (atomic_load(&t->round_of[r]) != round) atomic_fetch_add(&t->bad, 1);
+        kern_barrier_wait(&t->barrier, n, &sense);
+    }
+}
+
+static void check_team(int threads, int max_threads, int want_ranks) {
+    tg_set_threads(threads);
+    team_probe *t = calloc(1, sizeof *t);
+    kern_parallel_team(max_threads, team_rank, t);
+    int n = atomic_load(&t->n_seen);
+    ck_assert_msg(n == want_ranks, "%d threads, at most %d: team of %d, want %d", threads,
+                  max_threads, n, want_ranks);
+    for (int r = 0; r < MAX_RANKS; r++)
+        ck_assert_int_eq(atomic_load(&t->ran[r]), r < n ? 1 : 0);
+    ck_assert_msg(atomic_load(&t->bad) == 0, "a barrier let a rank through early (%d times)",
+                  atomic_load(&t->bad));
+    free(t);
+}
+
+START_TEST(test_team_and_barrier) {
+    check_team(1, 8, 1);
+    check_team(2, 8, 2);
+    check_team(4, 8, 4); /* more threads than cores: the barrier must yield, not spin forever */
+    check_team(4, 3, 3);
+    check_team(3, 1, 1);
+}
+END_TEST
+
+/* A team asked for from inside a task of a pool job cannot have the pool: a team of one. */
+static void team_inside_task(void *ctx, int64_t i) {
+    team_probe *t = (team_probe *)ctx + i;
+    kern_parallel_team(4, team_rank, t);
+}
+
+START_TEST(test_team_nested) {
+    tg_set_threads(2);
+    team_probe *t = calloc(2, sizeof *t);
+    kern_parallel_for(2, 2, team_inside_task, t);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(atomic_load(&t[i].n_seen), 1);
+        ck_assert_int_eq(atomic_load(&t[i].ran[0]), 1);
+        ck_assert_int_eq(atomic_load(&t[i].bad), 0);
+    }
+    free(t);
+}
+END_TEST
+
+static Suite *threadpool_suite(void) {
+    Suite *s = suite_create("threadpool");
+    TCase *c = tcase_create("pool");
+    tcase_set_timeout(c, 120);
+    tcase_add_test(c, test_thread_count_default); /* first: before anything sets the count */
+    tcase_add_test(c, test_thread_count);
+    tcase_add_test(c, test_each_task_once);
+    tcase_add_test(c, test_work_is_shared);
+    tcase_add_test(c, test_nested);
+    tcase_add_test(c, test_concurrent_callers);
+    tcase_add_test(c, test_fork_child_uses_pool);
+    tcase_add_test(c, test_scratch);
+    tcase_add_test(c, test_team_and_barrier);
+    tcase_add_test(c, test_team_nested);
+    suite_add_tcase(s, c);
+    return s;
+}
+
+int main(void) { return tg_test_run(threadpool_suite()); }
