@@ -10,9 +10,12 @@
  *   tapegrad/tensor.h     tensors: creation, inspection, data in and out
  *   tapegrad/tape.h       the tape, the parameter store, the reverse sweep
  *   tapegrad/ops.h        the operations
+ *   tapegrad/conv.h       2-D convolution and pooling
+ *   tapegrad/norm.h       batch and layer normalisation
  *   tapegrad/rng.h        the seeded, machine-independent random generator
  *   tapegrad/gradcheck.h  finite-difference proofs of first and second derivatives
  *   tapegrad/dot.h        Graphviz DOT export of a recorded graph
+ *   tapegrad/runtime.h    threads and the CPU instruction set the kernels use
  *
  * A least-squares step, start to end (this example is compiled and run by the test suite):
  *
@@ -23,7 +26,7 @@
  *         tg_tape *t = tg_tape_new();
  *         tg_tensor *w = tg_store_param(s, "w", TG_F64, TG_SHAPE(2, 1));
  *         const double xs[] = {1, 2, 3, 4, 5, 6}, ys[] = {5, 11, 17};
- *         for (int step = 0; step < 200; step++) {
+ *         for (int step = 0; step < 3000; step++) {
  *             tg_tensor *x = tg_from_data(t, TG_F64, TG_SHAPE(3, 2), xs);
  *             tg_tensor *y = tg_from_data(t, TG_F64, TG_SHAPE(3, 1), ys);
  *             tg_tensor *err = tg_sub(t, tg_matmul(t, x, w), y);
@@ -48,10 +51,13 @@
 #define TAPEGRAD_H
 
 #include "tapegrad/base.h"
+#include "tapegrad/conv.h"
 #include "tapegrad/dot.h"
 #include "tapegrad/gradcheck.h"
+#include "tapegrad/norm.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/rng.h"
+#include "tapegrad/runtime.h"
 #include "tapegrad/tape.h"
 #include "tapegrad/tensor.h"
 
