@@ -79,6 +79,11 @@ struct tg_node {
     const char *file;            /* where the op was called */
     int line;
     bool released;               /* a sweep without TG_RETAIN_GRAPH went through it */
+    /* What the backward rule needs from the forward that is not a tensor (integer indices):
+     * a copy in the tape's arena made by tg_node_save, so it is never a fake input of the node
+     * and lives exactly as long as the node. NULL and 0 when nothing was saved. */
+    const void *saved;
+    size_t saved_bytes;
 };
 
 /* The backward rule: given the gradient g of the node's output, sets grads[i] for each input i
@@ -184,6 +189,10 @@ bool tg_same_shape(const tg_tensor *a, const tg_tensor *b);
  * caller fills out->node's attributes when out->node is set. */
 tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inputs,
                      tg_tensor *const *inputs);
+/* Copies `bytes` bytes from data into t's arena and hangs them on node n (n->saved,
+ * n->saved_bytes), replacing whatever n held. Zero bytes save nothing (saved = NULL). Returns
+ * false with TG_ERR_NOMEM kept on the tape, naming n's op, when memory runs out. */
+bool tg_node_save(tg_tape *t, tg_node *n, const void *data, size_t bytes);
 
 /* ---- the op registry (src/ops/registry.c) ---- */
 int tg_op_count(void);

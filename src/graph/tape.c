@@ -1,5 +1,6 @@
 /* tape.c: the tape's life (new, reset, free), its recording switch, and tg_record, the one
- * place where nodes are created. Nodes live in the tape's arena next to the tensors. */
+ * place where nodes are created, with tg_node_save for the non-tensor state a backward rule
+ * needs. Nodes and what they save live in the tape's arena next to the tensors. */
 #include <string.h>
 
 #include "graph.h"
@@ -72,4 +73,20 @@ tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inp
     out->node = n;
     out->requires_grad = true;
     return out;
+}
+
+bool tg_node_save(tg_tape *t, tg_node *n, const void *data, size_t bytes) {
+    n->saved = NULL;
+    n->saved_bytes = 0;
+    if (bytes == 0) return true;
+    void *copy = tg_arena_alloc(&t->arena, bytes);
+    if (!copy) {
+        tg_fail(t, TG_ERR_NOMEM, "%s: out of memory saving %zu bytes for the backward pass",
+                n->op->name, bytes);
+        return false;
+    }
+    memcpy(copy, data, bytes);
+    n->saved = copy;
+    n->saved_bytes = bytes;
+    return true;
 }

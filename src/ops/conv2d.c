@@ -63,7 +63,11 @@ static bool geometry(tg_tape *t, const char *op, const int64_t *xs, const int64_
                 tg_dims_str(4, ws, b, sizeof b));
         return false;
     }
-    int64_t eh = p[A_DIL] * (g->kh - 1) + 1, ew = p[A_DIL + 1] * (g->kw - 1) + 1;
+    /* The dilated kernel's extent; a product that overflows cannot fit any input either. */
+    int64_t eh, ew;
+    if (__builtin_mul_overflow(p[A_DIL], g->kh - 1, &eh)) eh = INT64_MAX - 1;
+    if (__builtin_mul_overflow(p[A_DIL + 1], g->kw - 1, &ew)) ew = INT64_MAX - 1;
+    eh++, ew++;
     int64_t hh = g->H + 2 * p[A_PAD] - eh, ww = g->W + 2 * p[A_PAD + 1] - ew;
     if (hh < 0 || ww < 0) {
         tg_fail(t, TG_ERR_SHAPE, "%s: kernel %lldx%lld (dilated %lldx%lld) does not fit input %s "

@@ -7,35 +7,52 @@
  *   embedding     W (V, D) and ids of shape S -> (S..., D): index_select(W, 0, ids), reshaped
  *   one_hot       labels (n) -> (n, C) with 1 at [p, labels[p]]: a constant, no gradient
  *
- * Invariant: indices are range-checked once, when the caller passes them, and kept on the tape
- * as the node's second input: an f64 tensor (n) that never requires a gradient (integers below
- * 2^53 are exact in a double and sizes stay below 2^40), so a backward rule and the backward of
- * that rule share them without copying. Node attributes: iattr[0] = axis, [1] = size. */
+ * Invariant: indices are range-checked once, when the caller passes them, and a recorded node
+ * keeps its own int64 copy as its saved blob (tg_node_save), so x is its only input and the
+ * caller's array may change after the call. Node attributes: iattr[0] = axis, [1] = size. */
 #include <stdio.h>
 
 #include "kernels/nd_iter.h"
 #include "op_util.h"
 
-/* A tape copy of the caller's indices, each checked to lie in [0, size); NULL with an error
- * naming op, the first bad index and its position. */
-static tg_tensor *keep_indices(tg_tape *t, const char *op, int64_t n, const int64_t *idx,
-                               int64_t size, int axis) {
-    if (n < 0) return tg_fail(t, TG_ERR_ARG, "%s: %lld indices given", op, (long long)n);
-    if (n > 0 && !idx)
-        return tg_fail(t, TG_ERR_NULL, "%s: the %lld indices are NULL", op, (long long)n);
-    for (int64_t p = 0; p < n; p++)
-        if (idx[p] < 0 || idx[p] >= size)
-            return tg_fail(t, TG_ERR_ARG,
-                           "%s: index %lld at position %lld is out of range [0, %lld) along "
-                           "axis %d",
-                           op, (long long)idx[p], (long long)p, (long long)size, axis);
-    if (!tg_check_shape(t, op, TG_F64, 1, &n)) return NULL;
-    tg_tensor *k = tg_tensor_alloc(t, TG_F64, 1, &n);
-    if (!k) return NULL;
-    double *v = (double *)(void *)k->data;
-    for (int64_t p = 0; p < n; p++) v[p] = (double)idx[p];
-    tg_tensor_set_name(k, "indices");
-    return k;
+/* Checks that each of the caller's n indices lies in [0, size); false with an error naming op,
+ * the first bad index and its position. */
+static bool check_indices(tg_tape *t, const char *op, int64_t n, const int64_t *idx, int64_t size,
+                          int axis) {
+    if (n < 0) {
+        tg_fail(t, TG_ERR_ARG, "%s: %lld indices given", op, (long long)n);
+        return false;
+    }
+    if (n > 0 && !idx) {
+        tg_fail(t, TG_ERR_NULL, "%s: the %lld indices are NULL", op, (long long)n);
+        return false;
+    }
+    for (int64_t p = 0; p < n; p++) {
+        if (idx[p] < 0 || idx[p] >= size) {
+            tg_fail(t, TG_ERR_ARG,
+                    "%s: index %lld at position %lld is out of range [0, %lld) along axis %d", op,
+                    (long long)idx[p], (long long)p, (long long)size, axis);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Records y as op's node on x with iattr axis and size, keeping its own copy of the n indices.
+ * Returns y, or NULL (error on the tape) when memory runs out. */
+static tg_tensor *record_indexed(tg_tape *t, const tg_op_desc *op, tg_tensor *y, tg_tensor *x,
+                                 int axis, int64_t size, int64_t n, const int64_t *idx) {
+    if (!tg_record(t, op, y, 1, &x)) return NULL;
+    if (!y->node) return y;
+    y->node->iattr[0] = axis;
+    y->node->iattr[1] = size;
+    return tg_node_save(t, y->node, idx, (size_t)n * sizeof *idx) ? y : NULL;
+}
+
+/* The indices a node saved, and how many. */
+static const int64_t *saved_indices(const tg_node *n, int64_t *count) {
+    *count = (int64_t)(n->saved_bytes / sizeof(int64_t));
+    return n->saved;
 }
 
 /* The shape and strides of `x` without dimension `axis`: one slice along it. */
@@ -70,27 +87,30 @@ static void add_block(int ndim, const int64_t *shape, double *dst, const int64_t
     } while (nd_iter_next(&it));
 }
 
-static tg_tensor *gather(tg_tape *t, tg_tensor *x, int axis, tg_tensor *idx);
-static tg_tensor *scatter_add(tg_tape *t, tg_tensor *x, int axis, int64_t size, tg_tensor *idx);
+static tg_tensor *gather(tg_tape *t, tg_tensor *x, int axis, int64_t n, const int64_t *idx);
+static tg_tensor *scatter_add(tg_tape *t, tg_tensor *x, int axis, int64_t size, int64_t n,
+                              const int64_t *idx);
 
 static void describe_index(const tg_node *n, char *buf, size_t size) {
-    snprintf(buf, size, "axis=%lld n=%lld size=%lld", (long long)n->iattr[0],
-             (long long)n->inputs[1]->shape[0], (long long)n->iattr[1]);
+    int64_t count;
+    saved_indices(n, &count);
+    snprintf(buf, size, "axis=%lld n=%lld size=%lld", (long long)n->iattr[0], (long long)count,
+             (long long)n->iattr[1]);
 }
 
 /* ---- index_select ---- */
 static void index_select_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
-    int axis = (int)n->iattr[0];
-    grads[0] = scatter_add(t, g, axis, n->inputs[0]->shape[axis], n->inputs[1]);
+    int64_t count;
+    const int64_t *idx = saved_indices(n, &count);
+    grads[0] = scatter_add(t, g, (int)n->iattr[0], n->iattr[1], count, idx);
 }
 
-/* Inputs: x and the indices (which take no gradient). */
-const tg_op_desc tg_op_index_select = {"index_select", 2, index_select_backward, describe_index,
+const tg_op_desc tg_op_index_select = {"index_select", 1, index_select_backward, describe_index,
                                        TG_OPF_SMOOTH};
 
 /* y = x's slices along axis at idx, into a new contiguous tensor; x may be any view. */
-static tg_tensor *gather(tg_tape *t, tg_tensor *x, int axis, tg_tensor *idx) {
-    int64_t n = idx->shape[0], shape[TG_MAX_DIMS];
+static tg_tensor *gather(tg_tape *t, tg_tensor *x, int axis, int64_t n, const int64_t *idx) {
+    int64_t shape[TG_MAX_DIMS];
     for (int d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
     shape[axis] = n;
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, x->ndim, shape);
@@ -99,17 +119,10 @@ static tg_tensor *gather(tg_tape *t, tg_tensor *x, int axis, tg_tensor *idx) {
     int bd = drop_axis(x, axis, bshape, xs);
     drop_axis(y, axis, bshape, ys);
     int64_t es = (int64_t)tg_dtype_size(x->dtype);
-    const double *iv = (const double *)(const void *)idx->data;
     for (int64_t p = 0; p < n; p++)
         kern_copy(y->dtype, y->data + p * y->strides[axis] * es, ys, x->dtype,
-                  x->data + (int64_t)iv[p] * x->strides[axis] * es, xs, bd, bshape);
-    tg_tensor *in[2] = {x, idx};
-    if (!tg_record(t, &tg_op_index_select, y, 2, in)) return NULL;
-    if (y->node) {
-        y->node->iattr[0] = axis;
-        y->node->iattr[1] = x->shape[axis];
-    }
-    return y;
+                  x->data + idx[p] * x->strides[axis] * es, xs, bd, bshape);
+    return record_indexed(t, &tg_op_index_select, y, x, axis, x->shape[axis], n, idx);
 }
 
 tg_tensor *tg_index_select_at(tg_tape *t, const char *file, int line, tg_tensor *x, int axis,
@@ -117,22 +130,28 @@ tg_tensor *tg_index_select_at(tg_tape *t, const char *file, int line, tg_tensor 
     if (!tg_op_enter(t, file, line, "index_select", 1, &x)) return NULL;
     int a = tg_norm_axis(t, "index_select", axis, x->ndim);
     if (a < 0) return NULL;
-    tg_tensor *idx = keep_indices(t, "index_select", n, indices, x->shape[a], a);
-    return idx ? gather(t, x, a, idx) : NULL;
+    if (!check_indices(t, "index_select", n, indices, x->shape[a], a)) return NULL;
+    int64_t shape[TG_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
+    shape[a] = n;
+    if (!tg_check_shape(t, "index_select", x->dtype, x->ndim, shape)) return NULL;
+    return gather(t, x, a, n, indices);
 }
 
 /* ---- index_add ---- */
 static void index_add_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
-    grads[0] = gather(t, g, (int)n->iattr[0], n->inputs[1]);
+    int64_t count;
+    const int64_t *idx = saved_indices(n, &count);
+    grads[0] = gather(t, g, (int)n->iattr[0], count, idx);
 }
 
-/* Inputs: x and the indices (which take no gradient). */
-const tg_op_desc tg_op_index_add = {"index_add", 2, index_add_backward, describe_index,
+const tg_op_desc tg_op_index_add = {"index_add", 1, index_add_backward, describe_index,
                                     TG_OPF_SMOOTH};
 
 /* y = zeros with `size` along axis, x's slice p added at idx[p]; x may be any view. */
-static tg_tensor *scatter_add(tg_tape *t, tg_tensor *x, int axis, int64_t size, tg_tensor *idx) {
-    int64_t n = idx->shape[0], shape[TG_MAX_DIMS];
+static tg_tensor *scatter_add(tg_tape *t, tg_tensor *x, int axis, int64_t size, int64_t n,
+                              const int64_t *idx) {
+    int64_t shape[TG_MAX_DIMS];
     for (int d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
     shape[axis] = size;
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, x->ndim, shape);
@@ -145,21 +164,14 @@ static tg_tensor *scatter_add(tg_tape *t, tg_tensor *x, int axis, int64_t size, 
     int bd = drop_axis(x, axis, bshape, xs);
     drop_axis(acc, axis, bshape, as);
     int64_t es = (int64_t)tg_dtype_size(x->dtype);
-    const double *iv = (const double *)(const void *)idx->data;
     double *base = (double *)(void *)acc->data;
     for (int64_t p = 0; p < n; p++)
-        add_block(bd, bshape, base + (int64_t)iv[p] * acc->strides[axis], as, x->dtype,
+        add_block(bd, bshape, base + idx[p] * acc->strides[axis], as, x->dtype,
                   x->data + p * x->strides[axis] * es, xs);
     if (acc != y)
         kern_copy(y->dtype, y->data, y->strides, TG_F64, acc->data, acc->strides, y->ndim,
                   y->shape);
-    tg_tensor *in[2] = {x, idx};
-    if (!tg_record(t, &tg_op_index_add, y, 2, in)) return NULL;
-    if (y->node) {
-        y->node->iattr[0] = axis;
-        y->node->iattr[1] = size;
-    }
-    return y;
+    return record_indexed(t, &tg_op_index_add, y, x, axis, size, n, idx);
 }
 
 tg_tensor *tg_index_add_at(tg_tape *t, const char *file, int line, tg_tensor *x, int axis,
@@ -180,8 +192,8 @@ tg_tensor *tg_index_add_at(tg_tape *t, const char *file, int line, tg_tensor *x,
     for (int d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
     shape[a] = size;
     if (!tg_check_shape(t, "index_add", x->dtype, x->ndim, shape)) return NULL;
-    tg_tensor *idx = keep_indices(t, "index_add", n, indices, size, a);
-    return idx ? scatter_add(t, x, a, size, idx) : NULL;
+    if (!check_indices(t, "index_add", n, indices, size, a)) return NULL;
+    return scatter_add(t, x, a, size, n, indices);
 }
 
 /* ---- embedding (a composite) ---- */
@@ -199,8 +211,8 @@ tg_tensor *tg_embedding_at(tg_tape *t, const char *file, int line, tg_tensor *w,
                        ndim, ndim + 1, TG_MAX_DIMS);
     if (!tg_check_shape(t, "embedding", w->dtype, ndim, shape)) return NULL;
     int64_t n = tg_numel_of(ndim, shape);
-    tg_tensor *idx = keep_indices(t, "embedding", n, ids, w->shape[0], 0);
-    tg_tensor *rows = idx ? gather(t, w, 0, idx) : NULL;
+    tg_tensor *rows =
+        check_indices(t, "embedding", n, ids, w->shape[0], 0) ? gather(t, w, 0, n, ids) : NULL;
     if (!rows) return NULL;
     int64_t out[TG_MAX_DIMS];
     for (int d = 0; d < ndim; d++) out[d] = shape[d];

@@ -28,7 +28,7 @@ static bool resolve(tg_tape *t, const char *op, const tg_pool2d_params *in, bool
     }
     for (int a = 0; a < 2; a++) {
         int k = in->kernel[a], s = in->stride[a], pd = in->padding[a], d = in->dilation[a];
-        if (k <= 0 || s < 0 || pd < 0 || d < 0 || 2 * pd > k) {
+        if (k <= 0 || s < 0 || pd < 0 || d < 0 || pd > k / 2) {
             tg_fail(t, TG_ERR_ARG, "%s: bad geometry on axis %d: kernel %d (> 0), stride %d "
                     "(>= 0), padding %d (>= 0, at most half the kernel), dilation %d", op, a, k, s,
                     pd, d);

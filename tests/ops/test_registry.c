@@ -38,6 +38,45 @@ START_TEST(descriptors_are_complete_and_names_unique) {
 }
 END_TEST
 
+/* The public view (tapegrad/registry.h) agrees with the private table, entry by entry, and
+ * counts exactly the nodes a tape recorded. */
+START_TEST(public_registry_matches_private_table) {
+    ck_assert_int_eq(tg_op_registry_count(), tg_op_count());
+    for (int i = 0; i < tg_op_count(); i++) {
+        const tg_op_desc *d = tg_op_at(i);
+        ck_assert_str_eq(tg_op_registry_name(i), d->name);
+        ck_assert_int_eq(tg_op_registry_find(d->name), i);
+        ck_assert(tg_op_registry_smooth(i) == ((d->flags & TG_OPF_SMOOTH) != 0));
+        ck_assert(tg_op_registry_has_backward(i) == (d->backward != NULL));
+    }
+    for (int i = -1; i <= tg_op_count(); i += tg_op_count() + 1) {
+        ck_assert_ptr_null(tg_op_registry_name(i));
+        ck_assert(!tg_op_registry_smooth(i) && !tg_op_registry_has_backward(i));
+    }
+    ck_assert_int_eq(tg_op_registry_find("no_such_op"), -1);
+    ck_assert_int_eq(tg_op_registry_find("slice_"), -1);
+    ck_assert_int_eq(tg_op_registry_find(NULL), -1);
+
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_ones(t, TG_F64, TG_SHAPE(2, 2));
+    int relu = tg_op_registry_find("relu"), mul = tg_op_registry_find("mul");
+    ck_assert_int_eq(tg_op_registry_recorded(t, relu), 0);
+    tg_relu(t, x); /* x needs no gradient: computed, not recorded */
+    ck_assert_int_eq(tg_op_registry_recorded(t, relu), 0);
+    tg_tensor_set_requires_grad(x, true);
+    tg_tensor *y = tg_relu(t, tg_relu(t, x));
+    tg_mul(t, y, x);
+    ck_assert_int_eq(tg_op_registry_recorded(t, relu), 2);
+    ck_assert_int_eq(tg_op_registry_recorded(t, mul), 1);
+    ck_assert_int_eq(tg_op_registry_recorded(t, tg_op_registry_find("add")), 0);
+    ck_assert_int_eq(tg_op_registry_recorded(t, -1), 0);
+    ck_assert_int_eq(tg_op_registry_recorded(NULL, relu), 0);
+    tg_tape_reset(t);
+    ck_assert_int_eq(tg_op_registry_recorded(t, relu), 0);
+    tg_tape_free(t);
+}
+END_TEST
+
 START_TEST(every_case_names_a_registered_op) {
     for (int i = 0; i < op_case_count(); i++) {
         const op_case *c = op_case_at(i);
@@ -175,6 +214,7 @@ static Suite *registry_suite(void) {
     Suite *s = suite_create("op_registry");
     TCase *tc = tcase_create("registry");
     tcase_add_test(tc, descriptors_are_complete_and_names_unique);
+    tcase_add_test(tc, public_registry_matches_private_table);
     tcase_add_test(tc, every_case_names_a_registered_op);
     tcase_add_test(tc, every_registered_op_has_cases);
     tcase_add_test(tc, records_rejects_bad_arguments);

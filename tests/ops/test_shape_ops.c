@@ -285,6 +285,61 @@ START_TEST(index_select_gradient_by_hand) {
 }
 END_TEST
 
+/* An allocator that fails once `left` more allocations have succeeded (left < 0: never). */
+typedef struct failing_alloc {
+    long left;
+} failing_alloc;
+
+static void *failing_malloc(size_t size, void *user) {
+    failing_alloc *f = user;
+    if (f->left == 0) return NULL;
+    if (f->left > 0) f->left--;
+    return malloc(size);
+}
+
+static void plain_free(void *ptr, void *user) {
+    (void)user;
+    free(ptr);
+}
+
+/* A recorded index_select keeps its own copy of the indices in the tape's arena, saved on the
+ * node rather than as a fake input. Whichever allocation of the call fails (the result, the
+ * node, or that copy: 1.6 MB, more than an arena chunk, so it needs one of its own), the call
+ * returns NULL with TG_ERR_NOMEM naming the op; with memory enough it works. */
+START_TEST(index_select_out_of_memory) {
+    enum { N = 200000 };
+    int64_t *idx = calloc(N, sizeof *idx);
+    ck_assert_ptr_nonnull(idx);
+    failing_alloc f = {-1};
+    tg_set_allocator(&(tg_allocator){failing_malloc, plain_free, &f});
+    bool saw_save = false, worked = false;
+    for (long k = 0; k < 8 && !worked; k++) {
+        f.left = -1;
+        tg_tape *t = tg_tape_new();
+        tg_tensor *x = tg_ones(t, TG_F64, TG_SHAPE(1, 1));
+        ck_assert_int_eq(tg_tensor_set_requires_grad(x, true), TG_OK);
+        f.left = k;
+        tg_tensor *y = tg_index_select(t, x, 0, N, idx);
+        f.left = -1;
+        if (y) {
+            worked = true;
+            ck_assert_int_eq(tg_tape_backward(t, tg_sum_all(t, y), NULL, 0), TG_OK);
+            ck_assert_double_eq(tg_tensor_get(tg_tensor_grad(x), 0), (double)N);
+        } else {
+            const char *e = tg_tape_error(t);
+            ck_assert_int_eq(tg_tape_status(t), TG_ERR_NOMEM);
+            ck_assert_msg(strstr(e, "out of memory"), "allocation %ld: %s", k, e);
+            saw_save |= strncmp(e, "index_select: out of memory saving", 34) == 0;
+        }
+        tg_tape_free(t);
+    }
+    tg_set_allocator(NULL);
+    free(idx);
+    ck_assert_msg(saw_save, "no failing allocation was the saved copy of the indices");
+    ck_assert_msg(worked, "index_select never succeeded");
+}
+END_TEST
+
 START_TEST(embedding_values_and_gradient) {
     tg_store *s = tg_store_new();
     tg_tape *t = tg_tape_new();
@@ -493,6 +548,7 @@ static Suite *shape_ops_suite(void) {
     tcase_add_test(tc, index_add_values);
     tcase_add_test(tc, index_add_f32_sums_in_double);
     tcase_add_test(tc, index_select_gradient_by_hand);
+    tcase_add_test(tc, index_select_out_of_memory);
     tcase_add_test(tc, embedding_values_and_gradient);
     tcase_add_test(tc, one_hot_values);
     tcase_add_test(tc, index_errors);
