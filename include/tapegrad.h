@@ -13,9 +13,15 @@
  *   tapegrad/conv.h       2-D convolution and pooling
  *   tapegrad/norm.h       batch and layer normalisation
  *   tapegrad/rng.h        the seeded, machine-independent random generator
+ *   tapegrad/registry.h   the registered ops: names, properties, nodes recorded on a tape
  *   tapegrad/gradcheck.h  finite-difference proofs of first and second derivatives
  *   tapegrad/dot.h        Graphviz DOT export of a recorded graph
  *   tapegrad/runtime.h    threads and the CPU instruction set the kernels use
+ *   tapegrad/data.h       IDX image sets, text corpora, the seeded batch iterator
+ *   tapegrad/checkpoint.h saving and loading a store in the safetensors format
+ *   tapegrad/optim.h      optimisers, learning-rate schedules, gradient clipping
+ *   tapegrad/nn.h         layers: Linear, Conv2d, pooling, norms, dropout, RNN/LSTM/GRU cells
+ *   tapegrad/init.h       initialisers: uniform, normal, Xavier, Kaiming, orthogonal
  *
  * A least-squares step, start to end (this example is compiled and run by the test suite):
  *
@@ -51,11 +57,17 @@
 #define TAPEGRAD_H
 
 #include "tapegrad/base.h"
+#include "tapegrad/checkpoint.h"
 #include "tapegrad/conv.h"
+#include "tapegrad/data.h"
 #include "tapegrad/dot.h"
 #include "tapegrad/gradcheck.h"
+#include "tapegrad/init.h"
+#include "tapegrad/nn.h"
 #include "tapegrad/norm.h"
 #include "tapegrad/ops.h"
+#include "tapegrad/optim.h"
+#include "tapegrad/registry.h"
 #include "tapegrad/rng.h"
 #include "tapegrad/runtime.h"
 #include "tapegrad/tape.h"

@@ -38,6 +38,21 @@ typedef enum tg_status {
 /* A short constant name for a status ("shape mismatch"); never NULL. */
 const char *tg_status_string(tg_status s);
 
+/* Where calls that have no tape to keep an error on (file readers, checkpoints, optimizers)
+ * report one: the status and a message naming the call, the file or tensor, and what was wrong.
+ * Such calls take a `tg_error *` that may be NULL; they set it only when they fail. */
+typedef struct tg_error {
+    tg_status status;
+    char message[256];
+} tg_error;
+
+/* Sets *err (if not NULL) to status s with a printf-style message, and returns s. */
+tg_status tg_error_set(tg_error *err, tg_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* Element types. f64 works end to end so that gradients can be checked in it. */
 typedef enum tg_dtype { TG_F32 = 0, TG_F64 = 1 } tg_dtype;
 

@@ -103,6 +103,10 @@ tg_tensor *tg_store_buffer(tg_store *s, const char *name, tg_dtype dtype, int nd
 int tg_store_n_params(const tg_store *s);
 tg_tensor *tg_store_get_param(const tg_store *s, int i);
 tg_tensor *tg_store_find(const tg_store *s, const char *name);
+/* Every tensor of the store, parameters and buffers alike, in creation order: count, and i-th
+ * (NULL out of range). Checkpoints save and load through these. */
+int tg_store_n_tensors(const tg_store *s);
+tg_tensor *tg_store_get_tensor(const tg_store *s, int i);
 /* Total number of parameter elements. */
 int64_t tg_store_n_param_elements(const tg_store *s);
 /* Sets every parameter's gradient to zero. */

@@ -49,6 +49,16 @@ static void keep_first(tg_tape *t, tg_status s, const char *fmt, va_list ap) {
                  t->site_line);
 }
 
+tg_status tg_error_set(tg_error *err, tg_status s, const char *fmt, ...) {
+    if (!err) return s;
+    err->status = s;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 tg_tensor *tg_fail(tg_tape *t, tg_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -94,6 +94,12 @@ tg_tensor *tg_store_get_param(const tg_store *s, int i) {
     return NULL;
 }
 
+int tg_store_n_tensors(const tg_store *s) { return s ? s->n_tensors : 0; }
+
+tg_tensor *tg_store_get_tensor(const tg_store *s, int i) {
+    return s && i >= 0 && i < s->n_tensors ? s->params[i] : NULL;
+}
+
 tg_tensor *tg_store_find(const tg_store *s, const char *name) {
     for (int j = 0; s && name && j < s->n_tensors; j++)
         if (strcmp(s->params[j]->name, name) == 0) return s->params[j];

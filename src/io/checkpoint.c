@@ -1,0 +1,315 @@
+/* checkpoint.c: saving a store to a safetensors file and loading it back, with metadata.
+ *
+ * Invariants: a save writes only "<path>.tmp.<pid>" and makes it the checkpoint by rename()
+ * after fsync, so path always holds either the old or the new complete file; a load changes
+ * the store only after the whole file was read and every tensor matched, so it is all or
+ * nothing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../data/file.h"
+#include "../graph/graph.h"
+#include "io.h"
+
+/* ---- metadata ---- */
+
+void tg_checkpoint_meta_init(tg_checkpoint_meta *m) {
+    if (m) memset(m, 0, sizeof *m);
+}
+
+const char *tg_checkpoint_meta_get(const tg_checkpoint_meta *m, const char *key) {
+    for (int i = 0; m && key && i < m->n; i++)
+        if (strcmp(m->keys[i], key) == 0) return m->values[i];
+    return NULL;
+}
+
+tg_status tg_checkpoint_meta_set(tg_checkpoint_meta *m, const char *key, const char *value) {
+    if (!m || !key || !value) return TG_ERR_NULL;
+    if (!key[0] || strcmp(key, "step") == 0 || strlen(key) >= TG_CHECKPOINT_KEY_MAX ||
+        strlen(value) >= TG_CHECKPOINT_VALUE_MAX)
+        return TG_ERR_ARG;
+    int i = 0;
+    while (i < m->n && strcmp(m->keys[i], key) != 0) i++;
+    if (i == m->n) {
+        if (m->n == TG_CHECKPOINT_MAX_META) return TG_ERR_ARG;
+        m->n++;
+        snprintf(m->keys[i], sizeof m->keys[i], "%s", key);
+    }
+    snprintf(m->values[i], sizeof m->values[i], "%s", value);
+    return TG_OK;
+}
+
+/* ---- byte order: the file is little-endian ---- */
+
+static bool host_is_little_endian(void) {
+    const uint16_t one = 1;
+    unsigned char first;
+    memcpy(&first, &one, 1);
+    return first == 1;
+}
+
+static void swap_elements(unsigned char *p, size_t n_bytes, size_t elem) {
+    for (size_t i = 0; i + elem <= n_bytes; i += elem)
+        for (size_t a = 0, b = elem - 1; a < b; a++, b--) {
+            unsigned char t = p[i + a];
+            p[i + a] = p[i + b];
+            p[i + b] = t;
+        }
+}
+
+/* ---- saving ---- */
+
+static tg_io_write_hook write_hook;
+static void *write_hook_user;
+
+void tg_io_set_write_hook(tg_io_write_hook hook, void *user) {
+    write_hook = hook;
+    write_hook_user = user;
+}
+
+typedef struct writer {
+    FILE *f;
+    int64_t written;
+    const char *tmp;
+    tg_error *err;
+} writer;
+
+static bool put(writer *w, const void *p, size_t n) {
+    if (n == 0) return true;
+    if (write_hook && !write_hook(w->written, n, write_hook_user)) {
+        tg_error_set(w->err, TG_ERR_IO, "checkpoint: writing '%s' failed after %lld bytes: %s",
+                     w->tmp, (long long)w->written, strerror(EIO));
+        return false;
+    }
+    if (fwrite(p, 1, n, w->f) != n) {
+        tg_error_set(w->err, TG_ERR_IO, "checkpoint: writing '%s' failed after %lld bytes: %s",
+                     w->tmp, (long long)w->written, strerror(errno));
+        return false;
+    }
+    w->written += (int64_t)n;
+    return true;
+}
+
+/* A tensor's bytes in file order; big-endian hosts swap through a small buffer. */
+static bool put_tensor(writer *w, const tg_tensor *x) {
+    size_t elem = tg_dtype_size(tg_tensor_dtype(x));
+    size_t n = (size_t)tg_tensor_numel(x) * elem;
+    const unsigned char *src = tg_tensor_data(x);
+    if (host_is_little_endian()) return put(w, src, n);
+    unsigned char chunk[4096];
+    for (size_t at = 0; at < n; at += sizeof chunk) {
+        size_t k = n - at < sizeof chunk ? n - at : sizeof chunk;
+        memcpy(chunk, src + at, k);
+        swap_elements(chunk, k, elem);
+        if (!put(w, chunk, k)) return false;
+    }
+    return true;
+}
+
+/* Makes the rename itself durable: best effort, since the new file is complete either way. */
+static void sync_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return;
+    int fd = open(dir, O_RDONLY);
+    if (fd < 0) return;
+    (void)fsync(fd);
+    close(fd);
+}
+
+tg_status tg_checkpoint_save(const tg_store *s, const char *path, const tg_checkpoint_meta *meta,
+                             tg_error *err) {
+    tg_error local;
+    if (!err) err = &local;
+    if (!s || !path || !path[0])
+        return tg_error_set(err, TG_ERR_NULL, "checkpoint: save needs a store and a path");
+    char *header = NULL;
+    size_t header_len = 0;
+    uint64_t data_size = 0;
+    tg_status st = tg_st_build(s, meta, &header, &header_len, &data_size, path, err);
+    if (st != TG_OK) return st;
+    size_t tmp_size = strlen(path) + 32;
+    char *tmp = tg_alloc(tmp_size);
+    if (!tmp) {
+        tg_free(header);
+        return tg_error_set(err, TG_ERR_NOMEM, "checkpoint: out of memory saving '%s'", path);
+    }
+    snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
+
+    writer w = {fopen(tmp, "wb"), 0, tmp, err};
+    if (!w.f) {
+        st = tg_error_set(err, TG_ERR_IO, "checkpoint: cannot create '%s': %s", tmp,
+                          strerror(errno));
+        goto out;
+    }
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)header_len >> (8 * i));
+    bool ok = put(&w, len8, 8) && put(&w, header, header_len);
+    for (int i = 0; ok && i < tg_store_n_tensors(s); i++)
+        ok = put_tensor(&w, tg_store_get_tensor(s, i));
+    /* The header's offsets were computed from the same tensors: a difference is a broken
+     * invariant, and a file that would not load must never replace a good one. */
+    if (ok && (uint64_t)w.written != 8 + header_len + data_size) {
+        tg_error_set(err, TG_ERR_ARG,
+                     "checkpoint: wrote %lld bytes to '%s', the header promised %llu",
+                     (long long)w.written, tmp, (unsigned long long)(8 + header_len + data_size));
+        ok = false;
+    }
+    if (ok && (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0)) {
+        tg_error_set(err, TG_ERR_IO, "checkpoint: flushing '%s' to disk failed: %s", tmp,
+                     strerror(errno));
+        ok = false;
+    }
+    int closed = fclose(w.f);
+    if (ok && closed != 0) {
+        tg_error_set(err, TG_ERR_IO, "checkpoint: closing '%s' failed: %s", tmp, strerror(errno));
+        ok = false;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        tg_error_set(err, TG_ERR_IO, "checkpoint: renaming '%s' to '%s' failed: %s", tmp, path,
+                     strerror(errno));
+        ok = false;
+    }
+    if (!ok) {
+        remove(tmp);
+        st = err->status;
+        goto out;
+    }
+    sync_parent_dir(path);
+out:
+    tg_free(tmp);
+    tg_free(header);
+    return st;
+}
+
+/* ---- loading ---- */
+
+tg_status tg_checkpoint_load(tg_store *s, const char *path, tg_checkpoint_meta *meta_out,
+                             tg_error *err) {
+    return tg_checkpoint_load_ex(s, path, 0, meta_out, err);
+}
+
+/* The header's entry for the store tensor x, or NULL. */
+static const tg_st_entry *entry_for(const tg_st_header *h, const tg_tensor *x) {
+    for (int i = 0; i < h->n; i++)
+        if (strcmp(h->entries[i].name, tg_tensor_name(x)) == 0) return &h->entries[i];
+    return NULL;
+}
+
+/* Checks that the file's tensors and the store's match by name, dtype and shape. */
+static tg_status match(const tg_store *s, const tg_st_header *h, unsigned flags, const char *path,
+                       tg_error *err) {
+    char a[TG_SHAPE_STR_MAX], b[TG_SHAPE_STR_MAX];
+    for (int i = 0; i < h->n; i++) {
+        const tg_st_entry *e = &h->entries[i];
+        const tg_tensor *x = tg_store_find(s, e->name);
+        if (!x) {
+            if (flags & TG_CHECKPOINT_ALLOW_EXTRA) continue;
+            return tg_error_set(err, TG_ERR_ARG,
+                                "checkpoint: '%s' holds tensor '%s', which the store lacks", path,
+                                e->name);
+        }
+        if (e->tg_dtype != (int)tg_tensor_dtype(x))
+            return tg_error_set(err, TG_ERR_DTYPE,
+                                "checkpoint: '%s': tensor '%s' is %s in the file but %s in the "
+                                "store",
+                                path, e->name, e->dtype,
+                                tg_tensor_dtype(x) == TG_F32 ? "F32" : "F64");
+        bool same = e->ndim == tg_tensor_ndim(x);
+        for (int d = 0; same && d < e->ndim; d++) same = e->shape[d] == tg_tensor_dim(x, d);
+        if (!same)
+            return tg_error_set(err, TG_ERR_SHAPE,
+                                "checkpoint: '%s': tensor '%s' has shape %s in the file but %s "
+                                "in the store",
+                                path, e->name, tg_dims_str(e->ndim, e->shape, a, sizeof a),
+                                tg_shape_str(x, b, sizeof b));
+    }
+    if (flags & TG_CHECKPOINT_ALLOW_MISSING) return TG_OK;
+    for (int i = 0; i < tg_store_n_tensors(s); i++) {
+        const tg_tensor *x = tg_store_get_tensor(s, i);
+        if (!entry_for(h, x))
+            return tg_error_set(err, TG_ERR_ARG, "checkpoint: '%s' lacks tensor '%s' of the store",
+                                path, tg_tensor_name(x));
+    }
+    return TG_OK;
+}
+
+tg_status tg_checkpoint_load_ex(tg_store *s, const char *path, unsigned flags,
+                                tg_checkpoint_meta *meta_out, tg_error *err) {
+    tg_error local;
+    if (!err) err = &local;
+    if (!s || !path)
+        return tg_error_set(err, TG_ERR_NULL, "checkpoint: load needs a store and a path");
+    int64_t fsize = 0;
+    FILE *f = tg_file_open_regular("checkpoint", path, &fsize, err);
+    if (!f) return err->status;
+    tg_status st = TG_OK;
+    char *header = NULL;
+    unsigned char *data = NULL;
+    tg_st_header h = {0};
+    unsigned char len8[8];
+    if (fsize < 8) {
+        st = tg_error_set(err, TG_ERR_FORMAT,
+                          "checkpoint: '%s' is %lld bytes, shorter than the 8-byte header "
+                          "length",
+                          path, (long long)fsize);
+        goto out;
+    }
+    if ((st = tg_file_read("checkpoint", path, f, len8, 8, err)) != TG_OK) goto out;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
+    if (n < 2 || n > (uint64_t)fsize - 8 || n > TG_ST_MAX_HEADER) {
+        st = tg_error_set(err, TG_ERR_FORMAT,
+                          "checkpoint: '%s': header length %llu is out of bounds for a file "
+                          "of %lld bytes",
+                          path, (unsigned long long)n, (long long)fsize);
+        goto out;
+    }
+    uint64_t data_size = (uint64_t)fsize - 8 - n;
+    if (data_size > SIZE_MAX) {
+        st = tg_error_set(err, TG_ERR_NOMEM, "checkpoint: '%s' is too large for memory", path);
+        goto out;
+    }
+    header = tg_alloc((size_t)n);
+    if (!header) {
+        st = tg_error_set(err, TG_ERR_NOMEM, "checkpoint: out of memory reading '%s'", path);
+        goto out;
+    }
+    if ((st = tg_file_read("checkpoint", path, f, header, (size_t)n, err)) != TG_OK) goto out;
+    if ((st = tg_st_parse(header, (size_t)n, data_size, &h, path, err)) != TG_OK) goto out;
+    if ((st = match(s, &h, flags, path, err)) != TG_OK) goto out;
+    /* Everything is read before anything is copied: a failed read leaves the store as it was. */
+    data = tg_alloc((size_t)data_size);
+    if (!data) {
+        st = tg_error_set(err, TG_ERR_NOMEM,
+                          "checkpoint: out of memory for the %llu bytes of data in '%s'",
+                          (unsigned long long)data_size, path);
+        goto out;
+    }
+    if ((st = tg_file_read("checkpoint", path, f, data, (size_t)data_size, err)) != TG_OK) goto out;
+    for (int i = 0; i < h.n; i++) {
+        const tg_st_entry *e = &h.entries[i];
+        tg_tensor *x = tg_store_find(s, e->name);
+        if (!x) continue;
+        if (!host_is_little_endian())
+            swap_elements(data + e->begin, e->end - e->begin, e->elem_size);
+        memcpy(tg_tensor_data(x), data + e->begin, (size_t)(e->end - e->begin));
+    }
+    if (meta_out) *meta_out = h.meta;
+out:
+    fclose(f);
+    tg_free(header);
+    tg_free(data);
+    tg_st_header_free(&h);
+    return st;
+}

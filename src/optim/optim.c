@@ -1,0 +1,193 @@
+/* optim.c: the optimiser object every algorithm shares: making it over a store (choosing the
+ * parameters, naming and creating the state buffers), the step that hands each parameter to
+ * the algorithm's update, the learning rate and step count, and freeing.
+ *
+ * Invariant: the step count and learning rate are read from and written to the store's
+ * "<prefix>.step" and "<prefix>.lr" buffers at every use, never cached, so loading a checkpoint
+ * into the store is all it takes to resume. */
+#include <math.h>
+#include <string.h>
+
+#include "../graph/graph.h"
+#include "optim_impl.h"
+
+#define DEFAULT_PREFIX "optim"
+
+tg_status tg_optim_check_min(const char *algo, const char *option, double x, double lo,
+                             tg_error *err) {
+    if (isfinite(x) && x >= lo) return TG_OK;
+    return tg_error_set(err, TG_ERR_ARG, "tg_optim_%s: %s is %g; it must be finite and >= %g", algo,
+                        option, x, lo);
+}
+
+static bool selected(const tg_tensor *p, const char *params) {
+    return !params || strncmp(tg_tensor_name(p), params, strlen(params)) == 0;
+}
+
+/* Writes "<prefix>.<what>" or "<prefix>.<what>/<param>" into buf (size TG_NAME_MAX or more)
+ * and returns false, with *err set, when it would not fit a store name. */
+static bool state_name(char *buf, size_t size, const char *algo, const char *prefix,
+                       const char *what, const char *param, tg_error *err) {
+    int n = param ? snprintf(buf, size, "%s.%s/%s", prefix, what, param)
+                  : snprintf(buf, size, "%s.%s", prefix, what);
+    if (n >= 0 && (size_t)n < TG_NAME_MAX && (size_t)n < size) return true;
+    tg_error_set(err, TG_ERR_ARG,
+                 "tg_optim_%s: state name '%s.%s%s%.80s' is %d bytes, more than the %d a store "
+                 "name may hold; choose a shorter prefix than '%.60s'",
+                 algo, prefix, what, param ? "/" : "", param ? param : "", n, TG_NAME_MAX - 1,
+                 prefix);
+    return false;
+}
+
+/* Refuses a name the store already holds: another optimiser with the same prefix, most likely. */
+static bool name_free(const tg_store *s, const char *name, const char *algo, const char *prefix,
+                      tg_error *err) {
+    if (!tg_store_find(s, name)) return true;
+    tg_error_set(err, TG_ERR_ARG,
+                 "tg_optim_%s: '%s' is already in the store (another optimiser with prefix "
+                 "'%.60s'?); give this one a different prefix",
+                 algo, name, prefix);
+    return false;
+}
+
+static tg_tensor *scalar_buffer(tg_store *s, const char *name, double value) {
+    tg_tensor *x = tg_store_buffer(s, name, TG_F64, TG_SCALAR_SHAPE);
+    if (x) *(double *)tg_tensor_data(x) = value;
+    return x;
+}
+
+tg_optim *tg_optim_make(tg_store *s, const char *algo, tg_optim_update_fn update, double lr,
+                        const char *prefix, const char *params, int n_state,
+                        const char *const *state_names, const double *state_init, tg_error *err) {
+    if (!s) {
+        tg_error_set(err, TG_ERR_NULL, "tg_optim_%s: the store is NULL", algo);
+        return NULL;
+    }
+    if (!prefix) prefix = DEFAULT_PREFIX;
+    if (params && !params[0]) params = NULL;
+    if (!prefix[0] || strlen(prefix) >= TG_NAME_MAX) {
+        tg_error_set(err, TG_ERR_ARG, "tg_optim_%s: the prefix must be 1 to %d bytes", algo,
+                     TG_NAME_MAX - 1);
+        return NULL;
+    }
+    /* Every check before anything is made, so a refusal leaves the store untouched. */
+    int n_params = 0;
+    char name[256];
+    for (int i = 0; i < tg_store_n_params(s); i++) {
+        const tg_tensor *p = tg_store_get_param(s, i);
+        if (!selected(p, params)) continue;
+        n_params++;
+        if (!tg_tensor_is_contiguous(p) || !tg_tensor_grad(p)) {
+            tg_error_set(err, TG_ERR_ARG, "tg_optim_%s: parameter '%s' has no gradient", algo,
+                         tg_tensor_name(p));
+            return NULL;
+        }
+        for (int k = 0; k < n_state; k++)
+            if (!state_name(name, sizeof name, algo, prefix, state_names[k], tg_tensor_name(p),
+                            err) ||
+                !name_free(s, name, algo, prefix, err))
+                return NULL;
+    }
+    if (n_params == 0) {
+        tg_error_set(err, TG_ERR_ARG, "tg_optim_%s: the store has no parameter%s%s%s", algo,
+                     params ? " whose name starts with '" : "", params ? params : "",
+                     params ? "'" : "");
+        return NULL;
+    }
+    if (!state_name(name, sizeof name, algo, prefix, "step", NULL, err) ||
+        !name_free(s, name, algo, prefix, err) ||
+        !state_name(name, sizeof name, algo, prefix, "lr", NULL, err) ||
+        !name_free(s, name, algo, prefix, err))
+        return NULL;
+
+    tg_optim *o = tg_alloc(sizeof *o);
+    if (!o) goto nomem;
+    memset(o, 0, sizeof *o);
+    o->algo = algo;
+    o->update = update;
+    o->store = s;
+    snprintf(o->prefix, sizeof o->prefix, "%s", prefix);
+    o->n_params = n_params;
+    o->n_state = n_state;
+    o->params = tg_alloc((size_t)n_params * sizeof *o->params);
+    o->state = tg_alloc((size_t)n_params * (size_t)(n_state ? n_state : 1) * sizeof *o->state);
+    if (!o->params || !o->state) goto nomem;
+    for (int i = 0, j = 0; i < tg_store_n_params(s); i++) {
+        tg_tensor *p = tg_store_get_param(s, i);
+        if (!selected(p, params)) continue;
+        int64_t shape[TG_MAX_DIMS];
+        for (int d = 0; d < tg_tensor_ndim(p); d++) shape[d] = tg_tensor_dim(p, d);
+        o->params[j] = p;
+        for (int k = 0; k < n_state; k++) {
+            state_name(name, sizeof name, algo, prefix, state_names[k], tg_tensor_name(p), err);
+            tg_tensor *x = tg_store_buffer(s, name, tg_tensor_dtype(p), tg_tensor_ndim(p), shape);
+            if (!x) goto nomem;
+            if (state_init[k] != 0.0) tg_tensor_fill(x, state_init[k]);
+            o->state[j * n_state + k] = x;
+        }
+        j++;
+    }
+    state_name(name, sizeof name, algo, prefix, "step", NULL, err);
+    o->step = scalar_buffer(s, name, 0.0);
+    state_name(name, sizeof name, algo, prefix, "lr", NULL, err);
+    o->lr = scalar_buffer(s, name, lr);
+    if (!o->step || !o->lr) goto nomem;
+    return o;
+nomem:
+    tg_optim_free(o);
+    tg_error_set(err, TG_ERR_NOMEM, "tg_optim_%s: out of memory making its state", algo);
+    return NULL;
+}
+
+void tg_optim_free(tg_optim *o) {
+    if (!o) return;
+    tg_free(o->params);
+    tg_free(o->state);
+    tg_free(o);
+}
+
+tg_status tg_optim_step(tg_optim *o, tg_error *err) {
+    if (!o) return tg_error_set(err, TG_ERR_NULL, "tg_optim_step: the optimiser is NULL");
+    double lr = tg_optim_lr(o);
+    /* The lr buffer may come from a checkpoint: check it as tg_optim_set_lr would. */
+    if (!(isfinite(lr) && lr >= 0))
+        return tg_error_set(err, TG_ERR_ARG, "tg_optim_step (%s, '%s'): the learning rate is %g",
+                            o->algo, o->prefix, lr);
+    double *step = tg_tensor_data(o->step);
+    double t = *step + 1;
+    for (int i = 0; i < o->n_params; i++) {
+        tg_tensor *p = o->params[i];
+        tg_optim_slot slot = {.dtype = tg_tensor_dtype(p),
+                              .n = tg_tensor_numel(p),
+                              .p = tg_tensor_data(p),
+                              .g = tg_tensor_data(tg_tensor_grad(p))};
+        for (int k = 0; k < o->n_state; k++)
+            slot.s[k] = tg_tensor_data(o->state[i * o->n_state + k]);
+        o->update(o, &slot, t, lr);
+    }
+    *step = t;
+    return TG_OK;
+}
+
+void tg_optim_zero_grad(tg_optim *o) {
+    for (int i = 0; o && i < o->n_params; i++) tg_tensor_fill(tg_tensor_grad(o->params[i]), 0.0);
+}
+
+double tg_optim_lr(const tg_optim *o) { return o ? *(const double *)tg_tensor_data(o->lr) : NAN; }
+
+tg_status tg_optim_set_lr(tg_optim *o, double lr, tg_error *err) {
+    if (!o) return tg_error_set(err, TG_ERR_NULL, "tg_optim_set_lr: the optimiser is NULL");
+    tg_status st = tg_optim_check_min("set_lr", "lr", lr, 0.0, err);
+    if (st == TG_OK) *(double *)tg_tensor_data(o->lr) = lr;
+    return st;
+}
+
+int64_t tg_optim_steps(const tg_optim *o) {
+    return o ? (int64_t) * (const double *)tg_tensor_data(o->step) : 0;
+}
+
+int tg_optim_n_params(const tg_optim *o) { return o ? o->n_params : 0; }
+
+tg_tensor *tg_optim_param(const tg_optim *o, int i) {
+    return o && i >= 0 && i < o->n_params ? o->params[i] : NULL;
+}

@@ -1,0 +1,82 @@
+/* optim_impl.h: what the optimiser files share: the object's layout, the common constructor and
+ * the element access the update loops use. Private to src/optim.
+ *
+ * Invariant: everything an update reads or writes besides the fixed options (parameters, their
+ * gradients, per-parameter state, the step count, the learning rate) is a tensor in the store,
+ * so saving the store saves the optimiser. */
+#ifndef TG_OPTIM_IMPL_H
+#define TG_OPTIM_IMPL_H
+
+#include "tapegrad.h"
+#include "tapegrad/optim.h"
+
+#define TG_OPTIM_MAX_STATE 3
+
+/* One parameter's flat data for an update: n elements of `dtype`, all contiguous; s[k] is the
+ * k-th state buffer the algorithm asked for, NULL for unused slots. */
+typedef struct tg_optim_slot {
+    tg_dtype dtype;
+    int64_t n;
+    void *p;
+    const void *g;
+    void *s[TG_OPTIM_MAX_STATE];
+} tg_optim_slot;
+
+/* Updates one parameter for step t (1 for the first step) with learning rate lr. */
+typedef void (*tg_optim_update_fn)(const tg_optim *o, const tg_optim_slot *slot, double t,
+                                   double lr);
+
+struct tg_optim {
+    const char *algo; /* "SGD", "Adam" ... for messages */
+    tg_optim_update_fn update;
+    union {
+        tg_sgd_options sgd;
+        tg_adagrad_options adagrad;
+        tg_rmsprop_options rmsprop;
+        tg_adam_options adam;
+    } opt; /* the options as given; prefix and params are not kept (the caller owns them) */
+    bool decoupled_decay; /* AdamW */
+    tg_store *store;
+    char prefix[64];
+    int n_params;
+    int n_state;
+    tg_tensor **params;
+    tg_tensor **state; /* n_params * n_state: state[i * n_state + k] */
+    tg_tensor *step;   /* f64 scalar buffers in the store */
+    tg_tensor *lr;
+};
+
+/* Makes an optimiser over s's parameters whose names start with `params` (all when NULL or ""),
+ * with n_state state buffers per parameter called "<prefix>.<state_names[k]>/<param>" and
+ * filled with state_init[k], plus "<prefix>.step" = 0 and "<prefix>.lr" = lr. Checks every
+ * name before making anything, so a refusal leaves the store as it was. NULL with *err set on
+ * failure; `algo` names the optimiser in messages. */
+tg_optim *tg_optim_make(tg_store *s, const char *algo, tg_optim_update_fn update, double lr,
+                        const char *prefix, const char *params, int n_state,
+                        const char *const *state_names, const double *state_init, tg_error *err);
+
+/* Shared validation: TG_OK when x is finite and >= lo, else TG_ERR_ARG with a message naming
+ * the optimiser and the option. */
+tg_status tg_optim_check_min(const char *algo, const char *option, double x, double lo,
+                             tg_error *err);
+
+/* Element i of f32 or f64 data as a double, and storing a double into it (rounded for f32).
+ * The update loops are written once over these and instantiated for each dtype through
+ * TG_OPTIM_INLINE functions called with a constant dtype, so the branch folds away. */
+static inline double tg_optim_ld(tg_dtype dt, const void *base, int64_t i) {
+    return dt == TG_F32 ? (double)((const float *)base)[i] : ((const double *)base)[i];
+}
+static inline void tg_optim_st(tg_dtype dt, void *base, int64_t i, double v) {
+    if (dt == TG_F32)
+        ((float *)base)[i] = (float)v;
+    else
+        ((double *)base)[i] = v;
+}
+
+#if defined(__GNUC__)
+#define TG_OPTIM_INLINE static inline __attribute__((always_inline))
+#else
+#define TG_OPTIM_INLINE static inline
+#endif
+
+#endif

@@ -1,0 +1,81 @@
+/* rmsprop.c: RMSprop, plain or centered, with momentum and weight decay, step for step as
+ * torch.optim.RMSprop (see tapegrad/optim.h for the formulas).
+ *
+ * Invariant: the state buffers are, in order, square_avg, then momentum_buffer when momentum >
+ * 0, then grad_avg when centered; buffers start at zero, as torch's do. */
+#include <math.h>
+
+#include "optim_impl.h"
+
+tg_rmsprop_options tg_rmsprop_defaults(double lr) {
+    return (tg_rmsprop_options){.lr = lr, .alpha = 0.99, .eps = 1e-8};
+}
+
+TG_OPTIM_INLINE void rmsprop_loop(tg_dtype dt, const tg_rmsprop_options *h, const tg_optim_slot *sl,
+                                  double lr) {
+    const double wd = h->weight_decay, alpha = h->alpha, mu = h->momentum, eps = h->eps;
+    void *sq_buf = sl->s[0];
+    void *mom_buf = mu > 0 ? sl->s[1] : NULL;
+    void *avg_buf = h->centered ? sl->s[mu > 0 ? 2 : 1] : NULL;
+    for (int64_t i = 0; i < sl->n; i++) {
+        double p = tg_optim_ld(dt, sl->p, i);
+        double d = tg_optim_ld(dt, sl->g, i);
+        if (wd != 0) d = d + wd * p;
+        tg_optim_st(dt, sq_buf, i, tg_optim_ld(dt, sq_buf, i) * alpha + (1 - alpha) * d * d);
+        double sq = tg_optim_ld(dt, sq_buf, i), avg;
+        if (avg_buf) {
+            tg_optim_st(dt, avg_buf, i, tg_optim_ld(dt, avg_buf, i) * alpha + (1 - alpha) * d);
+            double a = tg_optim_ld(dt, avg_buf, i);
+            avg = sqrt(sq - a * a);
+        } else {
+            avg = sqrt(sq);
+        }
+        avg += eps;
+        if (mom_buf) {
+            tg_optim_st(dt, mom_buf, i, tg_optim_ld(dt, mom_buf, i) * mu + d / avg);
+            p = p - lr * tg_optim_ld(dt, mom_buf, i);
+        } else {
+            p = p - lr * d / avg;
+        }
+        tg_optim_st(dt, sl->p, i, p);
+    }
+}
+
+static void rmsprop_update(const tg_optim *o, const tg_optim_slot *sl, double t, double lr) {
+    (void)t; /* RMSprop has no bias correction: the step count is only kept */
+    if (sl->dtype == TG_F32)
+        rmsprop_loop(TG_F32, &o->opt.rmsprop, sl, lr);
+    else
+        rmsprop_loop(TG_F64, &o->opt.rmsprop, sl, lr);
+}
+
+tg_optim *tg_optim_rmsprop(tg_store *s, const tg_rmsprop_options *o, tg_error *err) {
+    if (!o) {
+        tg_error_set(err, TG_ERR_NULL,
+                     "tg_optim_rmsprop: the options are NULL (see tg_rmsprop_defaults)");
+        return NULL;
+    }
+    if (tg_optim_check_min("rmsprop", "lr", o->lr, 0, err) ||
+        tg_optim_check_min("rmsprop", "alpha", o->alpha, 0, err) ||
+        tg_optim_check_min("rmsprop", "eps", o->eps, 0, err) ||
+        tg_optim_check_min("rmsprop", "weight_decay", o->weight_decay, 0, err) ||
+        tg_optim_check_min("rmsprop", "momentum", o->momentum, 0, err))
+        return NULL;
+    if (o->alpha > 1) {
+        tg_error_set(err, TG_ERR_ARG, "tg_optim_rmsprop: alpha is %g; it must be in [0, 1]",
+                     o->alpha);
+        return NULL;
+    }
+    const char *names[TG_OPTIM_MAX_STATE] = {"square_avg"};
+    const double init[TG_OPTIM_MAX_STATE] = {0};
+    int n = 1;
+    if (o->momentum > 0) names[n++] = "momentum_buffer";
+    if (o->centered) names[n++] = "grad_avg";
+    tg_optim *opt = tg_optim_make(s, "rmsprop", rmsprop_update, o->lr, o->prefix, o->params, n,
+                                  names, init, err);
+    if (opt) {
+        opt->opt.rmsprop = *o;
+        opt->opt.rmsprop.prefix = opt->opt.rmsprop.params = NULL; /* the caller's strings */
+    }
+    return opt;
+}

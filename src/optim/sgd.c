@@ -1,0 +1,64 @@
+/* sgd.c: stochastic gradient descent with momentum, dampening, Nesterov momentum and weight
+ * decay, step for step as torch.optim.SGD (see tapegrad/optim.h for the formulas).
+ *
+ * Invariant: the momentum buffer is taken to be empty exactly at step 1 (torch starts it as a
+ * copy of the first gradient, without dampening), which the stored step count tells even after
+ * a checkpoint is loaded. */
+#include <math.h>
+
+#include "optim_impl.h"
+
+tg_sgd_options tg_sgd_defaults(double lr) { return (tg_sgd_options){.lr = lr}; }
+
+TG_OPTIM_INLINE void sgd_loop(tg_dtype dt, const tg_sgd_options *h, const tg_optim_slot *sl,
+                              double t, double lr) {
+    const double mu = h->momentum, wd = h->weight_decay, damp = h->dampening;
+    for (int64_t i = 0; i < sl->n; i++) {
+        double p = tg_optim_ld(dt, sl->p, i);
+        double d = tg_optim_ld(dt, sl->g, i);
+        if (wd != 0) d = d + wd * p;
+        if (mu != 0) {
+            double b = t == 1 ? d : tg_optim_ld(dt, sl->s[0], i) * mu + (1 - damp) * d;
+            tg_optim_st(dt, sl->s[0], i, b);
+            /* torch goes on with the stored (for f32, rounded) buffer; so do we. */
+            b = tg_optim_ld(dt, sl->s[0], i);
+            d = h->nesterov ? d + mu * b : b;
+        }
+        tg_optim_st(dt, sl->p, i, p - lr * d);
+    }
+}
+
+static void sgd_update(const tg_optim *o, const tg_optim_slot *sl, double t, double lr) {
+    if (sl->dtype == TG_F32)
+        sgd_loop(TG_F32, &o->opt.sgd, sl, t, lr);
+    else
+        sgd_loop(TG_F64, &o->opt.sgd, sl, t, lr);
+}
+
+tg_optim *tg_optim_sgd(tg_store *s, const tg_sgd_options *o, tg_error *err) {
+    if (!o) {
+        tg_error_set(err, TG_ERR_NULL, "tg_optim_sgd: the options are NULL (see tg_sgd_defaults)");
+        return NULL;
+    }
+    if (tg_optim_check_min("sgd", "lr", o->lr, 0, err) ||
+        tg_optim_check_min("sgd", "momentum", o->momentum, 0, err) ||
+        tg_optim_check_min("sgd", "weight_decay", o->weight_decay, 0, err) ||
+        tg_optim_check_min("sgd", "dampening", o->dampening, -INFINITY, err))
+        return NULL;
+    if (o->nesterov && (o->momentum <= 0 || o->dampening != 0)) {
+        tg_error_set(err, TG_ERR_ARG,
+                     "tg_optim_sgd: Nesterov momentum needs momentum > 0 and dampening 0 (got "
+                     "momentum %g, dampening %g)",
+                     o->momentum, o->dampening);
+        return NULL;
+    }
+    static const char *const names[] = {"momentum_buffer"};
+    static const double init[] = {0};
+    tg_optim *opt = tg_optim_make(s, "sgd", sgd_update, o->lr, o->prefix, o->params,
+                                  o->momentum != 0 ? 1 : 0, names, init, err);
+    if (opt) {
+        opt->opt.sgd = *o;
+        opt->opt.sgd.prefix = opt->opt.sgd.params = NULL; /* the caller's strings */
+    }
+    return opt;
+}
