@@ -71,9 +71,18 @@ static tg_tensor *header_in(tg_arena *a, size_t data_bytes) {
     size_t head = (sizeof(tg_tensor) + TG_ARENA_ALIGN - 1) & ~(size_t)(TG_ARENA_ALIGN - 1);
     char *p = tg_arena_alloc(a, head + data_bytes);
     if (!p) return NULL;
+    /* Field by field rather than memset: this runs for every op result, and the name and the
+     * unused tail of shape/strides need no zeroing (nothing reads past ndim or name's end). */
     tg_tensor *x = (tg_tensor *)p;
-    memset(x, 0, sizeof *x);
+    x->ndim = 0;
     x->data = p + head;
+    x->role = TG_ROLE_INPUT;
+    x->requires_grad = false;
+    x->node = NULL;
+    x->grad = NULL;
+    x->sweep_grad = NULL;
+    x->sweep_epoch = 0;
+    x->name[0] = '\0';
     return x;
 }
 
