@@ -1,0 +1,71 @@
+/* args.h: the command line shared by the examples: the common flags every example takes
+ * (--epochs, --batch, --lr, --seed, --threads, --data, --save, --resume, --dot, --limit, --csv,
+ * --svg, --dtype) plus a table of flags of the example's own, and --help generated from both.
+ *
+ * Invariant: a flag's value is stored only after it parsed completely and within its range, so
+ * after a failed parse nothing is half-set; every rejection prints one line naming the flag. */
+#ifndef EXAMPLES_COMMON_ARGS_H
+#define EXAMPLES_COMMON_ARGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <tapegrad.h>
+
+/* The flags every example takes. The caller fills in its defaults before parsing; --help shows
+ * them as they are then. */
+typedef struct ex_common {
+    long epochs;       /* total epochs of the run (a resumed run continues up to this) */
+    long batch;        /* samples per batch */
+    double lr;         /* learning rate */
+    uint64_t seed;     /* initial weights, shuffling, sampling */
+    long threads;      /* tg_set_threads; 0: one per online CPU */
+    const char *data;  /* a data folder (or file, for text) */
+    const char *save;  /* checkpoint written after every epoch, or NULL */
+    const char *resume; /* checkpoint to continue from, or NULL */
+    const char *dot;   /* DOT graph of one training step, or NULL */
+    long limit;        /* use only the first N training samples; 0: all */
+    const char *csv;   /* per-epoch table, or NULL */
+    const char *svg;   /* curves, or NULL */
+    tg_dtype dtype;
+} ex_common;
+
+typedef enum ex_opt_kind {
+    EX_OPT_LONG,   /* value: long *, within [lo, hi] */
+    EX_OPT_U64,    /* value: uint64_t *, any unsigned 64-bit number */
+    EX_OPT_DOUBLE, /* value: double *, within [lo, hi] */
+    EX_OPT_STRING, /* value: const char ** (points into argv) */
+    EX_OPT_CHOICE  /* value: int *, the index of the word in `choices` */
+} ex_opt_kind;
+
+/* One flag of an example's own. */
+typedef struct ex_opt {
+    const char *name;    /* "--hidden" */
+    const char *metavar; /* "H" */
+    const char *help;    /* one line */
+    ex_opt_kind kind;
+    void *value;
+    double lo, hi;
+    const char *const *choices; /* NULL-terminated, for EX_OPT_CHOICE */
+} ex_opt;
+
+/* What --help says about the program: its name, a paragraph of description (lines ending in
+ * '\n'), and where the default data comes from. */
+typedef struct ex_program {
+    const char *name;
+    const char *about;
+    const char *data_help;
+    const ex_opt *extra;
+    int n_extra;
+} ex_program;
+
+/* Parses argv: "--flag VALUE" and "--flag=VALUE" both work. Returns 0 to go on, 1 after an
+ * error (one line on stderr naming the flag, then a hint to try --help), 2 after --help (the
+ * text went to stdout). */
+int ex_parse_args(int argc, char **argv, const ex_program *prog, ex_common *c);
+
+/* The data folder a user most likely means: $TG_DATA_DIR when set and not empty, else
+ * "data/fashion-mnist" (where tools/get-fashion-mnist puts it). */
+const char *ex_default_image_dir(void);
+
+#endif
