@@ -40,16 +40,21 @@ int main(int argc, char **argv) {
     tg_cpu_level level = tg_cpu_best_level();
     int first_shape = argc;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--min-time") == 0 && i + 1 < argc) min_time = atof(argv[++i]);
-        else if (strcmp(argv[i], "--f64") == 0) dtype = TG_F64;
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--min-time") == 0 && i + 1 < argc)
+            min_time = atof(argv[++i]);
+        else if (strcmp(argv[i], "--f64") == 0)
+            dtype = TG_F64;
         else if (strcmp(argv[i], "--level") == 0 && i + 1 < argc) {
             const char *l = argv[++i];
             level = strcmp(l, "portable") == 0 ? TG_CPU_PORTABLE
                     : strcmp(l, "avx2") == 0   ? TG_CPU_AVX2
                                                : TG_CPU_AVX512;
-        } else if (argv[i][0] == '-') usage();
+        } else if (argv[i][0] == '-')
+            usage();
         else {
             first_shape = i;
             break;
@@ -65,8 +70,7 @@ int main(int argc, char **argv) {
     tg_rng_seed(&rng, 1);
     for (int s = first_shape; s < argc; s++) {
         long long M, K, N;
-        if (sscanf(argv[s], "%lldx%lldx%lld", &M, &K, &N) != 3 || M < 1 || K < 1 || N < 1)
-            usage();
+        if (sscanf(argv[s], "%lldx%lldx%lld", &M, &K, &N) != 3 || M < 1 || K < 1 || N < 1) usage();
         tg_store *st = tg_store_new();
         tg_tape *t = tg_tape_new();
         tg_tensor *a = tg_store_buffer(st, "a", dtype, TG_SHAPE(M, K));
@@ -97,8 +101,8 @@ int main(int argc, char **argv) {
         }
         qsort(times, (size_t)n, sizeof *times, cmp_double);
         double flop = 2.0 * (double)M * (double)N * (double)K, med = times[n / 2];
-        printf("%lldx%lldx%lld threads=%d reps=%d median_s=%.9f best_s=%.9f gflops=%.2f\n", M,
-               K, N, tg_get_threads(), n, med, times[0], flop / med * 1e-9);
+        printf("%lldx%lldx%lld threads=%d reps=%d median_s=%.9f best_s=%.9f gflops=%.2f\n", M, K, N,
+               tg_get_threads(), n, med, times[0], flop / med * 1e-9);
         fflush(stdout);
         free(times);
         tg_tape_free(t);

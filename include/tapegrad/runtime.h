@@ -33,8 +33,9 @@ typedef enum tg_cpu_level {
 
 /* Sets the number of threads products and other parallel kernels may use (the calling thread
  * counts as one). n <= 0 means one per online CPU; very large n is capped at 256. Returns the
- * number now in effect. Small operations always run on the calling thread alone. Calls from
- * several threads are safe; an operation already running finishes with its old count. */
+ * number now in effect. Operations too small to repay waking a thread run on the calling
+ * thread (sharing only with a thread still awake from a larger one). Calls from several
+ * threads are safe; an operation already running finishes with its old count. */
 int tg_set_threads(int n);
 /* The number of threads in effect (>= 1). */
 int tg_get_threads(void);

@@ -4,17 +4,24 @@
  * Invariants: C is written, never accumulated into (K = 0 gives zeros); A and B are read only
  * through their strides (a transposed view costs no copy); nothing here fails: when packing
  * memory cannot be had, the direct kernel computes the same product without it. */
+#include <stdatomic.h>
 #include <string.h>
 
+#include "../../graph/graph.h"
 #include "cpu.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "threadpool.h"
 
-/* Path choice (see choose_direct) and threading threshold: below about 2^20 multiply-adds
- * (tens of microseconds) waking a second thread is not repaid. Measured on AVX-512 and AVX2
- * (docs/benchmarks.md). */
-#define DEFAULT_TUNING {.path = GEMM_PATH_AUTO, .parallel_min = INT64_C(1) << 20}
+/* Path choice (see choose_direct) and threading thresholds. Waking a sleeping worker costs
+ * the caller a system call and the worker tens of microseconds, repaid from about 2^20
+ * multiply-adds (20 us on one AVX-512 core); a worker still polling after the previous job
+ * joins at once and helps from about 2^17. Measured: docs/benchmarks.md. */
+#define DEFAULT_TUNING                                                                             \
+    {                                                                                              \
+        .path = GEMM_PATH_AUTO, .parallel_min = INT64_C(1) << 20,                                  \
+        .parallel_awake_min = INT64_C(1) << 17                                                     \
+    }
 static gemm_tuning tuning = DEFAULT_TUNING;
 
 gemm_tuning kern_gemm_default_tuning(void) { return (gemm_tuning)DEFAULT_TUNING; }
@@ -28,99 +35,109 @@ gemm_tuning kern_gemm_set_tuning(gemm_tuning t) {
 static const gemm_impl *select_impl(tg_dtype dtype) {
     switch (kern_cpu_level()) {
 #if defined(__x86_64__) || defined(__i386__)
-    case TG_CPU_AVX512: return dtype == TG_F32 ? &gemm_avx512_f32 : &gemm_avx512_f64;
-    case TG_CPU_AVX2: return dtype == TG_F32 ? &gemm_avx2_f32 : &gemm_avx2_f64;
+    case TG_CPU_AVX512:
+        return dtype == TG_F32 ? &gemm_avx512_f32 : &gemm_avx512_f64;
+    case TG_CPU_AVX2:
+        return dtype == TG_F32 ? &gemm_avx2_f32 : &gemm_avx2_f64;
 #endif
-    default: return dtype == TG_F32 ? &gemm_portable_f32 : &gemm_portable_f64;
+    default:
+        return dtype == TG_F32 ? &gemm_portable_f32 : &gemm_portable_f64;
     }
 }
 
 /* ---- packing (see gemm.h for the layouts) ---- */
 
 /* A (m x kc, strided) into ceil(m/mr) panels of mr rows. */
-#define PACK_A(T)                                                                              \
-    static void pack_a_##T(int64_t m, int64_t kc, const void *Av, int64_t a_rs, int64_t a_cs,  \
-                           int mr, void *dstv) {                                               \
-        const T *A = Av;                                                                       \
-        T *dst = dstv;                                                                         \
-        for (int64_t i0 = 0; i0 < m; i0 += mr, dst += mr * kc) {                               \
-            int rows = m - i0 < mr ? (int)(m - i0) : mr;                                       \
-            const T *a = A + i0 * a_rs;                                                        \
-            if (a_rs == 1 && rows == mr) { /* columns contiguous: mr values per k */           \
-                for (int64_t k = 0; k < kc; k++)                                               \
-                    memcpy(dst + k * mr, a + k * a_cs, (size_t)mr * sizeof(T));                \
-                continue;                                                                      \
-            }                                                                                  \
-            for (int r = 0; r < rows; r++) {                                                   \
-                const T *src = a + r * a_rs;                                                   \
-                if (a_cs == 1)                                                                 \
-                    for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = src[k];                 \
-                else                                                                           \
-                    for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = src[k * a_cs];          \
-            }                                                                                  \
-            for (int r = rows; r < mr; r++)                                                    \
-                for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = 0;                          \
-        }                                                                                      \
+#define PACK_A(T)                                                                                  \
+    static void pack_a_##T(int64_t m, int64_t kc, const void *Av, int64_t a_rs, int64_t a_cs,      \
+                           int mr, void *dstv) {                                                   \
+        const T *A = Av;                                                                           \
+        T *dst = dstv;                                                                             \
+        for (int64_t i0 = 0; i0 < m; i0 += mr, dst += mr * kc) {                                   \
+            int rows = m - i0 < mr ? (int)(m - i0) : mr;                                           \
+            const T *a = A + i0 * a_rs;                                                            \
+            if (a_rs == 1 && rows == mr) { /* columns contiguous: mr values per k */               \
+                for (int64_t k = 0; k < kc; k++)                                                   \
+                    memcpy(dst + k * mr, a + k * a_cs, (size_t)mr * sizeof(T));                    \
+                continue;                                                                          \
+            }                                                                                      \
+            for (int r = 0; r < rows; r++) {                                                       \
+                const T *src = a + r * a_rs;                                                       \
+                if (a_cs == 1)                                                                     \
+                    for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = src[k];                     \
+                else                                                                               \
+                    for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = src[k * a_cs];              \
+            }                                                                                      \
+            for (int r = rows; r < mr; r++)                                                        \
+                for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = 0;                              \
+        }                                                                                          \
     }
 
-/* B (kc x n, strided) into ceil(n/nr) panels of nr columns. */
-#define PACK_B(T)                                                                              \
-    static void pack_b_##T(int64_t kc, int64_t n, const void *Bv, int64_t b_rs, int64_t b_cs,  \
-                           int nr, void *dstv) {                                               \
-        const T *B = Bv;                                                                       \
-        T *dst = dstv;                                                                         \
-        for (int64_t j0 = 0; j0 < n; j0 += nr, dst += nr * kc) {                               \
-            int cols = n - j0 < nr ? (int)(n - j0) : nr;                                       \
-            const T *b = B + j0 * b_cs;                                                        \
-            if (b_cs == 1) { /* rows contiguous: cols values per k */                          \
-                for (int64_t k = 0; k < kc; k++)                                               \
-                    memcpy(dst + k * nr, b + k * b_rs, (size_t)cols * sizeof(T));              \
-            } else {                                                                           \
-                for (int j = 0; j < cols; j++) {                                               \
-                    const T *src = b + j * b_cs;                                               \
-                    if (b_rs == 1)                                                             \
-                        for (int64_t k = 0; k < kc; k++) dst[k * nr + j] = src[k];             \
-                    else                                                                       \
-                        for (int64_t k = 0; k < kc; k++) dst[k * nr + j] = src[k * b_rs];      \
-                }                                                                              \
-            }                                                                                  \
-            if (cols < nr)                                                                     \
-                for (int64_t k = 0; k < kc; k++)                                               \
-                    for (int j = cols; j < nr; j++) dst[k * nr + j] = 0;                       \
-        }                                                                                      \
+/* B (kc x n, strided) into ceil(n/nr) panels of nr columns. With contiguous rows the loop runs
+ * along B's rows, filling every panel's row k in turn: sequential reads, which the hardware
+ * prefetches, where panel by panel each 32-element piece would come from a different page. */
+#define PACK_B(T)                                                                                  \
+    static void pack_b_##T(int64_t kc, int64_t n, const void *Bv, int64_t b_rs, int64_t b_cs,      \
+                           int nr, void *dstv) {                                                   \
+        const T *B = Bv;                                                                           \
+        T *dst = dstv;                                                                             \
+        if (b_cs == 1) {                                                                           \
+            for (int64_t k = 0; k < kc; k++)                                                       \
+                for (int64_t j0 = 0; j0 < n; j0 += nr) {                                           \
+                    int cols = n - j0 < nr ? (int)(n - j0) : nr;                                   \
+                    T *d = dst + j0 * kc + k * nr;                                                 \
+                    memcpy(d, B + k * b_rs + j0, (size_t)cols * sizeof(T));                        \
+                    for (int j = cols; j < nr; j++) d[j] = 0;                                      \
+                }                                                                                  \
+            return;                                                                                \
+        }                                                                                          \
+        for (int64_t j0 = 0; j0 < n; j0 += nr, dst += nr * kc) {                                   \
+            int cols = n - j0 < nr ? (int)(n - j0) : nr;                                           \
+            const T *b = B + j0 * b_cs;                                                            \
+            for (int j = 0; j < cols; j++) {                                                       \
+                const T *src = b + j * b_cs;                                                       \
+                if (b_rs == 1)                                                                     \
+                    for (int64_t k = 0; k < kc; k++) dst[k * nr + j] = src[k];                     \
+                else                                                                               \
+                    for (int64_t k = 0; k < kc; k++) dst[k * nr + j] = src[k * b_rs];              \
+            }                                                                                      \
+            for (int64_t k = 0; k < kc && cols < nr; k++)                                          \
+                for (int j = cols; j < nr; j++) dst[k * nr + j] = 0;                               \
+        }                                                                                          \
     }
 
 /* The m x n corner of a full tile computed into `tile` (row stride nr), written or added to C. */
-#define STORE_EDGE(T)                                                                          \
-    static void store_edge_##T(int m, int n, const void *tilev, int nr, void *cv, int64_t ldc, \
-                               bool accumulate) {                                              \
-        const T *tile = tilev;                                                                 \
-        T *c = cv;                                                                             \
-        for (int i = 0; i < m; i++)                                                            \
-            for (int j = 0; j < n; j++)                                                        \
-                c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j]; \
+#define STORE_EDGE(T)                                                                              \
+    static void store_edge_##T(int m, int n, const void *tilev, int nr, void *cv, int64_t ldc,     \
+                               bool accumulate) {                                                  \
+        const T *tile = tilev;                                                                     \
+        T *c = cv;                                                                                 \
+        for (int i = 0; i < m; i++)                                                                \
+            for (int j = 0; j < n; j++)                                                            \
+                c[i * ldc + j] =                                                                   \
+                    accumulate ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];             \
     }
 
 /* A slice of B (kc x n, strided) copied row-major with row stride n, for the direct kernels
  * that need contiguous rows of B. A transposed B is read down its contiguous columns in tiles
  * of 16 x 16, so that the strided writes of a tile share a few cache lines instead of evicting
  * each other (with n a power of two every row of the slice maps to the same few L1 sets). */
-#define COPY_ROWS(T)                                                                           \
-    static void copy_rows_##T(int64_t kc, int64_t n, const void *Bv, int64_t b_rs,             \
-                              int64_t b_cs, void *dstv) {                                      \
-        const T *B = Bv;                                                                       \
-        T *dst = dstv;                                                                         \
-        if (b_rs != 1) {                                                                       \
-            for (int64_t k = 0; k < kc; k++)                                                   \
-                for (int64_t j = 0; j < n; j++) dst[k * n + j] = B[k * b_rs + j * b_cs];       \
-            return;                                                                            \
-        }                                                                                      \
-        for (int64_t j0 = 0; j0 < n; j0 += 16)                                                 \
-            for (int64_t k0 = 0; k0 < kc; k0 += 16) {                                          \
-                int64_t j1 = j0 + 16 < n ? j0 + 16 : n, k1 = k0 + 16 < kc ? k0 + 16 : kc;      \
-                for (int64_t j = j0; j < j1; j++)                                              \
-                    for (int64_t k = k0; k < k1; k++) dst[k * n + j] = B[j * b_cs + k];        \
-            }                                                                                  \
+#define COPY_ROWS(T)                                                                               \
+    static void copy_rows_##T(int64_t kc, int64_t n, const void *Bv, int64_t b_rs, int64_t b_cs,   \
+                              void *dstv) {                                                        \
+        const T *B = Bv;                                                                           \
+        T *dst = dstv;                                                                             \
+        if (b_rs != 1) {                                                                           \
+            for (int64_t k = 0; k < kc; k++)                                                       \
+                for (int64_t j = 0; j < n; j++) dst[k * n + j] = B[k * b_rs + j * b_cs];           \
+            return;                                                                                \
+        }                                                                                          \
+        for (int64_t j0 = 0; j0 < n; j0 += 16)                                                     \
+            for (int64_t k0 = 0; k0 < kc; k0 += 16) {                                              \
+                int64_t j1 = j0 + 16 < n ? j0 + 16 : n, k1 = k0 + 16 < kc ? k0 + 16 : kc;          \
+                for (int64_t j = j0; j < j1; j++)                                                  \
+                    for (int64_t k = k0; k < k1; k++) dst[k * n + j] = B[j * b_cs + k];            \
+            }                                                                                      \
     }
 
 PACK_A(float)
@@ -141,11 +158,10 @@ typedef struct gemm_typed {
     gemm_direct_fn direct_portable;
 } gemm_typed;
 
-static const gemm_typed typed_f32 = {sizeof(float), pack_a_float, pack_b_float,
+static const gemm_typed typed_f32 = {sizeof(float),    pack_a_float,    pack_b_float,
                                      store_edge_float, copy_rows_float, gemm_direct_portable_f32};
-static const gemm_typed typed_f64 = {sizeof(double), pack_a_double, pack_b_double,
-                                     store_edge_double, copy_rows_double,
-                                     gemm_direct_portable_f64};
+static const gemm_typed typed_f64 = {sizeof(double),    pack_a_double,    pack_b_double,
+                                     store_edge_double, copy_rows_double, gemm_direct_portable_f64};
 
 /* ---- one product, split into blocks ---- */
 
@@ -158,11 +174,11 @@ typedef struct gemm_problem {
     int64_t a_rs, a_cs, b_rs, b_cs;
     char *C;
     int64_t ldc;
-    bool direct;        /* the direct kernel, else packing */
-    int64_t kc, nc;     /* packed blocking for this K and N: balanced, at most the kernel's */
-    char *packed_b;     /* the packed path's B panel, shared by a team's ranks */
-    bool split_n;       /* tasks take ranges of columns (else of rows) */
-    int64_t unit;       /* task ranges are multiples of it */
+    bool direct;    /* the direct kernel, else packing */
+    int64_t kc, nc; /* packed blocking for this K and N: balanced, at most the kernel's */
+    char *packed_b; /* the packed path's B panel, shared by a team's ranks */
+    bool split_n;   /* tasks take ranges of columns (else of rows) */
+    int64_t unit;   /* task ranges are multiples of it */
     int64_t n_units, n_tasks;
 } gemm_problem;
 
@@ -179,6 +195,60 @@ static int64_t balanced_block(int64_t total, int64_t cap, int64_t unit) {
 /* Byte offset of element (i, j) of a matrix with strides rs, cs. */
 static int64_t at(const gemm_problem *p, int64_t i, int64_t j, int64_t rs, int64_t cs) {
     return (i * rs + j * cs) * (int64_t)p->ty->es;
+}
+
+/* ---- packing through the level's transposer where the copy is a transposition ---- */
+
+static int clamp_rows(int64_t rows, int lanes) {
+    return rows < 0 ? 0 : rows > lanes ? lanes : (int)rows;
+}
+
+/* A (m x kc, at A) into panels of mr rows; see gemm.h. */
+static void pack_a(const gemm_problem *p, int64_t m, int64_t kc, const char *A, char *dst) {
+    const gemm_impl *im = p->impl;
+    int mr = im->packed.mr, tl = im->transpose_lanes;
+    if (p->a_cs != 1 || !im->transpose) {
+        p->ty->pack_a(m, kc, A, p->a_rs, p->a_cs, mr, dst);
+        return;
+    }
+    for (int64_t i0 = 0; i0 < m; i0 += mr, dst += (size_t)(mr * kc) * p->ty->es)
+        for (int g = 0; g < mr; g += tl) {
+            int rows = clamp_rows(m - i0 - g, tl);
+            im->transpose(rows ? A + at(p, i0 + g, 0, p->a_rs, 1) : A, p->a_rs, rows,
+                          mr - g < tl ? mr - g : tl, kc, dst + (size_t)g * p->ty->es, mr);
+        }
+}
+
+/* B (kc x n, at B) into panels of nr columns; see gemm.h. */
+static void pack_b(const gemm_problem *p, int64_t kc, int64_t n, const char *B, char *dst) {
+    const gemm_impl *im = p->impl;
+    int nr = im->packed.nr, tl = im->transpose_lanes;
+    if (p->b_rs != 1 || !im->transpose) {
+        p->ty->pack_b(kc, n, B, p->b_rs, p->b_cs, nr, dst);
+        return;
+    }
+    for (int64_t j0 = 0; j0 < n; j0 += nr, dst += (size_t)(nr * kc) * p->ty->es)
+        for (int g = 0; g < nr; g += tl) {
+            int cols = clamp_rows(n - j0 - g, tl);
+            im->transpose(cols ? B + at(p, 0, j0 + g, 1, p->b_cs) : B, p->b_cs, cols,
+                          nr - g < tl ? nr - g : tl, kc, dst + (size_t)g * p->ty->es, nr);
+        }
+}
+
+/* A slice of B (kc x n, at B) copied row-major with row stride n, for direct kernels that need
+ * contiguous rows of B. */
+static void copy_rows(const gemm_problem *p, int64_t kc, int64_t n, const char *B, char *dst) {
+    const gemm_impl *im = p->impl;
+    int tl = im->transpose_lanes;
+    if (p->b_rs != 1 || !im->transpose) {
+        p->ty->copy_rows(kc, n, B, p->b_rs, p->b_cs, dst);
+        return;
+    }
+    for (int64_t j0 = 0; j0 < n; j0 += tl) {
+        int w = clamp_rows(n - j0, tl);
+        im->transpose(B + at(p, 0, j0, 1, p->b_cs), p->b_cs, w, w, kc, dst + (size_t)j0 * p->ty->es,
+                      n);
+    }
 }
 
 /* The macro-kernel: C (mc x nc block, row stride ldc) = or += packed A block x packed B
@@ -206,76 +276,111 @@ static void macro_kernel(const gemm_problem *p, const char *Ap, const char *Bp, 
     }
 }
 
-/* One rank of the packed product (GotoBLAS loop nest). For each panel of B (kc x nc) the
- * ranks pack a share of its micro-panels into the shared buffer, meet at a barrier, and each
- * multiplies its own rows of A (packed block by block into its own scratch) by the whole
- * panel; a second barrier keeps the panel until everyone is done with it. Splitting rows
- * means nothing is packed twice. With one rank the barriers cost nothing. */
+/* The packed product (GotoBLAS loop nest) shared by a team. The product runs in phases, one
+ * per panel of B (kc x nc); in each, the team first packs the panel, a few micro-panels per
+ * claim, then multiplies it by blocks of A's rows (mc rows, each packed by the member that
+ * claimed it into its own scratch), a block per claim. Members claim work from counters and
+ * wait only for work already claimed (all of the panel packed before multiplying, every block
+ * done before the next panel overwrites it), never for a member that has not arrived: one
+ * descheduled on a busy machine holds up the others for at most one claim, and a member that
+ * arrives late finds the work done. Nothing is packed twice. */
+typedef struct packed_phase {
+    _Atomic int64_t b_next, b_done; /* claims of B micro-panel groups, and those finished */
+    _Atomic int64_t t_next, t_done; /* claims of row blocks, and those finished */
+} packed_phase;
+
+#define PACKED_PHASES_ON_STACK 64
+#define PANELS_PER_CLAIM       4
+
 typedef struct packed_team_ctx {
     const gemm_problem *p;
-    kern_barrier barrier;
+    int64_t mc;           /* rows per block */
+    int64_t n_pc;         /* phases per panel column: ceil(K / kc) */
+    packed_phase *phases; /* one per phase, zeroed */
+    bool reuse_phase;     /* one member only: phases[0] serves every phase, reset each time */
 } packed_team_ctx;
 
-static void packed_rank(void *ctx, int rank, int n_ranks) {
+static void wait_count(_Atomic int64_t *count, int64_t want) {
+    for (int i = 0; atomic_load_explicit(count, memory_order_acquire) < want; i++)
+        kern_cpu_relax(i);
+}
+
+static void packed_member(void *ctx, int rank, int n_ranks) {
+    (void)rank, (void)n_ranks; /* work is claimed, not assigned */
     packed_team_ctx *tc = ctx;
     const gemm_problem *p = tc->p;
     const gemm_kernel *k = &p->impl->packed;
     const size_t es = p->ty->es;
-    int64_t units = ceil_div(p->M, k->mr);
-    int64_t lo = rank * units / n_ranks * k->mr;
-    int64_t hi = min64((rank + 1) * units / n_ranks * k->mr, p->M);
-    int64_t mc = hi > lo ? balanced_block(hi - lo, k->mc, k->mr) : 0;
-    /* Without memory for its A blocks a rank still packs its share of B, and computes its
-     * rows with the portable loop. */
-    char *Ap = mc ? kern_scratch(0, (size_t)(mc * p->kc) * es) : NULL;
-    bool sense = false;
-    for (int64_t jc = 0; jc < p->N; jc += p->nc) {
+    int64_t n_blocks = ceil_div(p->M, tc->mc);
+    char *Ap = NULL;
+    bool tried = false;
+    for (int64_t jc = 0, jci = 0; jc < p->N; jc += p->nc, jci++) {
         int64_t nc = min64(p->N - jc, p->nc);
-        int64_t n_panels = ceil_div(nc, k->nr);
-        for (int64_t pc = 0; pc < p->K; pc += p->kc) {
+        int64_t n_panels = ceil_div(nc, k->nr), n_claims = ceil_div(n_panels, PANELS_PER_CLAIM);
+        for (int64_t pc = 0, pci = 0; pc < p->K; pc += p->kc, pci++) {
             int64_t kc = min64(p->K - pc, p->kc);
-            for (int64_t q = rank; q < n_panels; q += n_ranks)
-                p->ty->pack_b(kc, min64(nc - q * k->nr, k->nr),
-                              p->B + at(p, pc, jc + q * k->nr, p->b_rs, p->b_cs), p->b_rs,
-                              p->b_cs, k->nr, p->packed_b + (size_t)(q * k->nr * kc) * es);
-            kern_barrier_wait(&tc->barrier, n_ranks, &sense);
-            for (int64_t ic = lo; ic < hi; ic += mc) {
-                int64_t m = min64(hi - ic, mc);
+            packed_phase *ph = tc->phases;
+            if (tc->reuse_phase)
+                *ph = (packed_phase){0};
+            else
+                ph += jci * tc->n_pc + pci;
+            for (int64_t c; (c = atomic_fetch_add(&ph->b_next, 1)) < n_claims;) {
+                int64_t q0 = c * PANELS_PER_CLAIM, q1 = min64(q0 + PANELS_PER_CLAIM, n_panels);
+                pack_b(p, kc, min64(nc, q1 * k->nr) - q0 * k->nr,
+                       p->B + at(p, pc, jc + q0 * k->nr, p->b_rs, p->b_cs),
+                       p->packed_b + (size_t)(q0 * k->nr * kc) * es);
+                atomic_fetch_add_explicit(&ph->b_done, 1, memory_order_release);
+            }
+            wait_count(&ph->b_done, n_claims);
+            for (int64_t t; (t = atomic_fetch_add(&ph->t_next, 1)) < n_blocks;) {
+                int64_t ic = t * tc->mc, m = min64(p->M - ic, tc->mc);
                 const char *A = p->A + at(p, ic, pc, p->a_rs, p->a_cs);
                 char *C = p->C + at(p, ic, jc, p->ldc, 1);
-                if (Ap) {
-                    p->ty->pack_a(m, kc, A, p->a_rs, p->a_cs, k->mr, Ap);
-                    macro_kernel(p, Ap, p->packed_b, m, nc, kc, C, pc > 0);
-                } else {
-                    p->ty->direct_portable(m, nc, kc, A, p->a_rs, p->a_cs,
-                                           p->B + at(p, pc, jc, p->b_rs, p->b_cs), p->b_rs,
-                                           p->b_cs, C, p->ldc, pc > 0);
+                if (!tried) { /* the first block this member takes: its A scratch */
+                    Ap = kern_scratch(0, (size_t)(tc->mc * p->kc) * es);
+                    tried = true;
                 }
+                if (Ap) {
+                    pack_a(p, m, kc, A, Ap);
+                    macro_kernel(p, Ap, p->packed_b, m, nc, kc, C, pc > 0);
+                } else { /* no memory for packing A: the same rows by the portable loop */
+                    p->ty->direct_portable(m, nc, kc, A, p->a_rs, p->a_cs,
+                                           p->B + at(p, pc, jc, p->b_rs, p->b_cs), p->b_rs, p->b_cs,
+                                           C, p->ldc, pc > 0);
+                }
+                atomic_fetch_add_explicit(&ph->t_done, 1, memory_order_release);
             }
-            kern_barrier_wait(&tc->barrier, n_ranks, &sense);
+            wait_count(&ph->t_done, n_blocks);
         }
     }
 }
 
 /* The direct product of a sub-rectangle, in slices of K. A kernel that needs contiguous rows of
- * B gets each slice copied so when B's are not. False (nothing written) without memory. */
+ * B gets each slice copied so when B's are not, at most DIRECT_COPY_COLS columns at a time so
+ * that the buffer stays a few MiB whatever N is. False (nothing written) without memory. */
+#define DIRECT_COPY_COLS 2048
+
 static bool direct_block(const gemm_problem *p, int64_t m0, int64_t m, int64_t n0, int64_t n) {
     const gemm_impl *im = p->impl;
     bool copy = im->direct_unit_b && p->b_cs != 1;
+    int64_t chunk = copy ? min64(n, DIRECT_COPY_COLS) : n;
     char *buf = NULL;
-    if (copy && !(buf = kern_scratch(1, (size_t)(min64(p->K, im->direct_kc) * n) * p->ty->es)))
+    if (copy && !(buf = kern_scratch(1, (size_t)(min64(p->K, im->direct_kc) * chunk) * p->ty->es)))
         return false;
-    const char *A = p->A + at(p, m0, 0, p->a_rs, p->a_cs);
-    char *C = p->C + at(p, m0, n0, p->ldc, 1);
-    for (int64_t k0 = 0; k0 < p->K; k0 += im->direct_kc) {
-        int64_t kc = min64(p->K - k0, im->direct_kc);
-        const char *B = p->B + at(p, k0, n0, p->b_rs, p->b_cs);
-        const char *a = A + at(p, 0, k0, p->a_rs, p->a_cs);
-        if (copy) {
-            p->ty->copy_rows(kc, n, B, p->b_rs, p->b_cs, buf);
-            im->direct(m, n, kc, a, p->a_rs, p->a_cs, buf, n, 1, C, p->ldc, k0 > 0);
-        } else {
-            im->direct(m, n, kc, a, p->a_rs, p->a_cs, B, p->b_rs, p->b_cs, C, p->ldc, k0 > 0);
+    for (int64_t j0 = n0; j0 < n0 + n; j0 += chunk) {
+        int64_t w = min64(n0 + n - j0, chunk);
+        const char *A = p->A + at(p, m0, 0, p->a_rs, p->a_cs);
+        char *C = p->C + at(p, m0, j0, p->ldc, 1);
+        for (int64_t k0 = 0; k0 < p->K; k0 += im->direct_kc) {
+            int64_t kc = min64(p->K - k0, im->direct_kc);
+            const char *B = p->B + at(p, k0, j0, p->b_rs, p->b_cs);
+            const char *a = A + at(p, 0, k0, p->a_rs, p->a_cs);
+            if (copy) {
+                copy_rows(p, kc, w, B, buf);
+                im->direct(m, w, kc, a, p->a_rs, p->a_cs, buf, w, 1, C, p->ldc, k0 > 0);
+            } else {
+                im->direct(m, w, kc, a, p->a_rs, p->a_cs, B, p->b_rs, p->b_cs, C, p->ldc, k0 > 0);
+            }
         }
     }
     return true;
@@ -310,36 +415,41 @@ static double split_balance(int64_t total, int64_t unit, int64_t n_tasks) {
     return ((double)total / (double)n_tasks) / (double)largest;
 }
 
-/* Decides the threads: a range of columns (each task then reads or packs all of A) or of rows
- * (all of B) per task, whichever balances better; on a tie the one that repeats less. */
+/* Decides the threads for the direct path: ranges of columns (each task then reads all of A)
+ * or of rows (all of B), whichever balances better over the threads; on a tie the one that
+ * repeats less. */
 static void plan_threads(gemm_problem *p, int64_t unit_m, int64_t unit_n) {
     p->n_tasks = 1;
     p->split_n = true;
     p->unit = unit_n;
     p->n_units = ceil_div(p->N, p->unit);
     int64_t t = kern_threads();
-    if (t <= 1 || p->M * p->N * p->K < tuning.parallel_min) return;
+    if (t <= 1 || p->M * p->N * p->K < tuning.parallel_awake_min) return;
     double bn = split_balance(p->N, unit_n, t), bm = split_balance(p->M, unit_m, t);
     p->split_n = bn > bm || (bn == bm && p->M <= p->N);
     p->unit = p->split_n ? unit_n : unit_m;
     p->n_units = ceil_div(p->split_n ? p->N : p->M, p->unit);
-    p->n_tasks = min64(p->n_units, t);
+    /* A few ranges per thread, claimed in turn: a thread the machine runs slower (another
+     * process on its core) then just claims fewer. */
+    p->n_tasks = min64(p->n_units, 4 * t);
 }
 
-/* The direct kernel passes over the slice of A (M x direct_kc) once per column block of C, so
- * it wins while that slice stays in L2 or there are few column blocks, and always for small
- * products, where packing costs more than it saves. The portable direct loop (i-k-j) is only
- * worth it for small products. */
-#define DIRECT_ALWAYS_BELOW (64 * 64 * 64)
-#define DIRECT_A_SLICE_BYTES (512 * 1024)
+/* Which path is faster was measured over M, N in 32..1024 and K in 128..2048 (AVX-512 and
+ * AVX2, docs/benchmarks.md). The direct kernel wins up to about 2^26 multiply-adds in f32
+ * (2^24 in f64), where packing costs more than it saves, and whenever N <= 64, where the
+ * packed tiles would be mostly padding; beyond, B's rows streamed in place start to miss in
+ * L1 and the packed path wins by up to 30%. The portable direct loop (i-k-j) is only worth it
+ * for small products. */
+#define DIRECT_BELOW_F32    (INT64_C(1) << 26)
+#define DIRECT_BELOW_F64    (INT64_C(1) << 24)
+#define DIRECT_MAX_NARROW_N 64
 
 static bool choose_direct(const gemm_problem *p) {
     if (tuning.path != GEMM_PATH_AUTO) return tuning.path == GEMM_PATH_DIRECT;
-    const gemm_impl *im = p->impl;
-    if (!im->direct_unit_b) return p->M * p->N * p->K < 32 * 32 * 32;
-    return p->M * p->N * p->K < DIRECT_ALWAYS_BELOW ||
-           (size_t)(p->M * im->direct_kc) * p->ty->es <= DIRECT_A_SLICE_BYTES ||
-           p->N <= 2 * im->direct_nr;
+    int64_t work = p->M * p->N * p->K;
+    if (!p->impl->direct_unit_b) return work < 32 * 32 * 32;
+    return work < (p->ty->es == sizeof(float) ? DIRECT_BELOW_F32 : DIRECT_BELOW_F64) ||
+           p->N <= DIRECT_MAX_NARROW_N;
 }
 
 void kern_gemm(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
@@ -352,16 +462,28 @@ void kern_gemm(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, i
         return;
     }
     gemm_problem p = {
-        .ty = ty, .impl = select_impl(dtype), .M = M, .N = N, .K = K,
-        .A = A, .B = B, .a_rs = a_rs, .a_cs = a_cs, .b_rs = b_rs, .b_cs = b_cs,
-        .C = C, .ldc = ldc,
+        .ty = ty,
+        .impl = select_impl(dtype),
+        .M = M,
+        .N = N,
+        .K = K,
+        .A = A,
+        .B = B,
+        .a_rs = a_rs,
+        .a_cs = a_cs,
+        .b_rs = b_rs,
+        .b_cs = b_cs,
+        .C = C,
+        .ldc = ldc,
     };
     p.direct = choose_direct(&p);
-    bool parallel = kern_threads() > 1 && M * N * K >= tuning.parallel_min;
+    bool wake = M * N * K >= tuning.parallel_min;
     if (p.direct) {
         plan_threads(&p, p.impl->direct_mr, p.impl->direct_nr);
-        if (p.n_tasks > 1)
+        if (p.n_tasks > 1 && wake)
             kern_parallel_for(p.n_tasks, (int)p.n_tasks, gemm_task, &p);
+        else if (p.n_tasks > 1)
+            kern_parallel_for_if_awake(p.n_tasks, (int)p.n_tasks, gemm_task, &p);
         else
             run_block(&p, 0, M, 0, N);
         return;
@@ -374,9 +496,25 @@ void kern_gemm(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, i
         run_block(&p, 0, M, 0, N);
         return;
     }
-    packed_team_ctx tc = {.p = &p};
-    if (parallel)
-        kern_parallel_team(kern_threads(), packed_rank, &tc);
-    else
-        packed_rank(&tc, 0, 1);
+    /* Blocks of rows small enough that every thread gets a few to claim. */
+    int64_t threads = kern_threads() > 1 && wake ? kern_threads() : 1;
+    int64_t mc_cap = min64(k->mc, ceil_div(ceil_div(M, 3 * threads), k->mr) * k->mr);
+    packed_team_ctx tc = {.p = &p, .mc = balanced_block(M, mc_cap, k->mr)};
+    tc.n_pc = ceil_div(K, p.kc);
+    int64_t n_phases = ceil_div(N, p.nc) * tc.n_pc;
+    packed_phase on_stack[PACKED_PHASES_ON_STACK] = {0};
+    tc.phases = on_stack;
+    if (threads > 1 && n_phases > PACKED_PHASES_ON_STACK) {
+        tc.phases = tg_alloc((size_t)n_phases * sizeof *tc.phases);
+        if (tc.phases)
+            for (int64_t i = 0; i < n_phases; i++) tc.phases[i] = (packed_phase){0};
+    }
+    if (threads > 1 && tc.phases) {
+        kern_parallel_team((int)threads, packed_member, &tc);
+    } else {
+        tc.phases = on_stack;
+        tc.reuse_phase = n_phases > PACKED_PHASES_ON_STACK;
+        packed_member(&tc, 0, 1);
+    }
+    if (tc.phases != on_stack) tg_free(tc.phases);
 }

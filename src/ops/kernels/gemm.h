@@ -38,6 +38,12 @@ typedef struct gemm_kernel {
  * rows by direct_nr columns (threads split C in multiples of them). */
 typedef struct gemm_impl {
     gemm_kernel packed;
+    /* A transposing copy, dst[k*ds + r] = src[r*ss + k] for r < rows, 0 for rows <= r <
+     * lanes, k < cols, with rows <= lanes <= transpose_lanes: what packing a row-major A or a
+     * column-major B amounts to. NULL: the driver's scalar loops. */
+    void (*transpose)(const void *src, int64_t ss, int rows, int lanes, int64_t cols, void *dst,
+                      int64_t ds);
+    int transpose_lanes;
     gemm_direct_fn direct;
     bool direct_unit_b;
     int direct_kc, direct_mr, direct_nr;
@@ -61,14 +67,17 @@ void gemm_direct_portable_f64(int64_t M, int64_t N, int64_t K, const void *A, in
                               int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C,
                               int64_t ldc, bool accumulate);
 
-/* How the driver chooses its path, and from what size it uses threads (in multiply-adds,
- * M*N*K). Tests force each path for every size; kern_gemm_set_tuning returns the previous
- * setting. Not thread-safe: for tests, before any concurrent use. */
+/* How the driver chooses its path, and from what size it uses threads, in multiply-adds
+ * (M*N*K): from parallel_min it wakes sleeping workers, from parallel_awake_min it only uses
+ * workers still awake after a previous job. Tests force each path for every size;
+ * kern_gemm_set_tuning returns the previous setting. Not thread-safe: for tests, before any
+ * concurrent use. */
 typedef enum gemm_path { GEMM_PATH_AUTO, GEMM_PATH_PACKED, GEMM_PATH_DIRECT } gemm_path;
 
 typedef struct gemm_tuning {
     gemm_path path;
     int64_t parallel_min;
+    int64_t parallel_awake_min;
 } gemm_tuning;
 
 gemm_tuning kern_gemm_set_tuning(gemm_tuning t);

@@ -1,34 +1,36 @@
-/* gemm_avx2.c: the AVX2+FMA GEMM kernels (f32 and f64), instantiated from gemm_simd.h.
+/* gemm_avx2.c: the AVX2+FMA GEMM kernels (f32 and f64): micro- and direct kernels from the
+ * gemm_simd.h template, and the in-register transposes used for packing.
  *
  * Only the functions here carry target("avx2,fma"); the driver calls them only when cpu.c
- * found the features. Tiles: 6 rows x 2 vectors (12 of the 16 ymm registers accumulate), and
- * 12 x 1 for narrow B. */
+ * found the features. Tiles: packed 6 rows x 2 vectors (12 of the 16 ymm registers
+ * accumulate); direct 6 x 2 and 12 x 1 vectors. */
 #include "gemm.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-#define TARGET __attribute__((target("avx2,fma")))
-#define MAIN_MR 6
-#define MAIN_NV 2
-#define DIRECT_ROWS 6
-#define DIRECT_VECS 2
+#define TARGET        __attribute__((target("avx2,fma")))
+#define MAIN_MR       6
+#define MAIN_NV       2
+#define DIRECT_ROWS   6
+#define DIRECT_VECS   2
 #define DIRECT_ROWS_1 12
 
-#define T float
-#define V __m256
-#define VL 8
-#define VLOAD _mm256_loadu_ps
+#define T      float
+#define V      __m256
+#define VL     8
+#define VLOAD  _mm256_loadu_ps
 #define VSTORE _mm256_storeu_ps
-#define VSET1 _mm256_set1_ps
-#define VZERO _mm256_setzero_ps
-#define VFMA _mm256_fmadd_ps
-#define VADD _mm256_add_ps
-#define MASK __m256i
-#define MASK_FIRST(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#define VLOADM(p, m) _mm256_maskload_ps(p, m)
+#define VSET1  _mm256_set1_ps
+#define VZERO  _mm256_setzero_ps
+#define VFMA   _mm256_fmadd_ps
+#define VADD   _mm256_add_ps
+#define MASK   __m256i
+#define MASK_FIRST(n)                                                                              \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define VLOADM(p, m)     _mm256_maskload_ps(p, m)
 #define VSTOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
-#define FN(name) name##_avx2_f32
+#define FN(name)         name##_avx2_f32
 #include "gemm_simd.h"
 #undef T
 #undef V
@@ -45,24 +47,97 @@
 #undef VSTOREM
 #undef FN
 
-#define T double
-#define V __m256d
-#define VL 4
-#define VLOAD _mm256_loadu_pd
-#define VSTORE _mm256_storeu_pd
-#define VSET1 _mm256_set1_pd
-#define VZERO _mm256_setzero_pd
-#define VFMA _mm256_fmadd_pd
-#define VADD _mm256_add_pd
-#define MASK __m256i
-#define MASK_FIRST(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
-#define VLOADM(p, m) _mm256_maskload_pd(p, m)
+#define T                double
+#define V                __m256d
+#define VL               4
+#define VLOAD            _mm256_loadu_pd
+#define VSTORE           _mm256_storeu_pd
+#define VSET1            _mm256_set1_pd
+#define VZERO            _mm256_setzero_pd
+#define VFMA             _mm256_fmadd_pd
+#define VADD             _mm256_add_pd
+#define MASK             __m256i
+#define MASK_FIRST(n)    _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#define VLOADM(p, m)     _mm256_maskload_pd(p, m)
 #define VSTOREM(p, m, v) _mm256_maskstore_pd(p, m, v)
-#define FN(name) name##_avx2_f64
+#define FN(name)         name##_avx2_f64
 #include "gemm_simd.h"
 
+/* Transposing copies (dst[k*ds + r] = src[r*ss + k]) for packing a row-major A or a
+ * column-major B: 8 x 8 (f32) or 4 x 4 (f64) blocks in registers. Rows from `rows` to
+ * `lanes` come out zero. */
+
+static inline TARGET __m256i first_lanes_32(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static TARGET void transpose_avx2_f32(const void *srcv, int64_t ss, int rows, int lanes,
+                                      int64_t cols, void *dstv, int64_t ds) {
+    const float *src = srcv;
+    float *dst = dstv;
+    __m256i keep = first_lanes_32(lanes);
+    for (int64_t k0 = 0; k0 < cols; k0 += 8) {
+        int n = cols - k0 < 8 ? (int)(cols - k0) : 8;
+        __m256i in = first_lanes_32(n);
+        __m256 v[8], t[8], u[8], col[8];
+        for (int r = 0; r < 8; r++)
+            v[r] = r < rows ? _mm256_maskload_ps(src + r * ss + k0, in) : _mm256_setzero_ps();
+        /* Pairs of rows interleaved, then pairs of pairs: u[4h + c] holds, in each 128-bit
+         * lane l, column 4l+c of rows 4h..4h+3. */
+        for (int p = 0; p < 4; p++) {
+            t[2 * p] = _mm256_unpacklo_ps(v[2 * p], v[2 * p + 1]);
+            t[2 * p + 1] = _mm256_unpackhi_ps(v[2 * p], v[2 * p + 1]);
+        }
+        for (int h = 0; h < 2; h++) {
+            u[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+            u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xee);
+            u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+            u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xee);
+        }
+        for (int c = 0; c < 4; c++) {
+            col[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+            col[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+        }
+        for (int j = 0; j < n; j++) {
+            if (lanes == 8)
+                _mm256_storeu_ps(dst + (k0 + j) * ds, col[j]);
+            else
+                _mm256_maskstore_ps(dst + (k0 + j) * ds, keep, col[j]);
+        }
+    }
+}
+
+static TARGET void transpose_avx2_f64(const void *srcv, int64_t ss, int rows, int lanes,
+                                      int64_t cols, void *dstv, int64_t ds) {
+    const double *src = srcv;
+    double *dst = dstv;
+    __m256i keep = _mm256_cmpgt_epi64(_mm256_set1_epi64x(lanes), _mm256_setr_epi64x(0, 1, 2, 3));
+    for (int64_t k0 = 0; k0 < cols; k0 += 4) {
+        int n = cols - k0 < 4 ? (int)(cols - k0) : 4;
+        __m256i in = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+        __m256d v[4], col[4];
+        for (int r = 0; r < 4; r++)
+            v[r] = r < rows ? _mm256_maskload_pd(src + r * ss + k0, in) : _mm256_setzero_pd();
+        __m256d t0 = _mm256_unpacklo_pd(v[0], v[1]), t1 = _mm256_unpackhi_pd(v[0], v[1]);
+        __m256d t2 = _mm256_unpacklo_pd(v[2], v[3]), t3 = _mm256_unpackhi_pd(v[2], v[3]);
+        col[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+        col[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+        col[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+        col[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+        for (int j = 0; j < n; j++) {
+            if (lanes == 4)
+                _mm256_storeu_pd(dst + (k0 + j) * ds, col[j]);
+            else
+                _mm256_maskstore_pd(dst + (k0 + j) * ds, keep, col[j]);
+        }
+    }
+}
+
+/* Blocking as for AVX-512 (gemm_avx512.c), with mc a multiple of 6. */
 const gemm_impl gemm_avx2_f32 = {
-    .packed = {MAIN_MR, MAIN_NV * 8, 384, 264, 4096, ukr_main_avx2_f32},
+    .packed = {MAIN_MR, MAIN_NV * 8, 1024, 120, 2048, ukr_main_avx2_f32},
+    .transpose = transpose_avx2_f32,
+    .transpose_lanes = 8,
     .direct = direct_avx2_f32,
     .direct_unit_b = true,
     .direct_kc = 256,
@@ -71,7 +146,9 @@ const gemm_impl gemm_avx2_f32 = {
 };
 
 const gemm_impl gemm_avx2_f64 = {
-    .packed = {MAIN_MR, MAIN_NV * 4, 256, 198, 2048, ukr_main_avx2_f64},
+    .packed = {MAIN_MR, MAIN_NV * 4, 512, 120, 2048, ukr_main_avx2_f64},
+    .transpose = transpose_avx2_f64,
+    .transpose_lanes = 4,
     .direct = direct_avx2_f64,
     .direct_unit_b = true,
     .direct_kc = 256,

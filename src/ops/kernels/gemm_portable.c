@@ -12,19 +12,19 @@
 
 /* The micro-kernel: a small accumulator tile the compiler can keep in registers, since every
  * loop bound is a constant. */
-#define PORTABLE_UKR(T, MR, NR)                                                                \
-    static void ukr_##T(int64_t kc, const void *ap, const void *bp, void *cp, int64_t ldc,     \
-                        bool accumulate) {                                                     \
-        const T *a = ap, *b = bp;                                                              \
-        T *c = cp;                                                                             \
-        T ab[MR][NR];                                                                          \
-        memset(ab, 0, sizeof ab);                                                              \
-        for (int64_t k = 0; k < kc; k++, a += MR, b += NR)                                     \
-            for (int i = 0; i < MR; i++)                                                       \
-                for (int j = 0; j < NR; j++) ab[i][j] += a[i] * b[j];                          \
-        for (int i = 0; i < MR; i++)                                                           \
-            for (int j = 0; j < NR; j++)                                                       \
-                c[i * ldc + j] = accumulate ? c[i * ldc + j] + ab[i][j] : ab[i][j];            \
+#define PORTABLE_UKR(T, MR, NR)                                                                    \
+    static void ukr_##T(int64_t kc, const void *ap, const void *bp, void *cp, int64_t ldc,         \
+                        bool accumulate) {                                                         \
+        const T *a = ap, *b = bp;                                                                  \
+        T *c = cp;                                                                                 \
+        T ab[MR][NR];                                                                              \
+        memset(ab, 0, sizeof ab);                                                                  \
+        for (int64_t k = 0; k < kc; k++, a += MR, b += NR)                                         \
+            for (int i = 0; i < MR; i++)                                                           \
+                for (int j = 0; j < NR; j++) ab[i][j] += a[i] * b[j];                              \
+        for (int i = 0; i < MR; i++)                                                               \
+            for (int j = 0; j < NR; j++)                                                           \
+                c[i * ldc + j] = accumulate ? c[i * ldc + j] + ab[i][j] : ab[i][j];                \
     }
 
 PORTABLE_UKR(float, MR_F32, NR_F32)
@@ -32,24 +32,24 @@ PORTABLE_UKR(double, MR_F64, NR_F64)
 
 /* Rows of C are sums of rows of B scaled by A's entries (i-k-j), so when B's rows are
  * contiguous the inner loop streams through memory. */
-#define PORTABLE_DIRECT(T, NAME)                                                               \
-    void NAME(int64_t M, int64_t N, int64_t K, const void *Ap, int64_t a_rs, int64_t a_cs,     \
-              const void *Bp, int64_t b_rs, int64_t b_cs, void *Cp, int64_t ldc,               \
-              bool accumulate) {                                                               \
-        const T *A = Ap, *B = Bp;                                                              \
-        T *C = Cp;                                                                             \
-        for (int64_t i = 0; i < M; i++) {                                                      \
-            T *c = C + i * ldc;                                                                \
-            if (!accumulate) memset(c, 0, (size_t)N * sizeof(T));                              \
-            for (int64_t k = 0; k < K; k++) {                                                  \
-                T a = A[i * a_rs + k * a_cs];                                                  \
-                const T *b = B + k * b_rs;                                                     \
-                if (b_cs == 1)                                                                 \
-                    for (int64_t j = 0; j < N; j++) c[j] += a * b[j];                          \
-                else                                                                           \
-                    for (int64_t j = 0; j < N; j++) c[j] += a * b[j * b_cs];                   \
-            }                                                                                  \
-        }                                                                                      \
+#define PORTABLE_DIRECT(T, NAME)                                                                   \
+    void NAME(int64_t M, int64_t N, int64_t K, const void *Ap, int64_t a_rs, int64_t a_cs,         \
+              const void *Bp, int64_t b_rs, int64_t b_cs, void *Cp, int64_t ldc,                   \
+              bool accumulate) {                                                                   \
+        const T *A = Ap, *B = Bp;                                                                  \
+        T *C = Cp;                                                                                 \
+        for (int64_t i = 0; i < M; i++) {                                                          \
+            T *c = C + i * ldc;                                                                    \
+            if (!accumulate) memset(c, 0, (size_t)N * sizeof(T));                                  \
+            for (int64_t k = 0; k < K; k++) {                                                      \
+                T a = A[i * a_rs + k * a_cs];                                                      \
+                const T *b = B + k * b_rs;                                                         \
+                if (b_cs == 1)                                                                     \
+                    for (int64_t j = 0; j < N; j++) c[j] += a * b[j];                              \
+                else                                                                               \
+                    for (int64_t j = 0; j < N; j++) c[j] += a * b[j * b_cs];                       \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 PORTABLE_DIRECT(float, gemm_direct_portable_f32)

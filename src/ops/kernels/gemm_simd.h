@@ -63,7 +63,8 @@ FN(direct_tile)(const int R, const int NV, const bool MASKED, MASK m, int64_t kc
         V bv[GEMM_SIMD_MAX_VECS];
         const T *brow = B + k * b_rs;
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) bv[v] = MASKED ? VLOADM(brow + v * VL, m) : VLOAD(brow + v * VL);
+        for (int v = 0; v < NV; v++)
+            bv[v] = MASKED ? VLOADM(brow + v * VL, m) : VLOAD(brow + v * VL);
 #pragma GCC unroll 32
         for (int r = 0; r < R; r++) {
             V av = VSET1(A[r * a_rs + k * a_cs]);
@@ -88,18 +89,18 @@ FN(direct_tile)(const int R, const int NV, const bool MASKED, MASK m, int64_t kc
 /* One column block of the direct product down all M rows: R rows at a time, then 4, then 1. */
 static inline __attribute__((always_inline)) TARGET void
 FN(direct_rows)(const int R, const int NV, const bool MASKED, MASK m, int64_t M, int64_t kc,
-                const T *A, int64_t a_rs, int64_t a_cs, const T *B, int64_t b_rs, T *C,
-                int64_t ldc, bool accumulate) {
+                const T *A, int64_t a_rs, int64_t a_cs, const T *B, int64_t b_rs, T *C, int64_t ldc,
+                bool accumulate) {
     int64_t i = 0;
     for (; i + R <= M; i += R)
-        FN(direct_tile)(R, NV, MASKED, m, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc,
-                        ldc, accumulate);
+        FN(direct_tile)
+        (R, NV, MASKED, m, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc, ldc, accumulate);
     for (; i + 4 <= M; i += 4)
-        FN(direct_tile)(4, NV, MASKED, m, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc,
-                        ldc, accumulate);
+        FN(direct_tile)
+        (4, NV, MASKED, m, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc, ldc, accumulate);
     for (; i < M; i++)
-        FN(direct_tile)(1, NV, MASKED, m, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc,
-                        ldc, accumulate);
+        FN(direct_tile)
+        (1, NV, MASKED, m, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc, ldc, accumulate);
 }
 
 /* The direct product (one slice of K from the driver): columns in blocks of DIRECT_VECS
@@ -114,14 +115,16 @@ static TARGET void FN(direct)(int64_t M, int64_t N, int64_t K, const void *Ap, i
     MASK all = MASK_FIRST(VL);
     int64_t j = 0;
     for (; j + DIRECT_VECS * VL <= N; j += DIRECT_VECS * VL)
-        FN(direct_rows)(DIRECT_ROWS, DIRECT_VECS, false, all, M, K, A, a_rs, a_cs, B + j, b_rs,
-                        C + j, ldc, accumulate);
+        FN(direct_rows)
+        (DIRECT_ROWS, DIRECT_VECS, false, all, M, K, A, a_rs, a_cs, B + j, b_rs, C + j, ldc,
+         accumulate);
     for (; j + VL <= N; j += VL)
-        FN(direct_rows)(DIRECT_ROWS_1, 1, false, all, M, K, A, a_rs, a_cs, B + j, b_rs, C + j,
-                        ldc, accumulate);
+        FN(direct_rows)
+        (DIRECT_ROWS_1, 1, false, all, M, K, A, a_rs, a_cs, B + j, b_rs, C + j, ldc, accumulate);
     if (j < N)
-        FN(direct_rows)(DIRECT_ROWS_1, 1, true, MASK_FIRST((int)(N - j)), M, K, A, a_rs, a_cs,
-                        B + j, b_rs, C + j, ldc, accumulate);
+        FN(direct_rows)
+        (DIRECT_ROWS_1, 1, true, MASK_FIRST((int)(N - j)), M, K, A, a_rs, a_cs, B + j, b_rs, C + j,
+         ldc, accumulate);
 }
 
 static TARGET void FN(ukr_main)(int64_t kc, const void *a, const void *b, void *c, int64_t ldc,

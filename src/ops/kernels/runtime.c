@@ -15,9 +15,12 @@ tg_cpu_level tg_cpu_best_level(void) { return kern_cpu_best(); }
 
 const char *tg_cpu_level_name(tg_cpu_level level) {
     switch (level) {
-    case TG_CPU_PORTABLE: return "portable";
-    case TG_CPU_AVX2: return "avx2";
-    case TG_CPU_AVX512: return "avx512";
+    case TG_CPU_PORTABLE:
+        return "portable";
+    case TG_CPU_AVX2:
+        return "avx2";
+    case TG_CPU_AVX512:
+        return "avx512";
     }
     return "?";
 }

@@ -1,7 +1,9 @@
 /* threadpool.c: a small pthread pool for the kernels, its thread count, and per-thread scratch.
  *
- * One job runs at a time: its caller holds job_lock from posting to the last worker checking
- * in, so a job's fields never change while any thread may still read them. A caller that
+ * One job runs at a time: its caller holds job_lock from posting until every worker that
+ * joined the job has finished, so a job's fields never change while a thread may read them.
+ * The job is open to workers only while its caller is still running tasks itself; a worker
+ * waking later skips it, so a small job never waits for a sleeping thread. A caller that
  * cannot take job_lock at once (another job, or a nested call) runs its tasks itself. */
 #include <errno.h>
 #include <pthread.h>
@@ -24,12 +26,15 @@ static struct {
     pthread_mutex_t job_lock; /* held by the caller whose job is posted */
     pthread_mutex_t mu;       /* guards everything below */
     pthread_cond_t wake;      /* workers: a new generation, or stop */
-    pthread_cond_t done;      /* the caller: n_pending reached 0 */
+    pthread_cond_t done;      /* the caller: every joined worker has finished */
     pthread_t *threads;
     int n_workers;
-    int n_use;                          /* workers 0..n_use-1 take part in the current job */
-    atomic_uint_fast64_t generation;    /* bumped for every job posted */
-    atomic_int n_pending;               /* workers of the current job not yet checked in */
+    int n_use;                       /* workers 0..n_use-1 may join the current job */
+    bool open;                       /* the current job still takes workers */
+    int joined;                      /* workers that took the current job */
+    atomic_int finished;             /* ...and have finished it */
+    atomic_uint_fast64_t generation; /* bumped for every job posted */
+    atomic_int n_awake;              /* workers polling or working, not asleep */
     bool stop;
     kern_task_fn fn;
     void *ctx;
@@ -64,8 +69,10 @@ static void install_hooks(void);
 static void scratch_release(scratch *s) {
     if (!s) return;
     pthread_mutex_lock(&scratch_mu);
-    if (s->prev) s->prev->next = s->next;
-    else scratch_list = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        scratch_list = s->next;
     if (s->next) s->next->prev = s->prev;
     pthread_mutex_unlock(&scratch_mu);
     for (int i = 0; i < KERN_SCRATCH_SLOTS; i++) tg_free(s->raw[i]);
@@ -147,21 +154,35 @@ typedef struct worker_arg {
 static void *worker_main(void *p) {
     worker_arg arg = *(worker_arg *)p;
     tg_free(p);
+    atomic_fetch_add(&pool.n_awake, 1);
     uint_fast64_t seen = arg.seen;
     for (;;) {
         spin_for_generation(seen);
         pthread_mutex_lock(&pool.mu);
+        bool join = false;
         for (;;) {
             if (pool.stop) {
+                atomic_fetch_sub(&pool.n_awake, 1);
                 pthread_mutex_unlock(&pool.mu);
                 return NULL;
             }
             uint_fast64_t g = atomic_load(&pool.generation);
-            if (g != seen && arg.index < pool.n_use) break;
-            seen = g; /* a job that does not need this worker: skip it */
+            if (g != seen) {
+                seen = g;
+                join = pool.open && arg.index < pool.n_use;
+                break;
+            }
+            atomic_fetch_sub(&pool.n_awake, 1);
             pthread_cond_wait(&pool.wake, &pool.mu);
+            atomic_fetch_add(&pool.n_awake, 1);
         }
-        seen = atomic_load(&pool.generation);
+        if (!join) {
+            /* A job already closed or not meant for this worker: poll again, since the next
+             * one often follows at once. */
+            pthread_mutex_unlock(&pool.mu);
+            continue;
+        }
+        pool.joined++;
         kern_task_fn fn = pool.fn;
         void *ctx = pool.ctx;
         int64_t n_tasks = pool.n_tasks;
@@ -170,7 +191,8 @@ static void *worker_main(void *p) {
         run_tasks(fn, ctx, n_tasks);
 
         pthread_mutex_lock(&pool.mu);
-        if (atomic_fetch_sub(&pool.n_pending, 1) == 1) pthread_cond_signal(&pool.done);
+        if (atomic_fetch_add(&pool.finished, 1) + 1 == pool.joined && !pool.open)
+            pthread_cond_signal(&pool.done);
         pthread_mutex_unlock(&pool.mu);
     }
 }
@@ -223,6 +245,8 @@ static void fork_child(void) {
     pool.threads = NULL;
     pool.n_workers = 0;
     pool.n_use = 0;
+    pool.open = false;
+    atomic_store(&pool.n_awake, 0);
     pthread_mutex_unlock(&pool.mu);
     pthread_mutex_unlock(&pool.job_lock);
 }
@@ -255,13 +279,14 @@ static void grow_workers(int want) {
 }
 
 /* Posts a job of n_tasks tasks (0: one per thread the pool gives) on at most max_threads
- * threads. Returns the number of threads that took part, 0 when the pool could not take the
- * job (nothing has run then). */
+ * threads. Returns the number of threads the job was offered to (the caller and the workers
+ * that may join), 0 when the pool could not take the job (nothing has run then). */
 static int post_job(int64_t n_tasks, int max_threads, kern_task_fn fn, void *ctx,
-                    int64_t *team_size) {
+                    int64_t *team_size, bool only_if_awake) {
     int n_threads = kern_threads();
     if (max_threads < n_threads) n_threads = max_threads;
     if (n_tasks > 0 && n_threads > n_tasks) n_threads = (int)n_tasks;
+    if (only_if_awake && atomic_load_explicit(&pool.n_awake, memory_order_relaxed) == 0) return 0;
     /* EBUSY from trylock: another caller's job is running, or this thread is inside one. */
     if (n_threads <= 1 || pthread_mutex_trylock(&pool.job_lock) != 0) return 0;
     pthread_once(&hooks_once, install_hooks);
@@ -274,21 +299,29 @@ static int post_job(int64_t n_tasks, int max_threads, kern_task_fn fn, void *ctx
     pool.ctx = ctx;
     pool.n_tasks = n_tasks;
     pool.n_use = n_use;
+    pool.open = true;
+    pool.joined = 0;
+    atomic_store(&pool.finished, 0);
     atomic_store(&pool.next_task, 0);
-    atomic_store(&pool.n_pending, n_use);
     atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.mu);
 
+    /* The job closes once the caller finds no task left; a rank whose caller waits for other
+     * ranks keeps it open until they have been taken. */
     run_tasks(fn, ctx, n_tasks);
 
+    pthread_mutex_lock(&pool.mu);
+    pool.open = false;
+    int joined = pool.joined;
+    pthread_mutex_unlock(&pool.mu);
     double end = now_ns() + SPIN_NS;
-    for (int i = 0; atomic_load_explicit(&pool.n_pending, memory_order_acquire) > 0; i++) {
+    for (int i = 0; atomic_load_explicit(&pool.finished, memory_order_acquire) < joined; i++) {
         cpu_relax();
         if ((i & 63) == 63 && now_ns() > end) break;
     }
     pthread_mutex_lock(&pool.mu);
-    while (atomic_load(&pool.n_pending) > 0) pthread_cond_wait(&pool.done, &pool.mu);
+    while (atomic_load(&pool.finished) < joined) pthread_cond_wait(&pool.done, &pool.mu);
     pool.n_use = 0;
     pthread_mutex_unlock(&pool.mu);
     pthread_mutex_unlock(&pool.job_lock);
@@ -297,13 +330,18 @@ static int post_job(int64_t n_tasks, int max_threads, kern_task_fn fn, void *ctx
 
 void kern_parallel_for(int64_t n_tasks, int max_threads, kern_task_fn fn, void *ctx) {
     if (n_tasks <= 0) return;
-    if (n_tasks == 1 || !post_job(n_tasks, max_threads, fn, ctx, NULL))
+    if (n_tasks == 1 || !post_job(n_tasks, max_threads, fn, ctx, NULL, false))
         for (int64_t i = 0; i < n_tasks; i++) fn(ctx, i);
 }
 
-/* A team is a job with one task per participating thread: every participant takes one task
- * before it can finish any (a rank that waits at a barrier holds its thread), so the ranks
- * are spread over distinct threads. */
+void kern_parallel_for_if_awake(int64_t n_tasks, int max_threads, kern_task_fn fn, void *ctx) {
+    if (n_tasks <= 0) return;
+    if (n_tasks == 1 || !post_job(n_tasks, max_threads, fn, ctx, NULL, true))
+        for (int64_t i = 0; i < n_tasks; i++) fn(ctx, i);
+}
+
+/* A team is a job with one task per thread offered: ranks that wait for one another each hold
+ * their thread, so the others are taken by other threads. */
 typedef struct team_job {
     kern_team_fn fn;
     void *ctx;
@@ -317,23 +355,14 @@ static void team_task(void *ctx, int64_t rank) {
 
 void kern_parallel_team(int max_threads, kern_team_fn fn, void *ctx) {
     team_job j = {fn, ctx, 0};
-    if (!post_job(0, max_threads, team_task, &j, &j.n_ranks)) fn(ctx, 0, 1);
+    if (!post_job(0, max_threads, team_task, &j, &j.n_ranks, false)) fn(ctx, 0, 1);
 }
 
-/* Sense-reversing: the last rank to arrive resets the count and flips the shared sense, which
- * releases the others. They poll, yielding the CPU after a while in case the machine has more
- * runnable threads than cores. */
-void kern_barrier_wait(kern_barrier *b, int n, bool *sense) {
-    *sense = !*sense;
-    if (atomic_fetch_add(&b->arrived, 1) == n - 1) {
-        atomic_store(&b->arrived, 0);
-        atomic_store_explicit(&b->sense, *sense, memory_order_release);
-        return;
-    }
-    for (int i = 0; atomic_load_explicit(&b->sense, memory_order_acquire) != *sense; i++) {
-        if (i < 4096) cpu_relax();
-        else sched_yield();
-    }
+void kern_cpu_relax(int i) {
+    if (i < 4096)
+        cpu_relax();
+    else
+        sched_yield();
 }
 
 /* ---- the thread count ---- */

@@ -18,20 +18,22 @@ typedef void (*kern_task_fn)(void *ctx, int64_t task);
  * one of them, and also at most kern_threads()), returning when all have finished. */
 void kern_parallel_for(int64_t n_tasks, int max_threads, kern_task_fn fn, void *ctx);
 
-/* Runs fn(ctx, rank, n_ranks) once for every rank in [0, n_ranks) at the same time, each on
- * its own thread, where n_ranks (1 <= n_ranks <= max_threads) is what the pool could give
- * (1 when it cannot take the job, as for kern_parallel_for). Because the ranks run
- * concurrently they may wait for each other with kern_barrier_wait. */
+/* The same, except that when no worker is awake (all asleep, or none started) the tasks run
+ * on the caller: for jobs too small to repay waking a thread, but worth sharing with one that
+ * is still polling after the previous job. */
+void kern_parallel_for_if_awake(int64_t n_tasks, int max_threads, kern_task_fn fn, void *ctx);
+
+/* Runs fn(ctx, rank, n_ranks) once for every rank in [0, n_ranks), where n_ranks (1 <= n_ranks
+ * <= max_threads) is what the pool could give (1 when it cannot take the job, as for
+ * kern_parallel_for). Ranks that wait for one another are on distinct threads (the job stays
+ * open to workers while its caller's rank waits); ranks that never wait may also run one after
+ * another on one thread. */
 typedef void (*kern_team_fn)(void *ctx, int rank, int n_ranks);
 void kern_parallel_team(int max_threads, kern_team_fn fn, void *ctx);
 
-/* A barrier for the n ranks of a team: each call returns once all n have called it. Starts
- * zero-initialised; each rank keeps its own `sense`, starting at false. */
-typedef struct kern_barrier {
-    _Atomic int arrived;
-    _Atomic int sense;
-} kern_barrier;
-void kern_barrier_wait(kern_barrier *b, int n, bool *sense);
+/* One step of a polling wait, step i of it: a pause instruction at first, then, after a few
+ * thousand steps, yielding the CPU in case the machine has more runnable threads than cores. */
+void kern_cpu_relax(int i);
 
 /* The thread count in effect (>= 1); set with kern_set_threads (tg_set_threads). */
 int kern_threads(void);
