@@ -134,6 +134,14 @@ tg_tensor *tg_log_softmax_at(TG_AT_, tg_tensor *x, int axis);
  * itself is returned. p outside [0, 1) is TG_ERR_ARG; rng may be NULL only when not training. */
 tg_tensor *tg_dropout_at(TG_AT_, tg_tensor *x, double p, tg_rng *rng, bool training);
 
+/* ---- fused cell arithmetic ---- */
+/* The LSTM cell's gates: z (B, 4H) holds the pre-activations of the input, forget, cell and
+ * output gates (PyTorch's order), c (B, H) the cell state -> (B, 2H) = [h', c'] with
+ * c' = sigmoid(f) c + sigmoid(i) tanh(g) and h' = sigmoid(o) tanh(c'). One node whose gradient
+ * is one pass, where the same composition of slices, sigmoids, tanhs and products records
+ * thirteen; tg_lstm_cell_step uses it. */
+tg_tensor *tg_lstm_gates_at(TG_AT_, tg_tensor *z, tg_tensor *c);
+
 /* ---- losses: compositions of the ops above, so every order of derivative works ---- */
 /* How a loss reduces its per-element (or per-sample) values. The zero value, mean, is the
  * default, as in PyTorch. NONE returns the unreduced tensor. */
@@ -279,6 +287,7 @@ tg_tensor *tg_one_hot_at(TG_AT_, tg_dtype dtype, int64_t n, const int64_t *label
 #define tg_permute(t, ...) tg_permute_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_transpose(t, ...) tg_transpose_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_slice(t, ...) tg_slice_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_lstm_gates(t, ...) tg_lstm_gates_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_slice_embed(t, ...) tg_slice_embed_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_broadcast_to(t, ...) tg_broadcast_to_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_sum_to(t, ...) tg_sum_to_at(t, TG_SITE_, __VA_ARGS__)

@@ -148,12 +148,10 @@ static tg_tensor *step(tg_tape *t, const cell *c, tg_tensor *x, tg_tensor *h, tg
     case CELL_RNN:
         return tg_tanh(t, tg_add(t, gx, gh));
     case CELL_LSTM: {
-        tg_tensor *z = tg_add(t, gx, gh);
-        tg_tensor *i = tg_sigmoid(t, block(t, c, z, 0)), *f = tg_sigmoid(t, block(t, c, z, 1));
-        tg_tensor *g = tg_tanh(t, block(t, c, z, 2)), *o = tg_sigmoid(t, block(t, c, z, 3));
-        tg_tensor *cn = tg_add(t, tg_mul(t, f, cs), tg_mul(t, i, g));
-        *c_out = cn;
-        return tg_mul(t, o, tg_tanh(t, cn));
+        /* The gate arithmetic is one fused op (ops.h's tg_lstm_gates) giving [h', c']. */
+        tg_tensor *hc = tg_lstm_gates(t, tg_add(t, gx, gh), cs);
+        *c_out = block(t, c, hc, 1);
+        return block(t, c, hc, 0);
     }
     case CELL_GRU: {
         tg_tensor *r = tg_sigmoid(t, tg_add(t, block(t, c, gx, 0), block(t, c, gh, 0)));

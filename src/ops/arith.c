@@ -16,20 +16,6 @@
  * dimensions its input was broadcast along (tg_sum_to) so it has the input's shape again. */
 #include "op_util.h"
 
-static tg_tensor *binary(tg_tape *t, const char *file, int line, const tg_op_desc *op,
-                         kern_binary_kind k, tg_tensor *a, tg_tensor *b) {
-    tg_tensor *in[2] = {a, b};
-    if (!tg_op_enter(t, file, line, op->name, 2, in)) return NULL;
-    int ndim;
-    int64_t shape[TG_MAX_DIMS], as[TG_MAX_DIMS], bs[TG_MAX_DIMS];
-    if (!tg_broadcast_shape(t, op->name, a, b, &ndim, shape)) return NULL;
-    tg_tensor *z = tg_tensor_alloc(t, a->dtype, ndim, shape);
-    if (!z) return NULL;
-    tg_broadcast_strides(a, ndim, shape, as);
-    tg_broadcast_strides(b, ndim, shape, bs);
-    kern_binary(k, a->dtype, ndim, shape, z->data, a->data, as, b->data, bs);
-    return tg_record(t, op, z, 2, in);
-}
 
 /* g summed back to input i's shape. */
 static tg_tensor *to_input(tg_tape *t, const tg_node *n, int i, tg_tensor *g) {
@@ -43,7 +29,7 @@ static void add_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
 }
 const tg_op_desc tg_op_add = {"add", 2, add_backward, NULL, TG_OPF_SMOOTH};
 tg_tensor *tg_add_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
-    return binary(t, file, line, &tg_op_add, KERN_ADD, a, b);
+    return tg_binary_forward(t, file, line, &tg_op_add, KERN_ADD, a, b);
 }
 
 /* ---- sub ---- */
@@ -53,7 +39,7 @@ static void sub_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
 }
 const tg_op_desc tg_op_sub = {"sub", 2, sub_backward, NULL, TG_OPF_SMOOTH};
 tg_tensor *tg_sub_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
-    return binary(t, file, line, &tg_op_sub, KERN_SUB, a, b);
+    return tg_binary_forward(t, file, line, &tg_op_sub, KERN_SUB, a, b);
 }
 
 /* ---- mul ---- */
@@ -63,7 +49,7 @@ static void mul_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
 }
 const tg_op_desc tg_op_mul = {"mul", 2, mul_backward, NULL, TG_OPF_SMOOTH};
 tg_tensor *tg_mul_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
-    return binary(t, file, line, &tg_op_mul, KERN_MUL, a, b);
+    return tg_binary_forward(t, file, line, &tg_op_mul, KERN_MUL, a, b);
 }
 
 /* ---- div ---- */
@@ -75,7 +61,7 @@ static void div_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
 }
 const tg_op_desc tg_op_div = {"div", 2, div_backward, NULL, TG_OPF_SMOOTH};
 tg_tensor *tg_div_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
-    return binary(t, file, line, &tg_op_div, KERN_DIV, a, b);
+    return tg_binary_forward(t, file, line, &tg_op_div, KERN_DIV, a, b);
 }
 
 /* ---- pow ---- */
@@ -93,7 +79,7 @@ static void pow_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
 }
 const tg_op_desc tg_op_pow = {"pow", 2, pow_backward, NULL, TG_OPF_SMOOTH};
 tg_tensor *tg_pow_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
-    return binary(t, file, line, &tg_op_pow, KERN_POW, a, b);
+    return tg_binary_forward(t, file, line, &tg_op_pow, KERN_POW, a, b);
 }
 
 /* ---- maximum, minimum ---- */
@@ -118,7 +104,7 @@ static void maximum_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tens
 }
 const tg_op_desc tg_op_maximum = {"maximum", 2, maximum_backward, NULL, 0};
 tg_tensor *tg_maximum_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
-    return binary(t, file, line, &tg_op_maximum, KERN_MAXIMUM, a, b);
+    return tg_binary_forward(t, file, line, &tg_op_maximum, KERN_MAXIMUM, a, b);
 }
 
 static void minimum_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
@@ -126,5 +112,5 @@ static void minimum_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tens
 }
 const tg_op_desc tg_op_minimum = {"minimum", 2, minimum_backward, NULL, 0};
 tg_tensor *tg_minimum_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
-    return binary(t, file, line, &tg_op_minimum, KERN_MINIMUM, a, b);
+    return tg_binary_forward(t, file, line, &tg_op_minimum, KERN_MINIMUM, a, b);
 }

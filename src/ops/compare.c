@@ -10,20 +10,6 @@
  * differentiation, as step's is. NaN compares false (ne: true). */
 #include "op_util.h"
 
-static tg_tensor *compare(tg_tape *t, const char *file, int line, const tg_op_desc *op,
-                          kern_binary_kind k, tg_tensor *a, tg_tensor *b) {
-    tg_tensor *in[2] = {a, b};
-    if (!tg_op_enter(t, file, line, op->name, 2, in)) return NULL;
-    int ndim;
-    int64_t shape[TG_MAX_DIMS], as[TG_MAX_DIMS], bs[TG_MAX_DIMS];
-    if (!tg_broadcast_shape(t, op->name, a, b, &ndim, shape)) return NULL;
-    tg_tensor *z = tg_tensor_alloc(t, a->dtype, ndim, shape);
-    if (!z) return NULL;
-    tg_broadcast_strides(a, ndim, shape, as);
-    tg_broadcast_strides(b, ndim, shape, bs);
-    kern_binary(k, a->dtype, ndim, shape, z->data, a->data, as, b->data, bs);
-    return tg_record(t, op, z, 2, in);
-}
 
 static void compare_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     (void)g;
@@ -37,7 +23,7 @@ static void compare_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tens
     const tg_op_desc tg_op_##NAME = {#NAME, 2, compare_backward, NULL, TG_OPF_CONSTANT_GRAD};  \
     tg_tensor *tg_##NAME##_at(tg_tape *t, const char *file, int line, tg_tensor *a,            \
                               tg_tensor *b) {                                                  \
-        return compare(t, file, line, &tg_op_##NAME, KIND, a, b);                              \
+        return tg_binary_forward(t, file, line, &tg_op_##NAME, KIND, a, b);                              \
     }
 
 COMPARE_OP(gt, KERN_GT)

@@ -8,12 +8,32 @@
  * so transposed views (as backward passes them) are multiplied without a copy. */
 #include "op_util.h"
 
+/* True when x is a 2-D matrix stored column by column: the transposed view of a contiguous
+ * matrix, as tg_linear passes W^T. */
+static bool column_major(const tg_tensor *x) {
+    return x->ndim == 2 && x->strides[0] == 1 && x->strides[1] == x->shape[0] && x->shape[0] > 1;
+}
+
+/* For a 2-D input stored column-major, the gradient is computed as the transpose of the
+ * product in the other order ((g^T A)^T rather than A^T g), so it too is column-major: the
+ * transpose that made the input then hands its own input a contiguous gradient, which is
+ * summed into a weight's gradient without a strided pass. The values are the same products. */
 static void matmul_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
-    if (tg_node_needs_grad(n, 0))
-        grads[0] = tg_sum_to(t, tg_matmul(t, g, tg_transpose(t, b, -1, -2)), a->ndim, a->shape);
-    if (tg_node_needs_grad(n, 1))
-        grads[1] = tg_sum_to(t, tg_matmul(t, tg_transpose(t, a, -1, -2), g), b->ndim, b->shape);
+    if (tg_node_needs_grad(n, 0)) {
+        if (column_major(a) && b->ndim == 2)
+            grads[0] = tg_transpose(t, tg_matmul(t, b, tg_transpose(t, g, 0, 1)), 0, 1);
+        else
+            grads[0] =
+                tg_sum_to(t, tg_matmul(t, g, tg_transpose(t, b, -1, -2)), a->ndim, a->shape);
+    }
+    if (tg_node_needs_grad(n, 1)) {
+        if (column_major(b) && a->ndim == 2)
+            grads[1] = tg_transpose(t, tg_matmul(t, tg_transpose(t, g, 0, 1), a), 0, 1);
+        else
+            grads[1] =
+                tg_sum_to(t, tg_matmul(t, tg_transpose(t, a, -1, -2), g), b->ndim, b->shape);
+    }
 }
 
 const tg_op_desc tg_op_matmul = {"matmul", 2, matmul_backward, NULL, TG_OPF_SMOOTH};

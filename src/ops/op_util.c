@@ -105,3 +105,18 @@ tg_tensor *tg_unary_forward(tg_tape *t, const tg_op_desc *op, kern_unary_kind k,
     kern_unary(k, x->dtype, n, src, y->data, a);
     return tg_record(t, op, y, 1, &x);
 }
+
+tg_tensor *tg_binary_forward(tg_tape *t, const char *file, int line, const tg_op_desc *op,
+                             kern_binary_kind k, tg_tensor *a, tg_tensor *b) {
+    tg_tensor *in[2] = {a, b};
+    if (!tg_op_enter(t, file, line, op->name, 2, in)) return NULL;
+    int ndim;
+    int64_t shape[TG_MAX_DIMS], as[TG_MAX_DIMS], bs[TG_MAX_DIMS];
+    if (!tg_broadcast_shape(t, op->name, a, b, &ndim, shape)) return NULL;
+    tg_tensor *z = tg_tensor_alloc(t, a->dtype, ndim, shape);
+    if (!z) return NULL;
+    tg_broadcast_strides(a, ndim, shape, as);
+    tg_broadcast_strides(b, ndim, shape, bs);
+    kern_binary(k, a->dtype, ndim, shape, z->data, a->data, as, b->data, bs);
+    return tg_record(t, op, z, 2, in);
+}

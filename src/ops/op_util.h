@@ -27,6 +27,11 @@ int tg_norm_axis_of(tg_tape *t, const char *op, int axis, const tg_tensor *x);
 bool tg_axes_mask(tg_tape *t, const char *op, const tg_tensor *x, int n_axes, const int *axes,
                   bool *mask);
 
+/* Enters, broadcasts and runs an elementwise two-input op: z = a (k) b into a new contiguous
+ * tensor of the broadcast shape, recorded with `op`. Returns NULL on error. */
+tg_tensor *tg_binary_forward(tg_tape *t, const char *file, int line, const tg_op_desc *op,
+                             kern_binary_kind k, tg_tensor *a, tg_tensor *b);
+
 /* Forward of an elementwise one-input op: y = f(x) into a new contiguous tensor, recorded with
  * `op`. Returns NULL on error. */
 tg_tensor *tg_unary_forward(tg_tape *t, const tg_op_desc *op, kern_unary_kind k, tg_tensor *x,

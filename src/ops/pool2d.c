@@ -115,6 +115,14 @@ static bool need_pooled(tg_tape *t, const char *op, const tg_tensor *g, const in
     return ok;
 }
 
+/* The window over all n images at once: (N, C, H, W) is N C planes one after another, and the
+ * kernels (which may share the planes between threads) treat every plane alike. */
+static kern_window planes_of(const kern_window *w, int64_t n) {
+    kern_window all = *w;
+    all.C *= n;
+    return all;
+}
+
 /* A zero gradient for the selection input x (its derivative is zero where it exists). */
 static tg_tensor *zeros_like(tg_tape *t, const tg_tensor *x) {
     return tg_zeros(t, x->dtype, x->ndim, x->shape);
@@ -141,10 +149,8 @@ tg_tensor *tg_max_pool2d_at(tg_tape *t, const char *file, int line, tg_tensor *x
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, 4, (int64_t[]){x->shape[0], x->shape[1], w.oh, w.ow});
     tg_tensor *xd = dense(t, x);
     if (!y || !xd) return NULL;
-    int64_t es = (int64_t)tg_dtype_size(x->dtype), plane = x->shape[2] * x->shape[3];
-    for (int64_t n = 0; n < x->shape[0]; n++)
-        kern_max_pool(x->dtype, &w, xd->data + n * x->shape[1] * plane * es,
-                      y->data + n * x->shape[1] * w.oh * w.ow * es);
+    kern_window all = planes_of(&w, x->shape[0]);
+    kern_max_pool(x->dtype, &all, xd->data, y->data);
     if (!tg_record(t, &tg_op_max_pool2d, y, 1, &x)) return NULL;
     set_attrs(y, p, x->shape);
     return y;
@@ -174,11 +180,8 @@ tg_tensor *tg_max_pool2d_scatter_at(tg_tape *t, const char *file, int line, tg_t
     tg_tensor *y = tg_zeros(t, x->dtype, 4, x->shape);
     tg_tensor *xd = dense(t, x), *gd = dense(t, g);
     if (!y || !xd || !gd) return NULL;
-    int64_t es = (int64_t)tg_dtype_size(x->dtype), C = x->shape[1];
-    int64_t plane = x->shape[2] * x->shape[3], oplane = w.oh * w.ow;
-    for (int64_t n = 0; n < x->shape[0]; n++)
-        kern_max_pool_scatter_add(x->dtype, &w, xd->data + n * C * plane * es,
-                                  gd->data + n * C * oplane * es, y->data + n * C * plane * es);
+    kern_window all = planes_of(&w, x->shape[0]);
+    kern_max_pool_scatter_add(x->dtype, &all, xd->data, gd->data, y->data);
     if (!tg_record(t, &tg_op_max_pool2d_scatter, y, 2, in)) return NULL;
     set_attrs(y, p, x->shape);
     return y;
@@ -212,11 +215,8 @@ tg_tensor *tg_max_pool2d_gather_at(tg_tape *t, const char *file, int line, tg_te
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, 4, (int64_t[]){x->shape[0], x->shape[1], w.oh, w.ow});
     tg_tensor *xd = dense(t, x), *ud = dense(t, u);
     if (!y || !xd || !ud) return NULL;
-    int64_t es = (int64_t)tg_dtype_size(x->dtype), C = x->shape[1];
-    int64_t plane = x->shape[2] * x->shape[3], oplane = w.oh * w.ow;
-    for (int64_t n = 0; n < x->shape[0]; n++)
-        kern_max_pool_gather(x->dtype, &w, xd->data + n * C * plane * es,
-                             ud->data + n * C * plane * es, y->data + n * C * oplane * es);
+    kern_window all = planes_of(&w, x->shape[0]);
+    kern_max_pool_gather(x->dtype, &all, xd->data, ud->data, y->data);
     if (!tg_record(t, &tg_op_max_pool2d_gather, y, 2, in)) return NULL;
     set_attrs(y, p, x->shape);
     return y;
@@ -244,10 +244,8 @@ tg_tensor *tg_avg_pool2d_at(tg_tape *t, const char *file, int line, tg_tensor *x
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, 4, (int64_t[]){x->shape[0], x->shape[1], w.oh, w.ow});
     tg_tensor *xd = dense(t, x);
     if (!y || !xd) return NULL;
-    int64_t es = (int64_t)tg_dtype_size(x->dtype), C = x->shape[1];
-    int64_t plane = x->shape[2] * x->shape[3], oplane = w.oh * w.ow;
-    for (int64_t n = 0; n < x->shape[0]; n++)
-        kern_avg_pool(x->dtype, &w, xd->data + n * C * plane * es, y->data + n * C * oplane * es);
+    kern_window all = planes_of(&w, x->shape[0]);
+    kern_avg_pool(x->dtype, &all, xd->data, y->data);
     if (!tg_record(t, &tg_op_avg_pool2d, y, 1, &x)) return NULL;
     set_attrs(y, p, x->shape);
     return y;
@@ -276,11 +274,8 @@ tg_tensor *tg_avg_pool2d_adjoint_at(tg_tape *t, const char *file, int line, tg_t
     tg_tensor *y = tg_zeros(t, g->dtype, 4, x_shape);
     tg_tensor *gd = dense(t, g);
     if (!y || !gd) return NULL;
-    int64_t es = (int64_t)tg_dtype_size(g->dtype), C = x_shape[1];
-    int64_t plane = x_shape[2] * x_shape[3], oplane = w.oh * w.ow;
-    for (int64_t n = 0; n < x_shape[0]; n++)
-        kern_avg_pool_adjoint_add(g->dtype, &w, gd->data + n * C * oplane * es,
-                                  y->data + n * C * plane * es);
+    kern_window all = planes_of(&w, x_shape[0]);
+    kern_avg_pool_adjoint_add(g->dtype, &all, gd->data, y->data);
     if (!tg_record(t, &tg_op_avg_pool2d_adjoint, y, 1, &g)) return NULL;
     set_attrs(y, p, x_shape);
     return y;

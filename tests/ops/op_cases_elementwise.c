@@ -305,6 +305,24 @@ static int dropout_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *c
 
 #define DC(p, seed) (&(dropout_ctx){p, seed})
 
+/* ---- lstm_gates ---- */
+
+/* One step: z (B, 4H), c (B, H), c seen through `ctx`'s view. */
+static int lstm_gates_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
+    const ew_view *v = ctx;
+    return one(out, tg_lstm_gates(t, in[0], view_of(t, in[1], *v)));
+}
+
+/* Two chained steps: the second reads the first's c' (a view with rows 2H apart) as its c,
+ * and the result is the second's [h', c'] scaled by the first's h' summed. */
+static int lstm_two_steps_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
+    (void)ctx;
+    int64_t H = tg_tensor_dim(in[1], 1);
+    tg_tensor *hc1 = tg_lstm_gates(t, in[0], in[1]);
+    tg_tensor *hc2 = tg_lstm_gates(t, in[2], tg_slice(t, hc1, 1, H, 2 * H, 1));
+    return one(out, tg_mul(t, hc2, tg_sum_all(t, tg_slice(t, hc1, 1, 0, H, 1))));
+}
+
 /* ---- the table ---- */
 
 #define S0 0, {0}
@@ -552,6 +570,12 @@ const op_case op_cases_elementwise[] = {
     {"softplus", "bce_with_logits sum, |x| in [10, 30)", 2,
      {MAG(S2(2, 3), 10.0, 30.0), RANGE(S2(2, 3), 0.0, 1.0)}, loss_fn,
      LC(EL_BCE_LOGITS, 0.0, TG_REDUCE_SUM, EV_NONE), 0},
+    {"lstm_gates", "z (2,8), c (2,2)", 2, {UNI(S2(2, 8)), UNI(S2(2, 2))}, lstm_gates_fn,
+     VC(EV_NONE), 0},
+    {"lstm_gates", "B 3, H 3, c a transposed view", 2, {UNI(S2(3, 12)), UNI(S2(3, 3))},
+     lstm_gates_fn, VC(EV_T), 0},
+    {"lstm_gates", "two chained steps, c' a strided view", 3,
+     {UNI(S2(2, 8)), UNI(S2(2, 2)), UNI(S2(2, 8))}, lstm_two_steps_fn, NULL, 0},
     {"mul", "dropout p 0.5 times x", 1, {UNI(S2(3, 4))}, dropout_fn, DC(0.5, 7), 0},
     {"mul", "dropout p 0.2 times x", 1, {UNI(S3(2, 3, 4))}, dropout_fn, DC(0.2, 11), 0},
 };

@@ -1,5 +1,6 @@
 /* conv.h: the image/column transforms behind 2-D convolution and the 2-D pooling loops.
- * Images are contiguous (C, H, W) blocks; columns are (C * kH * kW, OH * OW) row-major. */
+ * Images are contiguous (C, H, W) blocks; columns are (C * kH * kW, OH * OW) with rows `ld`
+ * elements apart (ld >= OH * OW: several images' columns side by side). */
 #ifndef TG_KERNELS_CONV_H
 #define TG_KERNELS_CONV_H
 
@@ -15,10 +16,16 @@ typedef struct kern_window {
     int64_t oh, ow;     /* output size */
 } kern_window;
 
-/* Unfolds image (C, H, W) into columns; padded positions read as 0. */
-void kern_im2col(tg_dtype dtype, const kern_window *g, const void *image, void *cols);
-/* Folds columns back, ADDING each entry into image (C, H, W); padded positions are dropped. */
-void kern_col2im_add(tg_dtype dtype, const kern_window *g, const void *cols, void *image);
+/* The output columns [*lo, *hi) whose input column ox sw + off lies in [0, W): the part of a
+ * column row that is copied rather than zero. */
+void kern_col_range(const kern_window *g, int64_t off, int64_t *lo, int64_t *hi);
+/* Unfolds image (C, H, W) into columns with row stride ld; padded positions read as 0. */
+void kern_im2col(tg_dtype dtype, const kern_window *g, const void *image, void *cols,
+                 int64_t ld);
+/* Folds columns (row stride ld) back, ADDING each entry into image (C, H, W); padded positions
+ * are dropped. */
+void kern_col2im_add(tg_dtype dtype, const kern_window *g, const void *cols, int64_t ld,
+                     void *image);
 
 /* Max pooling over (C, H, W): out (C, OH, OW); padding acts as -infinity. The first maximum in a
  * window (row-major scan) is the selected one. */

@@ -1,5 +1,13 @@
 /* copy.c: strided copies with dtype conversion, and fills. Everything that gathers a view into
- * contiguous memory (or scatters into one) comes through here. */
+ * contiguous memory (or scatters into one) comes through here.
+ *
+ * Dimensions that are one run in both operands are merged first (coalesce.h), so a copy
+ * between contiguous blocks is one loop, and rows that are contiguous on both sides are copied
+ * as such; the elements and their order are those of the plain n-d walk. */
+#include <math.h>
+#include <string.h>
+
+#include "coalesce.h"
 #include "kernels.h"
 #include "nd_iter.h"
 
@@ -7,20 +15,34 @@
     do {                                                                                       \
         DT *d = (DT *)dst + doff;                                                              \
         const ST *s = (const ST *)src + soff;                                                  \
-        for (int64_t i = 0; i < it.inner; i++) d[i * dstep] = (DT)s[i * sstep];                \
+        if (dstep == 1 && sstep == 1)                                                          \
+            for (int64_t i = 0; i < it.inner; i++) d[i] = (DT)s[i];                            \
+        else                                                                                   \
+            for (int64_t i = 0; i < it.inner; i++) d[i * dstep] = (DT)s[i * sstep];            \
     } while (0)
 
 void kern_copy(tg_dtype dst_dtype, void *dst, const int64_t *dst_strides, tg_dtype src_dtype,
                const void *src, const int64_t *src_strides, int ndim, const int64_t *shape) {
+    int64_t sh[TG_MAX_DIMS], st[2][TG_MAX_DIMS];
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] == 0) return;
+        sh[d] = shape[d];
+        st[0][d] = dst_strides[d];
+        st[1][d] = src_strides[d];
+    }
+    int nd = kern_coalesce(ndim, sh, 2, st);
     nd_iter it;
-    nd_iter_init(&it, ndim, shape);
-    if (it.empty) return;
-    int64_t dstep = ndim ? dst_strides[ndim - 1] : 0;
-    int64_t sstep = ndim ? src_strides[ndim - 1] : 0;
+    nd_iter_init(&it, nd, sh);
+    int64_t dstep = nd ? st[0][nd - 1] : 0;
+    int64_t sstep = nd ? st[1][nd - 1] : 0;
+    size_t es = tg_dtype_size(dst_dtype);
     do {
-        int64_t doff = nd_iter_offset(&it, dst_strides);
-        int64_t soff = nd_iter_offset(&it, src_strides);
-        if (dst_dtype == TG_F32 && src_dtype == TG_F32)
+        int64_t doff = nd_iter_offset(&it, st[0]);
+        int64_t soff = nd_iter_offset(&it, st[1]);
+        if (dst_dtype == src_dtype && dstep == 1 && sstep == 1 && it.inner >= 64)
+            memmove((char *)dst + doff * (int64_t)es, (const char *)src + soff * (int64_t)es,
+                    (size_t)it.inner * es);
+        else if (dst_dtype == TG_F32 && src_dtype == TG_F32)
             COPY_INNER(float, float);
         else if (dst_dtype == TG_F32)
             COPY_INNER(float, double);
@@ -32,6 +54,11 @@ void kern_copy(tg_dtype dst_dtype, void *dst, const int64_t *dst_strides, tg_dty
 }
 
 void kern_fill(tg_dtype dtype, void *dst, int64_t n, double v) {
+    if (n <= 0) return;
+    if (v == 0.0 && !signbit(v)) { /* all-zero bits: +0.0 in both dtypes */
+        memset(dst, 0, (size_t)n * tg_dtype_size(dtype));
+        return;
+    }
     if (dtype == TG_F32) {
         float *d = dst, fv = (float)v;
         for (int64_t i = 0; i < n; i++) d[i] = fv;

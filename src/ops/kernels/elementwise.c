@@ -1,11 +1,19 @@
 /* elementwise.c: one-input maps on contiguous data, broadcasting two-input maps and the
  * three-input select (where) on strided data. Each formula is written once, for a generic real
  * type T, and instantiated for float and double; f32 transcendental functions use the float
- * versions of libm, so an f32 result is never computed through double by accident. */
+ * versions of libm, so an f32 result is never computed through double by accident.
+ *
+ * The common f32 maps (arithmetic, exp, tanh, sigmoid, relu) also have AVX2 and AVX-512 forms
+ * (vec.h), chosen by kern_cpu_level(); TG_CPU=portable keeps the plain loops, which the tests
+ * use as the reference. Two-input maps first merge the dimensions that are one
+ * run in every operand (coalesce.h), so most calls become one long loop or contiguous rows. */
 #include <math.h>
 
+#include "coalesce.h"
 #include "kernels.h"
 #include "nd_iter.h"
+#include "threadpool.h"
+#include "vec.h"
 
 /* sigmoid without overflow: for x < 0 use e^x / (1 + e^x). */
 static inline double sigmoid_f64(double x) {
@@ -103,38 +111,111 @@ static void unary_f64(kern_unary_kind k, int64_t n, const double *x, double *y, 
     UNARY_CASES(double, )
 }
 
+static void unary_run(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, void *y,
+                      double a, double b) {
+    if (dtype == TG_F32) {
+        if (n > 0 && kern_vec_map_f32(k, n, x, y, a)) return;
+        unary_f32(k, n, x, y, a, b);
+    } else {
+        unary_f64(k, n, x, y, a, b);
+    }
+}
+
+/* ---- threads for large maps ----
+ * A map over n elements is cut into one piece per thread (multiples of 64 elements) when n is
+ * large enough to repay a wake-up (PAR_WAKE elements) or, from PAR_AWAKE, when a worker is
+ * still polling after the previous job. Transcendental maps cost more per element and split
+ * four times earlier. Each element is computed exactly as on one thread. */
+enum { PAR_WAKE = 1 << 17, PAR_AWAKE = 1 << 14, PAR_ALIGN = 64 };
+
+static bool costly(kern_unary_kind k) {
+    return k != KERN_NEG && k != KERN_RELU && k != KERN_STEP && k != KERN_ADD_SCALAR &&
+           k != KERN_MUL_SCALAR && k != KERN_SUB_SCALAR && k != KERN_RSUB_SCALAR &&
+           k != KERN_SQUARE && k != KERN_ABS && k != KERN_SIGN && k != KERN_CLAMP;
+}
+
+typedef struct piece_job {
+    int64_t n, per;
+    void (*fn)(void *ctx, int64_t begin, int64_t end);
+    void *ctx;
+} piece_job;
+
+static void piece_task(void *ctx, int64_t i) {
+    piece_job *j = ctx;
+    int64_t begin = i * j->per, end = begin + j->per < j->n ? begin + j->per : j->n;
+    if (begin < end) j->fn(j->ctx, begin, end);
+}
+
+/* Runs fn over [0, n) in per-thread pieces (multiples of align) when n times weight (the
+ * elements each index stands for) is large enough; false when it is not, so the caller runs
+ * it whole. */
+static bool run_pieces(int64_t n, int64_t weight, int64_t align,
+                       void (*fn)(void *, int64_t, int64_t), void *ctx) {
+    if (n < 2 || n * weight < PAR_AWAKE) return false;
+    int threads = kern_threads();
+    if (threads < 2) return false;
+    int64_t per = (n + threads - 1) / threads;
+    per = (per + align - 1) / align * align;
+    piece_job j = {n, per, fn, ctx};
+    int64_t tasks = (n + per - 1) / per;
+    if (n * weight >= PAR_WAKE)
+        kern_parallel_for(tasks, threads, piece_task, &j);
+    else
+        kern_parallel_for_if_awake(tasks, threads, piece_task, &j);
+    return true;
+}
+
+typedef struct unary_job {
+    kern_unary_kind k;
+    tg_dtype dtype;
+    const char *x;
+    char *y;
+    double a, b;
+} unary_job;
+
+static void unary_piece(void *ctx, int64_t begin, int64_t end) {
+    const unary_job *u = ctx;
+    int64_t es = (int64_t)tg_dtype_size(u->dtype);
+    unary_run(u->k, u->dtype, end - begin, u->x + begin * es, u->y + begin * es, u->a, u->b);
+}
+
 void kern_unary2(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, void *y, double a,
                  double b) {
-    if (dtype == TG_F32)
-        unary_f32(k, n, x, y, a, b);
-    else
-        unary_f64(k, n, x, y, a, b);
+    if (n < PAR_AWAKE / 4) { /* too small for threads at any weight: no set-up */
+        unary_run(k, dtype, n, x, y, a, b);
+        return;
+    }
+    unary_job u = {k, dtype, x, y, a, b};
+    if (!run_pieces(n, costly(k) ? 4 : 1, PAR_ALIGN, unary_piece, &u))
+        unary_run(k, dtype, n, x, y, a, b);
 }
 
 void kern_unary(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, void *y, double a) {
     kern_unary2(k, dtype, n, x, y, a, 0.0);
 }
 
+/* Columns per tile of a two-input loop in which an operand steps through memory with a stride
+ * other than 0 or 1 along the rows (a transposed view): each tile of columns is done for every
+ * row before the next, so the cache lines such an operand touches serve the rows that follow. */
+enum { BINARY_TILE = 64 };
+
+/* The loop over the coalesced shape (nd, sh) with strides st[0] (out), st[1] (a), st[2] (b). */
 #define BINARY_LOOP(T, EXPR)                                                                   \
     do {                                                                                       \
-        T *o = (T *)out;                                                                       \
-        const T *pa = (const T *)a, *pb = (const T *)b;                                        \
-        do {                                                                                   \
-            const T *ra = pa + nd_iter_offset(&it, a_strides);                                 \
-            const T *rb = pb + nd_iter_offset(&it, b_strides);                                 \
-            if (sa == 1 && sb == 1) {                                                          \
-                for (int64_t i = 0; i < it.inner; i++) {                                       \
-                    T u = ra[i], v = rb[i];                                                    \
-                    o[i] = EXPR;                                                               \
-                }                                                                              \
-            } else {                                                                           \
-                for (int64_t i = 0; i < it.inner; i++) {                                       \
+        for (int64_t j0 = 0; j0 < inner; j0 += tile) {                                         \
+            int64_t len = inner - j0 < tile ? inner - j0 : tile;                               \
+            nd_iter it;                                                                        \
+            nd_iter_init(&it, nd, sh);                                                         \
+            do {                                                                               \
+                T *o = (T *)out + nd_iter_offset(&it, st[0]) + j0;                             \
+                const T *ra = (const T *)a + nd_iter_offset(&it, st[1]) + j0 * sa;             \
+                const T *rb = (const T *)b + nd_iter_offset(&it, st[2]) + j0 * sb;             \
+                for (int64_t i = 0; i < len; i++) {                                            \
                     T u = ra[i * sa], v = rb[i * sb];                                          \
                     o[i] = EXPR;                                                               \
                 }                                                                              \
-            }                                                                                  \
-            o += it.inner;                                                                     \
-        } while (nd_iter_next(&it));                                                           \
+            } while (nd_iter_next(&it));                                                       \
+        }                                                                                      \
     } while (0)
 
 /* maximum/minimum return u when it is NaN (u != u) and v otherwise, so NaN propagates from
@@ -156,40 +237,132 @@ void kern_unary(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, voi
     case KERN_NE: BINARY_LOOP(T, u != v ? (T)1 : (T)0); break;                                 \
     }
 
-void kern_binary(kern_binary_kind k, tg_dtype dtype, int ndim, const int64_t *shape, void *out,
-                 const void *a, const int64_t *a_strides, const void *b,
-                 const int64_t *b_strides) {
-    nd_iter it;
-    nd_iter_init(&it, ndim, shape);
-    if (it.empty) return;
-    int64_t sa = ndim ? a_strides[ndim - 1] : 0, sb = ndim ? b_strides[ndim - 1] : 0;
+/* A two-input map over the coalesced shape (nd, sh) with strides st[0] (out), st[1] (a),
+ * st[2] (b). */
+typedef struct binary_job {
+    kern_binary_kind k;
+    tg_dtype dtype;
+    int nd;
+    int64_t sh[TG_MAX_DIMS], st[3][TG_MAX_DIMS];
+    char *out;
+    const char *a, *b;
+} binary_job;
+
+static void binary_run(const binary_job *j) {
+    kern_binary_kind k = j->k;
+    tg_dtype dtype = j->dtype;
+    int nd = j->nd;
+    const int64_t *sh = j->sh;
+    const int64_t(*st)[TG_MAX_DIMS] = j->st;
+    char *out = j->out;
+    const char *a = j->a, *b = j->b;
+    int64_t inner = nd ? sh[nd - 1] : 1;
+    int64_t sa = nd ? st[1][nd - 1] : 0, sb = nd ? st[2][nd - 1] : 0;
+    if (dtype == TG_F32 && (sa == 0 || sa == 1) && (sb == 0 || sb == 1) && (sa || sb)) {
+        nd_iter it;
+        nd_iter_init(&it, nd, sh);
+        bool done = true;
+        do {
+            done = kern_vec_zip_f32(k, inner, (const float *)a + nd_iter_offset(&it, st[1]), sa,
+                           (const float *)b + nd_iter_offset(&it, st[2]), sb,
+                           (float *)out + nd_iter_offset(&it, st[0]));
+        } while (done && nd_iter_next(&it));
+        if (done) return;
+    }
+    bool strided = nd >= 2 && (sa > 1 || sa < 0 || sb > 1 || sb < 0);
+    int64_t tile = strided ? BINARY_TILE : inner;
     if (dtype == TG_F32)
         BINARY_CASES(float, f)
     else
         BINARY_CASES(double, )
 }
 
+/* Elements [begin, end) of the outermost coalesced dimension. */
+static void binary_piece(void *ctx, int64_t begin, int64_t end) {
+    binary_job j = *(const binary_job *)ctx;
+    int64_t es = (int64_t)tg_dtype_size(j.dtype);
+    j.out += begin * j.st[0][0] * es;
+    j.a += begin * j.st[1][0] * es;
+    j.b += begin * j.st[2][0] * es;
+    j.sh[0] = end - begin;
+    binary_run(&j);
+}
+
+/* Whether a and b are both laid out as out is (contiguous, the same shape), and how many
+ * elements there are. */
+static bool both_contiguous(int ndim, const int64_t *shape, const int64_t *as, const int64_t *bs,
+                            int64_t *n) {
+    int64_t s = 1;
+    bool same = true;
+    for (int d = ndim - 1; d >= 0; d--) {
+        if (shape[d] != 1) same &= as[d] == s && bs[d] == s;
+        s *= shape[d];
+    }
+    *n = s;
+    return same;
+}
+
+void kern_binary(kern_binary_kind k, tg_dtype dtype, int ndim, const int64_t *shape, void *out,
+                 const void *a, const int64_t *a_strides, const void *b,
+                 const int64_t *b_strides) {
+    int64_t n0;
+    /* The common small case first, with none of the set-up below: it is most of the calls on
+     * tiny tensors, where that set-up would cost more than the loop. */
+    if (dtype == TG_F32 && both_contiguous(ndim, shape, a_strides, b_strides, &n0) &&
+        n0 < PAR_AWAKE && (n0 == 0 || kern_vec_zip_f32(k, n0, a, 1, b, 1, out)))
+        return;
+    binary_job j = {.k = k, .dtype = dtype, .out = out, .a = a, .b = b};
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] == 0) return;
+        n *= shape[d];
+        j.sh[d] = shape[d];
+        j.st[1][d] = a_strides[d];
+        j.st[2][d] = b_strides[d];
+    }
+    kern_contiguous_strides(ndim, shape, j.st[0]);
+    j.nd = kern_coalesce(ndim, j.sh, 3, j.st);
+    /* Threads take slices of the outermost dimension, each worth n / sh[0] elements. */
+    bool pow_kind = k == KERN_POW;
+    if (j.nd == 0 || !run_pieces(j.sh[0], (n / j.sh[0]) * (pow_kind ? 4 : 1),
+                                 j.nd == 1 ? PAR_ALIGN : 1, binary_piece, &j))
+        binary_run(&j);
+}
+
+/* The select over the coalesced shape (nd, sh), strides st[0] out, st[1] mask, st[2] a, st[3] b. */
 #define WHERE_LOOP(T)                                                                          \
     do {                                                                                       \
-        T *o = (T *)out;                                                                       \
         do {                                                                                   \
-            const T *rm = (const T *)mask + nd_iter_offset(&it, m_strides);                    \
-            const T *ra = (const T *)a + nd_iter_offset(&it, a_strides);                       \
-            const T *rb = (const T *)b + nd_iter_offset(&it, b_strides);                       \
+            T *o = (T *)out + nd_iter_offset(&it, st[0]);                                      \
+            const T *rm = (const T *)mask + nd_iter_offset(&it, st[1]);                        \
+            const T *ra = (const T *)a + nd_iter_offset(&it, st[2]);                           \
+            const T *rb = (const T *)b + nd_iter_offset(&it, st[3]);                           \
+            if (dtype == TG_F32 && kern_vec_where_f32(it.inner, (const float *)rm, sm,         \
+                                                      (const float *)ra, sa, (const float *)rb, \
+                                                      sb, (float *)o))                         \
+                continue;                                                                      \
             for (int64_t i = 0; i < it.inner; i++)                                             \
                 o[i] = rm[i * sm] != 0 ? ra[i * sa] : rb[i * sb];                              \
-            o += it.inner;                                                                     \
         } while (nd_iter_next(&it));                                                           \
     } while (0)
 
 void kern_where(tg_dtype dtype, int ndim, const int64_t *shape, void *out, const void *mask,
                 const int64_t *m_strides, const void *a, const int64_t *a_strides, const void *b,
                 const int64_t *b_strides) {
+    int64_t sh[TG_MAX_DIMS], st[4][TG_MAX_DIMS];
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] == 0) return;
+        sh[d] = shape[d];
+        st[1][d] = m_strides[d];
+        st[2][d] = a_strides[d];
+        st[3][d] = b_strides[d];
+    }
+    kern_contiguous_strides(ndim, shape, st[0]);
+    int nd = kern_coalesce(ndim, sh, 4, st);
     nd_iter it;
-    nd_iter_init(&it, ndim, shape);
-    if (it.empty) return;
-    int64_t sm = ndim ? m_strides[ndim - 1] : 0;
-    int64_t sa = ndim ? a_strides[ndim - 1] : 0, sb = ndim ? b_strides[ndim - 1] : 0;
+    nd_iter_init(&it, nd, sh);
+    int64_t sm = nd ? st[1][nd - 1] : 0;
+    int64_t sa = nd ? st[2][nd - 1] : 0, sb = nd ? st[3][nd - 1] : 0;
     if (dtype == TG_F32)
         WHERE_LOOP(float);
     else

@@ -1,10 +1,13 @@
 /* extrema.c: the loops that need a maximum: max/min over chosen dimensions, and softmax along
  * one axis, which subtracts each row's maximum before exponentiating so that no exponent is
- * positive (finite and exact for inputs as large as +-1000). Sums accumulate in double. */
+ * positive (finite and exact for inputs as large as +-1000). Sums accumulate in double. f32 rows
+ * that are contiguous take the SIMD row of vec.h. */
 #include <math.h>
 
+#include "cpu.h"
 #include "kernels.h"
 #include "nd_iter.h"
+#include "vec.h"
 
 /* Output strides for walking x: the contiguous strides of the kept dimensions, 0 along the
  * reduced ones, so every x element maps to the output slot it belongs to. */
@@ -99,6 +102,20 @@ void kern_softmax(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
     }
     int64_t n = shape[axis], sx = x_strides[axis], so = ostr[axis];
     if (n == 0) return;
+    if (dtype == TG_F32 && sx == 1 && so == 1 && kern_cpu_level() >= TG_CPU_AVX2) {
+        /* Contiguous rows: the SIMD row (vec.h), row after row. */
+        nd_iter it;
+        nd_iter_init(&it, ndim, outer);
+        if (it.empty) return;
+        int64_t ix = ndim ? x_strides[ndim - 1] : 0, io = ndim ? ostr[ndim - 1] : 0;
+        do {
+            const float *base = (const float *)x + nd_iter_offset(&it, x_strides);
+            float *obase = (float *)out + nd_iter_offset(&it, ostr);
+            for (int64_t j = 0; j < it.inner; j++)
+                kern_vec_softmax_row_f32(base + j * ix, n, obase + j * io, log_form);
+        } while (nd_iter_next(&it));
+        return;
+    }
     if (dtype == TG_F32)
         SOFTMAX(float);
     else

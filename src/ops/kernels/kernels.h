@@ -92,7 +92,9 @@ void kern_softmax(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
                   const int64_t *x_strides, int axis, bool log_form, void *out);
 
 /* C (M, N; row stride ldc, contiguous rows) = A (M, K) B (K, N), where A and B are read through
- * arbitrary row and column strides, so transposed views need no copy. */
+ * arbitrary row and column strides, so transposed views need no copy. C is written, not
+ * accumulated into, and must not overlap A or B. Uses up to tg_get_threads() threads and the
+ * kernels of tg_get_cpu_level() (gemm.c). */
 void kern_gemm(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
                int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc);
 

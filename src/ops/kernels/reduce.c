@@ -1,11 +1,15 @@
 /* reduce.c: sums over chosen dimensions, accumulated in double whatever the dtype.
  *
- * The dimensions are split into kept ones (which index the output) and reduced ones. When x's
- * innermost dimension is reduced, each output element is one double accumulator over a run of
- * contiguous reads; when it is kept, a block of up to SUM_BLOCK neighbouring outputs is
- * accumulated together so that reads stay sequential. */
+ * Neighbouring dimensions that are both reduced or both kept, and one run in x, are merged
+ * first, and size-1 dimensions dropped (which changes neither the elements nor their order).
+ * Then the dimensions are split into kept ones (which index the output) and reduced ones. When
+ * x's innermost dimension is reduced, each output element is one double accumulator over a run
+ * of contiguous reads; when it is kept, a block of up to SUM_BLOCK neighbouring outputs is
+ * accumulated together so that reads stay sequential. Contiguous f32 runs use the SIMD sums of
+ * vec.h, which add in another order (still in double). */
 #include "kernels.h"
 #include "nd_iter.h"
+#include "vec.h"
 
 enum { SUM_BLOCK = 256 };
 
@@ -14,6 +18,24 @@ typedef struct split_dims {
     int64_t kept_shape[TG_MAX_DIMS], kept_str[TG_MAX_DIMS];
     int64_t red_shape[TG_MAX_DIMS], red_str[TG_MAX_DIMS];
 } split_dims;
+
+/* Merges (shape, strides, reduce) in place as described above; returns the new ndim. */
+static int merge_dims(int ndim, int64_t *shape, int64_t *strides, bool *reduce) {
+    int out = 0;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] == 1) continue;
+        if (out > 0 && reduce[out - 1] == reduce[d] &&
+            strides[out - 1] == strides[d] * shape[d]) {
+            shape[out - 1] *= shape[d];
+            strides[out - 1] = strides[d];
+            continue;
+        }
+        shape[out] = shape[d];
+        strides[out] = strides[d];
+        reduce[out++] = reduce[d];
+    }
+    return out;
+}
 
 static void split(int ndim, const int64_t *shape, const int64_t *strides, const bool *reduce,
                   split_dims *s) {
@@ -29,6 +51,30 @@ static void split(int ndim, const int64_t *shape, const int64_t *strides, const 
     }
 }
 
+/* The sum of n elements of row at stride rs, in double. */
+static double row_sum_float(const float *row, int64_t n, int64_t rs) {
+    double a = 0;
+    if (rs == 1 && kern_vec_sum_f32(row, n, &a)) return a;
+    for (int64_t r = 0; r < n; r++) a += row[r * rs];
+    return a;
+}
+
+static double row_sum_double(const double *row, int64_t n, int64_t rs) {
+    double a = 0;
+    for (int64_t r = 0; r < n; r++) a += row[r * rs];
+    return a;
+}
+
+/* acc[j] += row[j] for j < width (row contiguous). */
+static void add_into_float(double *acc, const float *row, int64_t width) {
+    if (kern_vec_sum_into_f32(acc, row, width)) return;
+    for (int64_t j = 0; j < width; j++) acc[j] += row[j];
+}
+
+static void add_into_double(double *acc, const double *row, int64_t width) {
+    for (int64_t j = 0; j < width; j++) acc[j] += row[j];
+}
+
 /* Adds, into acc[0..width), the sum over every reduced position of x[base + j*step + r]. */
 #define ACCUMULATE(T)                                                                          \
     static void accumulate_##T(const T *x, int64_t base, int64_t width, int64_t step,          \
@@ -40,9 +86,9 @@ static void split(int ndim, const int64_t *shape, const int64_t *strides, const 
         do {                                                                                   \
             const T *row = x + base + nd_iter_offset(&ri, s->red_str);                         \
             if (width == 1) {                                                                  \
-                double a = 0;                                                                  \
-                for (int64_t r = 0; r < ri.inner; r++) a += row[r * rs];                       \
-                acc[0] += a;                                                                   \
+                acc[0] += row_sum_##T(row, ri.inner, rs);                                      \
+            } else if (step == 1) {                                                            \
+                for (int64_t r = 0; r < ri.inner; r++) add_into_##T(acc, row + r * rs, width); \
             } else {                                                                           \
                 for (int64_t r = 0; r < ri.inner; r++)                                         \
                     for (int64_t j = 0; j < width; j++) acc[j] += row[r * rs + j * step];      \
@@ -79,11 +125,22 @@ ACCUMULATE(double)
 
 void kern_sum(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
               const int64_t *x_strides, const bool *reduce, void *out, double scale) {
+    int64_t sh[TG_MAX_DIMS], st[TG_MAX_DIMS];
+    bool red[TG_MAX_DIMS];
+    for (int d = 0; d < ndim; d++) {
+        sh[d] = shape[d];
+        st[d] = x_strides[d];
+        red[d] = reduce[d];
+    }
+    /* An empty x: the output (if any) is all zeros, which the plain walk below produces. */
+    bool empty = false;
+    for (int d = 0; d < ndim; d++) empty |= shape[d] == 0;
+    int nd = empty ? ndim : merge_dims(ndim, sh, st, red);
     split_dims s;
-    split(ndim, shape, x_strides, reduce, &s);
+    split(nd, sh, st, red, &s);
     for (int i = 0; i < s.n_kept; i++)
         if (s.kept_shape[i] == 0) return; /* empty output */
-    bool inner_reduced = ndim == 0 || reduce[ndim - 1];
+    bool inner_reduced = nd == 0 || red[nd - 1];
     double acc[SUM_BLOCK];
     if (dtype == TG_F32)
         SUM_KEPT(float);

@@ -1,0 +1,46 @@
+/* vec.h: the f32 SIMD forms of the elementwise and pooling loops (vec_f32.c), each choosing the
+ * AVX-512 or AVX2 version by kern_cpu_level(). Every function returns false, having done
+ * nothing, when the level is portable or the case is not one it has: the caller then runs its
+ * plain loop, which is also what the tests compare these against. */
+#ifndef TG_KERN_VEC_H
+#define TG_KERN_VEC_H
+
+#include "conv.h"
+#include "kernels.h"
+
+/* y[i] = f(x[i]) for n > 0 contiguous elements (y may equal x) for the kinds NEG, EXP, TANH,
+ * SIGMOID, RELU, STEP, the scalar arithmetic ones (with a) and SQUARE. */
+bool kern_vec_map_f32(kern_unary_kind k, int64_t n, const float *x, float *y, double a);
+
+/* out[i] = a[i sa] (op) b[i sb] for n > 0 elements, for ADD, SUB, MUL and DIV with strides 0 or
+ * 1 (not both 0). out may equal a or b. */
+bool kern_vec_zip_f32(kern_binary_kind k, int64_t n, const float *a, int64_t sa, const float *b,
+                      int64_t sb, float *out);
+
+/* out[i] = m[i sm] != 0 ? a[i sa] : b[i sb] (NaN counts as nonzero) for n > 0 elements, with
+ * strides 0 or 1. */
+bool kern_vec_where_f32(int64_t n, const float *m, int64_t sm, const float *a, int64_t sa,
+                        const float *b, int64_t sb, float *out);
+
+/* *sum = the sum of n contiguous floats, accumulated in double (in another order than the
+ * plain loop's, so the last bits of the double may differ). */
+bool kern_vec_sum_f32(const float *x, int64_t n, double *sum);
+/* acc[j] += x[j] for j < n, in double. */
+bool kern_vec_sum_into_f32(double *acc, const float *x, int64_t n);
+
+/* Softmax (or log-softmax) of one contiguous row of n > 0 floats into out (not overlapping x),
+ * as kern_softmax defines it: within 2 ulp of the double-precision result. */
+bool kern_vec_softmax_row_f32(const float *x, int64_t n, float *out, bool log_form);
+
+/* kern_im2col and kern_col2im_add (conv.h) for f32 at column stride 1 (sw = 1). */
+bool kern_vec_im2col_f32(const kern_window *g, const float *image, float *cols, int64_t ld);
+bool kern_vec_col2im_f32(const kern_window *g, const float *cols, int64_t ld, float *image);
+
+/* Max-pooling selection for m > 0 windows whose elements all lie in the plane p: window q's
+ * elements are p[first + q sw + offs[t]] for t < n_offs, in that order (offs[0] = 0); idx[q]
+ * gets the position of the first largest one, NaN winning over numbers (once one is NaN, the
+ * first NaN). Positions must fit in int32. */
+bool kern_vec_select_max_f32(const float *p, int64_t first, int64_t sw, int64_t m,
+                             const int64_t *offs, int n_offs, int64_t *idx);
+
+#endif

@@ -1,0 +1,388 @@
+/* vec_f32.c: the f32 SIMD loops of vec.h, instantiated from the vec_f32.h template for AVX-512
+ * and for AVX2 + FMA, and the dispatchers that pick one by kern_cpu_level().
+ *
+ * Only the functions made here carry target attributes; the library is built for baseline
+ * x86-64 and reaches them only through kern_cpu_level(), which never names a level the CPU
+ * lacks. On other architectures every dispatcher returns false. */
+#include <math.h>
+#include <stdint.h>
+
+#include "conv.h"
+#include "cpu.h"
+#include "vec.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define TG_VEC_X86 1
+
+/* ---- AVX-512 ---- */
+/* Elements 0, 2, ..., 2 (n - 1) of p in the first n lanes (1 <= n <= 16), reading p[0] to
+ * p[2n - 2] only; the other lanes are 0. */
+__attribute__((target("avx512f,avx512dq"))) static inline __m512
+vec_load_even_avx512(const float *p, int n) {
+    int k = 2 * n - 1;
+    __mmask16 m1 = (__mmask16)(k >= 16 ? 0xffffu : (1u << k) - 1);
+    __mmask16 m2 = (__mmask16)(k > 16 ? (1u << (k - 16)) - 1 : 0u);
+    __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m1, p), even,
+                                  _mm512_maskz_loadu_ps(m2, p + 16));
+}
+
+#define TARGET           __attribute__((target("avx512f,avx512dq")))
+#define V                __m512
+#define VI               __m512i
+#define M                __mmask16
+#define VL               16
+#define FN(name)         vec_##name##_avx512
+#define VADD             _mm512_add_ps
+#define VSUB             _mm512_sub_ps
+#define VMUL             _mm512_mul_ps
+#define VDIV             _mm512_div_ps
+#define VFMA             _mm512_fmadd_ps
+#define VMAX             _mm512_max_ps
+#define VMIN             _mm512_min_ps
+#define VSET1            _mm512_set1_ps
+#define VZERO            _mm512_setzero_ps
+#define VLOAD            _mm512_loadu_ps
+#define VSTORE           _mm512_storeu_ps
+#define VLOADN(p, n)     _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
+#define VSTOREN(p, n, v) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
+#define VAND             _mm512_and_ps
+#define VOR              _mm512_or_ps
+#define VXOR             _mm512_xor_ps
+#define VABS             _mm512_abs_ps
+#define VROUND(x)        _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VLT(a, b)        _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
+#define VLE(a, b)        _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ)
+#define VGT(a, b)        _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define VNE(a, b)        _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ)
+#define VNAN(a)          _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)
+#define MOR(a, b)        ((__mmask16)((a) | (b)))
+#define VSEL(m, a, b)    _mm512_mask_blend_ps(m, b, a)
+#define VI_SET1          _mm512_set1_epi32
+#define VI_ADD           _mm512_add_epi32
+#define VI_SUB           _mm512_sub_epi32
+#define VI_SRAI1(x)      _mm512_srai_epi32(x, 1)
+#define VI_SLLI23(x)     _mm512_slli_epi32(x, 23)
+#define VCVT             _mm512_cvtps_epi32
+#define VASF             _mm512_castsi512_ps
+#define VD               __m512d
+#define VD_ZERO          _mm512_setzero_pd
+#define VD_ADD           _mm512_add_pd
+#define VD_LOAD          _mm512_loadu_pd
+#define VD_STORE         _mm512_storeu_pd
+#define VD_CVT_LO(v)     _mm512_cvtps_pd(_mm512_castps512_ps256(v))
+#define VD_CVT_HI(v)                                                                               \
+    _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
+#define VD_HSUM            _mm512_reduce_add_pd
+#define MFIRST(n)          ((__mmask16)((1u << (n)) - 1))
+#define VLOAD_LANES(p, lo, hi)                                                                     \
+    _mm512_maskz_loadu_ps((__mmask16)(((1u << (hi)) - 1) & ~((1u << (lo)) - 1)), p)
+#define MANDNOT(a, b)      ((__mmask16)((a) & ~(b)))
+#define VI_IOTA            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+#define VI_MULLO           _mm512_mullo_epi32
+#define VI_MIN             _mm512_min_epi32
+#define VI_STORE(p, v)     _mm512_storeu_si512((void *)(p), v)
+#define VGATHER(base, vi)  _mm512_i32gather_ps(vi, base, 4)
+#define VISEL(m, a, b)     _mm512_mask_blend_epi32(m, b, a)
+#define VLOAD_EVEN_N(p, n) vec_load_even_avx512(p, n)
+#include "vec_f32.h"
+#undef TARGET
+#undef V
+#undef VI
+#undef M
+#undef VL
+#undef FN
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VDIV
+#undef VFMA
+#undef VMAX
+#undef VMIN
+#undef VSET1
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VLOADN
+#undef VSTOREN
+#undef VAND
+#undef VOR
+#undef VXOR
+#undef VABS
+#undef VROUND
+#undef VLT
+#undef VLE
+#undef VGT
+#undef VNE
+#undef VNAN
+#undef MOR
+#undef VSEL
+#undef VI_SET1
+#undef VI_ADD
+#undef VI_SUB
+#undef VI_SRAI1
+#undef VI_SLLI23
+#undef VCVT
+#undef VASF
+#undef VD
+#undef VD_ZERO
+#undef VD_ADD
+#undef VD_LOAD
+#undef VD_STORE
+#undef VD_CVT_LO
+#undef VD_CVT_HI
+#undef VD_HSUM
+#undef MFIRST
+#undef VLOAD_LANES
+#undef MANDNOT
+#undef VI_IOTA
+#undef VI_MULLO
+#undef VI_MIN
+#undef VI_STORE
+#undef VGATHER
+#undef VISEL
+#undef VLOAD_EVEN_N
+
+/* ---- AVX2 + FMA ---- */
+/* The sum of a double vector's four lanes. */
+__attribute__((target("avx2,fma"))) static inline double vec_hsum_avx2(__m256d v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+/* The first n lanes, as the all-ones/all-zeros lanes masked loads and stores take. */
+__attribute__((target("avx2,fma"))) static inline __m256i vec_first_avx2(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* Elements 0, 2, ..., 2 (n - 1) of p in the first n lanes (1 <= n <= 8), reading p[0] to
+ * p[2n - 2] only; the other lanes are 0. */
+__attribute__((target("avx2,fma"))) static inline __m256 vec_load_even_avx2(const float *p, int n) {
+    int k = 2 * n - 1;
+    __m256 a = _mm256_maskload_ps(p, vec_first_avx2(k < 8 ? k : 8));
+    __m256 b = _mm256_maskload_ps(p + 8, vec_first_avx2(k > 8 ? k - 8 : 0));
+    __m256 t = _mm256_shuffle_ps(a, b, 0x88); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
+}
+#define TARGET            __attribute__((target("avx2,fma")))
+#define V                 __m256
+#define VI                __m256i
+#define M                 __m256
+#define VL                8
+#define FN(name)          vec_##name##_avx2
+#define VADD              _mm256_add_ps
+#define VSUB              _mm256_sub_ps
+#define VMUL              _mm256_mul_ps
+#define VDIV              _mm256_div_ps
+#define VFMA              _mm256_fmadd_ps
+#define VMAX              _mm256_max_ps
+#define VMIN              _mm256_min_ps
+#define VSET1             _mm256_set1_ps
+#define VZERO             _mm256_setzero_ps
+#define VLOAD             _mm256_loadu_ps
+#define VSTORE            _mm256_storeu_ps
+#define VLOADN(p, n)      _mm256_maskload_ps(p, vec_first_avx2(n))
+#define VSTOREN(p, n, v)  _mm256_maskstore_ps(p, vec_first_avx2(n), v)
+#define VAND              _mm256_and_ps
+#define VOR               _mm256_or_ps
+#define VXOR              _mm256_xor_ps
+#define VABS(x)           _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x)
+#define VROUND(x)         _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VLT(a, b)         _mm256_cmp_ps(a, b, _CMP_LT_OQ)
+#define VLE(a, b)         _mm256_cmp_ps(a, b, _CMP_LE_OQ)
+#define VGT(a, b)         _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define VNE(a, b)         _mm256_cmp_ps(a, b, _CMP_NEQ_UQ)
+#define VNAN(a)           _mm256_cmp_ps(a, a, _CMP_UNORD_Q)
+#define MOR               _mm256_or_ps
+#define VSEL(m, a, b)     _mm256_blendv_ps(b, a, m)
+#define VI_SET1           _mm256_set1_epi32
+#define VI_ADD            _mm256_add_epi32
+#define VI_SUB            _mm256_sub_epi32
+#define VI_SRAI1(x)       _mm256_srai_epi32(x, 1)
+#define VI_SLLI23(x)      _mm256_slli_epi32(x, 23)
+#define VCVT              _mm256_cvtps_epi32
+#define VASF              _mm256_castsi256_ps
+#define VD                __m256d
+#define VD_ZERO           _mm256_setzero_pd
+#define VD_ADD            _mm256_add_pd
+#define VD_LOAD           _mm256_loadu_pd
+#define VD_STORE          _mm256_storeu_pd
+#define VD_CVT_LO(v)      _mm256_cvtps_pd(_mm256_castps256_ps128(v))
+#define VD_CVT_HI(v)      _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))
+#define VD_HSUM           vec_hsum_avx2
+#define MFIRST(n)         _mm256_castsi256_ps(vec_first_avx2(n))
+#define VLOAD_LANES(p, lo, hi)                                                                     \
+    _mm256_maskload_ps(p, _mm256_andnot_si256(vec_first_avx2(lo), vec_first_avx2(hi)))
+#define MANDNOT(a, b)     _mm256_andnot_ps(b, a)
+#define VI_IOTA           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
+#define VI_MULLO          _mm256_mullo_epi32
+#define VI_MIN            _mm256_min_epi32
+#define VI_STORE(p, v)    _mm256_storeu_si256((__m256i *)(void *)(p), v)
+#define VGATHER(base, vi) _mm256_i32gather_ps(base, vi, 4)
+#define VISEL(m, a, b)                                                                             \
+    _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m))
+#define VLOAD_EVEN_N(p, n) vec_load_even_avx2(p, n)
+#include "vec_f32.h"
+#undef TARGET
+#undef V
+#undef VI
+#undef M
+#undef VL
+#undef FN
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VDIV
+#undef VFMA
+#undef VMAX
+#undef VMIN
+#undef VSET1
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VLOADN
+#undef VSTOREN
+#undef VAND
+#undef VOR
+#undef VXOR
+#undef VABS
+#undef VROUND
+#undef VLT
+#undef VLE
+#undef VGT
+#undef VNE
+#undef VNAN
+#undef MOR
+#undef VSEL
+#undef VI_SET1
+#undef VI_ADD
+#undef VI_SUB
+#undef VI_SRAI1
+#undef VI_SLLI23
+#undef VCVT
+#undef VASF
+#undef VD
+#undef VD_ZERO
+#undef VD_ADD
+#undef VD_LOAD
+#undef VD_STORE
+#undef VD_CVT_LO
+#undef VD_CVT_HI
+#undef VD_HSUM
+#undef MFIRST
+#undef VLOAD_LANES
+#undef MANDNOT
+#undef VI_IOTA
+#undef VI_MULLO
+#undef VI_MIN
+#undef VI_STORE
+#undef VGATHER
+#undef VISEL
+#undef VLOAD_EVEN_N
+#endif
+
+bool kern_vec_map_f32(kern_unary_kind k, int64_t n, const float *x, float *y, double a) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return vec_map_avx512(k, n, x, y, (float)a);
+    if (l >= TG_CPU_AVX2) return vec_map_avx2(k, n, x, y, (float)a);
+#else
+    (void)k, (void)n, (void)x, (void)y, (void)a;
+#endif
+    return false;
+}
+
+bool kern_vec_zip_f32(kern_binary_kind k, int64_t n, const float *a, int64_t sa, const float *b,
+                      int64_t sb, float *out) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return vec_zip_avx512(k, n, a, sa, b, sb, out);
+    if (l >= TG_CPU_AVX2) return vec_zip_avx2(k, n, a, sa, b, sb, out);
+#else
+    (void)k, (void)n, (void)a, (void)sa, (void)b, (void)sb, (void)out;
+#endif
+    return false;
+}
+
+bool kern_vec_where_f32(int64_t n, const float *m, int64_t sm, const float *a, int64_t sa,
+                        const float *b, int64_t sb, float *out) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return vec_where_avx512(n, m, sm, a, sa, b, sb, out);
+    if (l >= TG_CPU_AVX2) return vec_where_avx2(n, m, sm, a, sa, b, sb, out);
+#else
+    (void)n, (void)m, (void)sm, (void)a, (void)sa, (void)b, (void)sb, (void)out;
+#endif
+    return false;
+}
+
+bool kern_vec_sum_f32(const float *x, int64_t n, double *sum) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return *sum = vec_sum_avx512(x, n), true;
+    if (l >= TG_CPU_AVX2) return *sum = vec_sum_avx2(x, n), true;
+#else
+    (void)x, (void)n, (void)sum;
+#endif
+    return false;
+}
+
+bool kern_vec_sum_into_f32(double *acc, const float *x, int64_t n) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return vec_sum_into_avx512(acc, x, n), true;
+    if (l >= TG_CPU_AVX2) return vec_sum_into_avx2(acc, x, n), true;
+#else
+    (void)acc, (void)x, (void)n;
+#endif
+    return false;
+}
+
+bool kern_vec_im2col_f32(const kern_window *g, const float *image, float *cols, int64_t ld) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (g->sw != 1) return false;
+    if (l >= TG_CPU_AVX512) return vec_im2col_avx512(g, image, cols, ld), true;
+    if (l >= TG_CPU_AVX2) return vec_im2col_avx2(g, image, cols, ld), true;
+#else
+    (void)g, (void)image, (void)cols, (void)ld;
+#endif
+    return false;
+}
+
+bool kern_vec_col2im_f32(const kern_window *g, const float *cols, int64_t ld, float *image) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (g->sw != 1) return false;
+    if (l >= TG_CPU_AVX512) return vec_col2im_avx512(g, cols, ld, image), true;
+    if (l >= TG_CPU_AVX2) return vec_col2im_avx2(g, cols, ld, image), true;
+#else
+    (void)g, (void)cols, (void)ld, (void)image;
+#endif
+    return false;
+}
+
+bool kern_vec_softmax_row_f32(const float *x, int64_t n, float *out, bool log_form) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return vec_softmax_row_avx512(x, n, out, log_form), true;
+    if (l >= TG_CPU_AVX2) return vec_softmax_row_avx2(x, n, out, log_form), true;
+#else
+    (void)x, (void)n, (void)out, (void)log_form;
+#endif
+    return false;
+}
+
+bool kern_vec_select_max_f32(const float *p, int64_t first, int64_t sw, int64_t m,
+                             const int64_t *offs, int n_offs, int64_t *idx) {
+    int64_t last = first + (m - 1) * sw + offs[n_offs - 1];
+    if (m <= 0 || first < 0 || last > INT32_MAX || sw > INT32_MAX) return false;
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return vec_select_max_avx512(p, first, sw, m, offs, n_offs, idx);
+    if (l >= TG_CPU_AVX2) return vec_select_max_avx2(p, first, sw, m, offs, n_offs, idx);
+#else
+    (void)p, (void)idx;
+#endif
+    return false;
+}

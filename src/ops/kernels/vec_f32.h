@@ -1,0 +1,422 @@
+/* vec_f32.h: f32 elementwise maps on contiguous data written once for any vector width; a
+ * template included by elementwise.c once per instruction set (no include guard), in the manner
+ * of gemm_simd.h.
+ *
+ * The includer defines: V (float vector), VI (int32 vector), VL (lanes), TARGET, FN(name), the
+ * arithmetic VADD VSUB VMUL VDIV VFMA(a, b, c) = a*b + c, VMAX VMIN VSET1 VZERO VLOAD VSTORE,
+ * VLOADN(p, n) / VSTOREN(p, n, v) (only the first n lanes read or written), VAND VOR VXOR VABS,
+ * VROUND (to nearest), comparisons M VLT VLE VGT VNAN (unordered with itself) giving masks of
+ * type M, MOR, VSEL(m, a, b) = m ? a : b, and on VI: VI_SET1 VI_ADD VI_SUB VI_SRAI1 (>> 1,
+ * arithmetic) VI_SLLI23 VCVT (float to int, already integral) VASF (reinterpret as float).
+ *
+ * Accuracy, checked by tests/kernels/test_elementwise.c against double-precision libm over
+ * every float exponent: exp within 1 ulp (denormal results included), tanh and sigmoid within
+ * 2 ulp; NaN stays NaN, exp(+inf) = inf, exp(-inf) = 0, tanh(+-inf) = +-1, sigmoid saturates to
+ * exactly 0 and 1. */
+
+/* e^x: x = n ln2 + r with |r| <= ln2/2 (ln2 split in a high part exact in n * hi and a low
+ * part), e^r by its Taylor polynomial to r^7 (error under 6e-9), times 2^n applied as two
+ * halves so that results near the overflow and underflow edges (including denormals) round
+ * once. x is first clamped to [-110, 100], where every e^x already is 0 or inf in float. */
+static inline __attribute__((always_inline)) TARGET V FN(exp)(V x) {
+    V xc = VMIN(VMAX(x, VSET1(-110.0f)), VSET1(100.0f));
+    V n = VROUND(VMUL(xc, VSET1(1.44269504088896341f)));
+    V r = VFMA(n, VSET1(-0.693359375f), xc);
+    r = VFMA(n, VSET1(2.12194440054690583e-4f), r);
+    V p = VSET1(1.0f / 5040.0f);
+    p = VFMA(p, r, VSET1(1.0f / 720.0f));
+    p = VFMA(p, r, VSET1(1.0f / 120.0f));
+    p = VFMA(p, r, VSET1(1.0f / 24.0f));
+    p = VFMA(p, r, VSET1(1.0f / 6.0f));
+    p = VFMA(p, r, VSET1(0.5f));
+    p = VFMA(p, r, VSET1(1.0f));
+    p = VFMA(p, r, VSET1(1.0f));
+    VI ni = VCVT(n);
+    VI n1 = VI_SRAI1(ni), n2 = VI_SUB(ni, n1);
+    V s1 = VASF(VI_SLLI23(VI_ADD(n1, VI_SET1(127))));
+    V s2 = VASF(VI_SLLI23(VI_ADD(n2, VI_SET1(127))));
+    V y = VMUL(VMUL(p, s1), s2);
+    return VSEL(VNAN(x), x, y);
+}
+
+/* tanh, computed on |x| and given x's sign at the end (so tanh(-0) = -0): for |x| < 1/2,
+ * |x| + |x| u Q(u) with u = x^2 and Q a degree-4 fit of (tanh x / x - 1) / u (relative error
+ * under 4e-10 before rounding); above, 1 - 2 / (e^(2|x|) + 1), whose rounding errors are
+ * damped since the result is at least tanh(1/2). e^(2|x|) = inf for huge |x| gives exactly 1. */
+static inline __attribute__((always_inline)) TARGET V FN(tanh)(V x) {
+    V ax = VABS(x);
+    V u = VMUL(x, x);
+    V q = VSET1(-6.61342730e-3f);
+    q = VFMA(q, u, VSET1(2.12747082e-2f));
+    q = VFMA(q, u, VSET1(-5.38934171e-2f));
+    q = VFMA(q, u, VSET1(1.33329019e-1f));
+    q = VFMA(q, u, VSET1(-3.33333254e-1f));
+    V small = VFMA(VMUL(ax, u), q, ax);
+    V e = FN(exp)(VADD(ax, ax));
+    V big = VSUB(VSET1(1.0f), VDIV(VSET1(2.0f), VADD(e, VSET1(1.0f))));
+    return VOR(VSEL(VLT(ax, VSET1(0.5f)), small, big), VAND(x, VSET1(-0.0f)));
+}
+
+/* sigmoid: with e = e^-|x| (never overflows), 1 / (1 + e) for x >= 0 and e / (1 + e) below,
+ * one division either way; e rounds to nothing beside 1 far out, so the ends are exactly 1 and
+ * (via e = 0) 0. */
+static inline __attribute__((always_inline)) TARGET V FN(sigmoid)(V x) {
+    V e = FN(exp)(VSUB(VZERO(), VABS(x)));
+    return VDIV(VSEL(VLT(x, VZERO()), e, VSET1(1.0f)), VADD(VSET1(1.0f), e));
+}
+
+/* One vector of a map; `kind` is a constant in every instantiation below, so the switch folds
+ * away. */
+static inline __attribute__((always_inline)) TARGET V FN(map1)(kern_unary_kind kind, V v, V va) {
+    switch (kind) {
+    case KERN_NEG:
+        return VXOR(v, VSET1(-0.0f));
+    case KERN_EXP:
+        return FN(exp)(v);
+    case KERN_TANH:
+        return FN(tanh)(v);
+    case KERN_SIGMOID:
+        return FN(sigmoid)(v);
+    /* x > 0 ? x : 0, so that NaN gives 0 as the portable loop's comparison does. */
+    case KERN_RELU:
+        return VSEL(VGT(v, VZERO()), v, VZERO());
+    case KERN_STEP:
+        return VSEL(VGT(v, VZERO()), VSET1(1.0f), VZERO());
+    case KERN_ADD_SCALAR:
+        return VADD(v, va);
+    case KERN_MUL_SCALAR:
+        return VMUL(v, va);
+    case KERN_SUB_SCALAR:
+        return VSUB(v, va);
+    case KERN_RSUB_SCALAR:
+        return VSUB(va, v);
+    case KERN_DIV_SCALAR:
+        return VDIV(v, va);
+    case KERN_RDIV_SCALAR:
+        return VDIV(va, v);
+    case KERN_SQUARE:
+        return VMUL(v, v);
+    default:
+        return v;
+    }
+}
+
+static inline __attribute__((always_inline)) TARGET void
+FN(map_loop)(kern_unary_kind kind, int64_t n, const float *x, float *y, float a) {
+    V va = VSET1(a);
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) VSTORE(y + i, FN(map1)(kind, VLOAD(x + i), va));
+    if (i < n) VSTOREN(y + i, (int)(n - i), FN(map1)(kind, VLOADN(x + i, (int)(n - i)), va));
+}
+
+/* y[i] = f(x[i]) for the kinds above (y may equal x); false, doing nothing, for the others. */
+static TARGET bool FN(map)(kern_unary_kind kind, int64_t n, const float *x, float *y, float a) {
+    switch (kind) {
+#define VEC_F32_CASE(K)                                                                            \
+    case K:                                                                                        \
+        FN(map_loop)(K, n, x, y, a);                                                               \
+        return true;
+        VEC_F32_CASE(KERN_NEG)
+        VEC_F32_CASE(KERN_EXP)
+        VEC_F32_CASE(KERN_TANH)
+        VEC_F32_CASE(KERN_SIGMOID)
+        VEC_F32_CASE(KERN_RELU)
+        VEC_F32_CASE(KERN_STEP)
+        VEC_F32_CASE(KERN_ADD_SCALAR)
+        VEC_F32_CASE(KERN_MUL_SCALAR)
+        VEC_F32_CASE(KERN_SUB_SCALAR)
+        VEC_F32_CASE(KERN_RSUB_SCALAR)
+        VEC_F32_CASE(KERN_DIV_SCALAR)
+        VEC_F32_CASE(KERN_RDIV_SCALAR)
+        VEC_F32_CASE(KERN_SQUARE)
+#undef VEC_F32_CASE
+    default:
+        return false;
+    }
+}
+
+/* One vector of a two-input map. */
+static inline __attribute__((always_inline)) TARGET V FN(zip1)(kern_binary_kind kind, V u, V v) {
+    switch (kind) {
+    case KERN_ADD:
+        return VADD(u, v);
+    case KERN_SUB:
+        return VSUB(u, v);
+    case KERN_MUL:
+        return VMUL(u, v);
+    case KERN_DIV:
+        return VDIV(u, v);
+    default:
+        return u;
+    }
+}
+
+/* out[i] = a[i * sa] (op) b[i * sb] with each stride 0 (a repeated scalar) or 1; SA and SB are
+ * constants in every instantiation. out may equal a or b (each vector is read before it is
+ * written). */
+static inline __attribute__((always_inline)) TARGET void FN(zip_loop)(kern_binary_kind kind,
+                                                                      const int SA, const int SB,
+                                                                      int64_t n, const float *a,
+                                                                      const float *b, float *out) {
+    V ua = VSET1(a[0]), vb = VSET1(b[0]);
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL)
+        VSTORE(out + i, FN(zip1)(kind, SA ? VLOAD(a + i) : ua, SB ? VLOAD(b + i) : vb));
+    if (i < n) {
+        int m = (int)(n - i);
+        VSTOREN(out + i, m, FN(zip1)(kind, SA ? VLOADN(a + i, m) : ua, SB ? VLOADN(b + i, m) : vb));
+    }
+}
+
+/* out = a (op) b over n elements for add, sub, mul and div with strides sa, sb in {0, 1};
+ * false, doing nothing, for other kinds or strides. */
+static TARGET bool FN(zip)(kern_binary_kind kind, int64_t n, const float *a, int64_t sa,
+                           const float *b, int64_t sb, float *out) {
+    if (sa < 0 || sa > 1 || sb < 0 || sb > 1 || (sa == 0 && sb == 0) || n <= 0) return false;
+    switch (kind) {
+#define VEC_F32_ZIP(K)                                                                             \
+    case K:                                                                                        \
+        if (sa && sb)                                                                              \
+            FN(zip_loop)(K, 1, 1, n, a, b, out);                                                   \
+        else if (sa)                                                                               \
+            FN(zip_loop)(K, 1, 0, n, a, b, out);                                                   \
+        else                                                                                       \
+            FN(zip_loop)(K, 0, 1, n, a, b, out);                                                   \
+        return true;
+        VEC_F32_ZIP(KERN_ADD)
+        VEC_F32_ZIP(KERN_SUB)
+        VEC_F32_ZIP(KERN_MUL)
+        VEC_F32_ZIP(KERN_DIV)
+#undef VEC_F32_ZIP
+    default:
+        return false;
+    }
+}
+
+/* Max-pooling selection (vec.h's kern_vec_select_max_f32), VL windows at a time: lane q holds
+ * window q's best value and position so far. With window strides 1 and 2 the elements are
+ * loaded directly (stride 2: the even lanes of two vectors, VLOAD_EVEN_N, reading only the
+ * 2n - 1 elements it needs for n lanes); other strides gather them, lanes past m repeating the
+ * last window's (always readable) positions. */
+static TARGET bool FN(select_max)(const float *p, int64_t first, int64_t sw, int64_t m,
+                                  const int64_t *offs, int n_offs, int64_t *idx) {
+    int32_t lanes[VL];
+    VI step = VI_SET1((int)sw), top = VI_SET1((int)(m - 1));
+    bool direct = sw == 1 || sw == 2;
+    for (int64_t q0 = 0; q0 < m; q0 += VL) {
+        int n = m - q0 < VL ? (int)(m - q0) : VL;
+        VI q = VI_MIN(VI_ADD(VI_SET1((int)q0), VI_IOTA), top);
+        VI k0 = VI_ADD(VI_SET1((int)first), VI_MULLO(q, step));
+        const float *b0 = p + first + q0 * sw;
+        VI bi = k0;
+        V bv = !direct ? VGATHER(p, k0) : sw == 1 ? VLOADN(b0, n) : VLOAD_EVEN_N(b0, n);
+        for (int t = 1; t < n_offs; t++) {
+            VI k = VI_ADD(k0, VI_SET1((int)offs[t]));
+            V v = !direct   ? VGATHER(p, k)
+                  : sw == 1 ? VLOADN(b0 + offs[t], n)
+                            : VLOAD_EVEN_N(b0 + offs[t], n);
+            M take = MOR(VGT(v, bv), MANDNOT(VNAN(v), VNAN(bv)));
+            bv = VSEL(take, v, bv);
+            bi = VISEL(take, k, bi);
+        }
+        VI_STORE(lanes, bi);
+        for (int i = 0; i < n; i++) idx[q0 + i] = lanes[i];
+    }
+    return true;
+}
+
+/* im2col (conv.h) of one (C, H, W) image at column stride 1: each column row is zeros, a run
+ * copied from the image, zeros, with full vectors and one masked vector per run. */
+static inline __attribute__((always_inline)) TARGET void FN(copy_run)(float *d, const float *s,
+                                                                      int64_t n) {
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) VSTORE(d + i, VLOAD(s + i));
+    if (i < n) VSTOREN(d + i, (int)(n - i), VLOADN(s + i, (int)(n - i)));
+}
+
+static inline __attribute__((always_inline)) TARGET void FN(zero_run)(float *d, int64_t n) {
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) VSTORE(d + i, VZERO());
+    if (i < n) VSTOREN(d + i, (int)(n - i), VZERO());
+}
+
+static TARGET void FN(im2col)(const kern_window *g, const float *img, float *cols, int64_t ld) {
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                float *row = cols + ((c * g->kh + i) * g->kw + j) * ld;
+                int64_t off = j * g->dw - g->pw, lo, hi;
+                kern_col_range(g, off, &lo, &hi);
+                for (int64_t oy = 0; oy < g->oh; oy++) {
+                    int64_t y = oy * g->sh - g->ph + i * g->dh;
+                    float *dst = row + oy * g->ow;
+                    if (y < 0 || y >= g->H) {
+                        FN(zero_run)(dst, g->ow);
+                        continue;
+                    }
+                    const float *src = img + (c * g->H + y) * g->W;
+                    FN(zero_run)(dst, lo);
+                    FN(copy_run)(dst + lo, src + lo + off, hi - lo);
+                    FN(zero_run)(dst + hi, g->ow - hi);
+                }
+            }
+}
+
+/* The address off elements from p, formed as an integer so that an offset that reaches before
+ * the buffer (lanes a masked load leaves untouched) is not pointer arithmetic out of bounds. */
+static inline __attribute__((always_inline)) const float *FN(at)(const float *p, int64_t off) {
+    return (const float *)(uintptr_t)((uintptr_t)p + (uintptr_t)(off * (int64_t)sizeof(float)));
+}
+
+/* col2im (conv.h) at column stride 1, gathered: each vector of an image row sums, in
+ * registers, every column entry that lands on it (kernel rows i whose output row exists, then
+ * kernel columns j, each a masked load of the lanes it covers) and is stored once. Scattering
+ * column rows into the image instead re-reads every image row kw times right after writing
+ * it, which stalls on the store. Sums the same terms as the scalar loop, in another order. */
+static TARGET void FN(col2im)(const kern_window *g, const float *cols, int64_t ld, float *img) {
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t y = 0; y < g->H; y++) {
+            float *dst = img + (c * g->H + y) * g->W;
+            for (int64_t x0 = 0; x0 < g->W; x0 += VL) {
+                int64_t w = g->W - x0 < VL ? g->W - x0 : VL;
+                V acc = w == VL ? VLOAD(dst + x0) : VLOADN(dst + x0, (int)w);
+                for (int64_t i = 0; i < g->kh; i++) {
+                    int64_t t = y + g->ph - i * g->dh;
+                    if (t < 0 || t % g->sh != 0 || t / g->sh >= g->oh) continue;
+                    const float *row = cols + ((c * g->kh + i) * g->kw) * ld + (t / g->sh) * g->ow;
+                    for (int64_t j = 0; j < g->kw; j++, row += ld) {
+                        /* lane l reads output column ox = off + l, which must be in [0, ow) */
+                        int64_t off = x0 + g->pw - j * g->dw;
+                        int64_t lo = off < 0 ? -off : 0, hi = g->ow - off < w ? g->ow - off : w;
+                        if (hi <= lo) continue;
+                        acc = VADD(acc, VLOAD_LANES(FN(at)(row, off), (int)lo, (int)hi));
+                    }
+                }
+                if (w == VL)
+                    VSTORE(dst + x0, acc);
+                else
+                    VSTOREN(dst + x0, (int)w, acc);
+            }
+        }
+}
+
+/* The sum of n contiguous floats, accumulated in double (VD: the double vector of VL/2 lanes,
+ * VD_CVT_LO/HI the widening conversions of a V's halves, VD_ADD, VD_ZERO, VD_HSUM): four
+ * double accumulators per float vector's halves, summed at the end. */
+static TARGET double FN(sum)(const float *x, int64_t n) {
+    VD a0 = VD_ZERO(), a1 = VD_ZERO(), a2 = VD_ZERO(), a3 = VD_ZERO();
+    int64_t i = 0;
+    for (; i + 2 * VL <= n; i += 2 * VL) {
+        V u = VLOAD(x + i), v = VLOAD(x + i + VL);
+        a0 = VD_ADD(a0, VD_CVT_LO(u));
+        a1 = VD_ADD(a1, VD_CVT_HI(u));
+        a2 = VD_ADD(a2, VD_CVT_LO(v));
+        a3 = VD_ADD(a3, VD_CVT_HI(v));
+    }
+    if (i + VL <= n) {
+        V u = VLOAD(x + i);
+        a0 = VD_ADD(a0, VD_CVT_LO(u));
+        a1 = VD_ADD(a1, VD_CVT_HI(u));
+        i += VL;
+    }
+    if (i < n) {
+        V u = VLOADN(x + i, (int)(n - i)); /* the lanes not loaded are 0 */
+        a2 = VD_ADD(a2, VD_CVT_LO(u));
+        a3 = VD_ADD(a3, VD_CVT_HI(u));
+    }
+    return VD_HSUM(VD_ADD(VD_ADD(a0, a1), VD_ADD(a2, a3)));
+}
+
+/* acc[j] += x[j] for j < n, acc in double. */
+static TARGET void FN(sum_into)(double *acc, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        V u = VLOAD(x + i);
+        VD_STORE(acc + i, VD_ADD(VD_LOAD(acc + i), VD_CVT_LO(u)));
+        VD_STORE(acc + i + VL / 2, VD_ADD(VD_LOAD(acc + i + VL / 2), VD_CVT_HI(u)));
+    }
+    for (; i < n; i++) acc[i] += (double)x[i];
+}
+
+/* Softmax or log-softmax of one contiguous row (extrema.c's SOFTMAX_ROW): m = the row's
+ * maximum (NaN if any element is; then every result is NaN, as there), z = x - m split
+ * exactly into a float hi plus a small lo (TwoSum), e^z = e^hi (1 + lo) to nearly float
+ * precision, s = the sum of e^z in double. Softmax writes e^z / s (e^z first, then scaled:
+ * within 2 ulp); log-softmax writes (x - m) - ln s evaluated in double. Lanes past the row's
+ * end read as -inf, whose e^z is 0. */
+static TARGET void FN(softmax_row)(const float *x, int64_t n, float *out, bool log_form) {
+    V vm = VSET1(-INFINITY);
+    float m = -INFINITY;
+    bool nan = false;
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) vm = VMAX(vm, VLOAD(x + i));
+    float lanes[VL];
+    VSTORE(lanes, vm);
+    for (int l = 0; l < VL; l++) m = lanes[l] > m ? lanes[l] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (i = 0; i < n && !nan; i++) nan = x[i] != x[i];
+    if (nan) m = NAN;
+    V mv = VSET1(m), nmv = VSET1(-m);
+    VD acc = VD_ZERO();
+    for (i = 0; i < n; i += VL) {
+        int r = n - i < VL ? (int)(n - i) : VL;
+        V v = r == VL ? VLOAD(x + i) : VSEL(MFIRST(r), VLOADN(x + i, r), VSET1(-INFINITY));
+        V hi = VSUB(v, mv);
+        V ap = VADD(hi, mv), bp = VSUB(hi, ap);
+        V lo = VADD(VSUB(v, ap), VSUB(nmv, bp));
+        lo = VSEL(VNAN(lo), VZERO(), lo); /* z = -inf: e^z is 0 whatever lo says */
+        V eh = FN(exp)(hi);
+        V e = VFMA(eh, lo, eh);
+        acc = VD_ADD(acc, VD_ADD(VD_CVT_LO(e), VD_CVT_HI(e)));
+        if (!log_form) {
+            if (r == VL)
+                VSTORE(out + i, e);
+            else
+                VSTOREN(out + i, r, e);
+        }
+    }
+    double s = VD_HSUM(acc);
+    if (log_form) {
+        double ls = log(s), md = (double)m;
+        for (i = 0; i < n; i++) out[i] = (float)(((double)x[i] - md) - ls);
+    } else {
+        V inv = VSET1((float)(1.0 / s));
+        for (i = 0; i + VL <= n; i += VL) VSTORE(out + i, VMUL(VLOAD(out + i), inv));
+        if (i < n) VSTOREN(out + i, (int)(n - i), VMUL(VLOADN(out + i, (int)(n - i)), inv));
+    }
+}
+
+/* out[i] = m[i sm] != 0 ? a[i sa] : b[i sb] (NaN counts as nonzero) for strides 0 or 1; SM,
+ * SA, SB are constants in every instantiation. */
+static inline __attribute__((always_inline)) TARGET void
+FN(where_loop)(const int SM, const int SA, const int SB, int64_t n, const float *m,
+               const float *a, const float *b, float *out) {
+    V um = VSET1(m[0]), ua = VSET1(a[0]), ub = VSET1(b[0]);
+    for (int64_t i = 0; i < n; i += VL) {
+        int r = n - i < VL ? (int)(n - i) : VL;
+        V vm = SM ? (r == VL ? VLOAD(m + i) : VLOADN(m + i, r)) : um;
+        V va = SA ? (r == VL ? VLOAD(a + i) : VLOADN(a + i, r)) : ua;
+        V vb = SB ? (r == VL ? VLOAD(b + i) : VLOADN(b + i, r)) : ub;
+        V v = VSEL(VNE(vm, VZERO()), va, vb);
+        if (r == VL)
+            VSTORE(out + i, v);
+        else
+            VSTOREN(out + i, r, v);
+    }
+}
+
+static TARGET bool FN(where)(int64_t n, const float *m, int64_t sm, const float *a, int64_t sa,
+                             const float *b, int64_t sb, float *out) {
+    if (n <= 0 || sm < 0 || sm > 1 || sa < 0 || sa > 1 || sb < 0 || sb > 1) return false;
+    switch (sm * 4 + sa * 2 + sb) {
+    case 0: FN(where_loop)(0, 0, 0, n, m, a, b, out); break;
+    case 1: FN(where_loop)(0, 0, 1, n, m, a, b, out); break;
+    case 2: FN(where_loop)(0, 1, 0, n, m, a, b, out); break;
+    case 3: FN(where_loop)(0, 1, 1, n, m, a, b, out); break;
+    case 4: FN(where_loop)(1, 0, 0, n, m, a, b, out); break;
+    case 5: FN(where_loop)(1, 0, 1, n, m, a, b, out); break;
+    case 6: FN(where_loop)(1, 1, 0, n, m, a, b, out); break;
+    default: FN(where_loop)(1, 1, 1, n, m, a, b, out); break;
+    }
+    return true;
+}

@@ -1,0 +1,455 @@
+/* test_elementwise.c: the elementwise kernels (src/ops/kernels/elementwise.c) at every CPU level
+ * the machine has: the f32 SIMD maps (exp, tanh, sigmoid and the arithmetic ones) against
+ * double-precision libm over every float exponent and the special values, any length and
+ * in place; the two-input maps against a plain loop written here, through broadcasts,
+ * transposed views and in-place outputs; the select (where); softmax rows; threads; and the
+ * dimension merging they rely on. */
+#include <float.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ops/kernels/coalesce.h"
+#include "ops/kernels/kernels.h"
+#include "test_util.h"
+
+/* The levels this machine can run, lowest first; returns how many. */
+static int levels(tg_cpu_level *out) {
+    int n = 0;
+    for (int l = TG_CPU_PORTABLE; l <= (int)tg_cpu_best_level(); l++) out[n++] = (tg_cpu_level)l;
+    return n;
+}
+
+/* Distance from y to the exact value r in units of the last place of r's float neighbourhood
+ * (denormal spacing below FLT_MIN). */
+static double ulps(float y, double r) {
+    double ar = fabs(r);
+    int e;
+    frexp(ar < FLT_MIN ? FLT_MIN : ar, &e);
+    double ulp = ldexp(1.0, e - 24);
+    return fabs((double)y - r) / ulp;
+}
+
+static double ref_of(kern_unary_kind k, double x) {
+    switch (k) {
+    case KERN_EXP:
+        return exp(x);
+    case KERN_TANH:
+        return tanh(x);
+    case KERN_SIGMOID:
+        return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+    default:
+        return NAN;
+    }
+}
+
+/* Inputs over every exponent from 2^-40 to 2^8, both signs, many mantissas, plus edges. */
+static int64_t make_inputs(float *x, int64_t cap) {
+    static const float edges[] = {0.0f,        -0.0f,   0.5f,   -0.5f,   0.49999997f, -0.49999997f,
+                                  0.50000006f, 88.72f,  88.73f, -87.33f, -87.34f,     -103.9f,
+                                  -104.0f,     -110.0f, 100.0f, 9.0f,    -9.0f,       1e-30f,
+                                  -1e-30f,     1e-45f,  20.0f,  -20.0f,  16.63553f,   -88.0f};
+    int64_t n = 0;
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) x[n++] = edges[i];
+    for (int e = -40; e <= 7; e++)
+        for (int m = 0; m < 200 && n + 2 <= cap; m++) {
+            float v = ldexpf(1.0f + (float)m / 200.0f, e);
+            x[n++] = v;
+            x[n++] = -v;
+        }
+    return n;
+}
+
+START_TEST(transcendental_maps_are_accurate) {
+    enum { CAP = 20000 };
+    static float x[CAP], y[CAP];
+    int64_t n = make_inputs(x, CAP);
+    static const kern_unary_kind kinds[] = {KERN_EXP, KERN_TANH, KERN_SIGMOID};
+    /* exp is nearly correctly rounded; sigmoid and tanh add a division and (tanh) a
+     * subtraction. The plain loop's libm is no better: glibc's tanhf reaches 2.05 ulp and
+     * expf(x) / (1 + expf(x)) 2.25 ulp on these inputs. */
+    static const double bound[] = {1.0, 3.0, 2.5};
+    tg_cpu_level lv[3];
+    int n_lv = levels(lv);
+    for (int li = 0; li < n_lv; li++) {
+        tg_set_cpu_level(lv[li]);
+        for (int ki = 0; ki < 3; ki++) {
+            kern_unary(kinds[ki], TG_F32, n, x, y, 0.0);
+            double worst = 0;
+            int64_t at = 0;
+            for (int64_t i = 0; i < n; i++) {
+                double r = ref_of(kinds[ki], x[i]);
+                /* Results beyond float's range must be inf; others within the bound. */
+                double u = fabs(r) > FLT_MAX ? (isinf(y[i]) ? 0.0 : INFINITY) : ulps(y[i], r);
+                if (!(u <= worst)) worst = u, at = i;
+            }
+            ck_assert_msg(worst <= bound[ki],
+                          "%s kind %d: %.2f ulp at x = %.9g (got %.9g, want %.9g)",
+                          tg_cpu_level_name(lv[li]), (int)kinds[ki], worst, x[at], y[at],
+                          ref_of(kinds[ki], x[at]));
+        }
+    }
+    tg_set_cpu_level(TG_CPU_AVX512);
+}
+END_TEST
+
+START_TEST(special_values) {
+    const float in[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1000.0f, -1000.0f};
+    enum { N = sizeof in / sizeof *in };
+    float y[N];
+    tg_cpu_level lv[3];
+    int n_lv = levels(lv);
+    for (int li = 0; li < n_lv; li++) {
+        tg_set_cpu_level(lv[li]);
+        const char *l = tg_cpu_level_name(lv[li]);
+        kern_unary(KERN_EXP, TG_F32, N, in, y, 0.0);
+        ck_assert_msg(isnan(y[0]) && isinf(y[1]) && y[1] > 0 && y[2] == 0 && y[3] == 1 &&
+                          y[4] == 1 && isinf(y[5]) && y[6] == 0,
+                      "%s: exp of NaN, inf, -inf, 0, -0, 1000, -1000 = %g %g %g %g %g %g %g", l,
+                      y[0], y[1], y[2], y[3], y[4], y[5], y[6]);
+        kern_unary(KERN_TANH, TG_F32, N, in, y, 0.0);
+        ck_assert_msg(isnan(y[0]) && y[1] == 1 && y[2] == -1 && y[3] == 0 && !signbit(y[3]) &&
+                          y[4] == 0 && signbit(y[4]) && y[5] == 1 && y[6] == -1,
+                      "%s: tanh of NaN, inf, -inf, 0, -0, 1000, -1000 = %g %g %g %g %g %g %g", l,
+                      y[0], y[1], y[2], y[3], y[4], y[5], y[6]);
+        kern_unary(KERN_SIGMOID, TG_F32, N, in, y, 0.0);
+        ck_assert_msg(isnan(y[0]) && y[1] == 1 && y[2] == 0 && y[3] == 0.5f && y[4] == 0.5f &&
+                          y[5] == 1 && y[6] == 0,
+                      "%s: sigmoid of NaN, inf, -inf, 0, -0, 1000, -1000 = %g %g %g %g %g %g %g", l,
+                      y[0], y[1], y[2], y[3], y[4], y[5], y[6]);
+        kern_unary(KERN_RELU, TG_F32, N, in, y, 0.0);
+        ck_assert_msg(y[0] == 0 && isinf(y[1]) && y[2] == 0 && y[6] == 0,
+                      "%s: relu of NaN, inf, -inf, -1000 = %g %g %g %g", l, y[0], y[1], y[2], y[6]);
+    }
+    tg_set_cpu_level(TG_CPU_AVX512);
+}
+END_TEST
+
+/* Every map, at every length from 1 to 40 and in place, gives each element exactly what the
+ * same map gives it inside a long array; the arithmetic ones equal the plain loop exactly. */
+START_TEST(maps_any_length_and_in_place) {
+    static const kern_unary_kind kinds[] = {
+        KERN_NEG,        KERN_EXP,         KERN_TANH,       KERN_SIGMOID,    KERN_RELU,
+        KERN_STEP,       KERN_ADD_SCALAR,  KERN_MUL_SCALAR, KERN_SUB_SCALAR, KERN_RSUB_SCALAR,
+        KERN_DIV_SCALAR, KERN_RDIV_SCALAR, KERN_SQUARE};
+    enum { NK = sizeof kinds / sizeof *kinds, LONG = 64 };
+    float x[LONG], full[LONG], part[LONG], plain[LONG];
+    tg_rng rng;
+    tg_rng_seed(&rng, 11);
+    for (int i = 0; i < LONG; i++) x[i] = (float)(6 * tg_rng_uniform(&rng) - 3);
+    x[5] = 0.0f;
+    tg_cpu_level lv[3];
+    int n_lv = levels(lv);
+    for (int li = 0; li < n_lv; li++)
+        for (int ki = 0; ki < NK; ki++) {
+            tg_set_cpu_level(lv[li]);
+            kern_unary(kinds[ki], TG_F32, LONG, x, full, 1.75);
+            for (int n = 1; n <= 40; n++)
+                for (int off = 0; off + n <= LONG; off += 13) {
+                    memset(part, 0, sizeof part);
+                    kern_unary(kinds[ki], TG_F32, n, x + off, part, 1.75);
+                    for (int i = 0; i < n; i++)
+                        ck_assert_msg(memcmp(&part[i], &full[off + i], sizeof(float)) == 0,
+                                      "%s kind %d, n %d at %d: element %d is %.9g, %.9g in the "
+                                      "long run",
+                                      tg_cpu_level_name(lv[li]), (int)kinds[ki], n, off, i, part[i],
+                                      full[off + i]);
+                    /* Nothing written past the end. */
+                    for (int i = n; i < LONG; i++) ck_assert(part[i] == 0.0f);
+                    memcpy(part, x + off, (size_t)n * sizeof(float));
+                    kern_unary(kinds[ki], TG_F32, n, part, part, 1.75);
+                    ck_assert(memcmp(part, full + off, (size_t)n * sizeof(float)) == 0);
+                }
+            bool exact =
+                kinds[ki] != KERN_EXP && kinds[ki] != KERN_TANH && kinds[ki] != KERN_SIGMOID;
+            if (!exact) continue;
+            tg_set_cpu_level(TG_CPU_PORTABLE);
+            kern_unary(kinds[ki], TG_F32, LONG, x, plain, 1.75);
+            for (int i = 0; i < LONG; i++)
+                ck_assert_msg(memcmp(&plain[i], &full[i], sizeof(float)) == 0,
+                              "%s kind %d: element %d is %.9g, the plain loop gives %.9g",
+                              tg_cpu_level_name(lv[li]), (int)kinds[ki], i, full[i], plain[i]);
+        }
+    tg_set_cpu_level(TG_CPU_AVX512);
+}
+END_TEST
+
+static float apply(kern_binary_kind k, float u, float v) {
+    switch (k) {
+    case KERN_ADD:
+        return u + v;
+    case KERN_SUB:
+        return u - v;
+    case KERN_MUL:
+        return u * v;
+    case KERN_DIV:
+        return u / v;
+    case KERN_MAXIMUM:
+        return (u > v || u != u) ? u : v;
+    case KERN_GT:
+        return u > v ? 1.0f : 0.0f;
+    default:
+        return NAN;
+    }
+}
+
+/* One layout case of a two-input map: out (rows, cols) from a and b read through the given
+ * strides (0 broadcasts), compared element by element with the loop above. */
+static void check_binary(kern_binary_kind k, int64_t rows, int64_t cols, const float *a,
+                         const int64_t *as, const float *b, const int64_t *bs, const char *what) {
+    float *out = malloc((size_t)(rows * cols) * sizeof *out);
+    ck_assert_ptr_nonnull(out);
+    int64_t shape[2] = {rows, cols};
+    kern_binary(k, TG_F32, 2, shape, out, a, as, b, bs);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) {
+            float want = apply(k, a[i * as[0] + j * as[1]], b[i * bs[0] + j * bs[1]]);
+            float got = out[i * cols + j];
+            ck_assert_msg(memcmp(&got, &want, sizeof got) == 0,
+                          "%s, kind %d, %s, (%lld, %lld): [%lld, %lld] is %.9g, want %.9g",
+                          tg_cpu_level_name(tg_get_cpu_level()), (int)k, what, (long long)rows,
+                          (long long)cols, (long long)i, (long long)j, got, want);
+        }
+    free(out);
+}
+
+START_TEST(binary_layouts) {
+    enum { R = 37, C = 70 };
+    static float a[R * C], b[R * C];
+    tg_rng rng;
+    tg_rng_seed(&rng, 12);
+    for (int i = 0; i < R * C; i++) {
+        a[i] = (float)(4 * tg_rng_uniform(&rng) - 2);
+        b[i] = (float)(4 * tg_rng_uniform(&rng) + 0.5);
+    }
+    static const kern_binary_kind kinds[] = {KERN_ADD, KERN_SUB,     KERN_MUL,
+                                             KERN_DIV, KERN_MAXIMUM, KERN_GT};
+    static const int64_t sizes[][2] = {{1, 1}, {1, 17}, {3, 5}, {R, C}, {C / 2, R}, {2, 64}};
+    tg_cpu_level lv[3];
+    int n_lv = levels(lv);
+    for (int li = 0; li < n_lv; li++) {
+        tg_set_cpu_level(lv[li]);
+        for (size_t ki = 0; ki < sizeof kinds / sizeof *kinds; ki++)
+            for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+                int64_t r = sizes[si][0], c = sizes[si][1];
+                kern_binary_kind k = kinds[ki];
+                check_binary(k, r, c, a, (int64_t[]){c, 1}, b, (int64_t[]){c, 1}, "contiguous");
+                check_binary(k, r, c, a, (int64_t[]){c, 1}, b, (int64_t[]){0, 1}, "row of b");
+                check_binary(k, r, c, a, (int64_t[]){0, 1}, b, (int64_t[]){c, 1}, "row of a");
+                check_binary(k, r, c, a, (int64_t[]){c, 1}, b, (int64_t[]){1, 0}, "column of b");
+                check_binary(k, r, c, a, (int64_t[]){0, 0}, b, (int64_t[]){c, 1}, "scalar a");
+                check_binary(k, r, c, a, (int64_t[]){c, 1}, b, (int64_t[]){1, r}, "b transposed");
+                check_binary(k, r, c, a, (int64_t[]){1, r}, b, (int64_t[]){1, r},
+                             "both transposed");
+                if (2 * r * c <= R * C) /* every other element of a twice-as-large a */
+                    check_binary(k, r, c, a, (int64_t[]){2 * c, 2}, b, (int64_t[]){c, 1},
+                                 "a strided");
+            }
+    }
+    tg_set_cpu_level(TG_CPU_AVX512);
+}
+END_TEST
+
+/* where: mask (with zeros, ones, other numbers and NaN, which counts as nonzero), a and b in
+ * every mix of contiguous rows, broadcast rows and scalars, against the loop written here. */
+START_TEST(where_layouts) {
+    enum { R = 9, C = 37 };
+    static float m[R * C], a[R * C], b[R * C], out[R * C];
+    tg_rng rng;
+    tg_rng_seed(&rng, 15);
+    for (int i = 0; i < R * C; i++) {
+        int k = (int)tg_rng_below(&rng, 4);
+        m[i] = k == 0 ? 0.0f : k == 1 ? 1.0f : k == 2 ? -0.0f : NAN;
+        a[i] = (float)i;
+        b[i] = (float)-i;
+    }
+    const int64_t shape[2] = {R, C}, full[2] = {C, 1}, row[2] = {0, 1}, scal[2] = {0, 0};
+    const int64_t *lay[3] = {full, row, scal};
+    tg_cpu_level lv[3];
+    int n_lv = levels(lv);
+    for (int li = 0; li < n_lv; li++) {
+        tg_set_cpu_level(lv[li]);
+        for (int lm = 0; lm < 3; lm++)
+            for (int la = 0; la < 3; la++)
+                for (int lb = 0; lb < 3; lb++) {
+                    kern_where(TG_F32, 2, shape, out, m, lay[lm], a, lay[la], b, lay[lb]);
+                    for (int i = 0; i < R; i++)
+                        for (int j = 0; j < C; j++) {
+                            float mv = m[i * lay[lm][0] + j * lay[lm][1]];
+                            float want = mv != 0 ? a[i * lay[la][0] + j * lay[la][1]]
+                                                 : b[i * lay[lb][0] + j * lay[lb][1]];
+                            ck_assert_msg(memcmp(&out[i * C + j], &want, sizeof want) == 0,
+                                          "%s, layouts %d %d %d: [%d, %d] is %g, want %g",
+                                          tg_cpu_level_name(lv[li]), lm, la, lb, i, j,
+                                          out[i * C + j], want);
+                        }
+                }
+    }
+    tg_set_cpu_level(TG_CPU_AVX512);
+}
+END_TEST
+
+/* out may be one of the inputs, as when a gradient is added into its accumulator. */
+START_TEST(binary_in_place) {
+    enum { N = 1000 };
+    static float acc[N], g[N], want[N];
+    tg_cpu_level lv[3];
+    int n_lv = levels(lv);
+    int64_t shape[1] = {N}, one[1] = {1};
+    for (int li = 0; li < n_lv; li++) {
+        tg_set_cpu_level(lv[li]);
+        for (int i = 0; i < N; i++) {
+            acc[i] = (float)i * 0.25f;
+            g[i] = 1.0f / (float)(i + 1);
+            want[i] = acc[i] + g[i];
+        }
+        kern_binary(KERN_ADD, TG_F32, 1, shape, acc, acc, one, g, one);
+        ck_assert(memcmp(acc, want, sizeof acc) == 0);
+        for (int i = 0; i < N; i++) want[i] = g[i] * acc[i];
+        kern_binary(KERN_MUL, TG_F32, 1, shape, acc, g, one, acc, one);
+        ck_assert(memcmp(acc, want, sizeof acc) == 0);
+    }
+    tg_set_cpu_level(TG_CPU_AVX512);
+}
+END_TEST
+
+/* Softmax and log-softmax of f32 rows of every length from 1 to 70 (full vectors, tails),
+ * with spreads up to 2000, -inf entries, and rows holding NaN or only -inf, against double
+ * precision; both layouts (contiguous rows, and a column axis that takes the plain loop). */
+START_TEST(softmax_rows) {
+    enum { MAXN = 70 };
+    static float x[MAXN], y[MAXN];
+    double ref[MAXN];
+    tg_rng rng;
+    tg_rng_seed(&rng, 13);
+    tg_cpu_level lv[3];
+    int n_lv = levels(lv);
+    for (int li = 0; li < n_lv; li++) {
+        tg_set_cpu_level(lv[li]);
+        for (int n = 1; n <= MAXN; n++)
+            for (int kind = 0; kind < 4; kind++)
+                for (int lf = 0; lf < 2; lf++) {
+                    double scale = kind == 0 ? 3 : kind == 1 ? 30 : kind == 2 ? 1000 : 5;
+                    for (int i = 0; i < n; i++)
+                        x[i] = (float)(scale * (2 * tg_rng_uniform(&rng) - 1));
+                    if (kind == 3 && n > 2) x[n / 2] = -INFINITY;
+                    double m = -INFINITY, sum = 0;
+                    for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+                    for (int i = 0; i < n; i++) sum += exp((double)x[i] - m);
+                    for (int i = 0; i < n; i++)
+                        ref[i] = lf ? ((double)x[i] - m) - log(sum) : exp((double)x[i] - m) / sum;
+                    int64_t shape[1] = {n}, st[1] = {1};
+                    kern_softmax(TG_F32, 1, shape, x, st, 0, lf, y);
+                    for (int i = 0; i < n; i++) {
+                        double u =
+                            isinf(ref[i]) ? (y[i] == ref[i] ? 0 : INFINITY) : ulps(y[i], ref[i]);
+                        /* Log-softmax adds ln s, whose float-exp terms are good to 1 ulp of s:
+                         * an absolute error up to 2^-24 ln s on top of the rounding, and s
+                         * itself is a double near 1 (2^-52 apart, for reference and kernel
+                         * alike). */
+                        if (lf && !isinf(ref[i]))
+                            u = fabs(y[i] - ref[i]) /
+                                (ldexp(fabs(ref[i]), -23) + ldexp(log(sum), -24) + ldexp(1.0, -52));
+                        ck_assert_msg(u <= 3.0,
+                                      "%s, %s, n %d, kind %d: element %d is %.9g, want %.9g",
+                                      tg_cpu_level_name(lv[li]), lf ? "log_softmax" : "softmax", n,
+                                      kind, i, y[i], ref[i]);
+                    }
+                }
+        /* A NaN makes the whole row NaN; a row of -inf has no distribution (NaN). */
+        float bad[5] = {1, 2, NAN, 3, 4}, ninf[3] = {-INFINITY, -INFINITY, -INFINITY};
+        int64_t s5[1] = {5}, s3[1] = {3}, st[1] = {1};
+        for (int lf = 0; lf < 2; lf++) {
+            kern_softmax(TG_F32, 1, s5, bad, st, 0, lf, y);
+            for (int i = 0; i < 5; i++) ck_assert(isnan(y[i]));
+            kern_softmax(TG_F32, 1, s3, ninf, st, 0, lf, y);
+            for (int i = 0; i < 3; i++) ck_assert(isnan(y[i]));
+        }
+    }
+    tg_set_cpu_level(TG_CPU_AVX512);
+}
+END_TEST
+
+/* Large maps are cut between threads: every element must be what one thread computes. */
+START_TEST(threads_give_the_same_bits) {
+    enum { N = 300001, R = 600, C = 500 }; /* R C <= N */
+    static float x[N], y1[N], y2[N], b[N];
+    tg_rng rng;
+    tg_rng_seed(&rng, 14);
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)(8 * tg_rng_uniform(&rng) - 4);
+        b[i] = (float)(tg_rng_uniform(&rng) + 0.5);
+    }
+    static const kern_unary_kind kinds[] = {KERN_EXP, KERN_ADD_SCALAR, KERN_LOG, KERN_POW_SCALAR};
+    static const int counts[] = {2, 3};
+    for (size_t ti = 0; ti < 2; ti++)
+        for (size_t ki = 0; ki < sizeof kinds / sizeof *kinds; ki++)
+            for (int64_t n = 20000; n <= N; n += 140000) {
+                tg_set_threads(1);
+                kern_unary(kinds[ki], TG_F32, n, x, y1, 1.5);
+                tg_set_threads(counts[ti]);
+                kern_unary(kinds[ki], TG_F32, n, x, y2, 1.5);
+                ck_assert_msg(memcmp(y1, y2, (size_t)n * sizeof(float)) == 0,
+                              "kind %d, n %lld, %d threads", (int)kinds[ki], (long long)n,
+                              counts[ti]);
+            }
+    /* Two-input maps: contiguous, a broadcast row, a transposed operand, pow. */
+    const int64_t shape[2] = {R, C};
+    const int64_t cont[2] = {C, 1}, row[2] = {0, 1}, trans[2] = {1, R};
+    const int64_t *bstr[3] = {cont, row, trans};
+    for (size_t ti = 0; ti < 2; ti++)
+        for (int bi = 0; bi < 3; bi++)
+            for (int k = 0; k < 2; k++) {
+                kern_binary_kind kind = k ? KERN_POW : KERN_SUB;
+                tg_set_threads(1);
+                kern_binary(kind, TG_F32, 2, shape, y1, x, cont, b, bstr[bi]);
+                tg_set_threads(counts[ti]);
+                kern_binary(kind, TG_F32, 2, shape, y2, x, cont, b, bstr[bi]);
+                ck_assert_msg(memcmp(y1, y2, (size_t)(R * C) * sizeof(float)) == 0,
+                              "binary kind %d, layout %d, %d threads", (int)kind, bi, counts[ti]);
+            }
+    tg_set_threads(1);
+}
+END_TEST
+
+START_TEST(coalesce_merges_runs_only) {
+    int64_t shape[TG_MAX_DIMS], st[2][TG_MAX_DIMS];
+    /* Contiguous (2, 3, 4) with a broadcast scalar: one loop of 24. */
+    memcpy(shape, (int64_t[]){2, 3, 4}, 3 * sizeof(int64_t));
+    memcpy(st[0], (int64_t[]){12, 4, 1}, 3 * sizeof(int64_t));
+    memcpy(st[1], (int64_t[]){0, 0, 0}, 3 * sizeof(int64_t));
+    ck_assert_int_eq(kern_coalesce(3, shape, 2, st), 1);
+    ck_assert(shape[0] == 24 && st[0][0] == 1 && st[1][0] == 0);
+    /* A row broadcast (64, 256) stays two loops; a size-1 dimension disappears. */
+    memcpy(shape, (int64_t[]){64, 1, 256}, 3 * sizeof(int64_t));
+    memcpy(st[0], (int64_t[]){256, 256, 1}, 3 * sizeof(int64_t));
+    memcpy(st[1], (int64_t[]){0, 7, 1}, 3 * sizeof(int64_t));
+    ck_assert_int_eq(kern_coalesce(3, shape, 2, st), 2);
+    ck_assert(shape[0] == 64 && shape[1] == 256 && st[0][0] == 256 && st[1][0] == 0 &&
+              st[1][1] == 1);
+    /* A transposed operand merges nothing; an all-ones shape is a single element. */
+    memcpy(shape, (int64_t[]){5, 6}, 2 * sizeof(int64_t));
+    memcpy(st[0], (int64_t[]){6, 1}, 2 * sizeof(int64_t));
+    memcpy(st[1], (int64_t[]){1, 5}, 2 * sizeof(int64_t));
+    ck_assert_int_eq(kern_coalesce(2, shape, 2, st), 2);
+    ck_assert(shape[0] == 5 && shape[1] == 6 && st[1][0] == 1 && st[1][1] == 5);
+    memcpy(shape, (int64_t[]){1, 1}, 2 * sizeof(int64_t));
+    ck_assert_int_eq(kern_coalesce(2, shape, 2, st), 0);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("kernels_elementwise");
+    TCase *tc = tcase_create("elementwise");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, transcendental_maps_are_accurate);
+    tcase_add_test(tc, special_values);
+    tcase_add_test(tc, maps_any_length_and_in_place);
+    tcase_add_test(tc, binary_layouts);
+    tcase_add_test(tc, binary_in_place);
+    tcase_add_test(tc, where_layouts);
+    tcase_add_test(tc, softmax_rows);
+    tcase_add_test(tc, threads_give_the_same_bits);
+    tcase_add_test(tc, coalesce_merges_runs_only);
+    suite_add_tcase(s, tc);
+    return tg_test_run(s);
+}
