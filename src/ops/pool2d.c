@@ -128,6 +128,28 @@ static tg_tensor *zeros_like(tg_tape *t, const tg_tensor *x) {
     return tg_zeros(t, x->dtype, x->ndim, x->shape);
 }
 
+/* The forward both pools share: checks, output (N, C, OH, OW), one kernel over every plane. */
+typedef void (*pool_kernel)(tg_dtype dtype, const kern_window *g, const void *x, void *out);
+
+static tg_tensor *pool_forward(tg_tape *t, const char *file, int line, const tg_op_desc *op,
+                               bool max_pool, pool_kernel kernel, tg_tensor *x,
+                               const tg_pool2d_params *params) {
+    int64_t p[8];
+    kern_window w;
+    if (!tg_op_enter(t, file, line, op->name, 1, &x)) return NULL;
+    if (!need_4d(t, op->name, "input", x) || !resolve(t, op->name, params, max_pool, p) ||
+        !window(t, op->name, x->shape, p, &w))
+        return NULL;
+    tg_tensor *y = tg_tensor_alloc(t, x->dtype, 4, (int64_t[]){x->shape[0], x->shape[1], w.oh, w.ow});
+    tg_tensor *xd = dense(t, x);
+    if (!y || !xd) return NULL;
+    kern_window all = planes_of(&w, x->shape[0]);
+    kernel(x->dtype, &all, xd->data, y->data);
+    if (!tg_record(t, op, y, 1, &x)) return NULL;
+    set_attrs(y, p, x->shape);
+    return y;
+}
+
 /* ---- max_pool2d ---- */
 
 static void max_pool_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
@@ -139,21 +161,7 @@ const tg_op_desc tg_op_max_pool2d = {"max_pool2d", 1, max_pool_backward, describ
 
 tg_tensor *tg_max_pool2d_at(tg_tape *t, const char *file, int line, tg_tensor *x,
                             const tg_pool2d_params *params) {
-    static const char op[] = "max_pool2d";
-    int64_t p[8];
-    kern_window w;
-    if (!tg_op_enter(t, file, line, op, 1, &x)) return NULL;
-    if (!need_4d(t, op, "input", x) || !resolve(t, op, params, true, p) ||
-        !window(t, op, x->shape, p, &w))
-        return NULL;
-    tg_tensor *y = tg_tensor_alloc(t, x->dtype, 4, (int64_t[]){x->shape[0], x->shape[1], w.oh, w.ow});
-    tg_tensor *xd = dense(t, x);
-    if (!y || !xd) return NULL;
-    kern_window all = planes_of(&w, x->shape[0]);
-    kern_max_pool(x->dtype, &all, xd->data, y->data);
-    if (!tg_record(t, &tg_op_max_pool2d, y, 1, &x)) return NULL;
-    set_attrs(y, p, x->shape);
-    return y;
+    return pool_forward(t, file, line, &tg_op_max_pool2d, true, kern_max_pool, x, params);
 }
 
 /* ---- max_pool2d_scatter ---- */
@@ -234,21 +242,7 @@ const tg_op_desc tg_op_avg_pool2d = {"avg_pool2d", 1, avg_pool_backward, describ
 
 tg_tensor *tg_avg_pool2d_at(tg_tape *t, const char *file, int line, tg_tensor *x,
                             const tg_pool2d_params *params) {
-    static const char op[] = "avg_pool2d";
-    int64_t p[8];
-    kern_window w;
-    if (!tg_op_enter(t, file, line, op, 1, &x)) return NULL;
-    if (!need_4d(t, op, "input", x) || !resolve(t, op, params, false, p) ||
-        !window(t, op, x->shape, p, &w))
-        return NULL;
-    tg_tensor *y = tg_tensor_alloc(t, x->dtype, 4, (int64_t[]){x->shape[0], x->shape[1], w.oh, w.ow});
-    tg_tensor *xd = dense(t, x);
-    if (!y || !xd) return NULL;
-    kern_window all = planes_of(&w, x->shape[0]);
-    kern_avg_pool(x->dtype, &all, xd->data, y->data);
-    if (!tg_record(t, &tg_op_avg_pool2d, y, 1, &x)) return NULL;
-    set_attrs(y, p, x->shape);
-    return y;
+    return pool_forward(t, file, line, &tg_op_avg_pool2d, false, kern_avg_pool, x, params);
 }
 
 /* ---- avg_pool2d_adjoint ---- */
