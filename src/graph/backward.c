@@ -17,8 +17,12 @@ static tg_tensor *in_flight(const tg_tensor *x, uint64_t epoch) {
     return x->sweep_epoch == epoch ? x->sweep_grad : NULL;
 }
 
-/* Adds g into x's in-flight gradient (with an op, so that with create_graph the sum is
- * recorded too). */
+/* Adds g into x's in-flight gradient. When the sweep records (create_graph) the sum is an op,
+ * so that it is differentiable too. Otherwise the first sum is a new tensor that belongs to x
+ * alone, and later contributions are added into it in place: a rule's own result may be shared
+ * (add hands its output gradient to both inputs, the seed is the caller's), so only a sum the
+ * sweep made itself is ever written to. An RNN's weight gets one contribution per time step;
+ * without this each one cost a weight-sized tensor. */
 static tg_status accumulate(tg_tape *t, const tg_node *n, int input, tg_tensor *x, tg_tensor *g,
                             uint64_t epoch) {
     char xs[TG_SHAPE_STR_MAX], gs[TG_SHAPE_STR_MAX];
@@ -32,12 +36,20 @@ static tg_status accumulate(tg_tape *t, const tg_node *n, int input, tg_tensor *
                               tg_shape_str(g, gs, sizeof gs), input, tg_dtype_name(x->dtype),
                               tg_shape_str(x, xs, sizeof xs));
     tg_tensor *cur = in_flight(x, epoch);
+    bool owned = false;
+    if (cur && x->sweep_grad_owned && !t->grad_enabled) {
+        kern_binary(KERN_ADD, cur->dtype, cur->ndim, cur->shape, cur->data, cur->data,
+                    cur->strides, g->data, g->strides);
+        return TG_OK;
+    }
     if (cur) {
         g = tg_add(t, cur, g);
         if (!g) return t->status;
+        owned = true;
     }
     x->sweep_grad = g;
     x->sweep_epoch = epoch;
+    x->sweep_grad_owned = owned;
     return TG_OK;
 }
 
@@ -161,6 +173,7 @@ static uint64_t sweep(tg_tape *t, const sweep_request *r) {
     if (s == TG_OK) {
         r->out->sweep_grad = seed;
         r->out->sweep_epoch = epoch;
+        r->out->sweep_grad_owned = false;
     }
     /* Nodes recorded after out's node cannot reach it; the rules' own nodes are among them. */
     for (tg_node *n = r->out->node; n && s == TG_OK; n = n->prev) s = visit(t, n, epoch, r);

@@ -13,6 +13,11 @@
 /* ---- allocation (alloc.c) ---- */
 void *tg_alloc(size_t size);
 void tg_free(void *ptr);
+/* For memory that may outlive the allocator installed when it was taken (the kernels'
+ * per-thread scratch lives as long as its thread): the allocator in effect now, and freeing
+ * through a given one. */
+tg_allocator tg_allocator_in_effect(void);
+void tg_free_with(const tg_allocator *a, void *ptr);
 
 /* ---- arenas (arena.c): bump allocation in chunks; reset keeps the memory ---- */
 typedef struct tg_chunk tg_chunk;
@@ -56,6 +61,7 @@ struct tg_tensor {
     tg_tensor *grad;       /* accumulated (leaves) or latest sweep's (intermediates) gradient */
     tg_tensor *sweep_grad; /* gradient being summed by a sweep; valid only while... */
     uint64_t sweep_epoch;  /* ...this equals the running sweep's process-unique number */
+    bool sweep_grad_owned; /* sweep_grad is a sum the sweep made for this tensor alone */
     char name[TG_NAME_MAX];
 };
 

@@ -82,6 +82,7 @@ static tg_tensor *header_in(tg_arena *a, size_t data_bytes) {
     x->grad = NULL;
     x->sweep_grad = NULL;
     x->sweep_epoch = 0;
+    x->sweep_grad_owned = false;
     x->name[0] = '\0';
     return x;
 }

@@ -53,6 +53,55 @@ START_TEST(test_multiple_uses_param) {
 }
 END_TEST
 
+/* The sweep adds later contributions in place into a sum it made, but never into a rule's
+ * result, which may be shared: add hands one gradient tensor to both inputs. Here a receives
+ * that shared tensor first (y = a + b is a's last use), then exp's and mul_scalar's gradients,
+ * so the second sum is in place. Expected: dL/da = c + exp(a) + 2, dL/db = c, dL/dy = c, for
+ * L = sum(y c + 2a + exp(a)). */
+START_TEST(test_shared_gradient_not_written) {
+    tg_tape *t = tg_tape_new();
+    const double av[] = {0.5, -1.0, 2.0, 0.0}, bv[] = {1, 2, 3, 4}, cv[] = {3, -1, 0.25, 7};
+    tg_tensor *a = leaf(t, TG_SHAPE(4), av);
+    tg_tensor *b = leaf(t, TG_SHAPE(4), bv);
+    tg_tensor *c = tg_from_data(t, TG_F64, TG_SHAPE(4), cv);
+    tg_tensor *p = tg_mul_scalar(t, a, 2.0);
+    tg_tensor *q = tg_exp(t, a);
+    tg_tensor *y = tg_add(t, a, b);
+    tg_tensor *l = tg_sum_all(t, tg_add(t, tg_add(t, tg_mul(t, y, c), p), q));
+    ck_assert_int_eq(tg_tape_backward(t, l, NULL, 0), TG_OK);
+    double want_a[4];
+    for (int i = 0; i < 4; i++) want_a[i] = cv[i] + exp(av[i]) + 2;
+    ck_assert_tensor_near(tg_tensor_grad(a), want_a, 4, 1e-15);
+    ck_assert_tensor_near(tg_tensor_grad(b), cv, 4, 0.0);
+    ck_assert_tensor_near(tg_tensor_grad(y), cv, 4, 0.0);
+    tg_tape_free(t);
+}
+END_TEST
+
+/* A parameter used at every step of a loop, as an RNN's weight is: T contributions, of which
+ * all but the first two are added in place. L = sum_k sum(w * x_k), dL/dw = sum_k x_k. */
+START_TEST(test_many_contributions) {
+    enum { T = 9 };
+    tg_store *s = tg_store_new();
+    tg_tape *t = tg_tape_new();
+    tg_tensor *w = tg_store_param(s, "w", TG_F64, TG_SHAPE(2, 3));
+    const double wv[] = {1, 2, 3, 4, 5, 6};
+    tg_tensor_copy_in(w, TG_F64, wv);
+    double want[6] = {0};
+    tg_tensor *l = NULL;
+    for (int k = 0; k < T; k++) {
+        double xv[6];
+        for (int i = 0; i < 6; i++) want[i] += xv[i] = (double)(k * 6 + i) - 20.0;
+        tg_tensor *term = tg_sum_all(t, tg_mul(t, w, tg_from_data(t, TG_F64, TG_SHAPE(2, 3), xv)));
+        l = l ? tg_add(t, l, term) : term;
+    }
+    ck_assert_int_eq(tg_tape_backward(t, l, NULL, 0), TG_OK);
+    ck_assert_tensor_near(tg_tensor_grad(w), want, 6, 0.0);
+    tg_tape_free(t);
+    tg_store_free(s);
+}
+END_TEST
+
 /* Broadcasting: b (3,) is added to every row of a (2, 3), so its gradient is summed over rows. */
 START_TEST(test_broadcast_gradient_sums) {
     tg_tape *t = tg_tape_new();
@@ -431,6 +480,8 @@ static Suite *backward_suite(void) {
     tcase_add_test(sums, test_multiple_uses_sum);
     tcase_add_test(sums, test_multiple_uses_param);
     tcase_add_test(sums, test_broadcast_gradient_sums);
+    tcase_add_test(sums, test_shared_gradient_not_written);
+    tcase_add_test(sums, test_many_contributions);
     tcase_add_test(sums, test_intermediate_grads);
     suite_add_tcase(s, sums);
     TCase *visits = tcase_create("visits");
