@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../graph/graph.h"
+#include "../ops/kernels/threadpool.h"
 #include "optim_impl.h"
 
 #define DEFAULT_PREFIX "optim"
@@ -146,6 +147,41 @@ void tg_optim_free(tg_optim *o) {
     tg_free(o);
 }
 
+/* A step updates every element independently of the others, so the parameters are cut into
+ * chunks of CHUNK elements that threads may take in any order: the result is the same, bit for
+ * bit, on any number of threads. */
+#define CHUNK ((int64_t)1 << 14)
+
+static int64_t n_chunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
+
+typedef struct step_job {
+    const tg_optim *o;
+    double t, lr;
+    int64_t n_chunks;
+} step_job;
+
+/* Updates chunk c of the concatenation of all parameters' chunks. */
+static void update_chunk(void *ctx, int64_t c) {
+    const step_job *job = ctx;
+    const tg_optim *o = job->o;
+    int i = 0;
+    int64_t chunks_i;
+    while (c >= (chunks_i = n_chunks(tg_tensor_numel(o->params[i])))) {
+        c -= chunks_i;
+        i++;
+    }
+    tg_tensor *p = o->params[i];
+    int64_t n = tg_tensor_numel(p), lo = c * CHUNK;
+    size_t off = (size_t)lo * tg_dtype_size(tg_tensor_dtype(p));
+    tg_optim_slot slot = {.dtype = tg_tensor_dtype(p),
+                          .n = n - lo < CHUNK ? n - lo : CHUNK,
+                          .p = (char *)tg_tensor_data(p) + off,
+                          .g = (const char *)tg_tensor_data(tg_tensor_grad(p)) + off};
+    for (int k = 0; k < o->n_state; k++)
+        slot.s[k] = (char *)tg_tensor_data(o->state[i * o->n_state + k]) + off;
+    o->update(o, &slot, job->t, job->lr);
+}
+
 tg_status tg_optim_step(tg_optim *o, tg_error *err) {
     if (!o) return tg_error_set(err, TG_ERR_NULL, "tg_optim_step: the optimiser is NULL");
     double lr = tg_optim_lr(o);
@@ -154,18 +190,14 @@ tg_status tg_optim_step(tg_optim *o, tg_error *err) {
         return tg_error_set(err, TG_ERR_ARG, "tg_optim_step (%s, '%s'): the learning rate is %g",
                             o->algo, o->prefix, lr);
     double *step = tg_tensor_data(o->step);
-    double t = *step + 1;
-    for (int i = 0; i < o->n_params; i++) {
-        tg_tensor *p = o->params[i];
-        tg_optim_slot slot = {.dtype = tg_tensor_dtype(p),
-                              .n = tg_tensor_numel(p),
-                              .p = tg_tensor_data(p),
-                              .g = tg_tensor_data(tg_tensor_grad(p))};
-        for (int k = 0; k < o->n_state; k++)
-            slot.s[k] = tg_tensor_data(o->state[i * o->n_state + k]);
-        o->update(o, &slot, t, lr);
-    }
-    *step = t;
+    step_job job = {o, *step + 1, lr, 0};
+    for (int i = 0; i < o->n_params; i++) job.n_chunks += n_chunks(tg_tensor_numel(o->params[i]));
+    /* Below a few chunks the work (a few microseconds) would not repay a thread's wake-up. */
+    if (job.n_chunks >= 4)
+        kern_parallel_for_if_awake(job.n_chunks, kern_threads(), update_chunk, &job);
+    else
+        for (int64_t c = 0; c < job.n_chunks; c++) update_chunk(&job, c);
+    *step = job.t;
     return TG_OK;
 }
 

@@ -402,6 +402,50 @@ START_TEST(test_zero_size_parameter) {
 }
 END_TEST
 
+/* A step cuts large parameters into chunks that threads share; every element must still get
+ * exactly its own update, across chunk and parameter boundaries. SGD with momentum 0.9 from
+ * p0 with a constant gradient g makes p0 - lr g, then p0 - lr g - lr 1.9 g. */
+START_TEST(test_large_parameters_in_chunks) {
+    static const int64_t sizes[] = {40001, 16384, 3, 0, 70000};
+    const int n = (int)(sizeof sizes / sizeof sizes[0]);
+    for (int threads = 1; threads <= 2; threads++) {
+        tg_set_threads(threads);
+        tg_store *s = tg_store_new();
+        tg_tensor *w[5];
+        for (int k = 0; k < n; k++) {
+            char name[16];
+            snprintf(name, sizeof name, "w%d", k);
+            w[k] = tg_store_param(s, name, TG_F64, TG_SHAPE(sizes[k]));
+            double *p = tg_tensor_data(w[k]), *g = tg_tensor_data(tg_tensor_grad(w[k]));
+            for (int64_t i = 0; i < sizes[k]; i++) {
+                p[i] = cos(0.001 * (double)i + k);
+                g[i] = sin(0.01 * (double)i - k);
+            }
+        }
+        tg_error err = {0};
+        tg_sgd_options so = tg_sgd_defaults(0.25);
+        so.momentum = 0.9;
+        tg_optim *o = tg_optim_sgd(s, &so, &err);
+        ck_assert_ptr_nonnull(o);
+        ck_assert_int_eq(tg_optim_step(o, &err), TG_OK);
+        ck_assert_int_eq(tg_optim_step(o, &err), TG_OK);
+        for (int k = 0; k < n; k++) {
+            const double *p = tg_tensor_data(w[k]);
+            for (int64_t i = 0; i < sizes[k]; i++) {
+                double g = sin(0.01 * (double)i - k), p0 = cos(0.001 * (double)i + k);
+                double want = p0 - 0.25 * g - 0.25 * (0.9 * g + g);
+                ck_assert_msg(fabs(p[i] - want) <= 1e-15 * (1 + fabs(want)),
+                              "threads %d, w%d[%lld] = %.17g, want %.17g", threads, k,
+                              (long long)i, p[i], want);
+            }
+        }
+        tg_optim_free(o);
+        tg_store_free(s);
+    }
+    tg_set_threads(1);
+}
+END_TEST
+
 /* ---- training: fit y = X (1, -2, 0.5) + 0.3 on 16 points from w = 0, b = 0 (loss 3.1) ---- */
 
 static tg_optim *trainer(int which, tg_store *s, tg_error *err) {
@@ -491,6 +535,7 @@ int main(void) {
     tcase_add_test(tc, test_learning_rate);
     tcase_add_test(tc, test_out_of_memory);
     tcase_add_test(tc, test_zero_size_parameter);
+    tcase_add_test(tc, test_large_parameters_in_chunks);
     suite_add_tcase(s, tc);
     TCase *train = tcase_create("train");
     tcase_set_timeout(train, 60);
