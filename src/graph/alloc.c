@@ -29,3 +29,9 @@ void *tg_alloc(size_t size) {
 void tg_free(void *ptr) {
     if (ptr) current.free_fn(ptr, current.user);
 }
+
+tg_allocator tg_allocator_in_effect(void) { return current; }
+
+void tg_free_with(const tg_allocator *a, void *ptr) {
+    if (ptr) a->free_fn(ptr, a->user);
+}

@@ -256,6 +256,69 @@ START_TEST(test_scratch) {
 }
 END_TEST
 
+/* Two tagged allocators: each puts its tag before the block it returns, and its free counts
+ * any block that carries the other's tag. The library must free every scratch block with the
+ * allocator that made it, even after the application has installed another. */
+typedef struct tagged {
+    unsigned tag;
+    atomic_int made, freed, foreign;
+} tagged;
+
+static void *tagged_malloc(size_t size, void *user) {
+    tagged *a = user;
+    unsigned *p = malloc(size + 16);
+    if (!p) return NULL;
+    *p = a->tag;
+    atomic_fetch_add(&a->made, 1);
+    return (char *)p + 16;
+}
+
+static void tagged_free(void *ptr, void *user) {
+    tagged *a = user;
+    unsigned *p = (unsigned *)((char *)ptr - 16);
+    if (*p != a->tag) {
+        atomic_fetch_add(&a->foreign, 1);
+        return; /* not ours: leak it rather than corrupt the heap */
+    }
+    atomic_fetch_add(&a->freed, 1);
+    free(p);
+}
+
+static tagged alloc_a = {0xA11A, 0, 0, 0}, alloc_b = {0xB22B, 0, 0, 0};
+
+/* Takes scratch under allocator A, switches to B, grows the block (freeing A's), takes the
+ * other slot under B, then exits, which frees the thread's blocks. */
+static void *scratch_across_allocators(void *arg) {
+    (void)arg;
+    tg_set_allocator(&(tg_allocator){tagged_malloc, tagged_free, &alloc_a});
+    char *p = kern_scratch(0, 1000);
+    if (p) memset(p, 1, 1000);
+    tg_set_allocator(&(tg_allocator){tagged_malloc, tagged_free, &alloc_b});
+    p = kern_scratch(0, 100000);
+    if (p) memset(p, 2, 100000);
+    p = kern_scratch(1, 5000);
+    if (p) memset(p, 3, 5000);
+    return NULL;
+}
+
+START_TEST(test_scratch_freed_by_its_allocator) {
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, scratch_across_allocators, NULL), 0);
+    pthread_join(th, NULL);
+    tg_set_allocator(NULL);
+    int a_foreign = atomic_load(&alloc_a.foreign), b_foreign = atomic_load(&alloc_b.foreign);
+    int a_made = atomic_load(&alloc_a.made), a_freed = atomic_load(&alloc_a.freed);
+    int b_made = atomic_load(&alloc_b.made), b_freed = atomic_load(&alloc_b.freed);
+    ck_assert_int_eq(a_foreign, 0); /* blocks of B's handed to A's free */
+    ck_assert_int_eq(b_foreign, 0); /* blocks of A's handed to B's free */
+    /* A made the thread's record and the first block; B the grown block and slot 1's. */
+    ck_assert_int_eq(a_made, 2);
+    ck_assert_int_eq(a_freed, 2);
+    ck_assert_int_eq(b_made, 2);
+    ck_assert_int_eq(b_freed, 2);
+}
+END_TEST
+
 /* ---- teams ---- */
 
 #define MAX_RANKS 16
@@ -355,6 +418,7 @@ static Suite *threadpool_suite(void) {
     tcase_add_test(c, test_concurrent_callers);
     tcase_add_test(c, test_fork_child_uses_pool);
     tcase_add_test(c, test_scratch);
+    tcase_add_test(c, test_scratch_freed_by_its_allocator);
     tcase_add_test(c, test_team);
     tcase_add_test(c, test_team_nested);
     suite_add_tcase(s, c);

@@ -57,6 +57,10 @@ typedef struct scratch {
     struct scratch *prev, *next;
     void *raw[KERN_SCRATCH_SLOTS];
     size_t size[KERN_SCRATCH_SLOTS]; /* usable bytes from the aligned start */
+    /* Each block is freed by the allocator that made it: a block lives as long as its thread,
+     * while the application may install another allocator (tg_set_allocator) meanwhile. */
+    tg_allocator raw_from[KERN_SCRATCH_SLOTS];
+    tg_allocator self_from;
 } scratch;
 
 static pthread_mutex_t scratch_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -75,8 +79,9 @@ static void scratch_release(scratch *s) {
         scratch_list = s->next;
     if (s->next) s->next->prev = s->prev;
     pthread_mutex_unlock(&scratch_mu);
-    for (int i = 0; i < KERN_SCRATCH_SLOTS; i++) tg_free(s->raw[i]);
-    tg_free(s);
+    for (int i = 0; i < KERN_SCRATCH_SLOTS; i++) tg_free_with(&s->raw_from[i], s->raw[i]);
+    tg_allocator self_from = s->self_from;
+    tg_free_with(&self_from, s);
 }
 
 static void scratch_thread_exit(void *p) {
@@ -98,6 +103,7 @@ void *kern_scratch(int slot, size_t bytes) {
         s = tg_alloc(sizeof *s);
         if (!s) return NULL;
         *s = (scratch){0};
+        s->self_from = tg_allocator_in_effect();
         pthread_mutex_lock(&scratch_mu);
         s->next = scratch_list;
         if (scratch_list) scratch_list->prev = s;
@@ -108,7 +114,8 @@ void *kern_scratch(int slot, size_t bytes) {
     }
     /* Grow by half again so that slowly growing requests do not reallocate every time. */
     size_t want = bytes + bytes / 2;
-    tg_free(s->raw[slot]);
+    tg_free_with(&s->raw_from[slot], s->raw[slot]);
+    s->raw_from[slot] = tg_allocator_in_effect();
     s->raw[slot] = tg_alloc(want + SCRATCH_ALIGN);
     s->size[slot] = s->raw[slot] ? want : 0;
     return s->raw[slot] ? aligned_start(s->raw[slot]) : NULL;
