@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../graph/graph.h"
+#include "../ops/kernels/threadpool.h"
 
 struct tg_batcher {
     const tg_dataset *d;
@@ -99,6 +100,42 @@ void tg_batcher_free(tg_batcher *b) {
     tg_free(b);
 }
 
+/* Converting images [first, first + count) of the batch, each through the table. */
+typedef struct convert_job {
+    const tg_batcher *b;
+    char *out;
+    const int64_t *order; /* the batch's sample indices */
+    int64_t pix;
+    int64_t count;
+} convert_job;
+
+enum { IMAGES_PER_TASK = 8 };
+
+static void convert_images(void *ctx, int64_t task) {
+    const convert_job *job = ctx;
+    const uint8_t *images = tg_dataset_images(job->b->d);
+    int64_t pix = job->pix, lo = task * IMAGES_PER_TASK;
+    int64_t hi = lo + IMAGES_PER_TASK < job->count ? lo + IMAGES_PER_TASK : job->count;
+    for (int64_t i = lo; i < hi; i++) {
+        const uint8_t *src = images + job->order[i] * pix;
+        /* The order is shuffled, so each image is a cold, random place in a data set larger
+         * than the caches: ask for the next one while this one is converted, or every cache
+         * line costs a full memory latency (that was most of the time). */
+        if (i + 1 < hi)
+            for (int64_t p = 0; p < pix; p += 64)
+                __builtin_prefetch(images + job->order[i + 1] * pix + p);
+        if (job->b->o.dtype == TG_F32) {
+            const float *lut = job->b->lut32;
+            float *dst = (float *)(void *)job->out + i * pix;
+            for (int64_t p = 0; p < pix; p++) dst[p] = lut[src[p]];
+        } else {
+            const double *lut = job->b->lut64;
+            double *dst = (double *)(void *)job->out + i * pix;
+            for (int64_t p = 0; p < pix; p++) dst[p] = lut[src[p]];
+        }
+    }
+}
+
 bool tg_batcher_next(tg_batcher *b, tg_tape *t, tg_tensor **x, const int64_t **labels) {
     if (x) *x = NULL;
     if (labels) *labels = NULL;
@@ -116,19 +153,14 @@ bool tg_batcher_next(tg_batcher *b, tg_tape *t, tg_tensor **x, const int64_t **l
         b->o.flatten ? tg_tensor_alloc(t, b->o.dtype, 2, (const int64_t[]){count, pix})
                      : tg_tensor_alloc(t, b->o.dtype, 4, (const int64_t[]){count, 1, rows, cols});
     if (!out) return false;
-    const uint8_t *images = tg_dataset_images(b->d), *lab = tg_dataset_labels(b->d);
-    for (int64_t i = 0; i < count; i++) {
-        int64_t k = b->order[start + i];
-        const uint8_t *src = images + k * pix;
-        if (b->o.dtype == TG_F32) {
-            float *dst = (float *)(void *)out->data + i * pix;
-            for (int64_t p = 0; p < pix; p++) dst[p] = b->lut32[src[p]];
-        } else {
-            double *dst = (double *)(void *)out->data + i * pix;
-            for (int64_t p = 0; p < pix; p++) dst[p] = b->lut64[src[p]];
-        }
-        b->labels[i] = lab[k];
-    }
+    const uint8_t *lab = tg_dataset_labels(b->d);
+    convert_job job = {b, out->data, b->order + start, pix, count};
+    /* Converting a batch of 64 images is ~50,000 table look-ups (tens of microseconds): worth
+     * sharing with a worker that is still awake from the previous step's products, not worth
+     * waking one. */
+    kern_parallel_for_if_awake((count + IMAGES_PER_TASK - 1) / IMAGES_PER_TASK, kern_threads(),
+                               convert_images, &job);
+    for (int64_t i = 0; i < count; i++) b->labels[i] = lab[b->order[start + i]];
     b->position++;
     *x = out;
     *labels = b->labels;

@@ -173,6 +173,7 @@ START_TEST(test_shuffle_is_fisher_yates) {
         const int64_t *y;
         ck_assert(tg_batcher_next(b, t, &x, &y));
         ck_assert_mem_eq(y, want, sizeof want);
+        check_batch(d, x, y, 23, 0, 1); /* converted in tasks of 8 images: 8 + 8 + 7 */
         ck_assert(!tg_batcher_next(b, t, &x, &y));
         tg_tape_reset(t);
     }
