@@ -8,11 +8,17 @@
  *         r = sigmoid(r_x + r_h), z = sigmoid(z_x + z_h), n = tanh(n_x + r n_h)
  *         h' = (1 - z) n + z h  (computed as n + z (h - n))
  *
+ * Every unroll makes the input's product for all steps at once (one linear over T B rows). The
+ * RNN and LSTM add both biases to it once (x W_ih^T + (b_ih + b_hh)), in the step and in the
+ * unroll alike, and the unroll records their recurrence as one sequence op (src/ops/lstm.h),
+ * whose steps round exactly as a single step does; the GRU steps one by one.
+ *
  * Invariant: the three public cell structs share one layout, read here through `cell`; every
  * state a step returns is (B, H) in the weights' dtype. */
 #include <math.h>
 #include <string.h>
 
+#include "../ops/lstm.h"
 #include "nn_util.h"
 
 typedef enum cell_kind { CELL_RNN = 0, CELL_LSTM, CELL_GRU } cell_kind;
@@ -138,29 +144,34 @@ static tg_tensor *block(tg_tape *t, const cell *c, tg_tensor *z, int k) {
     return tg_slice(t, z, 1, k * c->hidden, (k + 1) * c->hidden, 1);
 }
 
+/* b_ih + b_hh, or whichever one the cell has, or NULL. */
+static tg_tensor *folded_bias(tg_tape *t, const cell *c) {
+    if (c->b_ih && c->b_hh) return tg_add(t, c->b_ih, c->b_hh);
+    return c->b_ih ? c->b_ih : c->b_hh;
+}
+
+/* The GRU's step from its input product gx = x W_ih^T + b_ih (B, 3H). */
+static tg_tensor *gru_step(tg_tape *t, const cell *c, tg_tensor *gx, tg_tensor *h) {
+    tg_tensor *gh = tg_linear(t, h, c->w_hh, c->b_hh);
+    tg_tensor *r = tg_sigmoid(t, tg_add(t, block(t, c, gx, 0), block(t, c, gh, 0)));
+    tg_tensor *z = tg_sigmoid(t, tg_add(t, block(t, c, gx, 1), block(t, c, gh, 1)));
+    tg_tensor *n = tg_tanh(t, tg_add(t, block(t, c, gx, 2), tg_mul(t, r, block(t, c, gh, 2))));
+    return tg_add(t, n, tg_mul(t, z, tg_sub(t, h, n)));
+}
+
 /* The step proper, on checked x (B, I) and states (B, H). For the LSTM, cs is the cell state
  * and *c_out receives the new one. */
 static tg_tensor *step(tg_tape *t, const cell *c, tg_tensor *x, tg_tensor *h, tg_tensor *cs,
                        tg_tensor **c_out) {
-    tg_tensor *gx = tg_linear(t, x, c->w_ih, c->b_ih);
-    tg_tensor *gh = tg_linear(t, h, c->w_hh, c->b_hh);
-    switch (c->kind) {
-    case CELL_RNN:
-        return tg_tanh(t, tg_add(t, gx, gh));
-    case CELL_LSTM: {
-        /* The gate arithmetic is one fused op (ops.h's tg_lstm_gates) giving [h', c']. */
-        tg_tensor *hc = tg_lstm_gates(t, tg_add(t, gx, gh), cs);
-        *c_out = block(t, c, hc, 1);
-        return block(t, c, hc, 0);
-    }
-    case CELL_GRU: {
-        tg_tensor *r = tg_sigmoid(t, tg_add(t, block(t, c, gx, 0), block(t, c, gh, 0)));
-        tg_tensor *z = tg_sigmoid(t, tg_add(t, block(t, c, gx, 1), block(t, c, gh, 1)));
-        tg_tensor *n = tg_tanh(t, tg_add(t, block(t, c, gx, 2), tg_mul(t, r, block(t, c, gh, 2))));
-        return tg_add(t, n, tg_mul(t, z, tg_sub(t, h, n)));
-    }
-    }
-    return NULL;
+    if (c->kind == CELL_GRU) return gru_step(t, c, tg_linear(t, x, c->w_ih, c->b_ih), h);
+    /* The association the sequence ops use: (x W_ih^T + b) + h W_hh^T. */
+    tg_tensor *gx = tg_linear(t, x, c->w_ih, folded_bias(t, c));
+    tg_tensor *z = tg_add(t, gx, tg_matmul(t, h, tg_transpose(t, c->w_hh, 0, 1)));
+    if (c->kind == CELL_RNN) return tg_tanh(t, z);
+    /* The gate arithmetic is one fused op (ops.h's tg_lstm_gates) giving [h', c']. */
+    tg_tensor *hc = tg_lstm_gates(t, z, cs);
+    *c_out = block(t, c, hc, 1);
+    return block(t, c, hc, 0);
 }
 
 /* A checked step of any kind from the public entry points. */
@@ -204,20 +215,36 @@ tg_tensor *tg_gru_cell_step_at(tg_tape *t, const char *file, int line, const tg_
 
 /* ---- the unroll ---- */
 
-/* Writes the steps first..first+len of a sequence into steps[], given part = x[first:first+len]
- * of shape (len, B, I), each step as (B, I). Halving, rather than slicing every step out of
- * the whole x, keeps backward at O(T log T): a slice's gradient is embedded in a zero tensor
- * the size of what it was sliced from, and here that is at most twice the slice. */
-static void split_steps(tg_tape *t, tg_tensor *part, int64_t first, int64_t len,
-                        tg_tensor **steps) {
-    if (len == 1) {
-        steps[first] =
-            tg_reshape(t, part, TG_SHAPE(tg_tensor_dim(part, 1), tg_tensor_dim(part, 2)));
-        return;
+/* Step `s` of y (T', B, H) as (B, H). */
+static tg_tensor *step_of(tg_tape *t, tg_tensor *y, int64_t s) {
+    return tg_reshape(t, tg_slice(t, y, 0, s, s + 1, 1),
+                      TG_SHAPE(tg_tensor_dim(y, 1), tg_tensor_dim(y, 2)));
+}
+
+/* The GRU's unroll: every step's input product at once (one linear over T B rows), then the
+ * steps one by one, each reading its rows of that product. */
+static tg_tensor *gru_unroll(tg_tape *t, const cell *c, tg_tensor *x, tg_tensor *h,
+                             tg_tensor **h_n) {
+    int64_t steps_n = x->shape[0], batch = x->shape[1];
+    tg_tensor *flat = tg_reshape(t, x, TG_SHAPE(steps_n * batch, c->in));
+    tg_tensor *gx = tg_reshape(t, tg_linear(t, flat, c->w_ih, c->b_ih),
+                               TG_SHAPE(steps_n, batch, 3 * c->hidden));
+    if (!gx) return NULL;
+    /* Both pointer arrays live on the tape, so a steady-state step allocates nothing. */
+    tg_tensor **xs = tg_arena_alloc(&t->arena, (size_t)(2 * steps_n) * sizeof *xs);
+    if (!xs)
+        return tg_fail(t, TG_ERR_NOMEM, "%s: no memory for %lld steps", kind_name[c->kind],
+                       (long long)steps_n);
+    tg_tensor **hs = xs + steps_n;
+    tg_seq_split_steps(t, gx, 0, steps_n, xs);
+    for (int64_t s = 0; s < steps_n && h; s++) {
+        h = gru_step(t, c, xs[s], h);
+        hs[s] = h;
     }
-    int64_t half = len / 2;
-    split_steps(t, tg_slice(t, part, 0, 0, half, 1), first, half, steps);
-    split_steps(t, tg_slice(t, part, 0, half, len, 1), first + half, len - half, steps);
+    if (!h) return NULL;
+    tg_tensor *out = tg_stack(t, (int)steps_n, hs, 0);
+    if (out && h_n) *h_n = h;
+    return out;
 }
 
 static tg_tensor *unroll(tg_tape *t, const char *file, int line, const void *layer, const cell *c,
@@ -231,27 +258,31 @@ static tg_tensor *unroll(tg_tape *t, const char *file, int line, const void *lay
     tg_tensor *h = state_or_zeros(t, c, "h0", h0, batch);
     tg_tensor *cs = c->kind == CELL_LSTM ? state_or_zeros(t, c, "c0", c0, batch) : NULL;
     if (!h || (c->kind == CELL_LSTM && !cs)) return NULL;
-    /* Both pointer arrays live on the tape, so a steady-state step allocates nothing. */
-    tg_tensor **xs = tg_arena_alloc(&t->arena, (size_t)(2 * steps_n) * sizeof *xs);
-    if (!xs)
-        return tg_fail(t, TG_ERR_NOMEM, "%s: no memory for %lld steps", kind_name[c->kind],
-                       (long long)steps_n);
-    tg_tensor **hs = xs + steps_n;
-    split_steps(t, x, 0, steps_n, xs);
-    for (int64_t s = 0; s < steps_n && h; s++) {
-        tg_tensor *cn = NULL;
-        h = step(t, c, xs[s], h, cs, &cn);
-        cs = cn;
-        hs[s] = h;
-    }
-    if (!h || (c->kind == CELL_LSTM && !cs)) return NULL;
     if (steps_n > INT32_MAX)
         return tg_fail(t, TG_ERR_SHAPE, "%s: %lld steps are more than one stack can join",
                        kind_name[c->kind], (long long)steps_n);
-    tg_tensor *out = tg_stack(t, (int)steps_n, hs, 0);
-    if (!out) return NULL;
-    if (h_n) *h_n = h;
-    if (c_n) *c_n = cs;
+    if (c->kind == CELL_GRU) return gru_unroll(t, c, x, h, h_n);
+    /* Every step's input product at once, then the recurrence as one op. */
+    int64_t gh = n_gates[c->kind] * c->hidden;
+    tg_tensor *flat = tg_reshape(t, x, TG_SHAPE(steps_n * batch, c->in));
+    tg_tensor *gx =
+        tg_reshape(t, tg_linear(t, flat, c->w_ih, folded_bias(t, c)), TG_SHAPE(steps_n, batch, gh));
+    if (!gx) return NULL;
+    if (c->kind == CELL_RNN) {
+        tg_tensor *out = tg_rnn_seq_at(t, NULL, 0, gx, h, c->w_hh);
+        tg_tensor *last = out && h_n ? step_of(t, out, steps_n - 1) : out;
+        if (!last) return NULL;
+        if (h_n) *h_n = last;
+        return out;
+    }
+    /* lstm_seq gives [h_1..h_T, c_T]. */
+    tg_tensor *y = tg_lstm_seq_at(t, NULL, 0, gx, h, cs, c->w_hh);
+    tg_tensor *out = tg_slice(t, y, 0, 0, steps_n, 1);
+    tg_tensor *hl = out && h_n ? step_of(t, y, steps_n - 1) : out;
+    tg_tensor *cl = out && c_n ? step_of(t, y, steps_n) : out;
+    if (!hl || !cl) return NULL;
+    if (h_n) *h_n = hl;
+    if (c_n) *c_n = cl;
     return out;
 }
 

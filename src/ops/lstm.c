@@ -1,6 +1,7 @@
-/* lstm.c: the LSTM cell's gate arithmetic as one fused op, recorded as one node where the
- * composition (four slices, three sigmoids, two tanhs, three products, a sum) records thirteen.
+/* lstm.c: the recurrent cells' fused ops.
  *
+ * lstm_gates: the LSTM cell's gate arithmetic as one node where the composition (four slices,
+ * three sigmoids, two tanhs, three products, a sum) records thirteen.
  *   z (B, 4H) = [zi zf zg zo] (PyTorch's gate order),  c (B, H)
  *   i = sigmoid(zi), f = sigmoid(zf), gg = tanh(zg), o = sigmoid(zo)
  *   c' = f c + i gg,   h' = o tanh(c'),   y = [h', c'] (B, 2H)
@@ -8,15 +9,19 @@
  *   dc' = gc + gh o (1 - tc^2)
  *   dL/dz = [dc' gg i (1 - i),  dc' c f (1 - f),  dc' i (1 - gg^2),  gh tc o (1 - o)]
  *   dL/dc = dc' f
- * When the backward pass is itself recorded (create_graph) the rule is written with the
- * primitive ops above, so every higher derivative follows from theirs; otherwise it is one
- * fused pass (kernels/cell.c) over the activations the forward kept: a tape tensor whose
- * address is the node's saved blob, alive exactly as long as the node. Both paths evaluate the
- * same formulas. */
+ * rnn_seq and lstm_seq (lstm.h): a whole unroll's recurrence as one node, so that the reverse
+ * sweep visits one node instead of several per step and the recurrent weight's gradient is one
+ * product over all T B rows instead of T products summed.
+ *
+ * When the backward pass is itself recorded (create_graph) every rule is written with the
+ * primitive ops (recomputing the forward from the inputs), so every higher derivative follows
+ * from theirs; otherwise it is one fused pass (kernels/cell.c) over what the forward kept: tape
+ * tensors whose addresses are the node's saved blob, alive exactly as long as the node. Both
+ * paths evaluate the same formulas. */
 #include <string.h>
 
 #include "kernels/cell.h"
-#include "op_util.h"
+#include "lstm.h"
 
 /* x with rows of unit inner stride: x itself, or a contiguous copy on the tape. */
 static const tg_tensor *unit_rows(tg_tape *t, const tg_tensor *x) {
@@ -37,25 +42,34 @@ static tg_tensor *sig_slope(tg_tape *t, tg_tensor *s) {
     return tg_mul(t, s, tg_rsub_scalar(t, s, 1.0));
 }
 
-/* The rule in primitive ops, for a recorded backward pass. */
-static void composed_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
-    tg_tensor *z = n->inputs[0], *c = n->inputs[1];
+/* The gates' rule in primitive ops: from z, c and the gradients gh, gc of h' and c', dz and (when
+ * dc is not NULL) dc. */
+static void gates_rule(tg_tape *t, tg_tensor *z, tg_tensor *c, tg_tensor *gh, tg_tensor *gc,
+                       tg_tensor **dz, tg_tensor **dc) {
     int64_t H = c->shape[1];
     tg_tensor *i = tg_sigmoid(t, tg_slice(t, z, 1, 0, H, 1));
     tg_tensor *f = tg_sigmoid(t, tg_slice(t, z, 1, H, 2 * H, 1));
     tg_tensor *gg = tg_tanh(t, tg_slice(t, z, 1, 2 * H, 3 * H, 1));
     tg_tensor *o = tg_sigmoid(t, tg_slice(t, z, 1, 3 * H, 4 * H, 1));
     tg_tensor *tc = tg_tanh(t, tg_add(t, tg_mul(t, f, c), tg_mul(t, i, gg)));
-    tg_tensor *gh = tg_slice(t, g, 1, 0, H, 1), *gc = tg_slice(t, g, 1, H, 2 * H, 1);
     tg_tensor *dcp = tg_add(t, gc, tg_mul(t, gh, tg_mul(t, o, one_minus_sq(t, tc))));
-    if (tg_node_needs_grad(n, 0)) {
+    if (dz) {
         tg_tensor *parts[4] = {tg_mul(t, dcp, tg_mul(t, gg, sig_slope(t, i))),
                                tg_mul(t, dcp, tg_mul(t, c, sig_slope(t, f))),
                                tg_mul(t, dcp, tg_mul(t, i, one_minus_sq(t, gg))),
                                tg_mul(t, gh, tg_mul(t, tc, sig_slope(t, o)))};
-        grads[0] = tg_concat(t, 4, parts, 1);
+        *dz = tg_concat(t, 4, parts, 1);
     }
-    if (tg_node_needs_grad(n, 1)) grads[1] = tg_mul(t, dcp, f);
+    if (dc) *dc = tg_mul(t, dcp, f);
+}
+
+/* lstm_gates' rule in primitive ops, for a recorded backward pass. */
+static void composed_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    tg_tensor *z = n->inputs[0], *c = n->inputs[1];
+    int64_t H = c->shape[1];
+    tg_tensor *gh = tg_slice(t, g, 1, 0, H, 1), *gc = tg_slice(t, g, 1, H, 2 * H, 1);
+    gates_rule(t, z, c, gh, gc, tg_node_needs_grad(n, 0) ? &grads[0] : NULL,
+               tg_node_needs_grad(n, 1) ? &grads[1] : NULL);
 }
 
 static void lstm_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
@@ -71,8 +85,10 @@ static void lstm_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor 
     tg_tensor *dc =
         tg_node_needs_grad(n, 1) ? tg_tensor_alloc(t, z->dtype, 2, n->inputs[1]->shape) : NULL;
     if (!c || !gu || (tg_node_needs_grad(n, 0) && !dz) || (tg_node_needs_grad(n, 1) && !dc)) return;
+    size_t es = tg_dtype_size(z->dtype);
     kern_lstm_backward(z->dtype, B, H, act->data, c->data, row_stride(c), gu->data, row_stride(gu),
-                       dz ? dz->data : NULL, dc ? dc->data : NULL);
+                       gu->data + H * (int64_t)es, row_stride(gu), dz ? dz->data : NULL,
+                       dc ? dc->data : NULL);
     grads[0] = dz;
     grads[1] = dc;
 }
@@ -93,9 +109,297 @@ tg_tensor *tg_lstm_gates_at(tg_tape *t, const char *file, int line, tg_tensor *z
     tg_tensor *y = tg_tensor_alloc(t, z->dtype, 2, (int64_t[]){B, 2 * H});
     tg_tensor *act = tg_tensor_alloc(t, z->dtype, 2, (int64_t[]){B, 5 * H});
     if (!zu || !cu || !y || !act) return NULL;
+    size_t es = tg_dtype_size(z->dtype);
     kern_lstm_forward(z->dtype, B, H, zu->data, row_stride(zu), cu->data, row_stride(cu), y->data,
-                      act->data);
+                      2 * H, y->data + H * (int64_t)es, 2 * H, act->data);
     if (!tg_record(t, &tg_op_lstm_gates, y, 2, in)) return NULL;
     if (y->node && !tg_node_save(t, y->node, &act, sizeof act)) return NULL;
     return y;
+}
+
+/* ---- rnn_seq and lstm_seq ---- */
+
+void tg_seq_split_steps(tg_tape *t, tg_tensor *part, int64_t first, int64_t len,
+                        tg_tensor **steps) {
+    if (len == 1) {
+        steps[first] =
+            tg_reshape(t, part, TG_SHAPE(tg_tensor_dim(part, 1), tg_tensor_dim(part, 2)));
+        return;
+    }
+    int64_t half = len / 2;
+    tg_seq_split_steps(t, tg_slice(t, part, 0, 0, half, 1), first, half, steps);
+    tg_seq_split_steps(t, tg_slice(t, part, 0, half, len, 1), first + half, len - half, steps);
+}
+
+/* What a sequence node keeps: hs (T + 1 or T + 2, B, H) = [h0, h_1..h_T (, c_T)], whose rows
+ * 0..T-1 are the previous states the weight gradient multiplies; for the LSTM also cs
+ * (T + 1, B, H) = [c0..c_T] and act (T, B, 5H), the gates' activations of every step. */
+typedef struct seq_saved {
+    tg_tensor *hs, *cs, *act;
+} seq_saved;
+
+/* x itself when contiguous, else a contiguous copy on the tape. */
+static const tg_tensor *contig(tg_tape *t, const tg_tensor *x) {
+    if (tg_tensor_is_contiguous(x)) return x;
+    tg_tensor *c = tg_tensor_alloc(t, x->dtype, x->ndim, x->shape);
+    if (c)
+        kern_copy(c->dtype, c->data, c->strides, x->dtype, x->data, x->strides, x->ndim, x->shape);
+    return c;
+}
+
+/* Copies x (B, H), any layout, into contiguous memory at dst. */
+static void copy_state(char *dst, const tg_tensor *x) {
+    int64_t st[2] = {x->shape[1], 1};
+    kern_copy(x->dtype, dst, st, x->dtype, x->data, x->strides, 2, x->shape);
+}
+
+/* Checks gx (T, B, G H), the states (B, H) and W (G H, H) of a sequence op with G gates. */
+static bool seq_shapes(tg_tape *t, const char *op, int gates, const tg_tensor *gx,
+                       const tg_tensor *h0, const tg_tensor *c0, const tg_tensor *w) {
+    bool ok = gx->ndim == 3 && h0->ndim == 2 && w->ndim == 2 && gx->shape[0] >= 1;
+    if (ok) {
+        int64_t B = gx->shape[1], H = h0->shape[1];
+        ok = h0->shape[0] == B && gx->shape[2] == gates * H && w->shape[0] == gates * H &&
+             w->shape[1] == H && (!c0 || (c0->ndim == 2 && c0->shape[0] == B && c0->shape[1] == H));
+    }
+    if (ok) return true;
+    char gs[TG_SHAPE_STR_MAX], hs[TG_SHAPE_STR_MAX], cs[TG_SHAPE_STR_MAX], ws[TG_SHAPE_STR_MAX];
+    tg_fail(t, TG_ERR_SHAPE,
+            "%s: gx must be (T, B, %dH) with T >= 1, the states (B, H) and W (%dH, H), got gx %s, "
+            "h0 %s%s%s, W %s",
+            op, gates, gates, tg_shape_str(gx, gs, sizeof gs), tg_shape_str(h0, hs, sizeof hs),
+            c0 ? ", c0 " : "", c0 ? tg_shape_str(c0, cs, sizeof cs) : "",
+            tg_shape_str(w, ws, sizeof ws));
+    return false;
+}
+
+/* W^T (H, N) of W (N, H) as a contiguous tape tensor: made once per sequence, so that no step's
+ * product has to reorder a transposed operand of its own. */
+static tg_tensor *transposed(tg_tape *t, const tg_tensor *w) {
+    int64_t shape[2] = {w->shape[1], w->shape[0]}, src[2] = {w->strides[1], w->strides[0]};
+    tg_tensor *wt = tg_tensor_alloc(t, w->dtype, 2, shape);
+    if (wt) kern_copy(w->dtype, wt->data, wt->strides, w->dtype, w->data, src, 2, shape);
+    return wt;
+}
+
+/* P (B, N) = h (B, H, contiguous) W^T, given W^T (H, N) contiguous. */
+static void times_wt(const tg_tensor *wt, int64_t B, const char *h, char *p) {
+    int64_t N = wt->shape[1], H = wt->shape[0];
+    kern_gemm(wt->dtype, B, N, H, h, H, 1, wt->data, N, 1, p, N);
+}
+
+/* dh (B, H) = dz (B, N, contiguous) W. */
+static void times_w(const tg_tensor *w, int64_t B, const char *dz, char *dh) {
+    int64_t N = w->shape[0], H = w->shape[1];
+    kern_gemm(w->dtype, B, H, N, dz, N, 1, w->data, w->strides[0], w->strides[1], dh, H);
+}
+
+/* dW (N, H) = dZ^T hs[0..T-1]: the recurrent weight's gradient over all T B rows at once. */
+static tg_tensor *weight_grad(tg_tape *t, const tg_tensor *w, int64_t rows, const char *dz,
+                              const char *hprev) {
+    int64_t N = w->shape[0], H = w->shape[1];
+    tg_tensor *dw = tg_tensor_alloc(t, w->dtype, 2, w->shape);
+    if (dw) kern_gemm(w->dtype, N, H, rows, dz, 1, N, hprev, H, 1, dw->data, H);
+    return dw;
+}
+
+/* The sequence's states: hs with `extra` spare steps after h_T, h0 copied into step 0. */
+static tg_tensor *state_rows(tg_tape *t, const tg_tensor *h0, int64_t steps) {
+    tg_tensor *hs =
+        tg_tensor_alloc(t, h0->dtype, 3, (int64_t[]){steps, h0->shape[0], h0->shape[1]});
+    if (hs) copy_state(hs->data, h0);
+    return hs;
+}
+
+/* Hangs the saved tensors on y's node (when recorded) and returns y. */
+static tg_tensor *seq_record(tg_tape *t, const tg_op_desc *op, tg_tensor *y, int n_in,
+                             tg_tensor *const *in, seq_saved sv) {
+    if (!tg_record(t, op, y, n_in, in)) return NULL;
+    if (y->node && !tg_node_save(t, y->node, &sv, sizeof sv)) return NULL;
+    return y;
+}
+
+/* rnn_seq's rule in primitive ops: the forward again from the inputs, then back through time. */
+static void rnn_seq_composed(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    tg_tensor *gx = n->inputs[0], *h0 = n->inputs[1], *w = n->inputs[2];
+    int64_t T = gx->shape[0];
+    tg_tensor **xs = tg_arena_alloc(&t->arena, (size_t)(4 * T + 1) * sizeof *xs);
+    if (!xs) {
+        tg_fail(t, TG_ERR_NOMEM, "rnn_seq: no memory for the backward of %lld steps", (long long)T);
+        return;
+    }
+    tg_tensor **gs = xs + T, **dzs = gs + T, **hs = dzs + T;
+    tg_seq_split_steps(t, gx, 0, T, xs);
+    tg_seq_split_steps(t, g, 0, T, gs);
+    tg_tensor *wt = tg_transpose(t, w, 0, 1), *dh = NULL, *dw = NULL;
+    hs[0] = h0;
+    for (int64_t s = 0; s < T; s++)
+        hs[s + 1] = tg_tanh(t, tg_add(t, xs[s], tg_matmul(t, hs[s], wt)));
+    for (int64_t s = T - 1; s >= 0; s--) {
+        tg_tensor *gh = dh ? tg_add(t, gs[s], dh) : gs[s];
+        dzs[s] = tg_mul(t, gh, one_minus_sq(t, hs[s + 1]));
+        if (tg_node_needs_grad(n, 2)) {
+            tg_tensor *term = tg_matmul(t, tg_transpose(t, dzs[s], 0, 1), hs[s]);
+            dw = dw ? tg_add(t, dw, term) : term;
+        }
+        dh = tg_matmul(t, dzs[s], w);
+    }
+    if (tg_node_needs_grad(n, 0) && T <= INT32_MAX) grads[0] = tg_stack(t, (int)T, dzs, 0);
+    if (tg_node_needs_grad(n, 1)) grads[1] = dh;
+    if (tg_node_needs_grad(n, 2)) grads[2] = dw;
+}
+
+static void rnn_seq_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    if (tg_tape_grad_enabled(t)) {
+        rnn_seq_composed(t, n, g, grads);
+        return;
+    }
+    const tg_tensor *w = n->inputs[2];
+    seq_saved sv;
+    memcpy(&sv, n->saved, sizeof sv);
+    int64_t T = sv.hs->shape[0] - 1, B = sv.hs->shape[1], H = sv.hs->shape[2], bh = B * H;
+    size_t step = (size_t)bh * tg_dtype_size(w->dtype);
+    const tg_tensor *gc = contig(t, g);
+    tg_tensor *dz = tg_tensor_alloc(t, w->dtype, 3, (int64_t[]){T, B, H});
+    tg_tensor *dh = tg_tensor_alloc(t, w->dtype, 2, (int64_t[]){B, H});
+    if (!gc || !dz || !dh) return;
+    for (int64_t s = T - 1; s >= 0; s--) {
+        char *dzs = dz->data + (size_t)s * step;
+        kern_rnn_tanh_backward(w->dtype, bh, gc->data + (size_t)s * step,
+                               s < T - 1 ? dh->data : NULL, sv.hs->data + (size_t)(s + 1) * step,
+                               dzs);
+        if (s > 0 || tg_node_needs_grad(n, 1)) times_w(w, B, dzs, dh->data);
+    }
+    if (tg_node_needs_grad(n, 0)) grads[0] = dz;
+    if (tg_node_needs_grad(n, 1)) grads[1] = dh;
+    if (tg_node_needs_grad(n, 2)) grads[2] = weight_grad(t, w, T * B, dz->data, sv.hs->data);
+}
+
+const tg_op_desc tg_op_rnn_seq = {"rnn_seq", 3, rnn_seq_backward, NULL, TG_OPF_SMOOTH};
+
+tg_tensor *tg_rnn_seq_at(tg_tape *t, const char *file, int line, tg_tensor *gx, tg_tensor *h0,
+                         tg_tensor *w) {
+    tg_tensor *in[3] = {gx, h0, w};
+    if (!tg_op_enter(t, file, line, "rnn_seq", 3, in)) return NULL;
+    if (!seq_shapes(t, "rnn_seq", 1, gx, h0, NULL, w)) return NULL;
+    int64_t T = gx->shape[0], B = gx->shape[1], H = h0->shape[1], bh = B * H;
+    size_t step = (size_t)bh * tg_dtype_size(gx->dtype);
+    const tg_tensor *gxc = contig(t, gx);
+    tg_tensor *hs = state_rows(t, h0, T + 1), *wt = transposed(t, w);
+    if (!gxc || !hs || !wt) return NULL;
+    for (int64_t s = 0; s < T; s++) {
+        char *h = hs->data + (size_t)s * step, *hn = h + step;
+        times_wt(wt, B, h, hn);
+        kern_cell_add(gx->dtype, bh, gxc->data + (size_t)s * step, hn, hn);
+        kern_unary(KERN_TANH, gx->dtype, bh, hn, hn, 0.0);
+    }
+    tg_tensor *y = tg_tensor_view(t, hs, 3, gx->shape, hs->strides, bh);
+    if (!y) return NULL;
+    return seq_record(t, &tg_op_rnn_seq, y, 3, in, (seq_saved){hs, NULL, NULL});
+}
+
+/* lstm_seq's rule in primitive ops: the forward again from the inputs, then back through time
+ * with the gates' rule. */
+static void lstm_seq_composed(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    tg_tensor *gx = n->inputs[0], *h0 = n->inputs[1], *c0 = n->inputs[2], *w = n->inputs[3];
+    int64_t T = gx->shape[0], H = h0->shape[1];
+    tg_tensor **xs = tg_arena_alloc(&t->arena, (size_t)(6 * T + 2) * sizeof *xs);
+    if (!xs) {
+        tg_fail(t, TG_ERR_NOMEM, "lstm_seq: no memory for the backward of %lld steps",
+                (long long)T);
+        return;
+    }
+    tg_tensor **gs = xs + T, **dzs = gs + T, **zs = dzs + T, **hs = zs + T, **cs = hs + T + 1;
+    tg_seq_split_steps(t, gx, 0, T, xs);
+    tg_seq_split_steps(t, tg_slice(t, g, 0, 0, T, 1), 0, T, gs);
+    tg_tensor *dc = tg_reshape(t, tg_slice(t, g, 0, T, T + 1, 1), TG_SHAPE(h0->shape[0], H));
+    tg_tensor *wt = tg_transpose(t, w, 0, 1), *dh = NULL, *dw = NULL;
+    hs[0] = h0;
+    cs[0] = c0;
+    for (int64_t s = 0; s < T; s++) {
+        zs[s] = tg_add(t, xs[s], tg_matmul(t, hs[s], wt));
+        tg_tensor *hc = tg_lstm_gates(t, zs[s], cs[s]);
+        hs[s + 1] = tg_slice(t, hc, 1, 0, H, 1);
+        cs[s + 1] = tg_slice(t, hc, 1, H, 2 * H, 1);
+    }
+    for (int64_t s = T - 1; s >= 0; s--) {
+        tg_tensor *gh = dh ? tg_add(t, gs[s], dh) : gs[s];
+        gates_rule(t, zs[s], cs[s], gh, dc, &dzs[s], &dc);
+        if (tg_node_needs_grad(n, 3)) {
+            tg_tensor *term = tg_matmul(t, tg_transpose(t, dzs[s], 0, 1), hs[s]);
+            dw = dw ? tg_add(t, dw, term) : term;
+        }
+        dh = tg_matmul(t, dzs[s], w);
+    }
+    if (tg_node_needs_grad(n, 0) && T <= INT32_MAX) grads[0] = tg_stack(t, (int)T, dzs, 0);
+    if (tg_node_needs_grad(n, 1)) grads[1] = dh;
+    if (tg_node_needs_grad(n, 2)) grads[2] = dc;
+    if (tg_node_needs_grad(n, 3)) grads[3] = dw;
+}
+
+static void lstm_seq_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    if (tg_tape_grad_enabled(t)) {
+        lstm_seq_composed(t, n, g, grads);
+        return;
+    }
+    const tg_tensor *w = n->inputs[3];
+    seq_saved sv;
+    memcpy(&sv, n->saved, sizeof sv);
+    int64_t T = sv.act->shape[0], B = sv.act->shape[1], H = sv.hs->shape[2], bh = B * H;
+    size_t es = tg_dtype_size(w->dtype), step = (size_t)bh * es;
+    const tg_tensor *gc = contig(t, g);
+    tg_tensor *dz = tg_tensor_alloc(t, w->dtype, 3, (int64_t[]){T, B, 4 * H});
+    /* dh, then two cell-state gradients used in turn (the kernel reads one, writes the other),
+     * then the sum of a step's own gradient and dh. */
+    tg_tensor *dh = tg_tensor_alloc(t, w->dtype, 2, (int64_t[]){B, H});
+    tg_tensor *dcs = tg_tensor_alloc(t, w->dtype, 3, (int64_t[]){2, B, H});
+    tg_tensor *gsum = tg_tensor_alloc(t, w->dtype, 2, (int64_t[]){B, H});
+    if (!gc || !dz || !dh || !dcs || !gsum) return;
+    const char *gcell = gc->data + (size_t)T * step; /* dL/dc_T */
+    int cur = 0;
+    for (int64_t s = T - 1; s >= 0; s--) {
+        const char *gh = gc->data + (size_t)s * step;
+        if (s < T - 1) {
+            kern_cell_add(w->dtype, bh, gh, dh->data, gsum->data);
+            gh = gsum->data;
+        }
+        char *dzs = dz->data + (size_t)s * 4 * step, *dc = dcs->data + (size_t)cur * step;
+        kern_lstm_backward(w->dtype, B, H, sv.act->data + (size_t)s * 5 * step,
+                           sv.cs->data + (size_t)s * step, H, gh, H, gcell, H, dzs, dc);
+        gcell = dc;
+        cur ^= 1;
+        if (s > 0 || tg_node_needs_grad(n, 1)) times_w(w, B, dzs, dh->data);
+    }
+    if (tg_node_needs_grad(n, 0)) grads[0] = dz;
+    if (tg_node_needs_grad(n, 1)) grads[1] = dh;
+    if (tg_node_needs_grad(n, 2))
+        grads[2] = tg_tensor_view(t, dcs, 2, dh->shape, dh->strides, (int64_t)(cur ^ 1) * bh);
+    if (tg_node_needs_grad(n, 3)) grads[3] = weight_grad(t, w, T * B, dz->data, sv.hs->data);
+}
+
+const tg_op_desc tg_op_lstm_seq = {"lstm_seq", 4, lstm_seq_backward, NULL, TG_OPF_SMOOTH};
+
+tg_tensor *tg_lstm_seq_at(tg_tape *t, const char *file, int line, tg_tensor *gx, tg_tensor *h0,
+                          tg_tensor *c0, tg_tensor *w) {
+    tg_tensor *in[4] = {gx, h0, c0, w};
+    if (!tg_op_enter(t, file, line, "lstm_seq", 4, in)) return NULL;
+    if (!seq_shapes(t, "lstm_seq", 4, gx, h0, c0, w)) return NULL;
+    int64_t T = gx->shape[0], B = gx->shape[1], H = h0->shape[1], bh = B * H;
+    size_t es = tg_dtype_size(gx->dtype), step = (size_t)bh * es;
+    const tg_tensor *gxc = contig(t, gx);
+    tg_tensor *hs = state_rows(t, h0, T + 2), *cs = state_rows(t, c0, T + 1);
+    tg_tensor *act = tg_tensor_alloc(t, gx->dtype, 3, (int64_t[]){T, B, 5 * H});
+    tg_tensor *z = tg_tensor_alloc(t, gx->dtype, 2, (int64_t[]){B, 4 * H}), *wt = transposed(t, w);
+    if (!gxc || !hs || !cs || !act || !z || !wt) return NULL;
+    for (int64_t s = 0; s < T; s++) {
+        char *h = hs->data + (size_t)s * step, *c = cs->data + (size_t)s * step;
+        times_wt(wt, B, h, z->data);
+        kern_cell_add(gx->dtype, 4 * bh, gxc->data + (size_t)s * 4 * step, z->data, z->data);
+        kern_lstm_forward(gx->dtype, B, H, z->data, 4 * H, c, H, h + step, H, c + step, H,
+                          act->data + (size_t)s * 5 * step);
+    }
+    memcpy(hs->data + (size_t)(T + 1) * step, cs->data + (size_t)T * step, step);
+    tg_tensor *y = tg_tensor_view(t, hs, 3, (int64_t[]){T + 1, B, H}, hs->strides, bh);
+    if (!y) return NULL;
+    return seq_record(t, &tg_op_lstm_seq, y, 4, in, (seq_saved){hs, cs, act});
 }

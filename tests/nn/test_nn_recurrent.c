@@ -4,7 +4,12 @@
  * nn_gru_nobias), outputs, final states and the gradients of every parameter, the input
  * sequence and the initial state, in f64 (1e-10) and f32. Through time: each cell unrolled over
  * at least 5 steps passes the f64 finite-difference gradcheck against its parameters, its
- * inputs and its initial state. And the step and unroll entry points agree with each other. */
+ * inputs and its initial state. And the step and unroll entry points agree with each other.
+ * The RNN and LSTM unrolls record their recurrence as one sequence op with a fused backward:
+ * at sizes where the products take their fast paths (odd batch, prime hidden size, 1 and 2
+ * threads, f32 and f64) its gradients agree with those of its rule written in primitive ops
+ * (the TG_CREATE_GRAPH path), and its outputs with stepping by hand. */
+#include <math.h>
 #include <string.h>
 
 #include "nn_fixture.h"
@@ -256,6 +261,77 @@ static void check_steps_match_unroll(kind k) {
 START_TEST(steps_match_unroll) { check_steps_match_unroll((kind)_i); }
 END_TEST
 
+/* |a - b| <= tol (1 + |b|) element by element, naming what differs. */
+static void assert_close(const tg_tensor *a, const tg_tensor *b, double tol, const char *what) {
+    ck_assert_int_eq(tg_tensor_numel(a), tg_tensor_numel(b));
+    for (int64_t j = 0; j < tg_tensor_numel(a); j++) {
+        double x = tg_tensor_get(a, j), y = tg_tensor_get(b, j);
+        ck_assert_msg(fabs(x - y) <= tol * (1.0 + fabs(y)), "%s[%lld]: %.17g vs %.17g", what,
+                      (long long)j, x, y);
+    }
+}
+
+/* The fused backward of the sequence op against its composed rule, and the unroll against
+ * steps, for the RNN (_i 0, 1: f64, f32) and the LSTM (_i 2, 3). */
+static void check_fused_sequence(kind k, tg_dtype dt) {
+    const int64_t steps = 7, batch = 33, in = 65, hidden = 37;
+    const double tol = dt == TG_F64 ? 1e-12 : 2e-5;
+    for (int threads = 1; threads <= 2; threads++) {
+        tg_set_threads(threads);
+        tg_store *s = tg_store_new();
+        tg_tape *t = tg_tape_new();
+        tg_rng rng;
+        tg_rng_seed(&rng, 90 + (uint64_t)k);
+        any_cell c;
+        ck_assert_int_eq(cell_init(&c, k, s, "c", in, hidden, true, dt, &rng, NULL), TG_OK);
+        tg_tensor *x = tg_uniform(t, &rng, dt, TG_SHAPE(steps, batch, in), -1.0, 1.0);
+        tg_tensor *h0 = tg_uniform(t, &rng, dt, TG_SHAPE(batch, hidden), -0.5, 0.5);
+        tg_tensor *c0 = tg_uniform(t, &rng, dt, TG_SHAPE(batch, hidden), -0.5, 0.5);
+        tg_tensor_set_requires_grad(x, true);
+        tg_tensor_set_requires_grad(h0, true);
+        tg_tensor_set_requires_grad(c0, true);
+        tg_tensor *hn = NULL, *cn = NULL;
+        tg_tensor *out = cell_unroll(t, &c, x, h0, k == K_LSTM ? c0 : NULL, &hn, &cn);
+        ck_assert_msg(out != NULL, "%s", tg_tape_error(t));
+        /* A loss weighting every output differently, the final states included. */
+        tg_tensor *v = tg_uniform(t, &rng, dt, TG_SHAPE(steps, batch, hidden), -1.0, 1.0);
+        tg_tensor *loss =
+            tg_add(t, tg_sum_all(t, tg_mul(t, out, v)), tg_sum_all(t, tg_tanh(t, hn)));
+        if (k == K_LSTM) loss = tg_add(t, loss, tg_sum_all(t, tg_mul(t, cn, cn)));
+        tg_tensor **p = cell_params(&c);
+        tg_tensor *wrt[7] = {x, h0, p[0], p[1], p[2], p[3], c0};
+        int n = k == K_LSTM ? 7 : 6;
+        tg_tensor *composed[7], *fused[7];
+        ck_assert_int_eq(tg_tape_grad(t, loss, NULL, n, wrt, composed, TG_CREATE_GRAPH), TG_OK);
+        ck_assert_int_eq(tg_tape_grad(t, loss, NULL, n, wrt, fused, 0), TG_OK);
+        static const char *const names[7] = {"dx",    "dh0",   "dW_ih", "dW_hh",
+                                             "db_ih", "db_hh", "dc0"};
+        for (int i = 0; i < n; i++) assert_close(fused[i], composed[i], tol, names[i]);
+        /* The unroll against steps (the input product there is made B rows at a time). */
+        tg_tensor *h = h0, *cs = c0;
+        for (int64_t i = 0; i < steps; i++) {
+            tg_tensor *xi = tg_reshape(t, tg_slice(t, x, 0, i, i + 1, 1), TG_SHAPE(batch, in));
+            tg_tensor *c_next = NULL;
+            h = cell_step(t, &c, xi, h, cs, &c_next);
+            cs = c_next;
+            tg_tensor *oi =
+                tg_reshape(t, tg_slice(t, out, 0, i, i + 1, 1), TG_SHAPE(batch, hidden));
+            ck_assert_ptr_nonnull(h);
+            assert_close(oi, h, tol, "h_t");
+        }
+        if (k == K_LSTM) assert_close(cn, cs, tol, "c_T");
+        ck_assert_int_eq(tg_tape_status(t), TG_OK);
+        tg_tape_free(t);
+        tg_store_free(s);
+    }
+    tg_set_threads(1);
+}
+
+START_TEST(fused_sequence_matches_composed) {
+    check_fused_sequence(_i < 2 ? K_RNN : K_LSTM, _i % 2 == 0 ? TG_F64 : TG_F32);
+}
+END_TEST
+
 /* One step: the RNN's formula written out for a single element, so that a wrong gate layout
  * in all three paths at once would still be caught; the LSTM and GRU are pinned by PyTorch. */
 START_TEST(rnn_step_formula) {
@@ -296,7 +372,7 @@ START_TEST(long_unroll_backward_memory) {
         tg_rnn_cell c;
         ck_assert_int_eq(tg_rnn_cell_init(&c, s, "r", in, hidden, true, TG_F64, &rng, NULL), TG_OK);
         tg_tensor *x = tg_normal(t, &rng, TG_F64, TG_SHAPE(lengths[r], batch, in), 0.0, 1.0);
-        tg_tensor_set_requires_grad(x, true); /* the case that pays for slicing x */
+        tg_tensor_set_requires_grad(x, true); /* x's gradient must not cost T^2 either */
         tg_tensor *out = tg_rnn_cell_unroll(t, &c, x, NULL, NULL);
         ck_assert_int_eq(tg_tape_backward(t, tg_sum_all(t, out), NULL, 0), TG_OK);
         used[r] = tg_tape_bytes_used(t);
@@ -330,6 +406,7 @@ static Suite *suite(void) {
     tcase_add_loop_test(te, steps_match_unroll, 0, 3);
     tcase_add_test(te, rnn_step_formula);
     tcase_add_test(te, long_unroll_backward_memory);
+    tcase_add_loop_test(te, fused_sequence_matches_composed, 0, 4);
     suite_add_tcase(s, te);
     return s;
 }

@@ -323,6 +323,60 @@ static int lstm_two_steps_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, 
     return one(out, tg_mul(t, hc2, tg_sum_all(t, tg_slice(t, hc1, 1, 0, H, 1))));
 }
 
+/* ---- rnn_seq and lstm_seq, reached through the cells' unroll (their only public entry) ---- */
+
+/* What a sequence case varies: the cell, whether in[3] is the biases (2, G H) [b_ih; b_hh] or
+ * the states (S, B, H) [h0 (; c0)], whether W_hh is given as the transpose of a (H, G H) leaf
+ * (a non-contiguous weight), and which outputs the result is made of. */
+typedef struct seq_ctx {
+    bool lstm, bias_input, w_hh_t, out_t, only_last;
+} seq_ctx;
+
+static tg_tensor *row_of(tg_tape *t, tg_tensor *x, int64_t i) {
+    int64_t n = tg_tensor_numel(x) / tg_tensor_dim(x, 0);
+    tg_tensor *r = tg_slice(t, x, 0, i, i + 1, 1);
+    return tg_tensor_ndim(x) == 2 ? tg_reshape(t, r, TG_SHAPE(n))
+                                  : tg_reshape(t, r, TG_SHAPE(tg_tensor_dim(x, 1),
+                                                              tg_tensor_dim(x, 2)));
+}
+
+/* in: x (T, B, I), W_ih (G H, I), W_hh (G H, H) or its transpose, then biases or states. */
+static int seq_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
+    const seq_ctx *c = ctx;
+    tg_tensor *w_hh = c->w_hh_t ? tg_transpose(t, in[2], 0, 1) : in[2];
+    tg_tensor *b_ih = NULL, *b_hh = NULL, *h0 = NULL, *c0 = NULL, *hn = NULL, *cn = NULL;
+    if (c->bias_input) {
+        b_ih = row_of(t, in[3], 0);
+        b_hh = row_of(t, in[3], 1);
+    } else {
+        h0 = row_of(t, in[3], 0);
+        if (c->lstm) c0 = row_of(t, in[3], 1);
+    }
+    int64_t I = tg_tensor_dim(in[0], 2), H = tg_tensor_dim(w_hh, 1);
+    tg_tensor *y;
+    if (c->lstm) {
+        tg_lstm_cell cell = {in[1], w_hh, b_ih, b_hh, I, H};
+        y = tg_lstm_cell_unroll(t, &cell, in[0], h0, c0, &hn, &cn);
+    } else {
+        tg_rnn_cell cell = {in[1], w_hh, b_ih, b_hh, I, H};
+        y = tg_rnn_cell_unroll(t, &cell, in[0], h0, &hn);
+    }
+    if (!y) return -1;
+    if (c->only_last) {
+        out[0] = c->lstm ? cn : hn;
+        return out[0] ? 1 : -1;
+    }
+    out[0] = c->out_t ? tg_transpose(t, y, 0, 2) : y;
+    out[1] = hn;
+    out[2] = cn;
+    int n = c->lstm ? 3 : 2;
+    for (int i = 0; i < n; i++)
+        if (!out[i]) return -1;
+    return n;
+}
+
+#define SQC(...) (&(seq_ctx){__VA_ARGS__})
+
 /* ---- the table ---- */
 
 #define S0 0, {0}
@@ -576,6 +630,24 @@ const op_case op_cases_elementwise[] = {
      lstm_gates_fn, VC(EV_T), 0},
     {"lstm_gates", "two chained steps, c' a strided view", 3,
      {UNI(S2(2, 8)), UNI(S2(2, 2)), UNI(S2(2, 8))}, lstm_two_steps_fn, NULL, 0},
+    {"rnn_seq", "T 4, B 2, I 3, H 3, both biases", 4,
+     {UNI(S3(4, 2, 3)), UNI(S2(3, 3)), UNI(S2(3, 3)), UNI(S2(2, 3))}, seq_fn,
+     SQC(false, true, false, false, false), 0},
+    {"rnn_seq", "T 3, B 3, I 2, H 4, h0 given, W_hh transposed, output read transposed", 4,
+     {UNI(S3(3, 3, 2)), UNI(S2(4, 2)), UNI(S2(4, 4)), UNI(S3(1, 3, 4))}, seq_fn,
+     SQC(false, false, true, true, false), 0},
+    {"rnn_seq", "T 1, B 2, I 2, H 2, only h_n", 4,
+     {UNI(S3(1, 2, 2)), UNI(S2(2, 2)), UNI(S2(2, 2)), UNI(S3(1, 2, 2))}, seq_fn,
+     SQC(false, false, false, false, true), 0},
+    {"lstm_seq", "T 3, B 2, I 3, H 2, both biases", 4,
+     {UNI(S3(3, 2, 3)), UNI(S2(8, 3)), UNI(S2(8, 2)), UNI(S2(2, 8))}, seq_fn,
+     SQC(true, true, false, false, false), 0},
+    {"lstm_seq", "T 4, B 2, I 2, H 2, h0 c0 given, W_hh transposed, output read transposed", 4,
+     {UNI(S3(4, 2, 2)), UNI(S2(8, 2)), UNI(S2(2, 8)), UNI(S3(2, 2, 2))}, seq_fn,
+     SQC(true, false, true, true, false), 0},
+    {"lstm_seq", "T 2, B 3, I 2, H 1, only c_n", 4,
+     {UNI(S3(2, 3, 2)), UNI(S2(4, 2)), UNI(S2(4, 1)), UNI(S3(2, 3, 1))}, seq_fn,
+     SQC(true, false, false, false, true), 0},
     {"mul", "dropout p 0.5 times x", 1, {UNI(S2(3, 4))}, dropout_fn, DC(0.5, 7), 0},
     {"mul", "dropout p 0.2 times x", 1, {UNI(S3(2, 3, 4))}, dropout_fn, DC(0.2, 11), 0},
 };

@@ -5,17 +5,18 @@
  *   dc' = g_c + g_h o (1 - tc^2)
  *   dz_i = dc' tg i (1 - i)   dz_f = dc' c f (1 - f)   dz_g = dc' i (1 - tg^2)
  *   dz_o = g_h tc o (1 - o)   dc = dc' f
- * with i f o the sigmoids, tg = tanh(g), tc = tanh(c'). */
+ * with i f o the sigmoids, tg = tanh(g), tc = tanh(c'). Also the two small maps of the tanh
+ * cell's sequence op (rnn_seq in lstm.c). */
 #include "cell.h"
 #include "kernels.h"
 
 #define LSTM_FORWARD(T)                                                                            \
     static void forward_##T(int64_t B, int64_t H, const T *z, int64_t z_rs, const T *c,            \
-                            int64_t c_rs, T *out, T *act) {                                        \
+                            int64_t c_rs, T *hn, int64_t h_rs, T *cno, int64_t cn_rs, T *act) {    \
         tg_dtype dt = sizeof(T) == sizeof(float) ? TG_F32 : TG_F64;                                \
         for (int64_t b = 0; b < B; b++) {                                                          \
             const T *zr = z + b * z_rs, *cr = c + b * c_rs;                                        \
-            T *a = act + b * 5 * H, *h = out + b * 2 * H, *cn = h + H;                             \
+            T *a = act + b * 5 * H, *h = hn + b * h_rs, *cn = cno + b * cn_rs;                     \
             kern_unary(KERN_SIGMOID, dt, 2 * H, zr, a, 0.0);                                       \
             kern_unary(KERN_TANH, dt, H, zr + 2 * H, a + 2 * H, 0.0);                              \
             kern_unary(KERN_SIGMOID, dt, H, zr + 3 * H, a + 3 * H, 0.0);                           \
@@ -47,11 +48,12 @@
         for (int64_t j = 0; j < H; j++) dc[j] = dcp_##T(a, gh, gc, H, j) * a[H + j];               \
     }                                                                                              \
     static void backward_##T(int64_t B, int64_t H, const T *act, const T *c, int64_t c_rs,         \
-                             const T *g, int64_t g_rs, T *dz, T *dc) {                             \
+                             const T *gh, int64_t gh_rs, const T *gc, int64_t gc_rs, T *dz,        \
+                             T *dc) {                                                              \
         for (int64_t b = 0; b < B; b++) {                                                          \
-            const T *a = act + b * 5 * H, *gh = g + b * g_rs;                                      \
-            if (dz) row_dz_##T(H, a, c + b * c_rs, gh, gh + H, dz + b * 4 * H);                    \
-            if (dc) row_dc_##T(H, a, gh, gh + H, dc + b * H);                                      \
+            const T *a = act + b * 5 * H, *ghr = gh + b * gh_rs, *gcr = gc + b * gc_rs;            \
+            if (dz) row_dz_##T(H, a, c + b * c_rs, ghr, gcr, dz + b * 4 * H);                      \
+            if (dc) row_dc_##T(H, a, ghr, gcr, dc + b * H);                                        \
         }                                                                                          \
     }
 
@@ -61,17 +63,49 @@ LSTM_BACKWARD(float)
 LSTM_BACKWARD(double)
 
 void kern_lstm_forward(tg_dtype dtype, int64_t B, int64_t H, const void *z, int64_t z_rs,
-                       const void *c, int64_t c_rs, void *out, void *act) {
+                       const void *c, int64_t c_rs, void *h, int64_t h_rs, void *cn, int64_t cn_rs,
+                       void *act) {
     if (dtype == TG_F32)
-        forward_float(B, H, z, z_rs, c, c_rs, out, act);
+        forward_float(B, H, z, z_rs, c, c_rs, h, h_rs, cn, cn_rs, act);
     else
-        forward_double(B, H, z, z_rs, c, c_rs, out, act);
+        forward_double(B, H, z, z_rs, c, c_rs, h, h_rs, cn, cn_rs, act);
 }
 
 void kern_lstm_backward(tg_dtype dtype, int64_t B, int64_t H, const void *act, const void *c,
-                        int64_t c_rs, const void *g, int64_t g_rs, void *dz, void *dc) {
+                        int64_t c_rs, const void *gh, int64_t gh_rs, const void *gc, int64_t gc_rs,
+                        void *dz, void *dc) {
     if (dtype == TG_F32)
-        backward_float(B, H, act, c, c_rs, g, g_rs, dz, dc);
+        backward_float(B, H, act, c, c_rs, gh, gh_rs, gc, gc_rs, dz, dc);
     else
-        backward_double(B, H, act, c, c_rs, g, g_rs, dz, dc);
+        backward_double(B, H, act, c, c_rs, gh, gh_rs, gc, gc_rs, dz, dc);
+}
+
+#define CELL_MAPS(T)                                                                               \
+    static void add_##T(int64_t n, const T *a, const T *b, T *out) {                               \
+        for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];                                      \
+    }                                                                                              \
+    static void tanh_grad_##T(int64_t n, const T *restrict g, const T *restrict dh,                \
+                              const T *restrict h, T *restrict dz) {                               \
+        if (dh)                                                                                    \
+            for (int64_t i = 0; i < n; i++) dz[i] = (g[i] + dh[i]) * ((T)1 - h[i] * h[i]);         \
+        else                                                                                       \
+            for (int64_t i = 0; i < n; i++) dz[i] = g[i] * ((T)1 - h[i] * h[i]);                   \
+    }
+
+CELL_MAPS(float)
+CELL_MAPS(double)
+
+void kern_cell_add(tg_dtype dtype, int64_t n, const void *a, const void *b, void *out) {
+    if (dtype == TG_F32)
+        add_float(n, a, b, out);
+    else
+        add_double(n, a, b, out);
+}
+
+void kern_rnn_tanh_backward(tg_dtype dtype, int64_t n, const void *g, const void *dh, const void *h,
+                            void *dz) {
+    if (dtype == TG_F32)
+        tanh_grad_float(n, g, dh, h, dz);
+    else
+        tanh_grad_double(n, g, dh, h, dz);
 }

@@ -1,21 +1,33 @@
-/* cell.h: the fused loops of the LSTM cell's gate arithmetic (cell.c), behind the lstm_gates op
- * (src/ops/lstm.c). Rows of every operand are contiguous; row strides are in elements.
+/* cell.h: the fused loops of the LSTM cell's gate arithmetic (cell.c), behind the lstm_gates and
+ * lstm_seq ops (src/ops/lstm.c). Rows of every operand are contiguous; row strides are in
+ * elements.
  *
  *   z (B, 4H): pre-activations [i f g o];  c (B, H): cell state
  *   act (B, 5H): [sigmoid(i), sigmoid(f), tanh(g), sigmoid(o), tanh(c')]
- *   out (B, 2H): [h', c'] with c' = sigmoid(f) c + sigmoid(i) tanh(g), h' = sigmoid(o) tanh(c') */
+ *   h' (B, H), c' (B, H): c' = sigmoid(f) c + sigmoid(i) tanh(g), h' = sigmoid(o) tanh(c') */
 #ifndef TG_KERN_CELL_H
 #define TG_KERN_CELL_H
 
 #include "tapegrad/base.h"
 
-/* Fills out (contiguous) and act (contiguous) from z and c. */
+/* Fills h' and c' (row strides h_rs, cn_rs) and act (contiguous) from z and c. */
 void kern_lstm_forward(tg_dtype dtype, int64_t B, int64_t H, const void *z, int64_t z_rs,
-                       const void *c, int64_t c_rs, void *out, void *act);
+                       const void *c, int64_t c_rs, void *h, int64_t h_rs, void *cn, int64_t cn_rs,
+                       void *act);
 
-/* From the forward's act, c, and the output gradient g (B, 2H) = [dL/dh', dL/dc']: dz (B, 4H)
- * and dc (B, H), both contiguous; either may be NULL when not wanted. */
+/* From the forward's act, c, and the gradients gh = dL/dh' and gc = dL/dc' (B, H each): dz
+ * (B, 4H) and dc (B, H), both contiguous; either may be NULL when not wanted. */
 void kern_lstm_backward(tg_dtype dtype, int64_t B, int64_t H, const void *act, const void *c,
-                        int64_t c_rs, const void *g, int64_t g_rs, void *dz, void *dc);
+                        int64_t c_rs, const void *gh, int64_t gh_rs, const void *gc, int64_t gc_rs,
+                        void *dz, void *dc);
+
+/* out = a + b over n contiguous elements (out may be a or b): the step's pre-activation, in
+ * the operand order of tg_add so that the sequence op rounds exactly as the single step does. */
+void kern_cell_add(tg_dtype dtype, int64_t n, const void *a, const void *b, void *out);
+
+/* The tanh cell's backward over n contiguous elements: dz = (g + dh) (1 - h^2), where h is the
+ * step's output and dh (the gradient arriving from the next step) may be NULL for zero. */
+void kern_rnn_tanh_backward(tg_dtype dtype, int64_t n, const void *g, const void *dh, const void *h,
+                            void *dz);
 
 #endif
