@@ -2,7 +2,8 @@
  * those of the ops, and they need no proof of their own beyond the composite checks).
  *
  *   cross_entropy        l_i = -(1-e) lsm_{i,y_i} - (e/C) sum_c lsm_{i,c},  lsm = log_softmax(x)
- *                        (label smoothing e: the target is (1-e) onehot + e/C, as PyTorch)
+ *                        (label smoothing e: the target is (1-e) onehot + e/C, as PyTorch);
+ *                        one fused op, softmax_cross_entropy (softmax.c), then the reduction
  *   cross_entropy_probs  l_i = -sum_c t'_{i,c} lsm_{i,c},  t' = (1-e) t + e/C
  *   nll                  l_i = -lp_{i,y_i}
  *   mse                  l = (a - b)^2
@@ -21,9 +22,12 @@
 static tg_tensor *reduce(tg_tape *t, const char *op, tg_tensor *l, tg_reduction r) {
     if (!l) return NULL;
     switch (r) {
-    case TG_REDUCE_MEAN: return tg_mean_all(t, l);
-    case TG_REDUCE_SUM: return tg_sum_all(t, l);
-    case TG_REDUCE_NONE: return l;
+    case TG_REDUCE_MEAN:
+        return tg_mean_all(t, l);
+    case TG_REDUCE_SUM:
+        return tg_sum_all(t, l);
+    case TG_REDUCE_NONE:
+        return l;
     }
     return tg_fail(t, TG_ERR_ARG, "%s: unknown reduction %d", op, (int)r);
 }
@@ -59,20 +63,31 @@ static bool check_smoothing(tg_tape *t, const char *op, double e, const tg_tenso
     return false;
 }
 
+/* Every label in [0, C) for x (N, C), or false with an error naming the first bad one. */
+static bool labels_ok(tg_tape *t, const char *op, const tg_tensor *x, const int64_t *labels) {
+    int64_t n = x->shape[0], c = x->shape[1];
+    char xs[TG_SHAPE_STR_MAX];
+    if (!labels && n > 0) {
+        tg_fail(t, TG_ERR_NULL, "%s: labels is NULL for input %s", op,
+                tg_shape_str(x, xs, sizeof xs));
+        return false;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= c) {
+            tg_fail(t, TG_ERR_ARG,
+                    "%s: label %lld at index %lld is out of range [0, %lld) for input %s", op,
+                    (long long)labels[i], (long long)i, (long long)c,
+                    tg_shape_str(x, xs, sizeof xs));
+            return false;
+        }
+    return true;
+}
+
 /* The (N, C) 0/1 mask of the labels, in x's dtype, after checking every label. */
 static tg_tensor *label_mask(tg_tape *t, const char *op, const tg_tensor *x,
                              const int64_t *labels) {
+    if (!labels_ok(t, op, x, labels)) return NULL;
     int64_t n = x->shape[0], c = x->shape[1];
-    char xs[TG_SHAPE_STR_MAX];
-    if (!labels && n > 0)
-        return tg_fail(t, TG_ERR_NULL, "%s: labels is NULL for input %s", op,
-                       tg_shape_str(x, xs, sizeof xs));
-    for (int64_t i = 0; i < n; i++)
-        if (labels[i] < 0 || labels[i] >= c)
-            return tg_fail(t, TG_ERR_ARG,
-                           "%s: label %lld at index %lld is out of range [0, %lld) for input %s",
-                           op, (long long)labels[i], (long long)i, (long long)c,
-                           tg_shape_str(x, xs, sizeof xs));
     tg_tensor *m = tg_zeros(t, x->dtype, 2, x->shape);
     if (!m) return NULL;
     for (int64_t i = 0; i < n; i++) {
@@ -101,14 +116,8 @@ tg_tensor *tg_cross_entropy_at(tg_tape *t, const char *file, int line, tg_tensor
     if (!check_2d(t, op, "logits", logits) || !check_smoothing(t, op, label_smoothing, logits) ||
         !reduction_ok(t, op, reduction))
         return NULL;
-    tg_tensor *lsm = tg_log_softmax(t, logits, 1);
-    tg_tensor *l = picked_neg(t, op, lsm, labels);
-    if (l && label_smoothing > 0) {
-        int axis = 1;
-        tg_tensor *uniform = tg_neg(t, tg_mean(t, lsm, 1, &axis, false));
-        l = tg_add(t, tg_mul_scalar(t, l, 1.0 - label_smoothing),
-                   tg_mul_scalar(t, uniform, label_smoothing));
-    }
+    if (!labels_ok(t, op, logits, labels)) return NULL;
+    tg_tensor *l = tg_softmax_cross_entropy_at(t, NULL, 0, logits, labels, label_smoothing);
     return reduce(t, op, l, reduction);
 }
 
@@ -124,8 +133,7 @@ tg_tensor *tg_cross_entropy_probs_at(tg_tape *t, const char *file, int line, tg_
     tg_tensor *tt = target;
     if (label_smoothing > 0) {
         double c = (double)logits->shape[1];
-        tt = tg_add_scalar(t, tg_mul_scalar(t, target, 1.0 - label_smoothing),
-                           label_smoothing / c);
+        tt = tg_add_scalar(t, tg_mul_scalar(t, target, 1.0 - label_smoothing), label_smoothing / c);
     }
     int axis = 1;
     tg_tensor *prod = tg_mul(t, tt, tg_log_softmax(t, logits, 1));
@@ -176,8 +184,8 @@ tg_tensor *tg_bce_at(tg_tape *t, const char *file, int line, tg_tensor *probs, t
         }
     }
     tg_tensor *pos = tg_mul(t, target, clamped_log(t, probs));
-    tg_tensor *neg = tg_mul(t, tg_rsub_scalar(t, target, 1.0),
-                            clamped_log(t, tg_rsub_scalar(t, probs, 1.0)));
+    tg_tensor *neg =
+        tg_mul(t, tg_rsub_scalar(t, target, 1.0), clamped_log(t, tg_rsub_scalar(t, probs, 1.0)));
     return reduce(t, op, tg_neg(t, tg_add(t, pos, neg)), reduction);
 }
 

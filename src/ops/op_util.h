@@ -37,4 +37,10 @@ tg_tensor *tg_binary_forward(tg_tape *t, const char *file, int line, const tg_op
 tg_tensor *tg_unary_forward(tg_tape *t, const tg_op_desc *op, kern_unary_kind k, tg_tensor *x,
                             double a);
 
+/* softmax.c's fused softmax_cross_entropy op, for tg_cross_entropy (loss.c): the per-row loss
+ * (N,) of logits x (N, C) against labels already checked to lie in [0, C), with label
+ * smoothing e in [0, 1]. */
+tg_tensor *tg_softmax_cross_entropy_at(tg_tape *t, const char *file, int line, tg_tensor *x,
+                                       const int64_t *labels, double e);
+
 #endif

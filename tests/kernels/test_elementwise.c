@@ -339,6 +339,17 @@ START_TEST(softmax_rows) {
                         ref[i] = lf ? ((double)x[i] - m) - log(sum) : exp((double)x[i] - m) / sum;
                     int64_t shape[1] = {n}, st[1] = {1};
                     kern_softmax(TG_F32, 1, shape, x, st, 0, lf, y);
+                    if (!lf) {
+                        /* The row form gives the same softmax, bit for bit, and the row's
+                         * maximum and ln s, good to the float exponentials' 1 ulp of s. */
+                        static float y2[MAXN];
+                        double stats[2];
+                        kern_softmax_rows(TG_F32, 1, n, x, n, 1, y2, stats);
+                        ck_assert_mem_eq(y2, y, (size_t)n * sizeof *y);
+                        ck_assert_double_eq(stats[0], m);
+                        ck_assert_msg(fabs(stats[1] - log(sum)) <= 4e-7 * (1 + fabs(log(sum))),
+                                      "n %d: ln s is %.17g, want %.17g", n, stats[1], log(sum));
+                    }
                     for (int i = 0; i < n; i++) {
                         double u =
                             isinf(ref[i]) ? (y[i] == ref[i] ? 0 : INFINITY) : ulps(y[i], ref[i]);
@@ -364,6 +375,18 @@ START_TEST(softmax_rows) {
             kern_softmax(TG_F32, 1, s3, ninf, st, 0, lf, y);
             for (int i = 0; i < 3; i++) ck_assert(isnan(y[i]));
         }
+        /* ... wherever the NaN sits: in a full vector or in the tail, first or last. */
+        for (int n = 1; n <= MAXN; n++)
+            for (int at = 0; at < 3; at++)
+                for (int lf = 0; lf < 2; lf++) {
+                    for (int i = 0; i < n; i++) x[i] = (float)(i % 7) - 3.0f;
+                    x[at == 0 ? 0 : at == 1 ? n / 2 : n - 1] = NAN;
+                    int64_t sn[1] = {n};
+                    kern_softmax(TG_F32, 1, sn, x, st, 0, lf, y);
+                    for (int i = 0; i < n; i++)
+                        ck_assert_msg(isnan(y[i]), "%s, n %d, NaN at %d: element %d is %g",
+                                      tg_cpu_level_name(lv[li]), n, at, i, y[i]);
+                }
     }
     tg_set_cpu_level(TG_CPU_AVX512);
 }

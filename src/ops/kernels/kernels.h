@@ -20,15 +20,15 @@ typedef enum kern_unary_kind {
     KERN_SIGMOID,
     KERN_RELU,
     KERN_STEP,
-    KERN_ADD_SCALAR, /* x + a */
-    KERN_MUL_SCALAR, /* x * a */
-    KERN_SUB_SCALAR, /* x - a */
+    KERN_ADD_SCALAR,  /* x + a */
+    KERN_MUL_SCALAR,  /* x * a */
+    KERN_SUB_SCALAR,  /* x - a */
     KERN_RSUB_SCALAR, /* a - x */
-    KERN_DIV_SCALAR, /* x / a */
+    KERN_DIV_SCALAR,  /* x / a */
     KERN_RDIV_SCALAR, /* a / x */
-    KERN_POW_SCALAR, /* x^a */
+    KERN_POW_SCALAR,  /* x^a */
     KERN_ABS,
-    KERN_SIGN,       /* -1, 0 or 1; NaN stays NaN */
+    KERN_SIGN, /* -1, 0 or 1; NaN stays NaN */
     KERN_SQRT,
     KERN_SQUARE,
     KERN_SIN,
@@ -55,7 +55,7 @@ typedef enum kern_binary_kind {
     KERN_POW,
     KERN_MAXIMUM, /* NaN propagates */
     KERN_MINIMUM,
-    KERN_GT,      /* comparisons give 1 or 0 */
+    KERN_GT, /* comparisons give 1 or 0 */
     KERN_GE,
     KERN_LT,
     KERN_LE,
@@ -66,8 +66,7 @@ typedef enum kern_binary_kind {
 /* out = a (op) b over `shape`; out is contiguous, a and b are strided (a stride of 0 repeats,
  * which is how broadcasting is expressed). */
 void kern_binary(kern_binary_kind k, tg_dtype dtype, int ndim, const int64_t *shape, void *out,
-                 const void *a, const int64_t *a_strides, const void *b,
-                 const int64_t *b_strides);
+                 const void *a, const int64_t *a_strides, const void *b, const int64_t *b_strides);
 
 /* Sums x (strided, `shape`) over the dimensions with reduce[d] true into the contiguous out
  * (the kept dimensions in order), times `scale`. */
@@ -90,6 +89,13 @@ void kern_extrema(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
  * Subtracts each row's maximum first, so no exponent overflows; sums in double. */
 void kern_softmax(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
                   const int64_t *x_strides, int axis, bool log_form, void *out);
+
+/* Softmax of each row of the (rows, cols) matrix x, read at strides (rs, cs), into the
+ * contiguous out, as kern_softmax computes it, and each row's maximum m and ln sum e^(x - m)
+ * (in double) into stats[2 i] and stats[2 i + 1]: what a loss needs to form log-probabilities
+ * (x - m) - ln s without a second pass over exponentials. */
+void kern_softmax_rows(tg_dtype dtype, int64_t rows, int64_t cols, const void *x, int64_t rs,
+                       int64_t cs, void *out, double *stats);
 
 /* C (M, N; row stride ldc, contiguous rows) = A (M, K) B (K, N), where A and B are read through
  * arbitrary row and column strides, so transposed views need no copy. C is written, not

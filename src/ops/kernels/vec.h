@@ -29,8 +29,9 @@ bool kern_vec_sum_f32(const float *x, int64_t n, double *sum);
 bool kern_vec_sum_into_f32(double *acc, const float *x, int64_t n);
 
 /* Softmax (or log-softmax) of one contiguous row of n > 0 floats into out (not overlapping x),
- * as kern_softmax defines it: within 2 ulp of the double-precision result. */
-bool kern_vec_softmax_row_f32(const float *x, int64_t n, float *out, bool log_form);
+ * as kern_softmax defines it: within 2 ulp of the double-precision result; with stats, also
+ * the row's maximum m and ln sum e^(x - m) into stats[0], stats[1] (kern_softmax_rows). */
+bool kern_vec_softmax_row_f32(const float *x, int64_t n, float *out, bool log_form, double *stats);
 
 /* kern_im2col and kern_col2im_add (conv.h) for f32 at column stride 1 (sw = 1). */
 bool kern_vec_im2col_f32(const kern_window *g, const float *image, float *cols, int64_t ld);

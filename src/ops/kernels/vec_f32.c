@@ -74,8 +74,12 @@ vec_load_even_avx512(const float *p, int n) {
 #define VD_CVT_LO(v)     _mm512_cvtps_pd(_mm512_castps512_ps256(v))
 #define VD_CVT_HI(v)                                                                               \
     _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
-#define VD_HSUM            _mm512_reduce_add_pd
-#define MFIRST(n)          ((__mmask16)((1u << (n)) - 1))
+#define VD_HSUM _mm512_reduce_add_pd
+#define VD_SUB  _mm512_sub_pd
+#define VD_SET1 _mm512_set1_pd
+#define VF_FROM_VD2(lo, hi)                                                                        \
+    _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1)
+#define MFIRST(n) ((__mmask16)((1u << (n)) - 1))
 #define VLOAD_LANES(p, lo, hi)                                                                     \
     _mm512_maskz_loadu_ps((__mmask16)(((1u << (hi)) - 1) & ~((1u << (lo)) - 1)), p)
 #define MANDNOT(a, b)      ((__mmask16)((a) & ~(b)))
@@ -133,6 +137,9 @@ vec_load_even_avx512(const float *p, int n) {
 #undef VD_CVT_LO
 #undef VD_CVT_HI
 #undef VD_HSUM
+#undef VD_SUB
+#undef VD_SET1
+#undef VF_FROM_VD2
 #undef MFIRST
 #undef VLOAD_LANES
 #undef MANDNOT
@@ -164,53 +171,57 @@ __attribute__((target("avx2,fma"))) static inline __m256 vec_load_even_avx2(cons
     __m256 t = _mm256_shuffle_ps(a, b, 0x88); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
 }
-#define TARGET            __attribute__((target("avx2,fma")))
-#define V                 __m256
-#define VI                __m256i
-#define M                 __m256
-#define VL                8
-#define FN(name)          vec_##name##_avx2
-#define VADD              _mm256_add_ps
-#define VSUB              _mm256_sub_ps
-#define VMUL              _mm256_mul_ps
-#define VDIV              _mm256_div_ps
-#define VFMA              _mm256_fmadd_ps
-#define VMAX              _mm256_max_ps
-#define VMIN              _mm256_min_ps
-#define VSET1             _mm256_set1_ps
-#define VZERO             _mm256_setzero_ps
-#define VLOAD             _mm256_loadu_ps
-#define VSTORE            _mm256_storeu_ps
-#define VLOADN(p, n)      _mm256_maskload_ps(p, vec_first_avx2(n))
-#define VSTOREN(p, n, v)  _mm256_maskstore_ps(p, vec_first_avx2(n), v)
-#define VAND              _mm256_and_ps
-#define VOR               _mm256_or_ps
-#define VXOR              _mm256_xor_ps
-#define VABS(x)           _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x)
-#define VROUND(x)         _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define VLT(a, b)         _mm256_cmp_ps(a, b, _CMP_LT_OQ)
-#define VLE(a, b)         _mm256_cmp_ps(a, b, _CMP_LE_OQ)
-#define VGT(a, b)         _mm256_cmp_ps(a, b, _CMP_GT_OQ)
-#define VNE(a, b)         _mm256_cmp_ps(a, b, _CMP_NEQ_UQ)
-#define VNAN(a)           _mm256_cmp_ps(a, a, _CMP_UNORD_Q)
-#define MOR               _mm256_or_ps
-#define VSEL(m, a, b)     _mm256_blendv_ps(b, a, m)
-#define VI_SET1           _mm256_set1_epi32
-#define VI_ADD            _mm256_add_epi32
-#define VI_SUB            _mm256_sub_epi32
-#define VI_SRAI1(x)       _mm256_srai_epi32(x, 1)
-#define VI_SLLI23(x)      _mm256_slli_epi32(x, 23)
-#define VCVT              _mm256_cvtps_epi32
-#define VASF              _mm256_castsi256_ps
-#define VD                __m256d
-#define VD_ZERO           _mm256_setzero_pd
-#define VD_ADD            _mm256_add_pd
-#define VD_LOAD           _mm256_loadu_pd
-#define VD_STORE          _mm256_storeu_pd
-#define VD_CVT_LO(v)      _mm256_cvtps_pd(_mm256_castps256_ps128(v))
-#define VD_CVT_HI(v)      _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))
-#define VD_HSUM           vec_hsum_avx2
-#define MFIRST(n)         _mm256_castsi256_ps(vec_first_avx2(n))
+#define TARGET           __attribute__((target("avx2,fma")))
+#define V                __m256
+#define VI               __m256i
+#define M                __m256
+#define VL               8
+#define FN(name)         vec_##name##_avx2
+#define VADD             _mm256_add_ps
+#define VSUB             _mm256_sub_ps
+#define VMUL             _mm256_mul_ps
+#define VDIV             _mm256_div_ps
+#define VFMA             _mm256_fmadd_ps
+#define VMAX             _mm256_max_ps
+#define VMIN             _mm256_min_ps
+#define VSET1            _mm256_set1_ps
+#define VZERO            _mm256_setzero_ps
+#define VLOAD            _mm256_loadu_ps
+#define VSTORE           _mm256_storeu_ps
+#define VLOADN(p, n)     _mm256_maskload_ps(p, vec_first_avx2(n))
+#define VSTOREN(p, n, v) _mm256_maskstore_ps(p, vec_first_avx2(n), v)
+#define VAND             _mm256_and_ps
+#define VOR              _mm256_or_ps
+#define VXOR             _mm256_xor_ps
+#define VABS(x)          _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x)
+#define VROUND(x)        _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VLT(a, b)        _mm256_cmp_ps(a, b, _CMP_LT_OQ)
+#define VLE(a, b)        _mm256_cmp_ps(a, b, _CMP_LE_OQ)
+#define VGT(a, b)        _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define VNE(a, b)        _mm256_cmp_ps(a, b, _CMP_NEQ_UQ)
+#define VNAN(a)          _mm256_cmp_ps(a, a, _CMP_UNORD_Q)
+#define MOR              _mm256_or_ps
+#define VSEL(m, a, b)    _mm256_blendv_ps(b, a, m)
+#define VI_SET1          _mm256_set1_epi32
+#define VI_ADD           _mm256_add_epi32
+#define VI_SUB           _mm256_sub_epi32
+#define VI_SRAI1(x)      _mm256_srai_epi32(x, 1)
+#define VI_SLLI23(x)     _mm256_slli_epi32(x, 23)
+#define VCVT             _mm256_cvtps_epi32
+#define VASF             _mm256_castsi256_ps
+#define VD               __m256d
+#define VD_ZERO          _mm256_setzero_pd
+#define VD_ADD           _mm256_add_pd
+#define VD_LOAD          _mm256_loadu_pd
+#define VD_STORE         _mm256_storeu_pd
+#define VD_CVT_LO(v)     _mm256_cvtps_pd(_mm256_castps256_ps128(v))
+#define VD_CVT_HI(v)     _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))
+#define VD_HSUM          vec_hsum_avx2
+#define VD_SUB           _mm256_sub_pd
+#define VD_SET1          _mm256_set1_pd
+#define VF_FROM_VD2(lo, hi)                                                                        \
+    _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1)
+#define MFIRST(n) _mm256_castsi256_ps(vec_first_avx2(n))
 #define VLOAD_LANES(p, lo, hi)                                                                     \
     _mm256_maskload_ps(p, _mm256_andnot_si256(vec_first_avx2(lo), vec_first_avx2(hi)))
 #define MANDNOT(a, b)     _mm256_andnot_ps(b, a)
@@ -269,6 +280,9 @@ __attribute__((target("avx2,fma"))) static inline __m256 vec_load_even_avx2(cons
 #undef VD_CVT_LO
 #undef VD_CVT_HI
 #undef VD_HSUM
+#undef VD_SUB
+#undef VD_SET1
+#undef VF_FROM_VD2
 #undef MFIRST
 #undef VLOAD_LANES
 #undef MANDNOT
@@ -362,13 +376,13 @@ bool kern_vec_col2im_f32(const kern_window *g, const float *cols, int64_t ld, fl
     return false;
 }
 
-bool kern_vec_softmax_row_f32(const float *x, int64_t n, float *out, bool log_form) {
+bool kern_vec_softmax_row_f32(const float *x, int64_t n, float *out, bool log_form, double *stats) {
 #ifdef TG_VEC_X86
     tg_cpu_level l = kern_cpu_level();
-    if (l >= TG_CPU_AVX512) return vec_softmax_row_avx512(x, n, out, log_form), true;
-    if (l >= TG_CPU_AVX2) return vec_softmax_row_avx2(x, n, out, log_form), true;
+    if (l >= TG_CPU_AVX512) return vec_softmax_row_avx512(x, n, out, log_form, stats), true;
+    if (l >= TG_CPU_AVX2) return vec_softmax_row_avx2(x, n, out, log_form, stats), true;
 #else
-    (void)x, (void)n, (void)out, (void)log_form;
+    (void)x, (void)n, (void)out, (void)log_form, (void)stats;
 #endif
     return false;
 }

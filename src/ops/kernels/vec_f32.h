@@ -344,17 +344,31 @@ static TARGET void FN(sum_into)(double *acc, const float *x, int64_t n) {
  * precision, s = the sum of e^z in double. Softmax writes e^z / s (e^z first, then scaled:
  * within 2 ulp); log-softmax writes (x - m) - ln s evaluated in double. Lanes past the row's
  * end read as -inf, whose e^z is 0. */
-static TARGET void FN(softmax_row)(const float *x, int64_t n, float *out, bool log_form) {
+static TARGET void FN(softmax_row)(const float *x, int64_t n, float *out, bool log_form,
+                                   double *stats) {
     V vm = VSET1(-INFINITY);
     float m = -INFINITY;
     bool nan = false;
     int64_t i = 0;
-    for (; i + VL <= n; i += VL) vm = VMAX(vm, VLOAD(x + i));
-    float lanes[VL];
+    /* v - v is 0 unless v is NaN or infinite: a cheap screen, so that the exact (scalar) look
+     * for a NaN runs only for rows that hold a non-finite value. */
+    V screen = VZERO();
+    for (; i + VL <= n; i += VL) {
+        V v = VLOAD(x + i);
+        vm = VMAX(vm, v);
+        screen = VADD(screen, VSUB(v, v));
+    }
+    float lanes[VL], flags[VL];
     VSTORE(lanes, vm);
-    for (int l = 0; l < VL; l++) m = lanes[l] > m ? lanes[l] : m;
+    VSTORE(flags, screen);
+    bool finite = true;
+    for (int l = 0; l < VL; l++) {
+        m = lanes[l] > m ? lanes[l] : m;
+        finite = finite && flags[l] == 0;
+    }
     for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    for (i = 0; i < n && !nan; i++) nan = x[i] != x[i];
+    for (i = 0; i < n && !finite && !nan; i++) nan = x[i] != x[i];
+    for (i = n - n % VL; i < n && !nan; i++) nan = x[i] != x[i];
     if (nan) m = NAN;
     V mv = VSET1(m), nmv = VSET1(-m);
     VD acc = VD_ZERO();
@@ -376,9 +390,24 @@ static TARGET void FN(softmax_row)(const float *x, int64_t n, float *out, bool l
         }
     }
     double s = VD_HSUM(acc);
+    if (stats) {
+        stats[0] = (double)m;
+        stats[1] = log(s);
+    }
     if (log_form) {
+        /* In double, as ((double)x - m) - ln s rounded once, eight or sixteen at a time. */
         double ls = log(s), md = (double)m;
-        for (i = 0; i < n; i++) out[i] = (float)(((double)x[i] - md) - ls);
+        VD mdv = VD_SET1(md), lsv = VD_SET1(ls);
+        for (i = 0; i < n; i += VL) {
+            int r = n - i < VL ? (int)(n - i) : VL;
+            V v = r == VL ? VLOAD(x + i) : VLOADN(x + i, r);
+            VD lo = VD_SUB(VD_SUB(VD_CVT_LO(v), mdv), lsv);
+            VD hi = VD_SUB(VD_SUB(VD_CVT_HI(v), mdv), lsv);
+            if (r == VL)
+                VSTORE(out + i, VF_FROM_VD2(lo, hi));
+            else
+                VSTOREN(out + i, r, VF_FROM_VD2(lo, hi));
+        }
     } else {
         V inv = VSET1((float)(1.0 / s));
         for (i = 0; i + VL <= n; i += VL) VSTORE(out + i, VMUL(VLOAD(out + i), inv));
@@ -389,8 +418,8 @@ static TARGET void FN(softmax_row)(const float *x, int64_t n, float *out, bool l
 /* out[i] = m[i sm] != 0 ? a[i sa] : b[i sb] (NaN counts as nonzero) for strides 0 or 1; SM,
  * SA, SB are constants in every instantiation. */
 static inline __attribute__((always_inline)) TARGET void
-FN(where_loop)(const int SM, const int SA, const int SB, int64_t n, const float *m,
-               const float *a, const float *b, float *out) {
+FN(where_loop)(const int SM, const int SA, const int SB, int64_t n, const float *m, const float *a,
+               const float *b, float *out) {
     V um = VSET1(m[0]), ua = VSET1(a[0]), ub = VSET1(b[0]);
     for (int64_t i = 0; i < n; i += VL) {
         int r = n - i < VL ? (int)(n - i) : VL;
@@ -409,14 +438,30 @@ static TARGET bool FN(where)(int64_t n, const float *m, int64_t sm, const float 
                              const float *b, int64_t sb, float *out) {
     if (n <= 0 || sm < 0 || sm > 1 || sa < 0 || sa > 1 || sb < 0 || sb > 1) return false;
     switch (sm * 4 + sa * 2 + sb) {
-    case 0: FN(where_loop)(0, 0, 0, n, m, a, b, out); break;
-    case 1: FN(where_loop)(0, 0, 1, n, m, a, b, out); break;
-    case 2: FN(where_loop)(0, 1, 0, n, m, a, b, out); break;
-    case 3: FN(where_loop)(0, 1, 1, n, m, a, b, out); break;
-    case 4: FN(where_loop)(1, 0, 0, n, m, a, b, out); break;
-    case 5: FN(where_loop)(1, 0, 1, n, m, a, b, out); break;
-    case 6: FN(where_loop)(1, 1, 0, n, m, a, b, out); break;
-    default: FN(where_loop)(1, 1, 1, n, m, a, b, out); break;
+    case 0:
+        FN(where_loop)(0, 0, 0, n, m, a, b, out);
+        break;
+    case 1:
+        FN(where_loop)(0, 0, 1, n, m, a, b, out);
+        break;
+    case 2:
+        FN(where_loop)(0, 1, 0, n, m, a, b, out);
+        break;
+    case 3:
+        FN(where_loop)(0, 1, 1, n, m, a, b, out);
+        break;
+    case 4:
+        FN(where_loop)(1, 0, 0, n, m, a, b, out);
+        break;
+    case 5:
+        FN(where_loop)(1, 0, 1, n, m, a, b, out);
+        break;
+    case 6:
+        FN(where_loop)(1, 1, 0, n, m, a, b, out);
+        break;
+    default:
+        FN(where_loop)(1, 1, 1, n, m, a, b, out);
+        break;
     }
     return true;
 }
