@@ -3,10 +3,12 @@
  * Each shape is M x K x N (A: M x K, B: K x N, both row-major f32 or f64 parameters in a store;
  * C on a tape in no-grad mode, reset after every call, so the timing is the op as a user calls
  * it). After warm-up calls it repeats until both --reps calls and --min-time seconds are done
- * and prints the median, best and GFLOP/s of the median. Never part of the test run.
+ * and prints the median, best and GFLOP/s of the median. Never part of the test run. A shape
+ * may end in :XY, X and Y each n or t: t stores that operand transposed (A as K x M, B as
+ * N x K) and multiplies a transposed view of it, as the backward products of a layer do.
  *
  *   gemm_bench [--threads T] [--level portable|avx2|avx512] [--f64] [--reps R]
- *              [--min-time S] MxKxN ...
+ *              [--min-time S] MxKxN[:XY] ...
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -29,7 +31,7 @@ static int cmp_double(const void *a, const void *b) {
 
 static void usage(void) {
     fprintf(stderr, "usage: gemm_bench [--threads T] [--level L] [--f64] [--reps R] "
-                    "[--min-time S] MxKxN ...\n");
+                    "[--min-time S] MxKxN[:XY] ...\n");
     exit(2);
 }
 
@@ -70,11 +72,17 @@ int main(int argc, char **argv) {
     tg_rng_seed(&rng, 1);
     for (int s = first_shape; s < argc; s++) {
         long long M, K, N;
-        if (sscanf(argv[s], "%lldx%lldx%lld", &M, &K, &N) != 3 || M < 1 || K < 1 || N < 1) usage();
+        char ta = 'n', tb = 'n';
+        int got = sscanf(argv[s], "%lldx%lldx%lld:%c%c", &M, &K, &N, &ta, &tb);
+        if ((got != 3 && got != 5) || M < 1 || K < 1 || N < 1 || (ta != 'n' && ta != 't') ||
+            (tb != 'n' && tb != 't'))
+            usage();
         tg_store *st = tg_store_new();
         tg_tape *t = tg_tape_new();
-        tg_tensor *a = tg_store_buffer(st, "a", dtype, TG_SHAPE(M, K));
-        tg_tensor *b = tg_store_buffer(st, "b", dtype, TG_SHAPE(K, N));
+        long long ar = ta == 't' ? K : M, ac = ta == 't' ? M : K;
+        long long br = tb == 't' ? N : K, bc = tb == 't' ? K : N;
+        tg_tensor *a = tg_store_buffer(st, "a", dtype, TG_SHAPE(ar, ac));
+        tg_tensor *b = tg_store_buffer(st, "b", dtype, TG_SHAPE(br, bc));
         if (!a || !b || !t) {
             fprintf(stderr, "gemm_bench: out of memory for %s\n", argv[s]);
             return 1;
@@ -82,6 +90,17 @@ int main(int argc, char **argv) {
         tg_tensor_fill_uniform(a, &rng, -1, 1);
         tg_tensor_fill_uniform(b, &rng, -1, 1);
         tg_tape_set_grad_enabled(t, false);
+        /* Transposed views, made once: the tape is reset after every product, so these live on
+         * a tape of their own. */
+        tg_tape *views = tg_tape_new();
+        if (!views) return 1;
+        tg_tape_set_grad_enabled(views, false);
+        if (ta == 't') a = tg_transpose(views, a, 0, 1);
+        if (tb == 't') b = tg_transpose(views, b, 0, 1);
+        if (!a || !b) {
+            fprintf(stderr, "gemm_bench: %s\n", tg_tape_error(views));
+            return 1;
+        }
         for (int w = 0; w < 2; w++) { /* warm-up: pool threads, scratch, caches, clocks */
             if (!tg_matmul(t, a, b)) {
                 fprintf(stderr, "gemm_bench: %s\n", tg_tape_error(t));
@@ -101,11 +120,13 @@ int main(int argc, char **argv) {
         }
         qsort(times, (size_t)n, sizeof *times, cmp_double);
         double flop = 2.0 * (double)M * (double)N * (double)K, med = times[n / 2];
-        printf("%lldx%lldx%lld threads=%d reps=%d median_s=%.9f best_s=%.9f gflops=%.2f\n", M, K, N,
-               tg_get_threads(), n, med, times[0], flop / med * 1e-9);
+        printf("%lldx%lldx%lld%s threads=%d reps=%d median_s=%.9f best_s=%.9f gflops=%.2f\n", M, K,
+               N, got == 5 ? argv[s] + strcspn(argv[s], ":") : "", tg_get_threads(), n, med,
+               times[0], flop / med * 1e-9);
         fflush(stdout);
         free(times);
         tg_tape_free(t);
+        tg_tape_free(views);
         tg_store_free(st);
     }
     return 0;

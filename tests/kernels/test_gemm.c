@@ -1,8 +1,8 @@
 /* test_gemm.c: the matrix product kernel (src/ops/kernels/gemm*.c) against a naive triple loop
- * in long double, on every instruction-set level this CPU runs, both dtypes, 1-3 threads, both
- * paths (direct and packed, forced, and the driver's own choice), and operand layouts: normal
- * and transposed through strides, plus gapped and row-reversed strides; also with allocations
- * failing, and the matmul op through the public API at each level.
+ * in long double, on every instruction-set level this CPU runs, both dtypes, 1-3 threads, all
+ * paths (direct, packed and dot form, forced, and the driver's own choice), and operand
+ * layouts: normal and transposed through strides, plus gapped and row-reversed strides; also
+ * with allocations failing, and the matmul op through the public API at each level.
  *
  * The tolerance is the rigorous bound for a K-term dot product, |c - exact| <= K u sum|a||b|
  * (u the unit roundoff), with a factor 2 for the reference's own rounding: any wrong index,
@@ -167,21 +167,30 @@ typedef struct dims {
 /* Sizes around every tile (packed 4x8, 4x4, 6x16, 6x8, 14x32, 14x16; direct 6x16, 12x8,
  * 6x8, 12x4, 12x32, 24x16, 12x16, 24x8, and their 4- and 1-row tails), primes, ones, and
  * several blocks of K (direct_kc 256, packed kc 256-1024: K 512, 800, 1100), of M (mc up to
- * 128: M 257, 600) and of N (nc 2048: N 4200). */
+ * 128: M 257, 600) and of N (nc 2048: N 4200); and shapes the driver gives to the dot form
+ * (K >= 512 with a small C, or 16 rows or fewer; 9001 splits K between threads), and with A
+ * transposed, the direct kernel's last columns short of a vector computed transposed (N 65, 17,
+ * 100 with M of two vectors or more). */
 static const int64_t sizes_m[] = {1, 7, 13, 28, 31, 97};
 static const int64_t sizes_n[] = {1, 7, 13, 16, 32, 31, 97};
 static const int64_t sizes_k[] = {1, 7, 31, 97};
 static const dims extra_dims[] = {{257, 129, 300}, {3, 200, 50},   {200, 3, 50},
                                   {37, 45, 800},   {20, 70, 1100}, {600, 40, 30},
-                                  {15, 4200, 20},  {20, 33, 512},  {2, 2, 0}};
+                                  {15, 4200, 20},  {20, 33, 512},  {2, 2, 0},
+                                  {6, 25, 1103},   {1, 1, 513},    {16, 150, 700},
+                                  {130, 5, 600},   {7, 3, 9001},   {130, 65, 32},
+                                  {64, 17, 5},     {33, 100, 20}};
 
 /* Driver paths, through the tuning knobs: the defaults; everything packed; everything direct
- * (both split over threads whenever there are two blocks of rows or columns to share). */
-typedef enum path { P_DEFAULT, P_PACKED, P_DIRECT, N_PATHS } path;
-static const char *const path_name[] = {"default", "packed", "direct"};
+ * (both split over threads whenever there are two blocks of rows or columns to share); the dot
+ * form wherever A's rows and B's columns are contiguous (A normal or reversed, B transposed;
+ * the driver's own choice elsewhere), its K split over threads whenever it is long enough. */
+typedef enum path { P_DEFAULT, P_PACKED, P_DIRECT, P_DOT, N_PATHS } path;
+static const char *const path_name[] = {"default", "packed", "direct", "dot"};
 
 static void set_path(path p) {
-    static const gemm_path as_tuning[] = {GEMM_PATH_AUTO, GEMM_PATH_PACKED, GEMM_PATH_DIRECT};
+    static const gemm_path as_tuning[] = {GEMM_PATH_AUTO, GEMM_PATH_PACKED, GEMM_PATH_DIRECT,
+                                          GEMM_PATH_DOT};
     gemm_tuning t = kern_gemm_default_tuning();
     t.path = as_tuning[p];
     if (p != P_DEFAULT) t.parallel_min = t.parallel_awake_min = 0;
@@ -254,7 +263,7 @@ START_TEST(test_gemm_all_sizes) {
                 for (size_t k = 0; k < sizeof sizes_k / sizeof *sizes_k; k++)
                     n += check_size(dt, (dims){sizes_m[m], sizes_n[nn], sizes_k[k]}, four_a, four_b,
                                     4, &rng, tg_cpu_level_name(levels[_i]));
-        printf("gemm: level %s ran %s: %d products (sizes x 4 layouts x 1-3 threads x 3 paths)\n",
+        printf("gemm: level %s ran %s: %d products (sizes x 4 layouts x 1-3 threads x 4 paths)\n",
                tg_cpu_level_name(levels[_i]), tg_dtype_name(dt), n);
     }
 }
@@ -338,6 +347,21 @@ START_TEST(test_gemm_without_memory) {
     ck_assert_msg(!fail, "%s without memory: %s", tg_cpu_level_name(levels[_i]), fail);
     operand_free(&A), operand_free(&B);
     free(a), free(b), free(ref.c), free(ref.abs);
+
+    /* The dot form with a K long enough to split between the threads, whose partial sums
+     * need memory: without it, one range on the calling thread. */
+    set_path(P_DOT);
+    d = (dims){5, 3, 9000};
+    a = random_matrix(&rng, d.M * d.K, TG_F32), b = random_matrix(&rng, d.K * d.N, TG_F32);
+    ref = naive(a, b, d.M, d.N, d.K);
+    A = lay_out(a, d.M, d.K, L_NORMAL, TG_F32), B = lay_out(b, d.K, d.N, L_TRANSPOSED, TG_F32);
+    tg_set_allocator(&(tg_allocator){no_memory, plain_free, NULL});
+    fail = run_and_check(TG_F32, d.M, d.N, d.K, &A, &B, &ref, msg, sizeof msg);
+    tg_set_allocator(NULL);
+    ck_assert_msg(!fail, "%s dot form without memory: %s", tg_cpu_level_name(levels[_i]), fail);
+    kern_gemm_set_tuning(kern_gemm_default_tuning());
+    operand_free(&A), operand_free(&B);
+    free(a), free(b), free(ref.c), free(ref.abs);
 }
 END_TEST
 
@@ -412,6 +436,93 @@ START_TEST(test_gemm_many_phases) {
         }
     }
     free(a), free(b), free(ref.c), free(ref.abs);
+}
+END_TEST
+
+/* The direct kernel cuts M rows into tiles of every height from 1 to its tile rows (wide
+ * column blocks: the fewest tiles, heights differing by at most one; one-vector blocks: full
+ * tiles, then the rest as one), each height its own compiled instance: every M from 1 to 50
+ * reaches every height in every column block kind (several vectors, one, masked). */
+START_TEST(test_gemm_direct_tile_heights) {
+    if (!enter_level(_i)) return;
+    tg_rng rng;
+    tg_rng_seed(&rng, 21 + (uint64_t)_i);
+    static const layout la[] = {L_NORMAL, L_TRANSPOSED}, lb[] = {L_NORMAL, L_NORMAL};
+    char msg[256];
+    set_path(P_DIRECT);
+    tg_set_threads(1);
+    for (int di = 0; di < 2; di++) {
+        tg_dtype dt = di ? TG_F64 : TG_F32;
+        for (int64_t M = 1; M <= 50; M++) {
+            dims d = {M, 57, 9}; /* N: 32 + 16 + 9 (f32 AVX-512) or 3 x 16 + 9 (AVX2) */
+            double *a = random_matrix(&rng, d.M * d.K, dt), *b = random_matrix(&rng, d.K * d.N, dt);
+            reference ref = naive(a, b, d.M, d.N, d.K);
+            for (int p = 0; p < 2; p++) {
+                operand A = lay_out(a, d.M, d.K, la[p], dt), B = lay_out(b, d.K, d.N, lb[p], dt);
+                const char *fail = run_and_check(dt, d.M, d.N, d.K, &A, &B, &ref, msg, sizeof msg);
+                ck_assert_msg(!fail, "%s %s M=%lld A %s: %s", tg_cpu_level_name(levels[_i]),
+                              tg_dtype_name(dt), (long long)M, layout_name[la[p]], fail);
+                operand_free(&A), operand_free(&B);
+            }
+            free(a), free(b), free(ref.c), free(ref.abs);
+        }
+    }
+    kern_gemm_set_tuning(kern_gemm_default_tuning());
+}
+END_TEST
+
+/* The dot form with K split between 1-3 threads (each range's sums added in order): with
+ * small integers every partial sum is exact, so the result must equal the reference exactly
+ * for every split; with random values, running again with the same threads must give the
+ * same bits (the split and the order of adding depend only on the thread count). */
+START_TEST(test_gemm_dot_split_k) {
+    if (!enter_level(_i)) return;
+    tg_rng rng;
+    tg_rng_seed(&rng, 17);
+    dims d = {7, 5, 30011};
+    double *a = malloc((size_t)(d.M * d.K) * sizeof(double));
+    double *b = malloc((size_t)(d.K * d.N) * sizeof(double));
+    for (int64_t i = 0; i < d.M * d.K; i++) a[i] = (double)(tg_rng_next_u32(&rng) % 5) - 2;
+    for (int64_t i = 0; i < d.K * d.N; i++) b[i] = (double)(tg_rng_next_u32(&rng) % 5) - 2;
+    reference ref = naive(a, b, d.M, d.N, d.K);
+    double *ra = random_matrix(&rng, d.M * d.K, TG_F32),
+           *rb = random_matrix(&rng, d.K * d.N, TG_F32);
+    static const layout la[] = {L_NORMAL, L_REVERSED};
+    for (int pa = 0; pa < 2; pa++) {
+        set_path(pa ? P_DOT : P_DEFAULT); /* the default: the driver picks the dot form itself */
+        for (int di = 0; di < 2; di++) {
+            tg_dtype dt = di ? TG_F64 : TG_F32;
+            size_t es = tg_dtype_size(dt);
+            operand A = lay_out(a, d.M, d.K, la[pa], dt),
+                    B = lay_out(b, d.K, d.N, L_TRANSPOSED, dt);
+            operand RA = lay_out(ra, d.M, d.K, la[pa], dt);
+            operand RB = lay_out(rb, d.K, d.N, L_TRANSPOSED, dt);
+            for (int threads = 1; threads <= 3; threads++) {
+                tg_set_threads(threads);
+                char *C = malloc((size_t)(d.M * d.N) * es), *C1 = malloc((size_t)(d.M * d.N) * es);
+                char *C2 = malloc((size_t)(d.M * d.N) * es);
+                kern_gemm(dt, d.M, d.N, d.K, origin_ptr(&A), A.rs, A.cs, origin_ptr(&B), B.rs, B.cs,
+                          C, d.N);
+                for (int64_t i = 0; i < d.M * d.N; i++) {
+                    double got = dt == TG_F64 ? ((double *)C)[i] : ((float *)C)[i];
+                    ck_assert_msg(got == ref.c[i],
+                                  "%s %s A %s, %d threads: C[%lld] = %.17g, want %.17g",
+                                  tg_cpu_level_name(levels[_i]), tg_dtype_name(dt),
+                                  layout_name[la[pa]], threads, (long long)i, got, ref.c[i]);
+                }
+                for (int rep = 0; rep < 2; rep++)
+                    kern_gemm(dt, d.M, d.N, d.K, origin_ptr(&RA), RA.rs, RA.cs, origin_ptr(&RB),
+                              RB.rs, RB.cs, rep ? C2 : C1, d.N);
+                ck_assert_msg(memcmp(C1, C2, (size_t)(d.M * d.N) * es) == 0,
+                              "%s %s, %d threads: two runs differ", tg_cpu_level_name(levels[_i]),
+                              tg_dtype_name(dt), threads);
+                free(C), free(C1), free(C2);
+            }
+            operand_free(&A), operand_free(&B), operand_free(&RA), operand_free(&RB);
+        }
+    }
+    kern_gemm_set_tuning(kern_gemm_default_tuning());
+    free(a), free(b), free(ra), free(rb), free(ref.c), free(ref.abs);
 }
 END_TEST
 
@@ -534,6 +645,8 @@ static Suite *gemm_suite(void) {
     tcase_add_loop_test(c, test_gemm_all_sizes, 0, n_levels);
     tcase_add_loop_test(c, test_gemm_large_sizes, 0, n_levels);
     tcase_add_loop_test(c, test_gemm_odd_strides, 0, n_levels);
+    tcase_add_loop_test(c, test_gemm_direct_tile_heights, 0, n_levels);
+    tcase_add_loop_test(c, test_gemm_dot_split_k, 0, n_levels);
     tcase_add_loop_test(c, test_matmul_op_each_level, 0, n_levels);
     suite_add_tcase(s, c);
     return s;

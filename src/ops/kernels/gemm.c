@@ -140,8 +140,20 @@ static const gemm_impl *select_impl(tg_dtype dtype) {
             }                                                                                      \
     }
 
+/* C's m x w corner from its transpose computed row-major (src: w x m). */
+#define STORE_TRANSPOSED(T)                                                                        \
+    static void store_transposed_##T(int64_t m, int64_t w, const void *srcv, void *cv,             \
+                                     int64_t ldc) {                                                \
+        const T *src = srcv;                                                                       \
+        T *c = cv;                                                                                 \
+        for (int64_t i = 0; i < m; i++)                                                            \
+            for (int64_t r = 0; r < w; r++) c[i * ldc + r] = src[r * m + i];                       \
+    }
+
 PACK_A(float)
 PACK_A(double)
+STORE_TRANSPOSED(float)
+STORE_TRANSPOSED(double)
 COPY_ROWS(float)
 COPY_ROWS(double)
 PACK_B(float)
@@ -156,12 +168,17 @@ typedef struct gemm_typed {
     void (*store_edge)(int, int, const void *, int, void *, int64_t, bool);
     void (*copy_rows)(int64_t, int64_t, const void *, int64_t, int64_t, void *);
     gemm_direct_fn direct_portable;
+    void (*store_transposed)(int64_t, int64_t, const void *, void *, int64_t);
 } gemm_typed;
 
-static const gemm_typed typed_f32 = {sizeof(float),    pack_a_float,    pack_b_float,
-                                     store_edge_float, copy_rows_float, gemm_direct_portable_f32};
-static const gemm_typed typed_f64 = {sizeof(double),    pack_a_double,    pack_b_double,
-                                     store_edge_double, copy_rows_double, gemm_direct_portable_f64};
+static const gemm_typed typed_f32 = {sizeof(float),         pack_a_float,
+                                     pack_b_float,          store_edge_float,
+                                     copy_rows_float,       gemm_direct_portable_f32,
+                                     store_transposed_float};
+static const gemm_typed typed_f64 = {sizeof(double),         pack_a_double,
+                                     pack_b_double,          store_edge_double,
+                                     copy_rows_double,       gemm_direct_portable_f64,
+                                     store_transposed_double};
 
 /* ---- one product, split into blocks ---- */
 
@@ -386,8 +403,33 @@ static bool direct_block(const gemm_problem *p, int64_t m0, int64_t m, int64_t n
     return true;
 }
 
+/* The last w < lanes columns of a sub-rectangle when A is read transposed (a_rs = 1), as in
+ * the weight gradients dZ^T X: a masked vector tile would spend a whole vector's work per row
+ * on them (for N = 65, a fifth of the product for 1/65 of it). Their transpose, w x m =
+ * B_tail^T A^T, has A^T's contiguous rows as its B and only w rows, so the direct kernel runs
+ * it at full vector width into a buffer, stored transposed. False (nothing written) without
+ * memory. */
+static bool direct_tail_transposed(const gemm_problem *p, int64_t m0, int64_t m, int64_t n0,
+                                   int64_t w) {
+    char *buf = kern_scratch(0, (size_t)(w * m) * p->ty->es);
+    if (!buf) return false;
+    gemm_problem q = *p;
+    q.M = w, q.N = m;
+    q.A = p->B + at(p, 0, n0, p->b_rs, p->b_cs), q.a_rs = p->b_cs, q.a_cs = p->b_rs;
+    q.B = p->A + at(p, m0, 0, p->a_rs, p->a_cs), q.b_rs = p->a_cs, q.b_cs = 1;
+    q.C = buf, q.ldc = m;
+    if (!direct_block(&q, 0, w, 0, m)) return false;
+    p->ty->store_transposed(m, w, buf, p->C + at(p, m0, n0, p->ldc, 1), p->ldc);
+    return true;
+}
+
 /* One sub-rectangle by the direct path; with no memory for it, by the portable loop. */
 static void run_block(const gemm_problem *p, int64_t m0, int64_t m, int64_t n0, int64_t n) {
+    int lanes = p->impl->direct_lanes;
+    int64_t w = lanes && p->a_rs == 1 && m >= 2 * lanes ? n % lanes : 0; /* n0: whole vectors */
+    if (w && n > w && direct_block(p, m0, m, n0, n - w) &&
+        direct_tail_transposed(p, m0, m, n0 + n - w, w))
+        return;
     if (direct_block(p, m0, m, n0, n)) return;
     p->ty->direct_portable(m, n, p->K, p->A + at(p, m0, 0, p->a_rs, p->a_cs), p->a_rs, p->a_cs,
                            p->B + at(p, 0, n0, p->b_rs, p->b_cs), p->b_rs, p->b_cs,
@@ -445,11 +487,106 @@ static void plan_threads(gemm_problem *p, int64_t unit_m, int64_t unit_n) {
 #define DIRECT_MAX_NARROW_N 64
 
 static bool choose_direct(const gemm_problem *p) {
-    if (tuning.path != GEMM_PATH_AUTO) return tuning.path == GEMM_PATH_DIRECT;
+    if (tuning.path == GEMM_PATH_PACKED || tuning.path == GEMM_PATH_DIRECT)
+        return tuning.path == GEMM_PATH_DIRECT;
     int64_t work = p->M * p->N * p->K;
     if (!p->impl->direct_unit_b) return work < 32 * 32 * 32;
     return work < (p->ty->es == sizeof(float) ? DIRECT_BELOW_F32 : DIRECT_BELOW_F64) ||
            p->N <= DIRECT_MAX_NARROW_N;
+}
+
+/* ---- the dot form (gemm.h): small C, long K, A's rows and B's columns contiguous ---- */
+
+/* K runs of 16 KiB per row: a tile's DOT_ROWS + DOT_COLS runs stay in L1 and a block of rows
+ * of A in L2 while the columns of B pass over it. */
+#define DOT_SLICE_BYTES 16384
+/* Where the dot form beats copying B into rows for the direct kernel (measured with AVX-512
+ * over M, N in 6..2048 and K in 128..50,176): from K = 512, for C under 4096 entries or with
+ * at most 16 rows or columns (6 x 25 over 50,176: 25 -> 73 GFLOP/s; 128 x 16 over 2048: 32
+ * -> 80). With a shorter K, summing each entry's lanes costs more than it saves, and with a
+ * larger C the direct kernel's tiles are full and reuse each load of B more. */
+#define DOT_MIN_K      512
+#define DOT_BELOW_MN   4096
+#define DOT_MAX_NARROW 16
+
+static bool choose_dot(const gemm_problem *p) {
+    if (!p->impl->dot || p->a_cs != 1 || p->b_rs != 1) return false;
+    if (tuning.path == GEMM_PATH_DOT) return true;
+    return tuning.path == GEMM_PATH_AUTO && p->K >= DOT_MIN_K &&
+           (p->M * p->N < DOT_BELOW_MN || p->M <= DOT_MAX_NARROW || p->N <= DOT_MAX_NARROW);
+}
+
+/* K is split between tasks: task 0 writes C, task t >= 1 its own M x N block of `parts`,
+ * which the caller then adds into C in task order (so a given thread count always gives the
+ * same sums). */
+typedef struct dot_ctx {
+    const gemm_problem *p;
+    int64_t n_tasks;
+    char *parts;
+} dot_ctx;
+
+static void dot_range(const gemm_problem *p, int64_t k0, int64_t k1, char *C, int64_t ldc) {
+    int64_t kc = DOT_SLICE_BYTES / (int64_t)p->ty->es;
+    for (int64_t k = k0; k < k1; k += kc)
+        p->impl->dot(p->M, p->N, min64(kc, k1 - k), p->A + at(p, 0, k, p->a_rs, 1), p->a_rs,
+                     p->B + at(p, k, 0, 1, p->b_cs), p->b_cs, C, ldc, k > k0);
+}
+
+static void dot_task(void *ctx, int64_t task) {
+    const dot_ctx *d = ctx;
+    const gemm_problem *p = d->p;
+    /* Ranges in multiples of 64 elements (whole cache lines when the runs are aligned). */
+    int64_t units = ceil_div(p->K, 64);
+    int64_t k0 = min64(task * units / d->n_tasks * 64, p->K);
+    int64_t k1 = min64((task + 1) * units / d->n_tasks * 64, p->K);
+    if (task == 0) {
+        if (k0 < k1)
+            dot_range(p, k0, k1, p->C, p->ldc);
+        else /* nothing to add up: C must still be written */
+            for (int64_t i = 0; i < p->M; i++)
+                memset(p->C + at(p, i, 0, p->ldc, 1), 0, (size_t)p->N * p->ty->es);
+        return;
+    }
+    char *part = d->parts + (size_t)((task - 1) * p->M * p->N) * p->ty->es;
+    if (k0 < k1)
+        dot_range(p, k0, k1, part, p->N);
+    else
+        memset(part, 0, (size_t)(p->M * p->N) * p->ty->es);
+}
+
+#define ADD_PARTS(T)                                                                               \
+    static void add_parts_##T(const gemm_problem *p, int64_t n_parts, const void *partsv) {        \
+        const T *parts = partsv;                                                                   \
+        T *C = (T *)p->C;                                                                          \
+        for (int64_t t = 0; t < n_parts; t++, parts += p->M * p->N)                                \
+            for (int64_t i = 0; i < p->M; i++)                                                     \
+                for (int64_t j = 0; j < p->N; j++) C[i * p->ldc + j] += parts[i * p->N + j];       \
+    }
+ADD_PARTS(float)
+ADD_PARTS(double)
+
+static void run_dot(const gemm_problem *p) {
+    dot_ctx d = {.p = p, .n_tasks = 1};
+    int64_t t = kern_threads(), work = p->M * p->N * p->K;
+    if (t > 1 && work >= tuning.parallel_awake_min) {
+        /* A few ranges per thread, claimed in turn, none shorter than a slice. */
+        d.n_tasks = min64(2 * t, ceil_div(p->K, DOT_SLICE_BYTES / (int64_t)p->ty->es));
+        if (d.n_tasks > 1)
+            d.parts = kern_scratch(1, (size_t)((d.n_tasks - 1) * p->M * p->N) * p->ty->es);
+        if (!d.parts) d.n_tasks = 1;
+    }
+    if (d.n_tasks == 1) {
+        dot_task(&d, 0);
+        return;
+    }
+    if (work >= tuning.parallel_min)
+        kern_parallel_for(d.n_tasks, (int)t, dot_task, &d);
+    else
+        kern_parallel_for_if_awake(d.n_tasks, (int)t, dot_task, &d);
+    if (p->ty->es == sizeof(float))
+        add_parts_float(p, d.n_tasks - 1, d.parts);
+    else
+        add_parts_double(p, d.n_tasks - 1, d.parts);
 }
 
 void kern_gemm(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
@@ -476,6 +613,10 @@ void kern_gemm(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, i
         .C = C,
         .ldc = ldc,
     };
+    if (choose_dot(&p)) {
+        run_dot(&p);
+        return;
+    }
     p.direct = choose_direct(&p);
     bool wake = M * N * K >= tuning.parallel_min;
     if (p.direct) {

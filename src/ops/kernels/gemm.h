@@ -25,6 +25,12 @@ typedef void (*gemm_direct_fn)(int64_t M, int64_t N, int64_t K, const void *A, i
                                int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C,
                                int64_t ldc, bool accumulate);
 
+/* C (M x N, row stride ldc) = A B, or C += A B when accumulate, for A's rows and B's columns
+ * contiguous in k (a_cs = b_rs = 1): entry by entry dot products of contiguous runs, for small
+ * C and long K (weight gradients). The driver passes K in slices that keep the runs in L1/L2. */
+typedef void (*gemm_dot_fn)(int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
+                            const void *B, int64_t b_cs, void *C, int64_t ldc, bool accumulate);
+
 /* A micro-kernel on packed panels and the cache blocking that suits it: kc steps of k per
  * packed slice, mc rows of A per packed block (kept in L2; a multiple of mr), nc columns of B
  * per packed panel (kept in L3; a multiple of nr). */
@@ -47,6 +53,8 @@ typedef struct gemm_impl {
     gemm_direct_fn direct;
     bool direct_unit_b;
     int direct_kc, direct_mr, direct_nr;
+    gemm_dot_fn dot;  /* NULL: no dot form at this level */
+    int direct_lanes; /* a vector's elements in the direct kernel; 0: not vectorised */
 } gemm_impl;
 
 /* The largest mr * nr * sizeof(element) of any kernel: the driver's edge-tile buffer. */
@@ -72,7 +80,12 @@ void gemm_direct_portable_f64(int64_t M, int64_t N, int64_t K, const void *A, in
  * workers still awake after a previous job. Tests force each path for every size;
  * kern_gemm_set_tuning returns the previous setting. Not thread-safe: for tests, before any
  * concurrent use. */
-typedef enum gemm_path { GEMM_PATH_AUTO, GEMM_PATH_PACKED, GEMM_PATH_DIRECT } gemm_path;
+typedef enum gemm_path {
+    GEMM_PATH_AUTO,
+    GEMM_PATH_PACKED,
+    GEMM_PATH_DIRECT,
+    GEMM_PATH_DOT /* where the level has it and a_cs = b_rs = 1; otherwise as AUTO */
+} gemm_path;
 
 typedef struct gemm_tuning {
     gemm_path path;

@@ -3,7 +3,7 @@
  *
  * Only the functions here carry target("avx2,fma"); the driver calls them only when cpu.c
  * found the features. Tiles: packed 6 rows x 2 vectors (12 of the 16 ymm registers
- * accumulate); direct 6 x 2 and 12 x 1 vectors. */
+ * accumulate); direct 6 x 2 and 12 x 1 vectors; dot form 3 x 3 entries. */
 #include "gemm.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -15,6 +15,20 @@
 #define DIRECT_ROWS   6
 #define DIRECT_VECS   2
 #define DIRECT_ROWS_1 12
+#define DOT_ROWS      3
+#define DOT_COLS      3
+
+/* The sum of a vector's lanes, for the dot-form kernel's accumulators. */
+static inline TARGET float hsum_avx2_f32(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
+
+static inline TARGET double hsum_avx2_f64(__m256d v) {
+    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(x, _mm_unpackhi_pd(x, x)));
+}
 
 #define T      float
 #define V      __m256
@@ -30,6 +44,7 @@
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define VLOADM(p, m)     _mm256_maskload_ps(p, m)
 #define VSTOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define VHSUM            hsum_avx2_f32
 #define FN(name)         name##_avx2_f32
 #include "gemm_simd.h"
 #undef T
@@ -45,6 +60,7 @@
 #undef MASK_FIRST
 #undef VLOADM
 #undef VSTOREM
+#undef VHSUM
 #undef FN
 
 #define T                double
@@ -60,6 +76,7 @@
 #define MASK_FIRST(n)    _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
 #define VLOADM(p, m)     _mm256_maskload_pd(p, m)
 #define VSTOREM(p, m, v) _mm256_maskstore_pd(p, m, v)
+#define VHSUM            hsum_avx2_f64
 #define FN(name)         name##_avx2_f64
 #include "gemm_simd.h"
 
@@ -140,6 +157,8 @@ const gemm_impl gemm_avx2_f32 = {
     .transpose_lanes = 8,
     .direct = direct_avx2_f32,
     .direct_unit_b = true,
+    .dot = dot_avx2_f32,
+    .direct_lanes = 8,
     .direct_kc = 256,
     .direct_mr = DIRECT_ROWS,
     .direct_nr = DIRECT_VECS * 8,
@@ -151,6 +170,8 @@ const gemm_impl gemm_avx2_f64 = {
     .transpose_lanes = 4,
     .direct = direct_avx2_f64,
     .direct_unit_b = true,
+    .dot = dot_avx2_f64,
+    .direct_lanes = 4,
     .direct_kc = 256,
     .direct_mr = DIRECT_ROWS,
     .direct_nr = DIRECT_VECS * 4,

@@ -4,7 +4,7 @@
  * Only the functions here carry target("avx512f,avx512dq"); the rest of the library is built
  * for baseline x86-64, and the driver calls these only when cpu.c found the features. Tiles:
  * packed 14 rows x 2 vectors (28 of the 32 zmm registers accumulate); direct 12 x 2 and
- * 24 x 1 vectors. */
+ * 24 x 1 vectors; dot form 6 x 4 entries (24 accumulators, 4 + 1 operand vectors). */
 #include "gemm.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -16,6 +16,8 @@
 #define DIRECT_ROWS   12
 #define DIRECT_VECS   2
 #define DIRECT_ROWS_1 24
+#define DOT_ROWS      6
+#define DOT_COLS      4
 
 #define T                float
 #define V                __m512
@@ -30,6 +32,7 @@
 #define MASK_FIRST(n)    ((__mmask16)((1u << (n)) - 1))
 #define VLOADM(p, m)     _mm512_maskz_loadu_ps(m, p)
 #define VSTOREM(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define VHSUM            _mm512_reduce_add_ps
 #define FN(name)         name##_avx512_f32
 #include "gemm_simd.h"
 #undef T
@@ -45,6 +48,7 @@
 #undef MASK_FIRST
 #undef VLOADM
 #undef VSTOREM
+#undef VHSUM
 #undef FN
 
 #define T                double
@@ -60,6 +64,7 @@
 #define MASK_FIRST(n)    ((__mmask8)((1u << (n)) - 1))
 #define VLOADM(p, m)     _mm512_maskz_loadu_pd(m, p)
 #define VSTOREM(p, m, v) _mm512_mask_storeu_pd(p, m, v)
+#define VHSUM            _mm512_reduce_add_pd
 #define FN(name)         name##_avx512_f64
 #include "gemm_simd.h"
 
@@ -149,6 +154,8 @@ const gemm_impl gemm_avx512_f32 = {
     .transpose_lanes = 16,
     .direct = direct_avx512_f32,
     .direct_unit_b = true,
+    .dot = dot_avx512_f32,
+    .direct_lanes = 16,
     .direct_kc = 256,
     .direct_mr = DIRECT_ROWS,
     .direct_nr = DIRECT_VECS * 16,
@@ -160,6 +167,8 @@ const gemm_impl gemm_avx512_f64 = {
     .transpose_lanes = 8,
     .direct = direct_avx512_f64,
     .direct_unit_b = true,
+    .dot = dot_avx512_f64,
+    .direct_lanes = 8,
     .direct_kc = 256,
     .direct_mr = DIRECT_ROWS,
     .direct_nr = DIRECT_VECS * 8,
