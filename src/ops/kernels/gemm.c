@@ -47,20 +47,30 @@ static const gemm_impl *select_impl(tg_dtype dtype) {
 
 /* ---- packing (see gemm.h for the layouts) ---- */
 
-/* A (m x kc, strided) into ceil(m/mr) panels of mr rows. */
+/* A (m x kc, strided) into ceil(m/mr) panels of mr rows. With contiguous columns (A read
+ * transposed, as in every weight gradient dZ^T X) the loop runs along A's columns, filling
+ * every panel's step k in turn: one sequential read of each column, where panel by panel each
+ * mr-element piece came from a different cache line, kc times over (a tenth of an LSTM step). */
 #define PACK_A(T)                                                                                  \
     static void pack_a_##T(int64_t m, int64_t kc, const void *Av, int64_t a_rs, int64_t a_cs,      \
                            int mr, void *dstv) {                                                   \
         const T *A = Av;                                                                           \
         T *dst = dstv;                                                                             \
+        if (a_rs == 1) {                                                                           \
+            for (int64_t k = 0; k < kc; k++) {                                                     \
+                const T *col = A + k * a_cs;                                                       \
+                for (int64_t i0 = 0; i0 < m; i0 += mr) {                                           \
+                    int rows = m - i0 < mr ? (int)(m - i0) : mr;                                   \
+                    T *d = dst + i0 * kc + k * mr;                                                 \
+                    for (int r = 0; r < rows; r++) d[r] = col[i0 + r];                             \
+                    for (int r = rows; r < mr; r++) d[r] = 0;                                      \
+                }                                                                                  \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
         for (int64_t i0 = 0; i0 < m; i0 += mr, dst += mr * kc) {                                   \
             int rows = m - i0 < mr ? (int)(m - i0) : mr;                                           \
             const T *a = A + i0 * a_rs;                                                            \
-            if (a_rs == 1 && rows == mr) { /* columns contiguous: mr values per k */               \
-                for (int64_t k = 0; k < kc; k++)                                                   \
-                    memcpy(dst + k * mr, a + k * a_cs, (size_t)mr * sizeof(T));                    \
-                continue;                                                                          \
-            }                                                                                      \
             for (int r = 0; r < rows; r++) {                                                       \
                 const T *src = a + r * a_rs;                                                       \
                 if (a_cs == 1)                                                                     \
