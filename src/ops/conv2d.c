@@ -11,7 +11,12 @@
  * sit side by side (about CHUNK_BYTES of them, so one product covers several small images and
  * its operands stay in L2); col2im for input_grad. When conv2d is recorded with a weight that
  * takes a gradient, its columns are kept (a tape tensor named by the node's saved blob), so the
- * weight gradient of its backward is one product with no im2col of its own.
+ * weight gradient of its backward is one product with no im2col of its own. For f32 at stride
+ * 1 and dilation 1 on AVX-512 the forward and the weight gradient make no columns at all: the
+ * direct kernel (few taps, rows of 12 or more) or the one with 16 images per vector (batches of
+ * 8 or more) computes them from the images, and such a forward keeps nothing; the input gradient
+ * takes the images-in-lanes kernel where it applies, else the column path. Every path computes
+ * the same sums, in its own order.
  * Node attributes: iattr[0..7) = stride h,w, padding h,w, dilation h,w, groups; iattr[7..11) =
  * the shape the grad ops produce. */
 #include <stdio.h>
@@ -239,6 +244,79 @@ static void chunk_cols(const conv_geom *g, const conv_plan *p, tg_dtype dt, cons
     run_cols(&j);
 }
 
+/* The f32 kernels without columns (direct: along rows; lanes: 16 images per vector), group by
+ * group: image-sized operands start at the group's first channel, weights at its first output. */
+typedef struct group_at {
+    const float *x, *w, *gy; /* x: (N, C, H, W); w: (O, Cg, kh, kw); gy: (N, O, OH, OW) */
+    float *y;                /* the forward's output or the weight gradient */
+} group_at;
+
+static group_at group_of(const conv_geom *g, int64_t gr, const char *x, const char *w,
+                         const char *gy, char *y, bool weight_out) {
+    int64_t og = g->O / g->groups, kk = g->Cg * g->kh * g->kw, hw = g->OH * g->OW;
+    group_at a = {(const float *)(const void *)x + gr * g->Cg * g->H * g->W, NULL, NULL, NULL};
+    if (w) a.w = (const float *)(const void *)w + gr * og * kk;
+    if (gy) a.gy = (const float *)(const void *)gy + gr * og * hw;
+    if (y) a.y = (float *)(void *)y + gr * og * (weight_out ? kk : hw);
+    return a;
+}
+
+static void run_forward_direct(const conv_geom *g, const char *x, const char *w, char *y,
+                               char *pad, char *wpk) {
+    kern_window win = window_of(g);
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        group_at a = group_of(g, gr, x, w, NULL, y, false);
+        kern_conv_direct_forward(&win, g->N, g->O / g->groups, a.x, g->C * g->H * g->W, a.w,
+                                 (float *)(void *)pad, (float *)(void *)wpk, a.y,
+                                 g->O * g->OH * g->OW);
+    }
+}
+
+static void run_weight_grad_direct(const conv_geom *g, const char *x, const char *gy, char *gw,
+                                   char *pad, char *parts) {
+    kern_window win = window_of(g);
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        group_at a = group_of(g, gr, x, NULL, gy, gw, true);
+        kern_conv_direct_weight_grad(&win, g->N, g->O / g->groups, a.x, g->C * g->H * g->W, a.gy,
+                                     g->O * g->OH * g->OW, (float *)(void *)pad,
+                                     (float *)(void *)parts, a.y);
+    }
+}
+
+static void run_forward_lanes(const conv_geom *g, const char *x, const char *w, char *y,
+                              char *wpk, char *xp, char *yp) {
+    kern_window win = window_of(g);
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        group_at a = group_of(g, gr, x, w, NULL, y, false);
+        kern_conv_lanes_forward(&win, g->N, g->O / g->groups, a.x, g->C * g->H * g->W, a.w,
+                                (float *)(void *)wpk, (float *)(void *)xp, (float *)(void *)yp,
+                                a.y, g->O * g->OH * g->OW);
+    }
+}
+
+static void run_weight_grad_lanes(const conv_geom *g, const char *x, const char *gy, char *gw,
+                                  char *xp, char *gp) {
+    kern_window win = window_of(g);
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        group_at a = group_of(g, gr, x, NULL, gy, gw, true);
+        kern_conv_lanes_weight_grad(&win, g->N, g->O / g->groups, a.x, g->C * g->H * g->W, a.gy,
+                                    g->O * g->OH * g->OW, (float *)(void *)xp,
+                                    (float *)(void *)gp, a.y);
+    }
+}
+
+static void run_input_grad_lanes(const conv_geom *g, const char *gy, const char *w, char *gx,
+                                 char *wpk, char *gp, char *dxp) {
+    kern_window win = window_of(g);
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        group_at a = group_of(g, gr, gx, w, gy, NULL, false);
+        float *dx = (float *)(void *)gx + gr * g->Cg * g->H * g->W; /* the group's first plane */
+        kern_conv_lanes_input_grad(&win, g->N, g->O / g->groups, a.gy, g->O * g->OH * g->OW, a.w,
+                                   (float *)(void *)wpk, (float *)(void *)gp,
+                                   (float *)(void *)dxp, dx, g->C * g->H * g->W);
+    }
+}
+
 /* With `keep` (groups blocks of (kk, N hw), one per group: every image's columns) the columns
  * are built there, chunk by chunk, and stay for the weight gradient (conv2d's backward), which
  * then needs no im2col of its own; without, in the chunk buffer `cols`. */
@@ -382,15 +460,32 @@ tg_tensor *tg_conv2d_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg
     int64_t shape[4] = {g.N, g.O, g.OH, g.OW};
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, 4, shape);
     const char *xd = contiguous_data(t, x), *wd = contiguous_data(t, w);
-    /* Keep every image's columns when the weight will want its gradient from them. */
-    bool keep = tg_tape_grad_enabled(t) && w->requires_grad;
     conv_plan pl = plan_of(&g, x->dtype);
-    int64_t n_kept = g.groups * pl.kk * g.N * pl.hw;
-    tg_tensor *kept = keep ? tg_tensor_alloc(t, x->dtype, 1, &n_kept) : NULL;
-    char *cols = keep ? NULL : scratch(t, x->dtype, pl.n_cols);
-    char *tmp = scratch(t, x->dtype, pl.n_tmp);
-    if (!y || !xd || !wd || !tmp || (keep ? !kept : !cols)) return NULL;
-    run_forward(&g, x->dtype, xd, wd, y->data, cols, tmp, kept ? kept->data : NULL);
+    kern_window win = window_of(&g);
+    tg_tensor *kept = NULL;
+    if (kern_conv_direct_usable(x->dtype, &win)) {
+        /* Straight from the image: no columns to make, none to keep (the weight gradient is
+         * direct too). */
+        char *pad = scratch(t, x->dtype, kern_conv_direct_pad_elems(&win, g.N) + 1);
+        char *wpk = scratch(t, x->dtype, pl.og * pl.kk + 1);
+        if (!y || !xd || !wd || !pad || !wpk) return NULL;
+        run_forward_direct(&g, xd, wd, y->data, pad, wpk);
+    } else if (kern_conv_lanes_usable(x->dtype, &win, g.N)) {
+        char *wpk = scratch(t, x->dtype, pl.og * pl.kk + 1);
+        char *xp = scratch(t, x->dtype, kern_conv_lanes_x_elems(&win, g.N) + 1);
+        char *yp = scratch(t, x->dtype, kern_conv_lanes_y_elems(&win, g.N, pl.og) + 1);
+        if (!y || !xd || !wd || !wpk || !xp || !yp) return NULL;
+        run_forward_lanes(&g, xd, wd, y->data, wpk, xp, yp);
+    } else {
+        /* Keep every image's columns when the weight will want its gradient from them. */
+        bool keep = tg_tape_grad_enabled(t) && w->requires_grad;
+        int64_t n_kept = g.groups * pl.kk * g.N * pl.hw;
+        kept = keep ? tg_tensor_alloc(t, x->dtype, 1, &n_kept) : NULL;
+        char *cols = keep ? NULL : scratch(t, x->dtype, pl.n_cols);
+        char *tmp = scratch(t, x->dtype, pl.n_tmp);
+        if (!y || !xd || !wd || !tmp || (keep ? !kept : !cols)) return NULL;
+        run_forward(&g, x->dtype, xd, wd, y->data, cols, tmp, kept ? kept->data : NULL);
+    }
     if (!tg_record(t, &tg_op_conv2d, y, 2, in)) return NULL;
     if (y->node && kept && !tg_node_save(t, y->node, &kept, sizeof kept)) return NULL;
     set_attrs(y, &g, shape);
@@ -427,9 +522,18 @@ tg_tensor *tg_conv2d_input_grad_at(tg_tape *t, const char *file, int line, tg_te
     tg_tensor *gx = tg_tensor_alloc(t, g->dtype, 4, x_shape);
     const char *gd = contiguous_data(t, g), *wd = contiguous_data(t, w);
     conv_plan pl = plan_of(&geo, g->dtype);
-    char *cols = scratch(t, g->dtype, pl.n_cols), *gperm = scratch(t, g->dtype, pl.n_gperm);
-    if (!gx || !gd || !wd || !cols || !gperm) return NULL;
-    run_input_grad(&geo, g->dtype, gd, wd, gx->data, cols, gperm);
+    kern_window win = window_of(&geo);
+    if (kern_conv_lanes_usable(g->dtype, &win, geo.N)) {
+        char *wpk = scratch(t, g->dtype, pl.og * pl.kk + 1);
+        char *gp = scratch(t, g->dtype, kern_conv_lanes_y_elems(&win, geo.N, pl.og) + 1);
+        char *dxp = scratch(t, g->dtype, kern_conv_lanes_dx_elems(&win, geo.N) + 1);
+        if (!gx || !gd || !wd || !wpk || !gp || !dxp) return NULL;
+        run_input_grad_lanes(&geo, gd, wd, gx->data, wpk, gp, dxp);
+    } else {
+        char *cols = scratch(t, g->dtype, pl.n_cols), *gperm = scratch(t, g->dtype, pl.n_gperm);
+        if (!gx || !gd || !wd || !cols || !gperm) return NULL;
+        run_input_grad(&geo, g->dtype, gd, wd, gx->data, cols, gperm);
+    }
     if (!tg_record(t, &tg_op_conv2d_input_grad, gx, 2, in)) return NULL;
     set_attrs(gx, &geo, x_shape);
     return gx;
@@ -466,7 +570,20 @@ static tg_tensor *weight_grad(tg_tape *t, const char *file, int line, tg_tensor 
     const char *gd = contiguous_data(t, g);
     conv_plan pl = plan_of(&geo, x->dtype);
     if (!gw || !gd) return NULL;
-    if (kept) {
+    kern_window win = window_of(&geo);
+    if (!kept && kern_conv_direct_usable(x->dtype, &win)) {
+        const char *xd = contiguous_data(t, x);
+        char *pad = scratch(t, x->dtype, kern_conv_direct_pad_elems(&win, geo.N) + 1);
+        char *parts = scratch(t, x->dtype, kern_conv_direct_parts() * pl.og * pl.kk + 1);
+        if (!xd || !pad || !parts) return NULL;
+        run_weight_grad_direct(&geo, xd, gd, gw->data, pad, parts);
+    } else if (!kept && kern_conv_lanes_usable(x->dtype, &win, geo.N)) {
+        const char *xd = contiguous_data(t, x);
+        char *xp = scratch(t, x->dtype, kern_conv_lanes_x_elems(&win, geo.N) + 1);
+        char *gp = scratch(t, x->dtype, kern_conv_lanes_y_elems(&win, geo.N, pl.og) + 1);
+        if (!xd || !xp || !gp) return NULL;
+        run_weight_grad_lanes(&geo, xd, gd, gw->data, xp, gp);
+    } else if (kept) {
         char *gperm = scratch(t, x->dtype, pl.og * geo.N * pl.hw);
         char *tmp = scratch(t, x->dtype, pl.og * pl.kk);
         if (!gperm || !tmp) return NULL;

@@ -11,9 +11,13 @@
  *   avg_pool2d_adjoint(g) = each g entry spread evenly over its window (the transpose)
  *       backward: dg = avg_pool2d(u)
  *
+ * max_pool2d on 2x2 windows at stride 2 (no padding or dilation) keeps each window's choice
+ * (bit masks) when its backward will run; a backward that is not itself recorded then
+ * scatters from those choices instead of selecting again from x (the same dx).
  * Node attributes: iattr[0..8) = kernel h,w, stride h,w, padding h,w, dilation h,w;
  * iattr[8..12) = the input shape (N, C, H, W). */
 #include <stdio.h>
+#include <string.h>
 
 #include "op_util.h"
 #include "kernels/conv.h"
@@ -144,16 +148,47 @@ static tg_tensor *pool_forward(tg_tape *t, const char *file, int line, const tg_
     tg_tensor *xd = dense(t, x);
     if (!y || !xd) return NULL;
     kern_window all = planes_of(&w, x->shape[0]);
-    kernel(x->dtype, &all, xd->data, y->data);
+    /* A max pool whose backward will run keeps its choices (three bits per output) when its
+     * windows have the 2x2 path, so that the backward need not read x again. */
+    tg_tensor *sel = NULL;
+    if (max_pool && tg_tape_grad_enabled(t) && x->requires_grad && kern_max_pool2_fast(&all)) {
+        int64_t words = (kern_max_pool2_choice_elems(&all) + 1) / 2 + 1;
+        sel = tg_tensor_alloc(t, TG_F32, 1, &words);
+        if (!sel) return NULL;
+        kern_max_pool2_select(x->dtype, &all, xd->data, y->data, (uint16_t *)(void *)sel->data);
+    } else {
+        kernel(x->dtype, &all, xd->data, y->data);
+    }
     if (!tg_record(t, op, y, 1, &x)) return NULL;
+    if (y->node && sel && !tg_node_save(t, y->node, &sel, sizeof sel)) return NULL;
     set_attrs(y, p, x->shape);
     return y;
 }
 
 /* ---- max_pool2d ---- */
 
+/* dx from the choices the forward kept: what max_pool2d_scatter computes, without reading x.
+ * Only when the backward is not itself recorded (the op keeps higher derivatives exact). */
+static tg_tensor *scatter_kept(tg_tape *t, const tg_node *n, tg_tensor *g, const tg_tensor *sel) {
+    const tg_tensor *x = n->inputs[0];
+    kern_window w;
+    if (!window(t, "max_pool2d", x->shape, n->iattr, &w)) return NULL;
+    tg_tensor *dx = tg_tensor_alloc(t, x->dtype, 4, x->shape), *gd = dense(t, g);
+    if (!dx || !gd) return NULL;
+    kern_window all = planes_of(&w, x->shape[0]);
+    kern_max_pool2_scatter_sel(x->dtype, &all, (const uint16_t *)(const void *)sel->data,
+                               gd->data, dx->data);
+    return dx;
+}
+
 static void max_pool_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     tg_pool2d_params q = params_of(n);
+    const tg_tensor *sel = NULL; /* the forward's choices, when it kept them */
+    if (n->saved && !tg_tape_grad_enabled(t)) memcpy(&sel, n->saved, sizeof sel);
+    if (sel) {
+        grads[0] = scatter_kept(t, n, g, sel);
+        return;
+    }
     grads[0] = tg_max_pool2d_scatter(t, g, n->inputs[0], &q);
 }
 
@@ -185,11 +220,11 @@ tg_tensor *tg_max_pool2d_scatter_at(tg_tape *t, const char *file, int line, tg_t
     if (!need_4d(t, op, "input", x) || !resolve(t, op, params, true, p) ||
         !window(t, op, x->shape, p, &w) || !need_pooled(t, op, g, x->shape, &w))
         return NULL;
-    tg_tensor *y = tg_zeros(t, x->dtype, 4, x->shape);
+    tg_tensor *y = tg_tensor_alloc(t, x->dtype, 4, x->shape);
     tg_tensor *xd = dense(t, x), *gd = dense(t, g);
     if (!y || !xd || !gd) return NULL;
     kern_window all = planes_of(&w, x->shape[0]);
-    kern_max_pool_scatter_add(x->dtype, &all, xd->data, gd->data, y->data);
+    kern_max_pool_scatter(x->dtype, &all, xd->data, gd->data, y->data);
     if (!tg_record(t, &tg_op_max_pool2d_scatter, y, 2, in)) return NULL;
     set_attrs(y, p, x->shape);
     return y;

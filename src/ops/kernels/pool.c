@@ -3,12 +3,21 @@
  * Max pooling selects, in each window, the first position (row-major scan) holding the largest
  * value; padding never wins (it acts as -infinity). The gather and scatter forms reuse exactly
  * that selection, so a forward and its adjoint always agree on ties. Selections are made a row
- * of output columns at a time; windows wholly inside the image skip the bounds checks. */
+ * of output columns at a time; windows wholly inside the image skip the bounds checks, and 2x2
+ * windows at stride 2 (no padding or dilation) have a path of their own. */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "conv.h"
+#include "cpu.h"
 #include "threadpool.h"
 #include "vec.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define POOL_X86 1
+#endif
 
 /* The flat (y * W + x) position selected in window (oy, ox) of channel plane p, or -1 when the
  * window holds only padding. NaN wins over numbers, as in PyTorch. */
@@ -151,10 +160,203 @@ static void inside_columns(const kern_window *g, int64_t oy, int64_t *lo, int64_
 POOL_FUNCS(float)
 POOL_FUNCS(double)
 
+/* ---- 2x2 windows at stride 2, no padding, no dilation (LeNet's and most CNNs' pooling) ----
+ * Every window then lies inside the plane, and the windows tile it except for a last row or
+ * column when H or W is odd. The selection is the one argmax makes: positions scanned in the
+ * order (0,0), (0,1), (1,0), (1,1), a later one taken when it is larger or is the first NaN. The
+ * scatter writes every element of its output (the selected position gets the gradient, the other
+ * three and any uncovered last row or column get 0), so its output needs no zero fill first. */
+static bool is_pool2(const kern_window *g) {
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
+           g->dh == 1 && g->dw == 1;
+}
+
+/* The choices of a row of outputs, as the 2x2 path records them: per chunk of 16 outputs three
+ * 16-bit masks, the outputs whose window picks b, c and d (the others pick a). */
+static int64_t choice_row(const kern_window *g) { return 3 * ((g->ow + 15) / 16); }
+
+static int choice_at(const uint16_t *row, int64_t ox) {
+    const uint16_t *m = row + 3 * (ox / 16);
+    unsigned bit = 1u << (ox % 16);
+    return m[2] & bit ? 3 : m[1] & bit ? 2 : m[0] & bit ? 1 : 0;
+}
+
+#define POOL2_FUNCS(T)                                                                         \
+    /* Which of a, b, c, d (scan order) the window selects: 0 to 3. */                         \
+    static inline int pool2_pick_##T(T a, T b, T c, T d) {                                     \
+        int k = 0;                                                                             \
+        T best = a;                                                                            \
+        if (b > best || (b != b && best == best)) k = 1, best = b;                             \
+        if (c > best || (c != c && best == best)) k = 2, best = c;                             \
+        if (d > best || (d != d && best == best)) k = 3;                                       \
+        return k;                                                                              \
+    }                                                                                          \
+    static void pool2_gather_##T(const kern_window *g, const T *x, const T *src, T *out,       \
+                                 uint16_t *sel) {                                              \
+        for (int64_t c = 0; c < g->C; c++) {                                                   \
+            const T *px = x + c * g->H * g->W, *ps = src + c * g->H * g->W;                    \
+            for (int64_t oy = 0; oy < g->oh; oy++) {                                           \
+                const T *r0 = px + 2 * oy * g->W, *r1 = r0 + g->W;                             \
+                const T *s0 = ps + 2 * oy * g->W, *s1 = s0 + g->W;                             \
+                if (sel) memset(sel, 0, (size_t)choice_row(g) * sizeof *sel);                  \
+                for (int64_t ox = 0; ox < g->ow; ox++) {                                       \
+                    int k = pool2_pick_##T(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox],             \
+                                           r1[2 * ox + 1]);                                    \
+                    *out++ = (k < 2 ? s0 : s1)[2 * ox + (k & 1)];                              \
+                    if (sel && k) sel[3 * (ox / 16) + k - 1] |= (uint16_t)(1u << (ox % 16));   \
+                }                                                                              \
+                if (sel) sel += choice_row(g);                                                 \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+    /* With sel the choices are read from it (x is not used), else made from x. */           \
+    static void pool2_scatter_##T(const kern_window *g, const T *x, const uint16_t *sel,       \
+                                  const T *grad, T *out) {                                     \
+        for (int64_t c = 0; c < g->C; c++) {                                                   \
+            T *po = out + c * g->H * g->W;                                                     \
+            for (int64_t oy = 0; oy < g->oh; oy++) {                                           \
+                const T *r0 = sel ? x : x + (c * g->H + 2 * oy) * g->W;                        \
+                const T *r1 = sel ? x : r0 + g->W;                                             \
+                T *o0 = po + 2 * oy * g->W, *o1 = o0 + g->W;                                   \
+                for (int64_t ox = 0; ox < g->ow; ox++, grad++) {                               \
+                    int k = sel ? choice_at(sel, ox)                                           \
+                                : pool2_pick_##T(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox],       \
+                                                 r1[2 * ox + 1]);                              \
+                    o0[2 * ox] = k == 0 ? *grad : 0;                                           \
+                    o0[2 * ox + 1] = k == 1 ? *grad : 0;                                       \
+                    o1[2 * ox] = k == 2 ? *grad : 0;                                           \
+                    o1[2 * ox + 1] = k == 3 ? *grad : 0;                                       \
+                }                                                                              \
+                if (g->W & 1) o0[g->W - 1] = o1[g->W - 1] = 0;                                 \
+                if (sel) sel += choice_row(g);                                                 \
+            }                                                                                  \
+            if (g->H & 1) memset(po + (g->H - 1) * g->W, 0, (size_t)g->W * sizeof(T));         \
+        }                                                                                      \
+    }
+
+POOL2_FUNCS(float)
+POOL2_FUNCS(double)
+
+#ifdef POOL_X86
+#define POOL_AVX512 __attribute__((target("avx512f")))
+/* The 2n (1 <= n <= 16) floats from p as the n even-placed (*e) and n odd-placed (*o) ones, in
+ * the first n lanes; nothing past p[2n - 1] is read. */
+POOL_AVX512 static inline void pool2_split(const float *p, int n, __m512 *e, __m512 *o) {
+    __mmask16 m1 = (__mmask16)(n >= 8 ? 0xffffu : (1u << (2 * n)) - 1);
+    __mmask16 m2 = (__mmask16)(n > 8 ? (1u << (2 * n - 16)) - 1 : 0u);
+    __m512 v0 = _mm512_maskz_loadu_ps(m1, p), v1 = _mm512_maskz_loadu_ps(m2, p + 16);
+    __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    *e = _mm512_permutex2var_ps(v0, ie, v1);
+    *o = _mm512_permutex2var_ps(v0, io, v1);
+}
+
+/* The inverse: stores e and o interleaved as 2n floats at p. */
+POOL_AVX512 static inline void pool2_join(float *p, int n, __m512 e, __m512 o) {
+    __mmask16 m1 = (__mmask16)(n >= 8 ? 0xffffu : (1u << (2 * n)) - 1);
+    __mmask16 m2 = (__mmask16)(n > 8 ? (1u << (2 * n - 16)) - 1 : 0u);
+    __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    _mm512_mask_storeu_ps(p, m1, _mm512_permutex2var_ps(e, il, o));
+    _mm512_mask_storeu_ps(p + 16, m2, _mm512_permutex2var_ps(e, ih, o));
+}
+
+/* Lanes where v replaces best in the scan: larger, or the first NaN. With best a number that
+ * is "not v <= best" (true when v is NaN); a NaN best is never replaced. */
+POOL_AVX512 static inline __mmask16 pool2_take(__m512 v, __m512 best) {
+    return _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(best, best, _CMP_ORD_Q), v, best,
+                                   _CMP_NLE_UQ);
+}
+
+/* The windows of output columns [ox0, ox0 + n) of rows r0, r1: the masks of lanes whose final
+ * selection is b, c and d (the rest select a), and the selected values. */
+POOL_AVX512 static inline __m512 pool2_select(const float *r0, const float *r1, int n,
+                                              __mmask16 *kb, __mmask16 *kc, __mmask16 *kd) {
+    __m512 a, b, c, d;
+    pool2_split(r0, n, &a, &b);
+    pool2_split(r1, n, &c, &d);
+    __mmask16 mb = pool2_take(b, a);
+    __m512 best = _mm512_mask_blend_ps(mb, a, b);
+    __mmask16 mc = pool2_take(c, best);
+    best = _mm512_mask_blend_ps(mc, best, c);
+    __mmask16 md = pool2_take(d, best);
+    *kd = md;
+    *kc = (__mmask16)(mc & ~md);
+    *kb = (__mmask16)(mb & ~mc & ~md);
+    return _mm512_mask_blend_ps(md, best, d);
+}
+
+POOL_AVX512 static void pool2_gather_avx512(const kern_window *g, const float *x,
+                                            const float *src, float *out, uint16_t *sel) {
+    for (int64_t c = 0; c < g->C; c++) {
+        const float *px = x + c * g->H * g->W, *ps = src + c * g->H * g->W;
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            int64_t r = 2 * oy * g->W;
+            for (int64_t ox0 = 0; ox0 < g->ow; ox0 += 16) {
+                int n = g->ow - ox0 < 16 ? (int)(g->ow - ox0) : 16;
+                __mmask16 kb, kc, kd;
+                __m512 v = pool2_select(px + r + 2 * ox0, px + r + g->W + 2 * ox0, n, &kb, &kc,
+                                        &kd);
+                if (src != x) {
+                    __m512 a, b, cc, d;
+                    pool2_split(ps + r + 2 * ox0, n, &a, &b);
+                    pool2_split(ps + r + g->W + 2 * ox0, n, &cc, &d);
+                    v = _mm512_mask_blend_ps(kb, a, b);
+                    v = _mm512_mask_blend_ps(kc, v, cc);
+                    v = _mm512_mask_blend_ps(kd, v, d);
+                }
+                _mm512_mask_storeu_ps(out + ox0, (__mmask16)((1u << n) - 1), v);
+                if (sel) {
+                    uint16_t *m = sel + 3 * (ox0 / 16);
+                    m[0] = kb, m[1] = kc, m[2] = kd;
+                }
+            }
+            out += g->ow;
+            if (sel) sel += choice_row(g);
+        }
+    }
+}
+
+/* With sel the choices are read from it (x is not used), else made from x. */
+POOL_AVX512 static void pool2_scatter_avx512(const kern_window *g, const float *x,
+                                             const uint16_t *sel, const float *grad,
+                                             float *out) {
+    for (int64_t c = 0; c < g->C; c++) {
+        float *po = out + c * g->H * g->W;
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            int64_t r = 2 * oy * g->W;
+            for (int64_t ox0 = 0; ox0 < g->ow; ox0 += 16) {
+                int n = g->ow - ox0 < 16 ? (int)(g->ow - ox0) : 16;
+                __mmask16 kb, kc, kd, all = (__mmask16)((1u << n) - 1);
+                if (sel) {
+                    const uint16_t *m = sel + 3 * (ox0 / 16);
+                    kb = m[0], kc = m[1], kd = m[2];
+                } else {
+                    const float *px = x + c * g->H * g->W;
+                    pool2_select(px + r + 2 * ox0, px + r + g->W + 2 * ox0, n, &kb, &kc, &kd);
+                }
+                __m512 gv = _mm512_maskz_loadu_ps(all, grad + ox0);
+                __mmask16 ka = (__mmask16)~(kb | kc | kd);
+                pool2_join(po + r + 2 * ox0, n, _mm512_maskz_mov_ps(ka, gv),
+                           _mm512_maskz_mov_ps(kb, gv));
+                pool2_join(po + r + g->W + 2 * ox0, n, _mm512_maskz_mov_ps(kc, gv),
+                           _mm512_maskz_mov_ps(kd, gv));
+            }
+            grad += g->ow;
+            if (sel) sel += choice_row(g);
+            if (g->W & 1) po[r + g->W - 1] = po[r + 2 * g->W - 1] = 0;
+        }
+        if (g->H & 1) memset(po + (g->H - 1) * g->W, 0, (size_t)g->W * sizeof(float));
+    }
+}
+#endif
+
 /* ---- the entry points, sharing the planes between threads when there are many ----
  * Each plane is independent (its own selections, its own output), so a slice of planes per
  * thread computes exactly what one thread would. */
-enum { POOL_GATHER, POOL_SCATTER, POOL_AVG, POOL_AVG_ADJOINT };
+enum { POOL_GATHER, POOL_SCATTER, POOL_SCATTER_SET, POOL_AVG, POOL_AVG_ADJOINT };
+/* The 2x2 path's forward that records its choices, and its scatter from them. */
+enum { POOL2_SELECT = 16, POOL2_SCATTER_SEL };
 enum { POOL_PAR_MIN = 1 << 16 }; /* input elements from which the planes are shared */
 
 typedef struct pool_job {
@@ -163,7 +365,8 @@ typedef struct pool_job {
     kern_window g;
     const char *x, *src; /* x: the input planes (or, for the adjoint, the gradient) */
     char *out;
-    int64_t per; /* planes per task */
+    int64_t per;        /* planes per task */
+    uint16_t *sel; /* POOL2_*: the recorded choices */
 } pool_job;
 
 /* Runs planes [c0, c1) of the job. */
@@ -175,6 +378,37 @@ static void pool_range(const pool_job *j, int64_t c0, int64_t c1) {
     const char *x = j->x, *src = j->src;
     char *o = j->out;
     bool f32 = j->dtype == TG_F32;
+    if (j->kind >= POOL2_SELECT ||
+        (is_pool2(&g) && (j->kind == POOL_GATHER || j->kind == POOL_SCATTER_SET))) {
+        bool gather = j->kind == POOL_GATHER || j->kind == POOL2_SELECT;
+        uint16_t *sel = j->sel ? j->sel + c0 * g.oh * choice_row(&g) : NULL;
+        const char *in_x = x ? x + c0 * in : NULL;
+        const char *in_s = gather ? src + c0 * in : src + c0 * out;
+        char *o_at = o + c0 * (gather ? out : in);
+#ifdef POOL_X86
+        if (f32 && kern_cpu_level() >= TG_CPU_AVX512) {
+            if (gather)
+                pool2_gather_avx512(&g, (const float *)in_x, (const float *)in_s, (float *)o_at,
+                                    sel);
+            else
+                pool2_scatter_avx512(&g, (const float *)in_x, sel, (const float *)in_s,
+                                     (float *)o_at);
+            return;
+        }
+#endif
+        if (f32 && gather)
+            pool2_gather_float(&g, (const float *)in_x, (const float *)in_s, (float *)o_at, sel);
+        else if (f32)
+            pool2_scatter_float(&g, (const float *)in_x, sel, (const float *)in_s,
+                                (float *)o_at);
+        else if (gather)
+            pool2_gather_double(&g, (const double *)in_x, (const double *)in_s, (double *)o_at,
+                                sel);
+        else
+            pool2_scatter_double(&g, (const double *)in_x, sel, (const double *)in_s,
+                                 (double *)o_at);
+        return;
+    }
     switch (j->kind) {
     case POOL_GATHER:
         if (f32)
@@ -184,6 +418,9 @@ static void pool_range(const pool_job *j, int64_t c0, int64_t c1) {
             gather_double(&g, (const double *)(x + c0 * in), (const double *)(src + c0 * in),
                           (double *)(o + c0 * out));
         break;
+    case POOL_SCATTER_SET:
+        memset(o + c0 * in, 0, (size_t)((c1 - c0) * in));
+        /* fall through */
     case POOL_SCATTER:
         if (f32)
             scatter_float(&g, (const float *)(x + c0 * in), (const float *)(src + c0 * out),
@@ -213,9 +450,9 @@ static void pool_task(void *ctx, int64_t i) {
     if (c0 < c1) pool_range(j, c0, c1);
 }
 
-static void pool_run(int kind, tg_dtype dtype, const kern_window *g, const void *x,
-                     const void *src, void *out) {
-    pool_job j = {kind, dtype, *g, x, src, out, g->C};
+static void pool_run_sel(int kind, tg_dtype dtype, const kern_window *g, const void *x,
+                         const void *src, void *out, uint16_t *sel) {
+    pool_job j = {kind, dtype, *g, x, src, out, g->C, sel};
     int threads = kern_threads();
     if (threads > 1 && g->C > 1 && g->C * g->H * g->W >= POOL_PAR_MIN) {
         j.per = (g->C + threads - 1) / threads;
@@ -223,6 +460,25 @@ static void pool_run(int kind, tg_dtype dtype, const kern_window *g, const void 
         return;
     }
     pool_range(&j, 0, g->C);
+}
+
+static void pool_run(int kind, tg_dtype dtype, const kern_window *g, const void *x,
+                     const void *src, void *out) {
+    pool_run_sel(kind, dtype, g, x, src, out, NULL);
+}
+
+bool kern_max_pool2_fast(const kern_window *g) { return is_pool2(g); }
+
+int64_t kern_max_pool2_choice_elems(const kern_window *g) { return g->C * g->oh * choice_row(g); }
+
+void kern_max_pool2_select(tg_dtype dtype, const kern_window *g, const void *x, void *out,
+                           uint16_t *choices) {
+    pool_run_sel(POOL2_SELECT, dtype, g, x, x, out, choices);
+}
+
+void kern_max_pool2_scatter_sel(tg_dtype dtype, const kern_window *g, const uint16_t *choices,
+                                const void *grad, void *out) {
+    pool_run_sel(POOL2_SCATTER_SEL, dtype, g, NULL, grad, out, (uint16_t *)(uintptr_t)choices);
 }
 
 void kern_max_pool(tg_dtype dtype, const kern_window *g, const void *x, void *out) {
@@ -237,6 +493,11 @@ void kern_max_pool_gather(tg_dtype dtype, const kern_window *g, const void *x, c
 void kern_max_pool_scatter_add(tg_dtype dtype, const kern_window *g, const void *x,
                                const void *grad, void *out) {
     pool_run(POOL_SCATTER, dtype, g, x, grad, out);
+}
+
+void kern_max_pool_scatter(tg_dtype dtype, const kern_window *g, const void *x,
+                           const void *grad, void *out) {
+    pool_run(POOL_SCATTER_SET, dtype, g, x, grad, out);
 }
 
 void kern_avg_pool(tg_dtype dtype, const kern_window *g, const void *x, void *out) {
