@@ -29,6 +29,11 @@ static tg_tensor *activation(tg_tape *t, const char *file, int line, const tg_op
     return tg_unary_forward(t, op, k, x, 0.0);
 }
 
+/* A 0-d constant for comparing with or selecting, in x's dtype. */
+static tg_tensor *constant(tg_tape *t, const tg_tensor *x, double v) {
+    return tg_scalar(t, x->dtype, v);
+}
+
 /* 1 - y*y, written with ops so that it can be differentiated again. */
 static tg_tensor *one_minus_square(tg_tape *t, tg_tensor *y) {
     return tg_add_scalar(t, tg_neg(t, tg_mul(t, y, y)), 1.0);
@@ -54,9 +59,22 @@ tg_tensor *tg_sigmoid_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return activation(t, file, line, &tg_op_sigmoid, KERN_SIGMOID, x);
 }
 
-/* ---- relu ---- */
+/* ---- relu ----
+ * The gradient passes where x > 0 and is 0 elsewhere, selected rather than multiplied by
+ * step(x), so an infinite gradient behind a dead unit gives 0, not NaN (as PyTorch). Not
+ * recorded, that is one pass (kern_binary's pass-if-positive); recorded, where(step(x), g, 0)
+ * with ops, the same values. */
 static void relu_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
-    grads[0] = tg_mul(t, g, tg_step(t, n->inputs[0]));
+    tg_tensor *x = n->inputs[0];
+    if (tg_tape_grad_enabled(t)) {
+        grads[0] = tg_where(t, tg_step(t, x), g, constant(t, x, 0.0));
+        return;
+    }
+    tg_tensor *dx = tg_tensor_alloc(t, x->dtype, x->ndim, x->shape);
+    if (!dx) return;
+    kern_binary(KERN_PASS_IF_POSITIVE, x->dtype, x->ndim, x->shape, dx->data, g->data, g->strides,
+                x->data, x->strides);
+    grads[0] = dx;
 }
 const tg_op_desc tg_op_relu = {"relu", 1, relu_backward, NULL, 0};
 tg_tensor *tg_relu_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
@@ -72,11 +90,6 @@ static void step_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor 
 const tg_op_desc tg_op_step = {"step", 1, step_backward, NULL, TG_OPF_CONSTANT_GRAD};
 tg_tensor *tg_step_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return activation(t, file, line, &tg_op_step, KERN_STEP, x);
-}
-
-/* A 0-d constant for comparing with or selecting, in x's dtype. */
-static tg_tensor *constant(tg_tape *t, const tg_tensor *x, double v) {
-    return tg_scalar(t, x->dtype, v);
 }
 
 /* ---- leaky_relu ---- */
@@ -131,8 +144,7 @@ static void clamp_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor
     grads[0] = tg_mul(t, g, inside);
 }
 const tg_op_desc tg_op_clamp = {"clamp", 1, clamp_backward, describe_clamp, 0};
-tg_tensor *tg_clamp_at(tg_tape *t, const char *file, int line, tg_tensor *x, double lo,
-                       double hi) {
+tg_tensor *tg_clamp_at(tg_tape *t, const char *file, int line, tg_tensor *x, double lo, double hi) {
     if (!tg_op_enter(t, file, line, "clamp", 1, &x)) return NULL;
     char xs[TG_SHAPE_STR_MAX];
     if (lo != lo || hi != hi)
@@ -145,8 +157,7 @@ tg_tensor *tg_clamp_at(tg_tape *t, const char *file, int line, tg_tensor *x, dou
     if (!y) return NULL;
     const void *src = x->data;
     if (!tg_tensor_is_contiguous(x)) { /* gather the view, then clamp in place */
-        kern_copy(y->dtype, y->data, y->strides, x->dtype, x->data, x->strides, x->ndim,
-                  x->shape);
+        kern_copy(y->dtype, y->data, y->strides, x->dtype, x->data, x->strides, x->ndim, x->shape);
         src = y->data;
     }
     kern_unary2(KERN_CLAMP, x->dtype, tg_tensor_numel(x), src, y->data, lo, hi);
@@ -161,8 +172,8 @@ tg_tensor *tg_clamp_at(tg_tape *t, const char *file, int line, tg_tensor *x, dou
 /* ---- sign_ste ---- */
 static void sign_ste_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     tg_tensor *x = n->inputs[0];
-    tg_tensor *inside = tg_mul(t, tg_ge(t, x, constant(t, x, -1.0)),
-                               tg_le(t, x, constant(t, x, 1.0)));
+    tg_tensor *inside =
+        tg_mul(t, tg_ge(t, x, constant(t, x, -1.0)), tg_le(t, x, constant(t, x, 1.0)));
     grads[0] = tg_mul(t, g, inside);
 }
 const tg_op_desc tg_op_sign_ste = {"sign_ste", 1, sign_ste_backward, NULL, 0};

@@ -187,6 +187,8 @@ static float apply(kern_binary_kind k, float u, float v) {
         return (u > v || u != u) ? u : v;
     case KERN_GT:
         return u > v ? 1.0f : 0.0f;
+    case KERN_PASS_IF_POSITIVE:
+        return v > 0 ? u : 0.0f;
     default:
         return NAN;
     }
@@ -214,15 +216,20 @@ static void check_binary(kern_binary_kind k, int64_t rows, int64_t cols, const f
 
 START_TEST(binary_layouts) {
     enum { R = 37, C = 70 };
-    static float a[R * C], b[R * C];
+    static float a[R * C], b_pos[R * C], signed_b[R * C];
     tg_rng rng;
     tg_rng_seed(&rng, 12);
     for (int i = 0; i < R * C; i++) {
         a[i] = (float)(4 * tg_rng_uniform(&rng) - 2);
-        b[i] = (float)(4 * tg_rng_uniform(&rng) + 0.5);
+        b_pos[i] = (float)(4 * tg_rng_uniform(&rng) + 0.5);
+        /* For pass-if-positive: both signs, zeros of both signs and NaN (none pass); a gets
+         * infinities, which pass or give 0 but never NaN. */
+        signed_b[i] = i % 7 == 0 ? 0.0f : i % 11 == 0 ? -0.0f : i % 13 == 0 ? NAN : b_pos[i] - 2.5f;
     }
+    for (int i = 5; i < R * C; i += 17) a[i] = i % 2 ? INFINITY : -INFINITY;
     static const kern_binary_kind kinds[] = {KERN_ADD, KERN_SUB,     KERN_MUL,
-                                             KERN_DIV, KERN_MAXIMUM, KERN_GT};
+                                             KERN_DIV, KERN_MAXIMUM, KERN_GT,
+                                             KERN_PASS_IF_POSITIVE};
     static const int64_t sizes[][2] = {{1, 1}, {1, 17}, {3, 5}, {R, C}, {C / 2, R}, {2, 64}};
     tg_cpu_level lv[3];
     int n_lv = levels(lv);
@@ -232,6 +239,7 @@ START_TEST(binary_layouts) {
             for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
                 int64_t r = sizes[si][0], c = sizes[si][1];
                 kern_binary_kind k = kinds[ki];
+                const float *b = k == KERN_PASS_IF_POSITIVE ? signed_b : b_pos;
                 check_binary(k, r, c, a, (int64_t[]){c, 1}, b, (int64_t[]){c, 1}, "contiguous");
                 check_binary(k, r, c, a, (int64_t[]){c, 1}, b, (int64_t[]){0, 1}, "row of b");
                 check_binary(k, r, c, a, (int64_t[]){0, 1}, b, (int64_t[]){c, 1}, "row of a");

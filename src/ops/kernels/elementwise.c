@@ -235,6 +235,7 @@ enum { BINARY_TILE = 64 };
     case KERN_LE: BINARY_LOOP(T, u <= v ? (T)1 : (T)0); break;                                 \
     case KERN_EQ: BINARY_LOOP(T, u == v ? (T)1 : (T)0); break;                                 \
     case KERN_NE: BINARY_LOOP(T, u != v ? (T)1 : (T)0); break;                                 \
+    case KERN_PASS_IF_POSITIVE: BINARY_LOOP(T, v > 0 ? u : (T)0); break;                       \
     }
 
 /* A two-input map over the coalesced shape (nd, sh) with strides st[0] (out), st[1] (a),

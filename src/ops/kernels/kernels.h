@@ -60,7 +60,8 @@ typedef enum kern_binary_kind {
     KERN_LT,
     KERN_LE,
     KERN_EQ,
-    KERN_NE
+    KERN_NE,
+    KERN_PASS_IF_POSITIVE /* b > 0 ? a : 0 (relu's backward: a the gradient, b the input) */
 } kern_binary_kind;
 
 /* out = a (op) b over `shape`; out is contiguous, a and b are strided (a stride of 0 repeats,

@@ -146,6 +146,8 @@ static inline __attribute__((always_inline)) TARGET V FN(zip1)(kern_binary_kind 
         return VMUL(u, v);
     case KERN_DIV:
         return VDIV(u, v);
+    case KERN_PASS_IF_POSITIVE:
+        return VSEL(VGT(v, VZERO()), u, VZERO());
     default:
         return u;
     }
@@ -168,7 +170,8 @@ static inline __attribute__((always_inline)) TARGET void FN(zip_loop)(kern_binar
     }
 }
 
-/* out = a (op) b over n elements for add, sub, mul and div with strides sa, sb in {0, 1};
+/* out = a (op) b over n elements for add, sub, mul, div and pass-if-positive with strides sa,
+ * sb in {0, 1};
  * false, doing nothing, for other kinds or strides. */
 static TARGET bool FN(zip)(kern_binary_kind kind, int64_t n, const float *a, int64_t sa,
                            const float *b, int64_t sb, float *out) {
@@ -187,6 +190,7 @@ static TARGET bool FN(zip)(kern_binary_kind kind, int64_t n, const float *a, int
         VEC_F32_ZIP(KERN_SUB)
         VEC_F32_ZIP(KERN_MUL)
         VEC_F32_ZIP(KERN_DIV)
+        VEC_F32_ZIP(KERN_PASS_IF_POSITIVE)
 #undef VEC_F32_ZIP
     default:
         return false;
