@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ops/kernels/kernels.h"
 #include "ops/kernels/threadpool.h"
 #include "test_util.h"
 
@@ -319,6 +320,58 @@ START_TEST(test_scratch_freed_by_its_allocator) {
 }
 END_TEST
 
+/* ---- pieces ---- */
+
+static void mark_range(void *ctx, int64_t begin, int64_t end) {
+    unsigned char *seen = ctx;
+    for (int64_t i = begin; i < end; i++) seen[i]++;
+}
+
+/* Pieces cover [0, n) exactly once, in multiples of the alignment but the last, whatever the
+ * thread count; too little work is declined (false, nothing run). */
+START_TEST(test_pieces_cover_once) {
+    enum { N = 1000003 };
+    static unsigned char seen[N];
+    for (int threads = 1; threads <= 3; threads++) {
+        kern_set_threads(threads);
+        memset(seen, 0, sizeof seen);
+        bool ran = kern_parallel_pieces(N, 1, 64, mark_range, seen);
+        ck_assert(ran == (threads > 1));
+        if (!ran) mark_range(seen, 0, N);
+        for (int64_t i = 0; i < N; i++)
+            ck_assert_msg(seen[i] == 1, "threads %d: element %lld seen %d times", threads,
+                          (long long)i, seen[i]);
+        memset(seen, 0, sizeof seen);
+        ck_assert(!kern_parallel_pieces(100, 1, 64, mark_range, seen));
+        for (int i = 0; i < 100; i++) ck_assert_int_eq(seen[i], 0);
+    }
+    kern_set_threads(1);
+}
+END_TEST
+
+/* kern_fill over sizes that split between threads: every element written, zeros and others,
+ * f32 and f64. */
+START_TEST(test_fill_in_pieces) {
+    enum { N = (1 << 18) + 3 };
+    static double d[N];
+    static float f[N];
+    kern_set_threads(2);
+    const double values[] = {0.0, 2.5, -0.0};
+    for (int v = 0; v < 3; v++) {
+        for (int64_t i = 0; i < N; i++) d[i] = f[i] = NAN;
+        kern_fill(TG_F64, d, N, values[v]);
+        kern_fill(TG_F32, f, N, values[v]);
+        for (int64_t i = 0; i < N; i++) {
+            ck_assert_msg(d[i] == values[v] && !signbit(d[i]) == !signbit(values[v]),
+                          "f64 element %lld is %g, want %g", (long long)i, d[i], values[v]);
+            ck_assert_msg(f[i] == (float)values[v] && !signbit(f[i]) == !signbit(values[v]),
+                          "f32 element %lld is %g, want %g", (long long)i, f[i], values[v]);
+        }
+    }
+    kern_set_threads(1);
+}
+END_TEST
+
 /* ---- teams ---- */
 
 #define MAX_RANKS 16
@@ -419,6 +472,8 @@ static Suite *threadpool_suite(void) {
     tcase_add_test(c, test_fork_child_uses_pool);
     tcase_add_test(c, test_scratch);
     tcase_add_test(c, test_scratch_freed_by_its_allocator);
+    tcase_add_test(c, test_pieces_cover_once);
+    tcase_add_test(c, test_fill_in_pieces);
     tcase_add_test(c, test_team);
     tcase_add_test(c, test_team_nested);
     suite_add_tcase(s, c);

@@ -10,6 +10,7 @@
 #include "coalesce.h"
 #include "kernels.h"
 #include "nd_iter.h"
+#include "threadpool.h"
 
 #define COPY_INNER(DT, ST)                                                                     \
     do {                                                                                       \
@@ -53,17 +54,30 @@ void kern_copy(tg_dtype dst_dtype, void *dst, const int64_t *dst_strides, tg_dty
     } while (nd_iter_next(&it));
 }
 
+typedef struct fill_job {
+    tg_dtype dtype;
+    char *dst;
+    double v;
+} fill_job;
+
+static void fill_range(void *ctx, int64_t begin, int64_t end) {
+    const fill_job *j = ctx;
+    size_t es = tg_dtype_size(j->dtype);
+    if (j->v == 0.0 && !signbit(j->v)) { /* all-zero bits: +0.0 in both dtypes */
+        memset(j->dst + (size_t)begin * es, 0, (size_t)(end - begin) * es);
+    } else if (j->dtype == TG_F32) {
+        float *d = (float *)(void *)j->dst, fv = (float)j->v;
+        for (int64_t i = begin; i < end; i++) d[i] = fv;
+    } else {
+        double *d = (double *)(void *)j->dst;
+        for (int64_t i = begin; i < end; i++) d[i] = j->v;
+    }
+}
+
+/* Large fills (zeroing a model's gradients each step: 0.9 MB for the MLP) are shared with a
+ * worker still awake from the previous step's products. */
 void kern_fill(tg_dtype dtype, void *dst, int64_t n, double v) {
     if (n <= 0) return;
-    if (v == 0.0 && !signbit(v)) { /* all-zero bits: +0.0 in both dtypes */
-        memset(dst, 0, (size_t)n * tg_dtype_size(dtype));
-        return;
-    }
-    if (dtype == TG_F32) {
-        float *d = dst, fv = (float)v;
-        for (int64_t i = 0; i < n; i++) d[i] = fv;
-    } else {
-        double *d = dst;
-        for (int64_t i = 0; i < n; i++) d[i] = v;
-    }
+    fill_job j = {dtype, dst, v};
+    if (!kern_parallel_pieces(n, 1, 64, fill_range, &j)) fill_range(&j, 0, n);
 }

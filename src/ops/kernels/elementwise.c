@@ -122,47 +122,16 @@ static void unary_run(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *
 }
 
 /* ---- threads for large maps ----
- * A map over n elements is cut into one piece per thread (multiples of 64 elements) when n is
- * large enough to repay a wake-up (PAR_WAKE elements) or, from PAR_AWAKE, when a worker is
- * still polling after the previous job. Transcendental maps cost more per element and split
- * four times earlier. Each element is computed exactly as on one thread. */
-enum { PAR_WAKE = 1 << 17, PAR_AWAKE = 1 << 14, PAR_ALIGN = 64 };
+ * A map over n elements is cut into one piece per thread (multiples of 64 elements) by
+ * kern_parallel_pieces (threadpool.h) when it is large enough to repay a wake-up, or to share
+ * with a worker still polling after the previous job. Transcendental maps cost more per
+ * element and split four times earlier. Each element is computed exactly as on one thread. */
+enum { PAR_ALIGN = 64 };
 
 static bool costly(kern_unary_kind k) {
     return k != KERN_NEG && k != KERN_RELU && k != KERN_STEP && k != KERN_ADD_SCALAR &&
            k != KERN_MUL_SCALAR && k != KERN_SUB_SCALAR && k != KERN_RSUB_SCALAR &&
            k != KERN_SQUARE && k != KERN_ABS && k != KERN_SIGN && k != KERN_CLAMP;
-}
-
-typedef struct piece_job {
-    int64_t n, per;
-    void (*fn)(void *ctx, int64_t begin, int64_t end);
-    void *ctx;
-} piece_job;
-
-static void piece_task(void *ctx, int64_t i) {
-    piece_job *j = ctx;
-    int64_t begin = i * j->per, end = begin + j->per < j->n ? begin + j->per : j->n;
-    if (begin < end) j->fn(j->ctx, begin, end);
-}
-
-/* Runs fn over [0, n) in per-thread pieces (multiples of align) when n times weight (the
- * elements each index stands for) is large enough; false when it is not, so the caller runs
- * it whole. */
-static bool run_pieces(int64_t n, int64_t weight, int64_t align,
-                       void (*fn)(void *, int64_t, int64_t), void *ctx) {
-    if (n < 2 || n * weight < PAR_AWAKE) return false;
-    int threads = kern_threads();
-    if (threads < 2) return false;
-    int64_t per = (n + threads - 1) / threads;
-    per = (per + align - 1) / align * align;
-    piece_job j = {n, per, fn, ctx};
-    int64_t tasks = (n + per - 1) / per;
-    if (n * weight >= PAR_WAKE)
-        kern_parallel_for(tasks, threads, piece_task, &j);
-    else
-        kern_parallel_for_if_awake(tasks, threads, piece_task, &j);
-    return true;
 }
 
 typedef struct unary_job {
@@ -181,12 +150,12 @@ static void unary_piece(void *ctx, int64_t begin, int64_t end) {
 
 void kern_unary2(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, void *y, double a,
                  double b) {
-    if (n < PAR_AWAKE / 4) { /* too small for threads at any weight: no set-up */
+    if (n < KERN_PIECES_AWAKE / 4) { /* too small for threads at any weight: no set-up */
         unary_run(k, dtype, n, x, y, a, b);
         return;
     }
     unary_job u = {k, dtype, x, y, a, b};
-    if (!run_pieces(n, costly(k) ? 4 : 1, PAR_ALIGN, unary_piece, &u))
+    if (!kern_parallel_pieces(n, costly(k) ? 4 : 1, PAR_ALIGN, unary_piece, &u))
         unary_run(k, dtype, n, x, y, a, b);
 }
 
@@ -310,7 +279,7 @@ void kern_binary(kern_binary_kind k, tg_dtype dtype, int ndim, const int64_t *sh
     /* The common small case first, with none of the set-up below: it is most of the calls on
      * tiny tensors, where that set-up would cost more than the loop. */
     if (dtype == TG_F32 && both_contiguous(ndim, shape, a_strides, b_strides, &n0) &&
-        n0 < PAR_AWAKE && (n0 == 0 || kern_vec_zip_f32(k, n0, a, 1, b, 1, out)))
+        n0 < KERN_PIECES_AWAKE && (n0 == 0 || kern_vec_zip_f32(k, n0, a, 1, b, 1, out)))
         return;
     binary_job j = {.k = k, .dtype = dtype, .out = out, .a = a, .b = b};
     int64_t n = 1;
@@ -325,7 +294,7 @@ void kern_binary(kern_binary_kind k, tg_dtype dtype, int ndim, const int64_t *sh
     j.nd = kern_coalesce(ndim, j.sh, 3, j.st);
     /* Threads take slices of the outermost dimension, each worth n / sh[0] elements. */
     bool pow_kind = k == KERN_POW;
-    if (j.nd == 0 || !run_pieces(j.sh[0], (n / j.sh[0]) * (pow_kind ? 4 : 1),
+    if (j.nd == 0 || !kern_parallel_pieces(j.sh[0], (n / j.sh[0]) * (pow_kind ? 4 : 1),
                                  j.nd == 1 ? PAR_ALIGN : 1, binary_piece, &j))
         binary_run(&j);
 }

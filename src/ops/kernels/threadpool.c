@@ -365,6 +365,36 @@ void kern_parallel_team(int max_threads, kern_team_fn fn, void *ctx) {
     if (!post_job(0, max_threads, team_task, &j, &j.n_ranks, false)) fn(ctx, 0, 1);
 }
 
+/* ---- pieces ---- */
+
+typedef struct piece_job {
+    int64_t n, per;
+    void (*fn)(void *ctx, int64_t begin, int64_t end);
+    void *ctx;
+} piece_job;
+
+static void piece_task(void *ctx, int64_t i) {
+    piece_job *j = ctx;
+    int64_t begin = i * j->per, end = begin + j->per < j->n ? begin + j->per : j->n;
+    if (begin < end) j->fn(j->ctx, begin, end);
+}
+
+bool kern_parallel_pieces(int64_t n, int64_t weight, int64_t align,
+                          void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx) {
+    if (n < 2 || n * weight < KERN_PIECES_AWAKE) return false;
+    int threads = kern_threads();
+    if (threads < 2) return false;
+    int64_t per = (n + threads - 1) / threads;
+    per = (per + align - 1) / align * align;
+    piece_job j = {n, per, fn, ctx};
+    int64_t tasks = (n + per - 1) / per;
+    if (n * weight >= KERN_PIECES_WAKE)
+        kern_parallel_for(tasks, threads, piece_task, &j);
+    else
+        kern_parallel_for_if_awake(tasks, threads, piece_task, &j);
+    return true;
+}
+
 void kern_cpu_relax(int i) {
     if (i < 4096)
         cpu_relax();

@@ -31,6 +31,15 @@ void kern_parallel_for_if_awake(int64_t n_tasks, int max_threads, kern_task_fn f
 typedef void (*kern_team_fn)(void *ctx, int rank, int n_ranks);
 void kern_parallel_team(int max_threads, kern_team_fn fn, void *ctx);
 
+/* Runs fn(ctx, begin, end) over [0, n) cut into one piece per thread (multiples of align),
+ * when n times weight (the elements each index stands for) is large enough: from 2^17
+ * elements it wakes workers, from 2^14 it shares with workers still awake. Returns false,
+ * having run nothing, when the work is too small or there is one thread: the caller then
+ * runs it whole. */
+enum { KERN_PIECES_WAKE = 1 << 17, KERN_PIECES_AWAKE = 1 << 14 };
+bool kern_parallel_pieces(int64_t n, int64_t weight, int64_t align,
+                          void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx);
+
 /* One step of a polling wait, step i of it: a pause instruction at first, then, after a few
  * thousand steps, yielding the CPU in case the machine has more runnable threads than cores. */
 void kern_cpu_relax(int i);
