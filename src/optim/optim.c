@@ -192,8 +192,12 @@ tg_status tg_optim_step(tg_optim *o, tg_error *err) {
     double *step = tg_tensor_data(o->step);
     step_job job = {o, *step + 1, lr, 0};
     for (int i = 0; i < o->n_params; i++) job.n_chunks += n_chunks(tg_tensor_numel(o->params[i]));
-    /* Below a few chunks the work (a few microseconds) would not repay a thread's wake-up. */
-    if (job.n_chunks >= 4)
+    /* The rule of the kernels' maps (kern_parallel_pieces): from KERN_PIECES_WAKE elements
+     * (a few chunks) the update is worth waking a worker for; below, it is shared only with a
+     * worker still awake from the backward pass's products. */
+    if (job.n_chunks * CHUNK >= KERN_PIECES_WAKE)
+        kern_parallel_for(job.n_chunks, kern_threads(), update_chunk, &job);
+    else if (job.n_chunks > 1)
         kern_parallel_for_if_awake(job.n_chunks, kern_threads(), update_chunk, &job);
     else
         for (int64_t c = 0; c < job.n_chunks; c++) update_chunk(&job, c);
