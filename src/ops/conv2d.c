@@ -273,13 +273,13 @@ static void run_forward_direct(const conv_geom *g, const char *x, const char *w,
 }
 
 static void run_weight_grad_direct(const conv_geom *g, const char *x, const char *gy, char *gw,
-                                   char *pad, char *parts) {
+                                   char *pad, char *parts, int64_t n_parts) {
     kern_window win = window_of(g);
     for (int64_t gr = 0; gr < g->groups; gr++) {
         group_at a = group_of(g, gr, x, NULL, gy, gw, true);
         kern_conv_direct_weight_grad(&win, g->N, g->O / g->groups, a.x, g->C * g->H * g->W, a.gy,
                                      g->O * g->OH * g->OW, (float *)(void *)pad,
-                                     (float *)(void *)parts, a.y);
+                                     (float *)(void *)parts, n_parts, a.y);
     }
 }
 
@@ -574,9 +574,10 @@ static tg_tensor *weight_grad(tg_tape *t, const char *file, int line, tg_tensor 
     if (!kept && kern_conv_direct_usable(x->dtype, &win)) {
         const char *xd = contiguous_data(t, x);
         char *pad = scratch(t, x->dtype, kern_conv_direct_pad_elems(&win, geo.N) + 1);
-        char *parts = scratch(t, x->dtype, kern_conv_direct_parts() * pl.og * pl.kk + 1);
+        int64_t n_parts = kern_conv_direct_parts(); /* read once: it sizes the scratch */
+        char *parts = scratch(t, x->dtype, n_parts * pl.og * pl.kk + 1);
         if (!xd || !pad || !parts) return NULL;
-        run_weight_grad_direct(&geo, xd, gd, gw->data, pad, parts);
+        run_weight_grad_direct(&geo, xd, gd, gw->data, pad, parts, n_parts);
     } else if (!kept && kern_conv_lanes_usable(x->dtype, &win, geo.N)) {
         const char *xd = contiguous_data(t, x);
         char *xp = scratch(t, x->dtype, kern_conv_lanes_x_elems(&win, geo.N) + 1);

@@ -44,11 +44,13 @@ void kern_conv_direct_forward(const kern_window *g, int64_t N, int64_t O, const 
                               int64_t x_is, const float *w, float *pad, float *wpk, float *y,
                               int64_t y_is);
 /* gw (O, C, kh, kw) = sum over images and positions of gy[o] x shifted by each tap, with gy N
- * images at stride gy_is of O planes (oh, ow). parts holds kern_conv_direct_parts() O C kh kw
- * floats. Written, not added. */
+ * images at stride gy_is of O planes (oh, ow). parts holds n_parts blocks of O C kh kw floats:
+ * the caller reads kern_conv_direct_parts() once, sizes parts by it and passes it here, so a
+ * thread count changed meanwhile (tg_set_threads from another thread) cannot outgrow the
+ * scratch. Written, not added. */
 void kern_conv_direct_weight_grad(const kern_window *g, int64_t N, int64_t O, const float *x,
                                   int64_t x_is, const float *gy, int64_t gy_is, float *pad,
-                                  float *parts, float *gw);
+                                  float *parts, int64_t n_parts, float *gw);
 
 /* Convolution with 16 images in the lanes of each vector (conv_lanes.c), for f32 at stride 1
  * and dilation 1 on CPUs with AVX-512, batches of at least 8: true when g qualifies at the CPU

@@ -286,8 +286,9 @@ static void wgrad_task(void *ctx, int64_t part) {
 
 void kern_conv_direct_weight_grad(const kern_window *g, int64_t N, int64_t O, const float *x,
                                   int64_t x_is, const float *gy, int64_t gy_is, float *pad,
-                                  float *parts, float *gw) {
-    int64_t taps = g->C * g->kh * g->kw, n_parts = kern_conv_direct_parts();
+                                  float *parts, int64_t n_parts, float *gw) {
+    int64_t taps = g->C * g->kh * g->kw;
+    if (n_parts < 1) n_parts = 1;
     wgrad_job j = {g, N, O, x, x_is, g->ph || g->pw ? pad : NULL, gy, gy_is, parts, n_parts};
     if (n_parts > 1 && N * O * g->oh * g->ow * taps >= DIRECT_PAR_MIN)
         kern_parallel_for(n_parts, (int)n_parts, wgrad_task, &j);
