@@ -1,6 +1,6 @@
 /* vec_f32.h: f32 elementwise maps on contiguous data written once for any vector width; a
- * template included by elementwise.c once per instruction set (no include guard), in the manner
- * of gemm_simd.h.
+ * template included by vec_f32.c once per instruction set (no include guard), in the manner
+ * of gemm_simd.h. It #undefs every macro below when it ends.
  *
  * The includer defines: V (float vector), VI (int32 vector), VL (lanes), TARGET, FN(name), the
  * arithmetic VADD VSUB VMUL VDIV VFMA(a, b, c) = a*b + c, VMAX VMIN VSET1 VZERO VLOAD VSTORE,
@@ -469,3 +469,64 @@ static TARGET bool FN(where)(int64_t n, const float *m, int64_t sm, const float 
     }
     return true;
 }
+
+/* The template leaves no macro behind, so that the next instruction set can define its own. */
+#undef TARGET
+#undef V
+#undef VI
+#undef M
+#undef VL
+#undef FN
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VDIV
+#undef VFMA
+#undef VMAX
+#undef VMIN
+#undef VSET1
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VLOADN
+#undef VSTOREN
+#undef VAND
+#undef VOR
+#undef VXOR
+#undef VABS
+#undef VROUND
+#undef VLT
+#undef VLE
+#undef VGT
+#undef VNE
+#undef VNAN
+#undef MOR
+#undef VSEL
+#undef VI_SET1
+#undef VI_ADD
+#undef VI_SUB
+#undef VI_SRAI1
+#undef VI_SLLI23
+#undef VCVT
+#undef VASF
+#undef VD
+#undef VD_ZERO
+#undef VD_ADD
+#undef VD_LOAD
+#undef VD_STORE
+#undef VD_CVT_LO
+#undef VD_CVT_HI
+#undef VD_HSUM
+#undef VD_SUB
+#undef VD_SET1
+#undef VF_FROM_VD2
+#undef MFIRST
+#undef VLOAD_LANES
+#undef MANDNOT
+#undef VI_IOTA
+#undef VI_MULLO
+#undef VI_MIN
+#undef VI_STORE
+#undef VGATHER
+#undef VISEL
+#undef VLOAD_EVEN_N
