@@ -199,6 +199,9 @@ tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inp
  * n->saved_bytes), replacing whatever n held. Zero bytes save nothing (saved = NULL). Returns
  * false with TG_ERR_NOMEM kept on the tape, naming n's op, when memory runs out. */
 bool tg_node_save(tg_tape *t, tg_node *n, const void *data, size_t bytes);
+/* The same without the copy: `bytes` bytes of the tape's arena hung on n, for the caller to
+ * fill (a saved blob built in place); NULL with TG_ERR_NOMEM kept on the tape. */
+void *tg_node_save_space(tg_tape *t, tg_node *n, size_t bytes);
 
 /* ---- the op registry (src/ops/registry.c) ---- */
 int tg_op_count(void);

@@ -75,18 +75,23 @@ tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inp
     return out;
 }
 
-bool tg_node_save(tg_tape *t, tg_node *n, const void *data, size_t bytes) {
-    n->saved = NULL;
-    n->saved_bytes = 0;
-    if (bytes == 0) return true;
-    void *copy = tg_arena_alloc(&t->arena, bytes);
-    if (!copy) {
+void *tg_node_save_space(tg_tape *t, tg_node *n, size_t bytes) {
+    void *space = tg_arena_alloc(&t->arena, bytes);
+    n->saved = space;
+    n->saved_bytes = space ? bytes : 0;
+    if (!space)
         tg_fail(t, TG_ERR_NOMEM, "%s: out of memory saving %zu bytes for the backward pass",
                 n->op->name, bytes);
-        return false;
+    return space;
+}
+
+bool tg_node_save(tg_tape *t, tg_node *n, const void *data, size_t bytes) {
+    if (bytes == 0) {
+        n->saved = NULL;
+        n->saved_bytes = 0;
+        return true;
     }
-    memcpy(copy, data, bytes);
-    n->saved = copy;
-    n->saved_bytes = bytes;
-    return true;
+    void *copy = tg_node_save_space(t, n, bytes);
+    if (copy) memcpy(copy, data, bytes);
+    return copy != NULL;
 }

@@ -163,12 +163,11 @@ tg_tensor *tg_softmax_cross_entropy_at(tg_tape *t, const char *file, int line, t
     if (!tg_record(t, op, l, 1, &x)) return NULL;
     if (l->node) {
         l->node->fattr[0] = e;
-        size_t bytes = sizeof(xent_saved) + (size_t)rows * sizeof(int64_t);
-        xent_saved *sv = tg_arena_alloc(&t->arena, bytes);
-        if (!sv) return tg_fail(t, TG_ERR_NOMEM, "%s: out of memory", op->name);
+        xent_saved *sv =
+            tg_node_save_space(t, l->node, sizeof(xent_saved) + (size_t)rows * sizeof(int64_t));
+        if (!sv) return NULL;
         sv->p = p;
         for (int64_t i = 0; i < rows; i++) sv->labels[i] = labels[i];
-        if (!tg_node_save(t, l->node, sv, bytes)) return NULL;
     }
     return l;
 }
