@@ -32,8 +32,29 @@ tg_tape *tg_tape_new(void);
 /* Frees the tape and everything it owns. NULL is a no-op. */
 void tg_tape_free(tg_tape *t);
 /* Releases every tensor and node the tape owns in O(1) and keeps the memory for the next step.
- * Also clears the tape's error. Pointers to the tape's tensors are invalid afterwards. */
+ * Also clears the tape's error. Pointers to the tape's tensors are invalid afterwards.
+ *
+ * Stale tensors. A reset starts a new generation of the tape. Every op, tg_tape_backward and
+ * tg_tape_grad refuse a tensor of an older generation (or of another tape) with TG_ERR_STALE
+ * and an error naming the op, before reading anything else of it; store tensors never go
+ * stale. What this catches and what it cannot:
+ *   - caught: a tensor kept from an earlier step of a loop that repeats its ops (the usual
+ *     mistake), whether its memory now holds a newer tensor, a node or data. A reset also
+ *     shifts where the next step starts in the arena, so a tensor from the last four resets of
+ *     a repeating loop never shares its address with a live one;
+ *   - not caught: a pointer that happens to equal a live tensor's address, which an irregular
+ *     step (or a stale pointer kept over five or more resets) can produce: the library then
+ *     sees a live tensor, and the value read is that tensor's. The chance that plain data at
+ *     the old address passes the check is 1 in 2^64;
+ *   - not caught at all: reading a stale tensor through the calls that take no tape
+ *     (tg_tensor_data, tg_tensor_get, tg_tensor_copy_out, ...); check it first with
+ *     tg_tape_check_tensor. After a reset that merged spilled chunks the old memory is freed,
+ *     and even the check reads freed memory (AddressSanitizer reports it). */
 void tg_tape_reset(tg_tape *t);
+/* TG_OK if x may be used with tape t: made on t since its last reset, or a store tensor.
+ * TG_ERR_STALE for a tensor made before the reset (or on another tape), TG_ERR_NULL for NULL.
+ * The same test every op applies to its inputs; it sets no error on the tape. */
+tg_status tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x);
 
 /* The first error since the last reset or clear (sticky), TG_OK if none. */
 tg_status tg_tape_status(const tg_tape *t);
@@ -50,7 +71,8 @@ bool tg_tape_grad_enabled(const tg_tape *t);
 
 /* Number of nodes recorded since the last reset. */
 int64_t tg_tape_n_nodes(const tg_tape *t);
-/* Bytes of arena in use, and bytes the arena holds (in use or kept for reuse). */
+/* Bytes of arena in use, and bytes the arena holds (in use or kept for reuse). Right after a
+ * reset the first is at most 256: the offset at which the step starts (see tg_tape_reset). */
 size_t tg_tape_bytes_used(const tg_tape *t);
 size_t tg_tape_bytes_reserved(const tg_tape *t);
 

@@ -120,14 +120,13 @@ tg_status tg_idx_load(tg_idx *out, const char *path, tg_error *err) {
         }
         /* Each dim is below 2^32, so checking against the largest int64 keeps the product
          * exact; the message then gives the real expected size. */
-        if (total > (INT64_MAX - header) / dims[i]) {
+        if (!tg_size_mul(total, dims[i], INT64_MAX - header, &total)) {
             st = tg_error_set(err, TG_ERR_FORMAT,
                               "idx: '%s' declares dims %s: more than 2^63 bytes of data, but "
                               "the file has %lld bytes",
                               path, dims_text(ndim, dims, dbuf, sizeof dbuf), (long long)fsize);
             goto done;
         }
-        total *= dims[i];
     }
     if (header + total != fsize) {
         st = tg_error_set(err, TG_ERR_FORMAT,
@@ -253,8 +252,9 @@ tg_dataset *tg_dataset_from_memory(int64_t n, int64_t rows, int64_t cols, const 
         tg_error_set(err, TG_ERR_NULL, "dataset: images or labels are NULL");
         return NULL;
     }
-    if (n <= 0 || rows <= 0 || cols <= 0 || rows > INT64_MAX / cols ||
-        n > INT64_MAX / (rows * cols) || (uint64_t)(n * rows * cols) > SIZE_MAX) {
+    int64_t pixels = 0, bytes = 0;
+    if (n <= 0 || rows <= 0 || cols <= 0 || !tg_size_mul(rows, cols, INT64_MAX, &pixels) ||
+        !tg_size_mul(n, pixels, INT64_MAX, &bytes) || (uint64_t)bytes > SIZE_MAX) {
         tg_error_set(err, TG_ERR_ARG,
                      "dataset: %lld images of %lld x %lld: every size must be positive and "
                      "the total must fit in memory",

@@ -77,19 +77,29 @@ static void free_chunks(tg_chunk *c) {
     }
 }
 
+/* The most a skew adds to a step: the merged chunk keeps this much room, so that the same step
+ * at any skew fits it and steady state stays free of malloc. */
+#define SKEW_MAX ((size_t)(TG_ARENA_SKEWS - 1) * TG_ARENA_ALIGN)
+
 void tg_arena_reset(tg_arena *a) {
     if (a->head && a->head->next && a->high_water > a->head->size) {
         /* The last steps spilled: replace all chunks by one that holds the high-water mark.
          * If that allocation fails, keep the chunks we have; they still work. */
-        tg_chunk *merged = chunk_new(align_up(a->high_water));
+        tg_chunk *merged = chunk_new(align_up(a->high_water) + SKEW_MAX);
         if (merged) {
             free_chunks(a->head);
             a->head = merged;
         }
     }
+    /* The skew (see graph.h) counts as used, so bytes_used stays what the chunk has given out.
+     * The cycle starts with the first chunk: before it, no step has placed anything. */
+    if (a->head) a->n_resets++;
+    size_t skew = (size_t)(a->n_resets % TG_ARENA_SKEWS) * TG_ARENA_ALIGN;
+    if (!a->head || a->head->size < skew) skew = 0;
     a->current = a->head;
-    a->used_in_current = 0;
-    a->bytes_used = 0;
+    a->used_in_current = skew;
+    a->bytes_used = skew;
+    if (a->bytes_used > a->high_water) a->high_water = a->bytes_used;
 }
 
 void tg_arena_release(tg_arena *a) {

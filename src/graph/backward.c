@@ -107,8 +107,19 @@ static tg_status output_problem(tg_tape *t, const sweep_request *r) {
     return TG_OK;
 }
 
+/* Stale tensors are refused before anything else of them is read (their node pointer may be
+ * a newer tensor's data). */
+static tg_status stale(tg_tape *t, const char *api, const char *what, const tg_tensor *x) {
+    if (!x || tg_tensor_is_current(t, x)) return TG_OK;
+    return tg_fail_status(t, TG_ERR_STALE, "%s: %s is a stale tensor, made before the last "
+                          "tg_tape_reset of its tape (or on another tape)", api, what);
+}
+
 static tg_status check_request(tg_tape *t, const sweep_request *r) {
     if (t->status != TG_OK) return t->status;
+    tg_status st = stale(t, r->api, "the output", r->out);
+    if (st == TG_OK) st = stale(t, r->api, "the output gradient", r->grad_out);
+    if (st != TG_OK) return st;
     /* Errors about the output name the line that made it (no line for a leaf), not whichever
      * op ran last: the sweep's own caller is unknown, tg_tape_backward being a function. */
     const char *file = t->site_file;
@@ -206,6 +217,7 @@ tg_status tg_tape_grad(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, int n_in
     for (int i = 0; i < n_inputs; i++) {
         grads[i] = NULL;
         if (!inputs[i]) return tg_fail_status(t, TG_ERR_NULL, "grad: input %d is NULL", i);
+        if (stale(t, "grad", "an input", inputs[i]) != TG_OK) return t->status;
     }
     sweep_request r = {out, grad_out, flags, false, "grad"};
     uint64_t epoch = sweep(t, &r);

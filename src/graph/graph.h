@@ -27,9 +27,15 @@ typedef struct tg_arena {
     size_t used_in_current;
     size_t bytes_used; /* over all chunks since the last reset */
     size_t high_water; /* the most bytes_used has reached, to size the merged chunk */
+    unsigned n_resets; /* picks the skew the next step starts at (see tg_arena_reset) */
 } tg_arena;
 
 #define TG_ARENA_ALIGN 64
+/* A reset starts the next step TG_ARENA_ALIGN * (resets mod TG_ARENA_SKEWS) bytes into the
+ * first chunk, so a step that repeats the previous ones puts no tensor header where one of the
+ * last TG_ARENA_SKEWS - 1 steps put one: a stale pointer then never aliases a live header
+ * exactly (a header takes more than TG_ARENA_SKEWS lines), and its generation gives it away. */
+#define TG_ARENA_SKEWS 5
 void tg_arena_init(tg_arena *a);
 void *tg_arena_alloc(tg_arena *a, size_t size); /* 64-byte aligned; NULL when out of memory */
 void tg_arena_reset(tg_arena *a);                /* O(1) unless it merges spilled chunks */
@@ -48,7 +54,15 @@ typedef struct tg_node tg_node;
 
 #define TG_NAME_MAX 64
 
+/* A tensor's generation: TG_GEN_STORE for store tensors (never stale), otherwise the word its
+ * tape carried when it was made. A tape's word changes at every reset and differs between
+ * tapes, and is never TG_GEN_STORE, so an input whose word is not its tape's current one was
+ * made before a reset (or on another tape) and its memory may belong to newer tensors. Both
+ * are arbitrary-looking 64-bit words, so zeroed memory or data is not mistaken for either. */
+#define TG_GEN_STORE UINT64_C(0x7a1d0c5e9b38f264)
+
 struct tg_tensor {
+    uint64_t gen;
     tg_dtype dtype;
     int ndim;
     int64_t shape[TG_MAX_DIMS];
@@ -123,6 +137,9 @@ static inline bool tg_node_needs_grad(const tg_node *n, int i) {
 
 struct tg_tape {
     tg_arena arena;
+    uint64_t gen;    /* the generation word of tensors made since the last reset */
+    uint64_t serial; /* process-unique, so that two tapes never share a word */
+    uint64_t n_resets;
     tg_node *last;       /* newest node */
     int64_t n_nodes;
     int64_t n_tensors;
@@ -176,6 +193,19 @@ tg_tensor *tg_tensor_alloc(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *
 /* A new tensor header on the tape sharing x's data with the given layout (a view). */
 tg_tensor *tg_tensor_view(tg_tape *t, const tg_tensor *x, int ndim, const int64_t *shape,
                           const int64_t *strides, int64_t offset_elements);
+/* The one checked product of sizes. Every element count, stride or scratch size computed from
+ * user-given sizes goes through it (or tg_numel_checked, built on it), never a bare `*`:
+ * *out = a * b for a, b >= 0, or false (out unchanged) when either is negative or the product
+ * exceeds limit (TG_MAX_NUMEL for element counts, INT64_MAX for strides and offsets). */
+static inline bool tg_size_mul(int64_t a, int64_t b, int64_t limit, int64_t *out) {
+    if (a < 0 || b < 0 || (b > 0 && a > limit / b)) return false;
+    *out = a * b;
+    return true;
+}
+/* The element count of a shape through tg_size_mul: false when a size is negative or a
+ * running product of the sizes exceeds TG_MAX_NUMEL (a zero size makes everything after it
+ * free, as the count is then 0). */
+bool tg_numel_checked(int ndim, const int64_t *shape, int64_t *numel);
 /* Validates dtype and shape (ndim in range, sizes >= 0, at most TG_MAX_NUMEL elements): the
  * first form describes the problem into msg, the second keeps it as the tape's error. */
 #define TG_MAX_NUMEL (INT64_C(1) << 40)
@@ -188,6 +218,13 @@ tg_tensor *tg_tensor_new_in_arena(tg_arena *a, int64_t id, tg_dtype dtype, int n
 int64_t tg_numel_of(int ndim, const int64_t *shape);
 void tg_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 bool tg_same_shape(const tg_tensor *a, const tg_tensor *b);
+
+/* The check every op runs on its inputs (through tg_op_enter) and the sweep on its output: true
+ * for a tensor made on t since its last reset, or a store tensor. It reads only x->gen, which
+ * a newer tensor overwrites with a different word (or data, equal by chance 1 in 2^64). */
+static inline bool tg_tensor_is_current(const tg_tape *t, const tg_tensor *x) {
+    return x->gen == t->gen || x->gen == TG_GEN_STORE;
+}
 
 /* ---- recording (tape.c) ---- */
 /* Records a node for `out` if recording is on and some input requires a gradient; marks out as

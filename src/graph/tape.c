@@ -1,9 +1,22 @@
 /* tape.c: the tape's life (new, reset, free), its recording switch, and tg_record, the one
  * place where nodes are created, with tg_node_save for the non-tensor state a backward rule
  * needs. Nodes and what they save live in the tape's arena next to the tensors. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "graph.h"
+
+static atomic_uint_fast64_t tape_serial;
+
+/* The generation word of a tape's (serial, resets): a bijective mix, so words differ between
+ * tapes and resets and look like no small number or float a tensor's data would hold. */
+static uint64_t gen_word(uint64_t serial, uint64_t resets) {
+    uint64_t z = serial * UINT64_C(0x9E3779B97F4A7C15) + resets;
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    z ^= z >> 31;
+    return z == TG_GEN_STORE || z == 0 ? z + 2 : z;
+}
 
 tg_tape *tg_tape_new(void) {
     tg_tape *t = tg_alloc(sizeof *t);
@@ -11,6 +24,8 @@ tg_tape *tg_tape_new(void) {
     memset(t, 0, sizeof *t);
     tg_arena_init(&t->arena);
     t->grad_enabled = true;
+    t->serial = atomic_fetch_add(&tape_serial, 1) + 1;
+    t->gen = gen_word(t->serial, 0);
     return t;
 }
 
@@ -23,6 +38,8 @@ void tg_tape_free(tg_tape *t) {
 void tg_tape_reset(tg_tape *t) {
     if (!t) return;
     tg_arena_reset(&t->arena);
+    t->n_resets++;
+    t->gen = gen_word(t->serial, t->n_resets);
     t->last = NULL;
     t->n_nodes = 0;
     t->n_tensors = 0;
@@ -43,6 +60,11 @@ bool tg_tape_grad_enabled(const tg_tape *t) { return t && t->grad_enabled; }
 int64_t tg_tape_n_nodes(const tg_tape *t) { return t ? t->n_nodes : 0; }
 size_t tg_tape_bytes_used(const tg_tape *t) { return t ? t->arena.bytes_used : 0; }
 size_t tg_tape_bytes_reserved(const tg_tape *t) { return t ? tg_arena_reserved(&t->arena) : 0; }
+
+tg_status tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x) {
+    if (!t || !x) return TG_ERR_NULL;
+    return tg_tensor_is_current(t, x) ? TG_OK : TG_ERR_STALE;
+}
 
 tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inputs,
                      tg_tensor *const *inputs) {

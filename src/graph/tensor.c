@@ -9,16 +9,28 @@
 #include "../ops/kernels/kernels.h"
 
 int64_t tg_numel_of(int ndim, const int64_t *shape) {
+    /* For shapes already validated (tg_numel_checked passed when they were made). */
     int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    return n;
+    for (int i = 0; i < ndim && n > 0; i++) n *= shape[i];
+    return n > 0 || ndim == 0 ? n : 0;
+}
+
+bool tg_numel_checked(int ndim, const int64_t *shape, int64_t *numel) {
+    int64_t total = 1;
+    for (int i = 0; i < ndim; i++)
+        if (!tg_size_mul(total, shape[i], TG_MAX_NUMEL, &total)) return false;
+    *numel = total;
+    return true;
 }
 
 void tg_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
+    /* A tensor with a zero size may have others so large that their product overflows (it
+     * holds no element whatever they are); its strides then stop growing, as none is used. */
     int64_t s = 1;
     for (int i = ndim - 1; i >= 0; i--) {
         strides[i] = s;
-        s *= shape[i] > 0 ? shape[i] : 1;
+        int64_t next;
+        if (tg_size_mul(s, shape[i] > 0 ? shape[i] : 1, INT64_MAX, &next)) s = next;
     }
 }
 
@@ -44,18 +56,17 @@ tg_status tg_shape_problem(const char *op, tg_dtype dtype, int ndim, const int64
         snprintf(msg, size, "%s: shape is NULL for %d dimensions", op, ndim);
         return TG_ERR_NULL;
     }
-    int64_t total = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             snprintf(msg, size, "%s: dimension %d has negative size %lld", op, i,
                      (long long)shape[i]);
             return TG_ERR_SHAPE;
         }
-        if (shape[i] > 0 && total > TG_MAX_NUMEL / shape[i]) {
-            snprintf(msg, size, "%s: shape has more than 2^40 elements", op);
-            return TG_ERR_SHAPE;
-        }
-        total *= shape[i];
+    }
+    int64_t total;
+    if (!tg_numel_checked(ndim, shape, &total)) {
+        snprintf(msg, size, "%s: shape has more than 2^40 elements", op);
+        return TG_ERR_SHAPE;
     }
     return TG_OK;
 }
@@ -74,6 +85,7 @@ static tg_tensor *header_in(tg_arena *a, size_t data_bytes) {
     /* Field by field rather than memset: this runs for every op result, and the name and the
      * unused tail of shape/strides need no zeroing (nothing reads past ndim or name's end). */
     tg_tensor *x = (tg_tensor *)p;
+    x->gen = TG_GEN_STORE; /* a tape's tensors get its word from the caller */
     x->ndim = 0;
     x->data = p + head;
     x->role = TG_ROLE_INPUT;
@@ -107,6 +119,7 @@ static tg_tensor *header_alloc(tg_tape *t, size_t data_bytes) {
         tg_fail(t, TG_ERR_NOMEM, "out of memory allocating %zu bytes on the tape", data_bytes);
         return NULL;
     }
+    x->gen = t->gen;
     x->id = t->n_tensors++;
     return x;
 }
@@ -118,6 +131,7 @@ tg_tensor *tg_tensor_alloc(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *
     if (!x)
         return tg_fail(t, TG_ERR_NOMEM, "out of memory allocating a tensor of %lld elements",
                        (long long)tg_numel_of(ndim, shape));
+    x->gen = t->gen;
     t->n_tensors++;
     return x;
 }
@@ -218,8 +232,9 @@ bool tg_tensor_is_contiguous(const tg_tensor *x) {
     if (!x) return false;
     int64_t s = 1;
     for (int i = x->ndim - 1; i >= 0; i--) {
+        if (x->shape[i] == 0) return true; /* no element: any layout is contiguous */
         if (x->shape[i] != 1 && x->strides[i] != s) return false;
-        s *= x->shape[i];
+        if (!tg_size_mul(s, x->shape[i], INT64_MAX, &s)) return false;
     }
     return true;
 }

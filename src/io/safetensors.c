@@ -139,12 +139,11 @@ static tg_status check_entries(tg_st_header *h, uint64_t data_size, const char *
         tg_st_entry *e = &h->entries[i];
         int64_t numel = 1;
         for (int d = 0; d < e->ndim; d++) {
-            if (e->shape[d] > 0 && numel > INT64_MAX / e->shape[d])
+            if (!tg_size_mul(numel, e->shape[d], INT64_MAX, &numel))
                 return tg_error_set(err, TG_ERR_FORMAT,
                                     "checkpoint: '%s': tensor '%s' has more elements than fit "
                                     "in 64 bits",
                                     path, e->name);
-            numel *= e->shape[d];
         }
         e->numel = numel;
         if (e->begin > e->end || e->end > data_size ||

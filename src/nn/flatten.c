@@ -18,7 +18,13 @@ tg_tensor *tg_flatten_at(tg_tape *t, const char *file, int line, tg_tensor *x, i
     int n = 0;
     for (int d = 0; d < s; d++) shape[n++] = x->shape[d];
     int64_t merged = 1;
-    for (int d = s; d <= e; d++) merged *= x->shape[d];
+    for (int d = s; d <= e; d++)
+        if (!tg_size_mul(merged, x->shape[d], TG_MAX_NUMEL, &merged)) {
+            /* Only an empty tensor can get here: (0, 2^62, 2^62) holds no element. */
+            char xs[TG_SHAPE_STR_MAX];
+            return tg_fail(t, TG_ERR_SHAPE, "flatten: dimensions %d..%d of %s merge into more "
+                           "than 2^40", start_dim, end_dim, tg_shape_str(x, xs, sizeof xs));
+        }
     shape[n++] = merged;
     for (int d = e + 1; d < x->ndim; d++) shape[n++] = x->shape[d];
     return tg_reshape(t, x, n, shape);

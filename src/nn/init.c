@@ -61,10 +61,19 @@ tg_status tg_init_fans(const tg_tensor *w, int64_t *fan_in, int64_t *fan_out, tg
                             describe(w, d, sizeof d));
     }
     /* torch: the receptive field is everything after the first two dimensions. */
-    int64_t field = 1;
-    for (int d = 2; d < w->ndim; d++) field *= w->shape[d];
-    if (fan_in) *fan_in = w->shape[1] * field;
-    if (fan_out) *fan_out = w->shape[0] * field;
+    int64_t field = 1, in = 0, out = 0;
+    bool ok = true;
+    for (int d = 2; d < w->ndim; d++) ok = ok && tg_size_mul(field, w->shape[d], INT64_MAX, &field);
+    ok = ok && tg_size_mul(w->shape[1], field, INT64_MAX, &in) &&
+         tg_size_mul(w->shape[0], field, INT64_MAX, &out);
+    if (!ok) {
+        /* Only an empty tensor's other sizes can be this large. */
+        char d[TG_SHAPE_STR_MAX + TG_NAME_MAX + 8];
+        return tg_error_set(err, TG_ERR_SHAPE, "init.fans: the fans of %s overflow",
+                            describe(w, d, sizeof d));
+    }
+    if (fan_in) *fan_in = in;
+    if (fan_out) *fan_out = out;
     return TG_OK;
 }
 

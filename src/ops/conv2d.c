@@ -75,8 +75,8 @@ static bool geometry(tg_tape *t, const char *op, const int64_t *xs, const int64_
     }
     /* The dilated kernel's extent; a product that overflows cannot fit any input either. */
     int64_t eh, ew;
-    if (__builtin_mul_overflow(p[A_DIL], g->kh - 1, &eh)) eh = INT64_MAX - 1;
-    if (__builtin_mul_overflow(p[A_DIL + 1], g->kw - 1, &ew)) ew = INT64_MAX - 1;
+    if (!tg_size_mul(p[A_DIL], g->kh - 1, INT64_MAX - 1, &eh)) eh = INT64_MAX - 1;
+    if (!tg_size_mul(p[A_DIL + 1], g->kw - 1, INT64_MAX - 1, &ew)) ew = INT64_MAX - 1;
     eh++, ew++;
     int64_t hh = g->H + 2 * p[A_PAD] - eh, ww = g->W + 2 * p[A_PAD + 1] - ew;
     if (hh < 0 || ww < 0) {
@@ -88,6 +88,19 @@ static bool geometry(tg_tape *t, const char *op, const int64_t *xs, const int64_
     }
     g->OH = hh / p[A_STRIDE] + 1;
     g->OW = ww / p[A_STRIDE + 1] + 1;
+    /* The output and one image's columns (kk x OH OW, the im2col scratch) must be countable:
+     * a padding of 2^31 makes OH OW about 2^64, which the plan's products would wrap. N comes
+     * last so that an empty batch does not excuse the per-image sizes the plan multiplies. */
+    int64_t n_out, n_cols;
+    if (!tg_numel_checked(4, (int64_t[]){g->O, g->OH, g->OW, g->N}, &n_out) ||
+        !tg_numel_checked(5, (int64_t[]){g->Cg, g->kh, g->kw, g->OH, g->OW}, &n_cols)) {
+        tg_fail(t, TG_ERR_SHAPE, "%s: input %s with weight %s and padding (%lld, %lld) gives a "
+                "%lldx%lld output, more than 2^40 elements (or columns) per call", op,
+                tg_dims_str(4, xs, a, sizeof a), tg_dims_str(4, ws, b, sizeof b),
+                (long long)p[A_PAD], (long long)p[A_PAD + 1], (long long)g->OH,
+                (long long)g->OW);
+        return false;
+    }
     return true;
 }
 
@@ -458,8 +471,11 @@ tg_tensor *tg_conv2d_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg
                            (long long)g.O, tg_shape_str(b, s, sizeof s));
     }
     int64_t shape[4] = {g.N, g.O, g.OH, g.OW};
+    /* Each allocation only after the one before it worked: once one has failed, asking for
+     * the (often larger) scratch as well only makes a sanitizer's allocator abort. */
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, 4, shape);
-    const char *xd = contiguous_data(t, x), *wd = contiguous_data(t, w);
+    const char *xd = y ? contiguous_data(t, x) : NULL, *wd = xd ? contiguous_data(t, w) : NULL;
+    if (!wd) return NULL;
     conv_plan pl = plan_of(&g, x->dtype);
     kern_window win = window_of(&g);
     tg_tensor *kept = NULL;
@@ -467,23 +483,27 @@ tg_tensor *tg_conv2d_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg
         /* Straight from the image: no columns to make, none to keep (the weight gradient is
          * direct too). */
         char *pad = scratch(t, x->dtype, kern_conv_direct_pad_elems(&win, g.N) + 1);
-        char *wpk = scratch(t, x->dtype, pl.og * pl.kk + 1);
-        if (!y || !xd || !wd || !pad || !wpk) return NULL;
+        char *wpk = pad ? scratch(t, x->dtype, pl.og * pl.kk + 1) : NULL;
+        if (!wpk) return NULL;
         run_forward_direct(&g, xd, wd, y->data, pad, wpk);
     } else if (kern_conv_lanes_usable(x->dtype, &win, g.N)) {
         char *wpk = scratch(t, x->dtype, pl.og * pl.kk + 1);
-        char *xp = scratch(t, x->dtype, kern_conv_lanes_x_elems(&win, g.N) + 1);
-        char *yp = scratch(t, x->dtype, kern_conv_lanes_y_elems(&win, g.N, pl.og) + 1);
-        if (!y || !xd || !wd || !wpk || !xp || !yp) return NULL;
+        char *xp = wpk ? scratch(t, x->dtype, kern_conv_lanes_x_elems(&win, g.N) + 1) : NULL;
+        char *yp = xp ? scratch(t, x->dtype, kern_conv_lanes_y_elems(&win, g.N, pl.og) + 1)
+                      : NULL;
+        if (!yp) return NULL;
         run_forward_lanes(&g, xd, wd, y->data, wpk, xp, yp);
     } else {
         /* Keep every image's columns when the weight will want its gradient from them. */
         bool keep = tg_tape_grad_enabled(t) && w->requires_grad;
-        int64_t n_kept = g.groups * pl.kk * g.N * pl.hw;
+        int64_t n_kept = 0;
+        if (keep && !tg_numel_checked(4, (int64_t[]){g.groups, pl.kk, pl.hw, g.N}, &n_kept))
+            return tg_fail(t, TG_ERR_NOMEM, "conv2d: the columns of %lld images would have "
+                           "more than 2^40 elements", (long long)g.N);
         kept = keep ? tg_tensor_alloc(t, x->dtype, 1, &n_kept) : NULL;
         char *cols = keep ? NULL : scratch(t, x->dtype, pl.n_cols);
-        char *tmp = scratch(t, x->dtype, pl.n_tmp);
-        if (!y || !xd || !wd || !tmp || (keep ? !kept : !cols)) return NULL;
+        char *tmp = (keep ? kept != NULL : cols != NULL) ? scratch(t, x->dtype, pl.n_tmp) : NULL;
+        if (!tmp) return NULL;
         run_forward(&g, x->dtype, xd, wd, y->data, cols, tmp, kept ? kept->data : NULL);
     }
     if (!tg_record(t, &tg_op_conv2d, y, 2, in)) return NULL;
@@ -519,19 +539,23 @@ tg_tensor *tg_conv2d_input_grad_at(tg_tape *t, const char *file, int line, tg_te
         return NULL;
     int64_t gshape[4] = {geo.N, geo.O, geo.OH, geo.OW};
     if (!need_shape(t, op, "output gradient", g, gshape)) return NULL;
+    /* As in the forward: each allocation only after the one before it worked. */
     tg_tensor *gx = tg_tensor_alloc(t, g->dtype, 4, x_shape);
-    const char *gd = contiguous_data(t, g), *wd = contiguous_data(t, w);
+    const char *gd = gx ? contiguous_data(t, g) : NULL, *wd = gd ? contiguous_data(t, w) : NULL;
+    if (!wd) return NULL;
     conv_plan pl = plan_of(&geo, g->dtype);
     kern_window win = window_of(&geo);
     if (kern_conv_lanes_usable(g->dtype, &win, geo.N)) {
         char *wpk = scratch(t, g->dtype, pl.og * pl.kk + 1);
-        char *gp = scratch(t, g->dtype, kern_conv_lanes_y_elems(&win, geo.N, pl.og) + 1);
-        char *dxp = scratch(t, g->dtype, kern_conv_lanes_dx_elems(&win, geo.N) + 1);
-        if (!gx || !gd || !wd || !wpk || !gp || !dxp) return NULL;
+        char *gp = wpk ? scratch(t, g->dtype, kern_conv_lanes_y_elems(&win, geo.N, pl.og) + 1)
+                       : NULL;
+        char *dxp = gp ? scratch(t, g->dtype, kern_conv_lanes_dx_elems(&win, geo.N) + 1) : NULL;
+        if (!dxp) return NULL;
         run_input_grad_lanes(&geo, gd, wd, gx->data, wpk, gp, dxp);
     } else {
-        char *cols = scratch(t, g->dtype, pl.n_cols), *gperm = scratch(t, g->dtype, pl.n_gperm);
-        if (!gx || !gd || !wd || !cols || !gperm) return NULL;
+        char *cols = scratch(t, g->dtype, pl.n_cols);
+        char *gperm = cols ? scratch(t, g->dtype, pl.n_gperm) : NULL;
+        if (!gperm) return NULL;
         run_input_grad(&geo, g->dtype, gd, wd, gx->data, cols, gperm);
     }
     if (!tg_record(t, &tg_op_conv2d_input_grad, gx, 2, in)) return NULL;
@@ -566,34 +590,37 @@ static tg_tensor *weight_grad(tg_tape *t, const char *file, int line, tg_tensor 
         return NULL;
     int64_t gshape[4] = {geo.N, geo.O, geo.OH, geo.OW};
     if (!need_shape(t, op, "output gradient", g, gshape)) return NULL;
+    /* As in the forward: each allocation only after the one before it worked. */
     tg_tensor *gw = tg_tensor_alloc(t, x->dtype, 4, w_shape);
-    const char *gd = contiguous_data(t, g);
+    const char *gd = gw ? contiguous_data(t, g) : NULL;
+    if (!gd) return NULL;
     conv_plan pl = plan_of(&geo, x->dtype);
-    if (!gw || !gd) return NULL;
     kern_window win = window_of(&geo);
     if (!kept && kern_conv_direct_usable(x->dtype, &win)) {
         const char *xd = contiguous_data(t, x);
-        char *pad = scratch(t, x->dtype, kern_conv_direct_pad_elems(&win, geo.N) + 1);
+        char *pad = xd ? scratch(t, x->dtype, kern_conv_direct_pad_elems(&win, geo.N) + 1) : NULL;
         int64_t n_parts = kern_conv_direct_parts(); /* read once: it sizes the scratch */
-        char *parts = scratch(t, x->dtype, n_parts * pl.og * pl.kk + 1);
-        if (!xd || !pad || !parts) return NULL;
+        char *parts = pad ? scratch(t, x->dtype, n_parts * pl.og * pl.kk + 1) : NULL;
+        if (!parts) return NULL;
         run_weight_grad_direct(&geo, xd, gd, gw->data, pad, parts, n_parts);
     } else if (!kept && kern_conv_lanes_usable(x->dtype, &win, geo.N)) {
         const char *xd = contiguous_data(t, x);
-        char *xp = scratch(t, x->dtype, kern_conv_lanes_x_elems(&win, geo.N) + 1);
-        char *gp = scratch(t, x->dtype, kern_conv_lanes_y_elems(&win, geo.N, pl.og) + 1);
-        if (!xd || !xp || !gp) return NULL;
+        char *xp = xd ? scratch(t, x->dtype, kern_conv_lanes_x_elems(&win, geo.N) + 1) : NULL;
+        char *gp = xp ? scratch(t, x->dtype, kern_conv_lanes_y_elems(&win, geo.N, pl.og) + 1)
+                      : NULL;
+        if (!gp) return NULL;
         run_weight_grad_lanes(&geo, xd, gd, gw->data, xp, gp);
     } else if (kept) {
         char *gperm = scratch(t, x->dtype, pl.og * geo.N * pl.hw);
-        char *tmp = scratch(t, x->dtype, pl.og * pl.kk);
-        if (!gperm || !tmp) return NULL;
+        char *tmp = gperm ? scratch(t, x->dtype, pl.og * pl.kk) : NULL;
+        if (!tmp) return NULL;
         run_weight_grad_kept(&geo, x->dtype, kept->data, gd, gw->data, gperm, tmp);
     } else {
         const char *xd = contiguous_data(t, x);
-        char *cols = scratch(t, x->dtype, pl.n_cols), *gperm = scratch(t, x->dtype, pl.n_gperm);
-        char *tmp = scratch(t, x->dtype, pl.n_tmp);
-        if (!xd || !cols || !gperm || !tmp) return NULL;
+        char *cols = xd ? scratch(t, x->dtype, pl.n_cols) : NULL;
+        char *gperm = cols ? scratch(t, x->dtype, pl.n_gperm) : NULL;
+        char *tmp = gperm ? scratch(t, x->dtype, pl.n_tmp) : NULL;
+        if (!tmp) return NULL;
         run_weight_grad(&geo, x->dtype, xd, gd, gw->data, cols, gperm, tmp);
     }
     if (!tg_record(t, &tg_op_conv2d_weight_grad, gw, 2, in)) return NULL;

@@ -10,6 +10,13 @@ bool tg_op_enter(tg_tape *t, const char *file, int line, const char *op, int n_i
             tg_fail(t, TG_ERR_NULL, "%s: input %d is NULL", op, i);
             return false;
         }
+        /* Before anything else is read from the input: a stale header may hold anything. */
+        if (!tg_tensor_is_current(t, inputs[i])) {
+            tg_fail(t, TG_ERR_STALE, "%s: input %d is a stale tensor, made before the last "
+                    "tg_tape_reset of its tape (or on another tape); its memory now belongs to "
+                    "newer tensors", op, i);
+            return false;
+        }
     }
     for (int i = 1; i < n_inputs; i++) {
         if (inputs[i]->dtype != inputs[0]->dtype) {

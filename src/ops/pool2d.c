@@ -123,7 +123,8 @@ static bool need_pooled(tg_tape *t, const char *op, const tg_tensor *g, const in
  * kernels (which may share the planes between threads) treat every plane alike. */
 static kern_window planes_of(const kern_window *w, int64_t n) {
     kern_window all = *w;
-    all.C *= n;
+    /* N C planes of H W: bounded by x's element count unless x is empty (then none run). */
+    if (!tg_size_mul(all.C, n, INT64_MAX, &all.C)) all.C = 0;
     return all;
 }
 

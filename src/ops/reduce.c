@@ -35,7 +35,8 @@ static tg_tensor *reduce(tg_tape *t, const char *file, int line, const tg_op_des
     int64_t shape[TG_MAX_DIMS], count = 1;
     int ndim = 0;
     for (int d = 0; d < x->ndim; d++) {
-        if (mask[d]) count *= x->shape[d];
+        /* Saturates: only an empty x, whose mean is empty too, can overflow it. */
+        if (mask[d] && !tg_size_mul(count, x->shape[d], INT64_MAX, &count)) count = INT64_MAX;
         if (!mask[d] || keepdim) shape[ndim++] = mask[d] ? 1 : x->shape[d];
     }
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, ndim, shape);

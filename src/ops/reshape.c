@@ -39,8 +39,11 @@ static bool resolve_shape(tg_tape *t, const tg_tensor *x, int ndim, const int64_
             tg_fail(t, TG_ERR_SHAPE, "reshape: bad size %lld in target %s", (long long)shape[d],
                     tg_dims_str(ndim, shape, ss, sizeof ss));
             return false;
-        } else {
-            known *= shape[d];
+        } else if (!tg_size_mul(known, shape[d], TG_MAX_NUMEL, &known)) {
+            /* Checked, or (8, 2^61 + 1) would wrap to 8 elements and pass as a view of 8. */
+            tg_fail(t, TG_ERR_SHAPE, "reshape: target %s has more than 2^40 elements",
+                    tg_dims_str(ndim, shape, ss, sizeof ss));
+            return false;
         }
     }
     int64_t n = tg_tensor_numel(x);
@@ -51,7 +54,7 @@ static bool resolve_shape(tg_tape *t, const tg_tensor *x, int ndim, const int64_
             return false;
         }
         out[infer] = n / known;
-        known *= out[infer];
+        known = n;
     }
     if (known != n) {
         tg_fail(t, TG_ERR_SHAPE, "reshape: %s has %lld elements, target %s has %lld",

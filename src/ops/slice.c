@@ -11,15 +11,19 @@
 #include "op_util.h"
 
 /* Python's slice resolution for step > 0: negative bounds count from the end, then clamp.
- * Returns the number of elements selected. */
-static int64_t resolve(int64_t size, int64_t *start, int64_t *stop, int64_t step) {
+ * A step longer than the axis selects what a step of the axis's length does (at most the start
+ * element), so it is shortened to that: the view's stride, step x stride, then cannot overflow
+ * (INT64_MAX as a step once made a (-1, 3) view). Returns the number of elements selected. */
+static int64_t resolve(int64_t size, int64_t *start, int64_t *stop, int64_t *step) {
     if (*start < 0) *start += size;
     if (*stop < 0) *stop += size;
     if (*start < 0) *start = 0;
     if (*start > size) *start = size;
     if (*stop < *start) *stop = *start;
     if (*stop > size) *stop = size;
-    return (*stop - *start + step - 1) / step;
+    if (*step > size) *step = size > 0 ? size : 1;
+    int64_t span = *stop - *start;
+    return span == 0 ? 0 : (span - 1) / *step + 1;
 }
 
 static void describe_slice(const tg_node *n, char *buf, size_t size) {
@@ -56,8 +60,10 @@ tg_tensor *tg_slice_at(tg_tape *t, const char *file, int line, tg_tensor *x, int
         shape[d] = x->shape[d];
         strides[d] = x->strides[d];
     }
-    shape[a] = resolve(x->shape[a], &start, &stop, step);
-    strides[a] = x->strides[a] * step;
+    shape[a] = resolve(x->shape[a], &start, &stop, &step);
+    if (!tg_size_mul(x->strides[a], step, INT64_MAX, &strides[a]))
+        return tg_fail(t, TG_ERR_ARG, "slice: step %lld times stride %lld overflows",
+                       (long long)step, (long long)x->strides[a]);
     tg_tensor *y = tg_tensor_view(t, x, x->ndim, shape, strides, start * x->strides[a]);
     if (!y || !tg_record(t, &tg_op_slice, y, 1, &x)) return NULL;
     if (y->node) set_attrs(y->node, a, start, stop, step);
@@ -83,7 +89,7 @@ tg_tensor *tg_slice_embed_at(tg_tape *t, const char *file, int line, tg_tensor *
                                   (long long)step);
     int64_t want[TG_MAX_DIMS];
     for (int d = 0; d < ndim; d++) want[d] = shape[d];
-    want[a] = resolve(shape[a], &start, &stop, step);
+    want[a] = resolve(shape[a], &start, &stop, &step);
     char xs[TG_SHAPE_STR_MAX], ws[TG_SHAPE_STR_MAX];
     bool fits = x->ndim == ndim;
     for (int d = 0; fits && d < ndim; d++) fits = x->shape[d] == want[d];
@@ -95,7 +101,9 @@ tg_tensor *tg_slice_embed_at(tg_tape *t, const char *file, int line, tg_tensor *
     kern_fill(y->dtype, y->data, tg_tensor_numel(y), 0.0);
     int64_t strides[TG_MAX_DIMS];
     for (int d = 0; d < ndim; d++) strides[d] = y->strides[d];
-    strides[a] *= step;
+    /* y is contiguous and step at most its axis's length: no overflow past y's extent. */
+    if (!tg_size_mul(strides[a], step, INT64_MAX, &strides[a]))
+        return tg_fail(t, TG_ERR_ARG, "slice_embed: step %lld overflows", (long long)step);
     char *dst = y->data + start * y->strides[a] * (int64_t)tg_dtype_size(y->dtype);
     kern_copy(y->dtype, dst, strides, x->dtype, x->data, x->strides, ndim, x->shape);
     if (!tg_record(t, &tg_op_slice_embed, y, 1, &x)) return NULL;

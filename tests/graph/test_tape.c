@@ -144,7 +144,8 @@ static void check_steady_state(int64_t n_in, int64_t n_hidden, int64_t n_batch, 
             allocs_late += cnt.n_alloc - before;
             ck_assert_uint_eq(tg_tape_bytes_reserved(t), reserved_after_2);
         }
-        ck_assert_uint_eq(tg_tape_bytes_used(t), 0);
+        /* A reset leaves only its skew in use (the offset that exposes stale tensors). */
+        ck_assert_uint_le(tg_tape_bytes_used(t), (TG_ARENA_SKEWS - 1) * TG_ARENA_ALIGN);
     }
     ck_assert_msg(allocs_late == 0, "steps 3..10 made %lld allocations", (long long)allocs_late);
     ck_assert_uint_gt(reserved_after_2, 0);
@@ -389,7 +390,8 @@ START_TEST(test_tape_counts_and_reset) {
     ck_assert_int_eq(tg_tape_status(t), TG_ERR_SHAPE);
     tg_tape_reset(t);
     ck_assert_int_eq(tg_tape_n_nodes(t), 0);
-    ck_assert_uint_eq(tg_tape_bytes_used(t), 0);
+    /* A reset leaves only its skew in use (the offset that exposes stale tensors). */
+    ck_assert_uint_le(tg_tape_bytes_used(t), (TG_ARENA_SKEWS - 1) * TG_ARENA_ALIGN);
     ck_assert_uint_eq(tg_tape_bytes_reserved(t), reserved);
     ck_assert_int_eq(tg_tape_status(t), TG_OK);
     ck_assert_str_eq(tg_tape_error(t), "");

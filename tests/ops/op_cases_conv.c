@@ -71,6 +71,8 @@ typedef struct pool_ctx {
 /* ramp + 0.2 x (or its negative shift), where ramp[k] = (37 k) mod 67: a permutation of
  * 0..66 for the at most 64 elements of an input, one apart, while 0.2 x stays within 0.4. */
 static tg_tensor *separated(tg_tape *t, tg_tensor *x, bool negative) {
+    /* Accessors cannot refuse a tensor from before a reset: leave that to the ops. */
+    if (tg_tape_check_tensor(t, x) != TG_OK) return tg_mul_scalar(t, x, 0.2);
     double r[OP_CASE_MAX_NUMEL];
     int64_t n = tg_tensor_numel(x), shape[TG_MAX_DIMS];
     int nd = tg_tensor_ndim(x);

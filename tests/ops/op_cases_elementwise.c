@@ -42,7 +42,9 @@ typedef enum ew_pattern {
 } ew_pattern;
 
 static tg_tensor *with_pattern(tg_tape *t, tg_tensor *x, ew_pattern p) {
-    if (p == P_NONE || !x) return x;
+    /* x's shape is read through accessors, which take no tape and so cannot refuse a tensor
+     * from before a reset: check first, and leave refusing it to the op that follows. */
+    if (p == P_NONE || !x || tg_tape_check_tensor(t, x) != TG_OK) return x;
     int ndim = tg_tensor_ndim(x);
     int64_t shape[TG_MAX_DIMS], n = tg_tensor_numel(x);
     double v[OP_CASE_MAX_NUMEL];
@@ -317,6 +319,7 @@ static int lstm_gates_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void
  * and the result is the second's [h', c'] scaled by the first's h' summed. */
 static int lstm_two_steps_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
     (void)ctx;
+    if (tg_tape_check_tensor(t, in[1]) != TG_OK) return one(out, tg_lstm_gates(t, in[0], in[1]));
     int64_t H = tg_tensor_dim(in[1], 1);
     tg_tensor *hc1 = tg_lstm_gates(t, in[0], in[1]);
     tg_tensor *hc2 = tg_lstm_gates(t, in[2], tg_slice(t, hc1, 1, H, 2 * H, 1));
@@ -333,6 +336,8 @@ typedef struct seq_ctx {
 } seq_ctx;
 
 static tg_tensor *row_of(tg_tape *t, tg_tensor *x, int64_t i) {
+    /* Accessors cannot refuse a tensor from before a reset: leave that to the ops. */
+    if (tg_tape_check_tensor(t, x) != TG_OK) return tg_slice(t, x, 0, i, i + 1, 1);
     int64_t n = tg_tensor_numel(x) / tg_tensor_dim(x, 0);
     tg_tensor *r = tg_slice(t, x, 0, i, i + 1, 1);
     return tg_tensor_ndim(x) == 2 ? tg_reshape(t, r, TG_SHAPE(n))
@@ -352,6 +357,8 @@ static int seq_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) 
         h0 = row_of(t, in[3], 0);
         if (c->lstm) c0 = row_of(t, in[3], 1);
     }
+    if (tg_tape_check_tensor(t, in[0]) != TG_OK || !w_hh || tg_tape_check_tensor(t, w_hh) != TG_OK)
+        return one(out, tg_add(t, in[0], w_hh)); /* refused: from before a reset */
     int64_t I = tg_tensor_dim(in[0], 2), H = tg_tensor_dim(w_hh, 1);
     tg_tensor *y;
     if (c->lstm) {

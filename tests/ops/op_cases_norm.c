@@ -47,6 +47,7 @@ static int batch_norm_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void
     tg_tensor *x = c->transposed ? tg_transpose(t, in[0], -1, -2) : in[0];
     tg_tensor *rm = NULL, *rv = NULL;
     if (!x) return -1;
+    if (tg_tape_check_tensor(t, x) != TG_OK) return one(out, tg_neg(t, x)); /* refused */
     if (c->running && !running_stats(t, tg_tensor_dtype(x), tg_tensor_dim(x, 1), &rm, &rv))
         return -1;
     tg_tensor *y = tg_batch_norm(t, x, c->affine ? in[1] : NULL, c->affine ? in[2] : NULL, rm, rv,

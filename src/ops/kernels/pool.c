@@ -19,18 +19,29 @@
 #define POOL_X86 1
 #endif
 
+/* The taps [*lo, *hi) of a window that starts at `start` and steps by d (>= 1) over k taps
+ * which land inside [0, size). Windows are clipped to them before any loop, so a window's cost
+ * is what it covers of the image, not its size: a kernel of 2^31 over a 4x4 image costs 16. */
+static void taps_inside(int64_t start, int64_t k, int64_t d, int64_t size, int64_t *lo,
+                        int64_t *hi) {
+    *lo = start < 0 ? (-start + d - 1) / d : 0;
+    *hi = start >= size ? 0 : (size - 1 - start) / d + 1;
+    if (*hi > k) *hi = k;
+    if (*lo > *hi) *lo = *hi;
+}
+
 /* The flat (y * W + x) position selected in window (oy, ox) of channel plane p, or -1 when the
  * window holds only padding. NaN wins over numbers, as in PyTorch. */
 #define ARGMAX(T)                                                                              \
     static int64_t argmax_##T(const kern_window *g, const T *p, int64_t oy, int64_t ox) {      \
-        int64_t best = -1;                                                                     \
+        int64_t best = -1, i0, i1, j0, j1;                                                     \
         T bv = 0;                                                                              \
-        for (int64_t i = 0; i < g->kh; i++) {                                                  \
+        taps_inside(oy * g->sh - g->ph, g->kh, g->dh, g->H, &i0, &i1);                         \
+        taps_inside(ox * g->sw - g->pw, g->kw, g->dw, g->W, &j0, &j1);                         \
+        for (int64_t i = i0; i < i1; i++) {                                                    \
             int64_t y = oy * g->sh - g->ph + i * g->dh;                                        \
-            if (y < 0 || y >= g->H) continue;                                                  \
-            for (int64_t j = 0; j < g->kw; j++) {                                              \
+            for (int64_t j = j0; j < j1; j++) {                                                \
                 int64_t x = ox * g->sw - g->pw + j * g->dw;                                    \
-                if (x < 0 || x >= g->W) continue;                                              \
                 T v = p[y * g->W + x];                                                         \
                 if (best < 0 || v > bv || (isnan(v) && !isnan(bv))) {                          \
                     best = y * g->W + x;                                                       \
@@ -140,12 +151,13 @@ static void inside_columns(const kern_window *g, int64_t oy, int64_t *lo, int64_
             for (int64_t oy = 0; oy < g->oh; oy++)                                             \
                 for (int64_t ox = 0; ox < g->ow; ox++) {                                       \
                     T acc = 0, gv = adjoint ? x[(c * g->oh + oy) * g->ow + ox] * inv : 0;      \
-                    for (int64_t i = 0; i < g->kh; i++) {                                      \
+                    int64_t i0, i1, j0, j1;                                                    \
+                    taps_inside(oy * g->sh - g->ph, g->kh, g->dh, g->H, &i0, &i1);             \
+                    taps_inside(ox * g->sw - g->pw, g->kw, g->dw, g->W, &j0, &j1);             \
+                    for (int64_t i = i0; i < i1; i++) {                                        \
                         int64_t y = oy * g->sh - g->ph + i * g->dh;                            \
-                        if (y < 0 || y >= g->H) continue;                                      \
-                        for (int64_t j = 0; j < g->kw; j++) {                                  \
+                        for (int64_t j = j0; j < j1; j++) {                                    \
                             int64_t xx = ox * g->sw - g->pw + j * g->dw;                       \
-                            if (xx < 0 || xx >= g->W) continue;                                \
                             if (adjoint)                                                       \
                                 pa[y * g->W + xx] += gv;                                       \
                             else                                                               \
