@@ -47,7 +47,8 @@ typedef struct tg_error {
     char message[256];
 } tg_error;
 
-/* Sets *err (if not NULL) to status s with a printf-style message, and returns s. */
+/* Sets *err (if not NULL) to status s with a printf-style message, and returns s. A NULL fmt
+ * sets the message to tg_status_string(s). */
 tg_status tg_error_set(tg_error *err, tg_status s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))

@@ -56,7 +56,20 @@ const char *tg_checkpoint_meta_get(const tg_checkpoint_meta *m, const char *key)
 
 /* Writes every tensor of s, parameters and buffers, in creation order, with meta (may be NULL:
  * step 0, no strings). Gradients are not saved. On any error (TG_ERR_IO naming the file and
- * the failing call, TG_ERR_NOMEM) the file at path is untouched and no temporary file is left. */
+ * the failing call, TG_ERR_NOMEM) the file at path is untouched and no temporary file is left.
+ *
+ * What it replaces: the save is written to "<target>.tmp.<pid>" and renamed over the target,
+ * where the target is path, or the file a symlink at path names (the link itself stays). An
+ * existing target must be a regular file: a folder, device, FIFO or socket is TG_ERR_IO and
+ * stays as it was. The new file gets the old one's permission bits (and owner, when the process
+ * may set it); a new path gets 0666 less the umask. A process killed during a save leaves its
+ * temporary behind; the next successful save to the same target removes such files whose
+ * process no longer exists and which have not changed for ten minutes.
+ *
+ * What meta may hold: it is plain data, so it is checked before anything is written (TG_ERR_ARG):
+ * n in 0..TG_CHECKPOINT_MAX_META; each key and value NUL-terminated within its array (at most
+ * TG_CHECKPOINT_KEY_MAX - 1 and TG_CHECKPOINT_VALUE_MAX - 1 bytes), UTF-8; keys non-empty,
+ * distinct and not "step". So every file it writes, tg_checkpoint_load reads back. */
 tg_status tg_checkpoint_save(const tg_store *s, const char *path, const tg_checkpoint_meta *meta,
                              tg_error *err);
 

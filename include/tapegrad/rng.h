@@ -27,7 +27,8 @@ typedef struct tg_rng {
     bool has_spare;
 } tg_rng;
 
-/* Starts the sequence for `seed`; the same seed gives the same sequence everywhere. */
+/* Starts the sequence for `seed`; the same seed gives the same sequence everywhere. NULL is a
+ * no-op. The draws below take a NULL generator too and return 0 (integers) or NaN (reals). */
 void tg_rng_seed(tg_rng *r, uint64_t seed);
 /* The next 32 random bits. */
 uint32_t tg_rng_next_u32(tg_rng *r);

@@ -77,7 +77,9 @@ tg_batcher *tg_batcher_new(const tg_dataset *d, const tg_batcher_opts *opts, tg_
     b->d = d;
     b->o = *o;
     b->n = n;
-    b->n_batches = o->drop_last ? n / o->batch_size : (n + o->batch_size - 1) / o->batch_size;
+    /* Not (n + batch_size - 1) / batch_size: that overflows for a batch size near INT64_MAX
+     * (and then gave 0 batches). */
+    b->n_batches = n / o->batch_size + (!o->drop_last && n % o->batch_size != 0);
     for (int v = 0; v < 256; v++) {
         double x = v / 255.0;
         if (o->normalize) x = (x - o->mean) / o->std;

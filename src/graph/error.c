@@ -53,6 +53,10 @@ static void keep_first(tg_tape *t, tg_status s, const char *fmt, va_list ap) {
 tg_status tg_error_set(tg_error *err, tg_status s, const char *fmt, ...) {
     if (!err) return s;
     err->status = s;
+    if (!fmt) { /* keep the status; say what it is rather than crash in vsnprintf */
+        snprintf(err->message, sizeof err->message, "%s", tg_status_string(s));
+        return s;
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);

@@ -20,7 +20,9 @@ void tg_rng_seed(tg_rng *r, uint64_t seed) {
     r->spare = 0;
 }
 
+/* A NULL generator draws 0 or NaN (see rng.h): never a crash, and never a plausible number. */
 uint32_t tg_rng_next_u32(tg_rng *r) {
+    if (!r) return 0;
     uint64_t old = r->state;
     r->state = old * PCG_MULT + r->inc;
     uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
@@ -29,13 +31,14 @@ uint32_t tg_rng_next_u32(tg_rng *r) {
 }
 
 double tg_rng_uniform(tg_rng *r) {
+    if (!r) return NAN;
     uint64_t hi = tg_rng_next_u32(r) >> 5; /* 27 bits */
     uint64_t lo = tg_rng_next_u32(r) >> 6; /* 26 bits */
     return (double)(hi * 67108864ULL + lo) * (1.0 / 9007199254740992.0);
 }
 
 uint64_t tg_rng_below(tg_rng *r, uint64_t n) {
-    if (n == 0) return 0;
+    if (n == 0 || !r) return 0;
     /* Rejection on 64-bit draws: the accepted range is a multiple of n. */
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     for (;;) {
@@ -66,6 +69,7 @@ static double portable_log(double x) {
 }
 
 double tg_rng_normal(tg_rng *r) {
+    if (!r) return NAN;
     if (r->has_spare) {
         r->has_spare = false;
         return r->spare;

@@ -230,9 +230,10 @@ int64_t tg_tensor_numel(const tg_tensor *x) { return x ? tg_numel_of(x->ndim, x-
 
 bool tg_tensor_is_contiguous(const tg_tensor *x) {
     if (!x) return false;
+    for (int i = 0; i < x->ndim; i++)
+        if (x->shape[i] == 0) return true; /* no element: any layout is contiguous */
     int64_t s = 1;
     for (int i = x->ndim - 1; i >= 0; i--) {
-        if (x->shape[i] == 0) return true; /* no element: any layout is contiguous */
         if (x->shape[i] != 1 && x->strides[i] != s) return false;
         if (!tg_size_mul(s, x->shape[i], INT64_MAX, &s)) return false;
     }

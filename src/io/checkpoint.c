@@ -1,13 +1,21 @@
 /* checkpoint.c: saving a store to a safetensors file and loading it back, with metadata.
  *
- * Invariants: a save writes only "<path>.tmp.<pid>" and makes it the checkpoint by rename()
- * after fsync, so path always holds either the old or the new complete file; a load changes
- * the store only after the whole file was read and every tensor matched, so it is all or
- * nothing. */
+ * Invariants: a save replaces only a regular file (a symlink's target when path is a symlink),
+ * writes only "<target>.tmp.<pid>" and makes it the checkpoint by rename() after fsync, so the
+ * target always holds either the old or the new complete file, with the old file's mode; a load
+ * changes the store only after the whole file was read and every tensor matched, so it is all
+ * or nothing. */
+#define _XOPEN_SOURCE 700 /* realpath, to follow a symlink to the file it names */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../data/file.h"
@@ -127,29 +135,130 @@ static void sync_parent_dir(const char *path) {
     close(fd);
 }
 
+/* The file a save replaces. A symlink is followed (the link stays, its target gets the new
+ * contents); anything that exists and is not a regular file (device, FIFO, socket, folder) is
+ * refused, since rename() would put a regular file in its place. *exists and *st describe the
+ * target when it exists. Checked once when the save starts. */
+static tg_status save_target(const char *path, char *target, struct stat *st, bool *exists,
+                             tg_error *err) {
+    struct stat ls;
+    *exists = false;
+    if (lstat(path, &ls) != 0) {
+        if (errno != ENOENT)
+            return tg_error_set(err, TG_ERR_IO, "checkpoint: cannot inspect '%s': %s", path,
+                                strerror(errno));
+        if (strlen(path) >= PATH_MAX)
+            return tg_error_set(err, TG_ERR_IO, "checkpoint: path '%s' is too long", path);
+        snprintf(target, PATH_MAX, "%s", path);
+        return TG_OK;
+    }
+    if (S_ISLNK(ls.st_mode)) {
+        if (!realpath(path, target))
+            return tg_error_set(err, TG_ERR_IO, "checkpoint: '%s' is a symlink whose target "
+                                "cannot be resolved: %s", path, strerror(errno));
+        if (stat(target, st) != 0)
+            return tg_error_set(err, TG_ERR_IO, "checkpoint: cannot inspect '%s': %s", target,
+                                strerror(errno));
+    } else {
+        if (strlen(path) >= PATH_MAX)
+            return tg_error_set(err, TG_ERR_IO, "checkpoint: path '%s' is too long", path);
+        snprintf(target, PATH_MAX, "%s", path);
+        *st = ls;
+    }
+    if (!S_ISREG(st->st_mode))
+        return tg_error_set(err, TG_ERR_IO, "checkpoint: '%s' exists and is not a regular file "
+                            "(a folder, device, FIFO or socket); refusing to replace it", target);
+    *exists = true;
+    return TG_OK;
+}
+
+/* Removes "<target>.tmp.<pid>" files left by saves that were killed: the process is gone and
+ * the file has not been written to for STALE_TMP_SECONDS (a save running in another PID
+ * namespace, whose process this one cannot see, keeps writing its file). Best effort. */
+#define STALE_TMP_SECONDS 600
+
+static void remove_stale_temporaries(const char *target) {
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    char dir[PATH_MAX], prefix[PATH_MAX];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == target)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - target), target);
+    int plen = snprintf(prefix, sizeof prefix, "%s.tmp.", base);
+    if (plen <= 0 || (size_t)plen >= sizeof prefix) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    time_t now = time(NULL);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        const char *digits = e->d_name + plen;
+        if (strncmp(e->d_name, prefix, (size_t)plen) != 0 || !*digits ||
+            strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 9)
+            continue;
+        long pid = strtol(digits, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char full[PATH_MAX];
+        struct stat fs;
+        if (snprintf(full, sizeof full, "%s/%s", dir, e->d_name) >= (int)sizeof full ||
+            lstat(full, &fs) != 0 || !S_ISREG(fs.st_mode) || now - fs.st_mtime < STALE_TMP_SECONDS)
+            continue;
+        (void)unlink(full);
+    }
+    closedir(d);
+}
+
 tg_status tg_checkpoint_save(const tg_store *s, const char *path, const tg_checkpoint_meta *meta,
                              tg_error *err) {
     tg_error local;
     if (!err) err = &local;
     if (!s || !path || !path[0])
         return tg_error_set(err, TG_ERR_NULL, "checkpoint: save needs a store and a path");
+    char target[PATH_MAX];
+    struct stat old;
+    bool exists;
+    tg_status st = save_target(path, target, &old, &exists, err);
+    if (st != TG_OK) return st;
     char *header = NULL;
     size_t header_len = 0;
     uint64_t data_size = 0;
-    tg_status st = tg_st_build(s, meta, &header, &header_len, &data_size, path, err);
+    st = tg_st_build(s, meta, &header, &header_len, &data_size, path, err);
     if (st != TG_OK) return st;
-    size_t tmp_size = strlen(path) + 32;
+    size_t tmp_size = strlen(target) + 32;
     char *tmp = tg_alloc(tmp_size);
     if (!tmp) {
         tg_free(header);
         return tg_error_set(err, TG_ERR_NOMEM, "checkpoint: out of memory saving '%s'", path);
     }
-    snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
+    snprintf(tmp, tmp_size, "%s.tmp.%ld", target, (long)getpid());
 
-    writer w = {fopen(tmp, "wb"), 0, tmp, err};
+    /* A fresh file, never whatever sits at the temporary's name (a symlink or FIFO planted
+     * there, or the leftover of an earlier process with this pid); with the old file's mode
+     * (and, when allowed, owner), which the umask must not narrow. */
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  exists ? (old.st_mode & 07777) : 0666);
+    if (fd >= 0 && exists) {
+        if (fchown(fd, old.st_uid, old.st_gid) != 0) { /* best effort: only root may */
+        }
+        if (fchmod(fd, old.st_mode & 07777) != 0) {
+            st = tg_error_set(err, TG_ERR_IO, "checkpoint: cannot give '%s' the mode of '%s': %s",
+                              tmp, target, strerror(errno));
+            close(fd);
+            remove(tmp);
+            goto out;
+        }
+    }
+    writer w = {fd >= 0 ? fdopen(fd, "wb") : NULL, 0, tmp, err};
     if (!w.f) {
         st = tg_error_set(err, TG_ERR_IO, "checkpoint: cannot create '%s': %s", tmp,
                           strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            remove(tmp);
+        }
         goto out;
     }
     unsigned char len8[8];
@@ -175,8 +284,8 @@ tg_status tg_checkpoint_save(const tg_store *s, const char *path, const tg_check
         tg_error_set(err, TG_ERR_IO, "checkpoint: closing '%s' failed: %s", tmp, strerror(errno));
         ok = false;
     }
-    if (ok && rename(tmp, path) != 0) {
-        tg_error_set(err, TG_ERR_IO, "checkpoint: renaming '%s' to '%s' failed: %s", tmp, path,
+    if (ok && rename(tmp, target) != 0) {
+        tg_error_set(err, TG_ERR_IO, "checkpoint: renaming '%s' to '%s' failed: %s", tmp, target,
                      strerror(errno));
         ok = false;
     }
@@ -185,7 +294,8 @@ tg_status tg_checkpoint_save(const tg_store *s, const char *path, const tg_check
         st = err->status;
         goto out;
     }
-    sync_parent_dir(path);
+    sync_parent_dir(target);
+    remove_stale_temporaries(target);
 out:
     tg_free(tmp);
     tg_free(header);

@@ -319,12 +319,29 @@ tg_status tg_st_build(const tg_store *s, const tg_checkpoint_meta *meta, char **
     if (meta && meta->step < 0)
         return tg_error_set(err, TG_ERR_ARG, "checkpoint: '%s': negative step %lld", path,
                             (long long)meta->step);
-    for (int i = 0; meta && i < meta->n; i++)
-        if (!json_utf8_valid(meta->keys[i], strlen(meta->keys[i])) ||
-            !json_utf8_valid(meta->values[i], strlen(meta->values[i])))
+    /* The metadata is plain data the caller may have filled by hand: everything the loader
+     * would refuse is refused here, before a string is read past its array. */
+    if (meta && (meta->n < 0 || meta->n > TG_CHECKPOINT_MAX_META))
+        return tg_error_set(err, TG_ERR_ARG, "checkpoint: '%s': metadata count %d is outside "
+                            "0..%d", path, meta->n, TG_CHECKPOINT_MAX_META);
+    for (int i = 0; meta && i < meta->n; i++) {
+        const char *key = meta->keys[i], *value = meta->values[i];
+        if (!memchr(key, '\0', TG_CHECKPOINT_KEY_MAX) ||
+            !memchr(value, '\0', TG_CHECKPOINT_VALUE_MAX))
+            return tg_error_set(err, TG_ERR_ARG, "checkpoint: '%s': metadata entry %d has no "
+                                "terminating NUL within its %d-byte key or %d-byte value", path,
+                                i, TG_CHECKPOINT_KEY_MAX, TG_CHECKPOINT_VALUE_MAX);
+        if (!key[0] || strcmp(key, "step") == 0)
+            return tg_error_set(err, TG_ERR_ARG, "checkpoint: '%s': metadata entry %d has the "
+                                "key '%s' (empty and \"step\" are reserved)", path, i, key);
+        if (!json_utf8_valid(key, strlen(key)) || !json_utf8_valid(value, strlen(value)))
             return tg_error_set(err, TG_ERR_ARG,
-                                "checkpoint: '%s': metadata '%s' is not UTF-8 text", path,
-                                meta->keys[i]);
+                                "checkpoint: '%s': metadata '%s' is not UTF-8 text", path, key);
+        for (int j = 0; j < i; j++)
+            if (strcmp(meta->keys[j], key) == 0)
+                return tg_error_set(err, TG_ERR_ARG, "checkpoint: '%s': metadata key '%s' is "
+                                    "repeated", path, key);
+    }
     sbuf measure = {NULL, 0, 0};
     build_into(&measure, s, meta, data_size);
     /* Pad so that 8 + header is a multiple of 8: the data then starts aligned. */

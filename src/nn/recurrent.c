@@ -51,7 +51,10 @@ static tg_status cell_init(cell *out, cell_kind kind, tg_store *s, const char *n
     if (!layer_given) nn_fail(&m, TG_ERR_NULL, "the layer is NULL");
     nn_positive(&m, "input_size", in);
     nn_positive(&m, "hidden_size", hidden);
-    int64_t rows = n_gates[kind] * hidden;
+    int64_t rows = 0;
+    if (m.status == TG_OK && !tg_size_mul(n_gates[kind], hidden, TG_MAX_NUMEL, &rows))
+        nn_fail(&m, TG_ERR_SHAPE, "hidden_size %lld makes %d x %lld gate rows, more than 2^40",
+                (long long)hidden, n_gates[kind], (long long)hidden);
     tg_tensor *p[4] = {nn_tensor(&m, 0, false, TG_SHAPE(rows, in)),
                        nn_tensor(&m, 1, false, TG_SHAPE(rows, hidden)),
                        bias ? nn_tensor(&m, 2, false, TG_SHAPE(rows)) : NULL,

@@ -372,6 +372,34 @@ START_TEST(test_bad_options) {
 }
 END_TEST
 
+/* A batch size near INT64_MAX: (n + size - 1) / size overflowed (UBSan) and gave a batcher of
+ * 0 batches with no error. It is one short batch of the whole set, like any size above n. */
+START_TEST(test_batch_size_int64_max) {
+    tg_dataset *d = make_set(5);
+    tg_error err = {0};
+    const int64_t sizes[] = {INT64_MAX, INT64_MAX - 1, INT64_MAX / 2 + 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        tg_batcher_opts o = {.batch_size = sizes[i], .dtype = TG_F64};
+        tg_batcher *b = tg_batcher_new(d, &o, &err);
+        ck_assert_msg(b != NULL, "%s", err.message);
+        ck_assert_int_eq(tg_batcher_n_batches(b), 1);
+        tg_tape *t = tg_tape_new();
+        tg_tensor *x;
+        const int64_t *y;
+        ck_assert(tg_batcher_next(b, t, &x, &y));
+        ck_assert_int_eq(tg_tensor_dim(x, 0), 5);
+        ck_assert(!tg_batcher_next(b, t, &x, &y));
+        tg_tape_free(t);
+        tg_batcher_free(b);
+        /* With drop_last there is no full batch: refused, as for any size above n. */
+        o.drop_last = true;
+        ck_assert_ptr_null(tg_batcher_new(d, &o, &err));
+        ck_assert_error(err, TG_ERR_ARG, "leaves no batch");
+    }
+    tg_dataset_free(d);
+}
+END_TEST
+
 /* A tape that cannot hold the batch keeps the error and the batcher does not move on. */
 START_TEST(test_tape_out_of_memory) {
     tg_dataset *d = make_set(6);
@@ -409,6 +437,7 @@ int main(void) {
     tcase_add_test(tc, test_state_resume_bit_identical);
     tcase_add_test(tc, test_state_errors);
     tcase_add_test(tc, test_bad_options);
+    tcase_add_test(tc, test_batch_size_int64_max);
     tcase_add_test(tc, test_tape_out_of_memory);
     suite_add_tcase(s, tc);
     return tg_test_run(s);

@@ -387,6 +387,25 @@ START_TEST(out_of_memory_is_reported) {
 }
 END_TEST
 
+/* A hidden size of INT64_MAX / 2: 4 H gate rows overflowed (UBSan) before the store saw the
+ * shape. Refused whole for every cell kind, naming the size; the store keeps nothing. */
+START_TEST(recurrent_hidden_size_overflow) {
+    env e;
+    env_open(&e);
+    const int64_t h = INT64_MAX / 2;
+    FAILS_WITH(tg_lstm_cell_init(&(tg_lstm_cell){0}, e.s, "lstm", 3, h, true, TG_F32, &e.rng,
+                                 &e.err),
+               TG_ERR_SHAPE, e, "hidden_size");
+    FAILS_WITH(tg_gru_cell_init(&(tg_gru_cell){0}, e.s, "gru", 3, h, true, TG_F32, &e.rng, &e.err),
+               TG_ERR_SHAPE, e, "hidden_size");
+    /* One gate: the rows fit in 64 bits, the (H, H) weight does not fit 2^40 elements. */
+    FAILS_WITH(tg_rnn_cell_init(&(tg_rnn_cell){0}, e.s, "rnn", 3, h, true, TG_F32, &e.rng, &e.err),
+               TG_ERR_SHAPE, e, "2^40");
+    ck_assert_int_eq(tg_store_n_tensors(e.s), 0);
+    env_close(&e);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("nn_errors");
     TCase *tc = tcase_create("errors");
@@ -395,6 +414,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, duplicate_names_are_refused_whole);
     tcase_add_test(tc, forward_refuses_wrong_inputs);
     tcase_add_test(tc, recurrent_refuses_wrong_inputs);
+    tcase_add_test(tc, recurrent_hidden_size_overflow);
     tcase_add_test(tc, uninitialised_and_null_layers);
     tcase_add_test(tc, first_error_is_kept);
     tcase_add_test(tc, out_of_memory_is_reported);
