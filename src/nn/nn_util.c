@@ -74,7 +74,16 @@ bool nn_enter(tg_tape *t, const char *file, int line, const char *kind, const vo
                 kind);
     else if (!x)
         tg_fail(t, TG_ERR_NULL, "%s: the input is NULL", kind);
+    else if (!nn_current(t, kind, "the input", x))
+        return false;
     return layer && ready && x;
+}
+
+bool nn_current(tg_tape *t, const char *kind, const char *what, const tg_tensor *x) {
+    if (tg_tensor_is_current(t, x)) return true;
+    tg_fail(t, TG_ERR_STALE, "%s: %s is a stale tensor, made before the last tg_tape_reset of "
+            "its tape (or on another tape)", kind, what);
+    return false;
 }
 
 const char *nn_layer_name(const tg_tensor *param, char *buf, size_t size) {

@@ -51,13 +51,18 @@ tg_status nn_positive(nn_maker *m, const char *what, int64_t value);
 tg_tensor *nn_tensor(nn_maker *m, int i, bool buffer, int ndim, const int64_t *shape);
 
 /* Enters a layer's forward: sets the call site, and returns false after keeping an error on t
- * when t is NULL (nothing kept), the layer is NULL or not initialised (`ready` false), or x is
- * NULL (an earlier failure stays the first error). */
+ * when t is NULL (nothing kept), the layer is NULL or not initialised (`ready` false), x is
+ * NULL (an earlier failure stays the first error) or x is stale (see nn_current). */
 bool nn_enter(tg_tape *t, const char *file, int line, const char *kind, const void *layer,
               bool ready, const tg_tensor *x);
 
 /* The layer's name for messages, from one of its parameters: "fc1" for "fc1.weight", and
  * "(unnamed)" when the layer was made with an empty name. Returns buf. */
+/* The layers' form of the ops' stale check (tg_op_enter), for tensors a layer reads the shape
+ * of before any op sees them: false, with TG_ERR_STALE kept on t naming the layer and `what`,
+ * for a tensor made before t's last reset (or on another tape). */
+bool nn_current(tg_tape *t, const char *kind, const char *what, const tg_tensor *x);
+
 const char *nn_layer_name(const tg_tensor *param, char *buf, size_t size);
 
 #endif

@@ -129,6 +129,7 @@ static tg_tensor *state_or_zeros(tg_tape *t, const cell *c, const char *what, tg
         if (tg_tape_status(t) != TG_OK) return NULL;
         return tg_zeros(t, c->w_ih->dtype, TG_SHAPE(batch, c->hidden));
     }
+    if (!nn_current(t, kind_name[c->kind], what, s)) return NULL;
     if (s->ndim == 2 && s->shape[0] == batch && s->shape[1] == c->hidden &&
         s->dtype == c->w_ih->dtype)
         return s;

@@ -62,12 +62,58 @@ START_TEST(test_error_set_null_format) {
 }
 END_TEST
 
+/* Thread counts of 0 and 10,000 and CPU levels outside the enum are accepted and brought into
+ * range (0: one per CPU; above 256: 256; levels clamped to what the CPU has); a product computed
+ * under each gives the same answer. */
+START_TEST(test_runtime_knobs_out_of_range) {
+    const int counts[] = {0, 10000, -1, INT32_MAX, 1};
+    const int levels[] = {99, -7, TG_CPU_PORTABLE, TG_CPU_AVX512};
+    double want = 0;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        int n = tg_set_threads(counts[i]);
+        ck_assert_int_ge(n, 1);
+        ck_assert_int_le(n, 256);
+        ck_assert_int_eq(tg_get_threads(), n);
+        if (counts[i] > 256) ck_assert_int_eq(n, 256);
+        for (size_t j = 0; j < sizeof levels / sizeof levels[0]; j++) {
+            tg_cpu_level l = tg_set_cpu_level((tg_cpu_level)levels[j]);
+            ck_assert_int_ge((int)l, TG_CPU_PORTABLE);
+            ck_assert_int_le((int)l, TG_CPU_AVX512);
+            ck_assert_int_eq((int)tg_get_cpu_level(), (int)l);
+            tg_tape *t = tg_tape_new();
+            tg_tensor *a = tg_full(t, TG_F64, TG_SHAPE(64, 96), 0.5);
+            tg_tensor *b = tg_full(t, TG_F64, TG_SHAPE(96, 80), 2.0);
+            double got = tg_tensor_item(tg_sum_all(t, tg_matmul(t, a, b)));
+            if (i == 0 && j == 0) want = got;
+            ck_assert_double_eq(got, want);
+            ck_assert_double_eq(got, 64.0 * 80.0 * 96.0);
+            tg_tape_free(t);
+        }
+    }
+    tg_set_threads(1);
+    tg_set_cpu_level(TG_CPU_AVX512);
+}
+END_TEST
+
+/* The store refuses an unknown dtype and keeps the error; the tensors it holds stay usable. */
+START_TEST(test_store_bad_dtype) {
+    tg_store *s = tg_store_new();
+    ck_assert_ptr_null(tg_store_param(s, "w", (tg_dtype)7, TG_SHAPE(2)));
+    ck_assert_int_eq(tg_store_status(s), TG_ERR_DTYPE);
+    ck_assert_ptr_null(tg_store_buffer(s, "b", (tg_dtype)-1, TG_SHAPE(2)));
+    ck_assert_int_eq(tg_store_n_tensors(s), 0);
+    tg_store_free(s);
+}
+END_TEST
+
 static Suite *bad_input_suite(void) {
     Suite *s = suite_create("graph_bad_input");
     TCase *c = tcase_create("bad_input");
     tcase_add_test(c, test_empty_shape_with_huge_sizes);
     tcase_add_test(c, test_rng_null);
     tcase_add_test(c, test_error_set_null_format);
+    tcase_add_test(c, test_runtime_knobs_out_of_range);
+    tcase_add_test(c, test_store_bad_dtype);
     suite_add_tcase(s, c);
     return s;
 }

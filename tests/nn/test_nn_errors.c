@@ -406,6 +406,36 @@ START_TEST(recurrent_hidden_size_overflow) {
 }
 END_TEST
 
+/* Layers read their input's shape before any op sees it: a tensor kept over tg_tape_reset is
+ * refused there (TG_ERR_STALE naming the layer), as the ops refuse it, and so is a stale
+ * recurrent state. A fresh input right after works. */
+START_TEST(stale_inputs_are_refused) {
+    env e;
+    env_open(&e);
+    tg_linear l;
+    tg_rnn_cell r;
+    ck_assert_int_eq(tg_linear_init(&l, e.s, "fc", 4, 3, true, TG_F64, &e.rng, NULL), TG_OK);
+    ck_assert_int_eq(tg_rnn_cell_init(&r, e.s, "rnn", 4, 5, true, TG_F64, &e.rng, NULL), TG_OK);
+    tg_tensor *old_x = tg_ones(e.t, TG_F64, TG_SHAPE(2, 4));
+    tg_tensor *old_h = tg_zeros(e.t, TG_F64, TG_SHAPE(2, 5));
+    tg_tape_reset(e.t);
+    tg_tensor *x = tg_ones(e.t, TG_F64, TG_SHAPE(2, 4));
+    tg_tensor *h = tg_zeros(e.t, TG_F64, TG_SHAPE(2, 5));
+    ck_assert_ptr_null(tg_linear_forward(e.t, &l, old_x));
+    TAPE_FAILED(e, TG_ERR_STALE, "linear: the input is a stale tensor");
+    ck_assert_ptr_null(tg_flatten(e.t, old_x, 0, -1));
+    TAPE_FAILED(e, TG_ERR_STALE, "flatten");
+    ck_assert_ptr_null(tg_rnn_cell_step(e.t, &r, old_x, h));
+    TAPE_FAILED(e, TG_ERR_STALE, "rnn_cell: the input is a stale tensor");
+    ck_assert_ptr_null(tg_rnn_cell_step(e.t, &r, x, old_h));
+    TAPE_FAILED(e, TG_ERR_STALE, "rnn_cell: h is a stale tensor");
+    ck_assert_ptr_nonnull(tg_linear_forward(e.t, &l, x));
+    ck_assert_ptr_nonnull(tg_rnn_cell_step(e.t, &r, x, h));
+    ck_assert_int_eq(tg_tape_status(e.t), TG_OK);
+    env_close(&e);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("nn_errors");
     TCase *tc = tcase_create("errors");
@@ -415,6 +445,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, forward_refuses_wrong_inputs);
     tcase_add_test(tc, recurrent_refuses_wrong_inputs);
     tcase_add_test(tc, recurrent_hidden_size_overflow);
+    tcase_add_test(tc, stale_inputs_are_refused);
     tcase_add_test(tc, uninitialised_and_null_layers);
     tcase_add_test(tc, first_error_is_kept);
     tcase_add_test(tc, out_of_memory_is_reported);
