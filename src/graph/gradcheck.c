@@ -113,7 +113,11 @@ static tg_status run(checker *c, const tg_gradcheck_options *given) {
         row0[q] = n_rows;
         n_rows += c->out_numel[q];
     }
-    size_t bytes = (size_t)(n_rows * n_cols + 2 * n_rows + 1) * sizeof(double);
+    /* The Jacobian of two large tensors can have more entries than 64 bits count. */
+    int64_t n_jac;
+    if (!tg_size_mul(n_rows, n_cols, TG_MAX_NUMEL, &n_jac))
+        return fail(c, TG_ERR_NOMEM, "the Jacobian has more than 2^40 entries");
+    size_t bytes = (size_t)(n_jac + 2 * n_rows + 1) * sizeof(double);
     double *jac = tg_alloc(bytes);
     if (!jac) return fail(c, TG_ERR_NOMEM, "out of memory for the Jacobian");
     double *plus = jac + n_rows * n_cols, *minus = plus + n_rows;

@@ -463,6 +463,7 @@ tg_tensor *tg_conv2d_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg
         return NULL;
     if (b) {
         char s[TG_SHAPE_STR_MAX];
+        if (!tg_op_current(t, "conv2d", "the bias", b)) return NULL;
         if (b->dtype != x->dtype)
             return tg_fail(t, TG_ERR_DTYPE, "conv2d: bias is %s but input is %s",
                            tg_dtype_name(b->dtype), tg_dtype_name(x->dtype));

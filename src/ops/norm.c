@@ -41,6 +41,7 @@ static bool check_affine(tg_tape *t, const char *op, const char *what, const tg_
                          const tg_tensor *x, int ndim, const int64_t *shape) {
     char ps[TG_SHAPE_STR_MAX], es[TG_SHAPE_STR_MAX];
     if (!p) return true;
+    if (!tg_op_current(t, op, what, p)) return false;
     if (p->dtype != x->dtype) {
         tg_fail(t, TG_ERR_DTYPE, "%s: %s is %s but the input is %s", op, what,
                 tg_dtype_name(p->dtype), tg_dtype_name(x->dtype));

@@ -11,12 +11,9 @@ bool tg_op_enter(tg_tape *t, const char *file, int line, const char *op, int n_i
             return false;
         }
         /* Before anything else is read from the input: a stale header may hold anything. */
-        if (!tg_tensor_is_current(t, inputs[i])) {
-            tg_fail(t, TG_ERR_STALE, "%s: input %d is a stale tensor, made before the last "
-                    "tg_tape_reset of its tape (or on another tape); its memory now belongs to "
-                    "newer tensors", op, i);
-            return false;
-        }
+        char what[24];
+        snprintf(what, sizeof what, "input %d", i);
+        if (!tg_op_current(t, op, what, inputs[i])) return false;
     }
     for (int i = 1; i < n_inputs; i++) {
         if (inputs[i]->dtype != inputs[0]->dtype) {
@@ -28,6 +25,13 @@ bool tg_op_enter(tg_tape *t, const char *file, int line, const char *op, int n_i
         }
     }
     return true;
+}
+
+bool tg_op_current(tg_tape *t, const char *op, const char *what, const tg_tensor *x) {
+    if (!x || tg_tensor_is_current(t, x)) return true;
+    tg_fail(t, TG_ERR_STALE, "%s: %s is a stale tensor, made before the last tg_tape_reset of "
+            "its tape (or on another tape); its memory now belongs to newer tensors", op, what);
+    return false;
 }
 
 bool tg_broadcast_shape(tg_tape *t, const char *op, const tg_tensor *a, const tg_tensor *b,

@@ -7,10 +7,15 @@
 #include "kernels/kernels.h"
 
 /* Enters an op: sets the call site and checks that the tape exists, every input is non-NULL
- * (a NULL usually means an earlier op failed: its error stays the first) and all inputs share
- * a dtype. Returns false after keeping an error on the tape. */
+ * (a NULL usually means an earlier op failed: its error stays the first) and current (see
+ * tg_op_current), and all inputs share a dtype. Returns false after keeping an error on the
+ * tape. Every op calls it before reading anything of its inputs. */
 bool tg_op_enter(tg_tape *t, const char *file, int line, const char *op, int n_inputs,
                  tg_tensor *const *inputs);
+/* The stale-tensor check of tg_op_enter, also for an op's optional tensors (biases, affine
+ * parameters, running statistics): true for NULL or a tensor made on t since its last reset
+ * (or a store tensor); otherwise false with TG_ERR_STALE kept on t naming op and `what`. */
+bool tg_op_current(tg_tape *t, const char *op, const char *what, const tg_tensor *x);
 
 /* The broadcast shape of a and b into (ndim, shape), or false with an error naming op. */
 bool tg_broadcast_shape(tg_tape *t, const char *op, const tg_tensor *a, const tg_tensor *b,

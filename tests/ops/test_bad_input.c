@@ -240,6 +240,32 @@ START_TEST(test_every_op_refuses_stale_inputs) {
 }
 END_TEST
 
+/* The optional tensors an op takes besides its inputs (a bias, affine parameters, running
+ * statistics) are checked the same way, before their shapes are read. */
+START_TEST(test_optional_inputs_refuse_stale) {
+    tg_tape *t = tg_tape_new();
+    tg_tensor *old_b = tg_zeros(t, TG_F64, TG_SHAPE(2));
+    tg_tensor *old_g = tg_ones(t, TG_F64, TG_SHAPE(3));
+    tg_tape_reset(t);
+    tg_tensor *x = tg_ones(t, TG_F64, TG_SHAPE(1, 2, 4, 3));
+    tg_tensor *w = tg_ones(t, TG_F64, TG_SHAPE(2, 2, 1, 1));
+    tg_tensor *b = tg_zeros(t, TG_F64, TG_SHAPE(2));
+    tg_tensor *g = tg_ones(t, TG_F64, TG_SHAPE(3));
+    ck_assert_ptr_null(tg_conv2d(t, x, w, old_b, NULL));
+    EXPECT_STATUS(t, TG_ERR_STALE, "conv2d: the bias is a stale tensor");
+    ck_assert_ptr_null(tg_batch_norm(t, x, NULL, NULL, old_b, b, true, 0.1, 1e-5));
+    EXPECT_STATUS(t, TG_ERR_STALE, "batch_norm: running_mean is a stale tensor");
+    ck_assert_ptr_null(tg_batch_norm(t, x, old_b, NULL, NULL, NULL, true, 0.1, 1e-5));
+    EXPECT_STATUS(t, TG_ERR_STALE, "batch_norm: gamma");
+    ck_assert_ptr_null(tg_layer_norm(t, x, 1, g, old_g, 1e-5));
+    EXPECT_STATUS(t, TG_ERR_STALE, "layer_norm: beta");
+    ck_assert_ptr_nonnull(tg_conv2d(t, x, w, b, NULL));
+    ck_assert_ptr_nonnull(tg_layer_norm(t, x, 1, g, g, 1e-5));
+    ck_assert_int_eq(tg_tape_status(t), TG_OK);
+    tg_tape_free(t);
+}
+END_TEST
+
 static Suite *bad_input_suite(void) {
     Suite *s = suite_create("ops_bad_input");
     TCase *sizes = tcase_create("sizes");
@@ -251,6 +277,7 @@ static Suite *bad_input_suite(void) {
     suite_add_tcase(s, sizes);
     TCase *stale = tcase_create("stale");
     tcase_add_test(stale, test_every_op_refuses_stale_inputs);
+    tcase_add_test(stale, test_optional_inputs_refuse_stale);
     suite_add_tcase(s, stale);
     return s;
 }
