@@ -35,9 +35,10 @@ void tg_tape_free(tg_tape *t);
  * Also clears the tape's error. Pointers to the tape's tensors are invalid afterwards.
  *
  * Stale tensors. A reset starts a new generation of the tape. Every op, tg_tape_backward and
- * tg_tape_grad refuse a tensor of an older generation (or of another tape) with TG_ERR_STALE
- * and an error naming the op, before reading anything else of it; store tensors never go
- * stale. What this catches and what it cannot:
+ * tg_tape_grad refuse a tensor of an older generation with TG_ERR_STALE and an error naming the
+ * op, before reading anything else of it. Store tensors never go stale, and a tensor of another
+ * live tape is accepted while that tape has not been reset since it was made. What this catches
+ * and what it cannot:
  *   - caught: a tensor kept from an earlier step of a loop that repeats its ops (the usual
  *     mistake), whether its memory now holds a newer tensor, a node or data. A reset also
  *     shifts where the next step starts in the arena, so a tensor from the last four resets of
@@ -47,13 +48,14 @@ void tg_tape_free(tg_tape *t);
  *     sees a live tensor, and the value read is that tensor's. The chance that plain data at
  *     the old address passes the check is 1 in 2^64;
  *   - not caught at all: reading a stale tensor through the calls that take no tape
- *     (tg_tensor_data, tg_tensor_get, tg_tensor_copy_out, ...); check it first with
- *     tg_tape_check_tensor. After a reset that merged spilled chunks the old memory is freed,
- *     and even the check reads freed memory (AddressSanitizer reports it). */
+ *     (tg_tensor_data, tg_tensor_get, tg_tensor_copy_out, tg_tensor_set_requires_grad, ...);
+ *     check it first with tg_tape_check_tensor. After a reset that merged spilled chunks, or
+ *     after tg_tape_free, the old memory is freed, and even the check reads freed memory
+ *     (AddressSanitizer reports it). */
 void tg_tape_reset(tg_tape *t);
-/* TG_OK if x may be used with tape t: made on t since its last reset, or a store tensor.
- * TG_ERR_STALE for a tensor made before the reset (or on another tape), TG_ERR_NULL for NULL.
- * The same test every op applies to its inputs; it sets no error on the tape. */
+/* TG_OK if x may be used with tape t: made on t since its last reset, a store tensor, or made
+ * on another live tape since that tape's last reset. TG_ERR_STALE otherwise, TG_ERR_NULL for
+ * NULL. The same test every op applies to its inputs; it sets no error on the tape. */
 tg_status tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x);
 
 /* The first error since the last reset or clear (sticky), TG_OK if none. */

@@ -112,7 +112,7 @@ static tg_status output_problem(tg_tape *t, const sweep_request *r) {
 static tg_status stale(tg_tape *t, const char *api, const char *what, const tg_tensor *x) {
     if (!x || tg_tensor_is_current(t, x)) return TG_OK;
     return tg_fail_status(t, TG_ERR_STALE, "%s: %s is a stale tensor, made before the last "
-                          "tg_tape_reset of its tape (or on another tape)", api, what);
+                          "tg_tape_reset of its tape (or on a tape since freed)", api, what);
 }
 
 static tg_status check_request(tg_tape *t, const sweep_request *r) {

@@ -57,12 +57,13 @@ typedef struct tg_node tg_node;
 /* A tensor's generation: TG_GEN_STORE for store tensors (never stale), otherwise the word its
  * tape carried when it was made. A tape's word changes at every reset and differs between
  * tapes, and is never TG_GEN_STORE, so an input whose word is not its tape's current one was
- * made before a reset (or on another tape) and its memory may belong to newer tensors. Both
- * are arbitrary-looking 64-bit words, so zeroed memory or data is not mistaken for either. */
+ * made before a reset of its tape, and its memory may belong to newer tensors. Both are
+ * arbitrary-looking 64-bit words, so zeroed memory or data is not mistaken for either. */
 #define TG_GEN_STORE UINT64_C(0x7a1d0c5e9b38f264)
 
 struct tg_tensor {
     uint64_t gen;
+    const tg_tape *tape; /* the tape it was made on (NULL in a store); only ever compared */
     tg_dtype dtype;
     int ndim;
     int64_t shape[TG_MAX_DIMS];
@@ -140,6 +141,7 @@ struct tg_tape {
     uint64_t gen;    /* the generation word of tensors made since the last reset */
     uint64_t serial; /* process-unique, so that two tapes never share a word */
     uint64_t n_resets;
+    tg_tape *live_prev, *live_next; /* the list of live tapes (tape.c), for tensors of another */
     tg_node *last;       /* newest node */
     int64_t n_nodes;
     int64_t n_tensors;
@@ -220,10 +222,14 @@ void tg_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 bool tg_same_shape(const tg_tensor *a, const tg_tensor *b);
 
 /* The check every op runs on its inputs (through tg_op_enter) and the sweep on its output: true
- * for a tensor made on t since its last reset, or a store tensor. It reads only x->gen, which
- * a newer tensor overwrites with a different word (or data, equal by chance 1 in 2^64). */
+ * for a tensor made on t since its last reset, a store tensor, or a tensor made on another live
+ * tape since that tape's last reset. The first two cost one comparison each; the third walks
+ * the list of live tapes (tape.c) comparing pointers, and reads only that tape's word. A stale
+ * header's memory may hold anything: only x->gen and x->tape are read, which a newer tensor
+ * overwrites with a different word (or data, equal by chance 1 in 2^64). */
+bool tg_tensor_is_current_elsewhere(const tg_tensor *x);
 static inline bool tg_tensor_is_current(const tg_tape *t, const tg_tensor *x) {
-    return x->gen == t->gen || x->gen == TG_GEN_STORE;
+    return x->gen == t->gen || x->gen == TG_GEN_STORE || tg_tensor_is_current_elsewhere(x);
 }
 
 /* ---- recording (tape.c) ---- */

@@ -1,12 +1,30 @@
 /* tape.c: the tape's life (new, reset, free), its recording switch, and tg_record, the one
  * place where nodes are created, with tg_node_save for the non-tensor state a backward rule
  * needs. Nodes and what they save live in the tape's arena next to the tensors. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "graph.h"
 
 static atomic_uint_fast64_t tape_serial;
+
+/* The live tapes, so that a tensor of another tape can be checked without following a pointer
+ * read from its (possibly overwritten) header: only a tape found here is dereferenced. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static tg_tape *live_head;
+
+bool tg_tensor_is_current_elsewhere(const tg_tensor *x) {
+    bool current = false;
+    pthread_mutex_lock(&live_lock);
+    for (const tg_tape *p = live_head; p; p = p->live_next)
+        if (p == x->tape) {
+            current = x->gen == p->gen;
+            break;
+        }
+    pthread_mutex_unlock(&live_lock);
+    return current;
+}
 
 /* The generation word of a tape's (serial, resets): a bijective mix, so words differ between
  * tapes and resets and look like no small number or float a tensor's data would hold. */
@@ -26,11 +44,23 @@ tg_tape *tg_tape_new(void) {
     t->grad_enabled = true;
     t->serial = atomic_fetch_add(&tape_serial, 1) + 1;
     t->gen = gen_word(t->serial, 0);
+    pthread_mutex_lock(&live_lock);
+    t->live_next = live_head;
+    if (live_head) live_head->live_prev = t;
+    live_head = t;
+    pthread_mutex_unlock(&live_lock);
     return t;
 }
 
 void tg_tape_free(tg_tape *t) {
     if (!t) return;
+    pthread_mutex_lock(&live_lock);
+    if (t->live_prev)
+        t->live_prev->live_next = t->live_next;
+    else
+        live_head = t->live_next;
+    if (t->live_next) t->live_next->live_prev = t->live_prev;
+    pthread_mutex_unlock(&live_lock);
     tg_arena_release(&t->arena);
     tg_free(t);
 }

@@ -86,6 +86,7 @@ static tg_tensor *header_in(tg_arena *a, size_t data_bytes) {
      * unused tail of shape/strides need no zeroing (nothing reads past ndim or name's end). */
     tg_tensor *x = (tg_tensor *)p;
     x->gen = TG_GEN_STORE; /* a tape's tensors get its word from the caller */
+    x->tape = NULL;
     x->ndim = 0;
     x->data = p + head;
     x->role = TG_ROLE_INPUT;
@@ -120,6 +121,7 @@ static tg_tensor *header_alloc(tg_tape *t, size_t data_bytes) {
         return NULL;
     }
     x->gen = t->gen;
+    x->tape = t;
     x->id = t->n_tensors++;
     return x;
 }
@@ -132,6 +134,7 @@ tg_tensor *tg_tensor_alloc(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *
         return tg_fail(t, TG_ERR_NOMEM, "out of memory allocating a tensor of %lld elements",
                        (long long)tg_numel_of(ndim, shape));
     x->gen = t->gen;
+    x->tape = t;
     t->n_tensors++;
     return x;
 }

@@ -82,7 +82,7 @@ bool nn_enter(tg_tape *t, const char *file, int line, const char *kind, const vo
 bool nn_current(tg_tape *t, const char *kind, const char *what, const tg_tensor *x) {
     if (tg_tensor_is_current(t, x)) return true;
     tg_fail(t, TG_ERR_STALE, "%s: %s is a stale tensor, made before the last tg_tape_reset of "
-            "its tape (or on another tape)", kind, what);
+            "its tape (or on a tape since freed)", kind, what);
     return false;
 }
 

@@ -60,7 +60,7 @@ bool nn_enter(tg_tape *t, const char *file, int line, const char *kind, const vo
  * "(unnamed)" when the layer was made with an empty name. Returns buf. */
 /* The layers' form of the ops' stale check (tg_op_enter), for tensors a layer reads the shape
  * of before any op sees them: false, with TG_ERR_STALE kept on t naming the layer and `what`,
- * for a tensor made before t's last reset (or on another tape). */
+ * for a tensor made before its tape's last reset (or on a tape since freed). */
 bool nn_current(tg_tape *t, const char *kind, const char *what, const tg_tensor *x);
 
 const char *nn_layer_name(const tg_tensor *param, char *buf, size_t size);

@@ -30,7 +30,7 @@ bool tg_op_enter(tg_tape *t, const char *file, int line, const char *op, int n_i
 bool tg_op_current(tg_tape *t, const char *op, const char *what, const tg_tensor *x) {
     if (!x || tg_tensor_is_current(t, x)) return true;
     tg_fail(t, TG_ERR_STALE, "%s: %s is a stale tensor, made before the last tg_tape_reset of "
-            "its tape (or on another tape); its memory now belongs to newer tensors", op, what);
+            "its tape (or on a tape since freed); its memory now belongs to newer tensors", op, what);
     return false;
 }
 
