@@ -23,6 +23,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 typedef struct tg_store tg_store; /* opaque */
 
 /* ---- the tape ---- */
@@ -111,6 +113,8 @@ tg_tensor *tg_store_get_tensor(const tg_store *s, int i);
 int64_t tg_store_n_param_elements(const tg_store *s);
 /* Sets every parameter's gradient to zero. */
 void tg_store_zero_grad(tg_store *s);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }
