@@ -1,7 +1,7 @@
 /* tapegrad/tape.h: the tape that records a step, the store that keeps parameters, and the
  * reverse sweep that turns a loss into gradients.
  *
- * Two lifetimes (DESIGN decision 2): a tg_store owns parameters, their gradients and any other
+ * Two lifetimes (CONTRIBUTING D2): a tg_store owns parameters, their gradients and any other
  * state that persists; a tg_tape owns everything one step computes and releases it all at once
  * in tg_tape_reset, keeping its memory so that the next step allocates nothing.
  *

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """layering.py NM STATIC_LIBRARY SOURCE_DIR: the folders of src/ depend on one another one way.
 
-The rule (docs/ARCHITECTURE.md, docs/CONTRIBUTING.md S2.4): the folders are ordered as in ORDER;
+The rule (docs/ARCHITECTURE.md, docs/CONTRIBUTING.md S2.5): the folders are ordered as in ORDER;
 a folder includes the private headers, and calls the internal functions, only of itself and the
 folders before it. A call to a later folder goes through the public API (include/), as the
 reverse sweep's tg_add does. And no two source files depend on each other, directly or round a
