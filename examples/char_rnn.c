@@ -97,7 +97,12 @@ typedef struct corpus {
     tg_text *text;
     const int64_t *train, *held; /* ids, n_train and n_held of them */
     int64_t n_train, n_held;
+    bool load_failed; /* the text could not be read at all */
 } corpus;
+
+#define TEXT_HINT                                                                             \
+    "(tools/get-fortunes, run from the tapegrad folder, makes its data/fortunes/fortunes.txt, " \
+    "the default, from Debian's fortunes package; --data FILE reads any text file)"
 
 static tg_status corpus_load(corpus *cp, const ex_common *c, const settings *o, tg_error *err) {
     memset(cp, 0, sizeof *cp);
@@ -110,11 +115,12 @@ static tg_status corpus_load(corpus *cp, const ex_common *c, const settings *o, 
         snprintf(path, size, "%s", c->data);
     tg_error e = {0};
     cp->text = tg_text_load(path, c->limit, &e);
-    if (!cp->text)
-        return tg_error_set(err, e.status,
-                            "%s\n  (tools/get-fortunes makes data/fortunes/fortunes.txt from "
-                            "Debian's fortunes package; --data FILE reads any text file)",
-                            e.message);
+    if (!cp->text) {
+        /* main adds TEXT_HINT on its own line: in the message it would overflow a tg_error. */
+        cp->load_failed = true;
+        if (err) *err = e;
+        return e.status;
+    }
     int64_t n = tg_text_length(cp->text);
     int64_t held = (int64_t)((double)n * o->holdout);
     if (held < o->seq + 1) held = o->seq + 1;
@@ -452,7 +458,7 @@ static int train(run *r) {
 
 static const char *default_text_path(void) {
     const char *env = getenv("TG_TEXT_DATA");
-    return env && *env ? env : "data/fortunes/fortunes.txt";
+    return env && *env ? env : EX_SOURCE_ROOT "/data/fortunes/fortunes.txt";
 }
 
 int main(int argc, char **argv) {
@@ -508,12 +514,14 @@ int main(int argc, char **argv) {
     };
     int parsed = ex_parse_args(argc, argv, &prog, &c);
     if (parsed) return parsed == 2 ? 0 : 2;
+    if (!ex_check_outputs("char_rnn", &c)) return 1;
     tg_set_threads((int)c.threads);
 
     run r = {.c = &c, .o = &o};
     tg_error err = {0};
     if (corpus_load(&r.cp, &c, &o, &err) != TG_OK) {
         fprintf(stderr, "char_rnn: %s\n", err.message);
+        if (r.cp.load_failed) fprintf(stderr, "  %s\n", TEXT_HINT);
         return 1;
     }
     r.s = tg_store_new();

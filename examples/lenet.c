@@ -95,11 +95,12 @@ int main(int argc, char **argv) {
     };
     int parsed = ex_parse_args(argc, argv, &prog, &c);
     if (parsed) return parsed == 2 ? 0 : 2;
+    if (!ex_check_outputs("lenet", &c)) return 1;
 
     ex_images d;
     tg_error err = {0};
     if (ex_images_load(&c, &d, &err) != TG_OK) {
-        fprintf(stderr, "lenet: %s\n", err.message);
+        fprintf(stderr, "lenet: %s\n  %s\n", err.message, EX_IMAGES_HINT);
         return 1;
     }
     tg_store *s = tg_store_new();

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <tapegrad.h>
 
@@ -279,6 +280,25 @@ static int train(const options *o, tg_store *s, tg_tape *t) {
     return reached ? 0 : 1;
 }
 
+#define DEFAULT_DOT "out/spirals.dot"
+
+/* Whether the DOT file can be written, tried before training rather than found after it:
+ * opened for appending (so an existing file is left as it is) and removed if it was new. */
+static bool dot_writable(const char *path) {
+    struct stat sb;
+    bool existed = stat(path, &sb) == 0;
+    bool folder = existed && S_ISDIR(sb.st_mode);
+    FILE *f = folder ? NULL : fopen(path, "a");
+    if (!f) {
+        fprintf(stderr, "spirals: --dot: cannot write '%s': %s\n", path,
+                folder ? "it is a folder" : strerror(errno));
+        return false;
+    }
+    fclose(f);
+    if (!existed) remove(path);
+    return true;
+}
+
 int main(int argc, char **argv) {
     options o = {.epochs = 1000,
                  .lr = 0.2,
@@ -286,10 +306,13 @@ int main(int argc, char **argv) {
                  .seed = 1,
                  .hidden = 32,
                  .report_every = 1,
-                 .dot_path = "out/spirals.dot"};
+                 .dot_path = DEFAULT_DOT};
     int parsed = parse_args(argc, argv, &o);
     if (parsed) return parsed == 2 ? 0 : 2;
     o.report_every = o.epochs >= 10 ? o.epochs / 10 : 1;
+    /* The default path's folder is made here, so that the default works from any folder. */
+    if (strcmp(o.dot_path, DEFAULT_DOT) == 0) mkdir("out", 0777);
+    if (!dot_writable(o.dot_path)) return 1;
 
     tg_store *s = tg_store_new();
     tg_tape *t = tg_tape_new();

@@ -5,6 +5,8 @@
  * range, so a rejected command line leaves the caller's defaults untouched for that flag. */
 #include "args.h"
 
+#include "outfile.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -198,7 +200,20 @@ int ex_parse_args(int argc, char **argv, const ex_program *prog, ex_common *c) {
     return 0;
 }
 
+bool ex_check_outputs(const char *name, const ex_common *c) {
+    const char *const outputs[][2] = {
+        {"--save", c->save}, {"--dot", c->dot}, {"--csv", c->csv}, {"--svg", c->svg}};
+    for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++) {
+        tg_error err = {0};
+        if (outputs[i][1] && ex_outfile_check(outputs[i][1], outputs[i][0], &err) != TG_OK) {
+            fprintf(stderr, "%s: %s\n", name, err.message);
+            return false;
+        }
+    }
+    return true;
+}
+
 const char *ex_default_image_dir(void) {
     const char *env = getenv("TG_DATA_DIR");
-    return env && *env ? env : "data/fashion-mnist";
+    return env && *env ? env : EX_SOURCE_ROOT "/data/fashion-mnist";
 }

@@ -64,8 +64,25 @@ typedef struct ex_program {
  * text went to stdout). */
 int ex_parse_args(int argc, char **argv, const ex_program *prog, ex_common *c);
 
+/* Tries every output the command line names (--save, --dot, --csv, --svg) before any data is
+ * loaded or any epoch spent; false after printing one line naming the flag and the path. */
+bool ex_check_outputs(const char *name, const ex_common *c);
+
+/* Where the examples look for data by default, whatever folder they are run from: the source
+ * tree they were built from (meson passes its absolute path). */
+#ifndef EX_SOURCE_ROOT
+#define EX_SOURCE_ROOT "."
+#endif
+
+/* What tools/get-fashion-mnist and --data do, said after an image set failed to load. Printed
+ * on its own line rather than added to a tg_error, whose 256 characters it would overflow. */
+#define EX_IMAGES_HINT                                                                         \
+    "(tools/get-fashion-mnist, run from the tapegrad folder, puts Fashion-MNIST in its "      \
+    "data/fashion-mnist, the default; --data DIR reads any MNIST-format folder)"
+
 /* The data folder a user most likely means: $TG_DATA_DIR when set and not empty, else
- * "data/fashion-mnist" (where tools/get-fashion-mnist puts it). */
+ * data/fashion-mnist in the source tree (where tools/get-fashion-mnist puts it when run from
+ * there), as an absolute path. */
 const char *ex_default_image_dir(void);
 
 #endif

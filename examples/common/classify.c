@@ -27,10 +27,8 @@ tg_status ex_images_load(const ex_common *c, ex_images *d, tg_error *err) {
     tg_dataset *test = train ? tg_dataset_load_dir(c->data, "t10k", &e) : NULL;
     if (!train || !test) {
         tg_dataset_free(train);
-        return tg_error_set(err, e.status,
-                            "%s\n  (tools/get-fashion-mnist puts Fashion-MNIST in "
-                            "data/fashion-mnist; --data DIR reads any MNIST-format folder)",
-                            e.message);
+        if (err) *err = e; /* the caller adds EX_IMAGES_HINT */
+        return e.status;
     }
     d->rows = tg_dataset_rows(train);
     d->cols = tg_dataset_cols(train);

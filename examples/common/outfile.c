@@ -7,7 +7,25 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+tg_status ex_outfile_check(const char *path, const char *what, tg_error *err) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return tg_error_set(err, TG_ERR_IO, "%s: cannot write '%s': it is a folder", what, path);
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || n >= (int)sizeof tmp)
+        return tg_error_set(err, TG_ERR_ARG, "%s: path '%.200s' is too long", what, path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return tg_error_set(err, TG_ERR_IO, "%s: cannot write '%s': %s", what, path,
+                            strerror(errno));
+    fclose(f);
+    remove(tmp);
+    return TG_OK;
+}
 
 tg_status ex_outfile_open(ex_outfile *o, const char *path, const char *what, tg_error *err) {
     memset(o, 0, sizeof *o);

@@ -23,4 +23,9 @@ tg_status ex_outfile_open(ex_outfile *o, const char *path, const char *what, tg_
  * writers need not check every fprintf. */
 tg_status ex_outfile_commit(ex_outfile *o, const char *what, tg_error *err);
 
+/* Whether a file can be written at path, checked by creating and removing the temporary file
+ * ex_outfile_open would use (and refusing a folder). Run before training, so that a bad output
+ * path costs a message, not an epoch. TG_ERR_IO (err set, naming `what` and path) when not. */
+tg_status ex_outfile_check(const char *path, const char *what, tg_error *err);
+
 #endif

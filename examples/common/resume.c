@@ -2,7 +2,7 @@
  * the run state as metadata strings ("epochs_done", "data", "config") beside the step counter.
  *
  * Invariant: the config is compared before the store is touched: a checkpoint of another model
- * or another batch size is refused with both descriptions in the message, never half loaded. */
+ * or another batch size is refused, naming the setting that differs, never half loaded. */
 #include "resume.h"
 
 #include <errno.h>
@@ -26,6 +26,27 @@ tg_status ex_checkpoint_save(const char *path, const tg_store *s, const char *co
     return tg_checkpoint_save(s, path, &m, err);
 }
 
+/* The first part (separated by ';' or ',') where two run descriptions differ, as [start, start + len) of
+ * each: the whole descriptions do not fit in one tg_error message, the part that differs does. */
+static void first_difference(const char *a, const char *b, const char **pa, int *na,
+                             const char **pb, int *nb) {
+    const char *sa = a, *sb = b;
+    while (*a && *a == *b) {
+        if (*a == ';' || *a == ',') {
+            sa = a + 1;
+            sb = b + 1;
+        }
+        a++;
+        b++;
+    }
+    while (*sa == ' ') sa++;
+    while (*sb == ' ') sb++;
+    *pa = sa;
+    *pb = sb;
+    *na = (int)strcspn(sa, ";,");
+    *nb = (int)strcspn(sb, ";,");
+}
+
 tg_status ex_checkpoint_resume(const char *path, tg_store *s, const char *config,
                                ex_run_state *st, tg_error *err) {
     /* Read the metadata first, into a scratch store that accepts any tensors, so that a
@@ -45,11 +66,15 @@ tg_status ex_checkpoint_resume(const char *path, tg_store *s, const char *config
         return tg_error_set(err, TG_ERR_FORMAT,
                             "checkpoint: '%.150s' has no run state (not written by an example)",
                             path);
-    if (strcmp(saved, config) != 0)
+    if (strcmp(saved, config) != 0) {
+        const char *ps, *pc;
+        int ns, nc;
+        first_difference(saved, config, &ps, &ns, &pc, &nc);
         return tg_error_set(err, TG_ERR_ARG,
-                            "checkpoint: '%.60s' is from another run: it has [%.80s], this run "
-                            "is [%.80s]",
-                            path, saved, config);
+                            "checkpoint: '%.100s' is from another run: it has '%.*s' where this "
+                            "run has '%.*s'",
+                            path, ns < 40 ? ns : 40, ps, nc < 40 ? nc : 40, pc);
+    }
     ex_run_state next = {.step = m.step};
     char *end;
     errno = 0;

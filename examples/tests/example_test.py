@@ -34,6 +34,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
+# The source tree the examples were built from: their default data lives there.
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 120
 
 
@@ -252,6 +254,9 @@ def mode_resume(a, extra):
     sys.stdout.write(proc.stderr)
     check(proc.returncode != 0, "resuming with another batch size was accepted")
     check("another run" in proc.stderr, "the refusal does not say why: %r" % proc.stderr)
+    # ... naming the setting that differs on both sides, with the message whole.
+    check(re.search(r"it has 'batch \d+' where this run has 'batch 7'\n", proc.stderr),
+          "the refusal does not name both batch sizes in full: %r" % proc.stderr)
     # A damaged checkpoint is refused with a message, not a crash.
     bad = os.path.join(out, "bad.safetensors")
     with open(ck["half"], "rb") as f:
@@ -298,16 +303,41 @@ def mode_flags(a, extra):
     proc = run([a.exe, "--data", missing, "--epochs", "1"])
     check(proc.returncode != 0 and missing in proc.stderr,
           "missing data: status %d, stderr %r" % (proc.returncode, proc.stderr))
+    # The hint after a load failure stays whole even when the path fills the message.
+    long_missing = os.path.join(out, "x" * 200)
+    hint_end = ("--data DIR reads any MNIST-format folder)" if a.kind == "images" else
+                "--data FILE reads any text file)")
+    proc = run([a.exe, "--data", long_missing, "--epochs", "1"])
+    check(proc.returncode != 0 and hint_end in proc.stderr,
+          "the hint after a long missing path is cut off: %r" % proc.stderr)
+    # Run from another folder without --data, the default is the source tree's data, by its
+    # absolute path; never a path relative to wherever the example happens to be run.
+    env = {k: v for k, v in os.environ.items() if k not in ("TG_DATA_DIR", "TG_TEXT_DATA")}
+    default = (os.path.join(SOURCE_ROOT, "data", "fashion-mnist") if a.kind == "images" else
+               os.path.join(SOURCE_ROOT, "data", "fortunes", "fortunes.txt"))
+    proc = run([a.exe, "--help"], cwd=out, env=env)
+    check("(default '%s')" % default in proc.stdout,
+          "--help does not give %s as the default data: %r" % (default, proc.stdout))
+    if not os.path.exists(default):
+        proc = run([a.exe, "--epochs", "1"], cwd=out, env=env)
+        check(proc.returncode == 1 and "'%s" % default in proc.stderr,
+              "without data, a run from another folder does not name %s: %r" %
+              (default, proc.stderr))
     # Outputs that cannot be written stop the run with status 1 and the path in the message.
     quick = (["--limit", "64", "--batch", "32"] if a.kind == "images" else
              ["--steps", "2", "--hidden", "8", "--embed", "4", "--seq", "8", "--batch", "4",
               "--sample", "0"])
     unwritable = os.path.join(out, "no-such-folder", "file")
     for flag in ("--dot", "--csv", "--svg", "--save"):
-        proc = run([a.exe, "--data", data, "--epochs", "1", flag, unwritable] + quick)
-        check(proc.returncode == 1 and unwritable in proc.stderr,
-              "%s to a missing folder: status %d, stderr %r" % (flag, proc.returncode,
-                                                                 proc.stderr))
+        for target in (unwritable, out):  # a missing folder, and a path that is a folder
+            proc = run([a.exe, "--data", data, "--epochs", "1", flag, target] + quick)
+            check(proc.returncode == 1 and "'%s'" % target in proc.stderr,
+                  "%s to %s: status %d, stderr %r" % (flag, target, proc.returncode,
+                                                      proc.stderr))
+            # ... before any training: no epoch (nor progress) line was printed.
+            check(not re.search(r"\bepoch\b", proc.stdout + proc.stderr),
+                  "%s to %s was found only after training: %r" % (flag, target,
+                                                                  proc.stdout + proc.stderr))
     if a.kind == "images":
         # The exit status tells whether the stated accuracy was reached: an untrained model
         # (a learning rate of 1e-12) cannot reach 99%, a trained one easily passes 60%.
@@ -375,6 +405,7 @@ def main():
     ap.add_argument("--max-loss", type=float, default=math.inf)
     ap.add_argument("--min-accuracy", type=float)
     a, extra = ap.parse_known_args()
+    a.exe = os.path.abspath(a.exe)  # some checks run it from another folder
     try:
         {"train": mode_train, "resume": mode_resume, "flags": mode_flags,
          "progress": mode_progress}[a.mode](a, extra)

@@ -9,9 +9,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The shared library is built with hidden visibility, so that its internals (kernels, the JSON
+ * reader, helpers shared between files) cannot collide with other libraries in the same program.
+ * Every public header puts its declarations between TG_PUBLIC_BEGIN and TG_PUBLIC_END, which
+ * exports exactly them; a declaration added to an existing public header is exported with no
+ * further marking. tests/packaging/exports.py checks that every exported symbol is declared in
+ * include/ and starts with tg_, and that every function declared here is exported. */
+#if defined(__GNUC__)
+#define TG_PUBLIC_BEGIN _Pragma("GCC visibility push(default)")
+#define TG_PUBLIC_END _Pragma("GCC visibility pop")
+#else
+#define TG_PUBLIC_BEGIN
+#define TG_PUBLIC_END
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+TG_PUBLIC_BEGIN
 
 #define TG_VERSION_MAJOR 0
 #define TG_VERSION_MINOR 1
@@ -75,6 +91,8 @@ typedef struct tg_allocator {
 } tg_allocator;
 
 void tg_set_allocator(const tg_allocator *allocator);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

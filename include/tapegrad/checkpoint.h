@@ -32,6 +32,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 /* Limits of the metadata a checkpoint carries besides its step. */
 #define TG_CHECKPOINT_MAX_META  32
 #define TG_CHECKPOINT_KEY_MAX   64  /* bytes of a key, with its NUL */
@@ -93,6 +95,8 @@ tg_status tg_checkpoint_load(tg_store *s, const char *path, tg_checkpoint_meta *
 /* The same with TG_CHECKPOINT_ALLOW_* flags to relax the name matching. */
 tg_status tg_checkpoint_load_ex(tg_store *s, const char *path, unsigned flags,
                                 tg_checkpoint_meta *meta_out, tg_error *err);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

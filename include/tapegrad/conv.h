@@ -17,6 +17,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 typedef struct tg_conv2d_params {
     int stride[2];   /* (height, width); 0 means 1 */
     int padding[2];  /* zeros added on each side; >= 0 */
@@ -75,6 +77,8 @@ tg_tensor *tg_avg_pool2d_adjoint_at(tg_tape *t, const char *file, int line, tg_t
 #define tg_max_pool2d_scatter(t, ...) tg_max_pool2d_scatter_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_max_pool2d_gather(t, ...) tg_max_pool2d_gather_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_avg_pool2d_adjoint(t, ...) tg_avg_pool2d_adjoint_at(t, TG_SITE_, __VA_ARGS__)
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

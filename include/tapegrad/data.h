@@ -31,6 +31,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 /* ---- IDX files ---- */
 
 /* The most dimensions an IDX file may declare here. */
@@ -169,6 +171,8 @@ tg_status tg_text_decode(const tg_text *x, const int64_t *ids, int64_t n, char *
  * TG_ERR_ARG when B or T is not positive or the corpus is shorter than T + 1. */
 tg_status tg_text_windows(const tg_text *x, tg_rng *rng, int64_t B, int64_t T, int64_t *out,
                           tg_error *err);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

@@ -38,6 +38,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 typedef struct tg_dot_options {
     /* After a backward pass: add "|grad| N" to the label of every tensor that holds a
      * gradient, N being the 2-norm of its finite elements, followed by "(K NaN/Inf)" when K
@@ -59,6 +61,8 @@ tg_status tg_tape_write_dot(tg_tape *t, FILE *out, const tg_dot_options *opts);
 /* The same, to a file at `path` (created or truncated). TG_ERR_IO, naming the path and the
  * reason, when it cannot be opened, written or closed; a partly written file is left as is. */
 tg_status tg_tape_write_dot_path(tg_tape *t, const char *path, const tg_dot_options *opts);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

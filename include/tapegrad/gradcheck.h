@@ -25,6 +25,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 /* The most inputs and outputs a checked function may have. */
 #define TG_GRADCHECK_MAX_INPUTS 16
 #define TG_GRADCHECK_MAX_OUTPUTS 8
@@ -68,6 +70,8 @@ tg_status tg_gradcheck(tg_gradcheck_fn fn, void *ctx, int n_inputs, tg_tensor *c
 tg_status tg_gradgradcheck(tg_gradcheck_fn fn, void *ctx, int n_inputs,
                            tg_tensor *const *inputs, const tg_gradcheck_options *opts,
                            tg_gradcheck_report *report);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 /* The nonlinearity that follows a layer, for tg_init_gain (torch.nn.init.calculate_gain). */
 typedef enum tg_nonlinearity {
     TG_NONLIN_LINEAR = 0, /* identity; also what torch calls conv1d/2d/3d and their transposes */
@@ -75,6 +77,8 @@ tg_status tg_init_kaiming_normal(tg_tensor *x, tg_rng *rng, double a, tg_fan_mod
  * result has orthonormal rows (rows <= cols) or columns (rows >= cols). Needs at least two
  * dimensions. Allocates rows * cols doubles of scratch (TG_ERR_NOMEM if that fails). */
 tg_status tg_init_orthogonal(tg_tensor *x, tg_rng *rng, double gain, tg_error *err);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

@@ -54,6 +54,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 #define TG_NN_AT_ tg_tape *t, const char *file, int line
 
 /* ---- Linear: y = x W^T + b ---- */
@@ -240,6 +242,8 @@ tg_tensor *tg_gru_cell_unroll_at(TG_NN_AT_, const tg_gru_cell *c, tg_tensor *x, 
 #define tg_rnn_cell_unroll(t, ...)   tg_rnn_cell_unroll_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_lstm_cell_unroll(t, ...)  tg_lstm_cell_unroll_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_gru_cell_unroll(t, ...)   tg_gru_cell_unroll_at(t, TG_SITE_, __VA_ARGS__)
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 /* Normalises x: (N, C, ...) per channel. gamma and beta, of shape (C), may be NULL (no affine
  * part). In training (training = true) the batch's mean and biased variance are used and, when
  * given, running_mean and running_var (shape (C), usually store buffers) move toward the batch's
@@ -28,6 +30,8 @@ tg_tensor *tg_layer_norm_at(tg_tape *t, const char *file, int line, tg_tensor *x
 
 #define tg_batch_norm(t, ...) tg_batch_norm_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_layer_norm(t, ...) tg_layer_norm_at(t, TG_SITE_, __VA_ARGS__)
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 #define TG_AT_ tg_tape *t, const char *file, int line
 
 /* ---- elementwise, two inputs, broadcasting ---- */
@@ -300,6 +302,8 @@ tg_tensor *tg_one_hot_at(TG_AT_, tg_dtype dtype, int64_t n, const int64_t *label
 #define tg_index_add(t, ...) tg_index_add_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_embedding(t, ...) tg_embedding_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_one_hot(t, ...) tg_one_hot_at(t, TG_SITE_, __VA_ARGS__)
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

@@ -45,6 +45,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 typedef struct tg_optim tg_optim; /* opaque */
 
 /* Every options struct ends with these two fields:
@@ -191,6 +193,8 @@ tg_status tg_clip_grad_norm(tg_store *s, double max_norm, double norm_type, bool
 /* As torch.nn.utils.clip_grad_value_: clamps every gradient element of s to [-v, v] (NaN stays
  * NaN). TG_ERR_ARG unless v >= 0. */
 tg_status tg_clip_grad_value(tg_store *s, double v, tg_error *err);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

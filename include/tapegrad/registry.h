@@ -21,6 +21,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 /* The number of registered ops. */
 int tg_op_registry_count(void);
 /* The i-th op's name ("matmul"), a static string; NULL when i is out of range. */
@@ -36,6 +38,8 @@ bool tg_op_registry_has_backward(int i);
  * an index out of range. Results of ops run with recording off, or with no input requiring a
  * gradient, are not nodes and do not count. */
 int64_t tg_op_registry_recorded(const tg_tape *t, int i);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 /* Plain state, safe to copy (a copy continues the same sequence); the fields are private. */
 typedef struct tg_rng {
     uint64_t state;
@@ -38,6 +40,8 @@ double tg_rng_uniform(tg_rng *r);
 uint64_t tg_rng_below(tg_rng *r, uint64_t n);
 /* Standard normal. */
 double tg_rng_normal(tg_rng *r);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

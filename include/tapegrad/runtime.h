@@ -19,9 +19,13 @@
 #ifndef TAPEGRAD_RUNTIME_H
 #define TAPEGRAD_RUNTIME_H
 
+#include "tapegrad/base.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+TG_PUBLIC_BEGIN
 
 /* Instruction-set levels for the CPU-specific kernels, in increasing order: each level's
  * kernels need the CPU features named (checked at run time, never assumed at build time). */
@@ -50,6 +54,8 @@ tg_cpu_level tg_get_cpu_level(void);
 tg_cpu_level tg_cpu_best_level(void);
 /* "portable", "avx2" or "avx512"; "?" for a value outside the enum. A constant string. */
 const char *tg_cpu_level_name(tg_cpu_level level);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 /* tapegrad/tape.h: the tape that records a step, the store that keeps parameters, and the
  * reverse sweep that turns a loss into gradients.
  *
- * Two lifetimes (DESIGN decision 2): a tg_store owns parameters, their gradients and any other
+ * Two lifetimes (CONTRIBUTING D2): a tg_store owns parameters, their gradients and any other
  * state that persists; a tg_tape owns everything one step computes and releases it all at once
  * in tg_tape_reset, keeping its memory so that the next step allocates nothing.
  *
@@ -22,6 +22,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+TG_PUBLIC_BEGIN
 
 typedef struct tg_store tg_store; /* opaque */
 
@@ -135,6 +137,8 @@ tg_tensor *tg_store_get_tensor(const tg_store *s, int i);
 int64_t tg_store_n_param_elements(const tg_store *s);
 /* Sets every parameter's gradient to zero. */
 void tg_store_zero_grad(tg_store *s);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

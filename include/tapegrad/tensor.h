@@ -21,6 +21,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 typedef struct tg_tensor tg_tensor; /* opaque: use the accessors below */
 typedef struct tg_tape tg_tape;     /* opaque: see tapegrad/tape.h */
 typedef struct tg_rng tg_rng;       /* see tapegrad/rng.h */
@@ -119,6 +121,8 @@ tg_status tg_tensor_fill_uniform(tg_tensor *x, tg_rng *rng, double lo, double hi
 tg_status tg_tensor_fill_normal(tg_tensor *x, tg_rng *rng, double mean, double std);
 /* Writes a readable rendering: dtype, shape, and the values (long dimensions elided). */
 tg_status tg_tensor_print(const tg_tensor *x, FILE *out);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

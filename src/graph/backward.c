@@ -1,7 +1,7 @@
 /* backward.c: the one generic reverse sweep. It walks the tape from the output's node back to
  * the first node, hands each visited node's output gradient to that op's backward rule from
  * the registry, and sums what the rule returns into the inputs' gradients. It knows no op by
- * name (STYLE S5.4).
+ * name (CONTRIBUTING S5.4).
  *
  * Gradients in flight are kept on the tensors (sweep_grad), tagged with a number unique to the
  * sweep, so nothing needs clearing between sweeps and stale values are never read. */

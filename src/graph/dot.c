@@ -2,7 +2,7 @@
  *
  * One DOT node per tensor: op results are named n<node id>, leaves l<k> in the order the tape
  * first uses them, so the bytes depend only on the program, never on addresses or on the
- * caller's locale (STYLE S8.3). Every label is escaped into well-formed UTF-8 DOT text, so
+ * caller's locale (CONTRIBUTING S8.3). Every label is escaped into well-formed UTF-8 DOT text, so
  * `dot` accepts whatever names the user chose. */
 #include <errno.h>
 #include <locale.h>

@@ -1,5 +1,5 @@
-/* error.c: the sticky first error on a tape (STYLE S4), and the names of statuses and dtypes.
- * Only the first error is kept: later failures are usually its consequences. */
+/* error.c: the sticky first error on a tape (CONTRIBUTING S4), and the names of statuses and
+ * dtypes. Only the first error is kept: later failures are usually its consequences. */
 #include <stdio.h>
 #include <string.h>
 

@@ -10,14 +10,8 @@
 
 #include "tapegrad.h"
 
-/* ---- allocation (alloc.c) ---- */
-void *tg_alloc(size_t size);
-void tg_free(void *ptr);
-/* For memory that may outlive the allocator installed when it was taken (the kernels'
- * per-thread scratch lives as long as its thread): the allocator in effect now, and freeing
- * through a given one. */
-tg_allocator tg_allocator_in_effect(void);
-void tg_free_with(const tg_allocator *a, void *ptr);
+/* ---- allocation: the hook lives with the kernels, the bottom layer, which allocate too ---- */
+#include "../ops/kernels/alloc.h"
 
 /* ---- arenas (arena.c): bump allocation in chunks; reset keeps the memory ---- */
 typedef struct tg_chunk tg_chunk;

@@ -1,6 +1,6 @@
 /* io.h: what src/io shares privately: the safetensors header, parsed and validated or built
  * from a store, and the test hook that makes a checkpoint write fail on purpose.
- * Never installed; tests may include it (STYLE S8.4). */
+ * Never installed; tests may include it (CONTRIBUTING S8.4). */
 #ifndef TG_IO_IO_H
 #define TG_IO_IO_H
 

@@ -43,9 +43,11 @@ bool json_expect(json_reader *r, char c) {
     return json_fail(r, what);
 }
 
-/* Four hex digits of a \u escape. */
+/* Four hex digits of a \u escape. *out is written on every path (0 on failure): json_fail is in
+ * another unit, so at -O2/-O3 the compiler cannot see that a false return leaves nothing to read. */
 static bool hex4(json_reader *r, unsigned *out) {
     unsigned v = 0;
+    *out = 0;
     for (int i = 0; i < 4; i++) {
         if (r->p >= r->end) return json_fail(r, "unfinished \\u escape");
         char c = *r->p++;

@@ -67,7 +67,7 @@ static int drop_axis(const tg_tensor *x, int axis, int64_t *shape, int64_t *stri
 }
 
 /* dst (f64, strided) += src (f32 or f64, strided) over an n-d block. The sums of repeated
- * indices are taken in double whatever the dtype (STYLE S7.1). */
+ * indices are taken in double whatever the dtype (CONTRIBUTING S7.1). */
 static void add_block(int ndim, const int64_t *shape, double *dst, const int64_t *dst_strides,
                       tg_dtype src_dtype, const char *src, const int64_t *src_strides) {
     nd_iter it;

@@ -26,7 +26,7 @@ void tg_broadcast_strides(const tg_tensor *x, int ndim, const int64_t *shape, in
 /* Normalises axis (negative counts from the end) for ndim dimensions, or returns -1 after an
  * error naming op. */
 int tg_norm_axis(tg_tape *t, const char *op, int axis, int ndim);
-/* The same for an axis of x; the error names x's shape (STYLE S4.1). */
+/* The same for an axis of x; the error names x's shape (CONTRIBUTING S4.1). */
 int tg_norm_axis_of(tg_tape *t, const char *op, int axis, const tg_tensor *x);
 /* Turns a list of axes into a mask; false (error kept) on an axis out of range or repeated. */
 bool tg_axes_mask(tg_tape *t, const char *op, const tg_tensor *x, int n_axes, const int *axes,

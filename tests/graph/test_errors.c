@@ -1,4 +1,4 @@
-/* test_errors.c: user errors never abort (STYLE S4): each failing call returns NULL or a status,
+/* test_errors.c: user errors never abort (CONTRIBUTING S4): failing calls give NULL or a status,
  * the tape keeps the FIRST error, and its message names the op, the shapes involved and the
  * file:line of the call (recorded by the op macros; checked here against __LINE__).
  *

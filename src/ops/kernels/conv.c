@@ -11,16 +11,6 @@
 #include "conv.h"
 #include "vec.h"
 
-void kern_col_range(const kern_window *g, int64_t off, int64_t *lo, int64_t *hi) {
-    int64_t a = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
-    int64_t b = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / g->sw + 1;
-    if (a > g->ow) a = g->ow;
-    if (b > g->ow) b = g->ow;
-    if (b < a) b = a;
-    *lo = a;
-    *hi = b;
-}
-
 #define IM2COL(T)                                                                              \
     static void im2col_##T(const kern_window *g, const T *img, T *cols, int64_t ld) {          \
         for (int64_t c = 0; c < g->C; c++)                                                     \

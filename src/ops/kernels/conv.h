@@ -7,20 +7,8 @@
 #include <stdbool.h>
 
 #include "tapegrad/base.h"
+#include "window.h"
 
-/* The geometry shared by convolution and pooling along both spatial axes. */
-typedef struct kern_window {
-    int64_t C, H, W;    /* input channels and size */
-    int64_t kh, kw;     /* kernel */
-    int64_t sh, sw;     /* stride */
-    int64_t ph, pw;     /* zero padding */
-    int64_t dh, dw;     /* dilation */
-    int64_t oh, ow;     /* output size */
-} kern_window;
-
-/* The output columns [*lo, *hi) whose input column ox sw + off lies in [0, W): the part of a
- * column row that is copied rather than zero. */
-void kern_col_range(const kern_window *g, int64_t off, int64_t *lo, int64_t *hi);
 /* Unfolds image (C, H, W) into columns with row stride ld; padded positions read as 0. */
 void kern_im2col(tg_dtype dtype, const kern_window *g, const void *image, void *cols,
                  int64_t ld);

@@ -36,7 +36,7 @@ void kern_copy(tg_dtype dst_dtype, void *dst, const int64_t *dst_strides, tg_dty
     nd_iter_init(&it, nd, sh);
     int64_t dstep = nd ? st[0][nd - 1] : 0;
     int64_t sstep = nd ? st[1][nd - 1] : 0;
-    size_t es = tg_dtype_size(dst_dtype);
+    size_t es = (size_t)kern_elem_size(dst_dtype);
     do {
         int64_t doff = nd_iter_offset(&it, st[0]);
         int64_t soff = nd_iter_offset(&it, st[1]);
@@ -62,7 +62,7 @@ typedef struct fill_job {
 
 static void fill_range(void *ctx, int64_t begin, int64_t end) {
     const fill_job *j = ctx;
-    size_t es = tg_dtype_size(j->dtype);
+    size_t es = (size_t)kern_elem_size(j->dtype);
     if (j->v == 0.0 && !signbit(j->v)) { /* all-zero bits: +0.0 in both dtypes */
         memset(j->dst + (size_t)begin * es, 0, (size_t)(end - begin) * es);
     } else if (j->dtype == TG_F32) {

@@ -144,7 +144,7 @@ typedef struct unary_job {
 
 static void unary_piece(void *ctx, int64_t begin, int64_t end) {
     const unary_job *u = ctx;
-    int64_t es = (int64_t)tg_dtype_size(u->dtype);
+    int64_t es = kern_elem_size(u->dtype);
     unary_run(u->k, u->dtype, end - begin, u->x + begin * es, u->y + begin * es, u->a, u->b);
 }
 
@@ -250,7 +250,7 @@ static void binary_run(const binary_job *j) {
 /* Elements [begin, end) of the outermost coalesced dimension. */
 static void binary_piece(void *ctx, int64_t begin, int64_t end) {
     binary_job j = *(const binary_job *)ctx;
-    int64_t es = (int64_t)tg_dtype_size(j.dtype);
+    int64_t es = kern_elem_size(j.dtype);
     j.out += begin * j.st[0][0] * es;
     j.a += begin * j.st[1][0] * es;
     j.b += begin * j.st[2][0] * es;

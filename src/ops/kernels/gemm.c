@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "../../graph/graph.h"
+#include "alloc.h"
 #include "cpu.h"
 #include "gemm.h"
 #include "kernels.h"

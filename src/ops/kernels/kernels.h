@@ -1,10 +1,16 @@
 /* kernels.h: the hot loops, on raw memory. They know tensors only as dtype, shape and strides
  * (in elements), never the tape or nodes, and they never fail: callers check shapes first.
- * Floating-point sums accumulate in double (STYLE S7.1). */
+ * Floating-point sums accumulate in double (CONTRIBUTING S7.1). */
 #ifndef TG_KERNELS_H
 #define TG_KERNELS_H
 
 #include "tapegrad/base.h"
+
+/* Bytes per element of the two dtypes the kernels take. Here rather than tg_dtype_size (in
+ * src/graph) so that the kernels, the bottom layer, call nothing above them. */
+static inline int64_t kern_elem_size(tg_dtype d) {
+    return d == TG_F64 ? 8 : 4;
+}
 
 /* Copies a strided n-d block, converting dtype. */
 void kern_copy(tg_dtype dst_dtype, void *dst, const int64_t *dst_strides, tg_dtype src_dtype,

@@ -385,7 +385,7 @@ typedef struct pool_job {
 static void pool_range(const pool_job *j, int64_t c0, int64_t c1) {
     kern_window g = j->g;
     g.C = c1 - c0;
-    int64_t es = (int64_t)tg_dtype_size(j->dtype);
+    int64_t es = kern_elem_size(j->dtype);
     int64_t in = g.H * g.W * es, out = g.oh * g.ow * es;
     const char *x = j->x, *src = j->src;
     char *o = j->out;

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../graph/graph.h"
+#include "alloc.h"
 #include "threadpool.h"
 
 /* How long an idle worker, or a caller waiting for workers, polls before sleeping. Jobs in a

@@ -5,8 +5,8 @@
 #ifndef TG_KERN_VEC_H
 #define TG_KERN_VEC_H
 
-#include "conv.h"
 #include "kernels.h"
+#include "window.h"
 
 /* y[i] = f(x[i]) for n > 0 contiguous elements (y may equal x) for the kinds NEG, EXP, TANH,
  * SIGMOID, RELU, STEP, the scalar arithmetic ones (with a) and SQUARE. */

@@ -7,9 +7,9 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "conv.h"
 #include "cpu.h"
 #include "vec.h"
+#include "window.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

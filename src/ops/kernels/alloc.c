@@ -1,7 +1,7 @@
-/* alloc.c: the one allocator hook every tapegrad allocation goes through (STYLE S3.3). */
+/* alloc.c: the one allocator hook every tapegrad allocation goes through (CONTRIBUTING S3.3). */
 #include <stdlib.h>
 
-#include "graph.h"
+#include "alloc.h"
 
 static void *default_malloc(size_t size, void *user) {
     (void)user;
