@@ -405,7 +405,7 @@ static void put_graph(FILE *out, const dot_graph *g, const tg_dot_options *o) {
           out);
     put_scope(out, g, 0, 0, o);
     if (g->n_dropped)
-        fprintf(out, "  omitted [shape=note, label=\"%lld nodes not drawn\\n(max_nodes %lld)\", "
+        fprintf(out, "  omitted [label=\"%lld nodes not drawn\\n(max_nodes %lld)\", shape=note, "
                      "style=\"filled\", fillcolor=\"#f0f0f0\"];\n",
                 (long long)g->n_dropped, (long long)g->max_nodes);
     /* ferror: a failed stream stops the walk; the caller reports it. */
