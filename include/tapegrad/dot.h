@@ -68,8 +68,9 @@ typedef struct tg_dot_options {
      * gradient, N being the 2-norm of its finite elements (tg_tensor_stats), followed by
      * "(K NaN/Inf)" when K elements are not finite. The fill colour then shows the norm (see
      * grad_colours); exactly zero is grey and any NaN/Inf is blue with white text whatever
-     * the mode. A legend node explains the colours. The node's shape still shows its role,
-     * and parameters keep a thick outline. */
+     * the mode. The loss's gradient is the sweep's seed, so the loss keeps its own colour
+     * (unless its seed is not finite) and stays out of the range. A legend node explains the
+     * colours. The node's shape still shows its role, and parameters keep a thick outline. */
     bool show_grad_norms;
     /* The graph's title, escaped like names; NULL for "tapegrad". */
     const char *title;

@@ -265,7 +265,7 @@ static void put_node(FILE *out, const dot_graph *g, const dot_item *it, int dept
         else
             fprintf(out, "\\n|grad| %.3g", it->norm_hi);
         if (it->n_bad) fprintf(out, " (%lld NaN/Inf)", (long long)it->n_bad);
-        fill = grad_colour(g, it, o->grad_colours);
+        if (!is_loss || it->n_bad) fill = grad_colour(g, it, o->grad_colours);
     }
     if (it->n_repeats > 1) fprintf(out, "\\nx%lld", (long long)it->n_repeats);
     fputc('"', out);

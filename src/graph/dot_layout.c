@@ -324,7 +324,9 @@ static void gather_stats(dot_graph *g) {
         tg_tensor_stats(gr, &st);
         dot_item *r = &g->items[final_rep(g, i)];
         int64_t bad = st.n_nan + st.n_inf;
-        if (st.norm > 0 && bad == 0) {
+        /* The loss's gradient is the sweep's seed (1), not a measurement: it would only
+         * stretch the range. It is labelled, and keeps its own colour. */
+        if (st.norm > 0 && bad == 0 && i != g->loss_item) {
             double l = log10(st.norm);
             if (!g->has_range || l < g->log_lo) g->log_lo = l;
             if (!g->has_range || l > g->log_hi) g->log_hi = l;

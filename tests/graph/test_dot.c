@@ -206,8 +206,8 @@ START_TEST(test_every_role_has_a_label) {
     char *text = dot_text(t, &o);
     check_structure(text);
     /* Range colours: w's 3.46 is the graph's largest norm (darkest, white text, and a
-     * parameter's heavy outline), the loss's 1 its smallest (palest); 1.73 sits at
-     * log10 1.73 / log10 3.46 = 0.44 of the way, between the ramp's 4th and 5th classes. */
+     * parameter's heavy outline), 1.73 its smallest (palest); the loss's 1 is the seed, not
+     * part of the range, and keeps the loss's colour. */
     ck_assert_contains(text, "l0 [label=\"parameter 'w'\\n(3,) f32\\n|grad| 3.46\", shape=box3d, "
                              "style=\"filled\", fillcolor=\"#800026\", fontcolor=\"white\", "
                              "penwidth=2]");
@@ -217,11 +217,11 @@ START_TEST(test_every_role_has_a_label) {
     /* An input that asked for a gradient got one: sqrt(3). */
     ck_assert_contains(text, "l3 [label=\"input\\n(3,) f32\\n|grad| 1.73\", shape=ellipse");
     ck_assert_contains(text, "n0 [label=\"#0 mul\\n(3,) f32\\n|grad| 1.73\", "
-                             "style=\"rounded,filled\", fillcolor=\"#fd9e43\"]");
+                             "style=\"rounded,filled\", fillcolor=\"#ffffcc\"]");
     ck_assert_contains(text, "n3 [label=\"#3 sum axes=(0)\\n() f32\\nloss\\n|grad| 1\", "
-                             "shape=doubleoctagon, style=\"filled\", fillcolor=\"#ffffcc\"");
+                             "shape=doubleoctagon, style=\"filled\", fillcolor=\"#f4a582\"");
     ck_assert_contains(text, "max 0.54 (|grad| 3.46)");
-    ck_assert_contains(text, "min 0.00 (|grad| 1)");
+    ck_assert_contains(text, "min 0.24 (|grad| 1.73)");
     free(text);
     tg_tape_free(t);
     tg_store_free(s);

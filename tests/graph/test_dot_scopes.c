@@ -335,7 +335,10 @@ START_TEST(test_range_of_one_value) {
     tg_dot_options o = {.show_grad_norms = true};
     char *text = dot_text(t, &o);
     check_structure(text);
-    ck_assert_int_eq(count_of(text, "fillcolor=\"#fd8d3c\""), 2);
+    ck_assert_int_eq(count_of(text, "fillcolor=\"#fd8d3c\""), 1);
+    /* The loss's gradient is the seed: its own colour, not part of the range. */
+    ck_assert_contains(text, "loss\\n|grad| 1\", shape=doubleoctagon, style=\"filled\", "
+                             "fillcolor=\"#f4a582\"");
     ck_assert_contains(text, "<tr><td bgcolor=\"#fd8d3c\">0.00 (|grad| 1)</td></tr>");
     free(text);
     tg_tape_free(t);
