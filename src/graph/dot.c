@@ -189,6 +189,8 @@ static void put_legend(FILE *out, const dot_graph *g, tg_dot_grad_colours mode) 
                 fprintf(out, "%s</td></tr>\n", c.dark ? "</font>" : "");
             }
         }
+        if (g->any_collapsed)
+            fputs("    <tr><td>xN nodes: their largest</td></tr>\n", out);
         fprintf(out, "    <tr><td bgcolor=\"%s\">|grad| = 0</td></tr>\n", COLOUR_ZERO);
         fprintf(out, "    <tr><td bgcolor=\"%s\"><font color=\"white\">has NaN/Inf</font>"
                      "</td></tr>\n",
