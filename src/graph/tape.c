@@ -62,6 +62,7 @@ void tg_tape_free(tg_tape *t) {
     if (t->live_next) t->live_next->live_prev = t->live_prev;
     pthread_mutex_unlock(&live_lock);
     tg_arena_release(&t->arena);
+    tg_scope_release(t);
     tg_free(t);
 }
 
@@ -76,6 +77,7 @@ void tg_tape_reset(tg_tape *t) {
     t->loss = NULL;
     t->site_file = NULL;
     t->site_line = 0;
+    tg_scope_reset(t);
     tg_tape_clear_error(t);
 }
 
@@ -121,6 +123,7 @@ tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inp
     n->prev = t->last;
     n->file = t->site_file;
     n->line = t->site_line;
+    n->scope = t->scope;
     t->last = n;
     out->node = n;
     out->requires_grad = true;
