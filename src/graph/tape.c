@@ -47,6 +47,10 @@ size_t tg_tape_bytes_reserved(const tg_tape *t) { return t ? tg_arena_reserved(&
 tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inputs,
                      tg_tensor *const *inputs) {
     out->role = TG_ROLE_INTERMEDIATE;
+    /* Anomaly mode's one branch per op when off; views only show values already checked. */
+    if (t->anomaly_forward && !(op->flags & TG_OPF_VIEW) &&
+        !tg_anomaly_forward(t, op, out, n_inputs, inputs))
+        return NULL;
     if (!t->grad_enabled) return out;
     bool any = false;
     for (int i = 0; i < n_inputs; i++) any |= inputs[i] && inputs[i]->requires_grad;

@@ -80,6 +80,11 @@ void kern_where(tg_dtype dtype, int ndim, const int64_t *shape, void *out, const
                 const int64_t *m_strides, const void *a, const int64_t *a_strides, const void *b,
                 const int64_t *b_strides);
 
+/* Counts the NaN (counts[0]) and infinite (counts[1]) elements of x (strided, `shape`): the
+ * anomaly checks' scan, run only when anomaly mode is on. */
+void kern_count_nonfinite(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
+                          const int64_t *x_strides, int64_t counts[2]);
+
 /* The largest (is_max) or smallest element of x over the dimensions with reduce[d] true, into
  * the contiguous out (kept dimensions in order). NaN wins; an empty reduction gives -inf for max
  * and +inf for min. */
