@@ -26,7 +26,7 @@ typedef enum kern_unary_kind {
     KERN_RSUB_SCALAR, /* a - x */
     KERN_DIV_SCALAR,  /* x / a */
     KERN_RDIV_SCALAR, /* a / x */
-    KERN_POW_SCALAR,  /* x^a */
+    KERN_POW_SCALAR,  /* x^a; sqrt x for a = 1/2, 1 / sqrt x for a = -1/2 */
     KERN_ABS,
     KERN_SIGN, /* -1, 0 or 1; NaN stays NaN */
     KERN_SQRT,
@@ -61,7 +61,8 @@ typedef enum kern_binary_kind {
     KERN_LE,
     KERN_EQ,
     KERN_NE,
-    KERN_PASS_IF_POSITIVE /* b > 0 ? a : 0 (relu's backward: a the gradient, b the input) */
+    KERN_PASS_IF_POSITIVE /* b <= 0 ? 0 : a (relu's backward: a the gradient, b the input;
+                             NaN in b passes a, as PyTorch) */
 } kern_binary_kind;
 
 /* out = a (op) b over `shape`; out is contiguous, a and b are strided (a stride of 0 repeats,
