@@ -230,6 +230,74 @@ START_TEST(test_long_relu_step) {
 }
 END_TEST
 
+/* Larger inputs with NaN and infinities scattered, so that the SIMD max-pool selections (the
+ * 2x2 stride-2 path and the general one), the softmax rows and the reductions see them in
+ * every lane position: f32 at each level against the f64 computation (scalar loops), values and
+ * gradients. */
+typedef tg_tensor *(*spread_fn)(tg_tape *t, tg_tensor *x);
+static tg_tensor *s_pool2(tg_tape *t, tg_tensor *x) {
+    return tg_max_pool2d(t, x, &(tg_pool2d_params){.kernel = {2, 2}});
+}
+static tg_tensor *s_pool3(tg_tape *t, tg_tensor *x) {
+    return tg_max_pool2d(t, x, &(tg_pool2d_params){.kernel = {3, 3}, .stride = {1, 1}});
+}
+static tg_tensor *s_softmax(tg_tape *t, tg_tensor *x) { return tg_softmax(t, x, 3); }
+static tg_tensor *s_log_softmax(tg_tape *t, tg_tensor *x) { return tg_log_softmax(t, x, 3); }
+static tg_tensor *s_max(tg_tape *t, tg_tensor *x) { return tg_max(t, x, 1, (int[]){3}, false); }
+static tg_tensor *s_relu(tg_tape *t, tg_tensor *x) { return tg_relu(t, x); }
+static const spread_fn spread[] = {s_pool2, s_pool3, s_softmax, s_log_softmax, s_max, s_relu};
+
+static tg_tensor *spread_input(tg_tape *t, tg_dtype dt) {
+    tg_tensor *x = tg_zeros(t, dt, 4, (int64_t[]){2, 3, 16, 34});
+    int64_t n = tg_tensor_numel(x);
+    double *v = malloc((size_t)n * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    uint32_t r = 12345;
+    for (int64_t i = 0; i < n; i++) {
+        r = r * 1664525u + 1013904223u;
+        uint32_t k = r >> 8;
+        v[i] = k % 97 == 0 ? NAN : k % 89 == 0 ? INFINITY : k % 83 == 0 ? -INFINITY
+                                                          : (double)(k % 1000) / 250.0 - 2.0;
+    }
+    /* a row of all -inf and one starting with NaN */
+    for (int j = 0; j < 34; j++) v[5 * 34 + j] = -INFINITY;
+    v[7 * 34] = NAN;
+    ck_assert_int_eq(tg_tensor_copy_in(x, TG_F64, v), TG_OK);
+    free(v);
+    tg_tensor_set_requires_grad(x, true);
+    return x;
+}
+
+START_TEST(test_spread_every_level) {
+    tg_tape *ref_t = tg_tape_new();
+    tg_tensor *xr = spread_input(ref_t, TG_F64);
+    tg_tensor *yr = spread[_i](ref_t, xr);
+    ck_assert_int_eq(tg_tape_backward(ref_t, tg_sum_all(ref_t, yr), NULL, 0), TG_OK);
+    tg_cpu_level best = tg_cpu_best_level();
+    for (int l = TG_CPU_PORTABLE; l <= (int)best; l++) {
+        tg_set_cpu_level((tg_cpu_level)l);
+        tg_tape *t = tg_tape_new();
+        tg_tensor *x = spread_input(t, TG_F32);
+        tg_tensor *y = spread[_i](t, x);
+        ck_assert_int_eq(tg_tape_backward(t, tg_sum_all(t, y), NULL, 0), TG_OK);
+        const tg_tensor *pairs[2][2] = {{y, yr}, {tg_tensor_grad(x), tg_tensor_grad(xr)}};
+        for (int p = 0; p < 2; p++) {
+            ck_assert_int_eq(tg_tensor_numel(pairs[p][0]), tg_tensor_numel(pairs[p][1]));
+            for (int64_t i = 0; i < tg_tensor_numel(pairs[p][1]); i++) {
+                double got = tg_tensor_get(pairs[p][0], i), want = tg_tensor_get(pairs[p][1], i);
+                ck_assert_msg(agrees(got, want, TG_F32),
+                              "case %d %s at %s: element %lld is %.9g, f64 gives %.17g", _i,
+                              p ? "gradient" : "value", tg_cpu_level_name((tg_cpu_level)l),
+                              (long long)i, got, want);
+            }
+        }
+        tg_tape_free(t);
+    }
+    tg_set_cpu_level(best);
+    tg_tape_free(ref_t);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("nan_semantics");
     TCase *tc = tcase_create("ops");
@@ -237,6 +305,7 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, test_f64, 0, N_CASES);
     tcase_add_loop_test(tc, test_f32_every_level, 0, N_CASES);
     tcase_add_test(tc, test_long_relu_step);
+    tcase_add_loop_test(tc, test_spread_every_level, 0, (int)(sizeof spread / sizeof spread[0]));
     suite_add_tcase(s, tc);
     return s;
 }
