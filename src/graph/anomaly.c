@@ -1,6 +1,7 @@
 /* anomaly.c: anomaly mode, which turns the first NaN or infinity a step produces into the
- * tape's error (TG_ERR_NONFINITE) naming the op, its inputs' shapes, the forward call's site and
- * whether it appeared in the forward pass or in the sweep.
+ * tape's error (TG_ERR_NONFINITE) naming the op, its inputs' shapes, whether it appeared in the
+ * forward pass or in the sweep, and (appended by error.c) the forward call's site and scope: in
+ * the sweep both are the checked node's.
  *
  * The blame rule: a value is reported where it is made, not where it is passed on. A forward
  * result is checked in tg_record; when it is non-finite and all of its inputs are finite, the op
@@ -44,15 +45,6 @@ static const char *input_shapes(int n, tg_tensor *const *inputs, char *buf, size
     return buf;
 }
 
-/* " in scope 'x'" when the node (or, without one, the tape) names a scope; "" otherwise. */
-static const char *scope_of(const tg_tape *t, const tg_node *n, char *buf, size_t size) {
-    (void)t;
-    (void)n;
-    buf[0] = '\0';
-    (void)size;
-    return buf;
-}
-
 static const char *role_name(const tg_tensor *x) {
     switch (x->role) {
     case TG_ROLE_PARAM: return "parameter";
@@ -66,8 +58,7 @@ bool tg_anomaly_forward(tg_tape *t, const tg_op_desc *op, const tg_tensor *out, 
     int64_t c[2];
     count(out, c);
     if (c[0] + c[1] == 0) return true;
-    char shapes[6 * TG_SHAPE_STR_MAX], sc[TG_NAME_MAX + 16], xs[TG_SHAPE_STR_MAX];
-    scope_of(t, out->node, sc, sizeof sc);
+    char shapes[6 * TG_SHAPE_STR_MAX], xs[TG_SHAPE_STR_MAX];
     bool passed_on = false;
     for (int i = 0; i < n_inputs; i++) {
         const tg_tensor *x = inputs[i];
@@ -79,18 +70,17 @@ bool tg_anomaly_forward(tg_tape *t, const tg_op_desc *op, const tg_tensor *out, 
         if (x->role == TG_ROLE_INTERMEDIATE || ci[0] == 0) continue;
         tg_fail_status(t, TG_ERR_NONFINITE,
                        "anomaly in forward: input %d of %s, the %s%s%s%s %s, holds %lld NaN: it "
-                       "came from outside the tape (data, or a parameter an earlier step wrote)%s",
+                       "came from outside the tape (data, or a parameter an earlier step wrote)",
                        i, op->name, role_name(x), x->name[0] ? " '" : "", x->name,
-                       x->name[0] ? "'" : "", tg_shape_str(x, xs, sizeof xs), (long long)ci[0],
-                       sc);
+                       x->name[0] ? "'" : "", tg_shape_str(x, xs, sizeof xs), (long long)ci[0]);
         return false;
     }
     if (passed_on) return true;
     tg_fail_status(t, TG_ERR_NONFINITE,
                    "anomaly in forward: %s made %lld NaN and %lld Inf (result %s) from finite "
-                   "inputs %s%s",
+                   "inputs %s",
                    op->name, (long long)c[0], (long long)c[1], tg_shape_str(out, xs, sizeof xs),
-                   input_shapes(n_inputs, inputs, shapes, sizeof shapes), sc);
+                   input_shapes(n_inputs, inputs, shapes, sizeof shapes));
     return false;
 }
 
@@ -100,14 +90,13 @@ bool tg_anomaly_backward(tg_tape *t, const tg_node *n, tg_tensor *const *grads) 
         int64_t c[2];
         count(grads[i], c);
         if (c[0] + c[1] == 0) continue;
-        char shapes[6 * TG_SHAPE_STR_MAX], sc[TG_NAME_MAX + 16], gs[TG_SHAPE_STR_MAX];
+        char shapes[6 * TG_SHAPE_STR_MAX], gs[TG_SHAPE_STR_MAX];
         tg_fail_status(t, TG_ERR_NONFINITE,
                        "anomaly in backward: the rule of %s gave %lld NaN and %lld Inf in the "
-                       "gradient %s of input %d from a finite output gradient; inputs %s%s",
+                       "gradient %s of input %d from a finite output gradient; inputs %s",
                        n->op->name, (long long)c[0], (long long)c[1],
                        tg_shape_str(grads[i], gs, sizeof gs), i,
-                       input_shapes(n->n_inputs, n->inputs, shapes, sizeof shapes),
-                       scope_of(t, n, sc, sizeof sc));
+                       input_shapes(n->n_inputs, n->inputs, shapes, sizeof shapes));
         return false;
     }
     return true;

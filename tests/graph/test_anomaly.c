@@ -232,6 +232,38 @@ START_TEST(test_backward_seed) {
 }
 END_TEST
 
+/* The scope of the node being checked ends the message: the forward op's scope in force, and
+ * in the sweep the forward node's, not the scope open when backward is called. */
+START_TEST(test_scope_named) {
+    tg_tape *t = tg_tape_new();
+    tg_tape_set_anomaly(t, true);
+    tg_tensor *x = leaf(t, TG_F64, 2, (double[]){-1, 2});
+    tg_tape_push_scope(t, "encoder");
+    tg_tape_push_scope(t, "layer2");
+    int line = __LINE__ + 1;
+    ck_assert_ptr_null(tg_log(t, x));
+    tg_tape_pop_scope(t);
+    tg_tape_pop_scope(t);
+    char where[96];
+    snprintf(where, sizeof where, "%s in scope encoder/layer2]", site(line));
+    EXPECT_ANOMALY(t, "anomaly in forward", "log made 1 NaN", where);
+    tg_tape_reset(t);
+
+    x = leaf(t, TG_F64, 2, (double[]){0, 2});
+    tg_tape_push_scope(t, "head");
+    line = __LINE__ + 1;
+    tg_tensor *r = tg_sqrt(t, x);
+    tg_tape_pop_scope(t);
+    tg_tensor *loss = tg_sum_all(t, r);
+    tg_tape_push_scope(t, "elsewhere");
+    ck_assert_int_eq(tg_tape_backward(t, loss, NULL, 0), TG_ERR_NONFINITE);
+    tg_tape_pop_scope(t);
+    snprintf(where, sizeof where, "%s in scope head]", site(line));
+    EXPECT_ANOMALY(t, "anomaly in backward", "rule of sqrt", where);
+    tg_tape_free(t);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("anomaly");
     TCase *tc = tcase_create("anomaly");
@@ -243,6 +275,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_backward_sum_overflows);
     tcase_add_test(tc, test_off_changes_nothing);
     tcase_add_test(tc, test_backward_seed);
+    tcase_add_test(tc, test_scope_named);
     suite_add_tcase(s, tc);
     return s;
 }

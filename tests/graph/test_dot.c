@@ -13,60 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "test_util.h"
+#include "dot_check.h"
 
 #define GOLDEN_DIR TG_TEST_SOURCE_DIR "/graph/golden/"
 
-/* ---- helpers: text in and out ---- */
-
-/* The whole of f from its start, NUL-terminated (malloc'd). */
-static char *read_stream(FILE *f) {
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long len = ftell(f);
-    ck_assert_int_ge(len, 0);
-    rewind(f);
-    char *buf = malloc((size_t)len + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    return buf;
-}
-
-/* The file at path, or NULL if it cannot be opened. */
-static char *read_path(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = read_stream(f);
-    fclose(f);
-    return text;
-}
-
-static void write_path(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
-    ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-/* What tg_tape_write_dot writes for t (malloc'd); the call must succeed. */
-static char *dot_text(tg_tape *t, const tg_dot_options *o) {
-    FILE *f = tmpfile();
-    ck_assert_ptr_nonnull(f);
-    tg_status s = tg_tape_write_dot(t, f, o);
-    ck_assert_msg(s == TG_OK, "write_dot: %s", tg_tape_error(t));
-    char *text = read_stream(f);
-    fclose(f);
-    return text;
-}
-
-static int count_of(const char *text, const char *needle) {
-    int n = 0;
-    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle)) n++;
-    return n;
-}
-
-#define ck_assert_contains(text, needle)                                                           \
-    ck_assert_msg(strstr((text), (needle)) != NULL, "expected\n  %s\nin:\n%s", (needle), (text))
+/* ---- helpers: text in and out (the shared ones are in dot_check.h) ---- */
 
 /* Asserts got == want, showing the first line that differs (Check's own string assertion
  * cannot carry texts this long). */
@@ -165,49 +116,6 @@ static void mlp_free(mlp *m) {
     tg_store_free(m->s);
 }
 
-/* Structure every output must have, checked line by line: each statement on one line with
- * its quotes balanced (so no label spans lines), every edge between nodes declared earlier,
- * op nodes declared in tape order, every edge into an op node from an earlier tensor. */
-static void check_structure(const char *text) {
-    ck_assert_msg(strncmp(text, "digraph tapegrad {\n", 19) == 0, "bad header:\n%s", text);
-    size_t len = strlen(text);
-    ck_assert_msg(len >= 2 && strcmp(text + len - 2, "}\n") == 0, "bad end:\n%s", text);
-    ck_assert_msg(strstr(text, "0x") == NULL, "an address leaked into:\n%s", text);
-    char declared[256][16];
-    int n_declared = 0;
-    long last_op = -1;
-    for (const char *line = text; *line; line += strcspn(line, "\n") + 1) {
-        int n = (int)strcspn(line, "\n"), quotes = 0;
-        for (int i = 0; i < n; i++) {
-            if (line[i] == '\\')
-                i++;
-            else if (line[i] == '"')
-                quotes++;
-        }
-        ck_assert_msg(quotes % 2 == 0, "unbalanced quotes in line: %.*s", n, line);
-        char a[16], b[16];
-        int end;
-        if (sscanf(line, "  %15[a-z0-9] -> %15[a-z0-9];", a, b) == 2) {
-            bool seen_a = false, seen_b = false;
-            for (int k = 0; k < n_declared; k++) {
-                seen_a |= strcmp(declared[k], a) == 0;
-                seen_b |= strcmp(declared[k], b) == 0;
-            }
-            ck_assert_msg(seen_a && seen_b, "edge before its nodes: %.*s", n, line);
-            ck_assert_msg(b[0] == 'n', "an edge into a leaf: %.*s", n, line);
-            if (a[0] == 'n')
-                ck_assert_msg(atol(a + 1) < atol(b + 1), "edge against data flow: %.*s", n, line);
-        } else if (end = 0, sscanf(line, "  %15[a-z0-9] [label=%n", a, &end) == 1 && end > 0 &&
-                                n_declared < 256) {
-            if (a[0] == 'n') {
-                ck_assert_msg(atol(a + 1) == last_op + 1, "op nodes out of tape order: %s", a);
-                last_op = atol(a + 1);
-            }
-            strcpy(declared[n_declared++], a);
-        }
-    }
-}
-
 /* ---- goldens ---- */
 
 START_TEST(test_mlp_matches_golden) {
@@ -232,7 +140,7 @@ START_TEST(test_mlp_matches_golden) {
     char *grads = dot_text(m.t, &o);
     check_structure(grads);
     /* Every parameter, op result and the loss has a gradient; the inputs have none. */
-    ck_assert_int_eq(count_of(grads, "|grad| "), 14);
+    ck_assert_int_eq(count_of(grads, "\\n|grad| "), 14);
     ck_assert_contains(grads, "label=\"#9 mul_scalar c=0.5 'loss'\\n() f64\\nloss\\n|grad| 1\"");
     ck_assert_contains(grads, "legend [shape=plaintext");
     check_golden("mlp_grads.dot", grads);
@@ -297,16 +205,23 @@ START_TEST(test_every_role_has_a_label) {
     tg_dot_options o = {.show_grad_norms = true, .title = NULL};
     char *text = dot_text(t, &o);
     check_structure(text);
-    ck_assert_contains(text, "l0 [label=\"parameter 'w'\\n(3,) f32\\n|grad| 3.46\", shape=box3d");
+    /* Range colours: w's 3.46 is the graph's largest norm (darkest, white text, and a
+     * parameter's heavy outline), 1.73 its smallest (palest); the loss's 1 is the seed, not
+     * part of the range, and keeps the loss's colour. */
+    ck_assert_contains(text, "l0 [label=\"parameter 'w'\\n(3,) f32\\n|grad| 3.46\", shape=box3d, "
+                             "style=\"filled\", fillcolor=\"#800026\", fontcolor=\"white\", "
+                             "penwidth=2]");
     ck_assert_contains(text, "l1 [label=\"constant\\n(3,) f32\", shape=ellipse, style=dashed]");
     ck_assert_contains(text, "l2 [label=\"buffer 'running_mean'\\n(3,) f32\", shape=box3d, "
                              "style=\"filled\", fillcolor=\"#d9f0d3\"]");
     /* An input that asked for a gradient got one: sqrt(3). */
     ck_assert_contains(text, "l3 [label=\"input\\n(3,) f32\\n|grad| 1.73\", shape=ellipse");
     ck_assert_contains(text, "n0 [label=\"#0 mul\\n(3,) f32\\n|grad| 1.73\", "
-                             "style=\"rounded,filled\", fillcolor=\"#fee090\"]");
+                             "style=\"rounded,filled\", fillcolor=\"#ffffcc\"]");
     ck_assert_contains(text, "n3 [label=\"#3 sum axes=(0)\\n() f32\\nloss\\n|grad| 1\", "
-                             "shape=doubleoctagon");
+                             "shape=doubleoctagon, style=\"filled\", fillcolor=\"#f4a582\"");
+    ck_assert_contains(text, "max 0.54 (|grad| 3.46)");
+    ck_assert_contains(text, "min 0.24 (|grad| 1.73)");
     free(text);
     tg_tape_free(t);
     tg_store_free(s);
@@ -361,18 +276,20 @@ START_TEST(test_grad_norm_nan_inf_and_range) {
     tg_tensor *loss = tg_sum_all(t, sum);
     ck_assert_msg(loss != NULL, "%s", tg_tape_error(t));
     ck_assert_int_eq(tg_tape_backward(t, loss, NULL, 0), TG_OK);
-    tg_dot_options o = {.show_grad_norms = true, .title = NULL};
+    tg_dot_options o = {.show_grad_norms = true, .grad_colours = TG_DOT_COLOUR_BANDS};
     char *text = dot_text(t, &o);
     check_structure(text);
     ck_assert_contains(text, "'p'\\n(4,) f64\\n|grad| 1.44 (1 NaN/Inf)\", shape=box3d, "
                              "style=\"filled\", fillcolor=\"#ff00ff\"");
+    ck_assert_contains(text, "<tr><td bgcolor=\"#fc8d59\">10 to 1e3</td></tr>");
     /* 1e200 in each of 4 elements: 2e200 (a naive sum of squares gives inf). */
     ck_assert_contains(text, "'big'\\n(4,) f64\\n|grad| 2e+200\", shape=box3d, "
-                             "style=\"filled\", fillcolor=\"#d73027\"");
+                             "style=\"filled\", fillcolor=\"#d73027\", fontcolor=\"white\"");
     ck_assert_contains(text, "'z'\\n(4,) f64\\n|grad| 0\", shape=box3d, "
-                             "style=\"filled\", fillcolor=\"#e0e0e0\"");
+                             "style=\"filled\", fillcolor=\"#d9d9d9\"");
     ck_assert_contains(text, "'tiny'\\n(4,) f64\\n|grad| 2e-07\", shape=box3d, "
-                             "style=\"filled\", fillcolor=\"#4575b4\", fontcolor=\"white\"]");
+                             "style=\"filled\", fillcolor=\"#4575b4\", fontcolor=\"white\", "
+                             "penwidth=2]");
     /* The constant zeros tensor is an input without gradient: no norm, its own colour. */
     ck_assert_contains(text, "[label=\"input\\n(4,) f64\", shape=ellipse, style=\"filled\", "
                              "fillcolor=\"#c6dbef\"]");
@@ -564,25 +481,6 @@ START_TEST(test_write_failures_are_errors) {
 END_TEST
 
 /* ---- rendering with Graphviz ---- */
-
-/* Renders text with `dot -Tsvg` and asserts exit status 0, an empty stderr and an SVG. */
-static void assert_renders(const char *dir, const char *name, const char *text) {
-    char dot[600], svg[600], err[600], cmd[2000];
-    snprintf(dot, sizeof dot, "%s/%s.dot", dir, name);
-    snprintf(svg, sizeof svg, "%s/%s.svg", dir, name);
-    snprintf(err, sizeof err, "%s/%s.err", dir, name);
-    write_path(dot, text);
-    snprintf(cmd, sizeof cmd, "dot -Tsvg '%s' -o '%s' 2>'%s'", dot, svg, err);
-    int rc = system(cmd);
-    char *errors = read_path(err), *image = read_path(svg);
-    ck_assert_ptr_nonnull(errors);
-    ck_assert_msg(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "dot exited with %d on %s: %s",
-                  rc, name, errors);
-    ck_assert_msg(errors[0] == '\0', "dot wrote to stderr on %s: %s", name, errors);
-    ck_assert_msg(image && strstr(image, "<svg"), "dot wrote no SVG for %s", name);
-    free(errors);
-    free(image);
-}
 
 START_TEST(test_graphviz_renders_every_output) {
     if (system("command -v dot >/dev/null 2>&1") != 0) {
