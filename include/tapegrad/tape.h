@@ -52,8 +52,9 @@ bool tg_tape_grad_enabled(const tg_tape *t);
  * reset keeps it). While on, every op's result in the forward pass and every gradient of a
  * sweep is scanned for NaN and infinities, and the first one found becomes the tape's error,
  * TG_ERR_NONFINITE, with a message that says "anomaly in forward" or "anomaly in backward",
- * names the op, its inputs' shapes and the forward call's file:line. The op that finds it in
- * the forward pass returns NULL; a sweep stops there.
+ * names the op, its inputs' shapes, and ends with the forward call's file:line and scope (in a
+ * sweep, those of the node whose rule is checked). The op that finds it in the forward pass
+ * returns NULL; a sweep stops there.
  *
  * Who is blamed: the op that MADE the value, not the ones that passed it on. A forward result
  * holding NaN/Inf is an anomaly only when all of the op's inputs are finite (log of a negative,
