@@ -257,6 +257,7 @@ static bool train_epoch(run *r, long epoch, double *bpc) {
     ex_progress_begin(&p, "bpc", epoch, c->epochs, n);
     double sum = 0, trace_sum = 0;
     int64_t trace_n = 0;
+    int refused_in_row = 0;
     for (int64_t step = 1; step <= n; step++) {
         draw_batch(&r->cp, &r->windows, T, B, r->in, r->out);
         tg_tensor *loss =
@@ -269,13 +270,25 @@ static bool train_epoch(run *r, long epoch, double *bpc) {
                     tg_tape_error(r->t));
             return false;
         }
-        /* Long unrolls can make gradients explode; clipping the global norm bounds a step. */
-        if ((r->o->clip > 0 &&
-             tg_clip_grad_norm(r->s, r->o->clip, 2.0, false, NULL, &err) != TG_OK) ||
-            tg_optim_step(r->opt, &err) != TG_OK) {
+        /* Long unrolls can make gradients explode; clipping the global norm bounds a step. A
+         * gradient that is NaN/Inf anyway makes the optimiser refuse the step and change
+         * nothing: that batch is skipped (left out of the loss), unless it keeps happening. */
+        if (r->o->clip > 0 && tg_clip_grad_norm(r->s, r->o->clip, 2.0, false, NULL, &err) != TG_OK) {
             ex_progress_end(&p);
             goto fail;
         }
+        tg_status st = tg_optim_step(r->opt, &err);
+        if (st == TG_ERR_NONFINITE && ++refused_in_row < EX_MAX_REFUSED) {
+            fprintf(stderr, "\nchar_rnn: epoch %ld, step %lld skipped: %s\n", epoch,
+                    (long long)step, err.message);
+            tg_tape_reset(r->t);
+            continue;
+        }
+        if (st != TG_OK) {
+            ex_progress_end(&p);
+            goto fail;
+        }
+        refused_in_row = 0;
         double b = tg_tensor_item(loss) / LN2;
         sum += b;
         trace_sum += b;
@@ -400,6 +413,7 @@ static bool prepare(run *r, long *first_epoch) {
     if (model_init(&r->m, r->s, o, vocab, c->dtype, &init, &err) != TG_OK) goto fail;
     tg_adam_options ao = tg_adam_defaults(c->lr);
     r->opt = tg_optim_adam(r->s, &ao, &err);
+    tg_optim_set_skip_nonfinite(r->opt, true); /* a NaN batch is skipped, not learnt */
     r->spec = history_spec;
     const char *base = strrchr(r->cp.path, '/');
     snprintf(r->title, sizeof r->title, "%s on %.100s", cell_words[o->cell],

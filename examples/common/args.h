@@ -12,6 +12,11 @@
 
 #include <tapegrad.h>
 
+/* The examples' optimisers refuse a step whose gradient holds NaN/Inf
+ * (tg_optim_set_skip_nonfinite) and the batch is skipped; this many refusals in a row stop the
+ * run, since then training has diverged rather than met one bad batch. */
+#define EX_MAX_REFUSED 10
+
 /* The flags every example takes. The caller fills in its defaults before parsing; --help shows
  * them as they are then. */
 typedef struct ex_common {

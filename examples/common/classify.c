@@ -191,6 +191,7 @@ static bool train_epoch(run *r, long epoch, bool *dot_pending, double *train_los
     int64_t right = 0, seen = 0, trace_n = 0, batch = 0;
     tg_tensor *x;
     const int64_t *y;
+    int refused_in_row = 0;
     while (tg_batcher_next(r->train, t, &x, &y)) {
         batch++;
         tg_tensor *logits = r->m->forward(t, r->m->model, x);
@@ -212,11 +213,24 @@ static bool train_epoch(run *r, long epoch, bool *dot_pending, double *train_los
                 return false;
             }
         }
-        if (tg_optim_step(r->opt, &err) != TG_OK) {
+        tg_status st = tg_optim_step(r->opt, &err);
+        if (st == TG_ERR_NONFINITE && ++refused_in_row < EX_MAX_REFUSED) {
+            /* The optimiser found NaN/Inf in a gradient and changed nothing: the batch is
+             * skipped (and left out of the epoch's loss), training goes on with the next. */
+            fprintf(stderr, "\n%s: epoch %ld, batch %lld skipped: %s\n", r->m->name, epoch,
+                    (long long)batch, err.message);
+            tg_tape_reset(t);
+            continue;
+        }
+        if (st != TG_OK) {
             ex_progress_end(&p);
-            fprintf(stderr, "%s: %s\n", r->m->name, err.message);
+            fprintf(stderr, "%s: %s%s\n", r->m->name, err.message,
+                    st == TG_ERR_NONFINITE ? " (stopping: every recent batch was non-finite; "
+                                             "try a lower --lr)"
+                                           : "");
             return false;
         }
+        refused_in_row = 0;
         double l = tg_tensor_item(loss);
         int64_t b = tg_tensor_dim(x, 0);
         loss_sum += l;
@@ -262,6 +276,7 @@ static bool prepare(run *r, long *first_epoch) {
     tg_error err = {0};
     tg_adam_options ao = tg_adam_defaults(c->lr);
     r->opt = tg_optim_adam(r->s, &ao, &err);
+    tg_optim_set_skip_nonfinite(r->opt, true); /* a NaN batch is skipped, not learnt */
     r->spec = history_spec;
     r->spec.title = r->m->title;
     if (!r->opt || ex_history_init(&r->hist, r->s, &r->spec, &err) != TG_OK) goto fail;

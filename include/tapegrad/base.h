@@ -49,7 +49,9 @@ typedef enum tg_status {
     TG_ERR_RELEASED, /* backward over a graph whose saved state was already released */
     TG_ERR_IO,       /* reading or writing a file failed */
     TG_ERR_FORMAT,   /* a file's contents are not what they claim to be */
-    TG_ERR_STALE     /* a tensor made before its tape's last reset (or on a freed tape) */
+    TG_ERR_STALE,    /* a tensor made before its tape's last reset (or on a freed tape) */
+    TG_ERR_NONFINITE /* a NaN or infinity where finite numbers were required (anomaly mode, an
+                        optimiser refusing a non-finite gradient) */
 } tg_status;
 
 /* A short constant name for a status ("shape mismatch"); never NULL. */

@@ -116,8 +116,21 @@ tg_optim *tg_optim_adamw(tg_store *s, const tg_adam_options *o, tg_error *err);
 void tg_optim_free(tg_optim *o);
 
 /* Updates every covered parameter in place from its gradient and counts the step. Gradients
- * are read, never changed. TG_ERR_NULL for a NULL optimiser. */
+ * are read, never changed. TG_ERR_NULL for a NULL optimiser. With skip_nonfinite on (below),
+ * TG_ERR_NONFINITE when some covered gradient holds NaN or Inf. */
 tg_status tg_optim_step(tg_optim *o, tg_error *err);
+
+/* Refusing non-finite gradients: off for a new optimiser. On, tg_optim_step first scans every
+ * covered gradient and, if any element is NaN or infinite, returns TG_ERR_NONFINITE with *err
+ * naming the parameter and the counts, leaving every parameter, every state buffer, the step
+ * count and the learning rate exactly as they were (so one bad batch cannot write NaN into the
+ * weights and the moments). The caller decides what follows: zero the gradients and go on
+ * with the next batch, lower the learning rate, or stop. The scan reads each gradient once.
+ * Returns the previous setting (false for NULL). */
+bool tg_optim_set_skip_nonfinite(tg_optim *o, bool on);
+bool tg_optim_skip_nonfinite(const tg_optim *o);
+/* Steps this optimiser has refused so far (0 for NULL); not saved in the store. */
+int64_t tg_optim_n_refused(const tg_optim *o);
 
 /* Sets every covered parameter's gradient to zero (for optimisers over part of a store). */
 void tg_optim_zero_grad(tg_optim *o);

@@ -73,6 +73,33 @@ void tg_tape_clear_error(tg_tape *t);
 bool tg_tape_set_grad_enabled(tg_tape *t, bool enabled);
 bool tg_tape_grad_enabled(const tg_tape *t);
 
+/* Anomaly mode: turns it on or off and returns the previous setting (off for a new tape; a
+ * reset keeps it). While on, every op's result in the forward pass and every gradient of a
+ * sweep is scanned for NaN and infinities, and the first one found becomes the tape's error,
+ * TG_ERR_NONFINITE, with a message that says "anomaly in forward" or "anomaly in backward",
+ * names the op, its inputs' shapes, and ends with the forward call's file:line and scope (in a
+ * sweep, those of the node whose rule is checked). The op that finds it in the forward pass
+ * returns NULL; a sweep stops there.
+ *
+ * Who is blamed: the op that MADE the value, not the ones that passed it on. A forward result
+ * holding NaN/Inf is an anomaly only when all of the op's inputs are finite (log of a negative,
+ * exp overflowing, 0/0); an op whose input was already non-finite is not blamed, so the error
+ * names the first op that produced a non-finite value from finite inputs. An input leaf (data,
+ * a parameter) holding NaN is reported, by name, at the first op whose result it makes
+ * non-finite, since no op made it; an infinite leaf is allowed (a mask of -inf). In a sweep, a
+ * backward rule is handed a finite gradient (each was checked when made), so a non-finite
+ * gradient it returns is blamed on that op (sqrt at 0 gives an infinite gradient), with the
+ * forward call's site; the sums the sweep forms itself and each parameter's accumulated gradient
+ * are checked too.
+ *
+ * PyTorch's detect_anomaly differs: it checks only backward results, only for NaN, and blames
+ * the first backward function (newest op first) that returns NaN even when NaN came in.
+ *
+ * Off, it costs one branch per recorded op and per visited node. On, every result is read once
+ * more (and an op's inputs when its result is not finite): a debugging mode. */
+bool tg_tape_set_anomaly(tg_tape *t, bool on);
+bool tg_tape_anomaly(const tg_tape *t);
+
 /* Number of nodes recorded since the last reset. */
 int64_t tg_tape_n_nodes(const tg_tape *t);
 /* Bytes of arena in use, and bytes the arena holds (in use or kept for reuse). Right after a

@@ -6,6 +6,7 @@
  * Gradients in flight are kept on the tensors (sweep_grad), tagged with a number unique to the
  * sweep, so nothing needs clearing between sweeps and stale values are never read. */
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "graph.h"
@@ -53,23 +54,42 @@ static tg_status accumulate(tg_tape *t, const tg_node *n, int input, tg_tensor *
     return TG_OK;
 }
 
+/* "<prefix> the parameter 'w'" into buf, naming the leaf a deposit check is about. */
+static void leaf_what(const tg_tensor *x, const char *prefix, char *buf, size_t size) {
+    const char *role = x->role == TG_ROLE_PARAM ? "parameter" : "input";
+    if (x->name[0])
+        snprintf(buf, size, "%s the %s '%s'", prefix, role, x->name);
+    else
+        snprintf(buf, size, "%s an unnamed %s", prefix, role);
+}
+
 /* Leaves keep what sweeps give them: a parameter adds it, numerically, to its persistent
  * gradient; a leaf on the tape sums it into its tape-owned gradient. */
 static tg_status deposit(tg_tape *t, tg_tensor *x, uint64_t epoch) {
     tg_tensor *g = in_flight(x, epoch);
     if (!g) return TG_OK;
     x->sweep_epoch = 0; /* deposited once even when x feeds several nodes */
+    char what[TG_NAME_MAX + 96];
+    if (t->anomaly && x->sweep_grad_owned) {
+        leaf_what(x, "the sum of the gradients reaching", what, sizeof what);
+        if (!tg_anomaly_gradient(t, g, what)) return t->status;
+    }
     if (x->role == TG_ROLE_PARAM && x->grad) {
         tg_tensor *acc = x->grad;
         kern_binary(KERN_ADD, acc->dtype, acc->ndim, acc->shape, acc->data, acc->data,
                     acc->strides, g->data, g->strides);
-        return TG_OK;
+    } else {
+        if (x->grad) {
+            g = tg_add(t, x->grad, g);
+            if (!g) return t->status;
+        }
+        x->grad = g;
     }
-    if (x->grad) {
-        g = tg_add(t, x->grad, g);
-        if (!g) return t->status;
+    /* The gradient it held plus this sweep's finite one: it held NaN/Inf, or the sum overflowed. */
+    if (t->anomaly) {
+        leaf_what(x, "the accumulated gradient of", what, sizeof what);
+        if (!tg_anomaly_gradient(t, x->grad, what)) return t->status;
     }
-    x->grad = g;
     return TG_OK;
 }
 
@@ -148,6 +168,13 @@ static tg_status visit(tg_tape *t, tg_node *n, uint64_t epoch, const sweep_reque
     if (!n->op->backward)
         return tg_fail_status(t, TG_ERR_NOGRAD, "%s: op %s has no backward rule", r->api,
                               n->op->name);
+    /* A sum the sweep formed for this output was never checked; a single contribution was. */
+    if (t->anomaly && n->out->sweep_grad_owned) {
+        char what[96];
+        snprintf(what, sizeof what, "the sum of the gradients reaching the output of %s",
+                 n->op->name);
+        if (!tg_anomaly_gradient(t, g, what)) return t->status;
+    }
     if (r->deposit) n->out->grad = g;
     t->last_sweep_visits++;
     tg_tensor *small[TG_MAX_INPUTS] = {NULL};
@@ -159,6 +186,7 @@ static tg_status visit(tg_tape *t, tg_node *n, uint64_t epoch, const sweep_reque
     }
     n->op->backward(t, n, g, grads);
     if (t->status != TG_OK) return t->status;
+    if (t->anomaly && !tg_anomaly_backward(t, n, grads)) return t->status;
     for (int i = 0; i < n->n_inputs; i++) {
         if (!tg_node_needs_grad(n, i)) continue;
         tg_status s = accumulate(t, n, i, n->inputs[i], grads[i], epoch);
@@ -179,10 +207,15 @@ static uint64_t sweep(tg_tape *t, const sweep_request *r) {
     int32_t scope = t->scope;
     bool was_enabled = t->grad_enabled;
     t->grad_enabled = (r->flags & TG_CREATE_GRAPH) != 0;
+    /* The rules' own ops are checked as the rules' results, not as forward ops. */
+    t->anomaly_forward = false;
 
     tg_tensor *seed = r->grad_out;
     if (!seed) seed = tg_full(t, r->out->dtype, r->out->ndim, r->out->shape, 1.0);
     tg_status s = seed ? TG_OK : t->status;
+    if (s == TG_OK && t->anomaly && r->grad_out &&
+        !tg_anomaly_gradient(t, seed, "the output gradient given to the sweep"))
+        s = t->status;
     if (s == TG_OK) {
         r->out->sweep_grad = seed;
         r->out->sweep_epoch = epoch;
@@ -191,6 +224,7 @@ static uint64_t sweep(tg_tape *t, const sweep_request *r) {
     /* Nodes recorded after out's node cannot reach it; the rules' own nodes are among them. */
     for (tg_node *n = r->out->node; n && s == TG_OK; n = n->prev) s = visit(t, n, epoch, r);
     t->grad_enabled = was_enabled;
+    t->anomaly_forward = t->anomaly;
     t->site_file = site_file;
     t->site_line = site_line;
     t->scope = scope;
@@ -203,10 +237,18 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, unsi
     uint64_t epoch = sweep(t, &r);
     if (!epoch) return t->status;
     bool was_enabled = tg_tape_set_grad_enabled(t, (flags & TG_CREATE_GRAPH) != 0);
+    /* A leaf has no call site: errors about deposits name the leaf instead. */
+    const char *site_file = t->site_file;
+    int site_line = t->site_line;
+    t->site_file = NULL;
+    t->anomaly_forward = false;
     tg_status s = out->node ? TG_OK : deposit(t, out, epoch); /* out may itself be a leaf */
     for (tg_node *n = out->node; n && s == TG_OK; n = n->prev)
         for (int i = 0; i < n->n_inputs && s == TG_OK; i++)
             if (n->inputs[i] && !n->inputs[i]->node) s = deposit(t, n->inputs[i], epoch);
+    t->anomaly_forward = t->anomaly;
+    t->site_file = site_file;
+    t->site_line = site_line;
     tg_tape_set_grad_enabled(t, was_enabled);
     t->loss = out;
     return s;
@@ -233,6 +275,14 @@ tg_status tg_tape_grad(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, int n_in
             g = tg_zeros(t, inputs[i]->dtype, inputs[i]->ndim, inputs[i]->shape);
             tg_tape_set_grad_enabled(t, was_enabled);
             if (!g) return t->status;
+        } else if (t->anomaly && inputs[i]->sweep_grad_owned && !inputs[i]->node) {
+            char what[64];
+            snprintf(what, sizeof what, "the sum of the gradients reaching input %d", i);
+            const char *site_file = t->site_file;
+            t->site_file = NULL;
+            bool ok = tg_anomaly_gradient(t, g, what);
+            t->site_file = site_file;
+            if (!ok) return t->status;
         }
         grads[i] = g;
     }

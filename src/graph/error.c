@@ -19,6 +19,7 @@ const char *tg_status_string(tg_status s) {
     case TG_ERR_IO: return "i/o error";
     case TG_ERR_FORMAT: return "bad format";
     case TG_ERR_STALE: return "stale tensor";
+    case TG_ERR_NONFINITE: return "non-finite value";
     }
     return "unknown status";
 }

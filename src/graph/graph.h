@@ -174,6 +174,8 @@ struct tg_tape {
     const char *site_file; /* the call site in force, set by the _at entry points */
     int site_line;
     tg_tensor *loss;       /* what the last backward started from, for DOT */
+    bool anomaly;          /* anomaly mode as the user set it (anomaly.c) */
+    bool anomaly_forward;  /* tg_record checks op results now: anomaly on and no sweep running */
     int32_t scope;         /* the scope in force, an index into scopes */
     int scope_depth;       /* pushes not yet popped, failed ones included */
     int32_t scope_stack[TG_SCOPE_MAX_DEPTH]; /* the scope in force before each push */
@@ -272,6 +274,20 @@ bool tg_node_save(tg_tape *t, tg_node *n, const void *data, size_t bytes);
 /* The same without the copy: `bytes` bytes of the tape's arena hung on n, for the caller to
  * fill (a saved blob built in place); NULL with TG_ERR_NOMEM kept on the tape. */
 void *tg_node_save_space(tg_tape *t, tg_node *n, size_t bytes);
+
+/* ---- anomaly mode (anomaly.c): NaN/Inf checks, run only while t->anomaly is set ---- */
+/* tg_record's check of an op's result `out` computed from `inputs`: false, with the error kept
+ * on the tape, when out holds NaN or Inf and every input is finite (or an input leaf holds
+ * NaN). */
+bool tg_anomaly_forward(tg_tape *t, const tg_op_desc *op, const tg_tensor *out, int n_inputs,
+                        tg_tensor *const *inputs);
+/* The sweep's check of what node n's backward rule returned (grads, one per input, NULL where
+ * none), given that the output gradient it was handed was finite: false with the error kept. */
+bool tg_anomaly_backward(tg_tape *t, const tg_node *n, tg_tensor *const *grads);
+/* The sweep's check of a gradient it formed itself (the seed, a sum of contributions, a
+ * leaf's deposit): `what` says which, e.g. "the sum of the gradients reaching the output of
+ * mul". False with the error kept. */
+bool tg_anomaly_gradient(tg_tape *t, const tg_tensor *g, const char *what);
 
 /* ---- the op registry (src/ops/registry.c) ---- */
 int tg_op_count(void);

@@ -101,6 +101,10 @@ tg_status tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x) {
 tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inputs,
                      tg_tensor *const *inputs) {
     out->role = TG_ROLE_INTERMEDIATE;
+    /* Anomaly mode's one branch per op when off; views only show values already checked. */
+    if (t->anomaly_forward && !(op->flags & TG_OPF_VIEW) &&
+        !tg_anomaly_forward(t, op, out, n_inputs, inputs))
+        return NULL;
     if (!t->grad_enabled) return out;
     bool any = false;
     for (int i = 0; i < n_inputs; i++) any |= inputs[i] && inputs[i]->requires_grad;

@@ -10,6 +10,9 @@
  *   elu         y = x > 0 ? x : a (e^x - 1)
  *                                     dy/dx = 1 for x > 0, a e^x = y + a for x <= 0 (a at the
  *                                     kink); d2y/dx2 = a e^x for x < 0, 0 for x > 0
+ *   NaN, as in PyTorch: relu(NaN) = step(NaN) = NaN (PyTorch has no step; its heaviside gives
+ *   0 there, see docs/nan-semantics.md); the gradient at NaN is relu's 1 and leaky_relu's s
+ *   (PyTorch's rules test x <= 0 and x > 0), elu's NaN.
  *   clamp       y = min(max(x, lo), hi)
  *                                     dy/dx = [lo <= x <= hi]: 1 inside and AT both edges (as
  *                                     PyTorch), 0 outside; lo > hi or a NaN bound is an error
@@ -99,7 +102,8 @@ static void describe_slope(const tg_node *n, char *buf, size_t size) {
 
 static void leaky_relu_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     double s = n->fattr[0];
-    tg_tensor *d = tg_add_scalar(t, tg_mul_scalar(t, tg_step(t, n->inputs[0]), 1.0 - s), s);
+    tg_tensor *x = n->inputs[0];
+    tg_tensor *d = tg_add_scalar(t, tg_mul_scalar(t, tg_gt(t, x, constant(t, x, 0.0)), 1.0 - s), s);
     grads[0] = tg_mul(t, g, d);
 }
 const tg_op_desc tg_op_leaky_relu = {"leaky_relu", 1, leaky_relu_backward, describe_slope, 0};
@@ -116,12 +120,13 @@ static void describe_alpha(const tg_node *n, char *buf, size_t size) {
 }
 
 static void elu_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
-    /* step(x) + (1 - step(x)) (y + a): y + a is a e^x on the negative side, and using y keeps
-     * the second derivative flowing through this node again. */
-    tg_tensor *s = tg_step(t, n->inputs[0]);
-    tg_tensor *neg_side =
-        tg_mul(t, tg_rsub_scalar(t, s, 1.0), tg_add_scalar(t, n->out, n->fattr[0]));
-    grads[0] = tg_mul(t, g, tg_add(t, s, neg_side));
+    /* where(x > 0, 1, y + a): y + a is a e^x on the negative side, and using y keeps the
+     * second derivative flowing through this node again. Selected, not multiplied by a mask,
+     * so that y = inf on the positive side does not give 0 * inf; NaN takes the y + a side. */
+    tg_tensor *x = n->inputs[0];
+    tg_tensor *pos = tg_gt(t, x, constant(t, x, 0.0));
+    grads[0] = tg_mul(t, g, tg_where(t, pos, constant(t, x, 1.0),
+                                     tg_add_scalar(t, n->out, n->fattr[0])));
 }
 /* Smooth away from the kink at 0, where the tests keep finite differences off. */
 const tg_op_desc tg_op_elu = {"elu", 1, elu_backward, describe_alpha, TG_OPF_SMOOTH};

@@ -4,13 +4,14 @@
  *   sub      z = a - b      dz/da = 1          dz/db = -1
  *   mul      z = a * b      dz/da = b          dz/db = a
  *   div      z = a / b      dz/da = 1/b        dz/db = -a/b^2 = -z/b
- *   pow      z = a^b        dz/da = b a^(b-1)  dz/db = z ln a for a > 0, taken as 0 for a <= 0
- *            (there the real log is undefined; at a = 0, b > 0 this is the limit, as PyTorch
- *            gives). The log reads where(a > 0, a, 1), so even the second derivative stays finite.
- *   maximum  z = max(a, b)  dz/da = [a > b] + [a = b]/2   dz/db = [b > a] + [a = b]/2
- *   minimum  z = min(a, b)  dz/da = [a < b] + [a = b]/2   dz/db = [b < a] + [a = b]/2
+ *   pow      z = a^b        dz/da = b a^(b-1), 0 where b = 0
+ *                           dz/db = z ln a, 0 where a = 0 and b >= 0 (the limit)
+ *            As PyTorch: for a < 0 (and NaN) dz/db is NaN, the real log being undefined there.
+ *   maximum  z = max(a, b)  dz/da = 1 - [a < b] - [a = b]/2   dz/db = 1 - [b < a] - [a = b]/2
+ *   minimum  z = min(a, b)  dz/da = 1 - [a > b] - [a = b]/2   dz/db = 1 - [b > a] - [a = b]/2
  *            At a tie the kink's gradient is split equally between the two inputs (as PyTorch
- *            does); a NaN input makes z NaN and gets no gradient.
+ *            does); where a or b is NaN (z is NaN) no comparison holds and both inputs get the
+ *            whole gradient, as in PyTorch.
  *
  * Shapes: a and b broadcast to z's shape; in backward each gradient is summed over the
  * dimensions its input was broadcast along (tg_sum_to) so it has the input's shape again. */
@@ -68,13 +69,17 @@ tg_tensor *tg_div_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_te
 static void pow_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
     if (tg_node_needs_grad(n, 0)) {
+        /* 0 where b = 0 (a^0 is constant in a), as PyTorch, even where a^(b-1) is not finite */
+        tg_tensor *zero = tg_scalar(t, a->dtype, 0.0);
         tg_tensor *d = tg_mul(t, b, tg_pow(t, a, tg_sub_scalar(t, b, 1.0)));
+        d = tg_where(t, tg_eq(t, b, zero), zero, d);
         grads[0] = to_input(t, n, 0, tg_mul(t, g, d));
     }
     if (tg_node_needs_grad(n, 1)) {
-        tg_tensor *zero = tg_scalar(t, a->dtype, 0.0), *one = tg_scalar(t, a->dtype, 1.0);
-        tg_tensor *safe = tg_where(t, tg_gt(t, a, zero), a, one);
-        grads[1] = to_input(t, n, 1, tg_mul(t, g, tg_mul(t, n->out, tg_log(t, safe))));
+        tg_tensor *zero = tg_scalar(t, a->dtype, 0.0);
+        tg_tensor *limit = tg_mul(t, tg_eq(t, a, zero), tg_ge(t, b, zero));
+        tg_tensor *d = tg_where(t, limit, zero, tg_mul(t, n->out, tg_log(t, a)));
+        grads[1] = to_input(t, n, 1, tg_mul(t, g, d));
     }
 }
 const tg_op_desc tg_op_pow = {"pow", 2, pow_backward, NULL, TG_OPF_SMOOTH};
@@ -83,19 +88,22 @@ tg_tensor *tg_pow_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_te
 }
 
 /* ---- maximum, minimum ---- */
-/* The shares of g that a and b receive: wins (first input strictly selected) plus half the
- * ties, and the mirror image. Both are constants built from comparisons. */
+/* The shares of g that a and b receive: all of it less what the other input strictly wins
+ * less half the ties, and the mirror image. Both are constants built from comparisons; with NaN
+ * no comparison holds and both shares are 1. */
 static void extremum_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads,
                               bool is_max) {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
     tg_tensor *half = tg_mul_scalar(t, tg_eq(t, a, b), 0.5);
     if (tg_node_needs_grad(n, 0)) {
-        tg_tensor *wins = is_max ? tg_gt(t, a, b) : tg_lt(t, a, b);
-        grads[0] = to_input(t, n, 0, tg_mul(t, g, tg_add(t, wins, half)));
+        tg_tensor *loses = is_max ? tg_lt(t, a, b) : tg_gt(t, a, b);
+        tg_tensor *share = tg_rsub_scalar(t, tg_add(t, loses, half), 1.0);
+        grads[0] = to_input(t, n, 0, tg_mul(t, g, share));
     }
     if (tg_node_needs_grad(n, 1)) {
-        tg_tensor *wins = is_max ? tg_lt(t, a, b) : tg_gt(t, a, b);
-        grads[1] = to_input(t, n, 1, tg_mul(t, g, tg_add(t, wins, half)));
+        tg_tensor *loses = is_max ? tg_gt(t, a, b) : tg_lt(t, a, b);
+        tg_tensor *share = tg_rsub_scalar(t, tg_add(t, loses, half), 1.0);
+        grads[1] = to_input(t, n, 1, tg_mul(t, g, share));
     }
 }
 

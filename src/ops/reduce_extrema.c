@@ -7,7 +7,8 @@
  * split equally among all of them (so the gradient still sums to g whichever order the elements
  * come in; PyTorch's amax/amin and full max/min do the same). The rule is made of ops:
  * g * eq(x, y) / sum(eq(x, y)), where the comparison is a constant. A NaN in a reduced slice
- * makes that result NaN. Reducing an empty axis is an error: the extreme of nothing is
+ * makes that result NaN, and its gradient goes to the NaN elements, split equally (as
+ * PyTorch's max() over all elements; its amax gives the whole slice NaN). Reducing an empty axis is an error: the extreme of nothing is
  * undefined. Not flagged smooth: piecewise linear, the second derivative is 0 off the ties. */
 #include "reduce_axes.h"
 
@@ -38,7 +39,15 @@ static void extrema_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tens
     tg_tensor *x = n->inputs[0];
     int axes[TG_MAX_DIMS];
     int n_axes = tg_reduce_node_axes(n, axes);
-    tg_tensor *hit = tg_eq(t, x, tg_reduce_node_kept(t, n, n->out));
+    tg_tensor *m = tg_reduce_node_kept(t, n, n->out);
+    tg_tensor *hit = tg_eq(t, x, m);
+    /* Where the extreme is NaN the NaN elements are the hits (x = NaN never holds), as in
+     * PyTorch's max() over all elements; found by scanning the result, so rows without NaN
+     * cost nothing more. */
+    int64_t c[2];
+    const tg_tensor *y = n->out;
+    kern_count_nonfinite(y->dtype, y->ndim, y->shape, y->data, y->strides, c);
+    if (c[0] > 0) hit = tg_add(t, hit, tg_mul(t, tg_ne(t, x, x), tg_ne(t, m, m)));
     tg_tensor *share = tg_div(t, hit, tg_sum(t, hit, n_axes, axes, true));
     grads[0] = tg_mul(t, tg_reduce_node_kept(t, n, g), share);
 }

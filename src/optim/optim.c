@@ -182,6 +182,51 @@ static void update_chunk(void *ctx, int64_t c) {
     o->update(o, &slot, job->t, job->lr);
 }
 
+/* NaN and infinite elements of a parameter's (contiguous) gradient: counts[0], counts[1]. */
+static void count_nonfinite(const tg_tensor *g, int64_t counts[2]) {
+    int64_t n = tg_tensor_numel(g);
+    counts[0] = counts[1] = 0;
+    if (tg_tensor_dtype(g) == TG_F32) {
+        const float *v = tg_tensor_data(g);
+        for (int64_t i = 0; i < n; i++)
+            if (v[i] - v[i] != 0) counts[v[i] == v[i]]++;
+    } else {
+        const double *v = tg_tensor_data(g);
+        for (int64_t i = 0; i < n; i++)
+            if (v[i] - v[i] != 0) counts[v[i] == v[i]]++;
+    }
+}
+
+/* With skip_nonfinite: TG_ERR_NONFINITE naming the first parameter whose gradient holds NaN or
+ * Inf, checked before anything is written so that a refused step changes nothing. */
+static tg_status refuse_nonfinite(tg_optim *o, tg_error *err) {
+    for (int i = 0; i < o->n_params; i++) {
+        int64_t c[2];
+        count_nonfinite(tg_tensor_grad(o->params[i]), c);
+        if (c[0] + c[1] == 0) continue;
+        o->n_refused++;
+        char shape[TG_SHAPE_STR_MAX];
+        return tg_error_set(err, TG_ERR_NONFINITE,
+                            "tg_optim_step (%s, '%s'): the gradient of '%s' %s holds %lld NaN and "
+                            "%lld Inf; step %lld refused, parameters and state unchanged",
+                            o->algo, o->prefix, tg_tensor_name(o->params[i]),
+                            tg_shape_str(o->params[i], shape, sizeof shape), (long long)c[0],
+                            (long long)c[1], (long long)tg_optim_steps(o) + 1);
+    }
+    return TG_OK;
+}
+
+bool tg_optim_set_skip_nonfinite(tg_optim *o, bool on) {
+    if (!o) return false;
+    bool prev = o->skip_nonfinite;
+    o->skip_nonfinite = on;
+    return prev;
+}
+
+bool tg_optim_skip_nonfinite(const tg_optim *o) { return o && o->skip_nonfinite; }
+
+int64_t tg_optim_n_refused(const tg_optim *o) { return o ? o->n_refused : 0; }
+
 tg_status tg_optim_step(tg_optim *o, tg_error *err) {
     if (!o) return tg_error_set(err, TG_ERR_NULL, "tg_optim_step: the optimiser is NULL");
     double lr = tg_optim_lr(o);
@@ -189,6 +234,10 @@ tg_status tg_optim_step(tg_optim *o, tg_error *err) {
     if (!(isfinite(lr) && lr >= 0))
         return tg_error_set(err, TG_ERR_ARG, "tg_optim_step (%s, '%s'): the learning rate is %g",
                             o->algo, o->prefix, lr);
+    if (o->skip_nonfinite) {
+        tg_status s = refuse_nonfinite(o, err);
+        if (s != TG_OK) return s;
+    }
     double *step = tg_tensor_data(o->step);
     step_job job = {o, *step + 1, lr, 0};
     for (int i = 0; i < o->n_params; i++) job.n_chunks += n_chunks(tg_tensor_numel(o->params[i]));

@@ -44,6 +44,8 @@ struct tg_optim {
     tg_tensor **state; /* n_params * n_state: state[i * n_state + k] */
     tg_tensor *step;   /* f64 scalar buffers in the store */
     tg_tensor *lr;
+    bool skip_nonfinite; /* refuse a step whose gradients hold NaN/Inf (a setting, not state) */
+    int64_t n_refused;   /* steps refused so far by this object */
 };
 
 /* Makes an optimiser over s's parameters whose names start with `params` (all when NULL or ""),

@@ -245,7 +245,8 @@ END_TEST
 START_TEST(test_status_and_dtype_names) {
     const tg_status all[] = {TG_OK,           TG_ERR_NULL, TG_ERR_SHAPE, TG_ERR_DTYPE,
                              TG_ERR_AXIS,     TG_ERR_ARG,  TG_ERR_NOMEM, TG_ERR_NOGRAD,
-                             TG_ERR_RELEASED, TG_ERR_IO,   TG_ERR_FORMAT, TG_ERR_STALE};
+                             TG_ERR_RELEASED, TG_ERR_IO,   TG_ERR_FORMAT, TG_ERR_STALE,
+                             TG_ERR_NONFINITE};
     const int n = (int)(sizeof all / sizeof all[0]);
     ck_assert_int_eq(TG_OK, 0);
     for (int i = 0; i < n; i++) {

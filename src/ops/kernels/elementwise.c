@@ -45,6 +45,11 @@ static inline float gelu_grad_f32(float x) {
     return phi_cdf_f32(x) + x * (float)TG_INV_SQRT_2PI * expf(-0.5f * x * x);
 }
 
+/* relu (above), step and relu's gradient let NaN through as PyTorch does: relu(NaN) = NaN
+ * (x < 0 is false for it), step(NaN) = NaN, and the gradient passes where x is NaN (PyTorch
+ * blocks it only where x <= 0). */
+#define STEP_OF(T, v) ((v) > 0 ? (T)1 : (v) <= 0 ? (T)0 : (v))
+
 /* Signs keep NaN (and the sign of a zero), as x itself is returned for them. */
 #define SIGN_OF(T, v) ((v) > 0 ? (T)1 : (v) < 0 ? (T)-1 : (v))
 
@@ -57,15 +62,22 @@ static inline float gelu_grad_f32(float x) {
     case KERN_SIGMOID:                                                                         \
         for (int64_t i = 0; i < n; i++) y[i] = SIGMOID_##T(x[i]);                              \
         break;                                                                                 \
-    case KERN_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : (T)0; break;      \
-    case KERN_STEP: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? (T)1 : (T)0; break;      \
+    case KERN_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0 ? (T)0 : x[i]; break;      \
+    case KERN_STEP: for (int64_t i = 0; i < n; i++) y[i] = STEP_OF(T, x[i]); break;            \
     case KERN_ADD_SCALAR: for (int64_t i = 0; i < n; i++) y[i] = x[i] + (T)a; break;           \
     case KERN_MUL_SCALAR: for (int64_t i = 0; i < n; i++) y[i] = x[i] * (T)a; break;           \
     case KERN_SUB_SCALAR: for (int64_t i = 0; i < n; i++) y[i] = x[i] - (T)a; break;           \
     case KERN_RSUB_SCALAR: for (int64_t i = 0; i < n; i++) y[i] = (T)a - x[i]; break;          \
     case KERN_DIV_SCALAR: for (int64_t i = 0; i < n; i++) y[i] = x[i] / (T)a; break;           \
     case KERN_RDIV_SCALAR: for (int64_t i = 0; i < n; i++) y[i] = (T)a / x[i]; break;          \
-    case KERN_POW_SCALAR: for (int64_t i = 0; i < n; i++) y[i] = pow##SFX(x[i], (T)a); break;  \
+    case KERN_POW_SCALAR:                                                                      \
+        if (a == 0.5) /* as sqrt, like PyTorch: pow(-inf, 0.5) would be +inf */              \
+            for (int64_t i = 0; i < n; i++) y[i] = sqrt##SFX(x[i]);                            \
+        else if (a == -0.5) /* as 1 / sqrt, like PyTorch: pow(-inf, -0.5) would be 0 */      \
+            for (int64_t i = 0; i < n; i++) y[i] = (T)1 / sqrt##SFX(x[i]);                     \
+        else                                                                                   \
+            for (int64_t i = 0; i < n; i++) y[i] = pow##SFX(x[i], (T)a);                       \
+        break;                                                                                 \
     case KERN_ABS: for (int64_t i = 0; i < n; i++) y[i] = fabs##SFX(x[i]); break;              \
     case KERN_SIGN: for (int64_t i = 0; i < n; i++) y[i] = SIGN_OF(T, x[i]); break;            \
     case KERN_SQRT: for (int64_t i = 0; i < n; i++) y[i] = sqrt##SFX(x[i]); break;             \
@@ -204,7 +216,7 @@ enum { BINARY_TILE = 64 };
     case KERN_LE: BINARY_LOOP(T, u <= v ? (T)1 : (T)0); break;                                 \
     case KERN_EQ: BINARY_LOOP(T, u == v ? (T)1 : (T)0); break;                                 \
     case KERN_NE: BINARY_LOOP(T, u != v ? (T)1 : (T)0); break;                                 \
-    case KERN_PASS_IF_POSITIVE: BINARY_LOOP(T, v > 0 ? u : (T)0); break;                       \
+    case KERN_PASS_IF_POSITIVE: BINARY_LOOP(T, v <= 0 ? (T)0 : u); break;                      \
     }
 
 /* A two-input map over the coalesced shape (nd, sh) with strides st[0] (out), st[1] (a),

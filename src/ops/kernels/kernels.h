@@ -32,7 +32,7 @@ typedef enum kern_unary_kind {
     KERN_RSUB_SCALAR, /* a - x */
     KERN_DIV_SCALAR,  /* x / a */
     KERN_RDIV_SCALAR, /* a / x */
-    KERN_POW_SCALAR,  /* x^a */
+    KERN_POW_SCALAR,  /* x^a; sqrt x for a = 1/2, 1 / sqrt x for a = -1/2 */
     KERN_ABS,
     KERN_SIGN, /* -1, 0 or 1; NaN stays NaN */
     KERN_SQRT,
@@ -67,7 +67,8 @@ typedef enum kern_binary_kind {
     KERN_LE,
     KERN_EQ,
     KERN_NE,
-    KERN_PASS_IF_POSITIVE /* b > 0 ? a : 0 (relu's backward: a the gradient, b the input) */
+    KERN_PASS_IF_POSITIVE /* b <= 0 ? 0 : a (relu's backward: a the gradient, b the input;
+                             NaN in b passes a, as PyTorch) */
 } kern_binary_kind;
 
 /* out = a (op) b over `shape`; out is contiguous, a and b are strided (a stride of 0 repeats,
@@ -85,6 +86,11 @@ void kern_sum(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
 void kern_where(tg_dtype dtype, int ndim, const int64_t *shape, void *out, const void *mask,
                 const int64_t *m_strides, const void *a, const int64_t *a_strides, const void *b,
                 const int64_t *b_strides);
+
+/* Counts the NaN (counts[0]) and infinite (counts[1]) elements of x (strided, `shape`): the
+ * anomaly checks' scan, run only when anomaly mode is on. */
+void kern_count_nonfinite(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
+                          const int64_t *x_strides, int64_t counts[2]);
 
 /* The largest (is_max) or smallest element of x over the dimensions with reduce[d] true, into
  * the contiguous out (kept dimensions in order). NaN wins; an empty reduction gives -inf for max

@@ -147,3 +147,29 @@ void kern_sum(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
     else
         SUM_KEPT(double);
 }
+
+/* NaN and infinities counted separately: x != x only for NaN, and x - x is NaN for both, so
+ * a finite element costs one subtraction and one comparison. */
+#define COUNT_NONFINITE(T)                                                                         \
+    do {                                                                                           \
+        nd_iter it;                                                                                \
+        nd_iter_init(&it, ndim, shape);                                                            \
+        if (it.empty) break;                                                                       \
+        int64_t sx = ndim ? x_strides[ndim - 1] : 0;                                               \
+        do {                                                                                       \
+            const T *row = (const T *)x + nd_iter_offset(&it, x_strides);                          \
+            for (int64_t i = 0; i < it.inner; i++) {                                               \
+                T v = row[i * sx];                                                                 \
+                if (v - v != v - v) counts[v == v]++;                                              \
+            }                                                                                      \
+        } while (nd_iter_next(&it));                                                               \
+    } while (0)
+
+void kern_count_nonfinite(tg_dtype dtype, int ndim, const int64_t *shape, const void *x,
+                          const int64_t *x_strides, int64_t counts[2]) {
+    counts[0] = counts[1] = 0;
+    if (dtype == TG_F32)
+        COUNT_NONFINITE(float);
+    else
+        COUNT_NONFINITE(double);
+}

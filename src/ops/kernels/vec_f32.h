@@ -77,11 +77,12 @@ static inline __attribute__((always_inline)) TARGET V FN(map1)(kern_unary_kind k
         return FN(tanh)(v);
     case KERN_SIGMOID:
         return FN(sigmoid)(v);
-    /* x > 0 ? x : 0, so that NaN gives 0 as the portable loop's comparison does. */
+    /* x < 0 ? 0 : x, so that NaN stays NaN as in the portable loop (not max(x, 0), whose
+     * instruction returns its second operand when either is NaN), and -0 stays -0. */
     case KERN_RELU:
-        return VSEL(VGT(v, VZERO()), v, VZERO());
-    case KERN_STEP:
-        return VSEL(VGT(v, VZERO()), VSET1(1.0f), VZERO());
+        return VSEL(VLT(v, VZERO()), VZERO(), v);
+    case KERN_STEP: /* 1 above 0, 0 at or below, NaN for NaN */
+        return VSEL(VGT(v, VZERO()), VSET1(1.0f), VSEL(VLE(v, VZERO()), VZERO(), v));
     case KERN_ADD_SCALAR:
         return VADD(v, va);
     case KERN_MUL_SCALAR:
@@ -146,8 +147,8 @@ static inline __attribute__((always_inline)) TARGET V FN(zip1)(kern_binary_kind 
         return VMUL(u, v);
     case KERN_DIV:
         return VDIV(u, v);
-    case KERN_PASS_IF_POSITIVE:
-        return VSEL(VGT(v, VZERO()), u, VZERO());
+    case KERN_PASS_IF_POSITIVE: /* NaN in v passes u, as in the portable loop */
+        return VSEL(VLE(v, VZERO()), VZERO(), u);
     default:
         return u;
     }
