@@ -128,7 +128,14 @@ double xp_std(const tg_tensor *x) {
     return sqrt(var / (double)n);
 }
 
-double xp_grad_norm(const tg_tensor *param) { return xp_norm(tg_tensor_grad(param)); }
+double xp_grad_norm(const tg_tensor *param) {
+    tg_grad_stats st;
+    if (tg_tensor_stats(tg_tensor_grad(param), &st) != TG_OK) return 0.0; /* no gradient */
+    /* The library's norm leaves non-finite elements out; a lesson must show them. */
+    if (st.n_nan > 0) return NAN;
+    if (st.n_inf > 0) return INFINITY;
+    return st.norm;
+}
 
 #define EVAL_BATCH 500
 

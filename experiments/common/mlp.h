@@ -76,7 +76,8 @@ tg_tensor *xp_mlp_forward(tg_tape *t, const xp_mlp *m, tg_tensor *x, tg_tensor *
 double xp_norm(const tg_tensor *x);
 /* The population standard deviation of a tensor's elements. */
 double xp_std(const tg_tensor *x);
-/* The norm of a parameter's gradient (0 when it has none). */
+/* The norm of a parameter's gradient (tg_tensor_stats'), NaN or Inf when an element is; 0
+ * when it has none. */
 double xp_grad_norm(const tg_tensor *param);
 
 /* Test accuracy (%) and mean cross-entropy of m on the first n test images (0: all). */
