@@ -20,7 +20,7 @@
 
 #include "classify.h"
 
-#define XP_MAX_LAYERS 16
+#define XP_MAX_LAYERS 24
 
 typedef enum xp_act {
     XP_ACT_SIGMOID = 0,
