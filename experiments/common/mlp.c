@@ -53,8 +53,7 @@ static tg_status init_layer(tg_linear *l, xp_act act, xp_init_spec init, tg_rng 
     case XP_INIT_NORMAL: st = tg_init_normal(l->weight, rng, 0.0, init.std, err); break;
     case XP_INIT_LECUN: st = tg_init_normal(l->weight, rng, 0.0, 1.0 / sqrt(fan_in), err); break;
     case XP_INIT_XAVIER:
-        st = tg_init_normal(l->weight, rng, 0.0, act_gain(act) * sqrt(2.0 / (fan_in + fan_out)),
-                            err);
+        st = tg_init_normal(l->weight, rng, 0.0, sqrt(2.0 / (fan_in + fan_out)), err);
         break;
     case XP_INIT_HE: st = tg_init_normal(l->weight, rng, 0.0, act_gain(act) / sqrt(fan_in), err); break;
     case XP_INIT_ORTHOGONAL: st = tg_init_orthogonal(l->weight, rng, act_gain(act), err); break;

@@ -44,7 +44,7 @@ typedef enum xp_init {
     XP_INIT_TORCH = 0, /* tg_linear_init's own: uniform(+-1/sqrt(fan_in)), bias likewise */
     XP_INIT_NORMAL,    /* N(0, std^2), whatever the fan */
     XP_INIT_LECUN,     /* N(0, 1/fan_in): the primer's "improved" initialisation */
-    XP_INIT_XAVIER,    /* normal, std = gain sqrt(2 / (fan_in + fan_out)) */
+    XP_INIT_XAVIER,    /* normal, std = sqrt(2 / (fan_in + fan_out)): Glorot's, gain 1 */
     XP_INIT_HE,        /* normal, std = gain / sqrt(fan_in), gain for the activation */
     XP_INIT_ORTHOGONAL /* orthogonal rows or columns times the activation's gain */
 } xp_init;
