@@ -84,11 +84,15 @@ tg_status xp_mlp_init(xp_mlp *m, tg_store *s, const int64_t *widths, int n_width
 tg_tensor *xp_mlp_forward(tg_tape *t, const xp_mlp *m, tg_tensor *x, tg_tensor **hidden) {
     tg_tensor *h = x;
     for (int l = 0; l < m->n_layers; l++) {
+        char scope[16];
+        snprintf(scope, sizeof scope, "layer%d", l + 1);
+        tg_tape_push_scope(t, scope); /* a DOT picture draws each layer as one cluster */
         h = tg_linear_forward(t, &m->layer[l], h);
         if (l + 1 < m->n_layers) {
             h = xp_activate(t, m->act, h);
             if (hidden) hidden[l] = h;
         }
+        tg_tape_pop_scope(t);
     }
     return h;
 }

@@ -9,7 +9,7 @@
  *     tg_tensor *logits = xp_mlp_forward(t, &m, x, NULL);
  *
  * Layer l (from 1) is "fc<l>" in the store, and its forward is recorded under the tape scope
- * "layer<l>" when the library has scopes, so a DOT picture groups each layer's nodes. */
+ * "layer<l>", so a DOT picture groups each layer's nodes. */
 #ifndef EXPERIMENTS_COMMON_MLP_H
 #define EXPERIMENTS_COMMON_MLP_H
 
