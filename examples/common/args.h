@@ -40,7 +40,8 @@ typedef enum ex_opt_kind {
     EX_OPT_U64,    /* value: uint64_t *, any unsigned 64-bit number */
     EX_OPT_DOUBLE, /* value: double *, within [lo, hi] */
     EX_OPT_STRING, /* value: const char ** (points into argv) */
-    EX_OPT_CHOICE  /* value: int *, the index of the word in `choices` */
+    EX_OPT_CHOICE, /* value: int *, the index of the word in `choices` */
+    EX_OPT_FLAG    /* value: bool *, set to true by the flag alone; takes no value */
 } ex_opt_kind;
 
 /* One flag of an example's own. */
@@ -84,6 +85,10 @@ bool ex_check_outputs(const char *name, const ex_common *c);
 #define EX_IMAGES_HINT                                                                         \
     "(tools/get-fashion-mnist, run from the tapegrad folder, puts Fashion-MNIST in its "      \
     "data/fashion-mnist, the default; --data DIR reads any MNIST-format folder)"
+
+/* The parser without the common flags, for programs whose whole command line is their own
+ * table (the experiments): the same syntax, messages, return values and --help. */
+int ex_parse_opts(int argc, char **argv, const ex_program *prog, const ex_opt *opts, int n_opts);
 
 /* The data folder a user most likely means: $TG_DATA_DIR when set and not empty, else
  * data/fashion-mnist in the source tree (where tools/get-fashion-mnist puts it when run from

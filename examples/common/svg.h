@@ -23,12 +23,14 @@ typedef struct ex_series {
     int n;
     const double *x, *y; /* n points each; read while writing only */
     const char *colour;  /* an SVG colour ("#1f77b4"), or NULL for the palette's i-th */
+    bool dashed;         /* a dashed line, so a series drawn over another stays visible */
 } ex_series;
 
 typedef struct ex_panel {
     const char *title, *x_label, *y_label;
     bool x_integer;  /* ticks on whole numbers only (epochs) */
     double y_min, y_max; /* a fixed range when y_min < y_max, else fitted to the data */
+    bool y_log; /* a logarithmic y axis with ticks at powers of ten; values <= 0 are left out */
     int n_series;
     ex_series series[EX_SVG_MAX_SERIES];
 } ex_panel;
