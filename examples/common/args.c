@@ -70,6 +70,9 @@ static void describe_value(const ex_opt *o, char *buf, size_t size) {
     case EX_OPT_CHOICE:
         snprintf(buf, size, "%s", o->choices[*(const int *)o->value]);
         break;
+    case EX_OPT_FLAG:
+        snprintf(buf, size, "%s", *(const bool *)o->value ? "on" : "off");
+        break;
     }
 }
 
@@ -77,7 +80,10 @@ static void print_help(const ex_program *prog, const ex_opt *opts, int n) {
     printf("usage: %s [options]\n%s\noptions:\n", prog->name, prog->about);
     for (int i = 0; i < n; i++) {
         char head[64], value[128];
-        snprintf(head, sizeof head, "%s %s", opts[i].name, opts[i].metavar);
+        if (opts[i].kind == EX_OPT_FLAG)
+            snprintf(head, sizeof head, "%s", opts[i].name);
+        else
+            snprintf(head, sizeof head, "%s %s", opts[i].name, opts[i].metavar);
         describe_value(&opts[i], value, sizeof value);
         printf("  %-18s %s (default %s)\n", head, opts[i].help, value);
         if (opts[i].kind == EX_OPT_CHOICE) {
@@ -126,6 +132,8 @@ static bool set_value(const ex_opt *o, const char *text) {
             }
         }
         return false;
+    case EX_OPT_FLAG:
+        return false; /* a flag is set by its name alone; "--quick=x" is a mistake */
     }
     return false;
 }
@@ -144,6 +152,9 @@ static void describe_range(const ex_opt *o, char *buf, size_t size) {
     case EX_OPT_STRING:
         snprintf(buf, size, "a non-empty string");
         break;
+    case EX_OPT_FLAG:
+        snprintf(buf, size, "no value");
+        break;
     case EX_OPT_CHOICE: {
         size_t used = (size_t)snprintf(buf, size, "one of");
         for (int k = 0; o->choices[k] && used < size; k++)
@@ -153,12 +164,8 @@ static void describe_range(const ex_opt *o, char *buf, size_t size) {
     }
 }
 
-int ex_parse_args(int argc, char **argv, const ex_program *prog, ex_common *c) {
-    ex_opt opts[MAX_OPTS];
-    int dtype_index = c->dtype == TG_F64 ? 1 : 0;
-    int n = common_opts(c, &dtype_index, prog->data_help, opts);
-    for (int i = 0; i < prog->n_extra && n < MAX_OPTS; i++) opts[n++] = prog->extra[i];
-
+/* The loop both entry points share: opts[0..n) are all the flags there are. */
+static int parse_table(int argc, char **argv, const ex_program *prog, const ex_opt *opts, int n) {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -175,7 +182,12 @@ int ex_parse_args(int argc, char **argv, const ex_program *prog, ex_common *c) {
                 value = arg + len + 1;
             } else if (arg[len] == '\0') {
                 o = &opts[k];
-                value = i + 1 < argc ? argv[++i] : NULL;
+                if (o->kind == EX_OPT_FLAG) {
+                    *(bool *)o->value = true;
+                    value = "";
+                } else {
+                    value = i + 1 < argc ? argv[++i] : NULL;
+                }
             }
         }
         if (!o) {
@@ -186,6 +198,7 @@ int ex_parse_args(int argc, char **argv, const ex_program *prog, ex_common *c) {
             fprintf(stderr, "%s: %s needs a value (try --help)\n", prog->name, o->name);
             return 1;
         }
+        if (o->kind == EX_OPT_FLAG && arg[strlen(o->name)] == '\0') continue;
         if (!set_value(o, value)) {
             char range[160];
             describe_range(o, range, sizeof range);
@@ -194,8 +207,21 @@ int ex_parse_args(int argc, char **argv, const ex_program *prog, ex_common *c) {
             return 1;
         }
     }
-    c->dtype = dtype_index == 1 ? TG_F64 : TG_F32;
     return 0;
+}
+
+int ex_parse_args(int argc, char **argv, const ex_program *prog, ex_common *c) {
+    ex_opt opts[MAX_OPTS];
+    int dtype_index = c->dtype == TG_F64 ? 1 : 0;
+    int n = common_opts(c, &dtype_index, prog->data_help, opts);
+    for (int i = 0; i < prog->n_extra && n < MAX_OPTS; i++) opts[n++] = prog->extra[i];
+    int rc = parse_table(argc, argv, prog, opts, n);
+    if (rc == 0) c->dtype = dtype_index == 1 ? TG_F64 : TG_F32;
+    return rc;
+}
+
+int ex_parse_opts(int argc, char **argv, const ex_program *prog, const ex_opt *opts, int n_opts) {
+    return parse_table(argc, argv, prog, opts, n_opts);
 }
 
 const char *ex_default_image_dir(void) {

@@ -35,7 +35,8 @@ typedef enum ex_opt_kind {
     EX_OPT_U64,    /* value: uint64_t *, any unsigned 64-bit number */
     EX_OPT_DOUBLE, /* value: double *, within [lo, hi] */
     EX_OPT_STRING, /* value: const char ** (points into argv) */
-    EX_OPT_CHOICE  /* value: int *, the index of the word in `choices` */
+    EX_OPT_CHOICE, /* value: int *, the index of the word in `choices` */
+    EX_OPT_FLAG    /* value: bool *, set to true by the flag alone; takes no value */
 } ex_opt_kind;
 
 /* One flag of an example's own. */
@@ -63,6 +64,10 @@ typedef struct ex_program {
  * error (one line on stderr naming the flag, then a hint to try --help), 2 after --help (the
  * text went to stdout). */
 int ex_parse_args(int argc, char **argv, const ex_program *prog, ex_common *c);
+
+/* The parser without the common flags, for programs whose whole command line is their own
+ * table (the experiments): the same syntax, messages, return values and --help. */
+int ex_parse_opts(int argc, char **argv, const ex_program *prog, const ex_opt *opts, int n_opts);
 
 /* The data folder a user most likely means: $TG_DATA_DIR when set and not empty, else
  * "data/fashion-mnist" (where tools/get-fashion-mnist puts it). */

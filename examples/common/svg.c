@@ -7,6 +7,7 @@
 #include "svg.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "outfile.h"
@@ -28,6 +29,7 @@ static const char *const colours[EX_SVG_MAX_SERIES] = {"#1f77b4", "#d62728", "#2
 typedef struct axis {
     double lo, hi, step;
     int decimals;
+    bool log; /* lo, hi and step are powers of ten's exponents; labels show 10^v */
 } axis;
 
 static void xml_text(FILE *f, const char *s) {
@@ -56,7 +58,7 @@ static double nice_step(double span, int target) {
 
 /* An axis covering [lo, hi] (lo > hi means no data: 0..1) whose ends are whole ticks. */
 static axis make_axis(double lo, double hi, bool integer) {
-    axis a;
+    axis a = {0};
     if (!(lo <= hi)) {
         lo = 0.0;
         hi = 1.0;
@@ -74,6 +76,36 @@ static axis make_axis(double lo, double hi, bool integer) {
     if (a.hi <= a.lo) a.hi = a.lo + a.step;
     a.decimals = a.step >= 1.0 ? 0 : (int)ceil(-log10(a.step) - 1e-9);
     return a;
+}
+
+/* A log axis over exponents [lo, hi]: whole decades at both ends, a tick every decade, or
+ * every few decades when they are many. */
+static axis make_log_axis(double lo, double hi) {
+    axis a = {0};
+    a.log = true;
+    if (!(lo <= hi)) {
+        lo = 0.0;
+        hi = 1.0;
+    }
+    a.lo = floor(lo + 1e-9);
+    a.hi = ceil(hi - 1e-9);
+    if (a.hi <= a.lo) a.hi = a.lo + 1.0;
+    a.step = ceil((a.hi - a.lo) / 8.0);
+    a.hi = a.lo + ceil((a.hi - a.lo) / a.step) * a.step;
+    return a;
+}
+
+/* A tick label: plain digits near 1, scientific notation far from it. */
+static void write_tick(FILE *f, const axis *a, double v) {
+    if (!a->log) {
+        fprintf(f, "%.*f", a->decimals, v == 0 ? 0.0 : v);
+        return;
+    }
+    int e = (int)lround(v);
+    if (e >= -2 && e <= 3)
+        fprintf(f, "%.*f", e < 0 ? -e : 0, pow(10.0, e));
+    else
+        fprintf(f, "1e%d", e);
 }
 
 /* Far-off values (outside a fixed range) are pulled in to a finite distance; clipping hides
@@ -104,8 +136,9 @@ static void draw_axes(FILE *f, const ex_panel *p, const axis *ax, const axis *ay
                 left, y, right, y);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
                 left - 5, y, left, y);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f</text>\n", left - 8,
-                y + 4, ay->decimals, v == 0 ? 0.0 : v);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", left - 8, y + 4);
+        write_tick(f, ay, v);
+        fprintf(f, "</text>\n");
     }
     for (int k = 0; k <= n_x; k++) {
         double v = ax->lo + k * ax->step, x = map_x(ax, x0, v);
@@ -113,8 +146,9 @@ static void draw_axes(FILE *f, const ex_panel *p, const axis *ax, const axis *ay
                 x, top, x, bottom);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", x,
                 bottom, x, bottom + 5);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.*f</text>\n", x,
-                bottom + 18, ax->decimals, v == 0 ? 0.0 : v);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, bottom + 18);
+        write_tick(f, ax, v);
+        fprintf(f, "</text>\n");
     }
     fprintf(f, "</g>\n");
     fprintf(f,
@@ -228,7 +262,41 @@ static void draw_legend(FILE *f, const ex_panel *p, const axis *ax, const axis *
     fprintf(f, "</g>\n");
 }
 
+static void draw_panel_mapped(FILE *f, const ex_panel *p, double x0, double y0);
+
+/* A log panel is drawn as a linear one over log10(y), with values <= 0 made NaN (left out)
+ * and the axis labelled in powers of ten. */
 static void draw_panel(FILE *f, const ex_panel *p, double x0, double y0) {
+    if (!p->y_log) {
+        draw_panel_mapped(f, p, x0, y0);
+        return;
+    }
+    ex_panel q = *p;
+    double *logs[EX_SVG_MAX_SERIES] = {0};
+    for (int i = 0; i < p->n_series; i++) {
+        int n = p->series[i].n;
+        logs[i] = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+        if (!logs[i]) {
+            q.series[i].n = 0; /* out of memory: the series is left out, the file stays valid */
+            continue;
+        }
+        for (int k = 0; k < n; k++) {
+            double v = p->series[i].y[k];
+            logs[i][k] = v > 0 ? log10(v) : NAN;
+        }
+        q.series[i].y = logs[i];
+    }
+    if (p->y_min > 0 && p->y_min < p->y_max) {
+        q.y_min = log10(p->y_min);
+        q.y_max = log10(p->y_max);
+    } else {
+        q.y_min = q.y_max = 0;
+    }
+    draw_panel_mapped(f, &q, x0, y0);
+    for (int i = 0; i < p->n_series; i++) free(logs[i]);
+}
+
+static void draw_panel_mapped(FILE *f, const ex_panel *p, double x0, double y0) {
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     for (int i = 0; i < p->n_series; i++) {
         const ex_series *s = &p->series[i];
@@ -244,7 +312,8 @@ static void draw_panel(FILE *f, const ex_panel *p, double x0, double y0) {
         ylo = p->y_min;
         yhi = p->y_max;
     }
-    axis ax = make_axis(xlo, xhi, p->x_integer), ay = make_axis(ylo, yhi, false);
+    axis ax = make_axis(xlo, xhi, p->x_integer);
+    axis ay = p->y_log ? make_log_axis(ylo, yhi) : make_axis(ylo, yhi, false);
     draw_axes(f, p, &ax, &ay, x0, y0);
     /* Points outside a fixed y range would leave the box: clip them to it. */
     fprintf(f, "<clipPath id=\"box%.0f\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "

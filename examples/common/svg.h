@@ -29,6 +29,7 @@ typedef struct ex_panel {
     const char *title, *x_label, *y_label;
     bool x_integer;  /* ticks on whole numbers only (epochs) */
     double y_min, y_max; /* a fixed range when y_min < y_max, else fitted to the data */
+    bool y_log; /* a logarithmic y axis with ticks at powers of ten; values <= 0 are left out */
     int n_series;
     ex_series series[EX_SVG_MAX_SERIES];
 } ex_panel;
