@@ -48,8 +48,10 @@ static ov_error worst(const ov_table *tab, int dt, int op, int form, bool grad) 
     for (int k = 0; k < tab->n_mags; k++) {
         const ov_result *r = &tab->r[dt][op][form][k];
         const ov_error *e = grad ? &r->grad : &r->value;
-        if (e->kind > w.kind) w = *e;
-        else if (e->kind == OV_FINITE && w.kind == OV_FINITE && e->rel > w.rel) w.rel = e->rel;
+        if (e->kind > w.kind)
+            w = *e;
+        else if (e->kind == OV_FINITE && w.kind == OV_FINITE && e->rel > w.rel)
+            w.rel = e->rel;
     }
     return w;
 }
@@ -131,24 +133,24 @@ static void check(xp_options *o, const ov_table *tab) {
             xp_expect(o,
                       n1->value.kind == OV_FINITE && n1->value.rel < exact &&
                           n1->grad.kind == OV_FINITE && n1->grad.rel < exact,
-                      "%s %s: the naive formula is right at M = 1 (errors %.1e / %.1e < %.0e)",
-                      dn, name, n1->value.rel, n1->grad.rel, exact);
+                      "%s %s: the naive formula is right at M = 1 (errors %.1e / %.1e < %.0e)", dn,
+                      name, n1->value.rel, n1->grad.rel, exact);
             bool broken = k1000 >= 0;
             for (int k = k1000; broken && k < tab->n_mags; k++) {
                 const ov_result *r = &tab->r[dt][op][OV_NAIVE][k];
                 broken = r->value.kind != OV_FINITE || r->grad.kind != OV_FINITE;
             }
-            xp_expect(o, broken, "%s %s: the naive formula gives Inf or NaN (value or gradient) "
-                      "at every M >= 1000", dn, name);
+            xp_expect(o, broken,
+                      "%s %s: the naive formula gives Inf or NaN (value or gradient) "
+                      "at every M >= 1000",
+                      dn, name);
             ov_error wv = worst(tab, dt, op, OV_LIBRARY, false);
             ov_error wg = worst(tab, dt, op, OV_LIBRARY, true);
-            xp_expect(o,
-                      wv.kind == OV_FINITE && wg.kind == OV_FINITE && wv.rel <= 1e-6 &&
-                          wg.rel <= 1e-6,
-                      "%s %s: %s is finite and within 1e-6 of the reference for M = 1..%g "
-                      "(worst %.1e / %.1e)",
-                      dn, name, ov_library_formula((ov_op)op), tab->mag[tab->n_mags - 1], wv.rel,
-                      wg.rel);
+            xp_expect(
+                o, wv.kind == OV_FINITE && wg.kind == OV_FINITE && wv.rel <= 1e-6 && wg.rel <= 1e-6,
+                "%s %s: %s is finite and within 1e-6 of the reference for M = 1..%g "
+                "(worst %.1e / %.1e)",
+                dn, name, ov_library_formula((ov_op)op), tab->mag[tab->n_mags - 1], wv.rel, wg.rel);
         }
         /* The claim for each naive formula was checked one by one above; say it once more
          * where a reader looks: sigmoid's naive value stays finite, its gradient does not. */
@@ -176,13 +178,14 @@ int main(int argc, char **argv) {
     xp_options o = xp_defaults();
     const ex_program prog = {
         .name = "exponent_overflow",
-        .about = "Lesson 5: softmax, log-softmax, cross entropy, logsumexp, sigmoid and binary\n"
-                 "cross entropy on inputs of magnitude 1 to 10^4, in f32 and f64, written\n"
-                 "naively from tg_exp/tg_div/tg_log and with the library's ops; values and\n"
-                 "gradients against a long-double reference. Writes exponent-overflow.csv and\n"
-                 "exponent-overflow.svg, and prints the table of docs/lessons/exponent-overflow.md.\n"
-                 "--seed draws the weights w of the sum w y whose gradient is taken; --threads\n"
-                 "and --data are accepted for the lessons' common command line and unused.\n",
+        .about =
+            "Lesson 5: softmax, log-softmax, cross entropy, logsumexp, sigmoid and binary\n"
+            "cross entropy on inputs of magnitude 1 to 10^4, in f32 and f64, written\n"
+            "naively from tg_exp/tg_div/tg_log and with the library's ops; values and\n"
+            "gradients against a long-double reference. Writes exponent-overflow.csv and\n"
+            "exponent-overflow.svg, and prints the table of docs/lessons/exponent-overflow.md.\n"
+            "--seed draws the weights w of the sum w y whose gradient is taken; --threads\n"
+            "and --data are accepted for the lessons' common command line and unused.\n",
         .data_help = "unused: this lesson reads no images",
     };
     int rc = xp_parse(argc, argv, &prog, &o);
@@ -204,8 +207,8 @@ int main(int argc, char **argv) {
         for (int op = 0; op < OV_N_OPS; op++)
             for (int form = 0; form < 2; form++)
                 for (int k = 0; k < tab.n_mags; k++)
-                    if (ov_measure(t, (ov_op)op, (ov_form)form, dt ? TG_F64 : TG_F32, tab.mag[k],
-                                   w, &tab.r[dt][op][form][k], &err) != TG_OK) {
+                    if (ov_measure(t, (ov_op)op, (ov_form)form, dt ? TG_F64 : TG_F32, tab.mag[k], w,
+                                   &tab.r[dt][op][form][k], &err) != TG_OK) {
                         tg_tape_free(t);
                         return xp_fail(prog.name, err.message);
                     }

@@ -13,20 +13,18 @@ static const double u[OV_N_IN] = {1, 1, 0, -1};
 static const double bce_target[OV_N_IN] = {0, 1, 1, 0};
 static const int64_t ce_label = 2; /* the element at 0: its loss is M + ln 2 */
 
-static const char *const names[OV_N_OPS] = {
-    "softmax", "log_softmax", "cross_entropy", "logsumexp", "sigmoid", "bce", "bce_probs"};
-static const char *const naive[OV_N_OPS] = {
-    "exp(x) / sum exp(x)",
-    "log(exp(x) / sum exp(x))",
-    "-log(exp(x_k) / sum exp(x))",
-    "log(sum exp(x))",
-    "1 / (1 + exp(-x))",
-    "-(t log p + (1-t) log(1-p)), p = 1/(1+exp(-x))",
-    "-(t log p + (1-t) log(1-p)), p = 1/(1+exp(-x))"};
+static const char *const names[OV_N_OPS] = {"softmax", "log_softmax", "cross_entropy", "logsumexp",
+                                            "sigmoid", "bce",         "bce_probs"};
+static const char *const naive[OV_N_OPS] = {"exp(x) / sum exp(x)",
+                                            "log(exp(x) / sum exp(x))",
+                                            "-log(exp(x_k) / sum exp(x))",
+                                            "log(sum exp(x))",
+                                            "1 / (1 + exp(-x))",
+                                            "-(t log p + (1-t) log(1-p)), p = 1/(1+exp(-x))",
+                                            "-(t log p + (1-t) log(1-p)), p = 1/(1+exp(-x))"};
 static const char *const library[OV_N_OPS] = {
-    "tg_softmax",           "tg_log_softmax", "tg_cross_entropy",
-    "tg_logsumexp_all",     "tg_sigmoid",     "tg_bce_with_logits",
-    "tg_bce(tg_sigmoid(x))"};
+    "tg_softmax", "tg_log_softmax",     "tg_cross_entropy",     "tg_logsumexp_all",
+    "tg_sigmoid", "tg_bce_with_logits", "tg_bce(tg_sigmoid(x))"};
 
 const char *ov_op_name(ov_op op) { return op < OV_N_OPS ? names[op] : "?"; }
 const char *ov_naive_formula(ov_op op) { return op < OV_N_OPS ? naive[op] : "?"; }
@@ -109,7 +107,8 @@ static tg_tensor *naive_sigmoid(tg_tape *t, tg_tensor *x) {
 static tg_tensor *naive_bce(tg_tape *t, tg_tensor *x, tg_tensor *target) {
     tg_tensor *p = naive_sigmoid(t, x);
     tg_tensor *pos = tg_mul(t, target, tg_log(t, p));
-    tg_tensor *neg = tg_mul(t, tg_rsub_scalar(t, target, 1.0), tg_log(t, tg_rsub_scalar(t, p, 1.0)));
+    tg_tensor *neg =
+        tg_mul(t, tg_rsub_scalar(t, target, 1.0), tg_log(t, tg_rsub_scalar(t, p, 1.0)));
     return tg_neg(t, tg_mean_all(t, tg_add(t, pos, neg)));
 }
 
@@ -122,8 +121,8 @@ static tg_tensor *build(tg_tape *t, ov_op op, ov_form form, tg_tensor *x, tg_ten
         return lib ? tg_log_softmax(t, x, 1) : tg_log(t, naive_softmax(t, x));
     case OV_CROSS_ENTROPY:
         if (lib) return tg_cross_entropy(t, x, &ce_label, 0.0, TG_REDUCE_MEAN);
-        return tg_neg(t, tg_mean_all(t, tg_log(t, tg_index_select(t, naive_softmax(t, x), 1, 1,
-                                                                   &ce_label))));
+        return tg_neg(
+            t, tg_mean_all(t, tg_log(t, tg_index_select(t, naive_softmax(t, x), 1, 1, &ce_label))));
     case OV_LOGSUMEXP:
         return lib ? tg_logsumexp_all(t, x) : tg_log(t, tg_sum_all(t, tg_exp(t, x)));
     case OV_SIGMOID:
@@ -149,8 +148,10 @@ static ov_error compare(const double *a, const ld *r, int n, tg_dtype dtype) {
     ov_error e = {OV_FINITE, NAN};
     ld worst = 0, scale = dtype == TG_F32 ? FLT_MIN : DBL_MIN;
     for (int i = 0; i < n; i++) {
-        if (isnan(a[i])) e.kind = OV_NAN;
-        else if (isinf(a[i]) && e.kind != OV_NAN) e.kind = OV_INF;
+        if (isnan(a[i]))
+            e.kind = OV_NAN;
+        else if (isinf(a[i]) && e.kind != OV_NAN)
+            e.kind = OV_INF;
         worst = fmaxl(worst, fabsl((ld)a[i] - r[i]));
         scale = fmaxl(scale, fabsl(r[i]));
     }
@@ -171,15 +172,16 @@ tg_status ov_measure(tg_tape *t, ov_op op, ov_form form, tg_dtype dtype, double 
     int n_out = reference(op, x, wl, val, grad);
 
     tg_tape_reset(t);
-    tg_tensor *xt = make(t, dtype, xd), *wt = make(t, dtype, w), *target = make(t, dtype, bce_target);
+    tg_tensor *xt = make(t, dtype, xd), *wt = make(t, dtype, w),
+              *target = make(t, dtype, bce_target);
     tg_tensor *g = NULL;
     tg_tensor *y = xt && tg_tensor_set_requires_grad(xt, true) == TG_OK
                        ? build(t, op, form, xt, target)
                        : NULL;
     tg_tensor *loss = n_out == 1 ? y : tg_sum_all(t, tg_mul(t, y, wt));
     tg_status s = loss ? tg_tape_grad(t, loss, NULL, 1, &xt, &g, 0) : tg_tape_status(t);
-    if (s == TG_OK && (tg_tensor_copy_out(y, TG_F64, a) != TG_OK ||
-                       tg_tensor_copy_out(g, TG_F64, ga) != TG_OK))
+    if (s == TG_OK &&
+        (tg_tensor_copy_out(y, TG_F64, a) != TG_OK || tg_tensor_copy_out(g, TG_F64, ga) != TG_OK))
         s = TG_ERR_ARG;
     if (s != TG_OK) {
         tg_error_set(err, s, "%s (%s, %s, M = %g): %s", ov_op_name(op),

@@ -15,18 +15,18 @@
 
 #include "outfile.h"
 
-#define FIG_W 1200.0
-#define CELL_W 590.0
-#define CELL_H 420.0
-#define TOP 50.0
-#define LEFT 90.0     /* from the cell's left edge to the plot box */
-#define BOX_W 470.0
-#define BAND_TOP 40.0 /* from the cell's top */
-#define ROW_H 11.0
+#define FIG_W     1200.0
+#define CELL_W    590.0
+#define CELL_H    420.0
+#define TOP       50.0
+#define LEFT      90.0 /* from the cell's left edge to the plot box */
+#define BOX_W     470.0
+#define BAND_TOP  40.0 /* from the cell's top */
+#define ROW_H     11.0
 #define BAND_ROWS (OV_N_OPS - 1) /* bce_probs shares bce's row: its naive form is bce's */
-#define BOX_TOP (BAND_TOP + BAND_ROWS * ROW_H + 14.0)
-#define BOX_H 250.0
-#define LEGEND_H 80.0
+#define BOX_TOP   (BAND_TOP + BAND_ROWS * ROW_H + 14.0)
+#define BOX_H     250.0
+#define LEGEND_H  80.0
 #define LOG_Y_MIN (-18.0) /* errors below 1e-18 (exact ones included) sit on the floor */
 #define LOG_Y_MAX 1.0
 
@@ -35,7 +35,7 @@ static const char *const colour[OV_N_OPS] = {"#0072B2", "#D55E00", "#009E73", "#
                                              "#E69F00", "#56B4E9", "#000000"};
 
 typedef struct box {
-    double x0, y0; /* the plot box's top-left corner */
+    double x0, y0;   /* the plot box's top-left corner */
     double lx0, lx1; /* log10 of the first and last magnitude */
 } box;
 
@@ -74,19 +74,19 @@ static void draw_frame(FILE *f, const box *b, double cell_x, double cell_y, cons
     fprintf(f, "<g font-size='11' fill='#333'>\n");
     for (int e = (int)LOG_Y_MIN; e <= (int)LOG_Y_MAX; e += 3) {
         double y = map_y(b, pow(10.0, e));
-        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#e4e4e4'/>\n", b->x0,
-                y, b->x0 + BOX_W, y);
+        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#e4e4e4'/>\n", b->x0, y,
+                b->x0 + BOX_W, y);
         if (e == (int)LOG_Y_MIN)
-            fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='end'>&#8804;1e%d</text>\n",
-                    b->x0 - 5, y + 4, e);
-        else
-            fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='end'>1e%d</text>\n", b->x0 - 5,
+            fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='end'>&#8804;1e%d</text>\n", b->x0 - 5,
                     y + 4, e);
+        else
+            fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='end'>1e%d</text>\n", b->x0 - 5, y + 4,
+                    e);
     }
     for (int e = (int)ceil(b->lx0 - 1e-9); e <= (int)floor(b->lx1 + 1e-9); e++) {
         double x = map_x(b, pow(10.0, e));
-        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#e4e4e4'/>\n", x,
-                b->y0, x, b->y0 + BOX_H);
+        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#e4e4e4'/>\n", x, b->y0,
+                x, b->y0 + BOX_H);
         fprintf(f, "<text x='%.1f' y='%.1f' text-anchor='middle'>%.0f</text>\n", x,
                 b->y0 + BOX_H + 16, pow(10.0, e));
     }
@@ -105,8 +105,8 @@ static void draw_frame(FILE *f, const box *b, double cell_x, double cell_y, cons
         fprintf(f,
                 "<text x='%.1f' y='%.1f' font-size='11' fill='#a33' text-anchor='%s'>e^M "
                 "overflows %s (M &gt; %.1f)</text>\n",
-                right ? xo - 4 : xo + 4, b->y0 + 14, right ? "end" : "start",
-                tg_dtype_name(dtype), m_over);
+                right ? xo - 4 : xo + 4, b->y0 + 14, right ? "end" : "start", tg_dtype_name(dtype),
+                m_over);
     }
     fprintf(f,
             "<text x='%.1f' y='%.1f' font-size='12' text-anchor='middle'>input magnitude M "
@@ -133,9 +133,8 @@ static void draw_curve(FILE *f, const box *b, double band_y, const ov_table *tab
             double y = band_y + ((op < BAND_ROWS ? op : BAND_ROWS - 1) + 0.5) * ROW_H;
             const char *fill = form == OV_LIBRARY ? "white" : colour[op];
             if (e->kind == OV_INF)
-                fprintf(f,
-                        "<path d='M%.1f %.1fL%.1f %.1fL%.1f %.1fZ' fill='%s' stroke='%s'/>\n",
-                        x, y - 4.5, x - 4.5, y + 4, x + 4.5, y + 4, fill, colour[op]);
+                fprintf(f, "<path d='M%.1f %.1fL%.1f %.1fL%.1f %.1fZ' fill='%s' stroke='%s'/>\n", x,
+                        y - 4.5, x - 4.5, y + 4, x + 4.5, y + 4, fill, colour[op]);
             else
                 fprintf(f,
                         "<path d='M%.1f %.1fL%.1f %.1fM%.1f %.1fL%.1f %.1f' stroke='%s' "
@@ -168,8 +167,7 @@ static void draw_legend(FILE *f, double y) {
     double x = LEFT;
     for (int op = 0; op < OV_N_OPS; op++) {
         double xi = x + (op % 4) * 270, yi = y + (op / 4) * 22;
-        fprintf(f,
-                "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-width='3'/>\n",
+        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-width='3'/>\n",
                 xi, yi - 4, xi + 26, yi - 4, colour[op]);
         fprintf(f, "<text x='%.1f' y='%.1f'>%s</text>\n", xi + 32, yi, ov_op_name((ov_op)op));
     }
