@@ -11,7 +11,8 @@
  * ReLU and Leaky ReLU are trained again with a learning rate 100 times too high for the first
  * epoch (then the normal one), which pushes many ReLU units into the negative half for good.
  * A last, separate measurement times each activation alone (forward and backward over a large
- * tensor), the cost the primer compares.
+ * tensor), the cost the primer compares. Writes activations.csv (per epoch),
+ * activations-units.csv (per probe) and activations.svg.
  *
  * The finding (checked, exit status 1 when it fails): after the high-rate epoch a large share
  * of the ReLU units are dead (few are at the normal rate) while no Leaky ReLU unit is, and the
@@ -55,7 +56,7 @@ typedef struct result {
     double accuracy[MAX_EPOCHS], seconds[MAX_EPOCHS]; /* after / of each epoch */
     int n_points;
     double step[MAX_POINTS], dead[MAX_POINTS], inactive[MAX_POINTS]; /* fractions of units */
-    double final_loss;
+    double train_loss[MAX_EPOCHS]; /* mean over each epoch's batches */
 } result;
 
 /* Logits of the network, with the hidden layers' pre-activations in z[0..DEPTH) when z is not
@@ -191,6 +192,7 @@ static tg_status run_one(const xp_options *o, const sizes *z, const ex_images *d
         if (st == TG_OK)
             st = xp_mlp_evaluate(&m, d, z->n_test, TG_F32, &r->accuracy[e], &test_loss, err);
         r->seconds[e] = seconds;
+        r->train_loss[e] = per_epoch > 0 ? loss_sum / (double)per_epoch : NAN;
         r->n_epochs = e + 1;
     }
     if (st == TG_OK && r->n_points < MAX_POINTS) {
@@ -198,7 +200,6 @@ static tg_status run_one(const xp_options *o, const sizes *z, const ex_images *d
         r->step[k] = (double)step;
         st = probe_units(&m, s, t, probe_batch, &pc, &r->dead[k], &r->inactive[k], err);
     }
-    r->final_loss = per_epoch > 0 ? loss_sum / (double)per_epoch : NAN;
     tg_optim_free(opt);
     free(labels);
     tg_tape_free(t);
@@ -243,39 +244,41 @@ static double max_of(const double *v, int n) {
     return m;
 }
 
+/* Two tables: activations-units.csv, one row per (run, probe point); activations.csv, one row
+ * per (run, epoch). The run is named by its activation (xp_act's numbering) and its rate. */
 static tg_status write_csv(const xp_options *o, const result *runs, int n_runs, tg_error *err) {
-    /* One row per (run, probe point); the epoch columns are filled on the rows where the
-     * epochs end. */
-    static double rows[(N_ACTS + 2) * MAX_POINTS][8];
-    int n = 0;
+    static double units[(N_ACTS + 2) * MAX_POINTS][5], epochs[(N_ACTS + 2) * MAX_EPOCHS][6];
+    int n_units = 0, n_epochs = 0;
     for (int i = 0; i < n_runs; i++) {
         const result *r = &runs[i];
         for (int k = 0; k < r->n_points; k++) {
-            double *row = rows[n++];
+            double *row = units[n_units++];
             row[0] = r->act;
             row[1] = r->lr;
             row[2] = r->step[k];
             row[3] = 100 * r->dead[k];
             row[4] = 100 * r->inactive[k];
-            row[5] = row[6] = row[7] = NAN;
-            if (k == r->n_points - 1) {
-                row[5] = r->accuracy[r->n_epochs - 1];
-                row[6] = mean_seconds(r);
-                row[7] = r->final_loss;
-            }
+        }
+        for (int e = 0; e < r->n_epochs; e++) {
+            double *row = epochs[n_epochs++];
+            row[0] = r->act;
+            row[1] = r->lr;
+            row[2] = e + 1;
+            row[3] = r->accuracy[e];
+            row[4] = r->seconds[e];
+            row[5] = r->train_loss[e];
         }
     }
-    const char *names[] = {"activation(0=sigmoid,1=tanh,2=relu,3=leaky_relu,5=gelu,6=elu)",
-                           "lr",
-                           "step",
-                           "dead_percent",
-                           "inactive_percent",
-                           "final_test_accuracy",
-                           "seconds_per_epoch",
-                           "last_epoch_train_loss"};
+    const char *act = "activation(0=sigmoid,1=tanh,2=relu,3=leaky_relu,5=gelu,6=elu)";
+    const char *unit_names[] = {act, "first_lr", "step", "dead_percent", "inactive_percent"};
+    const char *epoch_names[] = {act,       "first_lr",  "epoch", "test_accuracy",
+                                 "seconds", "train_loss"};
     char path[4096];
-    tg_status st = xp_out_path(o, "activations.csv", path, sizeof path, err);
-    return st == TG_OK ? ex_csv_write(path, 8, names, n, &rows[0][0], err) : st;
+    tg_status st = xp_out_path(o, "activations-units.csv", path, sizeof path, err);
+    if (st == TG_OK) st = ex_csv_write(path, 5, unit_names, n_units, &units[0][0], err);
+    if (st == TG_OK) st = xp_out_path(o, "activations.csv", path, sizeof path, err);
+    if (st == TG_OK) st = ex_csv_write(path, 6, epoch_names, n_epochs, &epochs[0][0], err);
+    return st;
 }
 
 /* One colour per activation in every panel; the high-rate runs in a darker shade of their
@@ -355,7 +358,8 @@ int main(int argc, char **argv) {
                  "ReLU, Leaky ReLU, ELU and GELU: test accuracy, seconds per epoch, and the share\n"
                  "of dead hidden units (no gradient on a fixed held-out batch) over training;\n"
                  "then ReLU and Leaky ReLU with a high learning rate for the first epoch, where\n"
-                 "ReLU units die. Writes activations.csv and activations.svg and prints the\n"
+                 "ReLU units die. Writes activations.csv (per epoch), activations-units.csv\n"
+                 "(dead and inactive units per probe) and activations.svg, and prints the\n"
                  "table of docs/lessons/activations.md.\n",
         .data_help = "an MNIST-format folder, or 'synthetic' (default: $TG_DATA_DIR or "
                      "data/fashion-mnist)",
@@ -452,7 +456,7 @@ int main(int argc, char **argv) {
     if (write_csv(&o, runs, N_ACTS + 2, &err) != TG_OK ||
         write_svg(&o, &z, normal, high, &err) != TG_OK)
         return xp_fail(prog.name, err.message);
-    printf("wrote %s/activations.csv and %s/activations.svg\n", o.out, o.out);
+    printf("wrote %s/activations.csv, activations-units.csv and activations.svg\n", o.out);
 
     /* The findings. */
     const result *hr = &high[0], *hl = &high[1], *nr = &normal[HIGH_RELU];
