@@ -319,22 +319,26 @@ static tg_status write_svg(const xp_options *o, const sizes *z, const result *no
     p[1].y_max = slowest > 0 ? 1.15 * slowest : 1;
     /* Panels 3 and 4: ReLU and Leaky ReLU at the normal rate and after the high-rate epoch,
      * dead units and inactive ones. */
-    snprintf(titles34[0], sizeof titles34[0], "dead units: zero gradient on held-out batch");
-    snprintf(titles34[1], sizeof titles34[1], "inactive units: z <= 0 on the whole batch");
+    snprintf(titles34[0], sizeof titles34[0], "dead units (lr %g; %g in epoch 1)", z->lr,
+             z->high_lr);
+    snprintf(titles34[1], sizeof titles34[1], "inactive units (lr %g; %g in epoch 1)", z->lr,
+             z->high_lr);
     for (int q = 0; q < 2; q++)
         p[2 + q] = (ex_panel){.title = titles34[q],
                               .x_label = "Adam step",
-                              .y_label = "% of hidden units",
+                              .y_label = q ? "% of units with z <= 0 on all probes"
+                                           : "% of units with zero gradient",
                               .y_min = 0,
                               .y_max = 100,
                               .n_series = 4};
     for (int i = 0; i < 4; i++) {
         int a = HIGH_RELU + i % 2;
         const result *r = i < 2 ? &normal[a] : &high[i % 2];
+        /* Short names keep the legend small enough to find a corner free of data. */
         if (i < 2)
-            snprintf(names[i], sizeof names[i], "%s, lr %g", titles[a], z->lr);
+            snprintf(names[i], sizeof names[i], "%s", titles[a]);
         else
-            snprintf(names[i], sizeof names[i], "%s, lr %g then %g", titles[a], z->high_lr, z->lr);
+            snprintf(names[i], sizeof names[i], "%s, %g first", titles[a], z->high_lr);
         for (int k = 0; k < r->n_points; k++) {
             dead[i][k] = 100 * r->dead[k];
             inactive[i][k] = 100 * r->inactive[k];
