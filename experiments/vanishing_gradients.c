@@ -45,8 +45,9 @@ typedef struct result {
 
 /* The learning speed of every hidden layer: the bias-gradient norms of the mean cost over the
  * probe batch (the same images for every network, so the numbers compare). */
-static tg_status measure(const xp_mlp *m, tg_store *s, tg_tape *t, tg_tensor *(*probe)(tg_tape *, void *, int64_t *),
-                         void *ctx, double *speeds, tg_error *err) {
+static tg_status measure(const xp_mlp *m, tg_store *s, tg_tape *t,
+                         tg_tensor *(*probe)(tg_tape *, void *, int64_t *), void *ctx,
+                         double *speeds, const char *dot_path, tg_error *err) {
     static int64_t labels[4096];
     tg_store_zero_grad(s);
     tg_tensor *x = probe(t, ctx, labels);
@@ -55,6 +56,11 @@ static tg_status measure(const xp_mlp *m, tg_store *s, tg_tape *t, tg_tensor *(*
     if (!loss || tg_tape_backward(t, loss, NULL, 0) != TG_OK)
         return tg_error_set(err, tg_tape_status(t), "probe: %s", tg_tape_error(t));
     for (int l = 0; l + 1 < m->n_layers; l++) speeds[l] = xp_grad_norm(m->layer[l].bias);
+    /* The step's graph, each tensor coloured by its gradient's norm. */
+    tg_dot_options dot = {.show_grad_norms = true,
+                          .title = "sigmoid 784-[30 x 4]-10 at initialisation: one step, coloured by |grad|"};
+    if (dot_path && tg_tape_write_dot_path(t, dot_path, &dot) != TG_OK)
+        return tg_error_set(err, tg_tape_status(t), "%s", tg_tape_error(t));
     tg_tape_reset(t);
     tg_store_zero_grad(s);
     return TG_OK;
@@ -98,7 +104,11 @@ static tg_status run_one(const xp_options *o, const sizes *z, const ex_images *d
         if (!opt) st = err->status;
     }
     probe_ctx pc = {d, z->probe};
-    if (st == TG_OK) st = measure(&m, s, t, probe_batch, &pc, r->speed0, err);
+    char dot_path[4096];
+    bool dot = act == XP_ACT_SIGMOID && depth == MAX_DEPTH;
+    if (st == TG_OK && dot)
+        st = xp_out_path(o, "vanishing-gradients-step.dot", dot_path, sizeof dot_path, err);
+    if (st == TG_OK) st = measure(&m, s, t, probe_batch, &pc, r->speed0, dot ? dot_path : NULL, err);
     int64_t n_train = tg_dataset_count(d->train), steps_per_epoch = n_train / z->batch;
     int64_t n_steps = steps_per_epoch * z->epochs;
     /* A fixed permutation per epoch would need a batcher; a stride through the set that is
@@ -108,7 +118,7 @@ static tg_status run_one(const xp_options *o, const sizes *z, const ex_images *d
         if (step % z->every == 0 && r->n_points < MAX_POINTS) {
             int k = r->n_points++;
             r->step[k] = (double)step;
-            st = measure(&m, s, t, probe_batch, &pc, r->speed[k], err);
+            st = measure(&m, s, t, probe_batch, &pc, r->speed[k], NULL, err);
             if (st != TG_OK) break;
         }
         if (step == n_steps) break;
@@ -147,8 +157,8 @@ int main(int argc, char **argv) {
 
     sizes z = o.quick ? (sizes){.n_train = 1000, .n_test = 500, .probe = 500, .batch = 10,
                                 .epochs = 1, .every = 50, .lr = 0.1}
-                      : (sizes){.n_train = 10000, .n_test = 0, .probe = 1000, .batch = 10,
-                                .epochs = 3, .every = 200, .lr = 0.1};
+                      : (sizes){.n_train = 60000, .n_test = 0, .probe = 1000, .batch = 10,
+                                .epochs = 2, .every = 400, .lr = 0.1};
     tg_error err = {0};
     ex_images d;
     if (xp_load_images(&o, z.n_train, z.n_test, &d, &err) != TG_OK) return xp_fail(prog.name, err.message);
@@ -195,41 +205,82 @@ int main(int argc, char **argv) {
         ex_csv_write(path, 7, names, n_rows, &rows[0][0], &err) != TG_OK)
         return xp_fail(prog.name, err.message);
 
-    /* Figure: the speed at initialisation per layer, one line per depth, for each activation;
-     * and the deepest sigmoid network's speeds over training. */
-    static double xs[MAX_DEPTH], ys[N_ACTS][MAX_DEPTH][MAX_DEPTH];
+    /* Figure 1: the speed at initialisation per layer, one line per depth, for each activation
+     * on one shared scale, and the first/last ratio against depth. */
+    static double xs[MAX_DEPTH], ys[N_ACTS][MAX_DEPTH][MAX_DEPTH], ratio[N_ACTS][MAX_DEPTH];
     static char depth_names[MAX_DEPTH][32], layer_names[MAX_DEPTH][32];
+    double lo = INFINITY, hi = 0;
+    for (int a = 0; a < N_ACTS; a++)
+        for (int k = 1; k <= MAX_DEPTH; k++)
+            for (int l = 0; l < k; l++) {
+                lo = fmin(lo, res[a][k - 1].speed0[l]);
+                hi = fmax(hi, res[a][k - 1].speed0[l]);
+            }
     ex_panel panels[4] = {0};
     for (int l = 0; l < MAX_DEPTH; l++) xs[l] = l + 1;
     for (int a = 0; a < N_ACTS; a++) {
         ex_panel *p = &panels[a];
         p->title = act_titles[a];
         p->x_label = "hidden layer l (1 = next to the input)";
-        p->y_label = "||dC/db_l|| at initialisation";
+        p->y_label = "learning speed ||dC/db_l|| at initialisation";
         p->x_integer = true;
         p->y_log = true;
+        p->y_min = lo;
+        p->y_max = hi;
         p->n_series = MAX_DEPTH;
         for (int k = 1; k <= MAX_DEPTH; k++) {
             snprintf(depth_names[k - 1], sizeof depth_names[k - 1], "%d hidden", k);
             for (int l = 0; l < k; l++) ys[a][k - 1][l] = res[a][k - 1].speed0[l];
-            p->series[k - 1] = (ex_series){depth_names[k - 1], k, xs, ys[a][k - 1], NULL};
+            p->series[k - 1] = (ex_series){depth_names[k - 1], k, xs, ys[a][k - 1], NULL, false};
+            ratio[a][k - 1] = res[a][k - 1].speed0[0] / res[a][k - 1].speed0[k - 1];
         }
     }
-    const result *deep = &res[0][MAX_DEPTH - 1];
-    static double speed_t[MAX_DEPTH][MAX_POINTS];
     ex_panel *p = &panels[3];
-    p->title = "sigmoid, 4 hidden layers, training";
-    p->x_label = "SGD step (batch of 10)";
-    p->y_label = "||dC/db_l||";
+    p->title = "first / last hidden layer";
+    p->x_label = "hidden layers k";
+    p->y_label = "||dC/db_1|| / ||dC/db_k|| at initialisation";
+    p->x_integer = true;
     p->y_log = true;
-    p->n_series = MAX_DEPTH;
-    for (int l = 0; l < MAX_DEPTH; l++) {
-        snprintf(layer_names[l], sizeof layer_names[l], "layer %d", l + 1);
-        for (int k = 0; k < deep->n_points; k++) speed_t[l][k] = deep->speed[k][l];
-        p->series[l] = (ex_series){layer_names[l], deep->n_points, deep->step, speed_t[l], NULL};
-    }
+    p->n_series = N_ACTS;
+    for (int a = 0; a < N_ACTS; a++)
+        p->series[a] = (ex_series){act_titles[a], MAX_DEPTH, xs, ratio[a], NULL, a == 2};
     if (xp_out_path(&o, "vanishing-gradients.svg", path, sizeof path, &err) != TG_OK ||
-        ex_svg_write(path, "Vanishing gradients: learning speed per hidden layer", 4, panels, &err) != TG_OK)
+        ex_svg_write(path, "Vanishing gradients: learning speed per hidden layer at initialisation",
+                     4, panels, &err) != TG_OK)
+        return xp_fail(prog.name, err.message);
+
+    /* Figure 2: the deepest networks' speeds over training, and the test accuracy per depth. */
+    static double speed_t[N_ACTS][MAX_DEPTH][MAX_POINTS], acc[N_ACTS][MAX_DEPTH];
+    ex_panel train[3] = {0};
+    for (int a = 0; a < 2; a++) {
+        const result *deep = &res[a][MAX_DEPTH - 1];
+        p = &train[a];
+        p->title = a == 0 ? "sigmoid, 4 hidden layers" : "ReLU (He init), 4 hidden layers";
+        p->x_label = "SGD step (batch of 10)";
+        p->y_label = "learning speed ||dC/db_l||";
+        p->y_log = true;
+        p->n_series = MAX_DEPTH;
+        for (int l = 0; l < MAX_DEPTH; l++) {
+            snprintf(layer_names[l], sizeof layer_names[l], "layer %d", l + 1);
+            for (int k = 0; k < deep->n_points; k++) speed_t[a][l][k] = deep->speed[k][l];
+            p->series[l] = (ex_series){layer_names[l], deep->n_points, deep->step, speed_t[a][l], NULL, false};
+        }
+    }
+    p = &train[2];
+    p->title = "test accuracy after training";
+    p->x_label = "hidden layers k";
+    p->y_label = "test accuracy (%)";
+    p->x_integer = true;
+    p->y_min = o.quick ? 0 : 60; /* a range that does not magnify a point of difference */
+    p->y_max = 100;
+    p->n_series = N_ACTS;
+    for (int a = 0; a < N_ACTS; a++) {
+        for (int k = 0; k < MAX_DEPTH; k++) acc[a][k] = res[a][k].accuracy;
+        p->series[a] = (ex_series){act_titles[a], MAX_DEPTH, xs, acc[a], NULL, a == 2};
+    }
+    if (xp_out_path(&o, "vanishing-gradients-training.svg", path, sizeof path, &err) != TG_OK ||
+        ex_svg_write(path, "Vanishing gradients: learning speed per hidden layer during training",
+                     3, train, &err) != TG_OK)
         return xp_fail(prog.name, err.message);
 
     /* The findings. */

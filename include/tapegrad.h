@@ -16,6 +16,7 @@
  *   tapegrad/registry.h   the registered ops: names, properties, nodes recorded on a tape
  *   tapegrad/gradcheck.h  finite-difference proofs of first and second derivatives
  *   tapegrad/dot.h        Graphviz DOT export of a recorded graph
+ *   tapegrad/stats.h      norms and NaN/Inf counts of tensors and of gradients
  *   tapegrad/runtime.h    threads and the CPU instruction set the kernels use
  *   tapegrad/data.h       IDX image sets, text corpora, the seeded batch iterator
  *   tapegrad/checkpoint.h saving and loading a store in the safetensors format
@@ -70,6 +71,7 @@
 #include "tapegrad/registry.h"
 #include "tapegrad/rng.h"
 #include "tapegrad/runtime.h"
+#include "tapegrad/stats.h"
 #include "tapegrad/tape.h"
 #include "tapegrad/tensor.h"
 

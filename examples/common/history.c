@@ -111,12 +111,13 @@ tg_status ex_history_write_svg(const ex_history *h, const char *path, tg_error *
     }
     if (sp->trace_legend)
         panels[0].series[panels[0].n_series++] =
-            (ex_series){sp->trace_legend, (int)nt, tx, ty, sp->trace_colour};
+            (ex_series){sp->trace_legend, (int)nt, tx, ty, sp->trace_colour, false};
     for (int c = 0; c < cols; c++) {
         ex_panel *p = &panels[sp->cols[c].panel];
         if (p->n_series < EX_SVG_MAX_SERIES)
             p->series[p->n_series++] =
-                (ex_series){sp->cols[c].legend, (int)n, xs, ys + c * n, sp->cols[c].colour};
+                (ex_series){sp->cols[c].legend, (int)n, xs, ys + c * n, sp->cols[c].colour,
+                           false};
     }
     tg_status st = ex_svg_write(path, sp->title, sp->n_panels, panels, err);
     free(buf);

@@ -102,7 +102,7 @@ static void write_tick(FILE *f, const axis *a, double v) {
         return;
     }
     int e = (int)lround(v);
-    if (e >= -2 && e <= 3)
+    if (e >= -3 && e <= 3)
         fprintf(f, "%.*f", e < 0 ? -e : 0, pow(10.0, e));
     else
         fprintf(f, "1e%d", e);
@@ -179,7 +179,8 @@ static void draw_series(FILE *f, const ex_series *s, const char *colour, const a
         while (i < s->n && finite_point(s, i)) i++;
         if (i - start >= 2) {
             fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
-                       "stroke-linejoin=\"round\" points=\"", colour);
+                       "stroke-linejoin=\"round\"%s points=\"", colour,
+                    s->dashed ? " stroke-dasharray=\"7 5\"" : "");
             for (int k = start; k < i; k++)
                 fprintf(f, "%s%.2f,%.2f", k > start ? " " : "", map_x(ax, x0, s->x[k]),
                         map_y(ay, y0, s->y[k]));
@@ -254,8 +255,9 @@ static void draw_legend(FILE *f, const ex_panel *p, const axis *ax, const axis *
         double y = top + 15 + 18.0 * i;
         fprintf(f,
                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                "stroke-width=\"2\"/>\n<text x=\"%.1f\" y=\"%.1f\">",
-                left + 8, y - 4, left + 28, y - 4, colour_of(p, i), left + 34, y);
+                "stroke-width=\"2\"%s/>\n<text x=\"%.1f\" y=\"%.1f\">",
+                left + 8, y - 4, left + 28, y - 4, colour_of(p, i),
+                p->series[i].dashed ? " stroke-dasharray=\"5 3\"" : "", left + 34, y);
         xml_text(f, p->series[i].name);
         fprintf(f, "</text>\n");
     }

@@ -23,6 +23,7 @@ typedef struct ex_series {
     int n;
     const double *x, *y; /* n points each; read while writing only */
     const char *colour;  /* an SVG colour ("#1f77b4"), or NULL for the palette's i-th */
+    bool dashed;         /* a dashed line, so a series drawn over another stays visible */
 } ex_series;
 
 typedef struct ex_panel {

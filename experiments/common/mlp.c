@@ -53,8 +53,7 @@ static tg_status init_layer(tg_linear *l, xp_act act, xp_init_spec init, tg_rng 
     case XP_INIT_NORMAL: st = tg_init_normal(l->weight, rng, 0.0, init.std, err); break;
     case XP_INIT_LECUN: st = tg_init_normal(l->weight, rng, 0.0, 1.0 / sqrt(fan_in), err); break;
     case XP_INIT_XAVIER:
-        st = tg_init_normal(l->weight, rng, 0.0, act_gain(act) * sqrt(2.0 / (fan_in + fan_out)),
-                            err);
+        st = tg_init_normal(l->weight, rng, 0.0, sqrt(2.0 / (fan_in + fan_out)), err);
         break;
     case XP_INIT_HE: st = tg_init_normal(l->weight, rng, 0.0, act_gain(act) / sqrt(fan_in), err); break;
     case XP_INIT_ORTHOGONAL: st = tg_init_orthogonal(l->weight, rng, act_gain(act), err); break;
@@ -85,11 +84,15 @@ tg_status xp_mlp_init(xp_mlp *m, tg_store *s, const int64_t *widths, int n_width
 tg_tensor *xp_mlp_forward(tg_tape *t, const xp_mlp *m, tg_tensor *x, tg_tensor **hidden) {
     tg_tensor *h = x;
     for (int l = 0; l < m->n_layers; l++) {
+        char scope[16];
+        snprintf(scope, sizeof scope, "layer%d", l + 1);
+        tg_tape_push_scope(t, scope); /* a DOT picture draws each layer as one cluster */
         h = tg_linear_forward(t, &m->layer[l], h);
         if (l + 1 < m->n_layers) {
             h = xp_activate(t, m->act, h);
             if (hidden) hidden[l] = h;
         }
+        tg_tape_pop_scope(t);
     }
     return h;
 }
@@ -128,7 +131,14 @@ double xp_std(const tg_tensor *x) {
     return sqrt(var / (double)n);
 }
 
-double xp_grad_norm(const tg_tensor *param) { return xp_norm(tg_tensor_grad(param)); }
+double xp_grad_norm(const tg_tensor *param) {
+    tg_grad_stats st;
+    if (tg_tensor_stats(tg_tensor_grad(param), &st) != TG_OK) return 0.0; /* no gradient */
+    /* The library's norm leaves non-finite elements out; a lesson must show them. */
+    if (st.n_nan > 0) return NAN;
+    if (st.n_inf > 0) return INFINITY;
+    return st.norm;
+}
 
 #define EVAL_BATCH 500
 

@@ -9,7 +9,7 @@
  *     tg_tensor *logits = xp_mlp_forward(t, &m, x, NULL);
  *
  * Layer l (from 1) is "fc<l>" in the store, and its forward is recorded under the tape scope
- * "layer<l>" when the library has scopes, so a DOT picture groups each layer's nodes. */
+ * "layer<l>", so a DOT picture groups each layer's nodes. */
 #ifndef EXPERIMENTS_COMMON_MLP_H
 #define EXPERIMENTS_COMMON_MLP_H
 
@@ -20,7 +20,7 @@
 
 #include "classify.h"
 
-#define XP_MAX_LAYERS 16
+#define XP_MAX_LAYERS 24
 
 typedef enum xp_act {
     XP_ACT_SIGMOID = 0,
@@ -44,7 +44,7 @@ typedef enum xp_init {
     XP_INIT_TORCH = 0, /* tg_linear_init's own: uniform(+-1/sqrt(fan_in)), bias likewise */
     XP_INIT_NORMAL,    /* N(0, std^2), whatever the fan */
     XP_INIT_LECUN,     /* N(0, 1/fan_in): the primer's "improved" initialisation */
-    XP_INIT_XAVIER,    /* normal, std = gain sqrt(2 / (fan_in + fan_out)) */
+    XP_INIT_XAVIER,    /* normal, std = sqrt(2 / (fan_in + fan_out)): Glorot's, gain 1 */
     XP_INIT_HE,        /* normal, std = gain / sqrt(fan_in), gain for the activation */
     XP_INIT_ORTHOGONAL /* orthogonal rows or columns times the activation's gain */
 } xp_init;
@@ -76,7 +76,8 @@ tg_tensor *xp_mlp_forward(tg_tape *t, const xp_mlp *m, tg_tensor *x, tg_tensor *
 double xp_norm(const tg_tensor *x);
 /* The population standard deviation of a tensor's elements. */
 double xp_std(const tg_tensor *x);
-/* The norm of a parameter's gradient (0 when it has none). */
+/* The norm of a parameter's gradient (tg_tensor_stats'), NaN or Inf when an element is; 0
+ * when it has none. */
 double xp_grad_norm(const tg_tensor *param);
 
 /* Test accuracy (%) and mean cross-entropy of m on the first n test images (0: all). */

@@ -54,6 +54,35 @@ int64_t tg_tape_n_nodes(const tg_tape *t);
 size_t tg_tape_bytes_used(const tg_tape *t);
 size_t tg_tape_bytes_reserved(const tg_tape *t);
 
+/* ---- scopes: names for parts of the graph ---- */
+
+/* Scopes name the part of a model an op belongs to ("encoder", "block1/attn"): every node
+ * recorded while a scope is in force remembers it, backward rules run under their forward
+ * node's scope, error messages end with "in scope block1/attn", and the DOT export draws each
+ * scope as a cluster (tapegrad/dot.h).
+ *
+ *     tg_tape_push_scope(t, "layer1");
+ *     h = tg_relu(t, tg_linear(t, &l1, x));
+ *     tg_tape_pop_scope(t);
+ *
+ * Pushes nest: pushing "attn" inside "block1" gives the scope "block1/attn". `name` is copied
+ * (the caller's string may go away) and must be non-empty; it may itself hold '/'. Errors (a
+ * NULL or empty name, nesting deeper than TG_SCOPE_MAX_DEPTH, a path longer than
+ * TG_SCOPE_PATH_MAX - 1 bytes, no memory) are kept as the tape's sticky error; the push still
+ * counts, so the matching pop stays balanced, and the scope in force is unchanged. Scopes open
+ * at tg_tape_reset stay open. */
+#define TG_SCOPE_MAX_DEPTH 32
+#define TG_SCOPE_PATH_MAX 256
+void tg_tape_push_scope(tg_tape *t, const char *name);
+/* Ends the innermost scope. A pop with no scope open is a TG_ERR_ARG error on the tape, and
+ * changes nothing. */
+void tg_tape_pop_scope(tg_tape *t);
+/* The full path of the scope in force ("block1/attn"), "" at top level or for a NULL t. Owned
+ * by the tape; valid until the next push, pop, reset or free. */
+const char *tg_tape_scope(const tg_tape *t);
+/* How many scopes are open (pushes not yet popped). */
+int tg_tape_scope_depth(const tg_tape *t);
+
 /* ---- the reverse sweep ---- */
 
 /* Flags for tg_tape_backward and tg_tape_grad. */

@@ -128,6 +128,7 @@ static tg_status visit(tg_tape *t, tg_node *n, uint64_t epoch, const sweep_reque
     if (!g) return TG_OK; /* not on a path to the output */
     t->site_file = n->file; /* errors about the node or in its rule name its forward call */
     t->site_line = n->line;
+    t->scope = n->scope; /* and run under its scope, so the rule's nodes join its cluster */
     if (n->released)
         return tg_fail_status(t, TG_ERR_RELEASED,
                               "%s: node %lld (%s) was released by an earlier backward; pass "
@@ -164,6 +165,7 @@ static uint64_t sweep(tg_tape *t, const sweep_request *r) {
     t->last_sweep_visits = 0;
     const char *site_file = t->site_file;
     int site_line = t->site_line;
+    int32_t scope = t->scope;
     bool was_enabled = t->grad_enabled;
     t->grad_enabled = (r->flags & TG_CREATE_GRAPH) != 0;
 
@@ -180,6 +182,7 @@ static uint64_t sweep(tg_tape *t, const sweep_request *r) {
     t->grad_enabled = was_enabled;
     t->site_file = site_file;
     t->site_line = site_line;
+    t->scope = scope;
     return s == TG_OK ? epoch : 0;
 }
 

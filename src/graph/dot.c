@@ -3,7 +3,9 @@
  * One DOT node per tensor: op results are named n<node id>, leaves l<k> in the order the tape
  * first uses them, so the bytes depend only on the program, never on addresses or on the
  * caller's locale (STYLE S8.3). Every label is escaped into well-formed UTF-8 DOT text, so
- * `dot` accepts whatever names the user chose. */
+ * `dot` accepts whatever names the user chose. What is drawn where (clusters, collapsed
+ * repeats, the node cap, edges, gradient statistics) is decided first, in dot_layout.c; this
+ * file writes it: labels, colours, the legend, and the stream's errors. */
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
@@ -11,35 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "graph.h"
-
-/* ---- leaves: an open-addressing set from tensor to its l<k> id ---- */
-
-typedef struct leaf_set {
-    const tg_tensor **keys;
-    int64_t *ids;
-    size_t cap; /* a power of two, at least twice the most leaves the tape can have */
-    int64_t n;
-} leaf_set;
-
-static size_t slot_of(const leaf_set *s, const tg_tensor *x) {
-    /* The address only picks a slot; the id handed out is the order of first use. */
-    size_t h = (size_t)((uintptr_t)x >> 6) * (size_t)11400714819323198485ull;
-    size_t i = h & (s->cap - 1);
-    while (s->keys[i] && s->keys[i] != x) i = (i + 1) & (s->cap - 1);
-    return i;
-}
-
-/* The id of leaf x, and whether it was new. */
-static int64_t leaf_id(leaf_set *s, const tg_tensor *x, bool *is_new) {
-    size_t i = slot_of(s, x);
-    *is_new = s->keys[i] == NULL;
-    if (*is_new) {
-        s->keys[i] = x;
-        s->ids[i] = s->n++;
-    }
-    return s->ids[i];
-}
+#include "dot_int.h"
 
 /* ---- text ---- */
 
@@ -104,36 +78,10 @@ static void put_text(FILE *out, const char *str) {
     }
 }
 
-/* ---- gradient norms and their colours ---- */
+/* ---- colours ---- */
 
-/* The 2-norm of g's finite elements, scaled by the largest magnitude so that squaring cannot
- * overflow (a gradient of 1e200 has norm 1e200, not inf); non-finite elements are counted in
- * n_bad instead. Read through tg_tensor_get, so views and f32 need no special case. */
-static double norm_of(const tg_tensor *g, int64_t *n_bad) {
-    int64_t n = tg_tensor_numel(g);
-    double big = 0;
-    *n_bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double v = tg_tensor_get(g, i);
-        if (!isfinite(v))
-            (*n_bad)++;
-        else if (fabs(v) > big)
-            big = fabs(v);
-    }
-    if (big == 0) return 0;
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double v = tg_tensor_get(g, i);
-        if (isfinite(v)) sum += (v / big) * (v / big);
-    }
-    return big * sqrt(sum);
-}
-
-/* Fill colours by the norm's order of magnitude, blue for vanishing through red for exploding
- * (a diverging ColorBrewer scale, readable in grey print); grey for exactly zero and magenta
- * when any element is NaN or Inf. The legend is drawn from the same table. */
-#define COLOUR_ZERO "#e0e0e0"
-#define COLOUR_BAD  "#ff00ff"
+/* Fixed bands by order of magnitude (TG_DOT_COLOUR_BANDS), blue for vanishing through red for
+ * exploding (a diverging ColorBrewer scale). The legend is drawn from the same table. */
 static const struct {
     double below;
     const char *colour;
@@ -146,24 +94,106 @@ static const struct {
 };
 #define N_SCALE (sizeof norm_scale / sizeof norm_scale[0])
 
-/* The scale's entry for a norm that is neither zero nor NaN. */
-static size_t norm_step(double norm) {
-    for (size_t i = 0; i < N_SCALE; i++)
-        if (norm < norm_scale[i].below) return i;
-    return N_SCALE - 1; /* an infinite norm: the true norm is beyond double's range */
+/* The range mode's ramp: ColorBrewer YlOrRd, nine classes, pale to dark. Its lightness falls
+ * monotonically, so "paler = smaller" holds in grey print too. */
+static const unsigned char ramp[][3] = {
+    {0xff, 0xff, 0xcc}, {0xff, 0xed, 0xa0}, {0xfe, 0xd9, 0x76}, {0xfe, 0xb2, 0x4c},
+    {0xfd, 0x8d, 0x3c}, {0xfc, 0x4e, 0x2a}, {0xe3, 0x1a, 0x1c}, {0xbd, 0x00, 0x26},
+    {0x80, 0x00, 0x26},
+};
+#define N_RAMP (sizeof ramp / sizeof ramp[0])
+
+/* Zero is grey in both modes; NaN/Inf is a saturated blue that neither scale's warm end
+ * comes near (and the bands' blue end has its own label), in the range mode the one cold
+ * colour in the picture. */
+#define COLOUR_ZERO "#d9d9d9"
+#define COLOUR_BAD_RANGE "#2166ac"
+#define COLOUR_BAD_BANDS "#ff00ff"
+
+typedef struct colour {
+    char hex[8];
+    bool dark; /* needs white text */
+} colour;
+
+/* The ramp at position u in [0, 1], interpolated linearly between neighbouring classes. */
+static colour ramp_at(double u) {
+    if (!(u >= 0)) u = 0;
+    if (u > 1) u = 1;
+    double x = u * (N_RAMP - 1);
+    size_t k = (size_t)x;
+    if (k >= N_RAMP - 1) k = N_RAMP - 2;
+    double f = x - (double)k;
+    int rgb[3];
+    for (int c = 0; c < 3; c++)
+        rgb[c] = (int)lround(ramp[k][c] + f * (ramp[k + 1][c] - ramp[k][c]));
+    colour out;
+    snprintf(out.hex, sizeof out.hex, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+    /* Rec. 709 luma: below about half, black text loses contrast. */
+    out.dark = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2] < 120;
+    return out;
 }
 
-static void put_legend(FILE *out) {
+/* Where a norm sits in the graph's range: 0 at the smallest, 1 at the largest. A graph with
+ * one distinct norm puts it in the middle. */
+static double range_pos(const dot_graph *g, double norm) {
+    if (g->log_hi - g->log_lo <= 0) return 0.5;
+    return (log10(norm) - g->log_lo) / (g->log_hi - g->log_lo);
+}
+
+static colour grad_colour(const dot_graph *g, const dot_item *it, tg_dot_grad_colours mode) {
+    colour c = {COLOUR_ZERO, false};
+    if (it->n_bad) {
+        snprintf(c.hex, sizeof c.hex, "%s", mode == TG_DOT_COLOUR_BANDS ? COLOUR_BAD_BANDS
+                                                                          : COLOUR_BAD_RANGE);
+        c.dark = mode != TG_DOT_COLOUR_BANDS;
+        return c;
+    }
+    double norm = it->norm_hi; /* repeats: the largest */
+    if (norm == 0) return c;
+    if (mode == TG_DOT_COLOUR_BANDS) {
+        size_t k = 0;
+        while (k < N_SCALE - 1 && !(norm < norm_scale[k].below)) k++;
+        snprintf(c.hex, sizeof c.hex, "%s", norm_scale[k].colour);
+        c.dark = norm_scale[k].dark;
+        return c;
+    }
+    return ramp_at(range_pos(g, norm));
+}
+
+static void put_legend(FILE *out, const dot_graph *g, tg_dot_grad_colours mode) {
     fputs("  legend [shape=plaintext, label=<<table border=\"0\" cellborder=\"1\" "
-          "cellspacing=\"0\" cellpadding=\"3\">\n"
-          "    <tr><td><b>|grad|</b></td></tr>\n",
+          "cellspacing=\"0\" cellpadding=\"3\">\n",
           out);
-    fprintf(out, "    <tr><td bgcolor=\"%s\">0</td></tr>\n", COLOUR_ZERO);
-    for (size_t i = 0; i < N_SCALE; i++)
-        fprintf(out, "    <tr><td bgcolor=\"%s\">%s%s%s</td></tr>\n", norm_scale[i].colour,
-                norm_scale[i].dark ? "<font color=\"white\">" : "", norm_scale[i].legend,
-                norm_scale[i].dark ? "</font>" : "");
-    fprintf(out, "    <tr><td bgcolor=\"%s\">has NaN/Inf</td></tr>\n", COLOUR_BAD);
+    if (mode == TG_DOT_COLOUR_BANDS) {
+        fputs("    <tr><td><b>|grad|</b></td></tr>\n", out);
+        fprintf(out, "    <tr><td bgcolor=\"%s\">0</td></tr>\n", COLOUR_ZERO);
+        for (size_t i = 0; i < N_SCALE; i++)
+            fprintf(out, "    <tr><td bgcolor=\"%s\">%s%s%s</td></tr>\n", norm_scale[i].colour,
+                    norm_scale[i].dark ? "<font color=\"white\">" : "", norm_scale[i].legend,
+                    norm_scale[i].dark ? "</font>" : "");
+        fprintf(out, "    <tr><td bgcolor=\"%s\">has NaN/Inf</td></tr>\n", COLOUR_BAD_BANDS);
+    } else {
+        /* The ramp from the largest norm at the top to the smallest, five steps, each
+         * labelled with its log10 |grad|: the ends are this graph's actual extremes. */
+        fputs("    <tr><td><b>log10 |grad|</b></td></tr>\n", out);
+        if (g->has_range) {
+            int steps = g->log_hi > g->log_lo ? 5 : 1;
+            for (int k = 0; k < steps; k++) {
+                double u = steps > 1 ? 1 - (double)k / (steps - 1) : 0.5;
+                double l = steps > 1 ? g->log_lo + u * (g->log_hi - g->log_lo) : g->log_hi;
+                colour c = ramp_at(u);
+                const char *end = k == 0 ? "max " : k == steps - 1 ? "min " : "";
+                fprintf(out, "    <tr><td bgcolor=\"%s\">%s%s%.2f", c.hex,
+                        c.dark ? "<font color=\"white\">" : "", steps > 1 ? end : "", l + 0.0);
+                if (end[0]) fprintf(out, " (|grad| %.3g)", pow(10, l));
+                fprintf(out, "%s</td></tr>\n", c.dark ? "</font>" : "");
+            }
+        }
+        fprintf(out, "    <tr><td bgcolor=\"%s\">|grad| = 0</td></tr>\n", COLOUR_ZERO);
+        fprintf(out, "    <tr><td bgcolor=\"%s\"><font color=\"white\">has NaN/Inf</font>"
+                     "</td></tr>\n",
+                COLOUR_BAD_RANGE);
+    }
     fputs("  </table>>];\n", out);
 }
 
@@ -186,12 +216,28 @@ static const char *leaf_kind(const tg_tensor *x) {
     return "constant";
 }
 
-/* Writes one DOT node: `id` is its DOT name, n its producing node (NULL for a leaf). */
-static void put_node(FILE *out, const tg_tape *t, const tg_tensor *x, const char *id,
-                     const tg_node *n, const tg_dot_options *o) {
-    char shape[TG_SHAPE_STR_MAX], extra[96] = "";
-    bool is_loss = x == t->loss;
-    fprintf(out, "  %s [label=\"", id);
+/* The DOT name of item i (or of the cap's note for -1). */
+static const char *item_id(const dot_graph *g, int64_t i, char *buf, size_t size) {
+    if (i < 0)
+        snprintf(buf, size, "omitted");
+    else
+        snprintf(buf, size, "%c%lld", g->items[i].n ? 'n' : 'l', (long long)g->items[i].num);
+    return buf;
+}
+
+static void indent(FILE *out, int depth) {
+    for (int i = 0; i <= depth; i++) fputs("  ", out);
+}
+
+/* Writes one DOT node, `depth` clusters deep. */
+static void put_node(FILE *out, const dot_graph *g, const dot_item *it, int depth,
+                     const tg_dot_options *o) {
+    const tg_tensor *x = it->x;
+    const tg_node *n = it->n;
+    char shape[TG_SHAPE_STR_MAX], extra[96] = "", id[32];
+    bool is_loss = g->loss_item >= 0 && it == &g->items[g->loss_item];
+    indent(out, depth);
+    fprintf(out, "%s [label=\"", item_id(g, it - g->items, id, sizeof id));
     if (n) {
         fprintf(out, "#%lld ", (long long)n->id); /* the number errors use ("node 3") */
         put_text(out, n->op->name);
@@ -212,25 +258,20 @@ static void put_node(FILE *out, const tg_tape *t, const tg_tensor *x, const char
     }
     fprintf(out, "\\n%s %s", tg_shape_str(x, shape, sizeof shape), tg_dtype_name(x->dtype));
     if (is_loss) fputs("\\nloss", out);
-    const char *fill = NULL;
-    bool dark = false;
-    if (o->show_grad_norms && x->grad) {
-        int64_t bad;
-        double norm = norm_of(x->grad, &bad);
-        fprintf(out, "\\n|grad| %.3g", norm);
-        if (bad) {
-            fprintf(out, " (%lld NaN/Inf)", (long long)bad);
-            fill = COLOUR_BAD;
-        } else if (norm == 0) {
-            fill = COLOUR_ZERO;
-        } else {
-            fill = norm_scale[norm_step(norm)].colour;
-            dark = norm_scale[norm_step(norm)].dark;
-        }
+    colour fill = {"", false};
+    if (o->show_grad_norms && it->has_grad) {
+        if (it->n_repeats > 1 && it->norm_lo != it->norm_hi)
+            fprintf(out, "\\n|grad| %.3g to %.3g", it->norm_lo, it->norm_hi);
+        else
+            fprintf(out, "\\n|grad| %.3g", it->norm_hi);
+        if (it->n_bad) fprintf(out, " (%lld NaN/Inf)", (long long)it->n_bad);
+        fill = grad_colour(g, it, o->grad_colours);
     }
+    if (it->n_repeats > 1) fprintf(out, "\\nx%lld", (long long)it->n_repeats);
     fputc('"', out);
     /* The shape says the role, so it still shows when the fill shows a gradient norm. */
     const char *shape_name = NULL, *role_fill = NULL;
+    bool param = !n && x->role == TG_ROLE_PARAM;
     if (is_loss) {
         shape_name = "doubleoctagon";
         role_fill = "#f4a582";
@@ -253,15 +294,16 @@ static void put_node(FILE *out, const tg_tape *t, const tg_tensor *x, const char
             break;
         }
     }
-    if (!fill) fill = role_fill;
+    const char *fill_hex = fill.hex[0] ? fill.hex : role_fill;
     if (shape_name) fprintf(out, ", shape=%s", shape_name);
-    if (fill)
+    if (fill_hex)
         fprintf(out, ", style=\"%s\", fillcolor=\"%s\"", shape_name ? "filled" : "rounded,filled",
-                fill);
+                fill_hex);
     else if (shape_name)
         fputs(", style=dashed", out);
-    if (dark) fputs(", fontcolor=\"white\"", out);
-    if (is_loss) fputs(", penwidth=2", out);
+    if (fill.dark) fputs(", fontcolor=\"white\"", out);
+    /* Parameters keep a heavy outline, so they stand out when the fill is a gradient's. */
+    if (is_loss || (param && fill.hex[0])) fputs(", penwidth=2", out);
     fputs("];\n", out);
 }
 
@@ -300,80 +342,101 @@ static const char *errno_text(int err, char *buf, size_t size) {
 
 /* ---- the graph ---- */
 
-/* True when x was produced by a node recorded on this tape (order[k] is the node with id k). */
-static bool on_tape(const tg_tensor *x, tg_node *const *order, int64_t n_nodes) {
-    return x->node && x->node->id >= 0 && x->node->id < n_nodes && order[x->node->id] == x->node;
+/* A cluster's label: the scope's own name, or for a collapsed group its prefix (without a
+ * trailing separator) and the count. */
+static void put_cluster_label(FILE *out, const dot_graph *g, int32_t s) {
+    const char *name = tg_scope_name(g->t, s);
+    const dot_scope *sc = &g->scopes[s];
+    if (sc->n_repeats <= 1) {
+        put_text(out, name);
+        return;
+    }
+    char prefix[TG_SCOPE_PATH_MAX];
+    int len = sc->prefix_len;
+    while (len > 0 && strchr("/_-. :", name[len - 1])) len--;
+    snprintf(prefix, sizeof prefix, "%.*s", len, name);
+    put_text(out, prefix);
+    fprintf(out, "%sx%lld\\n(%lld to %lld, showing ", len ? " " : "", (long long)sc->n_repeats,
+            (long long)sc->first_number, (long long)sc->last_number);
+    put_text(out, name);
+    fputc(')', out);
 }
 
-/* Writes leaf x (if this is its first appearance) and returns its DOT name in id. */
-static void use_leaf(FILE *out, const tg_tape *t, leaf_set *leaves, const tg_tensor *x,
-                     const tg_dot_options *o, char *id, size_t size) {
-    bool is_new;
-    int64_t k = leaf_id(leaves, x, &is_new);
-    snprintf(id, size, "l%lld", (long long)k);
-    if (is_new) put_node(out, t, x, id, NULL, o);
-}
-
-static void put_graph(FILE *out, const tg_tape *t, tg_node *const *order, leaf_set *leaves,
+/* Writes scope s's drawn items and child clusters, merged in order of first item. */
+static void put_scope(FILE *out, const dot_graph *g, int32_t s, int depth,
                       const tg_dot_options *o) {
-    int64_t n_nodes = t->n_nodes;
+    const dot_scope *sc = &g->scopes[s];
+    if (s > 0) {
+        indent(out, depth - 1);
+        fprintf(out, "subgraph cluster_s%d {\n", (int)s);
+        indent(out, depth);
+        fputs("label=\"", out);
+        put_cluster_label(out, g, s);
+        fprintf(out, "\"; style=\"rounded%s\"; color=\"#969696\"; fontsize=11; "
+                     "labeljust=l;\n",
+                sc->n_repeats > 1 ? ",dashed,bold" : "");
+    }
+    int64_t i = sc->items_head;
+    int32_t c = sc->child_head;
+    while (i >= 0 || c >= 0) {
+        while (c >= 0 && (g->scopes[c].hidden || g->scopes[c].n_drawn == 0))
+            c = g->scopes[c].next_sibling;
+        if (c >= 0 && (i < 0 || g->scopes[c].first_item < i)) {
+            put_scope(out, g, c, depth + 1, o);
+            c = g->scopes[c].next_sibling;
+        } else if (i >= 0) {
+            const dot_item *it = &g->items[i];
+            if (it->rep == i && !it->dropped) put_node(out, g, it, depth, o);
+            i = it->next;
+        }
+    }
+    if (s > 0) {
+        indent(out, depth - 1);
+        fputs("}\n", out);
+    }
+}
+
+static void put_graph(FILE *out, const dot_graph *g, const tg_dot_options *o) {
     fputs("digraph tapegrad {\n  graph [rankdir=TB, labelloc=t, fontname=\"Helvetica\", label=\"",
           out);
     put_text(out, o->title ? o->title : "tapegrad");
     fputs("\"];\n  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];\n"
           "  edge [arrowsize=0.7];\n",
           out);
+    put_scope(out, g, 0, 0, o);
+    if (g->n_dropped)
+        fprintf(out, "  omitted [shape=note, label=\"%lld nodes not drawn\\n(max_nodes %lld)\", "
+                     "style=\"filled\", fillcolor=\"#f0f0f0\"];\n",
+                (long long)g->n_dropped, (long long)g->max_nodes);
     /* ferror: a failed stream stops the walk; the caller reports it. */
-    for (int64_t k = 0; k < n_nodes && !ferror(out); k++) {
-        const tg_node *n = order[k];
-        char id[32], from[32];
-        for (int i = 0; i < n->n_inputs; i++) {
-            const tg_tensor *x = n->inputs[i];
-            if (x && !on_tape(x, order, n_nodes)) use_leaf(out, t, leaves, x, o, from, sizeof from);
-        }
-        snprintf(id, sizeof id, "n%lld", (long long)n->id);
-        put_node(out, t, n->out, id, n, o);
-        /* Edges in data-flow direction, in input order (an op with an optional input may
-         * leave a slot NULL). */
-        for (int i = 0; i < n->n_inputs; i++) {
-            const tg_tensor *x = n->inputs[i];
-            if (!x) continue;
-            if (on_tape(x, order, n_nodes))
-                snprintf(from, sizeof from, "n%lld", (long long)x->node->id);
-            else
-                use_leaf(out, t, leaves, x, o, from, sizeof from);
-            fprintf(out, "  %s -> %s;\n", from, id);
-        }
+    for (int64_t k = 0; k < g->n_edges && !ferror(out); k++) {
+        const dot_edge *e = &g->edges[k];
+        char from[32], to[32];
+        fprintf(out, "  %s -> %s", item_id(g, e->from, from, sizeof from),
+                item_id(g, e->to, to, sizeof to));
+        if (e->from < 0 || e->to < 0)
+            fputs(" [style=dashed]", out);
+        else if (e->back)
+            fputs(" [style=dashed, constraint=false]", out);
+        fputs(";\n", out);
     }
-    /* A loss no node consumed (backward from a leaf) is still drawn, alone. */
-    if (t->loss && !on_tape(t->loss, order, n_nodes)) {
-        char id[32];
-        use_leaf(out, t, leaves, t->loss, o, id, sizeof id);
-    }
-    if (o->show_grad_norms) put_legend(out);
+    if (o->show_grad_norms) put_legend(out, g, o->grad_colours);
     fputs("}\n", out);
 }
 
 tg_status tg_tape_write_dot(tg_tape *t, FILE *out, const tg_dot_options *opts) {
     if (!t) return TG_ERR_NULL;
     if (!out) return dot_fail(t, TG_ERR_NULL, "write_dot: output stream is NULL");
-    tg_dot_options o = opts ? *opts : (tg_dot_options){false, NULL};
-    int64_t n_nodes = t->n_nodes;
-    size_t cap = 16; /* leaves are at most TG_MAX_INPUTS per node, plus a leaf loss */
-    while (cap < (size_t)(2 * TG_MAX_INPUTS * n_nodes + 2)) cap *= 2;
-    tg_node **order = tg_alloc((size_t)(n_nodes ? n_nodes : 1) * sizeof *order);
-    leaf_set leaves = {tg_alloc(cap * sizeof *leaves.keys), tg_alloc(cap * sizeof *leaves.ids), cap,
-                       0};
-    tg_status s = TG_OK;
-    if (!order || !leaves.keys || !leaves.ids) {
-        s = dot_fail(t, TG_ERR_NOMEM, "write_dot: out of memory for a graph of %lld nodes",
-                     (long long)n_nodes);
-        goto done;
-    }
-    memset(leaves.keys, 0, cap * sizeof *leaves.keys);
-    {
-        int64_t k = n_nodes;
-        for (tg_node *n = t->last; n && k > 0; n = n->prev) order[--k] = n;
+    tg_dot_options o;
+    memset(&o, 0, sizeof o);
+    if (opts) o = *opts;
+    dot_graph g;
+    tg_status s = dot_graph_build(&g, t, &o);
+    if (s != TG_OK) {
+        s = dot_fail(t, s, "write_dot: out of memory for a graph of %lld nodes",
+                     (long long)t->n_nodes);
+        dot_graph_free(&g);
+        return s;
     }
 
     /* Numbers are written with '.' whatever LC_NUMERIC the program chose (ours, and the ops'
@@ -383,7 +446,7 @@ tg_status tg_tape_write_dot(tg_tape *t, FILE *out, const tg_dot_options *opts) {
     locale_t c_numeric = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     locale_t previous = c_numeric ? uselocale(c_numeric) : (locale_t)0;
     errno = 0;
-    put_graph(out, t, order, &leaves, &o);
+    put_graph(out, &g, &o);
     int failed = fflush(out) != 0 || ferror(out);
     int err = errno;
     if (previous) uselocale(previous);
@@ -393,10 +456,7 @@ tg_status tg_tape_write_dot(tg_tape *t, FILE *out, const tg_dot_options *opts) {
         s = dot_fail(t, TG_ERR_IO, "write_dot: writing the graph failed%s",
                      errno_text(err, why, sizeof why));
     }
-done:
-    tg_free(order);
-    tg_free(leaves.keys);
-    tg_free(leaves.ids);
+    dot_graph_free(&g);
     return s;
 }
 

@@ -44,9 +44,17 @@ static void keep_first(tg_tape *t, tg_status s, const char *fmt, va_list ap) {
     int n = vsnprintf(t->error, sizeof t->error, fmt, ap);
     if (n < 0) n = 0;
     size_t used = (size_t)n < sizeof t->error ? (size_t)n : sizeof t->error - 1;
-    if (t->site_file)
+    /* Where: the call site, and the scope when one is open (or, during backward, was open
+     * when the node was recorded). */
+    const char *scope = tg_scope_path(t, t->scope);
+    if (t->site_file && scope[0])
+        snprintf(t->error + used, sizeof t->error - used, " [at %s:%d in scope %s]",
+                 t->site_file, t->site_line, scope);
+    else if (t->site_file)
         snprintf(t->error + used, sizeof t->error - used, " [at %s:%d]", t->site_file,
                  t->site_line);
+    else if (scope[0])
+        snprintf(t->error + used, sizeof t->error - used, " [in scope %s]", scope);
 }
 
 tg_status tg_error_set(tg_error *err, tg_status s, const char *fmt, ...) {

@@ -84,6 +84,7 @@ struct tg_node {
     double fattr[TG_MAX_FATTR];  /* op-specific real attributes (scalars) */
     const char *file;            /* where the op was called */
     int line;
+    int32_t scope;               /* the tape's scope in force when recorded (0: top level) */
     bool released;               /* a sweep without TG_RETAIN_GRAPH went through it */
     /* What the backward rule needs from the forward that is not a tensor (integer indices):
      * a copy in the tape's arena made by tg_node_save, so it is never a fake input of the node
@@ -118,6 +119,34 @@ static inline bool tg_node_needs_grad(const tg_node *n, int i) {
     return n->inputs[i] && n->inputs[i]->requires_grad;
 }
 
+/* ---- scopes (scope.c) ---- */
+/* Every scope the tape has seen since its last reset, interned once, so that a node keeps a
+ * 4-byte index instead of a string. Entry 0 is the top level (""). Scopes form a tree: an
+ * entry is (parent, name), its path the parent's path + "/" + name. The arrays are allocated
+ * with tg_alloc and kept across resets, so steady-state steps allocate nothing. */
+typedef struct tg_scope_entry {
+    int32_t parent;   /* the scope in force when it was pushed; -1 for entry 0 */
+    uint32_t path;    /* offset of the NUL-terminated full path in text */
+    uint32_t name;    /* offset of the pushed name (the path's last part) in text */
+    int depth;        /* number of pushes from the top level */
+} tg_scope_entry;
+
+typedef struct tg_scope_table {
+    tg_scope_entry *entries;
+    int32_t n, cap;
+    char *text;
+    size_t text_len, text_cap;
+    int32_t *slots; /* open addressing on (parent, name): entry index, -1 for empty */
+    size_t n_slots; /* a power of two, more than twice n; 0 before the first push */
+} tg_scope_table;
+
+/* Full path and pushed name of scope k ("" for 0 or any k out of range). */
+const char *tg_scope_path(const tg_tape *t, int32_t k);
+const char *tg_scope_name(const tg_tape *t, int32_t k);
+/* Re-interns the scopes still open after the table is cleared by tg_tape_reset. */
+void tg_scope_reset(tg_tape *t);
+void tg_scope_release(tg_tape *t);
+
 /* ---- tapes and stores ---- */
 #define TG_ERROR_MAX 512
 
@@ -132,6 +161,10 @@ struct tg_tape {
     const char *site_file; /* the call site in force, set by the _at entry points */
     int site_line;
     tg_tensor *loss;       /* what the last backward started from, for DOT */
+    int32_t scope;         /* the scope in force, an index into scopes */
+    int scope_depth;       /* pushes not yet popped, failed ones included */
+    int32_t scope_stack[TG_SCOPE_MAX_DEPTH]; /* the scope in force before each push */
+    tg_scope_table scopes;
     int64_t last_sweep_visits; /* nodes the latest sweep ran a backward rule for (tests) */
 };
 

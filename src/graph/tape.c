@@ -17,6 +17,7 @@ tg_tape *tg_tape_new(void) {
 void tg_tape_free(tg_tape *t) {
     if (!t) return;
     tg_arena_release(&t->arena);
+    tg_scope_release(t);
     tg_free(t);
 }
 
@@ -29,6 +30,7 @@ void tg_tape_reset(tg_tape *t) {
     t->loss = NULL;
     t->site_file = NULL;
     t->site_line = 0;
+    tg_scope_reset(t);
     tg_tape_clear_error(t);
 }
 
@@ -69,6 +71,7 @@ tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inp
     n->prev = t->last;
     n->file = t->site_file;
     n->line = t->site_line;
+    n->scope = t->scope;
     t->last = n;
     out->node = n;
     out->requires_grad = true;

@@ -166,15 +166,21 @@ static void mlp_free(mlp *m) {
 }
 
 /* Structure every output must have, checked line by line: each statement on one line with
- * its quotes balanced (so no label spans lines), every edge between nodes declared earlier,
- * op nodes declared in tape order, every edge into an op node from an earlier tensor. */
+ * its quotes balanced (so no label spans lines), every edge between nodes declared earlier
+ * and into an op node (or the cap's note), each node declared once, and clusters balanced.
+ * Edges run with the data (from an earlier op to a later one) unless marked as a collapsed
+ * recurrence; without clusters, collapsing or the cap, every op node is declared, in tape
+ * order. */
 static void check_structure(const char *text) {
     ck_assert_msg(strncmp(text, "digraph tapegrad {\n", 19) == 0, "bad header:\n%s", text);
     size_t len = strlen(text);
     ck_assert_msg(len >= 2 && strcmp(text + len - 2, "}\n") == 0, "bad end:\n%s", text);
     ck_assert_msg(strstr(text, "0x") == NULL, "an address leaked into:\n%s", text);
-    char declared[256][16];
-    int n_declared = 0;
+    bool flat = strstr(text, "subgraph") == NULL && strstr(text, "\\nx") == NULL &&
+                strstr(text, "omitted") == NULL;
+    enum { MAX_DECL = 4096 };
+    static char declared[MAX_DECL][16];
+    int n_declared = 0, open_clusters = 0;
     long last_op = -1;
     for (const char *line = text; *line; line += strcspn(line, "\n") + 1) {
         int n = (int)strcspn(line, "\n"), quotes = 0;
@@ -187,25 +193,35 @@ static void check_structure(const char *text) {
         ck_assert_msg(quotes % 2 == 0, "unbalanced quotes in line: %.*s", n, line);
         char a[16], b[16];
         int end;
-        if (sscanf(line, "  %15[a-z0-9] -> %15[a-z0-9];", a, b) == 2) {
+        if (strncmp(line + strspn(line, " "), "subgraph cluster_", 17) == 0) {
+            open_clusters++;
+        } else if (open_clusters > 0 && strncmp(line + strspn(line, " "), "}\n", 2) == 0) {
+            open_clusters--;
+        } else if (sscanf(line, "  %15[a-z0-9] -> %15[a-z0-9]", a, b) == 2) {
             bool seen_a = false, seen_b = false;
             for (int k = 0; k < n_declared; k++) {
                 seen_a |= strcmp(declared[k], a) == 0;
                 seen_b |= strcmp(declared[k], b) == 0;
             }
             ck_assert_msg(seen_a && seen_b, "edge before its nodes: %.*s", n, line);
-            ck_assert_msg(b[0] == 'n', "an edge into a leaf: %.*s", n, line);
-            if (a[0] == 'n')
+            ck_assert_msg(b[0] == 'n' || strcmp(b, "omitted") == 0, "an edge into a leaf: %.*s",
+                          n, line);
+            bool recurrence = strstr(line, "constraint=false") != NULL &&
+                              (size_t)(strstr(line, "constraint=false") - line) < (size_t)n;
+            if (a[0] == 'n' && b[0] == 'n' && !recurrence)
                 ck_assert_msg(atol(a + 1) < atol(b + 1), "edge against data flow: %.*s", n, line);
-        } else if (end = 0, sscanf(line, "  %15[a-z0-9] [label=%n", a, &end) == 1 && end > 0 &&
-                                n_declared < 256) {
-            if (a[0] == 'n') {
+        } else if (end = 0, sscanf(line, "  %15[a-z0-9] [label=%n", a, &end) == 1 && end > 0) {
+            ck_assert_int_lt(n_declared, MAX_DECL);
+            for (int k = 0; k < n_declared; k++)
+                ck_assert_msg(strcmp(declared[k], a) != 0, "%s declared twice", a);
+            if (a[0] == 'n' && flat) {
                 ck_assert_msg(atol(a + 1) == last_op + 1, "op nodes out of tape order: %s", a);
                 last_op = atol(a + 1);
             }
             strcpy(declared[n_declared++], a);
         }
     }
+    ck_assert_int_eq(open_clusters, 0);
 }
 
 /* ---- goldens ---- */
@@ -232,7 +248,7 @@ START_TEST(test_mlp_matches_golden) {
     char *grads = dot_text(m.t, &o);
     check_structure(grads);
     /* Every parameter, op result and the loss has a gradient; the inputs have none. */
-    ck_assert_int_eq(count_of(grads, "|grad| "), 14);
+    ck_assert_int_eq(count_of(grads, "\\n|grad| "), 14);
     ck_assert_contains(grads, "label=\"#9 mul_scalar c=0.5 'loss'\\n() f64\\nloss\\n|grad| 1\"");
     ck_assert_contains(grads, "legend [shape=plaintext");
     check_golden("mlp_grads.dot", grads);
@@ -297,16 +313,23 @@ START_TEST(test_every_role_has_a_label) {
     tg_dot_options o = {.show_grad_norms = true, .title = NULL};
     char *text = dot_text(t, &o);
     check_structure(text);
-    ck_assert_contains(text, "l0 [label=\"parameter 'w'\\n(3,) f32\\n|grad| 3.46\", shape=box3d");
+    /* Range colours: w's 3.46 is the graph's largest norm (darkest, white text, and a
+     * parameter's heavy outline), the loss's 1 its smallest (palest); 1.73 sits at
+     * log10 1.73 / log10 3.46 = 0.44 of the way, between the ramp's 4th and 5th classes. */
+    ck_assert_contains(text, "l0 [label=\"parameter 'w'\\n(3,) f32\\n|grad| 3.46\", shape=box3d, "
+                             "style=\"filled\", fillcolor=\"#800026\", fontcolor=\"white\", "
+                             "penwidth=2]");
     ck_assert_contains(text, "l1 [label=\"constant\\n(3,) f32\", shape=ellipse, style=dashed]");
     ck_assert_contains(text, "l2 [label=\"buffer 'running_mean'\\n(3,) f32\", shape=box3d, "
                              "style=\"filled\", fillcolor=\"#d9f0d3\"]");
     /* An input that asked for a gradient got one: sqrt(3). */
     ck_assert_contains(text, "l3 [label=\"input\\n(3,) f32\\n|grad| 1.73\", shape=ellipse");
     ck_assert_contains(text, "n0 [label=\"#0 mul\\n(3,) f32\\n|grad| 1.73\", "
-                             "style=\"rounded,filled\", fillcolor=\"#fee090\"]");
+                             "style=\"rounded,filled\", fillcolor=\"#fd9e43\"]");
     ck_assert_contains(text, "n3 [label=\"#3 sum axes=(0)\\n() f32\\nloss\\n|grad| 1\", "
-                             "shape=doubleoctagon");
+                             "shape=doubleoctagon, style=\"filled\", fillcolor=\"#ffffcc\"");
+    ck_assert_contains(text, "max 0.54 (|grad| 3.46)");
+    ck_assert_contains(text, "min 0.00 (|grad| 1)");
     free(text);
     tg_tape_free(t);
     tg_store_free(s);
@@ -361,18 +384,20 @@ START_TEST(test_grad_norm_nan_inf_and_range) {
     tg_tensor *loss = tg_sum_all(t, sum);
     ck_assert_msg(loss != NULL, "%s", tg_tape_error(t));
     ck_assert_int_eq(tg_tape_backward(t, loss, NULL, 0), TG_OK);
-    tg_dot_options o = {.show_grad_norms = true, .title = NULL};
+    tg_dot_options o = {.show_grad_norms = true, .grad_colours = TG_DOT_COLOUR_BANDS};
     char *text = dot_text(t, &o);
     check_structure(text);
     ck_assert_contains(text, "'p'\\n(4,) f64\\n|grad| 1.44 (1 NaN/Inf)\", shape=box3d, "
                              "style=\"filled\", fillcolor=\"#ff00ff\"");
+    ck_assert_contains(text, "<tr><td bgcolor=\"#fc8d59\">10 to 1e3</td></tr>");
     /* 1e200 in each of 4 elements: 2e200 (a naive sum of squares gives inf). */
     ck_assert_contains(text, "'big'\\n(4,) f64\\n|grad| 2e+200\", shape=box3d, "
-                             "style=\"filled\", fillcolor=\"#d73027\"");
+                             "style=\"filled\", fillcolor=\"#d73027\", fontcolor=\"white\"");
     ck_assert_contains(text, "'z'\\n(4,) f64\\n|grad| 0\", shape=box3d, "
-                             "style=\"filled\", fillcolor=\"#e0e0e0\"");
+                             "style=\"filled\", fillcolor=\"#d9d9d9\"");
     ck_assert_contains(text, "'tiny'\\n(4,) f64\\n|grad| 2e-07\", shape=box3d, "
-                             "style=\"filled\", fillcolor=\"#4575b4\", fontcolor=\"white\"]");
+                             "style=\"filled\", fillcolor=\"#4575b4\", fontcolor=\"white\", "
+                             "penwidth=2]");
     /* The constant zeros tensor is an input without gradient: no norm, its own colour. */
     ck_assert_contains(text, "[label=\"input\\n(4,) f64\", shape=ellipse, style=\"filled\", "
                              "fillcolor=\"#c6dbef\"]");
