@@ -312,8 +312,13 @@ static tg_status write_svg(const xp_options *o, const sizes *z, const result *no
             secs[a][e] = r->seconds[e];
             slowest = secs[a][e] > slowest ? secs[a][e] : slowest;
         }
-        p[0].series[a] = (ex_series){titles[a], r->n_epochs, epochs, acc[a], act_colour[a]};
-        p[1].series[a] = (ex_series){titles[a], r->n_epochs, epochs, secs[a], act_colour[a]};
+        p[0].series[a] = (ex_series){
+            .name = titles[a], .n = r->n_epochs, .x = epochs, .y = acc[a], .colour = act_colour[a]};
+        p[1].series[a] = (ex_series){.name = titles[a],
+                                     .n = r->n_epochs,
+                                     .x = epochs,
+                                     .y = secs[a],
+                                     .colour = act_colour[a]};
     }
     p[1].y_min = 0; /* from zero, so that the heights compare as costs */
     p[1].y_max = slowest > 0 ? 1.15 * slowest : 1;
@@ -344,8 +349,10 @@ static tg_status write_svg(const xp_options *o, const sizes *z, const result *no
             inactive[i][k] = 100 * r->inactive[k];
         }
         const char *c = i < 2 ? act_colour[a] : high_colour[i % 2];
-        p[2].series[i] = (ex_series){names[i], r->n_points, r->step, dead[i], c};
-        p[3].series[i] = (ex_series){names[i], r->n_points, r->step, inactive[i], c};
+        p[2].series[i] = (ex_series){
+            .name = names[i], .n = r->n_points, .x = r->step, .y = dead[i], .colour = c};
+        p[3].series[i] = (ex_series){
+            .name = names[i], .n = r->n_points, .x = r->step, .y = inactive[i], .colour = c};
     }
     char path[4096];
     tg_status st = xp_out_path(o, "activations.svg", path, sizeof path, err);

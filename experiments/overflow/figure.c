@@ -163,7 +163,7 @@ static void draw_curve(FILE *f, const box *b, double band_y, const ov_table *tab
 }
 
 static void draw_legend(FILE *f, double y) {
-    fprintf(f, "<g font-size='13'>\n");
+    fprintf(f, "<g class='legend' font-size='13'>\n");
     double x = LEFT;
     for (int op = 0; op < OV_N_OPS; op++) {
         double xi = x + (op % 4) * 270, yi = y + (op / 4) * 22;
@@ -194,7 +194,8 @@ tg_status ov_figure_write(const char *path, const ov_table *tab, tg_error *err) 
             "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' "
             "viewBox='0 0 %.0f %.0f' font-family='sans-serif'>\n",
             FIG_W, height, FIG_W, height);
-    fprintf(f, "<rect width='100%%' height='100%%' fill='white'/>\n");
+    fprintf(f, "<rect width='100%%' height='100%%' fill='white'/>\n<title>Exponent overflow: "
+               "naive formulas against the library's ops</title>\n");
     fprintf(f,
             "<text x='%.1f' y='30' font-size='19' text-anchor='middle' font-weight='bold'>"
             "Exponent overflow: naive formulas against the library's ops, relative to a "
