@@ -101,12 +101,13 @@ static void draw_frame(FILE *f, const box *b, double cell_x, double cell_y, cons
                 "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#a33' "
                 "stroke-dasharray='2,3'/>\n",
                 xo, band_y, xo, b->y0 + BOX_H);
-        bool right = xo > b->x0 + 0.6 * BOX_W; /* the label goes where it fits */
+        /* The label goes where it fits, at a height no curve crosses past the overflow. */
+        bool right = xo > b->x0 + 0.6 * BOX_W;
         fprintf(f,
                 "<text x='%.1f' y='%.1f' font-size='11' fill='#a33' text-anchor='%s'>e^M "
                 "overflows %s (M &gt; %.1f)</text>\n",
-                right ? xo - 4 : xo + 4, b->y0 + 14, right ? "end" : "start", tg_dtype_name(dtype),
-                m_over);
+                right ? xo - 4 : xo + 4, b->y0 + 0.62 * BOX_H, right ? "end" : "start",
+                tg_dtype_name(dtype), m_over);
     }
     fprintf(f,
             "<text x='%.1f' y='%.1f' font-size='12' text-anchor='middle'>input magnitude M "
