@@ -8,7 +8,8 @@
  *   logsumexp  y = m + ln sum_i e^(x_i - m),  m = max_i x_i (any m gives the same y; the max
  *              keeps every exponent <= 0, so nothing overflows, and a non-finite m is replaced
  *              by 0 so that all -inf gives -inf and an empty reduction gives -inf)
- *              dy/dx_i = e^(x_i - y) (the softmax of the slice)
+ *              dy/dx_i = e^(x_i - y), the softmax of the slice, computed as e^(x_i - m) / sum
+ *              e^(x_j - m) so that y's rounding does not reach it
  *
  * Both are smooth; their rules use mean, sub, exp and the output itself, so they differentiate
  * again. The forward passes run the kernels on tape temporaries: two passes for var (mean, then
@@ -111,8 +112,27 @@ static tg_tensor *logsumexp(tg_tape *t, const char *file, int line, tg_tensor *x
     return y;
 }
 
+/* The softmax is recomputed from the slice's maximum rather than taken as e^(x - y): y is
+ * rounded to |y| ulp, which e^(x - y) passes on to every gradient (3e-5 relative in f32 at
+ * |x| = 1000), while x - max is exact near the top. The maximum is a constant leaf (the softmax
+ * is the same for any shift), so the rule, made of ops of x, still differentiates again. */
 static void logsumexp_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
-    tg_tensor *soft = tg_exp(t, tg_sub(t, n->inputs[0], tg_reduce_node_kept(t, n, n->out)));
+    tg_tensor *x = n->inputs[0];
+    bool mask[TG_MAX_DIMS] = {false};
+    int64_t kept[TG_MAX_DIMS];
+    int axes[TG_MAX_DIMS];
+    int n_axes = tg_reduce_node_axes(n, axes);
+    for (int d = 0; d < x->ndim; d++) {
+        mask[d] = (n->iattr[0] >> d) & 1;
+        kept[d] = mask[d] ? 1 : x->shape[d];
+    }
+    tg_tensor *m = tg_tensor_alloc(t, x->dtype, x->ndim, kept);
+    if (m) {
+        kern_extrema(x->dtype, x->ndim, x->shape, x->data, x->strides, mask, true, m->data);
+        finite_or_zero(m);
+    }
+    tg_tensor *e = tg_exp(t, tg_sub(t, x, m));
+    tg_tensor *soft = tg_div(t, e, tg_sum(t, e, n_axes, axes, true));
     grads[0] = tg_mul(t, tg_reduce_node_kept(t, n, g), soft);
 }
 

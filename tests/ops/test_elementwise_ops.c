@@ -355,6 +355,11 @@ START_TEST(logsumexp_values) {
     EXPECT(tg_logsumexp(t, big, 1, (int[]){1}, false), tol, TG_SHAPE(3), 1000 + log(2.0),
            -1000 + log(2.0), -INFINITY);
     EXPECT(tg_logsumexp(t, big, 1, (int[]){0}, true), tol, TG_SHAPE(1, 2), 1000, 1000);
+    /* and so is the gradient: taken as e^(x - y) it carried y's rounding (ulp(10000) in f32 is
+     * 1e-3, so up to 5e-4 relative error in e^(x - y)) */
+    tg_tensor *huge = leaf(MK(t, d, TG_SHAPE(2, 3), 10000, 10000, -10000, 3000, 0, 3000));
+    EXPECT(grad_of(t, tg_logsumexp(t, huge, 1, (int[]){1}, false), NULL, huge), tol,
+           TG_SHAPE(2, 3), 0.5, 0.5, 0, 0.5, 0, 0.5);
     /* an empty reduction is ln 0 = -inf */
     EXPECT(tg_logsumexp(t, tg_zeros(t, d, TG_SHAPE(2, 0)), 1, (int[]){1}, false), 0, TG_SHAPE(2),
            -INFINITY, -INFINITY);
