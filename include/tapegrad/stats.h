@@ -18,6 +18,8 @@
 extern "C" {
 #endif
 
+TG_PUBLIC_BEGIN
+
 /* What tg_tensor_stats measures. Non-finite elements are counted, not summed, so one NaN does
  * not hide the size of everything else. An empty tensor has all fields zero. */
 typedef struct tg_grad_stats {
@@ -45,6 +47,8 @@ tg_status tg_store_grad_stats(const tg_store *s, tg_grad_stats *per_param, tg_gr
  * list with n > 0, TG_ERR_ARG for a negative n. */
 tg_status tg_tensors_stats(int n, const tg_tensor *const *xs, tg_grad_stats *per,
                            tg_grad_stats *total);
+
+TG_PUBLIC_END
 
 #ifdef __cplusplus
 }

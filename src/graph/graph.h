@@ -149,9 +149,6 @@ typedef struct tg_scope_table {
     size_t n_slots; /* a power of two, more than twice n; 0 before the first push */
 } tg_scope_table;
 
-/* Full path and pushed name of scope k ("" for 0 or any k out of range). */
-const char *tg_scope_path(const tg_tape *t, int32_t k);
-const char *tg_scope_name(const tg_tape *t, int32_t k);
 /* Re-interns the scopes still open after the table is cleared by tg_tape_reset. */
 void tg_scope_reset(tg_tape *t);
 void tg_scope_release(tg_tape *t);
@@ -182,6 +179,18 @@ struct tg_tape {
     tg_scope_table scopes;
     int64_t last_sweep_visits; /* nodes the latest sweep ran a backward rule for (tests) */
 };
+
+/* Full path and pushed name of scope k ("" for 0 or any k out of range). Inline, being plain
+ * reads of the table, so that error messages can name the scope without error.c and scope.c
+ * depending on each other. */
+static inline const char *tg_scope_path(const tg_tape *t, int32_t k) {
+    if (!t || k <= 0 || k >= t->scopes.n) return "";
+    return t->scopes.text + t->scopes.entries[k].path;
+}
+static inline const char *tg_scope_name(const tg_tape *t, int32_t k) {
+    if (!t || k <= 0 || k >= t->scopes.n) return "";
+    return t->scopes.text + t->scopes.entries[k].name;
+}
 
 struct tg_store {
     tg_arena arena;

@@ -26,16 +26,6 @@ static void scope_fail(tg_tape *t, tg_status s, const char *fmt, ...) {
     t->site_file = file;
 }
 
-const char *tg_scope_path(const tg_tape *t, int32_t k) {
-    if (!t || k <= 0 || k >= t->scopes.n) return "";
-    return t->scopes.text + t->scopes.entries[k].path;
-}
-
-const char *tg_scope_name(const tg_tape *t, int32_t k) {
-    if (!t || k <= 0 || k >= t->scopes.n) return "";
-    return t->scopes.text + t->scopes.entries[k].name;
-}
-
 static size_t hash_of(int32_t parent, const char *name) {
     uint64_t h = 1469598103934665603ull ^ (uint64_t)(uint32_t)parent;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
