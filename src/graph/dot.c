@@ -421,6 +421,8 @@ static void put_graph(FILE *out, const dot_graph *g, const tg_dot_options *o) {
             fputs(" [style=dashed]", out);
         else if (e->back)
             fputs(" [style=dashed, constraint=false]", out);
+        else if (e->minlen > 1)
+            fprintf(out, " [minlen=%d]", e->minlen); /* see space_clusters */
         fputs(";\n", out);
     }
     if (o->show_grad_norms) put_legend(out, g, o->grad_colours);
