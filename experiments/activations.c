@@ -302,10 +302,11 @@ static tg_status write_svg(const xp_options *o, const sizes *z, const result *no
                            const result *high, tg_error *err) {
     static double epochs[MAX_EPOCHS], acc[N_ACTS][MAX_EPOCHS], secs[N_ACTS][MAX_EPOCHS];
     static double dead[4][MAX_POINTS], inactive[4][MAX_POINTS];
-    static char titles34[2][128], names[4][64];
+    static char titles34[3][128], names[4][64];
     ex_panel p[4] = {0};
     for (int e = 0; e < MAX_EPOCHS; e++) epochs[e] = e + 1;
-    p[0] = (ex_panel){.title = "test accuracy",
+    snprintf(titles34[2], sizeof titles34[2], "test accuracy (Adam, lr %g)", z->lr);
+    p[0] = (ex_panel){.title = titles34[2],
                       .x_label = "epoch",
                       .y_label = "accuracy (%)",
                       .x_integer = true,
@@ -332,12 +333,11 @@ static tg_status write_svg(const xp_options *o, const sizes *z, const result *no
                                      .colour = act_colour[a]};
     }
     p[1].y_min = 0; /* from zero, so that the heights compare as costs */
-    p[1].y_max = slowest > 0 ? 1.15 * slowest : 1;
+    p[1].y_max = slowest > 0 ? 1.9 * slowest : 1; /* room above the lines for the legend */
     /* Panels 3 and 4: ReLU and Leaky ReLU at the normal rate and after the high-rate epoch,
      * dead units and inactive ones. */
-    snprintf(titles34[0], sizeof titles34[0], "dead units (lr %g; %g in epoch 1)", z->lr,
-             z->high_lr);
-    snprintf(titles34[1], sizeof titles34[1], "inactive units (lr %g; %g in epoch 1)", z->lr,
+    snprintf(titles34[0], sizeof titles34[0], "dead units (spike: lr %g in epoch 1)", z->high_lr);
+    snprintf(titles34[1], sizeof titles34[1], "inactive units (spike: lr %g in epoch 1)",
              z->high_lr);
     for (int q = 0; q < 2; q++)
         p[2 + q] = (ex_panel){.title = titles34[q],
@@ -354,7 +354,7 @@ static tg_status write_svg(const xp_options *o, const sizes *z, const result *no
         if (i < 2)
             snprintf(names[i], sizeof names[i], "%s", titles[a]);
         else
-            snprintf(names[i], sizeof names[i], "%s, %g first", titles[a], z->high_lr);
+            snprintf(names[i], sizeof names[i], "%s, spike", i == 2 ? "ReLU" : "Leaky");
         for (int k = 0; k < r->n_points; k++) {
             dead[i][k] = 100 * r->dead[k];
             inactive[i][k] = 100 * r->inactive[k];
