@@ -77,12 +77,12 @@ bool ex_check_outputs(const char *name, const ex_common *c);
 /* What tools/get-fashion-mnist and --data do, said after an image set failed to load. Printed
  * on its own line rather than added to a tg_error, whose 256 characters it would overflow. */
 #define EX_IMAGES_HINT                                                                         \
-    "(tools/get-fashion-mnist, run from the tapegrad folder, puts Fashion-MNIST in its "      \
-    "data/fashion-mnist, the default; --data DIR reads any MNIST-format folder)"
+    "(tools/get-fashion-mnist puts Fashion-MNIST in data/fashion-mnist of the tapegrad "       \
+    "folder, the default; --data DIR reads any MNIST-format folder)"
 
 /* The data folder a user most likely means: $TG_DATA_DIR when set and not empty, else
- * data/fashion-mnist in the source tree (where tools/get-fashion-mnist puts it when run from
- * there), as an absolute path. */
+ * data/fashion-mnist in the source tree by its absolute path (where tools/get-fashion-mnist puts
+ * it by default). */
 const char *ex_default_image_dir(void);
 
 #endif
