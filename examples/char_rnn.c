@@ -109,8 +109,8 @@ typedef struct corpus {
 } corpus;
 
 #define TEXT_HINT                                                                             \
-    "(tools/get-fortunes, run from the tapegrad folder, makes its data/fortunes/fortunes.txt, " \
-    "the default, from Debian's fortunes package; --data FILE reads any text file)"
+    "(tools/get-fortunes makes data/fortunes/fortunes.txt of the tapegrad folder, the default, " \
+    "from Debian's fortunes package; --data FILE reads any text file)"
 
 static tg_status corpus_load(corpus *cp, const ex_common *c, const settings *o, tg_error *err) {
     memset(cp, 0, sizeof *cp);

@@ -69,7 +69,8 @@ int main(int argc, char **argv) {
     ex_images d;
     tg_error err = {0};
     if (ex_images_load(&c, &d, &err) != TG_OK) {
-        fprintf(stderr, "mlp: %s\n  %s\n", err.message, EX_IMAGES_HINT);
+        fprintf(stderr, "mlp: %s\n", err.message);
+        if (d.missing) fprintf(stderr, "  %s\n", EX_IMAGES_HINT);
         return 1;
     }
     tg_store *s = tg_store_new();

@@ -83,16 +83,16 @@ bool ex_check_outputs(const char *name, const ex_common *c);
 /* What tools/get-fashion-mnist and --data do, said after an image set failed to load. Printed
  * on its own line rather than added to a tg_error, whose 256 characters it would overflow. */
 #define EX_IMAGES_HINT                                                                         \
-    "(tools/get-fashion-mnist, run from the tapegrad folder, puts Fashion-MNIST in its "      \
-    "data/fashion-mnist, the default; --data DIR reads any MNIST-format folder)"
+    "(tools/get-fashion-mnist puts Fashion-MNIST in data/fashion-mnist of the tapegrad "       \
+    "folder, the default; --data DIR reads any MNIST-format folder)"
 
 /* The parser without the common flags, for programs whose whole command line is their own
  * table (the experiments): the same syntax, messages, return values and --help. */
 int ex_parse_opts(int argc, char **argv, const ex_program *prog, const ex_opt *opts, int n_opts);
 
 /* The data folder a user most likely means: $TG_DATA_DIR when set and not empty, else
- * data/fashion-mnist in the source tree (where tools/get-fashion-mnist puts it when run from
- * there), as an absolute path. */
+ * data/fashion-mnist in the source tree by its absolute path (where tools/get-fashion-mnist puts
+ * it by default). */
 const char *ex_default_image_dir(void);
 
 #endif

@@ -27,7 +27,8 @@ tg_status ex_images_load(const ex_common *c, ex_images *d, tg_error *err) {
     tg_dataset *test = train ? tg_dataset_load_dir(c->data, "t10k", &e) : NULL;
     if (!train || !test) {
         tg_dataset_free(train);
-        if (err) *err = e; /* the caller adds EX_IMAGES_HINT */
+        d->missing = true;
+        if (err) *err = e;
         return e.status;
     }
     d->rows = tg_dataset_rows(train);

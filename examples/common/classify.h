@@ -20,10 +20,12 @@ typedef struct ex_images {
     int64_t rows, cols;
     int n_classes;
     double mean, std;
+    bool missing; /* set when the failure was that the files could not be read at all */
 } ex_images;
 
 /* Loads the "train" and "t10k" sets from c->data, keeping the first c->limit training samples
- * when limit > 0. On failure err says what is missing and how to get it. */
+ * when limit > 0. On failure err says what went wrong; when the files could not be read,
+ * d->missing is set and the caller adds EX_IMAGES_HINT (how to get them) on a line of its own. */
 tg_status ex_images_load(const ex_common *c, ex_images *d, tg_error *err);
 void ex_images_free(ex_images *d);
 
