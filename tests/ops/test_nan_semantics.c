@@ -156,7 +156,7 @@ static void run_case(const nan_case *c, tg_dtype dt) {
     tg_tensor *x[3] = {NULL, NULL, NULL};
     int n_in = 0;
     for (; n_in < 3; n_in++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "x%d", n_in);
         const fixture_tensor *ft = fixture_get(&f, key);
         if (!ft) break;
@@ -173,7 +173,7 @@ static void run_case(const nan_case *c, tg_dtype dt) {
         ck_assert_msg(tg_tape_backward(t, tg_sum_all(t, y), NULL, 0) == TG_OK, "%s: %s", name,
                       tg_tape_error(t));
         for (int i = first; i < last; i++) {
-            char key[8], what[32];
+            char key[16], what[48];
             snprintf(key, sizeof key, "g%d", i);
             snprintf(what, sizeof what, "gradient of input %d", i);
             expect_tensor(what, c->fixture, key, &f, tg_tensor_grad(x[i]), dt);
