@@ -28,7 +28,7 @@
  * tapegrad itself never runs Graphviz:
  *
  *     tg_tape_backward(t, loss, NULL, 0);
- *     tg_dot_options o = {.show_grad_norms = true, .title = "step 1"};
+ *     tg_dot_options o = {.show_grad_norms = true, .title = "step 1", .collapse_repeats = true};
  *     if (tg_tape_write_dot_path(t, "step1.dot", &o) != TG_OK)
  *         fprintf(stderr, "%s\n", tg_tape_error(t));
  *     // then: dot -Tsvg step1.dot -o step1.svg
@@ -89,7 +89,8 @@ typedef struct tg_dot_options {
      * values do not count. An edge that lands on an earlier node of the drawn repeat (the
      * recurrence from step t to step t+1) is dashed and does not rank the layout. With
      * show_grad_norms a collapsed node's label gives the range of its norms over the
-     * repeats, and its colour the largest. Collapsing applies inside collapsed groups too. */
+     * repeats, and its colour the largest (the colour range then runs over the colours
+     * drawn). Collapsing applies inside collapsed groups too. */
     bool collapse_repeats;
     /* The most DOT nodes to draw (after collapsing): 0 means TG_DOT_DEFAULT_MAX_NODES,
      * negative means no cap. Nodes are kept in drawing order (the tape's order, leaves
