@@ -194,9 +194,25 @@ def spatial():
     case("matmul", torch.matmul, [a, b], "matmul: 0 * inf and NaN propagate")
 
 
+def cells():
+    # lstm_gates: PyTorch's LSTMCell arithmetic (gates i, f, g, o) on pre-activations and cell
+    # states holding NaN and infinities; y = [h', c'].
+    z = torch.tensor([SPECIAL[:12], list(reversed(SPECIAL[2:14])), [0.5] * 11 + [NAN]])
+    c = torch.tensor([[NAN, 1.0, -INF], [INF, 0.0, 2.0], [1.0, -1.0, 0.5]])
+
+    def gates(zz, cc):
+        h = cc.shape[1]
+        i, f = torch.sigmoid(zz[:, :h]), torch.sigmoid(zz[:, h:2 * h])
+        g, o = torch.tanh(zz[:, 2 * h:3 * h]), torch.sigmoid(zz[:, 3 * h:])
+        c2 = f * cc + i * g
+        return torch.cat([o * torch.tanh(c2), c2], 1)
+    case("lstm_gates", gates, [z, c], "lstm_gates: [h', c'] of LSTMCell's gate arithmetic")
+
+
 if __name__ == "__main__":
     unary()
     binary()
     reductions()
     spatial()
+    cells()
     print("wrote", len(os.listdir(OUT)), "files to", os.path.relpath(OUT))

@@ -75,6 +75,7 @@ UNARY(f_max_pool2d, tg_max_pool2d(t, x[0], &(tg_pool2d_params){.kernel = {2, 2}}
 UNARY(f_avg_pool2d, tg_avg_pool2d(t, x[0], &(tg_pool2d_params){.kernel = {2, 2}}))
 UNARY(f_conv2d, tg_conv2d(t, x[0], x[1], NULL, NULL))
 UNARY(f_matmul, tg_matmul(t, x[0], x[1]))
+UNARY(f_lstm_gates, tg_lstm_gates(t, x[0], x[1]))
 
 /* Per-row cross entropy against the labels held (as whole numbers) in x[1]. */
 static tg_tensor *f_softmax_cross_entropy(tg_tape *t, tg_tensor *const *x) {
@@ -117,7 +118,7 @@ static const nan_case cases[] = {
     {"min_all_4", f_min_all, 1}, {"min_all_5", f_min_all, 1}, {"min_all_6", f_min_all, 1},
     {"min_all_7", f_min_all, 1}, {"softmax_cross_entropy", f_softmax_cross_entropy, 1},
     {"max_pool2d", f_max_pool2d, 1}, {"avg_pool2d", f_avg_pool2d, 1}, {"conv2d", f_conv2d, 2},
-    {"matmul", f_matmul, 2},
+    {"matmul", f_matmul, 2}, {"lstm_gates", f_lstm_gates, 2},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -155,7 +156,7 @@ static void run_case(const nan_case *c, tg_dtype dt) {
     tg_tensor *x[3] = {NULL, NULL, NULL};
     int n_in = 0;
     for (; n_in < 3; n_in++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "x%d", n_in);
         const fixture_tensor *ft = fixture_get(&f, key);
         if (!ft) break;
@@ -172,7 +173,7 @@ static void run_case(const nan_case *c, tg_dtype dt) {
         ck_assert_msg(tg_tape_backward(t, tg_sum_all(t, y), NULL, 0) == TG_OK, "%s: %s", name,
                       tg_tape_error(t));
         for (int i = first; i < last; i++) {
-            char key[8], what[32];
+            char key[16], what[48];
             snprintf(key, sizeof key, "g%d", i);
             snprintf(what, sizeof what, "gradient of input %d", i);
             expect_tensor(what, c->fixture, key, &f, tg_tensor_grad(x[i]), dt);
@@ -245,8 +246,29 @@ static tg_tensor *s_softmax(tg_tape *t, tg_tensor *x) { return tg_softmax(t, x, 
 static tg_tensor *s_log_softmax(tg_tape *t, tg_tensor *x) { return tg_log_softmax(t, x, 3); }
 static tg_tensor *s_max(tg_tape *t, tg_tensor *x) { return tg_max(t, x, 1, (int[]){3}, false); }
 static tg_tensor *s_relu(tg_tape *t, tg_tensor *x) { return tg_relu(t, x); }
-static const spread_fn spread[] = {s_pool2, s_pool3, s_softmax, s_log_softmax, s_max, s_relu};
+/* x as (96, 34) times its transpose: the GEMM's packed and SIMD paths with NaN and infinities
+ * in the operands (0 * inf and inf - inf must give NaN whatever the order of the sums). */
+static tg_tensor *s_matmul(tg_tape *t, tg_tensor *x) {
+    tg_tensor *a = tg_reshape(t, x, 2, (int64_t[]){96, 34});
+    return tg_matmul(t, a, tg_transpose(t, a, 0, 1));
+}
+/* A 3x3 convolution with finite weights (3 -> 4 channels) over the scattered input. Inputs and
+ * weights are multiples of 1/8, so the f32 sums are exact and the comparison with f64 is too. */
+static tg_tensor *s_conv(tg_tape *t, tg_tensor *x) {
+    tg_tensor *w = tg_zeros(t, tg_tensor_dtype(x), 4, (int64_t[]){4, 3, 3, 3});
+    for (int i = 0; i < 108; i++) {
+        double v = (double)(i % 7) / 8.0 - 0.375;
+        if (tg_tensor_dtype(x) == TG_F32)
+            ((float *)tg_tensor_data(w))[i] = (float)v;
+        else
+            ((double *)tg_tensor_data(w))[i] = v;
+    }
+    return tg_conv2d(t, x, w, NULL, &(tg_conv2d_params){.padding = {1, 1}});
+}
+static const spread_fn spread[] = {s_pool2, s_pool3, s_softmax, s_log_softmax,
+                                   s_max,   s_relu,  s_matmul,  s_conv};
 
+/* Multiples of 1/8 in [-2, 2) with about 3% NaN, +inf and -inf scattered. */
 static tg_tensor *spread_input(tg_tape *t, tg_dtype dt) {
     tg_tensor *x = tg_zeros(t, dt, 4, (int64_t[]){2, 3, 16, 34});
     int64_t n = tg_tensor_numel(x);
@@ -257,7 +279,7 @@ static tg_tensor *spread_input(tg_tape *t, tg_dtype dt) {
         r = r * 1664525u + 1013904223u;
         uint32_t k = r >> 8;
         v[i] = k % 97 == 0 ? NAN : k % 89 == 0 ? INFINITY : k % 83 == 0 ? -INFINITY
-                                                          : (double)(k % 1000) / 250.0 - 2.0;
+                                                          : (double)(k % 32) / 8.0 - 2.0;
     }
     /* a row of all -inf and one starting with NaN */
     for (int j = 0; j < 34; j++) v[5 * 34 + j] = -INFINITY;
