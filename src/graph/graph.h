@@ -56,8 +56,6 @@ typedef struct tg_node tg_node;
 #define TG_GEN_STORE UINT64_C(0x7a1d0c5e9b38f264)
 
 struct tg_tensor {
-    uint64_t gen;
-    const tg_tape *tape; /* the tape it was made on (NULL in a store); only ever compared */
     tg_dtype dtype;
     int ndim;
     int64_t shape[TG_MAX_DIMS];
@@ -71,6 +69,9 @@ struct tg_tensor {
     tg_tensor *sweep_grad; /* gradient being summed by a sweep; valid only while... */
     uint64_t sweep_epoch;  /* ...this equals the running sweep's process-unique number */
     bool sweep_grad_owned; /* sweep_grad is a sum the sweep made for this tensor alone */
+    /* After the fields kernels and ops read, so that their offsets (and cache lines) stay. */
+    uint64_t gen;
+    const tg_tape *tape; /* the tape it was made on (NULL in a store); only ever compared */
     char name[TG_NAME_MAX];
 };
 
@@ -233,22 +234,35 @@ tg_tensor *tg_tensor_alloc(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *
 /* A new tensor header on the tape sharing x's data with the given layout (a view). */
 tg_tensor *tg_tensor_view(tg_tape *t, const tg_tensor *x, int ndim, const int64_t *shape,
                           const int64_t *strides, int64_t offset_elements);
+#define TG_MAX_NUMEL (INT64_C(1) << 40) /* the most elements a tensor may have */
 /* The one checked product of sizes. Every element count, stride or scratch size computed from
  * user-given sizes goes through it (or tg_numel_checked, built on it), never a bare `*`:
  * *out = a * b for a, b >= 0, or false (out unchanged) when either is negative or the product
  * exceeds limit (TG_MAX_NUMEL for element counts, INT64_MAX for strides and offsets). */
 static inline bool tg_size_mul(int64_t a, int64_t b, int64_t limit, int64_t *out) {
+    int64_t p;
+#if defined(__GNUC__)
+    /* Every tensor creation runs this: one multiply and an overflow flag, no division. */
+    if ((a | b) < 0 || __builtin_mul_overflow(a, b, &p) || p > limit) return false;
+#else
     if (a < 0 || b < 0 || (b > 0 && a > limit / b)) return false;
-    *out = a * b;
+    p = a * b;
+#endif
+    *out = p;
     return true;
 }
 /* The element count of a shape through tg_size_mul: false when a size is negative or a
  * running product of the sizes exceeds TG_MAX_NUMEL (a zero size makes everything after it
  * free, as the count is then 0). */
-bool tg_numel_checked(int ndim, const int64_t *shape, int64_t *numel);
+static inline bool tg_numel_checked(int ndim, const int64_t *shape, int64_t *numel) {
+    int64_t total = 1;
+    for (int i = 0; i < ndim; i++)
+        if (!tg_size_mul(total, shape[i], TG_MAX_NUMEL, &total)) return false;
+    *numel = total;
+    return true;
+}
 /* Validates dtype and shape (ndim in range, sizes >= 0, at most TG_MAX_NUMEL elements): the
  * first form describes the problem into msg, the second keeps it as the tape's error. */
-#define TG_MAX_NUMEL (INT64_C(1) << 40)
 tg_status tg_shape_problem(const char *op, tg_dtype dtype, int ndim, const int64_t *shape,
                            char *msg, size_t size);
 bool tg_check_shape(tg_tape *t, const char *op, tg_dtype dtype, int ndim, const int64_t *shape);

@@ -9,18 +9,11 @@
 #include "../ops/kernels/kernels.h"
 
 int64_t tg_numel_of(int ndim, const int64_t *shape) {
-    /* For shapes already validated (tg_numel_checked passed when they were made). */
-    int64_t n = 1;
-    for (int i = 0; i < ndim && n > 0; i++) n *= shape[i];
-    return n > 0 || ndim == 0 ? n : 0;
-}
-
-bool tg_numel_checked(int ndim, const int64_t *shape, int64_t *numel) {
-    int64_t total = 1;
-    for (int i = 0; i < ndim; i++)
-        if (!tg_size_mul(total, shape[i], TG_MAX_NUMEL, &total)) return false;
-    *numel = total;
-    return true;
+    /* For shapes already validated (tg_numel_checked passed when they were made): exact, or
+     * with a zero size among sizes whose product wraps, still 0 (unsigned: no overflow). */
+    uint64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (uint64_t)shape[i];
+    return (int64_t)n;
 }
 
 void tg_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
@@ -56,6 +49,8 @@ tg_status tg_shape_problem(const char *op, tg_dtype dtype, int ndim, const int64
         snprintf(msg, size, "%s: shape is NULL for %d dimensions", op, ndim);
         return TG_ERR_NULL;
     }
+    int64_t total;
+    if (tg_numel_checked(ndim, shape, &total)) return TG_OK;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             snprintf(msg, size, "%s: dimension %d has negative size %lld", op, i,
@@ -63,12 +58,8 @@ tg_status tg_shape_problem(const char *op, tg_dtype dtype, int ndim, const int64
             return TG_ERR_SHAPE;
         }
     }
-    int64_t total;
-    if (!tg_numel_checked(ndim, shape, &total)) {
-        snprintf(msg, size, "%s: shape has more than 2^40 elements", op);
-        return TG_ERR_SHAPE;
-    }
-    return TG_OK;
+    snprintf(msg, size, "%s: shape has more than 2^40 elements", op);
+    return TG_ERR_SHAPE;
 }
 
 bool tg_check_shape(tg_tape *t, const char *op, tg_dtype dtype, int ndim, const int64_t *shape) {
@@ -78,7 +69,11 @@ bool tg_check_shape(tg_tape *t, const char *op, tg_dtype dtype, int ndim, const 
     return s == TG_OK;
 }
 
-static tg_tensor *header_in(tg_arena *a, size_t data_bytes) {
+/* Inlined by hand: it is most of what making every op's result costs. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline tg_tensor *header_in(tg_arena *a, size_t data_bytes) {
     size_t head = (sizeof(tg_tensor) + TG_ARENA_ALIGN - 1) & ~(size_t)(TG_ARENA_ALIGN - 1);
     char *p = tg_arena_alloc(a, head + data_bytes);
     if (!p) return NULL;
@@ -233,12 +228,15 @@ int64_t tg_tensor_numel(const tg_tensor *x) { return x ? tg_numel_of(x->ndim, x-
 
 bool tg_tensor_is_contiguous(const tg_tensor *x) {
     if (!x) return false;
-    for (int i = 0; i < x->ndim; i++)
-        if (x->shape[i] == 0) return true; /* no element: any layout is contiguous */
-    int64_t s = 1;
+    /* Unsigned: the running product of an empty tensor's other sizes may wrap (harmlessly). */
+    uint64_t s = 1;
     for (int i = x->ndim - 1; i >= 0; i--) {
-        if (x->shape[i] != 1 && x->strides[i] != s) return false;
-        if (!tg_size_mul(s, x->shape[i], INT64_MAX, &s)) return false;
+        if (x->shape[i] != 1 && (uint64_t)x->strides[i] != s) {
+            for (int d = 0; d < x->ndim; d++)
+                if (x->shape[d] == 0) return true; /* no element: any layout will do */
+            return false;
+        }
+        s *= (uint64_t)x->shape[i];
     }
     return true;
 }

@@ -1,6 +1,17 @@
 /* op_util.c: shared validation and broadcasting for the op files (see op_util.h). */
 #include "op_util.h"
 
+/* tg_op_enter's failure, out of line: its message buffer would otherwise cost every op a
+ * stack-protector check. */
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+static bool stale_input(tg_tape *t, const char *op, int i, const tg_tensor *x) {
+    char what[24];
+    snprintf(what, sizeof what, "input %d", i);
+    return tg_op_current(t, op, what, x);
+}
+
 bool tg_op_enter(tg_tape *t, const char *file, int line, const char *op, int n_inputs,
                  tg_tensor *const *inputs) {
     if (!t) return false;
@@ -11,9 +22,7 @@ bool tg_op_enter(tg_tape *t, const char *file, int line, const char *op, int n_i
             return false;
         }
         /* Before anything else is read from the input: a stale header may hold anything. */
-        char what[24];
-        snprintf(what, sizeof what, "input %d", i);
-        if (!tg_op_current(t, op, what, inputs[i])) return false;
+        if (!tg_tensor_is_current(t, inputs[i])) return stale_input(t, op, i, inputs[i]);
     }
     for (int i = 1; i < n_inputs; i++) {
         if (inputs[i]->dtype != inputs[0]->dtype) {

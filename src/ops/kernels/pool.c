@@ -22,10 +22,15 @@
 /* The taps [*lo, *hi) of a window that starts at `start` and steps by d (>= 1) over k taps
  * which land inside [0, size). Windows are clipped to them before any loop, so a window's cost
  * is what it covers of the image, not its size: a kernel of 2^31 over a 4x4 image costs 16. */
-static void taps_inside(int64_t start, int64_t k, int64_t d, int64_t size, int64_t *lo,
-                        int64_t *hi) {
-    *lo = start < 0 ? (-start + d - 1) / d : 0;
-    *hi = start >= size ? 0 : (size - 1 - start) / d + 1;
+static inline void taps_inside(int64_t start, int64_t k, int64_t d, int64_t size, int64_t *lo,
+                               int64_t *hi) {
+    if (d == 1) { /* every average pool and most max pools: no division per window */
+        *lo = start < 0 ? -start : 0;
+        *hi = start >= size ? 0 : size - start;
+    } else {
+        *lo = start < 0 ? (-start + d - 1) / d : 0;
+        *hi = start >= size ? 0 : (size - 1 - start) / d + 1;
+    }
     if (*hi > k) *hi = k;
     if (*lo > *hi) *lo = *hi;
 }
@@ -148,24 +153,25 @@ static void inside_columns(const kern_window *g, int64_t oy, int64_t *lo, int64_
         for (int64_t c = 0; c < g->C; c++) {                                                   \
             const T *px = x + c * g->H * g->W;                                                 \
             T *pa = out + c * g->H * g->W; /* adjoint: out is (C, H, W), x is (C, OH, OW) */   \
-            for (int64_t oy = 0; oy < g->oh; oy++)                                             \
+            for (int64_t oy = 0; oy < g->oh; oy++) {                                           \
+                int64_t y0 = oy * g->sh - g->ph, i0, i1; /* the rows, once per output row */   \
+                taps_inside(y0, g->kh, g->dh, g->H, &i0, &i1);                                 \
                 for (int64_t ox = 0; ox < g->ow; ox++) {                                       \
                     T acc = 0, gv = adjoint ? x[(c * g->oh + oy) * g->ow + ox] * inv : 0;      \
-                    int64_t i0, i1, j0, j1;                                                    \
-                    taps_inside(oy * g->sh - g->ph, g->kh, g->dh, g->H, &i0, &i1);             \
-                    taps_inside(ox * g->sw - g->pw, g->kw, g->dw, g->W, &j0, &j1);             \
+                    int64_t x0 = ox * g->sw - g->pw, j0, j1;                                   \
+                    taps_inside(x0, g->kw, g->dw, g->W, &j0, &j1);                             \
                     for (int64_t i = i0; i < i1; i++) {                                        \
-                        int64_t y = oy * g->sh - g->ph + i * g->dh;                            \
+                        int64_t row = (y0 + i * g->dh) * g->W + x0;                            \
                         for (int64_t j = j0; j < j1; j++) {                                    \
-                            int64_t xx = ox * g->sw - g->pw + j * g->dw;                       \
                             if (adjoint)                                                       \
-                                pa[y * g->W + xx] += gv;                                       \
+                                pa[row + j * g->dw] += gv;                                     \
                             else                                                               \
-                                acc += px[y * g->W + xx];                                      \
+                                acc += px[row + j * g->dw];                                    \
                         }                                                                      \
                     }                                                                          \
                     if (!adjoint) out[(c * g->oh + oy) * g->ow + ox] = acc * inv;              \
                 }                                                                              \
+            }                                                                                  \
         }                                                                                      \
     }
 
