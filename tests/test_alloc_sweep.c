@@ -340,7 +340,8 @@ static int64_t sweep(const char *name, void (*run)(outcome *)) {
     printf("%s: %lld allocations, each failed in turn: %d reported as out of memory and "
            "recovered, %d absorbed by a fallback\n",
            name, (long long)k, n_reported, n_absorbed);
-    /* Fallbacks are the exception: the arena's chunk merge at a reset, nothing else. */
+    /* Fallbacks are the exception (here, the arena's chunk merge at a reset): most failures
+     * must reach the caller. */
     ck_assert_int_gt(n_reported, 4 * n_absorbed);
     return k;
 }
