@@ -36,6 +36,22 @@ def parse(argv):
     return opts
 
 
+def report_blas(peer):
+    """Prints which BLAS (and OpenBLAS kernel) this very process ran, as '# peer-blas {json}',
+    for bench/run and bench/run-models to check with bench/check-peer-blas's rules."""
+    import importlib.machinery
+    import importlib.util
+    import json
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "check-peer-blas")
+    loader = importlib.machinery.SourceFileLoader("check_peer_blas", path)
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("check_peer_blas",
+                                                                          loader))
+    loader.exec_module(mod)
+    print("# peer-blas " + json.dumps(mod.loaded_blas(peer)), flush=True)
+
+
 def main():
     o = parse(sys.argv)
     threads = int(os.environ.get("OMP_NUM_THREADS", os.environ.get("OPENBLAS_NUM_THREADS", "1")))
@@ -84,6 +100,7 @@ def main():
         print("%dx%dx%d threads=%d reps=%d median_s=%.9f best_s=%.9f gflops=%.2f"
               % (m, k, n, threads, len(times), med, times[0], 2.0 * m * n * k / med * 1e-9),
               flush=True)
+    report_blas(o["lib"])
 
 
 if __name__ == "__main__":

@@ -37,6 +37,22 @@ def parse(argv):
     return o
 
 
+def report_blas(peer):
+    """Prints which BLAS (and OpenBLAS kernel) this very process ran, as '# peer-blas {json}',
+    for bench/run and bench/run-models to check with bench/check-peer-blas's rules."""
+    import importlib.machinery
+    import importlib.util
+    import json
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "check-peer-blas")
+    loader = importlib.machinery.SourceFileLoader("check_peer_blas", path)
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("check_peer_blas",
+                                                                          loader))
+    loader.exec_module(mod)
+    print("# peer-blas " + json.dumps(mod.loaded_blas(peer)), flush=True)
+
+
 def main():
     o = parse(sys.argv)
     threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
@@ -144,6 +160,7 @@ def main():
                                                              bwd[len(bwd) // 2]))
         elif case == "epoch":
             epoch(o, threads, torch, nn, F, mlp, report)
+    report_blas("torch")
 
 
 def load_idx(path):
