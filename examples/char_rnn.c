@@ -69,16 +69,24 @@ static tg_status model_init(model *m, tg_store *s, const settings *o, int64_t vo
 /* Logits (T * B, vocab) for time-major ids (T, B), from a zero state. */
 static tg_tensor *model_forward(tg_tape *t, const model *m, int64_t T, int64_t B,
                                 const int64_t *ids) {
+    /* A scope per layer: the --dot graph draws each as a cluster. */
+    tg_tape_push_scope(t, "embed");
     tg_tensor *x = tg_embedding_forward(t, &m->embed, 2, (const int64_t[]){T, B}, ids);
+    tg_tape_pop_scope(t);
     tg_tensor *h;
+    tg_tape_push_scope(t, cell_words[m->kind]);
     if (m->kind == CELL_RNN)
         h = tg_rnn_cell_unroll(t, &m->rnn, x, NULL, NULL);
     else if (m->kind == CELL_LSTM)
         h = tg_lstm_cell_unroll(t, &m->lstm, x, NULL, NULL, NULL, NULL);
     else
         h = tg_gru_cell_unroll(t, &m->gru, x, NULL, NULL);
+    tg_tape_pop_scope(t);
+    tg_tape_push_scope(t, "out");
     h = tg_reshape(t, h, 2, (const int64_t[]){T * B, m->hidden});
-    return tg_linear_forward(t, &m->out, h);
+    h = tg_linear_forward(t, &m->out, h);
+    tg_tape_pop_scope(t);
+    return h;
 }
 
 /* One step for sampling: x (1, E), state h and c (NULL: zeros) -> h'; *c_out gets c' (LSTM). */

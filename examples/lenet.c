@@ -27,15 +27,28 @@ static tg_tensor *act(tg_tape *t, const lenet *m, tg_tensor *x) {
     return m->tanh_act ? tg_tanh(t, x) : tg_relu(t, x);
 }
 
-/* x: (B, 1, rows, cols) -> logits (B, n_classes). */
+/* x: (B, 1, rows, cols) -> logits (B, n_classes). Each layer records in its own scope, so
+ * the graph written by --dot draws it as a cluster (conv1 holds its convolution, activation
+ * and pooling). */
 static tg_tensor *lenet_forward(tg_tape *t, const void *model, tg_tensor *x) {
     const lenet *m = model;
+    tg_tape_push_scope(t, "conv1");
     tg_tensor *h = tg_pool2d_forward(t, &m->pool, act(t, m, tg_conv2d_forward(t, &m->conv1, x)));
+    tg_tape_pop_scope(t);
+    tg_tape_push_scope(t, "conv2");
     h = tg_pool2d_forward(t, &m->pool, act(t, m, tg_conv2d_forward(t, &m->conv2, h)));
     h = tg_flatten(t, h, 1, -1);
+    tg_tape_pop_scope(t);
+    tg_tape_push_scope(t, "fc1");
     h = act(t, m, tg_linear_forward(t, &m->fc1, h));
+    tg_tape_pop_scope(t);
+    tg_tape_push_scope(t, "fc2");
     h = act(t, m, tg_linear_forward(t, &m->fc2, h));
-    return tg_linear_forward(t, &m->fc3, h);
+    tg_tape_pop_scope(t);
+    tg_tape_push_scope(t, "fc3");
+    h = tg_linear_forward(t, &m->fc3, h);
+    tg_tape_pop_scope(t);
+    return h;
 }
 
 /* Size after conv1 (same size), pool, conv2 (5x5, no padding), pool. */

@@ -19,9 +19,17 @@ typedef struct mlp {
 /* x: (B, rows * cols) -> logits (B, n_classes). */
 static tg_tensor *mlp_forward(tg_tape *t, const void *model, tg_tensor *x) {
     const mlp *m = model;
+    /* One scope per layer: the --dot graph draws each as a cluster. */
+    tg_tape_push_scope(t, "fc1");
     tg_tensor *h = tg_relu(t, tg_linear_forward(t, &m->fc1, x));
+    tg_tape_pop_scope(t);
+    tg_tape_push_scope(t, "fc2");
     h = tg_relu(t, tg_linear_forward(t, &m->fc2, h));
-    return tg_linear_forward(t, &m->fc3, h);
+    tg_tape_pop_scope(t);
+    tg_tape_push_scope(t, "fc3");
+    h = tg_linear_forward(t, &m->fc3, h);
+    tg_tape_pop_scope(t);
+    return h;
 }
 
 int main(int argc, char **argv) {

@@ -180,8 +180,12 @@ static bool mlp_init(mlp *m, tg_store *s, tg_rng *rng, int64_t hidden) {
 static tg_tensor *mlp_forward(tg_tape *t, const mlp *m, tg_tensor *x) {
     tg_tensor *h = x;
     for (int l = 0; l < N_LAYERS; l++) {
+        char scope[16]; /* one scope per layer: a cluster in the DOT picture */
+        snprintf(scope, sizeof scope, "layer%d", l + 1);
+        tg_tape_push_scope(t, scope);
         h = tg_add(t, tg_matmul(t, h, m->w[l]), m->b[l]);
         if (l + 1 < N_LAYERS) h = tg_tanh(t, h);
+        tg_tape_pop_scope(t);
     }
     return h;
 }
@@ -236,7 +240,9 @@ static int train(const options *o, tg_store *s, tg_tape *t) {
         tg_tensor *x = tg_from_data(t, TG_F32, TG_SHAPE(N_POINTS, 2), xs);
         tg_tensor *y = tg_from_data(t, TG_F32, TG_SHAPE(N_POINTS, 1), ys);
         tg_tensor *z = mlp_forward(t, &m, x);
+        tg_tape_push_scope(t, "loss");
         tg_tensor *loss = bce_with_logits(t, z, y);
+        tg_tape_pop_scope(t);
         tg_store_zero_grad(s);
         if (tg_tape_backward(t, loss, NULL, 0) != TG_OK) {
             fprintf(stderr, "spirals: epoch %ld: %s\n", epoch, tg_tape_error(t));

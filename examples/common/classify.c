@@ -196,7 +196,9 @@ static bool train_epoch(run *r, long epoch, bool *dot_pending, double *train_los
     while (tg_batcher_next(r->train, t, &x, &y)) {
         batch++;
         tg_tensor *logits = r->m->forward(t, r->m->model, x);
+        tg_tape_push_scope(t, "loss");
         tg_tensor *loss = tg_cross_entropy(t, logits, y, 0.0, TG_REDUCE_MEAN);
+        tg_tape_pop_scope(t);
         tg_store_zero_grad(r->s);
         if (!loss || tg_tape_backward(t, loss, NULL, 0) != TG_OK) {
             ex_progress_end(&p);

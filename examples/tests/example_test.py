@@ -184,6 +184,7 @@ def check_dot(path):
     check(text.startswith("digraph"), "DOT file does not start with 'digraph'")
     check("|grad|" in text, "DOT graph shows no gradient norms")
     check("parameter" in text, "DOT graph shows no parameters")
+    check("subgraph cluster_" in text, "DOT graph draws no layer scopes as clusters")
     dot = shutil.which("dot")
     if dot:
         proc = run([dot, "-Tsvg", path, "-o", path + ".svg"])

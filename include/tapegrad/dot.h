@@ -68,8 +68,9 @@ typedef struct tg_dot_options {
      * gradient, N being the 2-norm of its finite elements (tg_tensor_stats), followed by
      * "(K NaN/Inf)" when K elements are not finite. The fill colour then shows the norm (see
      * grad_colours); exactly zero is grey and any NaN/Inf is blue with white text whatever
-     * the mode. A legend node explains the colours. The node's shape still shows its role,
-     * and parameters keep a thick outline. */
+     * the mode. The loss's gradient is the sweep's seed, so the loss keeps its own colour
+     * (unless its seed is not finite) and stays out of the range. A legend node explains the
+     * colours. The node's shape still shows its role, and parameters keep a thick outline. */
     bool show_grad_norms;
     /* The graph's title, escaped like names; NULL for "tapegrad". */
     const char *title;
@@ -88,7 +89,8 @@ typedef struct tg_dot_options {
      * values do not count. An edge that lands on an earlier node of the drawn repeat (the
      * recurrence from step t to step t+1) is dashed and does not rank the layout. With
      * show_grad_norms a collapsed node's label gives the range of its norms over the
-     * repeats, and its colour the largest. Collapsing applies inside collapsed groups too. */
+     * repeats, and its colour the largest (the colour range then runs over the colours
+     * drawn). Collapsing applies inside collapsed groups too. */
     bool collapse_repeats;
     /* The most DOT nodes to draw (after collapsing): 0 means TG_DOT_DEFAULT_MAX_NODES,
      * negative means no cap. Nodes are kept in drawing order (the tape's order, leaves

@@ -62,7 +62,7 @@ size_t tg_tape_bytes_reserved(const tg_tape *t);
  * scope as a cluster (tapegrad/dot.h).
  *
  *     tg_tape_push_scope(t, "layer1");
- *     h = tg_relu(t, tg_linear(t, &l1, x));
+ *     h = tg_relu(t, tg_linear_forward(t, &layer1, x));
  *     tg_tape_pop_scope(t);
  *
  * Pushes nest: pushing "attn" inside "block1" gives the scope "block1/attn". `name` is copied

@@ -189,6 +189,8 @@ static void put_legend(FILE *out, const dot_graph *g, tg_dot_grad_colours mode) 
                 fprintf(out, "%s</td></tr>\n", c.dark ? "</font>" : "");
             }
         }
+        if (g->any_collapsed)
+            fputs("    <tr><td>xN nodes: their largest</td></tr>\n", out);
         fprintf(out, "    <tr><td bgcolor=\"%s\">|grad| = 0</td></tr>\n", COLOUR_ZERO);
         fprintf(out, "    <tr><td bgcolor=\"%s\"><font color=\"white\">has NaN/Inf</font>"
                      "</td></tr>\n",
@@ -265,7 +267,7 @@ static void put_node(FILE *out, const dot_graph *g, const dot_item *it, int dept
         else
             fprintf(out, "\\n|grad| %.3g", it->norm_hi);
         if (it->n_bad) fprintf(out, " (%lld NaN/Inf)", (long long)it->n_bad);
-        fill = grad_colour(g, it, o->grad_colours);
+        if (!is_loss || it->n_bad) fill = grad_colour(g, it, o->grad_colours);
     }
     if (it->n_repeats > 1) fprintf(out, "\\nx%lld", (long long)it->n_repeats);
     fputc('"', out);
@@ -405,7 +407,7 @@ static void put_graph(FILE *out, const dot_graph *g, const tg_dot_options *o) {
           out);
     put_scope(out, g, 0, 0, o);
     if (g->n_dropped)
-        fprintf(out, "  omitted [shape=note, label=\"%lld nodes not drawn\\n(max_nodes %lld)\", "
+        fprintf(out, "  omitted [label=\"%lld nodes not drawn\\n(max_nodes %lld)\", shape=note, "
                      "style=\"filled\", fillcolor=\"#f0f0f0\"];\n",
                 (long long)g->n_dropped, (long long)g->max_nodes);
     /* ferror: a failed stream stops the walk; the caller reports it. */

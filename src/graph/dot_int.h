@@ -52,8 +52,10 @@ typedef struct dot_graph {
     int64_t n_edges;
     int64_t n_dropped;             /* items the cap left out */
     int64_t max_nodes;             /* the cap in force, or -1 */
-    bool has_range;                /* some finite, non-zero norm exists */
-    double log_lo, log_hi;         /* log10 of the smallest and largest such norm */
+    bool any_collapsed;            /* some item stands for several repeats */
+    bool has_range;                /* some finite, non-zero norm is drawn */
+    double log_lo, log_hi;         /* log10 of the smallest and largest such norm (for an
+                                    * item standing for repeats: its largest) */
 } dot_graph;
 
 /* Builds everything above from the tape and the options: items, scopes, collapsing, the

@@ -314,22 +314,17 @@ static int64_t final_rep(const dot_graph *g, int64_t i) {
 
 /* ---- gradient statistics ---- */
 
+/* Each drawn item's norms over the repeats drawn as it; then the range of the colours
+ * actually drawn: a collapsed item is coloured by its largest norm, so the range runs over
+ * those, and the legend's ends are colours that appear in the picture. */
 static void gather_stats(dot_graph *g) {
     g->has_range = false;
     for (int64_t i = 0; i < g->n_items; i++) {
-        dot_item *it = &g->items[i];
-        const tg_tensor *gr = it->x->grad;
+        const tg_tensor *gr = g->items[i].x->grad;
         if (!gr) continue;
         tg_grad_stats st;
         tg_tensor_stats(gr, &st);
         dot_item *r = &g->items[final_rep(g, i)];
-        int64_t bad = st.n_nan + st.n_inf;
-        if (st.norm > 0 && bad == 0) {
-            double l = log10(st.norm);
-            if (!g->has_range || l < g->log_lo) g->log_lo = l;
-            if (!g->has_range || l > g->log_hi) g->log_hi = l;
-            g->has_range = true;
-        }
         if (!r->has_grad) {
             r->has_grad = true;
             r->norm_lo = r->norm_hi = st.norm;
@@ -337,7 +332,18 @@ static void gather_stats(dot_graph *g) {
             if (st.norm < r->norm_lo) r->norm_lo = st.norm;
             if (st.norm > r->norm_hi) r->norm_hi = st.norm;
         }
-        r->n_bad += bad;
+        r->n_bad += st.n_nan + st.n_inf;
+    }
+    for (int64_t i = 0; i < g->n_items; i++) {
+        const dot_item *it = &g->items[i];
+        /* The loss's gradient is the sweep's seed (1), not a measurement: it would only
+         * stretch the range. It is labelled, and keeps its own colour. */
+        if (it->rep != i || !it->has_grad || it->n_bad || it->norm_hi == 0 || i == g->loss_item)
+            continue;
+        double l = log10(it->norm_hi);
+        if (!g->has_range || l < g->log_lo) g->log_lo = l;
+        if (!g->has_range || l > g->log_hi) g->log_hi = l;
+        g->has_range = true;
     }
 }
 
@@ -464,7 +470,10 @@ tg_status dot_graph_build(dot_graph *g, const tg_tape *t, const tg_dot_options *
     for (int64_t i = 0; i < g->n_items; i++) {
         int64_t r = final_rep(g, i);
         g->items[i].rep = r;
-        if (r != i) g->items[r].n_repeats++;
+        if (r != i) {
+            g->items[r].n_repeats++;
+            g->any_collapsed = true;
+        }
     }
     if (o->show_grad_norms) gather_stats(g);
     apply_cap(g);

@@ -364,6 +364,70 @@ START_TEST(test_every_tape_allocation_fails) {
 }
 END_TEST
 
+/* Scopes and the DOT export under the counting allocator: a scoped step repeated allocates
+ * nothing after the first (the scope table is kept across resets), and any single allocation
+ * of scopes or of a collapsed, coloured DOT export failing is TG_ERR_NOMEM or absorbed (a
+ * collapse that cannot get its scratch draws the graph uncollapsed), never a leak. */
+static tg_status scoped_steps(int n_steps, bool write_dot, int64_t *allocs_late) {
+    tg_store *s = tg_store_new();
+    tg_tape *t = tg_tape_new();
+    tg_tensor *w = tg_store_param(s, "w", TG_F64, TG_SHAPE(3, 3));
+    tg_status st = s && t && w ? TG_OK : TG_ERR_NOMEM;
+    if (st == TG_OK) tg_tensor_fill(w, 0.3);
+    for (int step = 0; step < n_steps && st == TG_OK; step++) {
+        int64_t before = cnt.n_alloc;
+        tg_tensor *h = tg_ones(t, TG_F64, TG_SHAPE(2, 3));
+        tg_tape_push_scope(t, "rnn");
+        for (int k = 0; k < 6; k++) {
+            char name[16];
+            snprintf(name, sizeof name, "step/%d", k);
+            tg_tape_push_scope(t, name);
+            h = tg_tanh(t, tg_matmul(t, h, w));
+            tg_tape_pop_scope(t);
+        }
+        tg_tape_pop_scope(t);
+        tg_tensor *loss = tg_sum_all(t, h);
+        st = loss ? tg_tape_backward(t, loss, NULL, 0) : tg_tape_status(t);
+        if (st == TG_OK && write_dot) {
+            FILE *f = tmpfile();
+            tg_dot_options o = {.show_grad_norms = true, .collapse_repeats = true};
+            st = f ? tg_tape_write_dot(t, f, &o) : TG_ERR_IO;
+            if (f) fclose(f);
+        }
+        tg_tape_reset(t);
+        if (step >= 2 && allocs_late) *allocs_late += cnt.n_alloc - before;
+    }
+    tg_tape_free(t);
+    tg_store_free(s);
+    return st;
+}
+
+START_TEST(test_scopes_steady_state_and_failures) {
+    tg_set_threads(1);
+    ck_assert_int_eq(scoped_steps(2, true, NULL), TG_OK); /* the kernels' buffer: see above */
+    install_counter(0, false);
+    int64_t late = 0;
+    ck_assert_int_eq(scoped_steps(8, false, &late), TG_OK);
+    ck_assert_msg(late == 0, "scoped steps 3..8 made %lld allocations", (long long)late);
+    ck_assert_int_eq(cnt.live, 0);
+    install_counter(0, false);
+    ck_assert_int_eq(scoped_steps(1, true, NULL), TG_OK);
+    int64_t k = cnt.n_alloc;
+    int n_reported = 0;
+    for (int64_t n = 1; n <= k; n++) {
+        install_counter(n, false);
+        tg_status st = scoped_steps(1, true, NULL);
+        ck_assert_msg(cnt.live == 0, "failing allocation %lld leaked %lld blocks", (long long)n,
+                      (long long)cnt.live);
+        ck_assert_msg(st == TG_OK || st == TG_ERR_NOMEM, "allocation %lld: %s", (long long)n,
+                      tg_status_string(st));
+        n_reported += st == TG_ERR_NOMEM;
+    }
+    tg_set_allocator(NULL);
+    ck_assert_int_gt(n_reported, 5);
+}
+END_TEST
+
 /* ---- the tape ---- */
 
 START_TEST(test_tape_counts_and_reset) {
@@ -598,6 +662,7 @@ static Suite *tape_suite(void) {
     tcase_add_test(mem, test_nth_allocation_fails);
     tcase_add_test(mem, test_allocations_fail_from_nth_on);
     tcase_add_test(mem, test_every_tape_allocation_fails);
+    tcase_add_test(mem, test_scopes_steady_state_and_failures);
     suite_add_tcase(s, mem);
     TCase *tape = tcase_create("tape");
     tcase_add_test(tape, test_tape_counts_and_reset);
