@@ -28,7 +28,7 @@
  * tapegrad itself never runs Graphviz:
  *
  *     tg_tape_backward(t, loss, NULL, 0);
- *     tg_dot_options o = {.show_grad_norms = true, .title = "step 1"};
+ *     tg_dot_options o = {.show_grad_norms = true, .title = "step 1", .collapse_repeats = true};
  *     if (tg_tape_write_dot_path(t, "step1.dot", &o) != TG_OK)
  *         fprintf(stderr, "%s\n", tg_tape_error(t));
  *     // then: dot -Tsvg step1.dot -o step1.svg

@@ -181,10 +181,11 @@ static void put_legend(FILE *out, const dot_graph *g, tg_dot_grad_colours mode) 
             for (int k = 0; k < steps; k++) {
                 double u = steps > 1 ? 1 - (double)k / (steps - 1) : 0.5;
                 double l = steps > 1 ? g->log_lo + u * (g->log_hi - g->log_lo) : g->log_hi;
+                if (fabs(l) < 0.005) l = 0; /* "0.00", never "-0.00" */
                 colour c = ramp_at(u);
                 const char *end = k == 0 ? "max " : k == steps - 1 ? "min " : "";
                 fprintf(out, "    <tr><td bgcolor=\"%s\">%s%s%.2f", c.hex,
-                        c.dark ? "<font color=\"white\">" : "", steps > 1 ? end : "", l + 0.0);
+                        c.dark ? "<font color=\"white\">" : "", steps > 1 ? end : "", l);
                 if (end[0]) fprintf(out, " (|grad| %.3g)", pow(10, l));
                 fprintf(out, "%s</td></tr>\n", c.dark ? "</font>" : "");
             }
@@ -420,6 +421,8 @@ static void put_graph(FILE *out, const dot_graph *g, const tg_dot_options *o) {
             fputs(" [style=dashed]", out);
         else if (e->back)
             fputs(" [style=dashed, constraint=false]", out);
+        else if (e->minlen > 1)
+            fprintf(out, " [minlen=%d]", e->minlen); /* see space_clusters */
         fputs(";\n", out);
     }
     if (o->show_grad_norms) put_legend(out, g, o->grad_colours);

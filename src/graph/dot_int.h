@@ -37,6 +37,7 @@ typedef struct dot_edge {
     int64_t from, to; /* items, or -1 for the note about what the cap left out */
     int slot;         /* the input slot of `to` (edges are deduplicated per slot) */
     bool back;        /* runs against drawing order: a recurrence between collapsed repeats */
+    int minlen;       /* > 1: ranks to leave between the ends (data entering another scope) */
 } dot_edge;
 
 typedef struct dot_graph {

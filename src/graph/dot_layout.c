@@ -384,6 +384,30 @@ typedef struct edge_set {
     size_t cap;
 } edge_set;
 
+/* Leaves are ranked just above their use, so a cluster's top reaches as many ranks above
+ * the node where data enters it as its longest in-scope chain into that node (weight ->
+ * permute -> matmul: 2). An edge bringing an op's result into another scope asks for one
+ * rank more, so consecutive clusters stack instead of overlapping in rank and stepping
+ * sideways. up[i] is that chain length, from edges in drawing order. */
+static void space_clusters(dot_graph *g) {
+    int64_t *up = tg_alloc((size_t)(g->n_items ? g->n_items : 1) * sizeof *up);
+    if (!up) return; /* a wider picture, not a wrong one */
+    memset(up, 0, (size_t)g->n_items * sizeof *up);
+    for (int64_t k = 0; k < g->n_edges; k++) {
+        const dot_edge *e = &g->edges[k];
+        if (e->from < 0 || e->to < 0 || e->back) continue;
+        if (g->items[e->from].scope == g->items[e->to].scope && up[e->from] + 1 > up[e->to])
+            up[e->to] = up[e->from] + 1;
+    }
+    for (int64_t k = 0; k < g->n_edges; k++) {
+        dot_edge *e = &g->edges[k];
+        if (e->from >= 0 && e->to >= 0 && !e->back && g->items[e->from].n &&
+            g->items[e->from].scope != g->items[e->to].scope)
+            e->minlen = (int)(up[e->to] < 8 ? up[e->to] : 8) + 1;
+    }
+    tg_free(up);
+}
+
 static bool build_edges(builder *b) {
     dot_graph *g = b->g;
     int64_t n_in = 0;
@@ -419,9 +443,10 @@ static bool build_edges(builder *b) {
             if (dup) continue;
             set.keys[s] = key;
             set.index[s] = g->n_edges;
-            g->edges[g->n_edges++] = (dot_edge){from, dst, i, back && from >= 0 && dst >= 0};
+            g->edges[g->n_edges++] = (dot_edge){from, dst, i, back && from >= 0 && dst >= 0, 1};
         }
     }
+    if (ok) space_clusters(g);
     tg_free(set.keys);
     tg_free(set.index);
     return ok;

@@ -392,9 +392,11 @@ static Suite *dot_scopes_suite(void) {
     tcase_add_test(rep, test_numbered_names_inside_a_scope);
     tcase_add_test(rep, test_different_repeat_breaks_the_run);
     tcase_add_test(rep, test_nested_repeats_collapse);
+    tcase_set_timeout(rep, 60);
     suite_add_tcase(s, rep);
     TCase *cap = tcase_create("cap");
     tcase_add_test(cap, test_node_cap);
+    tcase_set_timeout(cap, 60); /* 1,100 nodes written three times, slow under sanitizers */
     suite_add_tcase(s, cap);
     TCase *col = tcase_create("colours");
     tcase_add_test(col, test_range_colours_by_hand);
