@@ -155,20 +155,19 @@ tg_tensor *xp_image_batch(tg_tape *t, const ex_images *d, bool test_set, int64_t
     tg_tensor *x = tg_zeros(t, dtype, TG_SHAPE(n, dim));
     if (!x) return NULL;
     const uint8_t *px = tg_dataset_images(set), *lab = tg_dataset_labels(set);
-    double *row = malloc((size_t)dim * sizeof(double));
-    if (!row) return NULL;
+    double *d64 = dtype == TG_F64 ? tg_tensor_data(x) : NULL;
+    float *d32 = dtype == TG_F64 ? NULL : tg_tensor_data(x);
     for (int64_t i = 0; i < n; i++) {
         int64_t k = (first + i) % count;
-        for (int64_t j = 0; j < dim; j++) row[j] = (px[k * dim + j] / 255.0 - d->mean) / d->std;
-        if (dtype == TG_F64) {
-            memcpy((double *)tg_tensor_data(x) + i * dim, row, (size_t)dim * sizeof(double));
-        } else {
-            float *dst = (float *)tg_tensor_data(x) + i * dim;
-            for (int64_t j = 0; j < dim; j++) dst[j] = (float)row[j];
+        for (int64_t j = 0; j < dim; j++) {
+            double v = (px[k * dim + j] / 255.0 - d->mean) / d->std;
+            if (d64)
+                d64[i * dim + j] = v;
+            else
+                d32[i * dim + j] = (float)v;
         }
         labels[i] = lab[k];
     }
-    free(row);
     return x;
 }
 
