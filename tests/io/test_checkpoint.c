@@ -3,8 +3,11 @@
  * file written by an independent writer (tools/write_safetensors_fixture.py), and robustness:
  * every truncation, random header corruption and a catalogue of hand-made bad headers fail
  * cleanly with the store unchanged; failed, out-of-memory and crashed saves leave the previous
- * checkpoint intact and no temporary file behind (except the crash's, as a real crash would). */
+ * checkpoint intact and no temporary file behind (except the crash's, as a real crash would);
+ * a saving process killed from outside at arbitrary moments leaves one whole checkpoint. */
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "../data/test_files.h"
 #include "../fixture.h"
@@ -636,6 +639,60 @@ START_TEST(test_crash_during_save) {
 }
 END_TEST
 
+/* Kills from outside at moments the save does not choose: a child saves two different stores
+ * to one path, in turn, for ever; the parent sends SIGKILL after a delay drawn from a fixed
+ * sequence (0 to 3 ms, so kills land while writing, syncing, renaming and between saves). After
+ * every kill the file at the path must load, and hold exactly one of the two stores. */
+enum { N_KILLS = 48 };
+
+START_TEST(test_killed_during_saves) {
+    char *dir = tf_mkdtemp();
+    const char *path = tf_path(dir, "ck.safetensors");
+    tg_store *a = make_store(51), *b = make_store(52), *c = make_store(0);
+    size_t na, nb;
+    unsigned char *bytes_a = store_bytes(a, &na), *bytes_b = store_bytes(b, &nb);
+    ck_assert_int_eq(tg_checkpoint_save(a, path, NULL, NULL), TG_OK);
+    uint64_t draw = 12345;
+    int saw_a = 0, saw_b = 0;
+    for (int k = 0; k < N_KILLS; k++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            for (;;) {
+                tg_checkpoint_save(b, path, NULL, NULL);
+                tg_checkpoint_save(a, path, NULL, NULL);
+            }
+        }
+        draw = draw * 6364136223846793005ull + 1442695040888963407ull;
+        struct timespec pause = {0, (long)((draw >> 33) % 3000000)};
+        nanosleep(&pause, NULL);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        int status = 0;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        tg_error err = {0};
+        ck_assert_msg(tg_checkpoint_load(c, path, NULL, &err) == TG_OK,
+                      "kill %d: the checkpoint does not load: %s", k, err.message);
+        size_t nc;
+        unsigned char *bytes_c = store_bytes(c, &nc);
+        bool is_a = nc == na && memcmp(bytes_c, bytes_a, na) == 0;
+        bool is_b = nc == nb && memcmp(bytes_c, bytes_b, nb) == 0;
+        ck_assert_msg(is_a || is_b, "kill %d: the checkpoint holds neither store", k);
+        saw_a += is_a;
+        saw_b += is_b;
+        free(bytes_c);
+    }
+    /* Both outcomes occur, so the kills did land inside the save loop, not before it. */
+    ck_assert_msg(saw_a > 0 && saw_b > 0, "only one store seen: %d a, %d b", saw_a, saw_b);
+    free(bytes_a);
+    free(bytes_b);
+    tg_store_free(a);
+    tg_store_free(b);
+    tg_store_free(c);
+    tf_rmdir(dir);
+}
+END_TEST
+
 /* ---- arguments and metadata ---- */
 
 START_TEST(test_save_arguments_and_meta) {
@@ -710,6 +767,7 @@ int main(void) {
     tcase_add_test(tc, test_out_of_memory_save_and_load);
     tcase_add_test(tc, test_crash_during_save);
     tcase_add_test(tc, test_save_arguments_and_meta);
+    tcase_add_test(tc, test_killed_during_saves);
     suite_add_tcase(s, tc);
     return tg_test_run(s);
 }
