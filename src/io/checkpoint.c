@@ -165,10 +165,12 @@ static void remove_stale_temporaries(const char *target) {
     if (!d) return;
     time_t now = time(NULL);
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        const char *digits = e->d_name + plen;
-        if (strncmp(e->d_name, prefix, (size_t)plen) != 0 || !*digits ||
-            strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 9)
+        /* The suffix is only formed once the name is known to be longer than the prefix:
+         * d_name + plen could point past the d_name array otherwise. */
+        if (strlen(e->d_name) <= (size_t)plen || strncmp(e->d_name, prefix, (size_t)plen) != 0)
             continue;
+        const char *digits = e->d_name + plen;
+        if (strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 9) continue;
         long pid = strtol(digits, NULL, 10);
         if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
             continue;
