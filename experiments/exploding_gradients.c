@@ -42,7 +42,7 @@ typedef struct trace {
 /* The global gradient norm over every parameter, made NaN/Inf when any element is. */
 static double global_norm(tg_store *s) {
     tg_grad_stats total;
-    if (tg_store_grad_stats(s, NULL, &total) != TG_OK) return NAN;
+    if (tg_store_grad_stats(s, 0, NULL, &total) != TG_OK) return NAN;
     if (total.n_nan > 0) return NAN;
     if (total.n_inf > 0) return INFINITY;
     return total.norm;

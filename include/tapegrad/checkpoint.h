@@ -9,7 +9,7 @@
  *     {"fc1.weight":{"dtype":"F32","shape":[256,784],"data_offsets":[0,802816]}, ...,
  *      "__metadata__":{"step":"1200","epoch":"2"}}
  *
- * Saving never destroys the previous checkpoint: the file is written to "<path>.tmp.<pid>",
+ * Saving never destroys the previous checkpoint: the file is written to "<path>.tmp.<pid>.<n>",
  * flushed to disk, then renamed over path. Loading validates the whole file and every tensor
  * against the store before it changes anything: on error the store is as it was.
  *
@@ -60,8 +60,9 @@ const char *tg_checkpoint_meta_get(const tg_checkpoint_meta *m, const char *key)
  * step 0, no strings). Gradients are not saved. On any error (TG_ERR_IO naming the file and
  * the failing call, TG_ERR_NOMEM) the file at path is untouched and no temporary file is left.
  *
- * What it replaces: the save is written to "<target>.tmp.<pid>" and renamed over the target,
- * where the target is path, or the file a symlink at path names (the link itself stays). An
+ * What it replaces: the save is written to a new "<target>.tmp.<pid>.<n>" (n numbers this
+ * process's saves, so threads saving to one target at once never share a temporary; the last
+ * rename wins) and renamed over the target, where the target is path, or the file a symlink at path names (the link itself stays). An
  * existing target must be a regular file: a folder, device, FIFO or socket is TG_ERR_IO and
  * stays as it was. The new file gets the old one's permission bits (and owner, when the process
  * may set it); a new path gets 0666 less the umask. A process killed during a save leaves its

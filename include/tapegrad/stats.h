@@ -5,7 +5,7 @@
  * per step:
  *
  *     tg_grad_stats per[64], total;
- *     if (tg_store_n_params(s) <= 64 && tg_store_grad_stats(s, per, &total) == TG_OK)
+ *     if (tg_store_grad_stats(s, 64, per, &total) == TG_OK)   (TG_ERR_ARG past 64 params)
  *         printf("|grad| %.3g, largest %.3g, %lld NaN\n", total.norm, total.max_abs,
  *                (long long)total.n_nan);
  */
@@ -35,11 +35,15 @@ typedef struct tg_grad_stats {
  * x or out is NULL; a NULL x is usually a gradient that was never computed. */
 tg_status tg_tensor_stats(const tg_tensor *x, tg_grad_stats *out);
 
-/* The statistics of every parameter's gradient in s: per_param (may be NULL) receives
- * tg_store_n_params(s) entries in parameter order (as tg_store_get_param); total (may be NULL)
- * combines them as if all gradients were one vector: the 2-norm over every finite element,
- * the largest |g|, and the summed counts. Returns TG_OK or TG_ERR_NULL for a NULL s. */
-tg_status tg_store_grad_stats(const tg_store *s, tg_grad_stats *per_param, tg_grad_stats *total);
+/* The statistics of every parameter's gradient in s: per_param (may be NULL, then pass n_per
+ * 0) is an array of n_per entries that receives tg_store_n_params(s) of them in parameter
+ * order (as tg_store_get_param); total (may be NULL) combines them as if all gradients were
+ * one vector: the 2-norm over every finite element, the largest |g|, and the summed counts.
+ * Returns TG_OK; TG_ERR_NULL for a NULL s; TG_ERR_ARG for a negative n_per, or when per_param
+ * is not NULL and n_per < tg_store_n_params(s) (the array is too small: nothing is written,
+ * neither per_param nor total). */
+tg_status tg_store_grad_stats(const tg_store *s, int n_per, tg_grad_stats *per_param,
+                              tg_grad_stats *total);
 
 /* The same combination for any list of tensors (NULL entries are skipped, as tensors with no
  * gradient): per (may be NULL) gets n entries, NULL tensors giving all-zero entries. Useful for

@@ -94,8 +94,13 @@ tg_status tg_tensors_stats(int n, const tg_tensor *const *xs, tg_grad_stats *per
     return TG_OK;
 }
 
-tg_status tg_store_grad_stats(const tg_store *s, tg_grad_stats *per_param, tg_grad_stats *total) {
+tg_status tg_store_grad_stats(const tg_store *s, int n_per, tg_grad_stats *per_param,
+                              tg_grad_stats *total) {
     if (!s) return TG_ERR_NULL;
+    if (n_per < 0) return TG_ERR_ARG;
+    /* Refuse a short array before writing anything, rather than filling a prefix: a caller who
+     * sized it from an older parameter count would otherwise read stale entries as current. */
+    if (per_param && n_per < tg_store_n_params(s)) return TG_ERR_ARG;
     tg_grad_stats sum = {0, 0, 0, 0, 0};
     double scale = 0, ssq = 0;
     int k = 0;

@@ -1,7 +1,8 @@
 /* checkpoint.c: saving a store to a safetensors file and loading it back, with metadata.
  *
  * Invariants: a save replaces only a regular file (a symlink's target when path is a symlink),
- * writes only "<target>.tmp.<pid>" and makes it the checkpoint by rename() after fsync, so the
+ * writes only "<target>.tmp.<pid>.<n>" (n from a process-wide counter, so threads saving to one
+ * target never share a temporary) and makes it the checkpoint by rename() after fsync, so the
  * target always holds either the old or the new complete file, with the old file's mode; a load
  * changes the store only after the whole file was read and every tensor matched, so it is all
  * or nothing. */
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,10 +146,26 @@ static tg_status save_target(const char *path, char *target, struct stat *st, bo
     return TG_OK;
 }
 
-/* Removes "<target>.tmp.<pid>" files left by saves that were killed: the process is gone and
- * the file has not been written to for STALE_TMP_SECONDS (a save running in another PID
- * namespace, whose process this one cannot see, keeps writing its file). Best effort. */
+/* Removes "<target>.tmp.<pid>.<n>" files (and the "<target>.tmp.<pid>" of older versions) left
+ * by saves that were killed: the process is gone and the file has not been written to for
+ * STALE_TMP_SECONDS (a save running in another PID namespace, whose process this one cannot
+ * see, keeps writing its file). Best effort. */
 #define STALE_TMP_SECONDS 600
+
+/* The pid in a temporary's suffix "<pid>" or "<pid>.<n>" (all digits, pid at most 9 of them,
+ * n at most 20), or -1 when suffix is not of that form. */
+static long temporary_pid(const char *suffix) {
+    size_t np = strspn(suffix, "0123456789");
+    if (np == 0 || np > 9) return -1;
+    if (suffix[np] == '.') {
+        const char *n = suffix + np + 1;
+        size_t nn = strspn(n, "0123456789");
+        if (nn == 0 || nn > 20 || n[nn] != '\0') return -1;
+    } else if (suffix[np] != '\0') {
+        return -1;
+    }
+    return strtol(suffix, NULL, 10);
+}
 
 static void remove_stale_temporaries(const char *target) {
     const char *slash = strrchr(target, '/');
@@ -165,11 +183,11 @@ static void remove_stale_temporaries(const char *target) {
     if (!d) return;
     time_t now = time(NULL);
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        const char *digits = e->d_name + plen;
-        if (strncmp(e->d_name, prefix, (size_t)plen) != 0 || !*digits ||
-            strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 9)
+        /* The suffix is only formed once the name is known to be longer than the prefix:
+         * d_name + plen could point past the d_name array otherwise. */
+        if (strlen(e->d_name) <= (size_t)plen || strncmp(e->d_name, prefix, (size_t)plen) != 0)
             continue;
-        long pid = strtol(digits, NULL, 10);
+        long pid = temporary_pid(e->d_name + plen);
         if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
             continue;
         char full[PATH_MAX];
@@ -180,6 +198,28 @@ static void remove_stale_temporaries(const char *target) {
         (void)unlink(full);
     }
     closedir(d);
+}
+
+/* Numbers the temporaries of this process: two threads saving to one target at once each get
+ * their own file, so neither can delete or rename the other's half-written one. */
+static atomic_ulong tmp_counter;
+
+/* Attempts at a fresh temporary name before giving up; each attempt takes a new number, so
+ * only leftovers of an earlier process with this pid (or a name planted there) collide. */
+#define TMP_NAME_TRIES 64
+
+/* Creates a new temporary "<target>.tmp.<pid>.<n>" with O_EXCL, never opening or removing a
+ * name that already exists (a symlink or FIFO planted there, another process's file). Returns
+ * the descriptor, or -1 with errno set and tmp holding the last name tried. */
+static int create_temporary(const char *target, char *tmp, size_t tmp_size, mode_t mode) {
+    for (int i = 0; i < TMP_NAME_TRIES; i++) {
+        unsigned long n = atomic_fetch_add(&tmp_counter, 1);
+        snprintf(tmp, tmp_size, "%s.tmp.%ld.%lu", target, (long)getpid(), n);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
 }
 
 tg_status tg_checkpoint_save(const tg_store *s, const char *path, const tg_checkpoint_meta *meta,
@@ -198,20 +238,16 @@ tg_status tg_checkpoint_save(const tg_store *s, const char *path, const tg_check
     uint64_t data_size = 0;
     st = tg_st_build(s, meta, &header, &header_len, &data_size, path, err);
     if (st != TG_OK) return st;
-    size_t tmp_size = strlen(target) + 32;
+    size_t tmp_size = strlen(target) + 48; /* ".tmp.", a pid, '.', a 20-digit n */
     char *tmp = tg_alloc(tmp_size);
     if (!tmp) {
         tg_free(header);
         return tg_error_set(err, TG_ERR_NOMEM, "checkpoint: out of memory saving '%s'", path);
     }
-    snprintf(tmp, tmp_size, "%s.tmp.%ld", target, (long)getpid());
 
-    /* A fresh file, never whatever sits at the temporary's name (a symlink or FIFO planted
-     * there, or the leftover of an earlier process with this pid); with the old file's mode
-     * (and, when allowed, owner), which the umask must not narrow. */
-    (void)unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  exists ? (old.st_mode & 07777) : 0666);
+    /* A fresh file with the old file's mode (and, when allowed, owner), which the umask must
+     * not narrow. */
+    int fd = create_temporary(target, tmp, tmp_size, exists ? (old.st_mode & 07777) : 0666);
     if (fd >= 0 && exists) {
         if (fchown(fd, old.st_uid, old.st_gid) != 0) { /* best effort: only root may */
         }

@@ -14,6 +14,7 @@
  * Both are smooth; their rules use mean, sub, exp and the output itself, so they differentiate
  * again. The forward passes run the kernels on tape temporaries: two passes for var (mean, then
  * squared deviations, both summed in double), three for logsumexp. */
+#include <float.h>
 #include <math.h>
 
 #include "reduce_axes.h"
@@ -112,6 +113,24 @@ static tg_tensor *logsumexp(tg_tape *t, const char *file, int line, tg_tensor *x
     return y;
 }
 
+/* The shift of the backward's softmax: the maximum, except that +inf becomes the largest finite
+ * value (so every finite x - shift is <= 0 and e^(x - shift) cannot overflow: the finite x get
+ * weight 0 and the infinities inf/inf = NaN, as PyTorch's e^(x - y)), and -inf or NaN 0 (the
+ * row's sums are then 0 or NaN anyway). A shift of 0 for +inf overflowed e^x at a large finite
+ * x beside the +inf and turned its 0 into NaN. */
+static void softmax_shift(tg_tensor *m) {
+    int64_t n = tg_tensor_numel(m);
+    if (m->dtype == TG_F32) {
+        float *v = (float *)(void *)m->data;
+        for (int64_t i = 0; i < n; i++)
+            v[i] = isfinite(v[i]) ? v[i] : (v[i] == INFINITY ? FLT_MAX : 0.0f);
+    } else {
+        double *v = (double *)(void *)m->data;
+        for (int64_t i = 0; i < n; i++)
+            v[i] = isfinite(v[i]) ? v[i] : (v[i] == INFINITY ? DBL_MAX : 0.0);
+    }
+}
+
 /* The softmax is recomputed from the slice's maximum rather than taken as e^(x - y): y is
  * rounded to |y| ulp, which e^(x - y) passes on to every gradient (3e-5 relative in f32 at
  * |x| = 1000), while x - max is exact near the top. The maximum is a constant leaf (the softmax
@@ -129,7 +148,7 @@ static void logsumexp_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_te
     tg_tensor *m = tg_tensor_alloc(t, x->dtype, x->ndim, kept);
     if (m) {
         kern_extrema(x->dtype, x->ndim, x->shape, x->data, x->strides, mask, true, m->data);
-        finite_or_zero(m);
+        softmax_shift(m);
     }
     tg_tensor *e = tg_exp(t, tg_sub(t, x, m));
     tg_tensor *soft = tg_div(t, e, tg_sum(t, e, n_axes, axes, true));

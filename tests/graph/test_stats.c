@@ -93,7 +93,7 @@ START_TEST(test_stats_null_arguments) {
     ck_assert_int_eq(tg_tensor_stats(NULL, &s), TG_ERR_NULL);
     ck_assert(s.norm == 1 && s.n_elements == 5); /* left alone */
     ck_assert_int_eq(tg_tensor_stats(tg_ones(t, TG_F32, TG_SHAPE(2)), NULL), TG_ERR_NULL);
-    ck_assert_int_eq(tg_store_grad_stats(NULL, NULL, &s), TG_ERR_NULL);
+    ck_assert_int_eq(tg_store_grad_stats(NULL, 0, NULL, &s), TG_ERR_NULL);
     ck_assert_int_eq(tg_tensors_stats(-1, NULL, NULL, NULL), TG_ERR_ARG);
     ck_assert_int_eq(tg_tensors_stats(2, NULL, NULL, &s), TG_ERR_NULL);
     ck_assert_int_eq(tg_tensors_stats(0, NULL, NULL, &s), TG_OK);
@@ -120,14 +120,28 @@ START_TEST(test_store_grad_stats) {
     ck_assert_int_eq(tg_tape_backward(t, loss_b, NULL, 0), TG_OK);
     tg_grad_stats per[2], total;
     ck_assert_int_eq(tg_store_n_params(st), 2);
-    ck_assert_int_eq(tg_store_grad_stats(st, per, &total), TG_OK);
+    ck_assert_int_eq(tg_store_grad_stats(st, 2, per, &total), TG_OK);
     ck_assert_stats(per[0], 5.0, 4.0, 0, 0, 4);            /* |(1, -2, 2, 4)| = 5 */
     ck_assert_stats(per[1], sqrt(20.0), 4.0, 0, 1, 3);      /* (Inf, 2, -4) */
     ck_assert_stats(total, sqrt(45.0), 4.0, 0, 1, 7);
     /* Each pointer may be NULL. */
-    ck_assert_int_eq(tg_store_grad_stats(st, NULL, &total), TG_OK);
+    ck_assert_int_eq(tg_store_grad_stats(st, 0, NULL, &total), TG_OK);
     ck_assert_stats(total, sqrt(45.0), 4.0, 0, 1, 7);
-    ck_assert_int_eq(tg_store_grad_stats(st, per, NULL), TG_OK);
+    ck_assert_int_eq(tg_store_grad_stats(st, 2, per, NULL), TG_OK);
+    /* A per_param array shorter than the parameter count is refused before anything is
+     * written (the element past it is a guard that must survive), as is a negative count. */
+    tg_grad_stats small[2] = {{-1, -1, -1, -1, -1}, {-7, -7, -7, -7, -7}};
+    tg_grad_stats kept = {-3, -3, -3, -3, -3};
+    ck_assert_int_eq(tg_store_grad_stats(st, 1, small, &kept), TG_ERR_ARG);
+    ck_assert(small[0].norm == -1 && small[1].norm == -7 && kept.norm == -3);
+    ck_assert_int_eq(tg_store_grad_stats(st, 0, small, &kept), TG_ERR_ARG);
+    ck_assert_int_eq(tg_store_grad_stats(st, -1, NULL, &kept), TG_ERR_ARG);
+    ck_assert(kept.n_elements == -3);
+    /* A larger array is fine; entries past the count are left alone. */
+    tg_grad_stats big[3] = {{0, 0, 0, 0, 0}, {0, 0, 0, 0, 0}, {-9, -9, -9, -9, -9}};
+    ck_assert_int_eq(tg_store_grad_stats(st, 3, big, NULL), TG_OK);
+    ck_assert_stats(big[0], 5.0, 4.0, 0, 0, 4);
+    ck_assert(big[2].norm == -9);
     /* The list form, with a tensor that has no gradient. */
     const tg_tensor *list[3] = {tg_tensor_grad(b), NULL, tg_tensor_grad(a)};
     tg_grad_stats three[3];

@@ -1,10 +1,12 @@
 /* test_checkpoint_paths.c: what a checkpoint save may replace and what it keeps (issue 11): a
  * path that is not a regular file (a FIFO made here, standing in for /dev/full) is refused and
  * left as it was; a symlink's target gets the checkpoint and the link stays; the old file's
- * mode survives; temporaries of killed saves are cleaned up by the next save; and metadata the
+ * mode survives; temporaries of killed saves are cleaned up by the next save; threads saving to
+ * one path never share a temporary; and metadata the
  * loader would refuse (a count past the table, strings without their NUL) is refused by the
  * save before anything is read past its array. Everything happens in a fresh temporary folder. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -158,15 +160,79 @@ START_TEST(test_removes_stale_temporaries) {
     make_old_file(alive);
     make_old_file(other);
     make_old_file(other_ck);
+    /* The numbered form "<pid>.<n>" of this version: cleaned the same way; names that only
+     * look like it are kept. */
+    char numbered[4096], numbered_alive[4096], bad[4][4096];
+    snprintf(numbered, sizeof numbered, "%s/ck.tmp.%ld.17", dir, pid);
+    snprintf(numbered_alive, sizeof numbered_alive, "%s/ck.tmp.%ld.0", dir, (long)getppid());
+    snprintf(bad[0], sizeof bad[0], "%s/ck.tmp.%ld.", dir, pid);
+    snprintf(bad[1], sizeof bad[1], "%s/ck.tmp.%ld.1x", dir, pid);
+    snprintf(bad[2], sizeof bad[2], "%s/ck.tmp.%ld.1.2", dir, pid);
+    snprintf(bad[3], sizeof bad[3], "%s/ck.tmp..5", dir);
+    make_old_file(numbered);
+    make_old_file(numbered_alive);
+    for (int i = 0; i < 4; i++) make_old_file(bad[i]);
     tg_store *s = small_store(1.0);
     ck_assert_int_eq(tg_checkpoint_save(s, path, NULL, NULL), TG_OK);
     ck_assert(!tf_exists(dead_old));
+    ck_assert(!tf_exists(numbered));
     ck_assert(tf_exists(dead_new));
     ck_assert(tf_exists(alive));
+    ck_assert(tf_exists(numbered_alive));
     ck_assert(tf_exists(other));
     ck_assert(tf_exists(other_ck));
+    for (int i = 0; i < 4; i++) ck_assert_msg(tf_exists(bad[i]), "%s was removed", bad[i]);
     ck_assert_double_eq(saved_value(path), 1.0);
     tg_store_free(s);
+    tf_rmdir(dir);
+}
+END_TEST
+
+/* Two threads of one process saving to one path shared the temporary "<path>.tmp.<pid>": one
+ * unlinked the other's half-written file and a rename could install a partial checkpoint or
+ * fail. Each save now has its own temporary, so every save succeeds, the file is always one
+ * of the two complete stores, and no temporary is left. */
+enum { RACE_SAVES = 1000 };
+
+static pthread_barrier_t race_start;
+
+typedef struct race_arg {
+    const char *path;
+    double value;
+    int n_failed;
+    tg_error first_error;
+} race_arg;
+
+static void *race_saver(void *p) {
+    race_arg *a = p;
+    tg_store *s = small_store(a->value);
+    pthread_barrier_wait(&race_start); /* both save from the start, not one after the other */
+    for (int i = 0; i < RACE_SAVES; i++) {
+        tg_error err = {0};
+        if (tg_checkpoint_save(s, a->path, NULL, &err) != TG_OK && a->n_failed++ == 0)
+            a->first_error = err;
+    }
+    tg_store_free(s);
+    return NULL;
+}
+
+START_TEST(test_threads_saving_to_one_path) {
+    char *dir = tf_mkdtemp();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ck", dir);
+    race_arg args[2] = {{path, 1.0, 0, {0}}, {path, 2.0, 0, {0}}};
+    pthread_t th[2];
+    ck_assert_int_eq(pthread_barrier_init(&race_start, NULL, 2), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, race_saver, &args[i]), 0);
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&race_start);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(args[i].n_failed == 0, "%d saves of %g failed, first: %s", args[i].n_failed,
+                      args[i].value, args[i].first_error.message);
+    double v = saved_value(path);
+    ck_assert_msg(v == 1.0 || v == 2.0, "the checkpoint holds %g", v);
+    ck_assert_int_eq(tf_count_prefix(dir, "ck.tmp"), 0);
     tf_rmdir(dir);
 }
 END_TEST
@@ -235,6 +301,7 @@ int main(void) {
     tcase_add_test(tc, test_follows_symlink);
     tcase_add_test(tc, test_keeps_mode);
     tcase_add_test(tc, test_removes_stale_temporaries);
+    tcase_add_test(tc, test_threads_saving_to_one_path);
     tcase_add_test(tc, test_refuses_bad_meta);
     suite_add_tcase(s, tc);
     return tg_test_run(s);

@@ -360,6 +360,15 @@ START_TEST(logsumexp_values) {
     tg_tensor *huge = leaf(MK(t, d, TG_SHAPE(2, 3), 10000, 10000, -10000, 3000, 0, 3000));
     EXPECT(grad_of(t, tg_logsumexp(t, huge, 1, (int[]){1}, false), NULL, huge), tol,
            TG_SHAPE(2, 3), 0.5, 0.5, 0, 0.5, 0, 0.5);
+    /* a row holding +inf: the gradient is e^(x - inf), 0 at every finite x and NaN (inf - inf)
+     * at the infinities, as in PyTorch 1.13. A large finite x beside the +inf (e^1000
+     * overflows f32 and f64) gave NaN when the softmax was shifted by 0 instead of the max. */
+    tg_tensor *inf_row = leaf(MK(t, d, TG_SHAPE(3, 3), 1000, INFINITY, -5, INFINITY, 2,
+                                 INFINITY, 0, log(3.0), -INFINITY));
+    EXPECT(tg_logsumexp(t, inf_row, 1, (int[]){1}, false), tol, TG_SHAPE(3), INFINITY, INFINITY,
+           log(4.0));
+    EXPECT(grad_of(t, tg_logsumexp(t, inf_row, 1, (int[]){1}, false), NULL, inf_row), tol,
+           TG_SHAPE(3, 3), 0, NAN, 0, NAN, 0, NAN, 0.25, 0.75, 0);
     /* an empty reduction is ln 0 = -inf */
     EXPECT(tg_logsumexp(t, tg_zeros(t, d, TG_SHAPE(2, 0)), 1, (int[]){1}, false), 0, TG_SHAPE(2),
            -INFINITY, -INFINITY);
