@@ -86,7 +86,9 @@ bool tg_tape_grad_enabled(const tg_tape *t);
  * exp overflowing, 0/0); an op whose input was already non-finite is not blamed, so the error
  * names the first op that produced a non-finite value from finite inputs. An input leaf (data,
  * a parameter) holding NaN is reported, by name, at the first op whose result it makes
- * non-finite, since no op made it; an infinite leaf is allowed (a mask of -inf). In a sweep, a
+ * non-finite, since no op made it (a leaf passed through views first, as a data batch reshaped
+ * before its matmul, is reported at the first view); an infinite leaf is allowed (a mask of
+ * -inf). In a sweep, a
  * backward rule is handed a finite gradient (each was checked when made), so a non-finite
  * gradient it returns is blamed on that op (sqrt at 0 gives an infinite gradient), with the
  * forward call's site; the sums the sweep forms itself and each parameter's accumulated gradient

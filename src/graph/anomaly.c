@@ -7,7 +7,8 @@
  * result is checked in tg_record; when it is non-finite and all of its inputs are finite, the op
  * made it. When an input was non-finite already, the op only passed it on and is not blamed,
  * except that an input leaf (data or a parameter) holding NaN is reported at the first op it
- * makes non-finite, since no op before it could be. Infinite leaves are allowed (masks of -inf).
+ * makes non-finite, since no op before it could be; a view of a leaf counts as its first use.
+ * Infinite leaves are allowed (masks of -inf).
  * In the sweep every gradient a rule returns is checked; the gradient the rule was handed is
  * finite (it was checked when made), so a non-finite result is the rule's. Sums the sweep forms
  * itself (several contributions to one tensor, a parameter's accumulated gradient) are checked
