@@ -88,7 +88,8 @@ bool tg_tape_grad_enabled(const tg_tape *t);
  * a parameter) holding NaN is reported, by name, at the first op whose result it makes
  * non-finite, since no op made it (a leaf passed through views first, as a data batch reshaped
  * before its matmul, is reported at the first view); an infinite leaf is allowed (a mask of
- * -inf). In a sweep, a
+ * -inf), and so is an op whose fill or constant is infinite (tg_pad with -INFINITY,
+ * tg_add_scalar(x, -INFINITY)): such an op is blamed only for NaN it makes. In a sweep, a
  * backward rule is handed a finite gradient (each was checked when made), so a non-finite
  * gradient it returns is blamed on that op (sqrt at 0 gives an infinite gradient), with the
  * forward call's site; the sums the sweep forms itself and each parameter's accumulated gradient

@@ -111,9 +111,10 @@ tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inp
      * already checked, but a view of a leaf is the leaf's first use: its result is an
      * intermediate, so a NaN leaf would pass unreported through every op after it (a data
      * batch reshaped before a matmul). Such a view is checked like any op. */
-    if (t->anomaly_forward && (!(op->flags & TG_OPF_VIEW) || has_leaf(n_inputs, inputs)) &&
-        !tg_anomaly_forward(t, op, out, n_inputs, inputs))
-        return NULL;
+    bool checked = t->anomaly_forward && (!(op->flags & TG_OPF_VIEW) || has_leaf(n_inputs, inputs));
+    bool ok = !checked || tg_anomaly_forward(t, op, out, n_inputs, inputs);
+    t->attr_nonfinite = false; /* it was this op's (tg_note_fattr) */
+    if (!ok) return NULL;
     if (!t->grad_enabled) return out;
     bool any = false;
     for (int i = 0; i < n_inputs; i++) any |= inputs[i] && inputs[i]->requires_grad;

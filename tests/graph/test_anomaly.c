@@ -175,6 +175,41 @@ START_TEST(test_forward_leaf_through_view) {
 }
 END_TEST
 
+/* An infinite fill or constant makes infinities on purpose (a -inf padding before a max, a mask
+ * built with x + -inf): not blamed. NaN such an op makes (inf + -inf) still is. */
+START_TEST(test_forward_infinite_constant) {
+    tg_tape *t = tg_tape_new();
+    tg_tape_set_anomaly(t, true);
+    tg_tensor *x = leaf(t, TG_F64, 3, (double[]){1, 2, 3});
+    tg_tensor *p = tg_pad(t, x, 2, (int64_t[]){1, 1}, -INFINITY);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(isinf(tg_tensor_get(p, 0)));
+    tg_tensor *a = tg_add_scalar(t, x, -INFINITY);
+    ck_assert_ptr_nonnull(a);
+    tg_tensor *m = tg_softmax(t, tg_add(t, p, tg_zeros(t, TG_F64, 1, (int64_t[]){5})), 0);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(tg_tape_status(t), TG_OK);
+    tg_tape_reset(t);
+
+    /* The same with a constant input that is not a leaf: still not blamed. */
+    x = leaf(t, TG_F64, 3, (double[]){1, 2, 3});
+    ck_assert_ptr_nonnull(tg_pad(t, tg_mul(t, x, x), 2, (int64_t[]){0, 1}, INFINITY));
+    ck_assert_int_eq(tg_tape_status(t), TG_OK);
+    tg_tape_reset(t);
+
+    /* x * inf is allowed while x is nonzero; 0 * inf is NaN the op made, and is blamed. */
+    x = from(t, TG_F64, 1, (int64_t[]){2}, (double[]){1, 2});
+    tg_tensor *inf = tg_mul_scalar(t, x, INFINITY);
+    ck_assert_ptr_nonnull(inf);
+    ck_assert_int_eq(tg_tape_status(t), TG_OK);
+    tg_tensor *z = from(t, TG_F64, 1, (int64_t[]){2}, (double[]){0, 1});
+    int line = __LINE__ + 1;
+    ck_assert_ptr_null(tg_mul_scalar(t, z, INFINITY));
+    EXPECT_ANOMALY(t, "mul_scalar made 1 NaN and 1 Inf", site(line));
+    tg_tape_free(t);
+}
+END_TEST
+
 /* sqrt at 0: the forward is finite, the rule's 1/(2 sqrt x) is infinite. The error names sqrt
  * and the line of the forward call, not the line of the sum or of backward. */
 START_TEST(test_backward_sqrt_at_zero) {
@@ -310,6 +345,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_forward_blames_the_maker);
     tcase_add_test(tc, test_forward_leaves);
     tcase_add_test(tc, test_forward_leaf_through_view);
+    tcase_add_test(tc, test_forward_infinite_constant);
     tcase_add_loop_test(tc, test_backward_sqrt_at_zero, 0, 2);
     tcase_add_test(tc, test_backward_sum_overflows);
     tcase_add_test(tc, test_off_changes_nothing);
