@@ -159,7 +159,9 @@ static tg_status visit(tg_tape *t, tg_node *n, uint64_t epoch, const sweep_reque
     if (!g) return TG_OK; /* not on a path to the output */
     t->site_file = n->file; /* errors about the node or in its rule name its forward call */
     t->site_line = n->line;
-    t->scope = n->scope; /* and run under its scope, so the rule's nodes join its cluster */
+    /* and run under its scope, so the rule's nodes join its cluster; a node of another tape
+     * (a sweep started from its tensor) has an index into that tape's table, not t's */
+    t->scope = n->out->tape == t ? n->scope : 0;
     if (n->released)
         return tg_fail_status(t, TG_ERR_RELEASED,
                               "%s: node %lld (%s) was released by an earlier backward; pass "
