@@ -239,10 +239,12 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, unsi
     uint64_t epoch = sweep(t, &r);
     if (!epoch) return t->status;
     bool was_enabled = tg_tape_set_grad_enabled(t, (flags & TG_CREATE_GRAPH) != 0);
-    /* A leaf has no call site: errors about deposits name the leaf instead. */
+    /* A leaf has no call site nor scope: errors about deposits name the leaf instead. */
     const char *site_file = t->site_file;
     int site_line = t->site_line;
+    int32_t scope = t->scope;
     t->site_file = NULL;
+    t->scope = 0;
     t->anomaly_forward = false;
     tg_status s = out->node ? TG_OK : deposit(t, out, epoch); /* out may itself be a leaf */
     for (tg_node *n = out->node; n && s == TG_OK; n = n->prev)
@@ -251,6 +253,7 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, unsi
     t->anomaly_forward = t->anomaly;
     t->site_file = site_file;
     t->site_line = site_line;
+    t->scope = scope;
     tg_tape_set_grad_enabled(t, was_enabled);
     t->loss = out;
     return s;
@@ -281,9 +284,12 @@ tg_status tg_tape_grad(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, int n_in
             char what[64];
             snprintf(what, sizeof what, "the sum of the gradients reaching input %d", i);
             const char *site_file = t->site_file;
+            int32_t scope = t->scope;
             t->site_file = NULL;
+            t->scope = 0;
             bool ok = tg_anomaly_gradient(t, g, what);
             t->site_file = site_file;
+            t->scope = scope;
             if (!ok) return t->status;
         }
         grads[i] = g;

@@ -255,6 +255,30 @@ START_TEST(test_backward_sum_overflows) {
 }
 END_TEST
 
+/* Errors about a leaf's gradient name the leaf, with no call site and no scope: not the scope
+ * the caller of backward (or grad) happens to be in. */
+START_TEST(test_leaf_errors_have_no_scope) {
+    for (int use_grad = 0; use_grad < 2; use_grad++) {
+        tg_tape *t = tg_tape_new();
+        tg_tape_set_anomaly(t, true);
+        tg_tensor *x = leaf(t, TG_F32, 1, (double[]){1e-30});
+        tg_tape_push_scope(t, "outer");
+        tg_tensor *a = tg_mul_scalar(t, x, 3e38), *b = tg_mul_scalar(t, x, 3e38);
+        tg_tensor *loss = tg_add(t, tg_sum_all(t, a), tg_sum_all(t, b));
+        ck_assert_int_eq(tg_tape_status(t), TG_OK);
+        tg_tensor *g = NULL;
+        tg_status st = use_grad ? tg_tape_grad(t, loss, NULL, 1, &x, &g, 0)
+                                : tg_tape_backward(t, loss, NULL, 0);
+        ck_assert_int_eq(st, TG_ERR_NONFINITE);
+        EXPECT_ANOMALY(t, "sum of the gradients reaching");
+        ck_assert_msg(strstr(tg_tape_error(t), "scope") == NULL, "%s", tg_tape_error(t));
+        ck_assert_str_eq(tg_tape_scope(t), "outer"); /* the caller's scope is restored */
+        tg_tape_pop_scope(t);
+        tg_tape_free(t);
+    }
+}
+END_TEST
+
 /* With the mode off the same programs run as before: NaN values, an infinite gradient, no
  * error. With it on and nothing wrong, every value and gradient is the same bit for bit. */
 START_TEST(test_off_changes_nothing) {
@@ -348,6 +372,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_forward_infinite_constant);
     tcase_add_loop_test(tc, test_backward_sqrt_at_zero, 0, 2);
     tcase_add_test(tc, test_backward_sum_overflows);
+    tcase_add_test(tc, test_leaf_errors_have_no_scope);
     tcase_add_test(tc, test_off_changes_nothing);
     tcase_add_test(tc, test_backward_seed);
     tcase_add_test(tc, test_scope_named);
