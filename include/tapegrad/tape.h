@@ -51,9 +51,13 @@ void tg_tape_free(tg_tape *t);
  *     the old address passes the check is 1 in 2^64;
  *   - not caught at all: reading a stale tensor through the calls that take no tape
  *     (tg_tensor_data, tg_tensor_get, tg_tensor_copy_out, tg_tensor_set_requires_grad, ...);
- *     check it first with tg_tape_check_tensor. After a reset that merged spilled chunks, or
- *     after tg_tape_free, the old memory is freed, and even the check reads freed memory
- *     (AddressSanitizer reports it). */
+ *     check it first with tg_tape_check_tensor.
+ * The check reads the stale tensor's header, so that memory must still be the tape's. A reset
+ * keeps the arena's memory, except that the first reset after a step that outgrew it replaces
+ * it with one larger block; the old blocks are freed only five resets later. So a tensor kept
+ * over at most five resets is always checked safely; one kept longer across such a reset, or
+ * any tensor of a tape since freed (tg_tape_free), makes even the check read freed memory
+ * (a crash, or AddressSanitizer's report), which the library cannot detect. */
 void tg_tape_reset(tg_tape *t);
 /* TG_OK if x may be used with tape t: made on t since its last reset, a store tensor, or made
  * on another live tape since that tape's last reset. TG_ERR_STALE otherwise, TG_ERR_NULL for

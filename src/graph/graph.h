@@ -22,6 +22,7 @@ typedef struct tg_arena {
     size_t bytes_used; /* over all chunks since the last reset */
     size_t high_water; /* the most bytes_used has reached, to size the merged chunk */
     unsigned n_resets; /* picks the skew the next step starts at (see tg_arena_reset) */
+    tg_chunk *retired; /* chunks a merge replaced, freed TG_ARENA_SKEWS resets later */
 } tg_arena;
 
 #define TG_ARENA_ALIGN 64
@@ -33,7 +34,7 @@ typedef struct tg_arena {
 void tg_arena_init(tg_arena *a);
 void *tg_arena_alloc(tg_arena *a, size_t size); /* 64-byte aligned; NULL when out of memory */
 void tg_arena_reset(tg_arena *a);                /* O(1) unless it merges spilled chunks */
-void tg_arena_release(tg_arena *a);              /* frees every chunk */
+void tg_arena_release(tg_arena *a);              /* frees every chunk, retired ones too */
 size_t tg_arena_reserved(const tg_arena *a);
 
 /* ---- tensors ---- */
