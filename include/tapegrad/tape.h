@@ -103,7 +103,8 @@ bool tg_tape_grad_enabled(const tg_tape *t);
  * the first backward function (newest op first) that returns NaN even when NaN came in.
  *
  * Off, it costs one branch per recorded op and per visited node. On, every result is read once
- * more (and an op's inputs when its result is not finite): a debugging mode. */
+ * more (and an op's inputs when its result is not finite): a debugging mode. For a NULL t,
+ * tg_tape_set_anomaly does nothing and returns false, and tg_tape_anomaly returns false. */
 bool tg_tape_set_anomaly(tg_tape *t, bool on);
 bool tg_tape_anomaly(const tg_tape *t);
 
@@ -130,7 +131,7 @@ size_t tg_tape_bytes_reserved(const tg_tape *t);
  * NULL or empty name, nesting deeper than TG_SCOPE_MAX_DEPTH, a path longer than
  * TG_SCOPE_PATH_MAX - 1 bytes, no memory) are kept as the tape's sticky error; the push still
  * counts, so the matching pop stays balanced, and the scope in force is unchanged. Scopes open
- * at tg_tape_reset stay open. */
+ * at tg_tape_reset stay open. For a NULL t, push and pop do nothing. */
 #define TG_SCOPE_MAX_DEPTH 32
 #define TG_SCOPE_PATH_MAX 256
 void tg_tape_push_scope(tg_tape *t, const char *name);
@@ -140,7 +141,7 @@ void tg_tape_pop_scope(tg_tape *t);
 /* The full path of the scope in force ("block1/attn"), "" at top level or for a NULL t. Owned
  * by the tape; valid until the next push, pop, reset or free. */
 const char *tg_tape_scope(const tg_tape *t);
-/* How many scopes are open (pushes not yet popped). */
+/* How many scopes are open (pushes not yet popped); 0 for a NULL t. */
 int tg_tape_scope_depth(const tg_tape *t);
 
 /* ---- the reverse sweep ---- */
