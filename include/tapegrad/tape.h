@@ -51,9 +51,13 @@ void tg_tape_free(tg_tape *t);
  *     the old address passes the check is 1 in 2^64;
  *   - not caught at all: reading a stale tensor through the calls that take no tape
  *     (tg_tensor_data, tg_tensor_get, tg_tensor_copy_out, tg_tensor_set_requires_grad, ...);
- *     check it first with tg_tape_check_tensor. After a reset that merged spilled chunks, or
- *     after tg_tape_free, the old memory is freed, and even the check reads freed memory
- *     (AddressSanitizer reports it). */
+ *     check it first with tg_tape_check_tensor.
+ * The check reads the stale tensor's header, so that memory must still be the tape's. A reset
+ * keeps the arena's memory, except that the first reset after a step that outgrew it replaces
+ * it with one larger block; the old blocks are freed only five resets later. So a tensor kept
+ * over at most five resets is always checked safely; one kept longer across such a reset, or
+ * any tensor of a tape since freed (tg_tape_free), makes even the check read freed memory
+ * (a crash, or AddressSanitizer's report), which the library cannot detect. */
 void tg_tape_reset(tg_tape *t);
 /* TG_OK if x may be used with tape t: made on t since its last reset, a store tensor, or made
  * on another live tape since that tape's last reset. TG_ERR_STALE otherwise, TG_ERR_NULL for
@@ -86,7 +90,10 @@ bool tg_tape_grad_enabled(const tg_tape *t);
  * exp overflowing, 0/0); an op whose input was already non-finite is not blamed, so the error
  * names the first op that produced a non-finite value from finite inputs. An input leaf (data,
  * a parameter) holding NaN is reported, by name, at the first op whose result it makes
- * non-finite, since no op made it; an infinite leaf is allowed (a mask of -inf). In a sweep, a
+ * non-finite, since no op made it (a leaf passed through views first, as a data batch reshaped
+ * before its matmul, is reported at the first view); an infinite leaf is allowed (a mask of
+ * -inf), and so is an op whose fill or constant is infinite (tg_pad with -INFINITY,
+ * tg_add_scalar(x, -INFINITY)): such an op is blamed only for NaN it makes. In a sweep, a
  * backward rule is handed a finite gradient (each was checked when made), so a non-finite
  * gradient it returns is blamed on that op (sqrt at 0 gives an infinite gradient), with the
  * forward call's site; the sums the sweep forms itself and each parameter's accumulated gradient
@@ -96,7 +103,8 @@ bool tg_tape_grad_enabled(const tg_tape *t);
  * the first backward function (newest op first) that returns NaN even when NaN came in.
  *
  * Off, it costs one branch per recorded op and per visited node. On, every result is read once
- * more (and an op's inputs when its result is not finite): a debugging mode. */
+ * more (and an op's inputs when its result is not finite): a debugging mode. For a NULL t,
+ * tg_tape_set_anomaly does nothing and returns false, and tg_tape_anomaly returns false. */
 bool tg_tape_set_anomaly(tg_tape *t, bool on);
 bool tg_tape_anomaly(const tg_tape *t);
 
@@ -123,7 +131,7 @@ size_t tg_tape_bytes_reserved(const tg_tape *t);
  * NULL or empty name, nesting deeper than TG_SCOPE_MAX_DEPTH, a path longer than
  * TG_SCOPE_PATH_MAX - 1 bytes, no memory) are kept as the tape's sticky error; the push still
  * counts, so the matching pop stays balanced, and the scope in force is unchanged. Scopes open
- * at tg_tape_reset stay open. */
+ * at tg_tape_reset stay open. For a NULL t, push and pop do nothing. */
 #define TG_SCOPE_MAX_DEPTH 32
 #define TG_SCOPE_PATH_MAX 256
 void tg_tape_push_scope(tg_tape *t, const char *name);
@@ -133,7 +141,7 @@ void tg_tape_pop_scope(tg_tape *t);
 /* The full path of the scope in force ("block1/attn"), "" at top level or for a NULL t. Owned
  * by the tape; valid until the next push, pop, reset or free. */
 const char *tg_tape_scope(const tg_tape *t);
-/* How many scopes are open (pushes not yet popped). */
+/* How many scopes are open (pushes not yet popped); 0 for a NULL t. */
 int tg_tape_scope_depth(const tg_tape *t);
 
 /* ---- the reverse sweep ---- */

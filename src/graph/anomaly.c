@@ -7,7 +7,9 @@
  * result is checked in tg_record; when it is non-finite and all of its inputs are finite, the op
  * made it. When an input was non-finite already, the op only passed it on and is not blamed,
  * except that an input leaf (data or a parameter) holding NaN is reported at the first op it
- * makes non-finite, since no op before it could be. Infinite leaves are allowed (masks of -inf).
+ * makes non-finite, since no op before it could be; a view of a leaf counts as its first use.
+ * Infinite leaves are allowed (masks of -inf), and so are infinities made by an op whose fill or
+ * constant is infinite (tg_note_fattr): such an op is blamed only for NaN.
  * In the sweep every gradient a rule returns is checked; the gradient the rule was handed is
  * finite (it was checked when made), so a non-finite result is the rule's. Sums the sweep forms
  * itself (several contributions to one tensor, a parameter's accumulated gradient) are checked
@@ -76,6 +78,9 @@ bool tg_anomaly_forward(tg_tape *t, const tg_op_desc *op, const tg_tensor *out, 
         return false;
     }
     if (passed_on) return true;
+    /* A fill or constant of +-inf (pad with -inf, x + -inf) makes infinities on purpose; NaN
+     * from it (inf - inf) is still made by the op. */
+    if (t->attr_nonfinite && c[0] == 0) return true;
     tg_fail_status(t, TG_ERR_NONFINITE,
                    "anomaly in forward: %s made %lld NaN and %lld Inf (result %s) from finite "
                    "inputs %s",

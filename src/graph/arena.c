@@ -2,15 +2,19 @@
  *
  * Invariant: after a reset the arena holds one chunk at least as large as the most any step
  * has used so far, so a step that repeats the previous one's allocations never calls malloc.
- * The first reset after a step that spilled into several chunks merges them into one. */
+ * The first reset after a step that spilled into several chunks merges them into one. The
+ * chunks it replaces are kept (retired) for TG_ARENA_SKEWS more resets before they are freed, so
+ * that a tensor kept from a step before the merge still has readable memory when an op checks
+ * its generation: the check then refuses it instead of reading freed memory. */
 #include <string.h>
 
 #include "graph.h"
 
 struct tg_chunk {
     tg_chunk *next;
-    size_t size; /* usable bytes after the header */
-    char *base;  /* TG_ARENA_ALIGN-aligned start of the usable bytes */
+    size_t size;         /* usable bytes after the header */
+    unsigned retired_at; /* on the retired list: the arena's n_resets when it was replaced */
+    char *base;          /* TG_ARENA_ALIGN-aligned start of the usable bytes */
 };
 
 #define TG_CHUNK_MIN ((size_t)1 << 20)
@@ -77,6 +81,32 @@ static void free_chunks(tg_chunk *c) {
     }
 }
 
+/* Moves the chunk list `list` to the retired list, stamped with the current reset count. */
+static void retire(tg_arena *a, tg_chunk *list) {
+    tg_chunk *tail = list;
+    for (;; tail = tail->next) {
+        tail->retired_at = a->n_resets;
+        if (!tail->next) break;
+    }
+    tail->next = a->retired;
+    a->retired = list;
+}
+
+/* Frees the retired chunks replaced TG_ARENA_SKEWS or more resets ago (a free, never a malloc,
+ * so steady state stays allocation-free). Unsigned differences survive n_resets wrapping. */
+static void free_expired(tg_arena *a) {
+    tg_chunk **p = &a->retired;
+    while (*p) {
+        tg_chunk *c = *p;
+        if (a->n_resets - c->retired_at >= TG_ARENA_SKEWS) {
+            *p = c->next;
+            tg_free(c);
+        } else {
+            p = &c->next;
+        }
+    }
+}
+
 /* The most a skew adds to a step: the merged chunk keeps this much room, so that the same step
  * at any skew fits it and steady state stays free of malloc. */
 #define SKEW_MAX ((size_t)(TG_ARENA_SKEWS - 1) * TG_ARENA_ALIGN)
@@ -87,10 +117,11 @@ void tg_arena_reset(tg_arena *a) {
          * If that allocation fails, keep the chunks we have; they still work. */
         tg_chunk *merged = chunk_new(align_up(a->high_water) + SKEW_MAX);
         if (merged) {
-            free_chunks(a->head);
+            retire(a, a->head);
             a->head = merged;
         }
     }
+    if (a->retired) free_expired(a);
     /* The skew (see graph.h) counts as used, so bytes_used stays what the chunk has given out.
      * The cycle starts with the first chunk: before it, no step has placed anything. */
     if (a->head) a->n_resets++;
@@ -104,6 +135,7 @@ void tg_arena_reset(tg_arena *a) {
 
 void tg_arena_release(tg_arena *a) {
     free_chunks(a->head);
+    free_chunks(a->retired);
     tg_arena_init(a);
 }
 

@@ -159,7 +159,9 @@ static tg_status visit(tg_tape *t, tg_node *n, uint64_t epoch, const sweep_reque
     if (!g) return TG_OK; /* not on a path to the output */
     t->site_file = n->file; /* errors about the node or in its rule name its forward call */
     t->site_line = n->line;
-    t->scope = n->scope; /* and run under its scope, so the rule's nodes join its cluster */
+    /* and run under its scope, so the rule's nodes join its cluster; a node of another tape
+     * (a sweep started from its tensor) has an index into that tape's table, not t's */
+    t->scope = n->out->tape == t ? n->scope : 0;
     if (n->released)
         return tg_fail_status(t, TG_ERR_RELEASED,
                               "%s: node %lld (%s) was released by an earlier backward; pass "
@@ -237,10 +239,12 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, unsi
     uint64_t epoch = sweep(t, &r);
     if (!epoch) return t->status;
     bool was_enabled = tg_tape_set_grad_enabled(t, (flags & TG_CREATE_GRAPH) != 0);
-    /* A leaf has no call site: errors about deposits name the leaf instead. */
+    /* A leaf has no call site nor scope: errors about deposits name the leaf instead. */
     const char *site_file = t->site_file;
     int site_line = t->site_line;
+    int32_t scope = t->scope;
     t->site_file = NULL;
+    t->scope = 0;
     t->anomaly_forward = false;
     tg_status s = out->node ? TG_OK : deposit(t, out, epoch); /* out may itself be a leaf */
     for (tg_node *n = out->node; n && s == TG_OK; n = n->prev)
@@ -249,6 +253,7 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, unsi
     t->anomaly_forward = t->anomaly;
     t->site_file = site_file;
     t->site_line = site_line;
+    t->scope = scope;
     tg_tape_set_grad_enabled(t, was_enabled);
     t->loss = out;
     return s;
@@ -279,9 +284,12 @@ tg_status tg_tape_grad(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, int n_in
             char what[64];
             snprintf(what, sizeof what, "the sum of the gradients reaching input %d", i);
             const char *site_file = t->site_file;
+            int32_t scope = t->scope;
             t->site_file = NULL;
+            t->scope = 0;
             bool ok = tg_anomaly_gradient(t, g, what);
             t->site_file = site_file;
+            t->scope = scope;
             if (!ok) return t->status;
         }
         grads[i] = g;

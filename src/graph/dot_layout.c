@@ -59,9 +59,16 @@ static int32_t common_scope(const tg_tape *t, int32_t a, int32_t b) {
     return a;
 }
 
+/* A node's scope index is into its own tape's table; one recorded with another tape's index
+ * (a bug the sweep guards against) is drawn at top level rather than read out of bounds. */
+static int32_t known_scope(const dot_graph *g, int32_t scope) {
+    return scope >= 0 && scope < g->n_scopes ? scope : 0;
+}
+
 static int64_t add_item(builder *b, const tg_tensor *x, const tg_node *n, int64_t num,
                         int32_t scope) {
     dot_graph *g = b->g;
+    scope = known_scope(g, scope);
     dot_item *it = &g->items[g->n_items];
     memset(it, 0, sizeof *it);
     it->x = x;
@@ -76,6 +83,7 @@ static int64_t add_item(builder *b, const tg_tensor *x, const tg_node *n, int64_
 
 /* The item of leaf x, added (in scope `scope`) on first use; later uses widen its scope. */
 static int64_t use_leaf(builder *b, const tg_tensor *x, int32_t scope) {
+    scope = known_scope(b->g, scope);
     size_t i = mix((uint64_t)(uintptr_t)x) & (b->leaf_cap - 1);
     while (b->leaf_keys[i] && b->leaf_keys[i] != x) i = (i + 1) & (b->leaf_cap - 1);
     if (b->leaf_keys[i]) {

@@ -22,6 +22,7 @@ typedef struct tg_arena {
     size_t bytes_used; /* over all chunks since the last reset */
     size_t high_water; /* the most bytes_used has reached, to size the merged chunk */
     unsigned n_resets; /* picks the skew the next step starts at (see tg_arena_reset) */
+    tg_chunk *retired; /* chunks a merge replaced, freed TG_ARENA_SKEWS resets later */
 } tg_arena;
 
 #define TG_ARENA_ALIGN 64
@@ -33,7 +34,7 @@ typedef struct tg_arena {
 void tg_arena_init(tg_arena *a);
 void *tg_arena_alloc(tg_arena *a, size_t size); /* 64-byte aligned; NULL when out of memory */
 void tg_arena_reset(tg_arena *a);                /* O(1) unless it merges spilled chunks */
-void tg_arena_release(tg_arena *a);              /* frees every chunk */
+void tg_arena_release(tg_arena *a);              /* frees every chunk, retired ones too */
 size_t tg_arena_reserved(const tg_arena *a);
 
 /* ---- tensors ---- */
@@ -174,6 +175,8 @@ struct tg_tape {
     tg_tensor *loss;       /* what the last backward started from, for DOT */
     bool anomaly;          /* anomaly mode as the user set it (anomaly.c) */
     bool anomaly_forward;  /* tg_record checks op results now: anomaly on and no sweep running */
+    bool attr_nonfinite;   /* the op being recorded has an infinite/NaN fill or constant:
+                            * set by tg_note_fattr, cleared by tg_op_enter and tg_record */
     int32_t scope;         /* the scope in force, an index into scopes */
     int scope_depth;       /* pushes not yet popped, failed ones included */
     int32_t scope_stack[TG_SCOPE_MAX_DEPTH]; /* the scope in force before each push */
@@ -290,6 +293,13 @@ static inline bool tg_tensor_is_current(const tg_tape *t, const tg_tensor *x) {
  * caller fills out->node's attributes when out->node is set. */
 tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inputs,
                      tg_tensor *const *inputs);
+/* Tells tg_record that the op about to be recorded has the real attributes vals[0..n-1] (a
+ * fill, a constant, a bound). When one is not finite, anomaly mode does not blame the op for
+ * infinities in its result (pad with -inf, x + -inf made them on purpose), only for NaN. */
+static inline void tg_note_fattr(tg_tape *t, int n, const double *vals) {
+    for (int i = 0; i < n; i++)
+        if (vals[i] - vals[i] != 0.0) t->attr_nonfinite = true; /* inf - inf and NaN are NaN */
+}
 /* Copies `bytes` bytes from data into t's arena and hangs them on node n (n->saved,
  * n->saved_bytes), replacing whatever n held. Zero bytes save nothing (saved = NULL). Returns
  * false with TG_ERR_NOMEM kept on the tape, naming n's op, when memory runs out. */
@@ -301,7 +311,7 @@ void *tg_node_save_space(tg_tape *t, tg_node *n, size_t bytes);
 /* ---- anomaly mode (anomaly.c): NaN/Inf checks, run only while t->anomaly is set ---- */
 /* tg_record's check of an op's result `out` computed from `inputs`: false, with the error kept
  * on the tape, when out holds NaN or Inf and every input is finite (or an input leaf holds
- * NaN). */
+ * NaN). With t->attr_nonfinite (tg_note_fattr) only NaN made from finite inputs is blamed. */
 bool tg_anomaly_forward(tg_tape *t, const tg_op_desc *op, const tg_tensor *out, int n_inputs,
                         tg_tensor *const *inputs);
 /* The sweep's check of what node n's backward rule returned (grads, one per input, NULL where

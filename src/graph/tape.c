@@ -98,13 +98,23 @@ tg_status tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x) {
     return tg_tensor_is_current(t, x) ? TG_OK : TG_ERR_STALE;
 }
 
+static bool has_leaf(int n_inputs, tg_tensor *const *inputs) {
+    for (int i = 0; i < n_inputs; i++)
+        if (inputs[i] && inputs[i]->role != TG_ROLE_INTERMEDIATE) return true;
+    return false;
+}
+
 tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inputs,
                      tg_tensor *const *inputs) {
     out->role = TG_ROLE_INTERMEDIATE;
-    /* Anomaly mode's one branch per op when off; views only show values already checked. */
-    if (t->anomaly_forward && !(op->flags & TG_OPF_VIEW) &&
-        !tg_anomaly_forward(t, op, out, n_inputs, inputs))
-        return NULL;
+    /* Anomaly mode's one branch per op when off. A view of an op's result only shows values
+     * already checked, but a view of a leaf is the leaf's first use: its result is an
+     * intermediate, so a NaN leaf would pass unreported through every op after it (a data
+     * batch reshaped before a matmul). Such a view is checked like any op. */
+    bool checked = t->anomaly_forward && (!(op->flags & TG_OPF_VIEW) || has_leaf(n_inputs, inputs));
+    bool ok = !checked || tg_anomaly_forward(t, op, out, n_inputs, inputs);
+    t->attr_nonfinite = false; /* it was this op's (tg_note_fattr) */
+    if (!ok) return NULL;
     if (!t->grad_enabled) return out;
     bool any = false;
     for (int i = 0; i < n_inputs; i++) any |= inputs[i] && inputs[i]->requires_grad;

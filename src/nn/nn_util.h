@@ -56,13 +56,13 @@ tg_tensor *nn_tensor(nn_maker *m, int i, bool buffer, int ndim, const int64_t *s
 bool nn_enter(tg_tape *t, const char *file, int line, const char *kind, const void *layer,
               bool ready, const tg_tensor *x);
 
-/* The layer's name for messages, from one of its parameters: "fc1" for "fc1.weight", and
- * "(unnamed)" when the layer was made with an empty name. Returns buf. */
 /* The layers' form of the ops' stale check (tg_op_enter), for tensors a layer reads the shape
  * of before any op sees them: false, with TG_ERR_STALE kept on t naming the layer and `what`,
  * for a tensor made before its tape's last reset (or on a tape since freed). */
 bool nn_current(tg_tape *t, const char *kind, const char *what, const tg_tensor *x);
 
+/* The layer's name for messages, from one of its parameters: "fc1" for "fc1.weight", and
+ * "(unnamed)" when the layer was made with an empty name. Returns buf. */
 const char *nn_layer_name(const tg_tensor *param, char *buf, size_t size);
 
 #endif

@@ -109,6 +109,7 @@ static void leaky_relu_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_t
 const tg_op_desc tg_op_leaky_relu = {"leaky_relu", 1, leaky_relu_backward, describe_slope, 0};
 tg_tensor *tg_leaky_relu_at(tg_tape *t, const char *file, int line, tg_tensor *x, double slope) {
     if (!tg_op_enter(t, file, line, "leaky_relu", 1, &x)) return NULL;
+    tg_note_fattr(t, 1, &slope);
     tg_tensor *y = tg_unary_forward(t, &tg_op_leaky_relu, KERN_LEAKY_RELU, x, slope);
     if (y && y->node) y->node->fattr[0] = slope;
     return y;
@@ -132,6 +133,7 @@ static void elu_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
 const tg_op_desc tg_op_elu = {"elu", 1, elu_backward, describe_alpha, TG_OPF_SMOOTH};
 tg_tensor *tg_elu_at(tg_tape *t, const char *file, int line, tg_tensor *x, double alpha) {
     if (!tg_op_enter(t, file, line, "elu", 1, &x)) return NULL;
+    tg_note_fattr(t, 1, &alpha);
     tg_tensor *y = tg_unary_forward(t, &tg_op_elu, KERN_ELU, x, alpha);
     if (y && y->node) y->node->fattr[0] = alpha;
     return y;
@@ -166,6 +168,7 @@ tg_tensor *tg_clamp_at(tg_tape *t, const char *file, int line, tg_tensor *x, dou
         src = y->data;
     }
     kern_unary2(KERN_CLAMP, x->dtype, tg_tensor_numel(x), src, y->data, lo, hi);
+    tg_note_fattr(t, 2, (const double[]){lo, hi});
     if (!tg_record(t, &tg_op_clamp, y, 1, &x)) return NULL;
     if (y->node) {
         y->node->fattr[0] = lo;

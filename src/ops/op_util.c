@@ -16,6 +16,7 @@ bool tg_op_enter(tg_tape *t, const char *file, int line, const char *op, int n_i
                  tg_tensor *const *inputs) {
     if (!t) return false;
     tg_tape_set_site(t, file, line);
+    t->attr_nonfinite = false; /* set again by this op's tg_note_fattr, if it has one */
     for (int i = 0; i < n_inputs; i++) {
         if (!inputs[i]) {
             tg_fail(t, TG_ERR_NULL, "%s: input %d is NULL", op, i);

@@ -56,6 +56,7 @@ tg_tensor *tg_pad_at(tg_tape *t, const char *file, int line, tg_tensor *x, int n
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, x->ndim, shape);
     if (!y) return NULL;
     kern_fill(y->dtype, y->data, tg_tensor_numel(y), value);
+    tg_note_fattr(t, 1, &value);
     int64_t off = 0;
     for (int d = 0; d < x->ndim; d++) off += pads[2 * d] * y->strides[d];
     kern_copy(y->dtype, y->data + off * (int64_t)tg_dtype_size(y->dtype), y->strides, x->dtype,

@@ -23,6 +23,7 @@ static void describe_scalar(const tg_node *n, char *buf, size_t size) {
 static tg_tensor *with_scalar(tg_tape *t, const char *file, int line, const tg_op_desc *op,
                               kern_unary_kind k, tg_tensor *x, double c) {
     if (!tg_op_enter(t, file, line, op->name, 1, &x)) return NULL;
+    tg_note_fattr(t, 1, &c);
     tg_tensor *y = tg_unary_forward(t, op, k, x, c);
     if (y && y->node) y->node->fattr[0] = c;
     return y;

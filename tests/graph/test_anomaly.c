@@ -137,6 +137,79 @@ START_TEST(test_forward_leaves) {
 }
 END_TEST
 
+/* A data batch holding NaN, reshaped (a view) before its matmul: the view's result is an
+ * intermediate, so without a check at the view the NaN would look passed on and nothing would be
+ * reported. The leaf is named at its first use, the reshape; a chain of views reports at the
+ * first. A view of an op's result holding NaN is not blamed. */
+START_TEST(test_forward_leaf_through_view) {
+    tg_tape *t = tg_tape_new();
+    tg_tape_set_anomaly(t, true);
+    tg_tensor *x = from(t, TG_F64, 1, (int64_t[]){4}, (double[]){1, NAN, 3, 4});
+    tg_tensor *w = leaf(t, TG_F64, 2, (double[]){1, 2});
+    tg_tensor *w2 = tg_reshape(t, w, 2, (int64_t[]){2, 1});
+    ck_assert_ptr_nonnull(w2);
+    int line = __LINE__ + 1;
+    tg_tensor *xr = tg_reshape(t, x, 2, (int64_t[]){2, 2});
+    ck_assert_ptr_null(xr);
+    EXPECT_ANOMALY(t, "input 0 of reshape", "the input (4,)", "holds 1 NaN", site(line));
+    tg_tape_reset(t);
+
+    /* Through two views: the first reports. */
+    x = from(t, TG_F64, 1, (int64_t[]){4}, (double[]){1, 2, NAN, 4});
+    line = __LINE__ + 1;
+    ck_assert_ptr_null(tg_permute(t, tg_reshape(t, x, 2, (int64_t[]){2, 2}), (int[]){1, 0}));
+    EXPECT_ANOMALY(t, "input 0 of reshape", "holds 1 NaN", site(line));
+    tg_tape_reset(t);
+
+    /* Made by log, then reshaped and used: blamed on log alone. */
+    w = leaf(t, TG_F64, 2, (double[]){1, 2});
+    x = from(t, TG_F64, 1, (int64_t[]){4}, (double[]){1, -1, 3, 4});
+    tg_tape_set_anomaly(t, false);
+    tg_tensor *l = tg_log(t, x);
+    tg_tape_set_anomaly(t, true);
+    xr = tg_reshape(t, l, 2, (int64_t[]){2, 2});
+    ck_assert_ptr_nonnull(xr);
+    ck_assert_ptr_nonnull(tg_matmul(t, xr, tg_reshape(t, w, 2, (int64_t[]){2, 1})));
+    ck_assert_int_eq(tg_tape_status(t), TG_OK);
+    tg_tape_free(t);
+}
+END_TEST
+
+/* An infinite fill or constant makes infinities on purpose (a -inf padding before a max, a mask
+ * built with x + -inf): not blamed. NaN such an op makes (inf + -inf) still is. */
+START_TEST(test_forward_infinite_constant) {
+    tg_tape *t = tg_tape_new();
+    tg_tape_set_anomaly(t, true);
+    tg_tensor *x = leaf(t, TG_F64, 3, (double[]){1, 2, 3});
+    tg_tensor *p = tg_pad(t, x, 2, (int64_t[]){1, 1}, -INFINITY);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(isinf(tg_tensor_get(p, 0)));
+    tg_tensor *a = tg_add_scalar(t, x, -INFINITY);
+    ck_assert_ptr_nonnull(a);
+    tg_tensor *m = tg_softmax(t, tg_add(t, p, tg_zeros(t, TG_F64, 1, (int64_t[]){5})), 0);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(tg_tape_status(t), TG_OK);
+    tg_tape_reset(t);
+
+    /* The same with a constant input that is not a leaf: still not blamed. */
+    x = leaf(t, TG_F64, 3, (double[]){1, 2, 3});
+    ck_assert_ptr_nonnull(tg_pad(t, tg_mul(t, x, x), 2, (int64_t[]){0, 1}, INFINITY));
+    ck_assert_int_eq(tg_tape_status(t), TG_OK);
+    tg_tape_reset(t);
+
+    /* x * inf is allowed while x is nonzero; 0 * inf is NaN the op made, and is blamed. */
+    x = from(t, TG_F64, 1, (int64_t[]){2}, (double[]){1, 2});
+    tg_tensor *inf = tg_mul_scalar(t, x, INFINITY);
+    ck_assert_ptr_nonnull(inf);
+    ck_assert_int_eq(tg_tape_status(t), TG_OK);
+    tg_tensor *z = from(t, TG_F64, 1, (int64_t[]){2}, (double[]){0, 1});
+    int line = __LINE__ + 1;
+    ck_assert_ptr_null(tg_mul_scalar(t, z, INFINITY));
+    EXPECT_ANOMALY(t, "mul_scalar made 1 NaN and 1 Inf", site(line));
+    tg_tape_free(t);
+}
+END_TEST
+
 /* sqrt at 0: the forward is finite, the rule's 1/(2 sqrt x) is infinite. The error names sqrt
  * and the line of the forward call, not the line of the sum or of backward. */
 START_TEST(test_backward_sqrt_at_zero) {
@@ -179,6 +252,30 @@ START_TEST(test_backward_sum_overflows) {
     EXPECT_ANOMALY(t, "accumulated gradient of the parameter 'w'", "1 NaN");
     tg_tape_free(t);
     tg_store_free(st);
+}
+END_TEST
+
+/* Errors about a leaf's gradient name the leaf, with no call site and no scope: not the scope
+ * the caller of backward (or grad) happens to be in. */
+START_TEST(test_leaf_errors_have_no_scope) {
+    for (int use_grad = 0; use_grad < 2; use_grad++) {
+        tg_tape *t = tg_tape_new();
+        tg_tape_set_anomaly(t, true);
+        tg_tensor *x = leaf(t, TG_F32, 1, (double[]){1e-30});
+        tg_tape_push_scope(t, "outer");
+        tg_tensor *a = tg_mul_scalar(t, x, 3e38), *b = tg_mul_scalar(t, x, 3e38);
+        tg_tensor *loss = tg_add(t, tg_sum_all(t, a), tg_sum_all(t, b));
+        ck_assert_int_eq(tg_tape_status(t), TG_OK);
+        tg_tensor *g = NULL;
+        tg_status st = use_grad ? tg_tape_grad(t, loss, NULL, 1, &x, &g, 0)
+                                : tg_tape_backward(t, loss, NULL, 0);
+        ck_assert_int_eq(st, TG_ERR_NONFINITE);
+        EXPECT_ANOMALY(t, "sum of the gradients reaching");
+        ck_assert_msg(strstr(tg_tape_error(t), "scope") == NULL, "%s", tg_tape_error(t));
+        ck_assert_str_eq(tg_tape_scope(t), "outer"); /* the caller's scope is restored */
+        tg_tape_pop_scope(t);
+        tg_tape_free(t);
+    }
 }
 END_TEST
 
@@ -271,8 +368,11 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, test_forward_log_of_negative, 0, 4);
     tcase_add_test(tc, test_forward_blames_the_maker);
     tcase_add_test(tc, test_forward_leaves);
+    tcase_add_test(tc, test_forward_leaf_through_view);
+    tcase_add_test(tc, test_forward_infinite_constant);
     tcase_add_loop_test(tc, test_backward_sqrt_at_zero, 0, 2);
     tcase_add_test(tc, test_backward_sum_overflows);
+    tcase_add_test(tc, test_leaf_errors_have_no_scope);
     tcase_add_test(tc, test_off_changes_nothing);
     tcase_add_test(tc, test_backward_seed);
     tcase_add_test(tc, test_scope_named);

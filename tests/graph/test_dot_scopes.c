@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "dot_check.h"
+#include "graph/graph.h" /* the nodes' scopes and the scope table */
 
 /* The text between the line opening cluster `label` and its closing brace. */
 static char *cluster_body(const char *text, const char *label) {
@@ -109,6 +110,36 @@ START_TEST(test_no_scopes_no_clusters) {
     ck_assert_ptr_null(strstr(text, "subgraph"));
     free(text);
     tg_tape_free(t);
+}
+END_TEST
+
+/* A backward on tape t started from another tape's tensor, with TG_CREATE_GRAPH: the rules'
+ * nodes are recorded on t, and must not carry the other tape's scope indices (t's table does
+ * not have them: the DOT export and error messages would read past its end). They are
+ * recorded at t's top level, and t's graph draws without clusters. */
+START_TEST(test_backward_from_another_tape) {
+    tg_tape *u = tg_tape_new(), *t = tg_tape_new();
+    tg_tensor *x = tg_ones(u, TG_F64, TG_SHAPE(2));
+    tg_tensor_set_requires_grad(x, true);
+    tg_tape_push_scope(u, "a");
+    tg_tape_push_scope(u, "b");
+    tg_tape_push_scope(u, "c");
+    tg_tensor *y = tg_sum_all(u, tg_exp(u, tg_mul(u, x, x)));
+    tg_tape_pop_scope(u);
+    tg_tape_pop_scope(u);
+    tg_tape_pop_scope(u);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(tg_tape_backward(t, y, NULL, TG_CREATE_GRAPH), TG_OK);
+    ck_assert_int_gt(tg_tape_n_nodes(t), 0);
+    for (const tg_node *n = t->last; n; n = n->prev)
+        ck_assert_int_eq(n->scope, 0);
+    ck_assert_str_eq(tg_tape_scope(t), "");
+    char *text = dot_text(t, NULL);
+    check_structure(text);
+    ck_assert_ptr_null(strstr(text, "subgraph"));
+    free(text);
+    tg_tape_free(t);
+    tg_tape_free(u);
 }
 END_TEST
 
@@ -386,6 +417,7 @@ static Suite *dot_scopes_suite(void) {
     TCase *cl = tcase_create("clusters");
     tcase_add_test(cl, test_scopes_become_clusters);
     tcase_add_test(cl, test_no_scopes_no_clusters);
+    tcase_add_test(cl, test_backward_from_another_tape);
     suite_add_tcase(s, cl);
     TCase *rep = tcase_create("repeats");
     tcase_add_test(rep, test_repeats_collapse);

@@ -67,6 +67,28 @@ START_TEST(test_stale_in_a_repeating_loop) {
 }
 END_TEST
 
+/* A step that outgrew the arena makes the next reset replace its blocks with one larger block.
+ * A tensor kept from before that reset is refused for the next five resets, not read from freed
+ * memory (which crashed: the old blocks were freed at once). */
+START_TEST(test_stale_after_the_arena_grew) {
+    tg_tape *t = tg_tape_new();
+    tg_tensor *kept = tg_full(t, TG_F64, TG_SHAPE(2, 3), 1.0);
+    ck_assert_ptr_nonnull(kept);
+    ck_assert_ptr_nonnull(tg_zeros(t, TG_F64, TG_SHAPE(300000))); /* past the first block */
+    size_t spilled = tg_tape_bytes_reserved(t);
+    for (int r = 0; r < 5; r++) {
+        tg_tape_reset(t);
+        if (r == 0) ck_assert_uint_ne(tg_tape_bytes_reserved(t), spilled); /* merged */
+        tg_tensor *x = tg_full(t, TG_F64, TG_SHAPE(2, 3), 2.0);
+        ck_assert_int_eq(tg_tape_check_tensor(t, kept), TG_ERR_STALE);
+        ck_assert_ptr_null(tg_add(t, x, kept));
+        EXPECT_STALE(t, "add");
+        tg_tape_clear_error(t);
+    }
+    tg_tape_free(t);
+}
+END_TEST
+
 /* Backward and tg_tape_grad refuse a stale output, output gradient or input before reading
  * its node. */
 START_TEST(test_stale_backward) {
@@ -134,6 +156,7 @@ static Suite *stale_suite(void) {
     TCase *c = tcase_create("stale");
     tcase_add_test(c, test_stale_tensor_is_refused_not_read);
     tcase_add_test(c, test_stale_in_a_repeating_loop);
+    tcase_add_test(c, test_stale_after_the_arena_grew);
     tcase_add_test(c, test_stale_backward);
     tcase_add_test(c, test_store_never_stale_other_tape_checked);
     suite_add_tcase(s, c);
