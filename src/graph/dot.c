@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -312,28 +311,6 @@ static void put_node(FILE *out, const dot_graph *g, const dot_item *it, int dept
 
 /* ---- errors ---- */
 
-/* Keeps the first error on the tape without a call site: the site in force belongs to the
- * last op called, which is not where the writing went wrong. */
-static tg_status dot_fail(tg_tape *t, tg_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static tg_status dot_fail(tg_tape *t, tg_status s, const char *fmt, ...) {
-    char msg[TG_ERROR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    const char *file = t->site_file;
-    int line = t->site_line;
-    t->site_file = NULL;
-    tg_fail_status(t, s, "%s", msg);
-    t->site_file = file;
-    t->site_line = line;
-    return s;
-}
-
 /* errno's text, or "" when errno says nothing. */
 static const char *errno_text(int err, char *buf, size_t size) {
     if (err == 0)
@@ -431,14 +408,14 @@ static void put_graph(FILE *out, const dot_graph *g, const tg_dot_options *o) {
 
 tg_status tg_tape_write_dot(tg_tape *t, FILE *out, const tg_dot_options *opts) {
     if (!t) return TG_ERR_NULL;
-    if (!out) return dot_fail(t, TG_ERR_NULL, "write_dot: output stream is NULL");
+    if (!out) return tg_fail_unsited(t, TG_ERR_NULL, "write_dot: output stream is NULL");
     tg_dot_options o;
     memset(&o, 0, sizeof o);
     if (opts) o = *opts;
     dot_graph g;
     tg_status s = dot_graph_build(&g, t, &o);
     if (s != TG_OK) {
-        s = dot_fail(t, s, "write_dot: out of memory for a graph of %lld nodes",
+        s = tg_fail_unsited(t, s, "write_dot: out of memory for a graph of %lld nodes",
                      (long long)t->n_nodes);
         dot_graph_free(&g);
         return s;
@@ -458,7 +435,7 @@ tg_status tg_tape_write_dot(tg_tape *t, FILE *out, const tg_dot_options *opts) {
     if (c_numeric) freelocale(c_numeric);
     if (failed) {
         char why[128];
-        s = dot_fail(t, TG_ERR_IO, "write_dot: writing the graph failed%s",
+        s = tg_fail_unsited(t, TG_ERR_IO, "write_dot: writing the graph failed%s",
                      errno_text(err, why, sizeof why));
     }
     dot_graph_free(&g);
@@ -467,19 +444,19 @@ tg_status tg_tape_write_dot(tg_tape *t, FILE *out, const tg_dot_options *opts) {
 
 tg_status tg_tape_write_dot_path(tg_tape *t, const char *path, const tg_dot_options *opts) {
     if (!t) return TG_ERR_NULL;
-    if (!path) return dot_fail(t, TG_ERR_NULL, "write_dot: path is NULL");
+    if (!path) return tg_fail_unsited(t, TG_ERR_NULL, "write_dot: path is NULL");
     char why[128];
     errno = 0;
     FILE *f = fopen(path, "w");
     if (!f)
-        return dot_fail(t, TG_ERR_IO, "write_dot: cannot open '%s' for writing%s", path,
+        return tg_fail_unsited(t, TG_ERR_IO, "write_dot: cannot open '%s' for writing%s", path,
                         errno_text(errno, why, sizeof why));
     tg_status s = tg_tape_write_dot(t, f, opts);
     errno = 0;
     /* A partial file is left in place: removing `path` could delete something that was never
      * ours (a device such as /dev/full, or a file the caller wanted truncated, not gone). */
     if (fclose(f) != 0 && s == TG_OK)
-        s = dot_fail(t, TG_ERR_IO, "write_dot: closing '%s' failed%s", path,
+        s = tg_fail_unsited(t, TG_ERR_IO, "write_dot: closing '%s' failed%s", path,
                      errno_text(errno, why, sizeof why));
     return s;
 }

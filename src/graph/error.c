@@ -89,6 +89,18 @@ tg_status tg_fail_status(tg_tape *t, tg_status s, const char *fmt, ...) {
     return s;
 }
 
+tg_status tg_fail_unsited(tg_tape *t, tg_status s, const char *fmt, ...) {
+    if (!t) return s;
+    const char *file = t->site_file;
+    t->site_file = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    keep_first(t, s, fmt, ap);
+    va_end(ap);
+    t->site_file = file;
+    return s;
+}
+
 const char *tg_dims_str(int ndim, const int64_t *shape, char *buf, size_t size) {
     size_t used = 0;
     int n = snprintf(buf, size, "(");

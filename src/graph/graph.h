@@ -218,6 +218,13 @@ tg_status tg_fail_status(tg_tape *t, tg_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* The same without " [at file:line]": for calls that are not ops (scopes, writing DOT), where
+ * the site in force belongs to the last op called, not to where things went wrong. */
+tg_status tg_fail_unsited(tg_tape *t, tg_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 /* Formats a shape as "(2, 3)" into buf. Returns buf. */
 const char *tg_shape_str(const tg_tensor *x, char *buf, size_t size);
 const char *tg_dims_str(int ndim, const int64_t *shape, char *buf, size_t size);

@@ -1,30 +1,12 @@
 /* scope.c: the tape's scopes. Each (parent, name) pair is interned once per step in a small
  * hash table, so recording a node costs one integer copy whatever the names are, and a node's
  * scope path is found by index. The table's arrays outlive tg_tape_reset (cleared, not freed),
- * so a repeated step allocates nothing; the scopes still open at a reset are interned again. */
-#include <stdarg.h>
+ * so a repeated step allocates nothing; the scopes still open at a reset are interned again.
+ * Its errors keep no call site: the site in force is the last op's, not the push's. */
 #include <stdio.h>
 #include <string.h>
 
 #include "graph.h"
-
-/* Errors here have no call site: the site in force is the last op's, not the push's. */
-static void scope_fail(tg_tape *t, tg_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static void scope_fail(tg_tape *t, tg_status s, const char *fmt, ...) {
-    char msg[TG_ERROR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    const char *file = t->site_file;
-    t->site_file = NULL;
-    tg_fail_status(t, s, "%s", msg);
-    t->site_file = file;
-}
 
 static size_t hash_of(int32_t parent, const char *name) {
     uint64_t h = 1469598103934665603ull ^ (uint64_t)(uint32_t)parent;
@@ -99,7 +81,7 @@ static int32_t intern(tg_tape *t, int32_t parent, const char *name) {
     size_t name_len = strlen(name);
     size_t path_len = parent_len + (parent ? 1 : 0) + name_len;
     if (path_len >= TG_SCOPE_PATH_MAX) {
-        scope_fail(t, TG_ERR_ARG,
+        tg_fail_unsited(t, TG_ERR_ARG,
                    "push_scope: the scope path '%s%s%.40s...' would be %zu bytes; at most %d",
                    s->text + s->entries[parent].path, parent ? "/" : "", name, path_len,
                    TG_SCOPE_PATH_MAX - 1);
@@ -122,7 +104,7 @@ static int32_t intern(tg_tape *t, int32_t parent, const char *name) {
     s->slots[slot] = k;
     return k;
 nomem:
-    scope_fail(t, TG_ERR_NOMEM, "push_scope: out of memory naming scope '%.60s'", name);
+    tg_fail_unsited(t, TG_ERR_NOMEM, "push_scope: out of memory naming scope '%.60s'", name);
     return -1;
 }
 
@@ -130,13 +112,13 @@ void tg_tape_push_scope(tg_tape *t, const char *name) {
     if (!t) return;
     int d = t->scope_depth++;
     if (d >= TG_SCOPE_MAX_DEPTH) {
-        scope_fail(t, TG_ERR_ARG, "push_scope: '%.60s' would nest scopes %d deep; at most %d",
+        tg_fail_unsited(t, TG_ERR_ARG, "push_scope: '%.60s' would nest scopes %d deep; at most %d",
                    name ? name : "(null)", d + 1, TG_SCOPE_MAX_DEPTH);
         return;
     }
     t->scope_stack[d] = t->scope;
     if (!name || !name[0]) {
-        scope_fail(t, TG_ERR_ARG, "push_scope: the scope name is %s", name ? "empty" : "NULL");
+        tg_fail_unsited(t, TG_ERR_ARG, "push_scope: the scope name is %s", name ? "empty" : "NULL");
         return;
     }
     int32_t k = intern(t, t->scope, name);
@@ -146,7 +128,7 @@ void tg_tape_push_scope(tg_tape *t, const char *name) {
 void tg_tape_pop_scope(tg_tape *t) {
     if (!t) return;
     if (t->scope_depth == 0) {
-        scope_fail(t, TG_ERR_ARG, "pop_scope: no scope is open (a pop without its push)");
+        tg_fail_unsited(t, TG_ERR_ARG, "pop_scope: no scope is open (a pop without its push)");
         return;
     }
     int d = --t->scope_depth;
