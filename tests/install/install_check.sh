@@ -66,8 +66,10 @@ if [[ $prefix == /usr/local ]]; then
     [[ $pc_path == *":$libdir/pkgconfig:"* ]] ||
         { echo "pkg-config does not search $libdir/pkgconfig by default (it searches $pc_path)"; exit 1; }
     # ldconfig -v lists only directories that exist already, so read its configuration instead.
+    # grep reads the files itself: `cat | grep -q` under pipefail fails at random when grep
+    # stops at the first match and cat dies of SIGPIPE.
     if [[ -f /etc/ld.so.conf ]]; then
-        cat /etc/ld.so.conf /etc/ld.so.conf.d/*.conf 2>/dev/null | grep -qx "[[:space:]]*$libdir/\?" ||
+        grep -qxh "[[:space:]]*$libdir/\?" /etc/ld.so.conf /etc/ld.so.conf.d/*.conf 2>/dev/null ||
             { echo "ldconfig does not search $libdir, so the README's ldconfig would not help"; exit 1; }
     fi
 else
