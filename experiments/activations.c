@@ -120,16 +120,6 @@ static tg_status probe_units(const xp_mlp *m, tg_store *s, tg_tape *t,
     return st;
 }
 
-typedef struct probe_ctx {
-    const ex_images *d;
-    int64_t n;
-} probe_ctx;
-
-static tg_tensor *probe_batch(tg_tape *t, void *ctx, int64_t *labels) {
-    const probe_ctx *p = ctx;
-    return xp_image_batch(t, p->d, true, 0, p->n, TG_F32, labels);
-}
-
 /* Trains one network for `epochs` at rate lr, probing every z->every steps. */
 static tg_status run_one(const xp_options *o, const sizes *z, const ex_images *d, xp_act act,
                          double lr, int64_t spike, int epochs, result *r, tg_error *err) {
@@ -157,7 +147,7 @@ static tg_status run_one(const xp_options *o, const sizes *z, const ex_images *d
         opt = tg_optim_adam(s, &ao, err);
         if (!opt) st = err->status;
     }
-    probe_ctx pc = {d, z->probe};
+    xp_probe pc = {d, true, z->probe};
     int64_t n_train = tg_dataset_count(d->train), per_epoch = n_train / z->batch;
     /* Consecutive windows from a seeded start: every image once per epoch. */
     int64_t offset = (int64_t)tg_rng_below(&rng, (uint64_t)n_train), step = 0;
@@ -169,7 +159,7 @@ static tg_status run_one(const xp_options *o, const sizes *z, const ex_images *d
             if (step % z->every == 0 && r->n_points < MAX_POINTS) {
                 int k = r->n_points++;
                 r->step[k] = (double)step;
-                st = probe_units(&m, s, t, probe_batch, &pc, &r->dead[k], &r->inactive[k], err);
+                st = probe_units(&m, s, t, xp_probe_batch, &pc, &r->dead[k], &r->inactive[k], err);
                 if (st != TG_OK) break;
             }
             if (spike > 0 && step == spike) st = tg_optim_set_lr(opt, z->lr, err);
@@ -198,7 +188,7 @@ static tg_status run_one(const xp_options *o, const sizes *z, const ex_images *d
     if (st == TG_OK && r->n_points < MAX_POINTS) {
         int k = r->n_points++;
         r->step[k] = (double)step;
-        st = probe_units(&m, s, t, probe_batch, &pc, &r->dead[k], &r->inactive[k], err);
+        st = probe_units(&m, s, t, xp_probe_batch, &pc, &r->dead[k], &r->inactive[k], err);
     }
     tg_optim_free(opt);
     free(labels);

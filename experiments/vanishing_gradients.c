@@ -66,16 +66,6 @@ static tg_status measure(const xp_mlp *m, tg_store *s, tg_tape *t,
     return TG_OK;
 }
 
-typedef struct probe_ctx {
-    const ex_images *d;
-    int64_t n;
-} probe_ctx;
-
-static tg_tensor *probe_batch(tg_tape *t, void *ctx, int64_t *labels) {
-    const probe_ctx *p = ctx;
-    return xp_image_batch(t, p->d, false, 0, p->n, TG_F32, labels);
-}
-
 /* Builds, measures and trains one network. */
 static tg_status run_one(const xp_options *o, const sizes *z, const ex_images *d, xp_act act,
                          int depth, result *r, tg_error *err) {
@@ -103,12 +93,12 @@ static tg_status run_one(const xp_options *o, const sizes *z, const ex_images *d
         opt = tg_optim_sgd(s, &so, err);
         if (!opt) st = err->status;
     }
-    probe_ctx pc = {d, z->probe};
+    xp_probe pc = {d, false, z->probe};
     char dot_path[4096];
     bool dot = act == XP_ACT_SIGMOID && depth == MAX_DEPTH;
     if (st == TG_OK && dot)
         st = xp_out_path(o, "vanishing-gradients-step.dot", dot_path, sizeof dot_path, err);
-    if (st == TG_OK) st = measure(&m, s, t, probe_batch, &pc, r->speed0, dot ? dot_path : NULL, err);
+    if (st == TG_OK) st = measure(&m, s, t, xp_probe_batch, &pc, r->speed0, dot ? dot_path : NULL, err);
     int64_t n_train = tg_dataset_count(d->train), steps_per_epoch = n_train / z->batch;
     int64_t n_steps = steps_per_epoch * z->epochs;
     /* A fixed permutation per epoch would need a batcher; a stride through the set that is
@@ -118,7 +108,7 @@ static tg_status run_one(const xp_options *o, const sizes *z, const ex_images *d
         if (step % z->every == 0 && r->n_points < MAX_POINTS) {
             int k = r->n_points++;
             r->step[k] = (double)step;
-            st = measure(&m, s, t, probe_batch, &pc, r->speed[k], NULL, err);
+            st = measure(&m, s, t, xp_probe_batch, &pc, r->speed[k], NULL, err);
             if (st != TG_OK) break;
         }
         if (step == n_steps) break;

@@ -13,6 +13,8 @@ import os
 import sys
 import time
 
+from peer_blas import report_blas
+
 
 def parse(argv):
     if len(argv) < 2 or argv[1] not in ("numpy", "torch"):
@@ -34,22 +36,6 @@ def parse(argv):
             opts["shapes"].append((m, k, n))
         i += 1
     return opts
-
-
-def report_blas(peer):
-    """Prints which BLAS (and OpenBLAS kernel) this very process ran, as '# peer-blas {json}',
-    for bench/run and bench/run-models to check with bench/check-peer-blas's rules."""
-    import importlib.machinery
-    import importlib.util
-    import json
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "check-peer-blas")
-    loader = importlib.machinery.SourceFileLoader("check_peer_blas", path)
-    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("check_peer_blas",
-                                                                          loader))
-    loader.exec_module(mod)
-    print("# peer-blas " + json.dumps(mod.loaded_blas(peer)), flush=True)
 
 
 def main():

@@ -16,6 +16,8 @@ import resource
 import sys
 import time
 
+from peer_blas import report_blas
+
 
 def parse(argv):
     o = {"reps": 20, "min_time": 1.0, "epochs": 5, "data": "data/fashion-mnist", "cases": []}
@@ -35,22 +37,6 @@ def parse(argv):
     if not o["cases"]:
         sys.exit(__doc__)
     return o
-
-
-def report_blas(peer):
-    """Prints which BLAS (and OpenBLAS kernel) this very process ran, as '# peer-blas {json}',
-    for bench/run and bench/run-models to check with bench/check-peer-blas's rules."""
-    import importlib.machinery
-    import importlib.util
-    import json
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "check-peer-blas")
-    loader = importlib.machinery.SourceFileLoader("check_peer_blas", path)
-    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("check_peer_blas",
-                                                                          loader))
-    loader.exec_module(mod)
-    print("# peer-blas " + json.dumps(mod.loaded_blas(peer)), flush=True)
 
 
 def main():

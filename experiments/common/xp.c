@@ -171,6 +171,11 @@ tg_tensor *xp_image_batch(tg_tape *t, const ex_images *d, bool test_set, int64_t
     return x;
 }
 
+tg_tensor *xp_probe_batch(tg_tape *t, void *probe, int64_t *labels) {
+    const xp_probe *p = probe;
+    return xp_image_batch(t, p->d, p->test_set, 0, p->n, TG_F32, labels);
+}
+
 bool xp_expect(xp_options *o, bool ok, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

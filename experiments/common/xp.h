@@ -60,6 +60,16 @@ tg_status xp_load_images(const xp_options *o, int64_t n_train, int64_t n_test, e
 tg_tensor *xp_image_batch(tg_tape *t, const ex_images *d, bool test_set, int64_t first, int64_t n,
                           tg_dtype dtype, int64_t *labels);
 
+/* A fixed batch a lesson measures its networks on: the first n images of the test set (or of
+ * the training set), and xp_probe_batch, which makes it in f32 on t through a void pointer to
+ * an xp_probe, for measuring code that takes any batch maker. */
+typedef struct xp_probe {
+    const ex_images *d;
+    bool test_set;
+    int64_t n;
+} xp_probe;
+tg_tensor *xp_probe_batch(tg_tape *t, void *probe, int64_t *labels);
+
 /* States one finding: prints "check: <text>: ok" or "...: FAILED" on stdout and counts the
  * failures into o->n_failed. Returns ok. */
 bool xp_expect(xp_options *o, bool ok, const char *fmt, ...)
