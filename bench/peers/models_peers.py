@@ -2,10 +2,11 @@
 """models_peers.py: the training cases of bench/models_bench.c, in PyTorch.
 
     models_peers.py [--reps R] [--min-time S] [--epochs E] [--data DIR] CASE ...
-    CASE: mlp lenet rnn lstm chain epoch
+    CASE: mlp lenet rnn lstm chain epoch mlp_adam lenet_adam lstm_adam
 
 Same models, shapes, dtype (f32), initialisation (PyTorch's defaults, which tapegrad's layers
-copy), loss (mean cross entropy) and optimiser (SGD, lr 0.1) as models_bench, and the same
+copy), loss (mean cross entropy) and optimiser (SGD, lr 0.1; Adam, lr 1e-3, for the _adam
+cases) as models_bench, and the same
 output lines. The thread count comes from the environment (OMP_NUM_THREADS; bench/run-models
 sets it, and OPENBLAS_NUM_THREADS, which OpenBLAS reads when it loads) and is also passed to
 torch.set_num_threads. A step is what a PyTorch user writes: zero_grad, forward, loss,
@@ -30,7 +31,8 @@ def parse(argv):
                 argv[i + 1])
             i += 2
             continue
-        if a.startswith("-") or a not in ("mlp", "lenet", "rnn", "lstm", "chain", "epoch"):
+        if a.startswith("-") or a not in ("mlp", "lenet", "rnn", "lstm", "chain", "epoch",
+                                                 "mlp_adam", "lenet_adam", "lstm_adam"):
             sys.exit(__doc__)
         o["cases"].append(a)
         i += 1
@@ -56,7 +58,11 @@ def main():
               % (name, threads, len(times), times[len(times) // 2], times[0], extra), flush=True)
 
     def time_steps(name, model, x, y, loss_of):
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        # The _adam cases run torch.optim.Adam with its defaults (lr 1e-3), as models_bench does.
+        if name.endswith("_adam"):
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        else:
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
 
         def step():
             opt.zero_grad()
@@ -84,12 +90,12 @@ def main():
 
     g = torch.Generator().manual_seed(1)
     for case in o["cases"]:
-        if case == "mlp":
+        if case in ("mlp", "mlp_adam"):
             torch.manual_seed(1)
             x = torch.rand((64, 784), generator=g)
             y = torch.randint(0, 10, (64,), generator=g)
-            time_steps("mlp", mlp(), x, y, classify)
-        elif case == "lenet":
+            time_steps(case, mlp(), x, y, classify)
+        elif case in ("lenet", "lenet_adam"):
             torch.manual_seed(2)
             model = nn.Sequential(
                 nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
@@ -97,15 +103,15 @@ def main():
                 nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
             x = torch.rand((64, 1, 28, 28), generator=g)
             y = torch.randint(0, 10, (64,), generator=g)
-            time_steps("lenet", model, x, y, classify)
-        elif case in ("rnn", "lstm"):
+            time_steps(case, model, x, y, classify)
+        elif case in ("rnn", "lstm", "lstm_adam"):
             torch.manual_seed(3)
             T, B, H, V = 64, 32, 128, 65
 
             class Char(nn.Module):
                 def __init__(self):
                     super().__init__()
-                    self.cell = nn.LSTM(V, H) if case == "lstm" else nn.RNN(V, H)
+                    self.cell = nn.LSTM(V, H) if case.startswith("lstm") else nn.RNN(V, H)
                     self.fc = nn.Linear(H, V)
 
                 def forward(self, x):
