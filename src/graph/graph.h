@@ -134,7 +134,10 @@ enum {
     TG_OPF_SMOOTH = 1u << 0,  /* twice differentiable: second-order gradcheck applies */
     TG_OPF_VIEW = 1u << 1,    /* the result shares the input's memory */
     TG_OPF_CONSTANT_GRAD = 1u << 2, /* derivative zero wherever it exists (step) */
-    TG_OPF_NO_ATTR = 1u << 3 /* its nodes carry no iattr/fattr (allocated without them) */
+    TG_OPF_NO_ATTR = 1u << 3, /* its nodes carry no iattr/fattr (allocated without them) */
+    /* its rule sums its inputs' gradients into the sweep itself (tg_sweep_segment) and returns
+     * none: a recomputed segment, whose inputs are every tensor the segment reads */
+    TG_OPF_OWN_SWEEP = 1u << 4
 };
 
 struct tg_op_desc {
@@ -201,6 +204,12 @@ struct tg_tape {
     int32_t scope_stack[TG_SCOPE_MAX_DEPTH]; /* the scope in force before each push */
     tg_scope_table scopes;
     int64_t last_sweep_visits; /* nodes the latest sweep ran a backward rule for (tests) */
+    uint64_t running_epoch;    /* the number of the sweep running on this tape, 0 when none */
+    /* Recomputation (recompute.c): the tape segments run on, made at the first segment; on
+     * that tape, `home` is the tape it serves, where gradients of tensors not on it are summed
+     * (see tg_sweep_segment). */
+    tg_tape *scratch;
+    tg_tape *home;
 };
 
 /* Full path and pushed name of scope k ("" for 0 or any k out of range). Inline, being plain
@@ -347,6 +356,18 @@ bool tg_anomaly_backward(tg_tape *t, const tg_node *n, tg_tensor *const *grads);
  * leaf's deposit): `what` says which, e.g. "the sum of the gradients reaching the output of
  * mul". False with the error kept. */
 bool tg_anomaly_gradient(tg_tape *t, const tg_tensor *g, const char *what);
+
+/* ---- recomputation's part of the sweep (backward.c) ---- */
+/* The gradient x holds in the sweep numbered epoch, or NULL. */
+tg_tensor *tg_sweep_in_flight(const tg_tensor *x, uint64_t epoch);
+/* Sweeps the scratch tape s (s->home set) back from outs[i] seeded with grads[i] (NULL: none)
+ * as part of the sweep numbered epoch running on s->home: every node of s is visited newest
+ * first, and a gradient reaching a tensor that is not s's (a parameter, a tensor of the home
+ * tape) is summed into that tensor's in-flight gradient of this epoch, allocated on the home
+ * tape, in the order the home sweep would have summed it had the nodes been recorded there.
+ * Nothing is recorded. Errors are kept on s. */
+tg_status tg_sweep_segment(tg_tape *s, uint64_t epoch, int n, tg_tensor *const *outs,
+                           tg_tensor *const *grads);
 
 /* ---- the op registry (src/ops/registry.c) ---- */
 int tg_op_count(void);

@@ -54,6 +54,7 @@ tg_tape *tg_tape_new(void) {
 
 void tg_tape_free(tg_tape *t) {
     if (!t) return;
+    tg_tape_free(t->scratch); /* recompute.c's, which never has one of its own */
     pthread_mutex_lock(&live_lock);
     if (t->live_prev)
         t->live_prev->live_next = t->live_next;
