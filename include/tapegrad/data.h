@@ -105,9 +105,12 @@ typedef struct tg_batcher_opts {
      * [shard * B / n_shards, (shard + 1) * B / n_shards) of the B the batch holds, rounded down.
      * The order, the epochs and the state do not depend on the split (they are functions of the
      * seed alone), so n_shards batchers together return exactly the batches one batcher returns,
-     * and a state saved by one resumes any other split. 0 and 1 mean no split. */
+     * and a state saved by one resumes any other split. 0 and 1 mean no split. With shard_span
+     * k > 1 the batcher returns the k consecutive parts from `shard` on, as one tensor (the
+     * deterministic mode of tapegrad/dist.h gives each rank a run of fixed parts). */
     int n_shards;
     int shard;
+    int shard_span;
 } tg_batcher_opts;
 
 /* A batcher over d, which must outlive it. Starts at epoch 0, position 0, shuffled if asked.
