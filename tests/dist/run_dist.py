@@ -15,6 +15,8 @@ case starts dist_train with 1 to 4 ranks and checks what they print and what ran
                 only the library's bounded wait can stop the surviving rank: it must report the
                 wait that did not complete
   wrong_model   one rank builds another model: every rank refuses, naming it
+  examples      mlp, lenet and char_rnn --dist on 2 ranks (paths after WORKDIR) train on
+                generated data to their single-rank targets
 
 A wait that never ends fails the test through the timeout of each run (a bound, not a timing).
 """
@@ -165,6 +167,27 @@ def main():
         if "rank 1's store differs from rank 0's" not in p.stderr:
             sys.exit(f"FAIL: no rank named the different model:\n{p.stderr}")
         print("refused:", p.stderr.splitlines()[0])
+    elif case == "examples":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "tests"))
+        import example_test  # the examples' own generators of data
+        mlp, lenet, char_rnn = sys.argv[5:8]
+        images = work / "images"
+        example_test.make_images(str(images))
+        text = example_test.make_text(str(work / "text"))
+        for exe in (mlp, lenet):
+            p = run(exe, 2, transport, ["--dist", "--data", str(images), "--epochs", "2",
+                                        "--batch", "32", "--threads", "1", "--min-accuracy", "95"])
+            if "2 ranks, 16 samples per rank and batch" not in p.stdout:
+                sys.exit(f"FAIL: {exe} did not train on 2 ranks:\n{p.stdout}")
+            print(Path(exe).name, "--dist:", p.stdout.strip().splitlines()[-1])
+        p = run(char_rnn, 2, transport, ["--dist", "--data", str(text), "--batch", "16", "--seq",
+                                         "16", "--hidden", "32", "--embed", "8", "--steps", "100",
+                                         "--epochs", "2", "--sample", "0", "--threads", "1"])
+        last = [l for l in p.stdout.splitlines() if "held-out" in l][-1]
+        bpc = float(last.split("held-out")[1].split()[0])
+        print("char_rnn --dist:", last)
+        if not bpc < 0.8:  # the single-rank test's target
+            sys.exit(f"FAIL: char_rnn --dist ended at {bpc} bits per character held out")
     else:
         sys.exit(f"unknown case {case}")
     return 0
