@@ -35,13 +35,27 @@ static int rank_of_world(void) {
     return r;
 }
 
+/* One line on stderr in one write, so that mpirun does not mix it with another rank's. */
+static void say(const char *fmt, const char *detail) {
+    char line[600], msg[512];
+    snprintf(msg, sizeof msg, fmt, detail);
+    snprintf(line, sizeof line, "dist_train: rank %d: %s\n", rank_of_world(), msg);
+    fputs(line, stderr);
+    fflush(stderr);
+}
+
 /* Ends every rank: MPI_Finalize would wait for peers that may be gone. */
 static void fail(const char *fmt, const char *detail) {
-    fprintf(stderr, "dist_train: rank %d: ", rank_of_world());
-    fprintf(stderr, fmt, detail);
-    fprintf(stderr, "\n");
-    fflush(stderr);
+    say(fmt, detail);
     MPI_Abort(MPI_COMM_WORLD, 1);
+    exit(1);
+}
+
+/* A failure every rank agreed on (tg_dist_agree): all are alive, so each reports and ends
+ * normally, and none is killed before it could say why. */
+static void fail_together(const char *fmt, const char *detail) {
+    say(fmt, detail);
+    MPI_Finalize();
     exit(1);
 }
 
@@ -162,7 +176,7 @@ int main(int argc, char **argv) {
     /* A rank without its data says so, and every rank hears it. */
     tg_error dist_err = {0};
     if (tg_dist_agree(d, data ? TG_OK : err.status, err.message, &dist_err) != TG_OK)
-        fail("cannot train: %s", dist_err.message);
+        fail_together("cannot train: %s", dist_err.message);
 
     tg_checkpoint_meta meta;
     tg_checkpoint_meta_init(&meta);

@@ -22,6 +22,7 @@ A wait that never ends fails the test through the timeout of each run (a bound, 
 """
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -104,8 +105,8 @@ def main():
     case, program, transport, work = sys.argv[1:5]
     work = Path(work) / f"{case}_{transport}"
     work.mkdir(parents=True, exist_ok=True)
-    for f in work.glob("*"):
-        f.unlink()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     out = lambda name: str(work / name)  # noqa: E731
 
     if case == "same_f64_det":
