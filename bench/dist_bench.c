@@ -12,9 +12,10 @@
  * the sweep). Never part of the test run.
  *
  *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] mlp|lenet plain|overlap|after
- *   dist_bench allreduce [--steps S]
+ *   dist_bench allreduce [--steps S] [FLOATS ...]
  *
- * The second form times MPI_Allreduce (sum) of 1 to 2^20 floats, the fastest of S calls (the
+ * The second form times MPI_Allreduce (sum) of 1 to 2^20 floats in powers of 4, then of each
+ * FLOATS given, the fastest of S calls (the
  * machine's noise only adds), one line per size: "allreduce ranks=N floats=F us=T", the
  * measurements docs/distributed.md fits its latency and bandwidth to.
  */
@@ -88,9 +89,17 @@ static tg_tensor *loss_of(tg_tape *t, const model *m, tg_tensor *x, const int64_
     return tg_cross_entropy(t, tg_linear_forward(t, &m->fc[2], h), y, 0.0, TG_REDUCE_MEAN);
 }
 
-static void time_allreduce(int rank, int size, long reps) {
+static void time_allreduce(int rank, int size, long reps, int n_extra, char **extra) {
     static float buf[1 << 20];
-    for (long n = 1; n <= (1 << 20); n *= 4) {
+    long sizes[32];
+    int n_sizes = 0;
+    for (long n = 1; n <= (1 << 20); n *= 4) sizes[n_sizes++] = n;
+    for (int i = 0; i < n_extra && n_sizes < 32; i++) {
+        long n = atol(extra[i]);
+        if (n >= 1 && n <= (1 << 20)) sizes[n_sizes++] = n;
+    }
+    for (int k = 0; k < n_sizes; k++) {
+        long n = sizes[k];
         double best = 1e30;
         for (long r = 0; r < reps + 3; r++) {
             MPI_Barrier(MPI_COMM_WORLD);
@@ -110,8 +119,9 @@ int main(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     if (argc >= 2 && !strcmp(argv[1], "allreduce")) {
-        long reps = argc >= 4 && !strcmp(argv[2], "--steps") ? atol(argv[3]) : 50;
-        time_allreduce(rank, size, reps);
+        bool given = argc >= 4 && !strcmp(argv[2], "--steps");
+        long reps = given ? atol(argv[3]) : 50;
+        time_allreduce(rank, size, reps, argc - (given ? 4 : 2), argv + (given ? 4 : 2));
         MPI_Finalize();
         return 0;
     }
