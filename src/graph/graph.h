@@ -38,7 +38,8 @@ typedef struct tg_arena {
 #define TG_ARENA_SKEWS 5
 #define TG_ARENA_SKEW_UNIT 16
 void tg_arena_init(tg_arena *a);
-void *tg_arena_alloc(tg_arena *a, size_t size); /* 16-byte aligned (see the skew); NULL when out of memory */
+/* 16-byte aligned (see the skew); NULL when out of memory */
+void *tg_arena_alloc(tg_arena *a, size_t size);
 void tg_arena_reset(tg_arena *a);                /* O(1) unless it merges spilled chunks */
 void tg_arena_release(tg_arena *a);              /* frees every chunk, retired ones too */
 size_t tg_arena_reserved(const tg_arena *a);
@@ -77,18 +78,26 @@ struct tg_tensor {
     int64_t id;            /* creation order in its tape or store */
     uint64_t gen;
     const tg_tape *tape; /* the tape it was made on (NULL in a store); only ever compared */
+    /* With a gradient hook on the tape, the oldest node of the running sweep that takes this
+     * leaf as an input: where its gradient is final. Valid while final_use_epoch is the sweep's. */
+    const tg_node *final_use;
+    uint64_t final_use_epoch;
     /* "" (a static empty string) or a copy in the tensor's arena: a store tensor's holds
      * TG_NAME_MAX bytes (renaming writes into it), a tape tensor's is made by tg_tensor_set_name */
     const char *name;
-    tg_dtype dtype;
-    int ndim;
-    tg_role role;
+    /* One byte each, so that a rank-1 header with its dims fits 128 bytes. */
+    uint8_t dtype; /* a tg_dtype */
+    int8_t ndim;
+    uint8_t role; /* a tg_role */
     bool requires_grad;
     bool sweep_grad_owned; /* sweep_grad is a sum the sweep made for this tensor alone */
 };
 
 /* Bytes of a tensor header of rank ndim, dims included (before the arena rounds it up). */
 #define TG_TENSOR_HEADER_BYTES(ndim) (sizeof(tg_tensor) + 2 * (size_t)(ndim) * sizeof(int64_t))
+/* A rank-1 header and its dims in two lines is what keeps the op chain under 640 bytes of tape
+ * per op (tests/graph/test_tape.c): a field added here must not push it over. */
+_Static_assert(TG_TENSOR_HEADER_BYTES(1) <= 128, "a rank-1 tensor header outgrew 128 bytes");
 
 /* ---- nodes ---- */
 #define TG_MAX_INPUTS 4 /* inputs kept inside the node; ops with more (concat) use the arena */
@@ -210,6 +219,8 @@ struct tg_tape {
      * (see tg_sweep_segment). */
     tg_tape *scratch;
     tg_tape *home;
+    tg_grad_hook grad_hook;    /* tg_tape_set_grad_hook: called at each parameter's final deposit */
+    void *grad_hook_ctx;
 };
 
 /* Full path and pushed name of scope k ("" for 0 or any k out of range). Inline, being plain
