@@ -124,10 +124,11 @@ tg_status tg_dist_checkpoint_load(tg_dist *d, const char *path, tg_checkpoint_me
                                   tg_error *err);
 
 /* Measurements since tg_dist_new: seconds this rank spent blocked in tg_dist_sync waiting for
- * communication, steps synced, buckets in the layout, and buckets whose all-reduce started
+ * communication and the CPU time that waiting cost, steps synced, buckets in the layout, and buckets whose all-reduce started
  * during a sweep (not in tg_dist_sync). */
 typedef struct tg_dist_stats {
     double wait_seconds;
+    double wait_cpu_seconds; /* CPU time this thread used while waiting (tests and naps) */
     int64_t steps;
     int n_buckets;
     int64_t buckets_started_early;
