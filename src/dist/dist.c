@@ -196,7 +196,7 @@ tg_dist *tg_dist_new(tg_store *s, MPI_Comm comm, const tg_dist_opts *opts, tg_er
 
 void tg_dist_free(tg_dist *d) {
     if (!d) return;
-    if (d->tape) tg_tape_set_grad_hook(d->tape, NULL, NULL);
+    /* The attached tape is not touched: it may be freed already (see tapegrad/dist.h). */
     dist_buckets_free(d);
     int finalized = 0;
     MPI_Finalized(&finalized);
