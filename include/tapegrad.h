@@ -16,6 +16,7 @@
  *   tapegrad/rng.h        the seeded, machine-independent random generator
  *   tapegrad/registry.h   the registered ops: names, properties, nodes recorded on a tape
  *   tapegrad/gradcheck.h  finite-difference proofs of first and second derivatives
+ *   tapegrad/recompute.h  recomputed segments (gradient checkpointing): memory for time
  *   tapegrad/dot.h        Graphviz DOT export of a recorded graph
  *   tapegrad/stats.h      norms and NaN/Inf counts of tensors and of gradients
  *   tapegrad/runtime.h    threads and the CPU instruction set the kernels use
@@ -71,6 +72,7 @@
 #include "tapegrad/norm.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/optim.h"
+#include "tapegrad/recompute.h"
 #include "tapegrad/registry.h"
 #include "tapegrad/rng.h"
 #include "tapegrad/runtime.h"
