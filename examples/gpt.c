@@ -44,11 +44,37 @@ typedef struct model {
 typedef struct settings {
     long layers, heads, width, ff, seq, steps, warmup, decay;
     double clip, temperature, holdout, min_lr, time_budget, weight_decay;
+    bool gpt2_init;
     long sample_len;
     const char *prime;
 } settings;
 
 /* ---- the model ---- */
+
+static tg_status init_linear(tg_linear *l, double std, tg_rng *rng, tg_error *err) {
+    tg_status st = tg_init_normal(l->weight, rng, 0.0, std, err);
+    if (st == TG_OK && l->bias) st = tg_init_zeros(l->bias, err);
+    return st;
+}
+
+/* GPT-2's initialisation (--gpt2-init): every weight N(0, 0.02), biases 0, and the two
+ * projections that end a residual branch (attention's out_proj, the MLP's second layer)
+ * N(0, 0.02 / sqrt(2 L)), so that the sum of 2 L branches starts as small as one. At this size
+ * and budget it trained no faster than the layers' PyTorch defaults (docs/examples.md), which
+ * stay the default. */
+static tg_status gpt2_init(model *m, tg_rng *rng, tg_error *err) {
+    double res = 0.02 / sqrt(2.0 * (double)m->n_layers);
+    tg_status st = TG_OK;
+    for (int64_t l = 0; st == TG_OK && l < m->n_layers; l++) {
+        tg_transformer_block *b = &m->blocks[l];
+        st = tg_init_normal(b->self_attn.in_proj_weight, rng, 0.0, 0.02, err);
+        if (st == TG_OK) st = init_linear(&b->self_attn.out_proj, res, rng, err);
+        if (st == TG_OK) st = init_linear(&b->linear1, 0.02, rng, err);
+        if (st == TG_OK) st = init_linear(&b->linear2, res, rng, err);
+    }
+    if (st == TG_OK) st = init_linear(&m->head, 0.02, rng, err);
+    return st;
+}
 
 static tg_status model_init(model *m, tg_store *s, const settings *o, int64_t vocab, tg_dtype dt,
                             tg_rng *rng, tg_error *err) {
@@ -73,6 +99,7 @@ static tg_status model_init(model *m, tg_store *s, const settings *o, int64_t vo
     if (st == TG_OK)
         st = tg_layernorm_init(&m->ln_f, s, "ln_f", TG_SHAPE(o->width), 1e-5, true, dt, err);
     if (st == TG_OK) st = tg_linear_init(&m->head, s, "head", o->width, vocab, true, dt, rng, err);
+    if (st == TG_OK && o->gpt2_init) st = gpt2_init(m, rng, err);
     return st;
 }
 
@@ -446,10 +473,10 @@ static bool prepare(run *r, long *first_epoch) {
     }
     snprintf(r->config, sizeof r->config,
              "gpt: %ld layers, %ld heads, width %ld, MLP %ld; %s; batch %ld; seq %ld; %ld steps "
-             "per epoch; warmup %ld, decay %ld; %lld + %lld bytes, %d symbols",
+             "per epoch; warmup %ld, decay %ld; %s init; %lld + %lld bytes, %d symbols",
              o->layers, o->heads, o->width, o->ff, tg_dtype_name(c->dtype), c->batch, o->seq,
-             o->steps, o->warmup, o->decay, (long long)r->cp.n_train, (long long)r->cp.n_held,
-             (int)vocab);
+             o->steps, o->warmup, o->decay, o->gpt2_init ? "GPT-2" : "PyTorch",
+             (long long)r->cp.n_train, (long long)r->cp.n_held, (int)vocab);
     *first_epoch = 1;
     if (c->resume) {
         ex_run_state st;
@@ -513,7 +540,7 @@ static const char *default_text_path(void) {
 int main(int argc, char **argv) {
     ex_common c = {.epochs = 5,
                    .batch = 32,
-                   .lr = 3e-3,
+                   .lr = 6e-3,
                    .seed = 1,
                    .threads = 0,
                    .data = default_text_path(),
@@ -553,6 +580,8 @@ int main(int argc, char **argv) {
          0, 1, NULL},
         {"--time", "S", "stop training after S seconds of CPU time (0: no limit)", EX_OPT_DOUBLE,
          &o.time_budget, 0, 1e9, NULL},
+        {"--gpt2-init", NULL, "GPT-2's initialisation instead of the layers' PyTorch defaults",
+         EX_OPT_FLAG, &o.gpt2_init, 0, 0, NULL},
         {"--clip", "X", "clip the gradients' global norm to X (0: no clipping)", EX_OPT_DOUBLE,
          &o.clip, 0, 1e9, NULL},
         {"--holdout", "F", "fraction of the text, at its end, kept for held-out bpc",

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/threadpool.h"
 #include "op_util.h"
 
 extern const tg_op_desc tg_op_layer_norm;
@@ -29,54 +30,125 @@ static const tg_tensor *dense(tg_tape *t, const tg_tensor *x) {
     return c;
 }
 
+/* Row sums run in four double accumulators (in a fixed order), so that the additions do not
+ * wait on one another; the order does not depend on the thread count. */
 #define LN_FORWARD(T)                                                                          \
-    static void forward_##T(int64_t rows, int64_t C, const T *x, const T *g, const T *b,      \
-                            double eps, T *y, double *stats) {                                 \
-        for (int64_t i = 0; i < rows; i++) {                                                   \
+    static void forward_##T(int64_t first, int64_t last, int64_t C, const T *x, const T *g,   \
+                            const T *b, double eps, T *y, double *stats) {                     \
+        for (int64_t i = first; i < last; i++) {                                               \
             const T *xr = x + i * C;                                                           \
             T *yr = y + i * C;                                                                 \
-            double s = 0, q = 0;                                                               \
-            for (int64_t j = 0; j < C; j++) s += (double)xr[j];                                \
-            double mu = s / (double)C;                                                         \
-            for (int64_t j = 0; j < C; j++) {                                                  \
+            double s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};                                   \
+            int64_t j = 0;                                                                     \
+            for (; j + 4 <= C; j += 4)                                                         \
+                for (int k = 0; k < 4; k++) s[k] += (double)xr[j + k];                         \
+            for (; j < C; j++) s[0] += (double)xr[j];                                          \
+            double mu = ((s[0] + s[1]) + (s[2] + s[3])) / (double)C;                           \
+            for (j = 0; j + 4 <= C; j += 4)                                                    \
+                for (int k = 0; k < 4; k++) {                                                  \
+                    double d = (double)xr[j + k] - mu;                                         \
+                    q[k] += d * d;                                                             \
+                }                                                                              \
+            for (; j < C; j++) {                                                               \
                 double d = (double)xr[j] - mu;                                                 \
-                q += d * d;                                                                    \
+                q[0] += d * d;                                                                 \
             }                                                                                  \
-            double r = 1.0 / sqrt(q / (double)C + eps);                                        \
+            double r = 1.0 / sqrt(((q[0] + q[1]) + (q[2] + q[3])) / (double)C + eps);          \
             stats[2 * i] = mu;                                                                 \
             stats[2 * i + 1] = r;                                                              \
             T mt = (T)mu, rt = (T)r;                                                           \
-            for (int64_t j = 0; j < C; j++) yr[j] = (xr[j] - mt) * rt * g[j] + b[j];           \
+            for (j = 0; j < C; j++) yr[j] = (xr[j] - mt) * rt * g[j] + b[j];                   \
         }                                                                                      \
     }
 LN_FORWARD(float)
 LN_FORWARD(double)
 
-/* dx (when wanted) and the row sums of G xh and G into acc_g, acc_b (double, C each). */
+/* Rows first..last: dx (when wanted), and the rows' sums of G xh and G added into acc_g and
+ * acc_b (double, C each); tmp holds C values. */
 #define LN_BACKWARD(T)                                                                         \
-    static void backward_##T(int64_t rows, int64_t C, const T *x, const T *g, const T *gy,    \
-                             int64_t g_rs, const double *stats, T *dx, double *acc_g,          \
+    static void backward_##T(int64_t first, int64_t last, int64_t C, const T *x, const T *g,  \
+                             const T *gy, const double *stats, T *dx, double *acc_g,           \
                              double *acc_b, T *tmp) {                                          \
-        for (int64_t i = 0; i < rows; i++) {                                                   \
-            const T *xr = x + i * C, *gr = gy + i * g_rs;                                      \
+        for (int64_t i = first; i < last; i++) {                                               \
+            const T *xr = x + i * C, *gr = gy + i * C;                                         \
             T mt = (T)stats[2 * i], rt = (T)stats[2 * i + 1];                                  \
-            double a = 0, bsum = 0;                                                            \
             for (int64_t j = 0; j < C; j++) {                                                  \
-                T xh = (xr[j] - mt) * rt, gg = gr[j] * g[j];                                   \
+                T xh = (xr[j] - mt) * rt;                                                      \
                 tmp[j] = xh;                                                                   \
-                a += (double)gg;                                                               \
-                bsum += (double)gg * (double)xh;                                               \
                 acc_g[j] += (double)gr[j] * (double)xh;                                        \
                 acc_b[j] += (double)gr[j];                                                     \
             }                                                                                  \
             if (!dx) continue;                                                                 \
-            T am = (T)(a / (double)C), bm = (T)(bsum / (double)C);                             \
+            double a[4] = {0, 0, 0, 0}, bs[4] = {0, 0, 0, 0};                                  \
+            int64_t j = 0;                                                                     \
+            for (; j + 4 <= C; j += 4)                                                         \
+                for (int k = 0; k < 4; k++) {                                                  \
+                    double gg = (double)(gr[j + k] * g[j + k]);                                \
+                    a[k] += gg;                                                                \
+                    bs[k] += gg * (double)tmp[j + k];                                          \
+                }                                                                              \
+            for (; j < C; j++) {                                                               \
+                double gg = (double)(gr[j] * g[j]);                                            \
+                a[0] += gg;                                                                    \
+                bs[0] += gg * (double)tmp[j];                                                  \
+            }                                                                                  \
+            T am = (T)(((a[0] + a[1]) + (a[2] + a[3])) / (double)C);                           \
+            T bm = (T)(((bs[0] + bs[1]) + (bs[2] + bs[3])) / (double)C);                       \
             T *dr = dx + i * C;                                                                \
-            for (int64_t j = 0; j < C; j++) dr[j] = rt * (gr[j] * g[j] - am - tmp[j] * bm);    \
+            for (j = 0; j < C; j++) dr[j] = rt * (gr[j] * g[j] - am - tmp[j] * bm);            \
         }                                                                                      \
     }
 LN_BACKWARD(float)
 LN_BACKWARD(double)
+
+/* Rows are cut into LN_CHUNKS fixed pieces, shared between the kernels' threads; each piece
+ * has its own sums over rows, added in piece order, so the result does not depend on the
+ * thread count. */
+enum { LN_CHUNKS = 8 };
+
+typedef struct ln_job {
+    tg_dtype dtype;
+    int64_t rows, C;
+    double eps;
+    const void *x, *g, *b, *gy;
+    void *y, *dx;
+    double *stats;
+    double *acc; /* LN_CHUNKS x (2 C) sums, then LN_CHUNKS x C tmp values */
+} ln_job;
+
+static void chunk_range(const ln_job *j, int64_t c, int64_t *first, int64_t *last) {
+    *first = j->rows * c / LN_CHUNKS;
+    *last = j->rows * (c + 1) / LN_CHUNKS;
+}
+
+static void forward_chunk(void *ctx, int64_t c) {
+    const ln_job *j = ctx;
+    int64_t f, l;
+    chunk_range(j, c, &f, &l);
+    if (j->dtype == TG_F32)
+        forward_float(f, l, j->C, j->x, j->g, j->b, j->eps, j->y, j->stats);
+    else
+        forward_double(f, l, j->C, j->x, j->g, j->b, j->eps, j->y, j->stats);
+}
+
+static void backward_chunk(void *ctx, int64_t c) {
+    const ln_job *j = ctx;
+    int64_t f, l, C = j->C;
+    chunk_range(j, c, &f, &l);
+    double *ag = j->acc + c * 2 * C, *ab = ag + C, *tmp = j->acc + LN_CHUNKS * 2 * C + c * C;
+    memset(ag, 0, (size_t)(2 * C) * sizeof *ag);
+    if (j->dtype == TG_F32)
+        backward_float(f, l, C, j->x, j->g, j->gy, j->stats, j->dx, ag, ab, (float *)(void *)tmp);
+    else
+        backward_double(f, l, C, j->x, j->g, j->gy, j->stats, j->dx, ag, ab, tmp);
+}
+
+static void run_chunks(ln_job *j, kern_task_fn fn) {
+    if (kern_threads() > 1 && j->rows * j->C >= KERN_PIECES_AWAKE)
+        kern_parallel_for(LN_CHUNKS, kern_threads(), fn, j);
+    else
+        for (int64_t c = 0; c < LN_CHUNKS; c++) fn(j, c);
+}
 
 /* The rule in primitive ops, for a recorded backward pass. */
 static void composed_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
@@ -107,27 +179,23 @@ static void layer_norm_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_t
     int64_t C = tg_tensor_numel(gamma), rows = tg_tensor_numel(x) / C;
     const tg_tensor *xc = dense(t, x), *gc = dense(t, g), *gam = dense(t, gamma);
     tg_tensor *dx = tg_node_needs_grad(n, 0) ? tg_tensor_alloc(t, x->dtype, x->ndim, x->shape) : NULL;
-    tg_tensor *acc = tg_tensor_alloc(t, TG_F64, 1, (int64_t[]){3 * C});
+    tg_tensor *acc = tg_tensor_alloc(t, TG_F64, 1, (int64_t[]){3 * LN_CHUNKS * C});
     tg_tensor *dg = tg_node_needs_grad(n, 1) ? tg_tensor_alloc(t, x->dtype, gamma->ndim, gamma->shape) : NULL;
     tg_tensor *db = tg_node_needs_grad(n, 2) ? tg_tensor_alloc(t, x->dtype, beta->ndim, beta->shape) : NULL;
     if (!xc || !gc || !gam || !acc || (tg_node_needs_grad(n, 0) && !dx) ||
         (tg_node_needs_grad(n, 1) && !dg) || (tg_node_needs_grad(n, 2) && !db))
         return;
-    double *ag = (double *)(void *)acc->data, *ab = ag + C;
-    memset(ag, 0, (size_t)(2 * C) * sizeof *ag);
-    const double *sv = (const double *)(const void *)st->data;
-    if (x->dtype == TG_F32) {
-        float *tmp = (float *)(void *)(ab + C);
-        backward_float(rows, C, (const float *)(const void *)xc->data,
-                       (const float *)(const void *)gam->data, (const float *)(const void *)gc->data,
-                       C, sv, dx ? (float *)(void *)dx->data : NULL, ag, ab, tmp);
-    } else {
-        double *tmp = ab + C;
-        backward_double(rows, C, (const double *)(const void *)xc->data,
-                        (const double *)(const void *)gam->data,
-                        (const double *)(const void *)gc->data, C, sv,
-                        dx ? (double *)(void *)dx->data : NULL, ag, ab, tmp);
-    }
+    ln_job j = {.dtype = x->dtype, .rows = rows, .C = C, .x = xc->data, .g = gam->data,
+                .gy = gc->data, .dx = dx ? dx->data : NULL,
+                .stats = (double *)(void *)st->data, .acc = (double *)(void *)acc->data};
+    run_chunks(&j, backward_chunk);
+    /* The pieces' sums, in piece order, into the first piece's. */
+    double *ag = j.acc, *ab = ag + C;
+    for (int c = 1; c < LN_CHUNKS; c++)
+        for (int64_t k = 0; k < C; k++) {
+            ag[k] += j.acc[c * 2 * C + k];
+            ab[k] += j.acc[c * 2 * C + C + k];
+        }
     if (dg) tg_tensor_copy_in(dg, TG_F64, ag);
     if (db) tg_tensor_copy_in(db, TG_F64, ab);
     grads[0] = dx;
@@ -152,15 +220,9 @@ tg_tensor *tg_layer_norm_fused(tg_tape *t, tg_tensor *x, int n_dims, tg_tensor *
     if (!y || !st || !xc || !gc || !bc) return NULL;
     double *sv = (double *)(void *)st->data;
     if (rows > 0 && C > 0) {
-        if (x->dtype == TG_F32)
-            forward_float(rows, C, (const float *)(const void *)xc->data,
-                          (const float *)(const void *)gc->data,
-                          (const float *)(const void *)bc->data, eps, (float *)(void *)y->data, sv);
-        else
-            forward_double(rows, C, (const double *)(const void *)xc->data,
-                           (const double *)(const void *)gc->data,
-                           (const double *)(const void *)bc->data, eps, (double *)(void *)y->data,
-                           sv);
+        ln_job j = {.dtype = x->dtype, .rows = rows, .C = C, .eps = eps, .x = xc->data,
+                    .g = gc->data, .b = bc->data, .y = y->data, .stats = sv};
+        run_chunks(&j, forward_chunk);
     }
     if (!tg_record(t, &tg_op_layer_norm, y, 3, in)) return NULL;
     if (y->node) {
