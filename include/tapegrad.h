@@ -11,6 +11,7 @@
  *   tapegrad/tape.h       the tape, the parameter store, the reverse sweep
  *   tapegrad/ops.h        the operations
  *   tapegrad/conv.h       2-D convolution and pooling
+ *   tapegrad/sparse.h     sparse (CSR) matrices and their products with dense ones
  *   tapegrad/norm.h       batch and layer normalisation
  *   tapegrad/rng.h        the seeded, machine-independent random generator
  *   tapegrad/registry.h   the registered ops: names, properties, nodes recorded on a tape
@@ -71,6 +72,7 @@
 #include "tapegrad/registry.h"
 #include "tapegrad/rng.h"
 #include "tapegrad/runtime.h"
+#include "tapegrad/sparse.h"
 #include "tapegrad/stats.h"
 #include "tapegrad/tape.h"
 #include "tapegrad/tensor.h"
