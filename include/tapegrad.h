@@ -22,6 +22,7 @@
  *   tapegrad/data.h       IDX image sets, text corpora, the seeded batch iterator
  *   tapegrad/checkpoint.h saving and loading a store in the safetensors format
  *   tapegrad/optim.h      optimisers, learning-rate schedules, gradient clipping
+ *   tapegrad/prune.h      magnitude pruning with masks, one-shot or gradual
  *   tapegrad/nn.h         layers: Linear, Conv2d, pooling, norms, dropout, RNN/LSTM/GRU cells
  *   tapegrad/init.h       initialisers: uniform, normal, Xavier, Kaiming, orthogonal
  *
@@ -70,6 +71,7 @@
 #include "tapegrad/norm.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/optim.h"
+#include "tapegrad/prune.h"
 #include "tapegrad/registry.h"
 #include "tapegrad/rng.h"
 #include "tapegrad/runtime.h"
