@@ -11,7 +11,12 @@
  *   tapegrad/tape.h       the tape, the parameter store, the reverse sweep
  *   tapegrad/ops.h        the operations
  *   tapegrad/conv.h       2-D convolution and pooling
+<<<<<<< HEAD
  *   tapegrad/custom_op.h  ops defined by user code, recorded and differentiated like built-ins
+||||||| a6a35ab
+=======
+ *   tapegrad/sparse.h     sparse (CSR) matrices and their products with dense ones
+>>>>>>> sparse
  *   tapegrad/norm.h       batch and layer normalisation
  *   tapegrad/rng.h        the seeded, machine-independent random generator
  *   tapegrad/registry.h   the registered ops: names, properties, nodes recorded on a tape
@@ -23,6 +28,7 @@
  *   tapegrad/data.h       IDX image sets, text corpora, the seeded batch iterator
  *   tapegrad/checkpoint.h saving and loading a store in the safetensors format
  *   tapegrad/optim.h      optimisers, learning-rate schedules, gradient clipping
+ *   tapegrad/prune.h      magnitude pruning with masks, one-shot or gradual
  *   tapegrad/nn.h         layers: Linear, Conv2d, pooling, norms, dropout, RNN/LSTM/GRU cells
  *   tapegrad/init.h       initialisers: uniform, normal, Xavier, Kaiming, orthogonal
  *
@@ -72,10 +78,16 @@
 #include "tapegrad/norm.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/optim.h"
+<<<<<<< HEAD
 #include "tapegrad/recompute.h"
+||||||| a6a35ab
+=======
+#include "tapegrad/prune.h"
+>>>>>>> sparse
 #include "tapegrad/registry.h"
 #include "tapegrad/rng.h"
 #include "tapegrad/runtime.h"
+#include "tapegrad/sparse.h"
 #include "tapegrad/stats.h"
 #include "tapegrad/tape.h"
 #include "tapegrad/tensor.h"
