@@ -15,6 +15,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+
+#include "avx2_util.h"
 #define DIRECT_X86 1
 #endif
 
@@ -98,8 +100,10 @@ typedef struct fwd_job {
 #define VL               16
 #define MASK             __mmask16
 #define MASK_FIRST(n)    ((__mmask16)((1u << (n)) - 1))
+#define VLOAD            _mm512_loadu_ps
+#define VSTORE           _mm512_storeu_ps
 #define VLOADM(p, m)     _mm512_maskz_loadu_ps(m, p)
-#define VSTOREM(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define VSTOREN(p, n, v) _mm512_mask_storeu_ps(p, MASK_FIRST(n), v)
 #define VSET1            _mm512_set1_ps
 #define VZERO            _mm512_setzero_ps
 #define VFMA             _mm512_fmadd_ps
@@ -114,8 +118,10 @@ typedef struct fwd_job {
 #undef VL
 #undef MASK
 #undef MASK_FIRST
+#undef VLOAD
+#undef VSTORE
 #undef VLOADM
-#undef VSTOREM
+#undef VSTOREN
 #undef VSET1
 #undef VZERO
 #undef VFMA
@@ -123,13 +129,6 @@ typedef struct fwd_job {
 #undef D_FOB
 #undef D_WOB
 #undef D_WTB
-
-/* The sum of a vector's lanes. */
-__attribute__((target("avx2,fma"))) static inline float hsum_avx2(__m256 v) {
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
-}
 
 /* 16 ymm registers: the forward's 2 x 6 accumulators, two inputs and a broadcast weight; the
  * weight gradient's 3 x 3 accumulators, three inputs and a gradient vector. */
@@ -140,12 +139,14 @@ __attribute__((target("avx2,fma"))) static inline float hsum_avx2(__m256 v) {
 #define MASK     __m256i
 #define MASK_FIRST(n)                                                                          \
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define VLOAD            _mm256_loadu_ps
+#define VSTORE           _mm256_storeu_ps
 #define VLOADM(p, m)     _mm256_maskload_ps(p, m)
-#define VSTOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define VSTOREN          kern_avx2_store_first
 #define VSET1            _mm256_set1_ps
 #define VZERO            _mm256_setzero_ps
 #define VFMA             _mm256_fmadd_ps
-#define VHSUM            hsum_avx2
+#define VHSUM            kern_avx2_hsum
 #define D_FOB            6
 #define D_WOB            3
 #define D_WTB            3
@@ -156,8 +157,10 @@ __attribute__((target("avx2,fma"))) static inline float hsum_avx2(__m256 v) {
 #undef VL
 #undef MASK
 #undef MASK_FIRST
+#undef VLOAD
+#undef VSTORE
 #undef VLOADM
-#undef VSTOREM
+#undef VSTOREN
 #undef VSET1
 #undef VZERO
 #undef VFMA

@@ -2,39 +2,47 @@
  * template that conv_direct.c includes once per instruction set (no include guard).
  *
  * The includer defines: V (vector of VL floats), MASK, MASK_FIRST(n) (the first n lanes, 1 <= n
- * <= VL), VLOADM(p, m) (lanes outside m read as 0 and are not touched), VSTOREM(p, m, v), VSET1,
- * VZERO, VFMA(a, b, c) = a b + c, VHSUM (the sum of the lanes), TARGET (the target attribute),
+ * <= VL), VLOAD/VSTORE (unaligned), VLOADM(p, m) (lanes outside m read as 0 and are not
+ * touched), VSTOREN(p, n, v) (the first n lanes of v to p, nothing past them), VSET1, VZERO, VFMA(a, b, c) = a b + c, VHSUM (the sum of the
+ * lanes), TARGET (the target attribute),
  * FN(name) (the name with the level appended), and the register blocks: D_FOB output channels
  * of the forward (two strips each, D_FOB <= 8), D_WOB output channels and D_WTB taps of the
  * weight gradient (D_WOB <= 4, D_WTB <= TB_MAX). Block sizes reach the bodies as constants
  * and every loop over them is unrolled, so the accumulators stay in registers. */
 
-/* A strip: output row p, columns [q0, q0 + n). Lengths rather than masks cross function
- * boundaries: a vector argument to a function the caller compiles without the vector
- * extension would change the calling convention. */
+/* A strip: output row p, columns [q0, q0 + n). The full strips (n = VL) of every row come
+ * first, then each row's shorter last one, so that pairs of strips are mostly both full and
+ * take the unmasked loop. Lengths rather than masks cross function boundaries: a vector
+ * argument to a function compiled without the vector extension would change the calling
+ * convention. */
 typedef struct FN(strip) {
     int64_t p, q0;
     int n;
 } FN(strip);
 
 static inline FN(strip) FN(strip_at)(const kern_window *g, int64_t s) {
-    int64_t chunks = (g->ow + VL - 1) / VL, q0 = (s % chunks) * VL;
-    int64_t n = g->ow - q0 < VL ? g->ow - q0 : VL;
-    return (FN(strip)){s / chunks, q0, (int)n};
+    int64_t full = g->ow / VL, n_full = g->oh * full;
+    if (s < n_full) return (FN(strip)){s / full, s % full * VL, VL};
+    return (FN(strip)){s - n_full, full * VL, (int)(g->ow - full * VL)};
+}
+
+static inline int64_t FN(n_strips)(const kern_window *g) {
+    return g->oh * (g->ow / VL + (g->ow % VL != 0));
 }
 
 /* Forward of NB output channels over two strips at once (the same strip twice when one is
  * left): y[o, strip] = sum over taps t of w[o, t] x[strip shifted by tap t]. wp holds the
  * block's weights tap-major (wp[t NB + o]); off[t] is tap t's offset in the image. */
 static inline __attribute__((always_inline)) TARGET void
-FN(fwd_body)(const int NB, const float *x0, const float *x1, int n0, int n1, const int64_t *off,
-             int64_t taps, const float *wp, float *y0, float *y1, int64_t ys) {
+FN(fwd_body)(const int NB, const bool FULL, const float *x0, const float *x1, int n0, int n1,
+             const int64_t *off, int64_t taps, const float *wp, float *y0, float *y1, int64_t ys) {
     MASK m0 = MASK_FIRST(n0), m1 = MASK_FIRST(n1);
     V a0[8], a1[8];
 #pragma GCC unroll 8
     for (int o = 0; o < NB; o++) a0[o] = a1[o] = VZERO();
     for (int64_t t = 0; t < taps; t++, wp += NB) {
-        V v0 = VLOADM(x0 + off[t], m0), v1 = VLOADM(x1 + off[t], m1);
+        V v0 = FULL ? VLOAD(x0 + off[t]) : VLOADM(x0 + off[t], m0);
+        V v1 = FULL ? VLOAD(x1 + off[t]) : VLOADM(x1 + off[t], m1);
 #pragma GCC unroll 8
         for (int o = 0; o < NB; o++) {
             V b = VSET1(wp[o]);
@@ -44,8 +52,13 @@ FN(fwd_body)(const int NB, const float *x0, const float *x1, int n0, int n1, con
     }
 #pragma GCC unroll 8
     for (int o = 0; o < NB; o++) {
-        VSTOREM(y1 + o * ys, m1, a1[o]);
-        VSTOREM(y0 + o * ys, m0, a0[o]);
+        if (FULL) {
+            VSTORE(y1 + o * ys, a1[o]);
+            VSTORE(y0 + o * ys, a0[o]);
+        } else {
+            VSTOREN(y1 + o * ys, n1, a1[o]);
+            VSTOREN(y0 + o * ys, n0, a0[o]);
+        }
     }
 }
 
@@ -53,7 +66,10 @@ FN(fwd_body)(const int NB, const float *x0, const float *x1, int n0, int n1, con
     static TARGET void FN(fwd_block_##NB)(const float *x0, const float *x1, int n0, int n1,     \
                                           const int64_t *off, int64_t taps, const float *wp,   \
                                           float *y0, float *y1, int64_t ys) {                  \
-        FN(fwd_body)(NB, x0, x1, n0, n1, off, taps, wp, y0, y1, ys);                           \
+        if (n0 == VL && n1 == VL)                                                              \
+            FN(fwd_body)(NB, true, x0, x1, n0, n1, off, taps, wp, y0, y1, ys);                 \
+        else                                                                                   \
+            FN(fwd_body)(NB, false, x0, x1, n0, n1, off, taps, wp, y0, y1, ys);                \
     }
 D_FWD(1)
 D_FWD(2)
@@ -91,20 +107,20 @@ FN(wgrad_body)(const int NB, const kern_window *g, int64_t n_img, const float *x
     for (int k = 0; k < NB; k++)
 #pragma GCC unroll 8
         for (int t = 0; t < D_WTB; t++) a[k][t] = VZERO();
-    int64_t ps = g->oh * g->ow;
+    int64_t ps = g->oh * g->ow, full = g->ow / VL * VL;
+    MASK m = MASK_FIRST(g->ow > full ? (int)(g->ow - full) : VL);
     for (int64_t n = 0; n < n_img; n++)
         for (int64_t p = 0; p < g->oh; p++)
             for (int64_t q0 = 0; q0 < g->ow; q0 += VL) {
-                int64_t len = g->ow - q0 < VL ? g->ow - q0 : VL;
-                MASK m = MASK_FIRST((int)len);
                 const float *xs = x + n * x_is + p * wp + q0;
                 const float *gs = gy + n * gy_is + p * g->ow + q0;
+                bool tail = q0 >= full; /* masked loads only for a row's last, short strip */
                 V v[D_WTB];
 #pragma GCC unroll 8
-                for (int t = 0; t < D_WTB; t++) v[t] = VLOADM(xs + o[t], m);
+                for (int t = 0; t < D_WTB; t++) v[t] = tail ? VLOADM(xs + o[t], m) : VLOAD(xs + o[t]);
 #pragma GCC unroll 4
                 for (int k = 0; k < NB; k++) {
-                    V w = VLOADM(gs + k * ps, m);
+                    V w = tail ? VLOADM(gs + k * ps, m) : VLOAD(gs + k * ps);
 #pragma GCC unroll 8
                     for (int t = 0; t < D_WTB; t++) a[k][t] = VFMA(w, v[t], a[k][t]);
                 }
@@ -149,7 +165,7 @@ static void FN(fwd_task)(void *ctx, int64_t n) {
         x = d;
     }
     float *y = j->y + n * j->y_is;
-    int64_t n_strips = g->oh * ((g->ow + VL - 1) / VL), ys = g->oh * g->ow;
+    int64_t n_strips = FN(n_strips)(g), ys = g->oh * g->ow;
     for (int64_t o0 = 0; o0 < j->O; o0 += D_FOB) {
         int64_t ob = j->O - o0 < D_FOB ? j->O - o0 : D_FOB;
         const float *wb = j->wpk + o0 * taps;

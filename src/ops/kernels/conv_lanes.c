@@ -15,6 +15,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+
+#include "avx2_util.h"
 #define LANES_X86 1
 #endif
 
@@ -125,13 +127,14 @@ __attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16]) 
 #define VLOAD            _mm512_loadu_ps
 #define VSTORE           _mm512_storeu_ps
 #define VLOADM(p, m)     _mm512_maskz_loadu_ps(m, p)
-#define VSTOREM(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define VSTOREN(p, n, v) _mm512_mask_storeu_ps(p, MASK_FIRST(n), v)
 #define VSET1            _mm512_set1_ps
 #define VZERO            _mm512_setzero_ps
 #define VFMA             _mm512_fmadd_ps
 #define VADD             _mm512_add_ps
 #define VHSUM            _mm512_reduce_add_ps
 #define TRANSPOSE        transpose16
+#define VREGS            32
 #define L_FOB            4
 #define L_FPB            6
 #define L_WOB            4
@@ -148,13 +151,14 @@ __attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16]) 
 #undef VLOAD
 #undef VSTORE
 #undef VLOADM
-#undef VSTOREM
+#undef VSTOREN
 #undef VSET1
 #undef VZERO
 #undef VFMA
 #undef VADD
 #undef VHSUM
 #undef TRANSPOSE
+#undef VREGS
 #undef L_FOB
 #undef L_FPB
 #undef L_WOB
@@ -184,12 +188,6 @@ AVX2 static inline void transpose8(__m256 r[8]) {
     for (int m = 0; m < 8; m++) r[m] = t[m];
 }
 
-AVX2 static inline float hsum8(__m256 v) {
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
-}
-
 /* 16 ymm registers: the forward's and the input gradient's 2 x 6 accumulators, a broadcast
  * weight and an input; the weight gradient's 3 x 3 accumulators, three inputs, a gradient. */
 #define TARGET   AVX2
@@ -202,13 +200,14 @@ AVX2 static inline float hsum8(__m256 v) {
 #define VLOAD            _mm256_loadu_ps
 #define VSTORE           _mm256_storeu_ps
 #define VLOADM(p, m)     _mm256_maskload_ps(p, m)
-#define VSTOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define VSTOREN          kern_avx2_store_first
 #define VSET1            _mm256_set1_ps
 #define VZERO            _mm256_setzero_ps
 #define VFMA             _mm256_fmadd_ps
 #define VADD             _mm256_add_ps
-#define VHSUM            hsum8
+#define VHSUM            kern_avx2_hsum
 #define TRANSPOSE        transpose8
+#define VREGS            16
 #define L_FOB            2
 #define L_FPB            6
 #define L_WOB            3
@@ -225,13 +224,14 @@ AVX2 static inline float hsum8(__m256 v) {
 #undef VLOAD
 #undef VSTORE
 #undef VLOADM
-#undef VSTOREM
+#undef VSTOREN
 #undef VSET1
 #undef VZERO
 #undef VFMA
 #undef VADD
 #undef VHSUM
 #undef TRANSPOSE
+#undef VREGS
 #undef L_FOB
 #undef L_FPB
 #undef L_WOB

@@ -4,9 +4,9 @@
  *
  * The includer defines: V (vector of VL floats), MASK, MASK_FIRST(n) (the first n lanes, 1 <= n
  * <= VL), VLOAD/VSTORE (unaligned), VLOADM(p, m) (lanes outside m read as 0, not touched),
- * VSTOREM(p, m, v), VSET1, VZERO, VFMA(a, b, c) = a b + c, VADD, VHSUM (the sum of the lanes),
+ * VSTOREN(p, n, v) (the first n lanes of v to p, nothing past them), VSET1, VZERO, VFMA(a, b, c) = a b + c, VADD, VHSUM (the sum of the lanes),
  * TRANSPOSE(r) (the VL x VL block in the array r, in place), TARGET, FN(name) (the name with the
- * level appended) and the register blocks: the forward's L_FOB outputs x L_FPB positions, the
+ * level appended), VREGS (the vector registers there are) and the register blocks: the forward's L_FOB outputs x L_FPB positions, the
  * weight gradient's L_WOB outputs x L_WTB taps, the input gradient's L_ITB taps x L_IPB
  * positions (L_FOB, L_WOB, L_ITB <= 4; L_FPB, L_IPB <= 6). */
 
@@ -68,11 +68,10 @@ static TARGET void FN(unpack_out)(const float *yg, int64_t ob, int64_t hw, int64
     for (int64_t o = 0; o < ob; o++)
         for (int64_t k0 = 0; k0 < hw; k0 += VL) {
             int64_t n = hw - k0 < VL ? hw - k0 : VL;
-            MASK m = FN(first)(n);
             for (int64_t k = 0; k < VL; k++)
                 r[k] = k < n ? VLOAD(yg + (o * hw + k0 + k) * VL) : VZERO();
             TRANSPOSE(r);
-            for (int64_t l = 0; l < nl; l++) VSTOREM(y + l * y_is + o * hw + k0, m, r[l]);
+            for (int64_t l = 0; l < nl; l++) VSTOREN(y + l * y_is + o * hw + k0, (int)n, r[l]);
         }
 }
 
@@ -89,14 +88,26 @@ FN(fwd_body)(const int NO, const int NP, const float *xs, const int64_t *off, in
         for (int k = 0; k < NP; k++) a[o][k] = VZERO();
     for (int64_t t = 0; t < taps; t++, wp += NO) {
         const float *x = xs + off[t];
-        V v[6];
+        if (NO * NP + NP + 1 <= VREGS) { /* all inputs in registers, each weight once */
+            V v[6];
 #pragma GCC unroll 6
-        for (int k = 0; k < NP; k++) v[k] = VLOAD(x + k * VL);
+            for (int k = 0; k < NP; k++) v[k] = VLOAD(x + k * VL);
 #pragma GCC unroll 4
-        for (int o = 0; o < NO; o++) {
-            V w = VSET1(wp[o]);
+            for (int o = 0; o < NO; o++) {
+                V w = VSET1(wp[o]);
 #pragma GCC unroll 6
-            for (int k = 0; k < NP; k++) a[o][k] = VFMA(w, v[k], a[o][k]);
+                for (int k = 0; k < NP; k++) a[o][k] = VFMA(w, v[k], a[o][k]);
+            }
+        } else { /* too few registers for that: all weights, then each input in turn */
+            V w[4];
+#pragma GCC unroll 4
+            for (int o = 0; o < NO; o++) w[o] = VSET1(wp[o]);
+#pragma GCC unroll 6
+            for (int k = 0; k < NP; k++) {
+                V v = VLOAD(x + k * VL);
+#pragma GCC unroll 4
+                for (int o = 0; o < NO; o++) a[o][k] = VFMA(w[o], v, a[o][k]);
+            }
         }
     }
 #pragma GCC unroll 4
@@ -154,14 +165,26 @@ FN(igrad_body)(const int NT, const int NP, const float *gs, int64_t plane, int64
 #pragma GCC unroll 6
         for (int k = 0; k < NP; k++) a[t][k] = VZERO();
     for (int64_t o = 0; o < O; o++, gs += plane, wp += NT) {
-        V v[6];
+        if (NT * NP + NP + 1 <= VREGS) { /* as in fwd_body */
+            V v[6];
 #pragma GCC unroll 6
-        for (int k = 0; k < NP; k++) v[k] = VLOAD(gs + k * VL);
+            for (int k = 0; k < NP; k++) v[k] = VLOAD(gs + k * VL);
 #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            V w = VSET1(wp[t]);
+            for (int t = 0; t < NT; t++) {
+                V w = VSET1(wp[t]);
 #pragma GCC unroll 6
-            for (int k = 0; k < NP; k++) a[t][k] = VFMA(w, v[k], a[t][k]);
+                for (int k = 0; k < NP; k++) a[t][k] = VFMA(w, v[k], a[t][k]);
+            }
+        } else {
+            V w[4];
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) w[t] = VSET1(wp[t]);
+#pragma GCC unroll 6
+            for (int k = 0; k < NP; k++) {
+                V v = VLOAD(gs + k * VL);
+#pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) a[t][k] = VFMA(w[t], v, a[t][k]);
+            }
         }
     }
 #pragma GCC unroll 4

@@ -16,6 +16,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+
+#include "avx2_util.h"
 #define POOL_X86 1
 #endif
 
@@ -396,12 +398,8 @@ POOL_AVX2 static inline void pool2_split8(const float *p, int n, __m256 *e, __m2
 POOL_AVX2 static inline void pool2_join8(float *p, int n, __m256 e, __m256 o) {
     __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
     __m256 v0 = _mm256_permute2f128_ps(lo, hi, 0x20), v1 = _mm256_permute2f128_ps(lo, hi, 0x31);
-    if (n == 8) {
-        _mm256_storeu_ps(p, v0), _mm256_storeu_ps(p + 8, v1);
-    } else {
-        _mm256_maskstore_ps(p, pool2_first8(2 * n < 8 ? 2 * n : 8), v0);
-        _mm256_maskstore_ps(p + 8, pool2_first8(2 * n > 8 ? 2 * n - 8 : 0), v1);
-    }
+    kern_avx2_store_first(p, 2 * n < 8 ? 2 * n : 8, v0);
+    if (n > 4) kern_avx2_store_first(p + 8, 2 * n - 8, v1);
 }
 
 /* Lanes where v replaces best in the scan (as pool2_take). */
@@ -452,10 +450,7 @@ POOL_AVX2 static void pool2_gather_avx2(const kern_window *g, const float *x, co
                     v = _mm256_blendv_ps(v, cc, kc);
                     v = _mm256_blendv_ps(v, d, kd);
                 }
-                if (n == 8)
-                    _mm256_storeu_ps(out + ox0, v);
-                else
-                    _mm256_maskstore_ps(out + ox0, pool2_first8(n), v);
+                kern_avx2_store_first(out + ox0, n, v);
                 if (sel) {
                     uint16_t *m = sel + 3 * (ox0 / 16);
                     int sh = (int)(ox0 % 16);
