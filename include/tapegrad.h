@@ -57,6 +57,7 @@
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
 
+#include "tapegrad/attention.h"
 #include "tapegrad/base.h"
 #include "tapegrad/checkpoint.h"
 #include "tapegrad/conv.h"

@@ -12,7 +12,8 @@ parameter. The format is the one tools/make_fixtures.py documents, one block per
 
 Integer data (ids, labels, layer sizes) is stored as tensors of whole numbers.
 Usage: /usr/bin/python3 tools/make_fixtures_nn.py [linear conv pool embedding batchnorm layernorm
-sequential recurrent init]   (needs Debian's python3-torch)
+sequential recurrent init
+attention]   (needs Debian's python3-torch)
 """
 import os
 import sys
@@ -249,10 +250,57 @@ def init_fixture():
           "relu, leaky_relu (default slope), leaky_relu(0.2), selu")
 
 
+def attention_fixtures():
+    """Causal attention on its own, nn.MultiheadAttention (causal and not) and a pre-norm
+    nn.TransformerEncoderLayer with GELU and a causal mask, all batch-first."""
+    torch.manual_seed(21)
+    q, k, v = leaf(2, 3, 5, 4), leaf(2, 3, 5, 4), leaf(2, 3, 5, 4)
+    mask = torch.triu(torch.full((5, 5), float("-inf")), diagonal=1)
+    y = torch.softmax(q @ k.transpose(-1, -2) * 0.6 + mask, dim=-1) @ v
+    gy = torch.randn(y.shape)
+    dq, dk, dv = grads_of([(y, gy)], [q, k, v])
+    write("nn_causal_attention", [("q", q), ("k", k), ("v", v), ("gy", gy), ("y", y), ("dq", dq),
+                                  ("dk", dk), ("dv", dv)],
+          "softmax(0.6 q k^T + causal mask) v for q, k, v (2, 3, 5, 4)")
+
+    E, H, T, B = 8, 2, 5, 3
+    for name, causal in [("nn_mha_causal", True), ("nn_mha", False)]:
+        layer = nn.MultiheadAttention(E, H, batch_first=True)
+        perturb(layer)
+        x = leaf(B, T, E)
+        am = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1) if causal else None
+        y, _ = layer(x, x, x, attn_mask=am, need_weights=False)
+        gy = torch.randn(y.shape)
+        params = [layer.in_proj_weight, layer.in_proj_bias, layer.out_proj.weight, layer.out_proj.bias]
+        g = grads_of([(y, gy)], [x] + params)
+        keys = ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]
+        rows = [("sizes", ints(E, H, T, B, int(causal)))] + list(zip(keys, params))
+        rows += [("x", x), ("gy", gy), ("y", y), ("dx", g[0])] + [("d" + kk, gp) for kk, gp in zip(keys, g[1:])]
+        write(name, rows, "nn.MultiheadAttention(%d, %d, batch_first=True)(x, x, x), causal %s; "
+              "sizes = E, H, T, B, causal" % (E, H, causal))
+
+    F_ = 12
+    block = nn.TransformerEncoderLayer(E, H, F_, dropout=0.0, activation="gelu", batch_first=True,
+                                       norm_first=True)
+    perturb(block)
+    x = leaf(B, T, E)
+    y = block(x, src_mask=mask)
+    gy = torch.randn(y.shape)
+    names = [n for n, _ in block.named_parameters()]
+    params = [p for _, p in block.named_parameters()]
+    g = grads_of([(y, gy)], [x] + params)
+    rows = [("sizes", ints(E, H, F_, T, B))] + list(zip(names, params))
+    rows += [("x", x), ("gy", gy), ("y", y), ("dx", g[0])] + [("d" + n, gp) for n, gp in zip(names, g[1:])]
+    write("nn_transformer_block", rows,
+          "nn.TransformerEncoderLayer(%d, %d, %d, dropout=0, activation='gelu', batch_first=True, "
+          "norm_first=True) with a causal src_mask; sizes = E, H, F, T, B" % (E, H, F_))
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     table = {"linear": linear_fixtures, "conv": conv_fixtures, "pool": pool_fixtures,
              "embedding": embedding_fixtures, "batchnorm": batchnorm_fixtures, "layernorm": layernorm_fixtures,
-             "sequential": sequential_fixture, "recurrent": recurrent_fixtures, "init": init_fixture}
+             "sequential": sequential_fixture, "recurrent": recurrent_fixtures, "init": init_fixture,
+             "attention": attention_fixtures}
     for w in sys.argv[1:] or list(table):
         table[w]()

@@ -1,0 +1,314 @@
+/* attention.c: scaled dot-product attention with a causal mask as one node, and the mask itself.
+ *
+ *   q, k, v (..., T, D)   s = scale q k^T (..., T, T)
+ *   p_ij = e^(s_ij - m_i) / sum_{l <= i} e^(s_il - m_i)  for j <= i, 0 for j > i  (m_i = max_{l<=i})
+ *   y = p v (..., T, D)
+ * With G = dL/dy:
+ *   dL/dv = p^T G
+ *   dL/dp = G v^T,   dL/ds_ij = p_ij (dL/dp_ij - sum_l p_il dL/dp_il)
+ *   dL/dq = scale dL/ds k,   dL/dk = scale (dL/ds)^T q
+ * The composition (matmul, scale, mask, softmax, matmul) records five nodes and writes the
+ * (..., T, T) scores three times; here the scores live only in the probabilities p, which the
+ * node keeps for its backward (a tape tensor whose address is the saved blob). Each (batch,
+ * head) item's products go straight from the operands' strides to the GEMM, so the heads of a
+ * packed projection need no copy, and items are shared between the kernels' threads.
+ *
+ * When the backward pass is itself recorded (create_graph) the rule is written with primitive
+ * ops (recomputing p from q and k), so every higher derivative follows from theirs; otherwise it
+ * is the fused pass below over the kept p. Both evaluate the formulas above.
+ * Node attribute: fattr[0] = scale. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/threadpool.h"
+#include "kernels/vec.h"
+#include "op_util.h"
+
+extern const tg_op_desc tg_op_causal_attention;
+
+tg_tensor *tg_causal_mask_at(tg_tape *t, const char *file, int line, tg_dtype dtype, int64_t n) {
+    if (!tg_op_enter(t, file, line, "causal_mask", 0, NULL)) return NULL;
+    if (n < 1 || n > (1 << 20))
+        return tg_fail(t, TG_ERR_ARG, "causal_mask: the size must be in [1, 2^20], got %lld",
+                       (long long)n);
+    tg_tensor *m = tg_zeros_at(t, NULL, 0, dtype, 2, (int64_t[]){n, n});
+    if (!m) return NULL;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i + 1; j < n; j++) {
+            if (dtype == TG_F32)
+                ((float *)(void *)m->data)[i * n + j] = -INFINITY;
+            else
+                ((double *)(void *)m->data)[i * n + j] = -INFINITY;
+        }
+    return m;
+}
+
+/* The attention of one (batch, head) item: where its operands start and how their rows and
+ * columns are strided (in elements), and where its results go. */
+typedef struct attn_job {
+    tg_dtype dtype;
+    int64_t T, D, n_items;
+    double scale;
+    const char *q, *k, *v, *g;             /* operands (g: the incoming gradient, backward) */
+    const int64_t *qo, *ko, *vo, *go;      /* per item: element offset of its (T, D) block */
+    int64_t q_rs, q_cs, k_rs, k_cs, v_rs, v_cs, g_rs, g_cs;
+    char *p;                               /* (n_items, T, T) probabilities */
+    char *y;                               /* (n_items, T, D) output (forward) */
+    char *ds;                              /* (n_items, T, T) scratch (backward) */
+    float *rows;                           /* (n_items, T) scratch (f32 forward) */
+    char *dq, *dk, *dv;                    /* (n_items, T, D) gradients, NULL when not wanted */
+} attn_job;
+
+/* Row i of the scores, scaled and softmaxed over its first i + 1 entries; the rest zeroed. */
+static void causal_softmax_rows(const attn_job *j, int64_t b, char *p) {
+    int64_t T = j->T;
+    if (j->dtype == TG_F32) {
+        float *P = (float *)(void *)p, *tmp = j->rows + b * T;
+        for (int64_t i = 0; i < T; i++) {
+            float *row = P + i * T, sc = (float)j->scale;
+            for (int64_t c = 0; c <= i; c++) tmp[c] = row[c] * sc;
+            if (!kern_vec_softmax_row_f32(tmp, i + 1, row, false, NULL)) {
+                float m = tmp[0];
+                for (int64_t c = 1; c <= i; c++) m = tmp[c] > m ? tmp[c] : m;
+                double sum = 0;
+                for (int64_t c = 0; c <= i; c++) sum += exp((double)tmp[c] - (double)m);
+                for (int64_t c = 0; c <= i; c++) row[c] = (float)(exp((double)tmp[c] - m) / sum);
+            }
+            for (int64_t c = i + 1; c < T; c++) row[c] = 0.0f;
+        }
+        return;
+    }
+    double *P = (double *)(void *)p;
+    for (int64_t i = 0; i < T; i++) {
+        double *row = P + i * T, m = -INFINITY, sum = 0;
+        for (int64_t c = 0; c <= i; c++) {
+            row[c] *= j->scale;
+            m = row[c] > m ? row[c] : m;
+        }
+        for (int64_t c = 0; c <= i; c++) sum += (row[c] = exp(row[c] - m));
+        for (int64_t c = 0; c <= i; c++) row[c] /= sum;
+        for (int64_t c = i + 1; c < T; c++) row[c] = 0.0;
+    }
+}
+
+static void forward_item(void *ctx, int64_t b) {
+    const attn_job *j = ctx;
+    int64_t T = j->T, D = j->D;
+    size_t es = tg_dtype_size(j->dtype);
+    char *p = j->p + b * T * T * (int64_t)es;
+    const char *q = j->q + j->qo[b] * (int64_t)es, *k = j->k + j->ko[b] * (int64_t)es,
+               *v = j->v + j->vo[b] * (int64_t)es;
+    kern_gemm(j->dtype, T, T, D, q, j->q_rs, j->q_cs, k, j->k_cs, j->k_rs, p, T);
+    causal_softmax_rows(j, b, p);
+    kern_gemm(j->dtype, T, D, T, p, T, 1, v, j->v_rs, j->v_cs, j->y + b * T * D * (int64_t)es, D);
+}
+
+/* dL/ds from dL/dp (in ds) and p, in place: scale p_ij (dp_ij - sum_l p_il dp_il) for j <= i. */
+static void softmax_adjoint_rows(const attn_job *j, const char *p, char *ds) {
+    int64_t T = j->T;
+    if (j->dtype == TG_F32) {
+        const float *P = (const float *)(const void *)p;
+        float *S = (float *)(void *)ds;
+        for (int64_t i = 0; i < T; i++) {
+            const float *pr = P + i * T;
+            float *sr = S + i * T;
+            double dot = 0;
+            for (int64_t c = 0; c <= i; c++) dot += (double)pr[c] * (double)sr[c];
+            float d = (float)dot, sc = (float)j->scale;
+            for (int64_t c = 0; c <= i; c++) sr[c] = sc * pr[c] * (sr[c] - d);
+            for (int64_t c = i + 1; c < T; c++) sr[c] = 0.0f;
+        }
+        return;
+    }
+    const double *P = (const double *)(const void *)p;
+    double *S = (double *)(void *)ds;
+    for (int64_t i = 0; i < T; i++) {
+        const double *pr = P + i * T;
+        double *sr = S + i * T, dot = 0;
+        for (int64_t c = 0; c <= i; c++) dot += pr[c] * sr[c];
+        for (int64_t c = 0; c <= i; c++) sr[c] = j->scale * pr[c] * (sr[c] - dot);
+        for (int64_t c = i + 1; c < T; c++) sr[c] = 0.0;
+    }
+}
+
+static void backward_item(void *ctx, int64_t b) {
+    const attn_job *j = ctx;
+    int64_t T = j->T, D = j->D, es = (int64_t)tg_dtype_size(j->dtype);
+    const char *p = j->p + b * T * T * es;
+    const char *q = j->q + j->qo[b] * es, *k = j->k + j->ko[b] * es, *v = j->v + j->vo[b] * es,
+               *g = j->g + j->go[b] * es;
+    int64_t out = b * T * D * es;
+    if (j->dv) kern_gemm(j->dtype, T, D, T, p, 1, T, g, j->g_rs, j->g_cs, j->dv + out, D);
+    if (!j->dq && !j->dk) return;
+    char *ds = j->ds + b * T * T * es;
+    kern_gemm(j->dtype, T, T, D, g, j->g_rs, j->g_cs, v, j->v_cs, j->v_rs, ds, T);
+    softmax_adjoint_rows(j, p, ds);
+    if (j->dq) kern_gemm(j->dtype, T, D, T, ds, T, 1, k, j->k_rs, j->k_cs, j->dq + out, D);
+    if (j->dk) kern_gemm(j->dtype, T, D, T, ds, 1, T, q, j->q_rs, j->q_cs, j->dk + out, D);
+}
+
+/* Offsets of every item's (T, D) block in x, items in row-major order of the batch axes. */
+static int64_t *item_offsets(tg_tape *t, const tg_tensor *x, int64_t n_items) {
+    int64_t *off = tg_arena_alloc(&t->arena, (size_t)n_items * sizeof *off);
+    if (!off) {
+        tg_fail(t, TG_ERR_NOMEM, "causal_attention: no memory for %lld items", (long long)n_items);
+        return NULL;
+    }
+    int nb = x->ndim - 2;
+    int64_t idx[TG_MAX_DIMS] = {0};
+    for (int64_t b = 0; b < n_items; b++) {
+        int64_t o = 0;
+        for (int d = 0; d < nb; d++) o += idx[d] * x->strides[d];
+        off[b] = o;
+        for (int d = nb - 1; d >= 0; d--) {
+            if (++idx[d] < x->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return off;
+}
+
+static bool job_operands(tg_tape *t, attn_job *j, tg_tensor *q, tg_tensor *k, tg_tensor *v) {
+    int n = q->ndim;
+    *j = (attn_job){.dtype = q->dtype,
+                    .T = q->shape[n - 2],
+                    .D = q->shape[n - 1],
+                    .n_items = tg_tensor_numel(q) / (q->shape[n - 2] * q->shape[n - 1]),
+                    .q = q->data,
+                    .k = k->data,
+                    .v = v->data,
+                    .q_rs = q->strides[n - 2],
+                    .q_cs = q->strides[n - 1],
+                    .k_rs = k->strides[n - 2],
+                    .k_cs = k->strides[n - 1],
+                    .v_rs = v->strides[n - 2],
+                    .v_cs = v->strides[n - 1]};
+    j->qo = item_offsets(t, q, j->n_items);
+    j->ko = item_offsets(t, k, j->n_items);
+    j->vo = item_offsets(t, v, j->n_items);
+    return j->qo && j->ko && j->vo;
+}
+
+static void run_items(attn_job *j, kern_task_fn fn) {
+    if (j->n_items > 1 && kern_threads() > 1)
+        kern_parallel_for(j->n_items, kern_threads(), fn, j);
+    else
+        for (int64_t b = 0; b < j->n_items; b++) fn(j, b);
+}
+
+/* The rule in primitive ops, for a recorded backward pass. */
+static void composed_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    tg_tensor *q = n->inputs[0], *k = n->inputs[1], *v = n->inputs[2];
+    double scale = n->fattr[0];
+    int64_t T = q->shape[q->ndim - 2];
+    tg_tensor *s = tg_add(t, tg_mul_scalar(t, tg_matmul(t, q, tg_transpose(t, k, -1, -2)), scale),
+                          tg_causal_mask_at(t, NULL, 0, q->dtype, T));
+    tg_tensor *p = tg_softmax(t, s, -1);
+    if (tg_node_needs_grad(n, 2)) grads[2] = tg_matmul(t, tg_transpose(t, p, -1, -2), g);
+    if (!tg_node_needs_grad(n, 0) && !tg_node_needs_grad(n, 1)) return;
+    int last = -1;
+    tg_tensor *dp = tg_matmul(t, g, tg_transpose(t, v, -1, -2));
+    tg_tensor *ds = tg_mul_scalar(
+        t, tg_mul(t, p, tg_sub(t, dp, tg_sum(t, tg_mul(t, dp, p), 1, &last, true))), scale);
+    if (tg_node_needs_grad(n, 0)) grads[0] = tg_matmul(t, ds, k);
+    if (tg_node_needs_grad(n, 1)) grads[1] = tg_matmul(t, tg_transpose(t, ds, -1, -2), q);
+}
+
+static void causal_attention_backward(tg_tape *t, const tg_node *n, tg_tensor *g,
+                                      tg_tensor **grads) {
+    if (tg_tape_grad_enabled(t)) {
+        composed_backward(t, n, g, grads);
+        return;
+    }
+    tg_tensor *q = n->inputs[0], *k = n->inputs[1], *v = n->inputs[2], *p;
+    memcpy(&p, n->saved, sizeof p);
+    attn_job j;
+    if (!job_operands(t, &j, q, k, v)) return;
+    j.scale = n->fattr[0];
+    j.p = p->data;
+    j.g = g->data;
+    j.g_rs = g->strides[g->ndim - 2];
+    j.g_cs = g->strides[g->ndim - 1];
+    j.go = item_offsets(t, g, j.n_items);
+    tg_tensor *dq = tg_node_needs_grad(n, 0) ? tg_tensor_alloc(t, q->dtype, q->ndim, q->shape) : NULL;
+    tg_tensor *dk = tg_node_needs_grad(n, 1) ? tg_tensor_alloc(t, q->dtype, q->ndim, q->shape) : NULL;
+    tg_tensor *dv = tg_node_needs_grad(n, 2) ? tg_tensor_alloc(t, q->dtype, q->ndim, q->shape) : NULL;
+    tg_tensor *ds = (dq || dk) ? tg_tensor_alloc(t, q->dtype, p->ndim, p->shape) : NULL;
+    if (!j.go || (tg_node_needs_grad(n, 0) && !dq) || (tg_node_needs_grad(n, 1) && !dk) ||
+        (tg_node_needs_grad(n, 2) && !dv) || ((dq || dk) && !ds))
+        return;
+    j.dq = dq ? dq->data : NULL;
+    j.dk = dk ? dk->data : NULL;
+    j.dv = dv ? dv->data : NULL;
+    j.ds = ds ? ds->data : NULL;
+    run_items(&j, backward_item);
+    grads[0] = dq;
+    grads[1] = dk;
+    grads[2] = dv;
+}
+
+static void describe(const tg_node *n, char *buf, size_t size) {
+    snprintf(buf, size, "scale=%g", n->fattr[0]);
+}
+
+const tg_op_desc tg_op_causal_attention = {"causal_attention", 3, causal_attention_backward,
+                                           describe, TG_OPF_SMOOTH};
+
+tg_tensor *tg_causal_attention_at(tg_tape *t, const char *file, int line, tg_tensor *q,
+                                  tg_tensor *k, tg_tensor *v, double scale) {
+    tg_tensor *in[3] = {q, k, v};
+    if (!tg_op_enter(t, file, line, "causal_attention", 3, in)) return NULL;
+    char qs[TG_SHAPE_STR_MAX], ks[TG_SHAPE_STR_MAX], vs[TG_SHAPE_STR_MAX];
+    bool same = q->ndim >= 2 && k->ndim == q->ndim && v->ndim == q->ndim;
+    for (int d = 0; same && d < q->ndim; d++)
+        same = k->shape[d] == q->shape[d] && v->shape[d] == q->shape[d];
+    if (!same)
+        return tg_fail(t, TG_ERR_SHAPE,
+                       "causal_attention: q, k and v must share one shape (..., T, D), got q %s, "
+                       "k %s, v %s",
+                       tg_shape_str(q, qs, sizeof qs), tg_shape_str(k, ks, sizeof ks),
+                       tg_shape_str(v, vs, sizeof vs));
+    if (!isfinite(scale))
+        return tg_fail(t, TG_ERR_ARG, "causal_attention: the scale must be finite, got %g", scale);
+    tg_tensor *y = tg_tensor_alloc(t, q->dtype, q->ndim, q->shape);
+    if (!y) return NULL;
+    if (tg_tensor_numel(q) == 0) return tg_record(t, &tg_op_causal_attention, y, 3, in);
+    attn_job j;
+    if (!job_operands(t, &j, q, k, v)) return NULL;
+    int64_t T = j.T;
+    tg_tensor *p = tg_tensor_alloc(t, q->dtype, 3, (int64_t[]){j.n_items, T, T});
+    tg_tensor *rows = q->dtype == TG_F32 ? tg_tensor_alloc(t, TG_F32, 2, (int64_t[]){j.n_items, T})
+                                         : NULL;
+    if (!p || (q->dtype == TG_F32 && !rows)) return NULL;
+    j.rows = rows ? (float *)(void *)rows->data : NULL;
+    j.scale = scale;
+    j.p = p->data;
+    j.y = y->data;
+    run_items(&j, forward_item);
+    if (!tg_record(t, &tg_op_causal_attention, y, 3, in)) return NULL;
+    if (y->node) {
+        y->node->fattr[0] = scale;
+        if (!tg_node_save(t, y->node, &p, sizeof p)) return NULL;
+    }
+    return y;
+}
+
+/* ---- attention: the composition, for masks of any shape ---- */
+tg_tensor *tg_attention_at(tg_tape *t, const char *file, int line, tg_tensor *q, tg_tensor *k,
+                           tg_tensor *v, tg_tensor *mask, double scale) {
+    tg_tensor *in[3] = {q, k, v};
+    if (!tg_op_enter(t, file, line, "attention", 3, in)) return NULL;
+    if (!tg_op_current(t, "attention", "the mask", mask)) return NULL;
+    if (q->ndim < 2 || k->ndim < 2 || v->ndim < 2) {
+        char qs[TG_SHAPE_STR_MAX], ks[TG_SHAPE_STR_MAX], vs[TG_SHAPE_STR_MAX];
+        return tg_fail(t, TG_ERR_SHAPE,
+                       "attention: q, k and v need at least 2 axes, got q %s, k %s, v %s",
+                       tg_shape_str(q, qs, sizeof qs), tg_shape_str(k, ks, sizeof ks),
+                       tg_shape_str(v, vs, sizeof vs));
+    }
+    if (!isfinite(scale))
+        return tg_fail(t, TG_ERR_ARG, "attention: the scale must be finite, got %g", scale);
+    tg_tensor *s = tg_mul_scalar(t, tg_matmul(t, q, tg_transpose(t, k, -1, -2)), scale);
+    if (mask) s = tg_add(t, s, mask);
+    return tg_matmul(t, tg_softmax(t, s, -1), v);
+}
