@@ -165,10 +165,12 @@ START_TEST(test_direct_against_f64) {
 }
 END_TEST
 
-/* What the direct path does not take: other strides and dilations, many taps, short rows. */
+/* What the direct path does not take, at AVX2 (_i 0) and AVX-512 (_i 1): other strides and
+ * dilations, many taps, short rows. */
 START_TEST(test_direct_declines) {
-    if (tg_cpu_best_level() < TG_CPU_AVX512) return;
-    tg_set_cpu_level(TG_CPU_AVX512);
+    tg_cpu_level l = _i ? TG_CPU_AVX512 : TG_CPU_AVX2;
+    if (tg_cpu_best_level() < l) return;
+    ck_assert_int_eq(tg_set_cpu_level(l), l);
     kern_window base = {1, 28, 28, 5, 5, 1, 1, 2, 2, 1, 1, 28, 28};
     ck_assert(kern_conv_direct_usable(TG_F32, &base));
     kern_window k = base;
@@ -180,6 +182,10 @@ START_TEST(test_direct_declines) {
     ck_assert(!kern_conv_direct_usable(TG_F32, &k));
     k = base, k.ow = 10;
     ck_assert(!kern_conv_direct_usable(TG_F32, &k));
+    /* Nor does either x86 path run at the portable level. */
+    tg_set_cpu_level(TG_CPU_PORTABLE);
+    ck_assert(!kern_conv_direct_usable(TG_F32, &base));
+    ck_assert(!kern_conv_lanes_usable(TG_F32, &base, 64));
 }
 END_TEST
 
@@ -188,7 +194,7 @@ static Suite *conv_direct_suite(void) {
     TCase *c = tcase_create("direct");
     tcase_set_timeout(c, 300);
     tcase_add_loop_test(c, test_direct_against_f64, 0, 2 * (int)(sizeof levels / sizeof *levels));
-    tcase_add_test(c, test_direct_declines);
+    tcase_add_loop_test(c, test_direct_declines, 0, 2);
     suite_add_tcase(s, c);
     return s;
 }
