@@ -175,6 +175,9 @@ static const composite composites[] = {
     {"tg_dropout", "dropout", NULL, NULL},
     {"tg_batch_norm", "batch_norm", NULL, NULL},
     {"tg_layer_norm", "layer_norm", NULL, NULL},
+    {"tg_squeeze_all", "squeeze_all", NULL, NULL},
+    {"tg_split", "split", NULL, NULL},
+    {"tg_chunk", "chunk", NULL, NULL},
 };
 enum { N_COMPOSITES = sizeof composites / sizeof composites[0] };
 

@@ -192,6 +192,36 @@ tg_tensor *tg_broadcast_to_at(TG_AT_, tg_tensor *x, int ndim, const int64_t *sha
 tg_tensor *tg_sum_to_at(TG_AT_, tg_tensor *x, int ndim, const int64_t *shape);
 /* A contiguous copy of x (a view's elements gathered), recorded as an identity. */
 tg_tensor *tg_contiguous_at(TG_AT_, tg_tensor *x);
+/* x without axis `axis` (negative counts from the end), which must have size 1 (TG_ERR_SHAPE
+ * otherwise, as NumPy). Always a view. */
+tg_tensor *tg_squeeze_at(TG_AT_, tg_tensor *x, int axis);
+/* x without every axis of size 1 (a 0-d tensor when all are). Always a view. */
+tg_tensor *tg_squeeze_all_at(TG_AT_, tg_tensor *x);
+/* x with a new axis of size 1 that is axis `axis` of the result: 0..ndim, or negative counting
+ * from the end of the result (-1 appends), as NumPy's expand_dims. Always a view. */
+tg_tensor *tg_unsqueeze_at(TG_AT_, tg_tensor *x, int axis);
+/* Position `index` of `axis`, the axis dropped: x[..., index, ...]. A negative index counts
+ * from the end; out of range is TG_ERR_ARG. Always a view. */
+tg_tensor *tg_select_at(TG_AT_, tg_tensor *x, int axis, int64_t index);
+/* Cuts x along `axis` into n consecutive pieces of sizes[0..n) elements (each >= 0, summing
+ * to the axis's size) into out[0..n), which the caller provides. Each piece is a slice view
+ * with its own node. Returns TG_OK, or the error kept on the tape with every out[k] NULL. */
+tg_status tg_split_at(TG_AT_, tg_tensor *x, int axis, const int64_t *sizes, int n,
+                      tg_tensor **out);
+/* tg_split into n_chunks pieces of equal size; the axis's size must be a multiple of n_chunks
+ * (TG_ERR_SHAPE otherwise: unequal pieces are tg_split's). A GRU's gates:
+ *     tg_tensor *g[3]; tg_chunk(t, gi, -1, 3, g);    // gi (B, 3H) -> r, z, n (B, H) */
+tg_status tg_chunk_at(TG_AT_, tg_tensor *x, int axis, int n_chunks, tg_tensor **out);
+
+/* ---- element type and gradient flow ---- */
+/* x converted to `dtype` (TG_F32 or TG_F64, else TG_ERR_DTYPE; f64 -> f32 rounds to nearest
+ * and overflows to +-inf). The gradient is converted back to x's dtype. Casting to x's own
+ * dtype gives a view, otherwise a new tensor. */
+tg_tensor *tg_cast_at(TG_AT_, tg_tensor *x, tg_dtype dtype);
+/* x as a constant for differentiation (stop-gradient): the same values (a view), recorded as a
+ * node so that it shows in DOT, but the result does not require a gradient, so nothing flows
+ * back through it into x. */
+tg_tensor *tg_detach_at(TG_AT_, tg_tensor *x);
 
 /* ---- joining, padding and indexing: every result is a new tensor (a copy) ---- */
 /* Joins the n tensors xs[0..n) (n >= 1; one dtype; shapes equal except along axis) along an
@@ -294,6 +324,14 @@ tg_tensor *tg_one_hot_at(TG_AT_, tg_dtype dtype, int64_t n, const int64_t *label
 #define tg_broadcast_to(t, ...) tg_broadcast_to_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_sum_to(t, ...) tg_sum_to_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_contiguous(t, ...) tg_contiguous_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_squeeze(t, ...) tg_squeeze_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_squeeze_all(t, ...) tg_squeeze_all_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_unsqueeze(t, ...) tg_unsqueeze_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_select(t, ...) tg_select_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_split(t, ...) tg_split_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_chunk(t, ...) tg_chunk_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_cast(t, ...) tg_cast_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_detach(t, ...) tg_detach_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_linear(t, ...) tg_linear_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_concat(t, ...) tg_concat_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_stack(t, ...) tg_stack_at(t, TG_SITE_, __VA_ARGS__)

@@ -584,6 +584,7 @@ static const struct {
     {op_cases_conv, &op_cases_conv_count},
     {op_cases_norm, &op_cases_norm_count},
     {op_cases_attention, &op_cases_attention_count},
+    {op_cases_basic, &op_cases_basic_count},
 };
 enum { N_FAMILIES = sizeof families / sizeof families[0] };
 
