@@ -85,7 +85,7 @@ static void train_step(model *m, tg_tape *t) {
     tg_store_zero_grad(m->s);
     tg_tensor *loss = m->forward(m, t);
     if (!loss || tg_tape_backward(t, loss, NULL, 0) != TG_OK) die("step", tg_tape_error(t));
-    check(tg_optim_step(m->opt, &err), &err, "sgd");
+    check(tg_optim_step(m->opt, &err), &err, "optimiser step");
     tg_tape_reset(t);
 }
 
@@ -122,11 +122,18 @@ static void model_end(model *m) {
     free(m->labels);
 }
 
-static void make_sgd(model *m) {
+/* SGD with lr 0.1, or Adam with torch.optim.Adam's defaults (lr 1e-3) for the _adam cases,
+ * which measure the step the examples run. */
+static void make_optim(model *m, bool adam) {
     tg_error err = {0};
-    tg_sgd_options o = tg_sgd_defaults(0.1);
-    m->opt = tg_optim_sgd(m->s, &o, &err);
-    if (!m->opt) die("sgd", err.message);
+    if (adam) {
+        tg_adam_options o = tg_adam_defaults(1e-3);
+        m->opt = tg_optim_adam(m->s, &o, &err);
+    } else {
+        tg_sgd_options o = tg_sgd_defaults(0.1);
+        m->opt = tg_optim_sgd(m->s, &o, &err);
+    }
+    if (!m->opt) die(adam ? "adam" : "sgd", err.message);
 }
 
 /* A batch buffer of the given shape, uniform on [0, 1), and n labels below n_classes. */
@@ -161,15 +168,15 @@ static void mlp_init(model *m, tg_rng *rng) {
               &err, "mlp");
 }
 
-static void case_mlp(void) {
+static void case_mlp(bool adam) {
     model m;
     tg_rng rng;
     tg_rng_seed(&rng, 1);
     model_begin(&m, mlp_forward);
     mlp_init(&m, &rng);
-    make_sgd(&m);
+    make_optim(&m, adam);
     make_batch(&m, &rng, TG_SHAPE(64, 784), 64, 10);
-    time_steps("mlp", &m);
+    time_steps(adam ? "mlp_adam" : "mlp", &m);
     model_end(&m);
 }
 
@@ -186,7 +193,7 @@ static tg_tensor *lenet_forward(model *m, tg_tape *t) {
     return tg_cross_entropy(t, logits, m->labels, 0.0, TG_REDUCE_MEAN);
 }
 
-static void case_lenet(void) {
+static void case_lenet(bool adam) {
     model m;
     tg_rng rng;
     tg_error err = {0};
@@ -203,9 +210,9 @@ static void case_lenet(void) {
         check(tg_linear_init(&m.fc[i], m.s, names[i], sizes[i], sizes[i + 1], true, TG_F32, &rng,
                              &err),
               &err, "lenet");
-    make_sgd(&m);
+    make_optim(&m, adam);
     make_batch(&m, &rng, TG_SHAPE(64, 1, 28, 28), 64, 10);
-    time_steps("lenet", &m);
+    time_steps(adam ? "lenet_adam" : "lenet", &m);
     model_end(&m);
 }
 
@@ -220,7 +227,7 @@ static tg_tensor *seq_forward(model *m, tg_tape *t) {
     return tg_cross_entropy(t, logits, m->labels, 0.0, TG_REDUCE_MEAN);
 }
 
-static void case_seq(bool lstm) {
+static void case_seq(bool lstm, bool adam) {
     model m;
     tg_rng rng;
     tg_error err = {0};
@@ -234,7 +241,7 @@ static void case_seq(bool lstm) {
         check(tg_rnn_cell_init(&m.rnn, m.s, "rnn", m.V, m.H, true, TG_F32, &rng, &err), &err,
               "rnn");
     check(tg_linear_init(&m.fc[0], m.s, "fc", m.H, m.V, true, TG_F32, &rng, &err), &err, "fc");
-    make_sgd(&m);
+    make_optim(&m, adam);
     /* Random symbols, one-hot; the targets are the next symbol of each sequence. */
     int64_t n = m.T * m.B;
     m.x = tg_store_buffer(m.s, "x", TG_F32, TG_SHAPE(m.T, m.B, m.V));
@@ -246,7 +253,7 @@ static void case_seq(bool lstm) {
     for (int64_t i = 0; i < n; i++) xd[i * m.V + sym[i]] = 1.0f;
     for (int64_t i = 0; i < n; i++) m.labels[i] = sym[i + m.B];
     free(sym);
-    time_steps(lstm ? "lstm" : "rnn", &m);
+    time_steps(lstm ? (adam ? "lstm_adam" : "lstm") : (adam ? "rnn_adam" : "rnn"), &m);
     model_end(&m);
 }
 
@@ -352,7 +359,7 @@ static void case_epoch(const char *dir, int epochs) {
     tg_rng_seed(&rng, 7);
     model_begin(&m, NULL);
     mlp_init(&m, &rng);
-    make_sgd(&m);
+    make_optim(&m, false);
     tg_batcher_opts o = {
         .batch_size = 64, .shuffle = true, .seed = 8, .dtype = TG_F32, .flatten = true};
     tg_batcher *b = tg_batcher_new(train, &o, &err);
@@ -392,7 +399,7 @@ static void case_epoch(const char *dir, int epochs) {
 
 static void usage(void) {
     fprintf(stderr, "usage: models_bench [--threads T] [--reps R] [--min-time S] [--epochs E] "
-                    "[--data DIR] mlp|lenet|rnn|lstm|chain|epoch ...\n");
+                    "[--data DIR] mlp|lenet|rnn|lstm|chain|epoch|mlp_adam|lenet_adam|lstm_adam ...\n");
     exit(2);
 }
 
@@ -423,14 +430,14 @@ int main(int argc, char **argv) {
            tg_cpu_level_name(tg_get_cpu_level()), tg_get_threads());
     for (int i = first; i < argc; i++) {
         const char *c = argv[i];
-        if (strcmp(c, "mlp") == 0)
-            case_mlp();
-        else if (strcmp(c, "lenet") == 0)
-            case_lenet();
+        if (strcmp(c, "mlp") == 0 || strcmp(c, "mlp_adam") == 0)
+            case_mlp(strcmp(c, "mlp_adam") == 0);
+        else if (strcmp(c, "lenet") == 0 || strcmp(c, "lenet_adam") == 0)
+            case_lenet(strcmp(c, "lenet_adam") == 0);
         else if (strcmp(c, "rnn") == 0)
-            case_seq(false);
-        else if (strcmp(c, "lstm") == 0)
-            case_seq(true);
+            case_seq(false, false);
+        else if (strcmp(c, "lstm") == 0 || strcmp(c, "lstm_adam") == 0)
+            case_seq(true, strcmp(c, "lstm_adam") == 0);
         else if (strcmp(c, "chain") == 0)
             case_chain();
         else if (strcmp(c, "epoch") == 0)

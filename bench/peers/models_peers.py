@@ -56,7 +56,11 @@ def main():
               % (name, threads, len(times), times[len(times) // 2], times[0], extra), flush=True)
 
     def time_steps(name, model, x, y, loss_of):
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        # The _adam cases run torch.optim.Adam with its defaults (lr 1e-3), as models_bench does.
+        if name.endswith("_adam"):
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        else:
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
 
         def step():
             opt.zero_grad()
@@ -84,12 +88,12 @@ def main():
 
     g = torch.Generator().manual_seed(1)
     for case in o["cases"]:
-        if case == "mlp":
+        if case in ("mlp", "mlp_adam"):
             torch.manual_seed(1)
             x = torch.rand((64, 784), generator=g)
             y = torch.randint(0, 10, (64,), generator=g)
-            time_steps("mlp", mlp(), x, y, classify)
-        elif case == "lenet":
+            time_steps(case, mlp(), x, y, classify)
+        elif case in ("lenet", "lenet_adam"):
             torch.manual_seed(2)
             model = nn.Sequential(
                 nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
@@ -97,15 +101,15 @@ def main():
                 nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
             x = torch.rand((64, 1, 28, 28), generator=g)
             y = torch.randint(0, 10, (64,), generator=g)
-            time_steps("lenet", model, x, y, classify)
-        elif case in ("rnn", "lstm"):
+            time_steps(case, model, x, y, classify)
+        elif case in ("rnn", "lstm", "lstm_adam"):
             torch.manual_seed(3)
             T, B, H, V = 64, 32, 128, 65
 
             class Char(nn.Module):
                 def __init__(self):
                     super().__init__()
-                    self.cell = nn.LSTM(V, H) if case == "lstm" else nn.RNN(V, H)
+                    self.cell = nn.LSTM(V, H) if case.startswith("lstm") else nn.RNN(V, H)
                     self.fc = nn.Linear(H, V)
 
                 def forward(self, x):

@@ -19,8 +19,10 @@ tg_adam_options tg_adamw_defaults(double lr) {
     return o;
 }
 
-TG_OPTIM_INLINE void adam_loop(tg_dtype dt, const tg_optim *o, const tg_optim_slot *sl, double lr,
-                               double step_size, double bc2_sqrt) {
+/* The f64 update (f32 goes through optim_adam_f32_update). */
+static void adam_loop(const tg_optim *o, const tg_optim_slot *sl, double lr, double step_size,
+                      double bc2_sqrt) {
+    const tg_dtype dt = TG_F64;
     const tg_adam_options *h = &o->opt.adam;
     const double b1 = h->beta1, b2 = h->beta2, eps = h->eps, wd = h->weight_decay;
     const bool decoupled = o->decoupled_decay;
@@ -56,10 +58,23 @@ static void adam_update(const tg_optim *o, const tg_optim_slot *sl, double t, do
     double bias_correction2 = 1 - pow(h->beta2, t);
     double step_size = lr / bias_correction1;
     double bc2_sqrt = sqrt(bias_correction2);
-    if (sl->dtype == TG_F32)
-        adam_loop(TG_F32, o, sl, lr, step_size, bc2_sqrt);
-    else
-        adam_loop(TG_F64, o, sl, lr, step_size, bc2_sqrt);
+    if (sl->dtype == TG_F32) {
+        optim_adam_f32 k = {.weight_decay = (float)h->weight_decay,
+                            .decoupled_factor = (float)(1 - lr * h->weight_decay),
+                            .beta1 = (float)h->beta1,
+                            .one_minus_beta1 = (float)(1 - h->beta1),
+                            .beta2 = (float)h->beta2,
+                            .one_minus_beta2 = (float)(1 - h->beta2),
+                            .bias_correction2_sqrt = (float)bc2_sqrt,
+                            .eps = (float)h->eps,
+                            .neg_step_size = (float)-step_size,
+                            .has_weight_decay = h->weight_decay != 0,
+                            .decoupled = o->decoupled_decay};
+        optim_adam_f32_update(&k, sl->n, sl->p, sl->g, sl->s[0], sl->s[1],
+                              h->amsgrad ? sl->s[2] : NULL);
+    } else {
+        adam_loop(o, sl, lr, step_size, bc2_sqrt);
+    }
 }
 
 static tg_optim *make(tg_store *s, const tg_adam_options *o, const char *algo, bool decoupled,

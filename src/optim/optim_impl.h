@@ -63,8 +63,8 @@ tg_status tg_optim_check_min(const char *algo, const char *option, double x, dou
                              tg_error *err);
 
 /* Element i of f32 or f64 data as a double, and storing a double into it (rounded for f32).
- * The update loops are written once over these and instantiated for each dtype through
- * TG_OPTIM_INLINE functions called with a constant dtype, so the branch folds away. */
+ * The f64 update loops and the clipping code are written over these (with a constant dtype
+ * the branch folds away); the f32 updates have their own vector loops (update_f32.c). */
 static inline double tg_optim_ld(tg_dtype dt, const void *base, int64_t i) {
     return dt == TG_F32 ? (double)((const float *)base)[i] : ((const double *)base)[i];
 }
@@ -75,10 +75,35 @@ static inline void tg_optim_st(tg_dtype dt, void *base, int64_t i, double v) {
         ((double *)base)[i] = v;
 }
 
-#if defined(__GNUC__)
-#define TG_OPTIM_INLINE static inline __attribute__((always_inline))
-#else
-#define TG_OPTIM_INLINE static inline
-#endif
+/* The f32 updates, vectorised for each instruction set (update_f32.c). Each takes its
+ * hyper-parameters already rounded to float, in the form the loop uses, and updates n
+ * contiguous elements; state pointers that an option leaves unused are NULL. They give the
+ * same bits at every CPU level. */
+typedef struct optim_sgd_f32 {
+    float weight_decay, momentum, one_minus_dampening, neg_lr;
+    bool has_weight_decay, nesterov, first_step;
+} optim_sgd_f32;
+typedef struct optim_adagrad_f32 {
+    float weight_decay, eps, neg_clr;
+    bool has_weight_decay;
+} optim_adagrad_f32;
+typedef struct optim_rmsprop_f32 {
+    float weight_decay, alpha, one_minus_alpha, momentum, eps, neg_lr;
+    bool has_weight_decay;
+} optim_rmsprop_f32;
+typedef struct optim_adam_f32 {
+    float weight_decay, decoupled_factor, beta1, one_minus_beta1, beta2, one_minus_beta2,
+        bias_correction2_sqrt, eps, neg_step_size;
+    bool has_weight_decay, decoupled;
+} optim_adam_f32;
+
+void optim_sgd_f32_update(const optim_sgd_f32 *k, int64_t n, float *p, const float *g,
+                          float *buf);
+void optim_adagrad_f32_update(const optim_adagrad_f32 *k, int64_t n, float *p, const float *g,
+                              float *sum);
+void optim_rmsprop_f32_update(const optim_rmsprop_f32 *k, int64_t n, float *p, const float *g,
+                              float *sq, float *mom, float *avg);
+void optim_adam_f32_update(const optim_adam_f32 *k, int64_t n, float *p, const float *g, float *m,
+                           float *v, float *vmax);
 
 #endif

@@ -11,8 +11,9 @@ tg_rmsprop_options tg_rmsprop_defaults(double lr) {
     return (tg_rmsprop_options){.lr = lr, .alpha = 0.99, .eps = 1e-8};
 }
 
-TG_OPTIM_INLINE void rmsprop_loop(tg_dtype dt, const tg_rmsprop_options *h, const tg_optim_slot *sl,
-                                  double lr) {
+/* The f64 update (f32 goes through optim_rmsprop_f32_update). */
+static void rmsprop_loop(const tg_rmsprop_options *h, const tg_optim_slot *sl, double lr) {
+    const tg_dtype dt = TG_F64;
     const double wd = h->weight_decay, alpha = h->alpha, mu = h->momentum, eps = h->eps;
     void *sq_buf = sl->s[0];
     void *mom_buf = mu > 0 ? sl->s[1] : NULL;
@@ -43,10 +44,21 @@ TG_OPTIM_INLINE void rmsprop_loop(tg_dtype dt, const tg_rmsprop_options *h, cons
 
 static void rmsprop_update(const tg_optim *o, const tg_optim_slot *sl, double t, double lr) {
     (void)t; /* RMSprop has no bias correction: the step count is only kept */
-    if (sl->dtype == TG_F32)
-        rmsprop_loop(TG_F32, &o->opt.rmsprop, sl, lr);
-    else
-        rmsprop_loop(TG_F64, &o->opt.rmsprop, sl, lr);
+    const tg_rmsprop_options *h = &o->opt.rmsprop;
+    if (sl->dtype == TG_F32) {
+        optim_rmsprop_f32 k = {.weight_decay = (float)h->weight_decay,
+                               .alpha = (float)h->alpha,
+                               .one_minus_alpha = (float)(1 - h->alpha),
+                               .momentum = (float)h->momentum,
+                               .eps = (float)h->eps,
+                               .neg_lr = (float)-lr,
+                               .has_weight_decay = h->weight_decay != 0};
+        float *mom = h->momentum > 0 ? sl->s[1] : NULL;
+        float *avg = h->centered ? sl->s[h->momentum > 0 ? 2 : 1] : NULL;
+        optim_rmsprop_f32_update(&k, sl->n, sl->p, sl->g, sl->s[0], mom, avg);
+    } else {
+        rmsprop_loop(h, sl, lr);
+    }
 }
 
 tg_optim *tg_optim_rmsprop(tg_store *s, const tg_rmsprop_options *o, tg_error *err) {

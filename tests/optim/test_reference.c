@@ -6,6 +6,8 @@
  * its documented name); the f32 run, whose rounding differs from torch's f32 arithmetic, to 1e-6
  * of max(|value|, 1). A run interrupted half-way and continued from a copy of the store must
  * give bit-identical results, which proves all of the optimiser's state lives in the store. */
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "../fixture.h"
@@ -259,6 +261,78 @@ START_TEST(test_gradients_untouched) {
 }
 END_TEST
 
+/* The f32 updates run vector loops chosen by the CPU level, each finishing its tail with the
+ * one-lane loop that the fixtures above check against torch. Every level must give the same bits
+ * as the portable path, on lengths that leave tails of every size and on values (tiny and large
+ * gradients, zeros) that exercise the divides and square roots. */
+static float wobble(uint32_t *state) {
+    *state = *state * 1664525u + 1013904223u;
+    float u = (float)(*state >> 8) / 16777216.0f - 0.5f; /* [-0.5, 0.5) */
+    int k = (int)(*state & 7u);
+    return k == 0 ? 0.0f : u * (k == 1 ? 1e-6f : k == 2 ? 40.0f : 1.0f);
+}
+
+/* Runs 5 steps of case c on parameters of the given lengths at CPU level `level` and returns
+ * the store (parameters and state, all f32). */
+static tg_store *run_f32_at(const optim_case *c, tg_cpu_level level, const int64_t *lengths,
+                            int n_lengths) {
+    tg_set_cpu_level(level);
+    tg_store *s = tg_store_new();
+    ck_assert_ptr_nonnull(s);
+    uint32_t seed = 12345u;
+    for (int k = 0; k < n_lengths; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", k);
+        tg_tensor *w = tg_store_param(s, name, TG_F32, TG_SHAPE(lengths[k]));
+        ck_assert_ptr_nonnull(w);
+        float *p = tg_tensor_data(w);
+        for (int64_t i = 0; i < lengths[k]; i++) p[i] = wobble(&seed) * 3.0f;
+    }
+    tg_error err = {0};
+    tg_optim *o = optim_case_make(c, s, NULL, &err);
+    ck_assert_msg(o != NULL, "%s", err.message);
+    for (int step = 0; step < 5; step++) {
+        for (int k = 0; k < n_lengths; k++) {
+            float *g = tg_tensor_data(tg_tensor_grad(tg_optim_param(o, k)));
+            for (int64_t i = 0; i < lengths[k]; i++) g[i] = wobble(&seed);
+        }
+        ck_assert_msg(tg_optim_step(o, &err) == TG_OK, "%s", err.message);
+    }
+    tg_optim_free(o);
+    tg_set_cpu_level(TG_CPU_AVX512); /* back to the best the machine has */
+    return s;
+}
+
+START_TEST(test_f32_same_bits_at_every_level) {
+    const optim_case *c = &optim_cases[_i];
+    static const int64_t lengths[] = {1, 7, 15, 16, 17, 33, 1000, 40013};
+    const int n_lengths = (int)(sizeof lengths / sizeof lengths[0]);
+    tg_store *want = run_f32_at(c, TG_CPU_PORTABLE, lengths, n_lengths);
+    for (tg_cpu_level level = TG_CPU_AVX2; level <= TG_CPU_AVX512; level++) {
+        if (tg_set_cpu_level(level) != level) continue; /* the machine lacks it */
+        tg_store *got = run_f32_at(c, level, lengths, n_lengths);
+        ck_assert_int_eq(tg_store_n_tensors(got), tg_store_n_tensors(want));
+        for (int t = 0; t < tg_store_n_tensors(want); t++) {
+            const tg_tensor *x = tg_store_get_tensor(want, t);
+            const tg_tensor *y = tg_store_find(got, tg_tensor_name(x));
+            ck_assert_ptr_nonnull(y);
+            ck_assert_int_eq(tg_tensor_numel(x), tg_tensor_numel(y));
+            size_t bytes = (size_t)tg_tensor_numel(x) * tg_dtype_size(tg_tensor_dtype(x));
+            if (memcmp(tg_tensor_data(x), tg_tensor_data(y), bytes) == 0) continue;
+            for (int64_t i = 0; i < tg_tensor_numel(x); i++)
+                ck_assert_msg(tg_tensor_get(x, i) == tg_tensor_get(y, i) ||
+                                  (isnan(tg_tensor_get(x, i)) && isnan(tg_tensor_get(y, i))),
+                              "%s: '%s'[%lld] is %.9g at level %d, %.9g on the portable path",
+                              c->fixture, tg_tensor_name(x), (long long)i, tg_tensor_get(y, i),
+                              (int)level, tg_tensor_get(x, i));
+        }
+        tg_store_free(got);
+    }
+    tg_set_cpu_level(TG_CPU_AVX512);
+    tg_store_free(want);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("optim_reference");
     TCase *tc = tcase_create("torch");
@@ -268,5 +342,8 @@ int main(void) {
     tcase_add_loop_test(tc, test_gradients_untouched, 0, N_OPTIM_CASES);
     tcase_add_test(tc, test_lr_lives_in_the_store);
     suite_add_tcase(s, tc);
+    TCase *levels = tcase_create("cpu_levels");
+    tcase_add_loop_test(levels, test_f32_same_bits_at_every_level, 0, N_OPTIM_CASES);
+    suite_add_tcase(s, levels);
     return tg_test_run(s);
 }
