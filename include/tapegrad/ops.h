@@ -45,6 +45,21 @@ tg_tensor *tg_ne_at(TG_AT_, tg_tensor *a, tg_tensor *b); /* a != b */
 /* a where mask is nonzero (NaN counts as nonzero), else b; the three broadcast together and
  * share one dtype. a and b get their gradients; mask gets none (zero). */
 tg_tensor *tg_where_at(TG_AT_, tg_tensor *mask, tg_tensor *a, tg_tensor *b);
+/* Comparisons against a plain number c: 1 where x > c (>=, <, <=, ==) else 0, in x's dtype (NaN
+ * compares false). The result is a constant: its node is recorded, but it does not require a
+ * gradient, so nothing flows back through it (as a bool tensor in PyTorch). */
+tg_tensor *tg_gt_scalar_at(TG_AT_, tg_tensor *x, double c);
+tg_tensor *tg_ge_scalar_at(TG_AT_, tg_tensor *x, double c);
+tg_tensor *tg_lt_scalar_at(TG_AT_, tg_tensor *x, double c);
+tg_tensor *tg_le_scalar_at(TG_AT_, tg_tensor *x, double c);
+tg_tensor *tg_eq_scalar_at(TG_AT_, tg_tensor *x, double c);
+/* x where cond is nonzero (NaN counts as nonzero), else the number c; cond and x broadcast
+ * together and share a dtype. x gets the gradient where cond holds; cond gets none. */
+tg_tensor *tg_where_scalar_at(TG_AT_, tg_tensor *cond, tg_tensor *x, double c);
+/* The number c where mask is nonzero, else x (PyTorch's masked_fill; c may be -inf, as for an
+ * attention mask). mask and x broadcast together and share a dtype; x gets the gradient where
+ * mask is zero, mask gets none. */
+tg_tensor *tg_masked_fill_at(TG_AT_, tg_tensor *x, tg_tensor *mask, double c);
 
 /* ---- elementwise with a scalar ---- */
 tg_tensor *tg_add_scalar_at(TG_AT_, tg_tensor *x, double c); /* x + c */
@@ -108,6 +123,14 @@ tg_tensor *tg_mean_at(TG_AT_, tg_tensor *x, int n_axes, const int *axes, bool ke
 /* Sum or mean of every element, as a 0-dimensional tensor. */
 tg_tensor *tg_sum_all_at(TG_AT_, tg_tensor *x);
 tg_tensor *tg_mean_all_at(TG_AT_, tg_tensor *x);
+/* The position of the largest (smallest) element along `axis` (negative counts from the end):
+ * the first one on ties, the first NaN if there is one. keepdim keeps the axis as size 1. The
+ * indices are whole numbers stored in x's dtype (exact: for f32 an axis longer than 2^24 is
+ * TG_ERR_SHAPE); an empty axis is TG_ERR_SHAPE. No gradient: the result is a constant (its
+ * node is recorded, the result does not require a gradient), so backward through it is never
+ * attempted rather than refused. */
+tg_tensor *tg_argmax_at(TG_AT_, tg_tensor *x, int axis, bool keepdim);
+tg_tensor *tg_argmin_at(TG_AT_, tg_tensor *x, int axis, bool keepdim);
 /* Largest or smallest element over the listed axes, or over all (as a 0-d tensor). The
  * gradient goes to the selected element; tied extremes share it equally. NaN propagates. An
  * empty reduced axis is TG_ERR_SHAPE. */
@@ -241,6 +264,17 @@ tg_tensor *tg_index_select_at(TG_AT_, tg_tensor *x, int axis, int64_t n,
  * along axis) added at indices[p], each in [0, size); repeated indices accumulate. */
 tg_tensor *tg_index_add_at(TG_AT_, tg_tensor *x, int axis, int64_t size, int64_t n,
                            const int64_t *indices);
+/* x's elements picked along `axis` by index (NumPy's take_along_axis, torch.gather):
+ * y[p] = x[p with its axis coordinate replaced by index[p]], shaped as index. index has x's
+ * number of dimensions and x's sizes off the axis; its entries are whole numbers in
+ * [0, size along axis) held in a tensor of either dtype (argmax's result, for one); anything
+ * else is TG_ERR_SHAPE or TG_ERR_ARG naming the entry. x gets its gradient through
+ * tg_scatter_add; index gets none. */
+tg_tensor *tg_gather_at(TG_AT_, tg_tensor *x, int axis, tg_tensor *index);
+/* The adjoint of tg_gather: zeros shaped as x but with `size` along axis, and each x[p] added
+ * at p with its axis coordinate replaced by index[p] (repeats accumulate, summed in double).
+ * index has x's shape, entries whole numbers in [0, size). */
+tg_tensor *tg_scatter_add_at(TG_AT_, tg_tensor *x, int axis, tg_tensor *index, int64_t size);
 /* Embedding lookup: rows of the table w (V, D) at ids, an array of shape (ndim, shape) with
  * each id in [0, V) -> (shape..., D). The ids are copied. */
 tg_tensor *tg_embedding_at(TG_AT_, tg_tensor *w, int ndim, const int64_t *shape,
@@ -275,6 +309,17 @@ tg_tensor *tg_one_hot_at(TG_AT_, tg_dtype dtype, int64_t n, const int64_t *label
 #define tg_eq(t, ...) tg_eq_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_ne(t, ...) tg_ne_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_where(t, ...) tg_where_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_gt_scalar(t, ...) tg_gt_scalar_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_ge_scalar(t, ...) tg_ge_scalar_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_lt_scalar(t, ...) tg_lt_scalar_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_le_scalar(t, ...) tg_le_scalar_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_eq_scalar(t, ...) tg_eq_scalar_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_where_scalar(t, ...) tg_where_scalar_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_masked_fill(t, ...) tg_masked_fill_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_argmax(t, ...) tg_argmax_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_argmin(t, ...) tg_argmin_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_gather(t, ...) tg_gather_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_scatter_add(t, ...) tg_scatter_add_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_sub_scalar(t, ...) tg_sub_scalar_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_rsub_scalar(t, ...) tg_rsub_scalar_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_div_scalar(t, ...) tg_div_scalar_at(t, TG_SITE_, __VA_ARGS__)

@@ -1,7 +1,12 @@
 /* op_cases_basic.c: the gradient-proof cases of the small ops a model reaches for between the
- * big ones: cast and detach; the axis views squeeze, unsqueeze and select; and split and chunk,
- * composites filed under slice, the op they record. Appended to op_cases.c's table
+ * big ones: cast and detach; the axis views squeeze, unsqueeze and select; split and chunk,
+ * composites filed under slice, the op they record; argmax and argmin; comparisons with a
+ * number, where_scalar and masked_fill; gather and scatter_add. Appended to op_cases.c's table
  * (op_cases.h). Public API only, like op_cases.c.
+ *
+ * The ops without a derivative (argmax, argmin, the comparisons) are proven as the tensor
+ * comparisons are: inside a product whose other factor carries the gradient, sampled away from
+ * the points where their value jumps, so finite differences see them constant.
  *
  * The view ops are linear, so their "squared" cases add curvature for the second-order check
  * (the vector-Jacobian product's derivative in x is then non-zero). */
@@ -157,6 +162,122 @@ static split_ctx ch_3 = {-1, 3, {0}, V_NONE, false}, ch_rows = {0, 2, {0}, V_NON
                  sp_3 = {1, 3, {2, 1, 3}, V_NONE, false}, sp_0 = {0, 3, {1, 3, 0}, V_NONE, false},
                  sp_s = {-1, 2, {1, 2}, V_STEP2, false}, sp_gru = {0, 3, {2, 2, 2}, V_T, true};
 
+/* ---- argmax, argmin ---- */
+typedef struct arg_ctx {
+    bool is_max;
+    int axis;
+    bool keepdim;
+    view_kind v;
+} arg_ctx;
+
+/* x * (1 + argmax(x)): the indices scale each element, so a wrong index gives a wrong gradient;
+ * without keepdim the indices broadcast along the reduced axis's place from the right. */
+static int arg_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
+    const arg_ctx *c = ctx;
+    tg_tensor *x = view_of(t, in[0], c->v);
+    tg_tensor *i = c->is_max ? tg_argmax(t, x, c->axis, c->keepdim)
+                             : tg_argmin(t, x, c->axis, c->keepdim);
+    return one(out, tg_mul(t, x, tg_add_scalar(t, i, 1.0)));
+}
+
+static arg_ctx am_1k = {true, 1, true, V_NONE}, am_0 = {true, 0, false, V_NONE},
+               am_t = {true, -1, true, V_T}, an_1k = {false, 1, true, V_NONE},
+               an_s = {false, -1, true, V_STEP2}, an_0 = {false, 0, false, V_NONE};
+
+/* ---- comparisons with a number, where_scalar, masked_fill ---- */
+typedef enum cmp_kind { C_GT, C_GE, C_LT, C_LE, C_EQ } cmp_kind;
+
+typedef struct cmp_ctx {
+    cmp_kind kind;
+    double c;
+    view_kind v;
+} cmp_ctx;
+
+static tg_tensor *compare(tg_tape *t, tg_tensor *x, cmp_kind k, double c) {
+    switch (k) {
+    case C_GT: return tg_gt_scalar(t, x, c);
+    case C_GE: return tg_ge_scalar(t, x, c);
+    case C_LT: return tg_lt_scalar(t, x, c);
+    case C_LE: return tg_le_scalar(t, x, c);
+    case C_EQ: break;
+    }
+    /* relu(x) is exactly 0 wherever x < 0: a mask with both values on random inputs */
+    return tg_eq_scalar(t, tg_relu(t, x), c);
+}
+
+/* x * (mask + 0.5) * y: the mask picks each element's slope. */
+static int cmp_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
+    const cmp_ctx *c = ctx;
+    tg_tensor *x = view_of(t, in[0], c->v);
+    tg_tensor *m = compare(t, x, c->kind, c->c);
+    return one(out, tg_mul(t, tg_mul(t, x, tg_add_scalar(t, m, 0.5)), in[1]));
+}
+
+#define CMP(k, c, v) (&(cmp_ctx){k, c, v})
+
+typedef struct select_ctx {
+    bool fill;     /* masked_fill(x, mask, c); else where_scalar(mask, x, c) */
+    double c;
+    bool mask_rows; /* the mask is (2,1), broadcast over x's columns */
+    view_kind v;
+    bool square;
+} select_ctx;
+
+/* The mask comes from the second input's sign (a constant); x is the first input. */
+static int select_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
+    const select_ctx *c = ctx;
+    tg_tensor *x = view_of(t, in[0], c->v);
+    tg_tensor *mask = tg_gt_scalar(t, in[1], 0.0);
+    tg_tensor *y = c->fill ? tg_masked_fill(t, x, mask, c->c) : tg_where_scalar(t, mask, x, c->c);
+    return finish(t, out, y, c->square);
+}
+
+static select_ctx ws_p = {false, -1.5, false, V_NONE, false},
+                  ws_rows = {false, 0.25, true, V_NONE, false},
+                  ws_t = {false, 2.0, false, V_T, true}, ws_sq = {false, 0.0, false, V_NONE, true},
+                  mf_p = {true, -1.5, false, V_NONE, false},
+                  mf_rows = {true, 3.0, true, V_NONE, false},
+                  mf_s = {true, 0.5, false, V_STEP2, true}, mf_sq = {true, 0.0, false, V_NONE, true};
+
+/* ---- gather, scatter_add ---- */
+typedef struct gather_ctx {
+    bool scatter;
+    int axis;
+    int64_t size; /* scatter_add: the size along axis */
+    int ndim;
+    int64_t shape[TG_MAX_DIMS]; /* of the index */
+    double idx[12];
+    view_kind v;
+    bool square;
+} gather_ctx;
+
+static int gather_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
+    const gather_ctx *c = ctx;
+    tg_tensor *x = view_of(t, in[0], c->v);
+    tg_tensor *index = tg_from_data(t, TG_F64, c->ndim, c->shape, c->idx);
+    tg_tensor *y = c->scatter ? tg_scatter_add(t, x, c->axis, index, c->size)
+                              : tg_gather(t, x, c->axis, index);
+    return finish(t, out, y, c->square);
+}
+
+/* gather of the rows' argmax: the largest of each row, through an index of the input's dtype */
+static int gather_argmax_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
+    (void)ctx;
+    tg_tensor *best = tg_gather(t, in[0], 1, tg_argmax(t, in[0], 1, true));
+    return one(out, tg_mul(t, best, best));
+}
+
+static gather_ctx ga_cols = {false, 1, 0, 2, {3, 2}, {3, 0, 1, 1, 2, 0}, V_NONE, false},
+                  ga_rows = {false, 0, 0, 2, {4, 2}, {1, 0, 2, 2, 0, 0, 1, 2}, V_NONE, false},
+                  ga_t = {false, -1, 0, 2, {2, 3}, {0, 2, 2, 1, 1, 0}, V_T, false},
+                  ga_s = {false, 1, 0, 2, {2, 1}, {2, 0}, V_STEP2, false},
+                  ga_3d = {false, 1, 0, 3, {2, 1, 2}, {1, 0, 0, 1}, V_NONE, false},
+                  ga_sq = {false, 1, 0, 2, {3, 3}, {0, 0, 3, 2, 1, 1, 3, 3, 0}, V_NONE, true};
+static gather_ctx sa_cols = {true, 1, 4, 2, {3, 2}, {3, 0, 1, 1, 2, 0}, V_NONE, false},
+                  sa_rows = {true, 0, 2, 2, {3, 2}, {1, 0, 1, 1, 0, 0}, V_NONE, false},
+                  sa_t = {true, -1, 3, 2, {3, 2}, {0, 2, 2, 2, 1, 0}, V_T, false},
+                  sa_sq = {true, 1, 3, 2, {2, 3}, {0, 0, 2, 1, 2, 1}, V_NONE, true};
+
 /* ---- the table ---- */
 /* clang-format off */
 #define S0 0, {0}
@@ -165,6 +286,7 @@ static split_ctx ch_3 = {-1, 3, {0}, V_NONE, false}, ch_rows = {0, 2, {0}, V_NON
 #define S3(a, b, c) 3, {a, b, c}
 #define S4(a, b, c, d) 4, {a, b, c, d}
 #define UNI(shape) {shape, OP_CASE_UNIFORM, -2.0, 2.0}
+#define AWAY(shape) {shape, OP_CASE_AWAY_FROM_ZERO, 0.2, 2.0}
 
 const op_case op_cases_basic[] = {
     {"cast", "to f64 (2,3)", 1, {UNI(S2(2, 3))}, cast_fn, &ca_p, 0},
@@ -224,6 +346,67 @@ const op_case op_cases_basic[] = {
      &sp_s, 0},
     {"slice", "split a transposed view (2,6)^T into GRU gates 2,2,2", 1, {UNI(S2(2, 6))},
      split_fn, &sp_gru, 0},
+
+    {"argmax", "axis 1 of (3,4), keepdim", 1, {UNI(S2(3, 4))}, arg_fn, &am_1k, 0},
+    {"argmax", "axis 0 of (3,3)", 1, {UNI(S2(3, 3))}, arg_fn, &am_0, 0},
+    {"argmax", "axis -1 of a transposed view (4,3)^T, keepdim", 1, {UNI(S2(4, 3))}, arg_fn,
+     &am_t, 0},
+    {"argmin", "axis 1 of (2,5), keepdim", 1, {UNI(S2(2, 5))}, arg_fn, &an_1k, 0},
+    {"argmin", "axis -1 of a strided view (3,6)[:, ::2], keepdim", 1, {UNI(S2(3, 6))}, arg_fn,
+     &an_s, 0},
+    {"argmin", "axis 0 of (4,4)", 1, {UNI(S2(4, 4))}, arg_fn, &an_0, 0},
+
+    {"gt_scalar", "x > 0 (2,3)", 2, {AWAY(S2(2, 3)), UNI(S2(2, 3))}, cmp_fn,
+     CMP(C_GT, 0.0, V_NONE), 0},
+    {"gt_scalar", "x > 0, transposed view (3,2)^T", 2, {AWAY(S2(3, 2)), UNI(S2(2, 3))}, cmp_fn,
+     CMP(C_GT, 0.0, V_T), 0},
+    {"ge_scalar", "x >= 0 (2,3)", 2, {AWAY(S2(2, 3)), UNI(S2(2, 3))}, cmp_fn,
+     CMP(C_GE, 0.0, V_NONE), 0},
+    {"ge_scalar", "x >= 0, strided view (2,6)[:, ::2]", 2, {AWAY(S2(2, 6)), UNI(S2(2, 3))},
+     cmp_fn, CMP(C_GE, 0.0, V_STEP2), 0},
+    {"lt_scalar", "x < 0 (2,3)", 2, {AWAY(S2(2, 3)), UNI(S2(2, 3))}, cmp_fn,
+     CMP(C_LT, 0.0, V_NONE), 0},
+    {"lt_scalar", "x < 0, transposed view (3,2)^T", 2, {AWAY(S2(3, 2)), UNI(S2(2, 3))}, cmp_fn,
+     CMP(C_LT, 0.0, V_T), 0},
+    {"le_scalar", "x <= 0 (2,3)", 2, {AWAY(S2(2, 3)), UNI(S2(2, 3))}, cmp_fn,
+     CMP(C_LE, 0.0, V_NONE), 0},
+    {"le_scalar", "x <= 0, strided view (2,6)[:, ::2]", 2, {AWAY(S2(2, 6)), UNI(S2(2, 3))},
+     cmp_fn, CMP(C_LE, 0.0, V_STEP2), 0},
+    {"eq_scalar", "relu(x) == 0 (2,3)", 2, {AWAY(S2(2, 3)), UNI(S2(2, 3))}, cmp_fn,
+     CMP(C_EQ, 0.0, V_NONE), 0},
+    {"eq_scalar", "relu(x) == 0, transposed view (3,2)^T", 2, {AWAY(S2(3, 2)), UNI(S2(2, 3))},
+     cmp_fn, CMP(C_EQ, 0.0, V_T), 0},
+
+    {"where_scalar", "(2,3) else -1.5", 2, {UNI(S2(2, 3)), AWAY(S2(2, 3))}, select_fn, &ws_p,
+     0},
+    {"where_scalar", "mask (2,1) broadcast over (2,3)", 2, {UNI(S2(2, 3)), AWAY(S2(2, 1))},
+     select_fn, &ws_rows, 0},
+    {"where_scalar", "squared, transposed view (3,2)^T", 2, {UNI(S2(3, 2)), AWAY(S2(2, 3))},
+     select_fn, &ws_t, 0},
+    {"where_scalar", "x (3,) broadcast by a mask (2,3), squared", 2,
+     {UNI(S1(3)), AWAY(S2(2, 3))}, select_fn, &ws_sq, 0},
+    {"masked_fill", "(2,3) with -1.5", 2, {UNI(S2(2, 3)), AWAY(S2(2, 3))}, select_fn, &mf_p, 0},
+    {"masked_fill", "mask (2,1) broadcast over (2,3)", 2, {UNI(S2(2, 3)), AWAY(S2(2, 1))},
+     select_fn, &mf_rows, 0},
+    {"masked_fill", "squared, strided view (2,6)[:, ::2]", 2, {UNI(S2(2, 6)), AWAY(S2(2, 3))},
+     select_fn, &mf_s, 0},
+    {"masked_fill", "x (3,) broadcast by a mask (2,3), squared", 2,
+     {UNI(S1(3)), AWAY(S2(2, 3))}, select_fn, &mf_sq, 0},
+
+    {"gather", "columns of (3,4) by a (3,2) index", 1, {UNI(S2(3, 4))}, gather_fn, &ga_cols, 0},
+    {"gather", "rows of (3,2) by a (4,2) index, repeats", 1, {UNI(S2(3, 2))}, gather_fn,
+     &ga_rows, 0},
+    {"gather", "axis -1 of a transposed view (4,2)^T", 1, {UNI(S2(4, 2))}, gather_fn, &ga_t, 0},
+    {"gather", "a strided view (2,6)[:, ::2], one per row", 1, {UNI(S2(2, 6))}, gather_fn,
+     &ga_s, 0},
+    {"gather", "middle axis of (2,3,2)", 1, {UNI(S3(2, 3, 2))}, gather_fn, &ga_3d, 0},
+    {"gather", "squared: (3,4) by a (3,3) index", 1, {UNI(S2(3, 4))}, gather_fn, &ga_sq, 0},
+    {"gather", "each row's largest, by argmax", 1, {UNI(S2(3, 4))}, gather_argmax_fn, NULL, 0},
+    {"scatter_add", "(3,2) into 4 columns", 1, {UNI(S2(3, 2))}, gather_fn, &sa_cols, 0},
+    {"scatter_add", "(3,2) into 2 rows, repeats", 1, {UNI(S2(3, 2))}, gather_fn, &sa_rows, 0},
+    {"scatter_add", "a transposed view (2,3)^T into 3 along -1", 1, {UNI(S2(2, 3))}, gather_fn,
+     &sa_t, 0},
+    {"scatter_add", "squared: (2,3) into 3 columns", 1, {UNI(S2(2, 3))}, gather_fn, &sa_sq, 0},
 };
 /* clang-format on */
 
