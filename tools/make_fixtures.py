@@ -64,6 +64,29 @@ def conv2d_fixtures():
               "conv2d: params = stride h w, padding h w, dilation h w, groups")
 
 
+def conv_transpose2d_fixtures():
+    torch.manual_seed(6)
+    cases = [
+        ("conv_transpose2d_k4s2", dict(stride=2, padding=1, output_padding=0, dilation=1, groups=1),
+         (2, 3, 4, 3), (3, 5, 4, 4)),
+        ("conv_transpose2d_groups_outpad",
+         dict(stride=(3, 2), padding=(1, 0), output_padding=(2, 1), dilation=(1, 2), groups=2),
+         (2, 4, 3, 4), (4, 3, 3, 2)),
+    ]
+    pair = lambda v: v if isinstance(v, tuple) else (v, v)
+    for name, p, xs, ws in cases:
+        x, w, b = leaf(*xs), leaf(*ws), leaf(ws[1] * p["groups"])
+        y = F.conv_transpose2d(x, w, b, **p)
+        gy = torch.randn(y.shape)
+        dx, dw, db = grads_of(y, gy, (x, w, b))
+        params = torch.tensor([*pair(p["stride"]), *pair(p["padding"]), *pair(p["output_padding"]),
+                               *pair(p["dilation"]), p["groups"]], dtype=torch.float64)
+        write(name, [("params", params), ("x", x), ("w", w), ("b", b), ("gy", gy), ("y", y),
+                     ("dx", dx), ("dw", dw), ("db", db)],
+              "conv_transpose2d: params = stride h w, padding h w, output_padding h w, "
+              "dilation h w, groups")
+
+
 def pool_fixtures():
     torch.manual_seed(2)
     x = leaf(2, 3, 7, 6)
@@ -152,8 +175,8 @@ def lstm_fixture():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    which = sys.argv[1:] or ["conv", "pool", "norm", "softmax", "lstm"]
-    table = {"conv": conv2d_fixtures, "pool": pool_fixtures, "norm": norm_fixtures,
+    which = sys.argv[1:] or ["conv", "convt", "pool", "norm", "softmax", "lstm"]
+    table = {"conv": conv2d_fixtures, "convt": conv_transpose2d_fixtures, "pool": pool_fixtures, "norm": norm_fixtures,
              "softmax": softmax_fixtures, "lstm": lstm_fixture}
     for w in which:
         table[w]()

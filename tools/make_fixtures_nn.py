@@ -11,7 +11,7 @@ parameter. The format is the one tools/make_fixtures.py documents, one block per
     v0 v1 v2 ...            (row-major, %.17g, wrapped at 8 values a line)
 
 Integer data (ids, labels, layer sizes) is stored as tensors of whole numbers.
-Usage: /usr/bin/python3 tools/make_fixtures_nn.py [linear conv pool embedding batchnorm layernorm
+Usage: /usr/bin/python3 tools/make_fixtures_nn.py [linear conv convt pool embedding batchnorm layernorm
 sequential recurrent init
 attention]   (needs Debian's python3-torch)
 """
@@ -103,6 +103,32 @@ def conv_fixtures():
         write(name, rows, "nn.Conv2d; sizes = in, out, kernel h w, stride h w, padding h w, dilation h w, "
               "groups, bias")
 
+
+
+def conv_transpose_fixtures():
+    torch.manual_seed(17)
+    cases = [
+        ("nn_conv_transpose2d", 4, 6, (4, 3),
+         dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2), dilation=(1, 2), groups=2), True, (2, 4, 3, 4)),
+        ("nn_conv_transpose2d_nobias", 3, 2, (4, 4), dict(stride=2, padding=1, output_padding=0, dilation=1, groups=1),
+         False, (2, 3, 3, 2)),
+    ]
+    for name, cin, cout, k, p, bias, xs in cases:
+        layer = nn.ConvTranspose2d(cin, cout, k, bias=bias, **p)
+        perturb(layer)
+        sd = layer.state_dict()  # the fixture's names are PyTorch's state_dict keys
+        x = leaf(*xs)
+        y = layer(x)
+        gy = torch.randn(y.shape)
+        params = [layer.weight] + ([layer.bias] if bias else [])
+        g = grads_of([(y, gy)], [x] + params)
+        sizes = ints(cin, cout, k[0], k[1], *layer.stride, *layer.padding, *layer.output_padding,
+                     *layer.dilation, layer.groups, int(bias))
+        rows = [("sizes", sizes)] + [(key, sd[key]) for key in sd]
+        rows += [("x", x), ("gy", gy), ("y", y), ("dx", g[0]), ("dweight", g[1])]
+        rows += [("dbias", g[2])] if bias else []
+        write(name, rows, "nn.ConvTranspose2d; sizes = in, out, kernel h w, stride h w, padding h w, "
+              "output_padding h w, dilation h w, groups, bias")
 
 def pool_fixtures():
     torch.manual_seed(13)
@@ -298,7 +324,7 @@ def attention_fixtures():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    table = {"linear": linear_fixtures, "conv": conv_fixtures, "pool": pool_fixtures,
+    table = {"linear": linear_fixtures, "conv": conv_fixtures, "convt": conv_transpose_fixtures, "pool": pool_fixtures,
              "embedding": embedding_fixtures, "batchnorm": batchnorm_fixtures, "layernorm": layernorm_fixtures,
              "sequential": sequential_fixture, "recurrent": recurrent_fixtures, "init": init_fixture,
              "attention": attention_fixtures}

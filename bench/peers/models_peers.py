@@ -2,10 +2,11 @@
 """models_peers.py: the training cases of bench/models_bench.c, in PyTorch.
 
     models_peers.py [--reps R] [--min-time S] [--epochs E] [--data DIR] CASE ...
-    CASE: mlp lenet rnn lstm chain epoch
+    CASE: mlp lenet rnn lstm chain epoch mlp_adam lenet_adam lstm_adam
 
 Same models, shapes, dtype (f32), initialisation (PyTorch's defaults, which tapegrad's layers
-copy), loss (mean cross entropy) and optimiser (SGD, lr 0.1) as models_bench, and the same
+copy), loss (mean cross entropy) and optimiser (SGD, lr 0.1; Adam, lr 1e-3, for the _adam
+cases) as models_bench, and the same
 output lines. The thread count comes from the environment (OMP_NUM_THREADS; bench/run-models
 sets it, and OPENBLAS_NUM_THREADS, which OpenBLAS reads when it loads) and is also passed to
 torch.set_num_threads. A step is what a PyTorch user writes: zero_grad, forward, loss,
@@ -30,7 +31,8 @@ def parse(argv):
                 argv[i + 1])
             i += 2
             continue
-        if a.startswith("-") or a not in ("mlp", "lenet", "rnn", "lstm", "chain", "epoch"):
+        if a.startswith("-") or a not in ("mlp", "lenet", "rnn", "lstm", "chain", "epoch",
+                                                 "mlp_adam", "lenet_adam", "lstm_adam"):
             sys.exit(__doc__)
         o["cases"].append(a)
         i += 1

@@ -7,7 +7,16 @@
  *     tg_tensor *y = tg_conv2d(t, x, w, b, &(tg_conv2d_params){.padding = {1, 1}});
  *     tg_tensor *p = tg_max_pool2d(t, y, &(tg_pool2d_params){.kernel = {2, 2}});
  *
- * Output size along each axis: (in + 2 padding - dilation (kernel - 1) - 1) / stride + 1. */
+ * Output size along each axis: (in + 2 padding - dilation (kernel - 1) - 1) / stride + 1.
+ *
+ * The transposed convolution goes the other way, as a generator's upsampling does:
+ *
+ *     // z: (N, 8, 7, 7), wt: (8, 4, 4, 4) (C_in, C_out, kH, kW)  ->  (N, 4, 14, 14)
+ *     tg_tensor *u = tg_conv_transpose2d(t, z, wt, NULL,
+ *                                        &(tg_conv_transpose2d_params){.stride = {2, 2},
+ *                                                                      .padding = {1, 1}});
+ *
+ * Its output size: (in - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1. */
 #ifndef TAPEGRAD_CONV_H
 #define TAPEGRAD_CONV_H
 
@@ -25,6 +34,14 @@ typedef struct tg_conv2d_params {
     int dilation[2]; /* 0 means 1 */
     int groups;      /* 0 means 1; C_in and C_out must both divide by it */
 } tg_conv2d_params;
+
+typedef struct tg_conv_transpose2d_params {
+    int stride[2];         /* (height, width); 0 means 1 */
+    int padding[2];        /* removed from each side of the full output; >= 0 */
+    int output_padding[2]; /* added at the bottom and right; >= 0 and below the stride */
+    int dilation[2];       /* 0 means 1 */
+    int groups;            /* 0 means 1; C_in and C_out must both divide by it */
+} tg_conv_transpose2d_params;
 
 typedef struct tg_pool2d_params {
     int kernel[2];   /* required, > 0 */
@@ -49,6 +66,16 @@ tg_tensor *tg_conv2d_weight_grad_at(tg_tape *t, const char *file, int line, tg_t
                                     tg_tensor *g, const int64_t *w_shape,
                                     const tg_conv2d_params *params);
 
+/* The transposed convolution of PyTorch's conv_transpose2d: the adjoint of conv2d with the same
+ * stride, padding, dilation and groups, so each input pixel adds its value times the kernel
+ * into a stride-spaced window of the output. x: (N, C_in, H, W), w: (C_in, C_out / groups, kH,
+ * kW) (PyTorch's layout), b: (C_out) or NULL; params NULL means all defaults. Errors: shapes
+ * that do not fit, an output_padding not below the stride (PyTorch also accepts one below the
+ * dilation; this op does not), an output with no pixels. */
+tg_tensor *tg_conv_transpose2d_at(tg_tape *t, const char *file, int line, tg_tensor *x,
+                                  tg_tensor *w, tg_tensor *b,
+                                  const tg_conv_transpose2d_params *params);
+
 /* Max pooling; padding never wins; in a tie the first position in row-major window order takes
  * the whole gradient (as PyTorch). x: (N, C, H, W). */
 tg_tensor *tg_max_pool2d_at(tg_tape *t, const char *file, int line, tg_tensor *x,
@@ -72,6 +99,7 @@ tg_tensor *tg_avg_pool2d_adjoint_at(tg_tape *t, const char *file, int line, tg_t
 #define tg_conv2d(t, ...) tg_conv2d_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_conv2d_input_grad(t, ...) tg_conv2d_input_grad_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_conv2d_weight_grad(t, ...) tg_conv2d_weight_grad_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_conv_transpose2d(t, ...) tg_conv_transpose2d_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_max_pool2d(t, ...) tg_max_pool2d_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_avg_pool2d(t, ...) tg_avg_pool2d_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_max_pool2d_scatter(t, ...) tg_max_pool2d_scatter_at(t, TG_SITE_, __VA_ARGS__)

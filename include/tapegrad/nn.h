@@ -87,6 +87,26 @@ tg_status tg_conv2d_init(tg_conv2d *c, tg_store *s, const char *name, int64_t in
 /* x: (N, in, H, W) -> (N, out, OH, OW), sizes as in tapegrad/conv.h. */
 tg_tensor *tg_conv2d_forward_at(TG_NN_AT_, const tg_conv2d *c, tg_tensor *x);
 
+/* ---- ConvTranspose2d: PyTorch's transposed convolution (upsampling in a generator) ---- */
+typedef struct tg_conv_transpose2d {
+    tg_tensor *weight; /* (in, out / groups, kernel h, kernel w) "<name>.weight" */
+    tg_tensor *bias;   /* (out) "<name>.bias", NULL without bias */
+    int64_t in_channels, out_channels;
+    int kernel[2];
+    tg_conv_transpose2d_params params; /* as given to init, zero fields meaning the defaults */
+} tg_conv_transpose2d;
+
+/* params may be NULL. in and out must divide by the groups, output_padding lie below the
+ * stride. Initialised as PyTorch's: fan_in is out / groups x kernel area (the weight's second
+ * dimension, as PyTorch computes it for this layout). */
+tg_status tg_conv_transpose2d_init(tg_conv_transpose2d *c, tg_store *s, const char *name,
+                                   int64_t in, int64_t out, int kernel_h, int kernel_w,
+                                   const tg_conv_transpose2d_params *params, bool bias,
+                                   tg_dtype dtype, tg_rng *rng, tg_error *err);
+/* x: (N, in, H, W) -> (N, out, OH, OW), sizes as in tapegrad/conv.h. */
+tg_tensor *tg_conv_transpose2d_forward_at(TG_NN_AT_, const tg_conv_transpose2d *c,
+                                          tg_tensor *x);
+
 /* ---- MaxPool2d and AvgPool2d: thin wrappers over the pooling ops; no parameters ---- */
 typedef enum tg_pool_kind { TG_POOL_MAX = 0, TG_POOL_AVG } tg_pool_kind;
 typedef struct tg_pool2d {
@@ -230,6 +250,8 @@ tg_tensor *tg_gru_cell_unroll_at(TG_NN_AT_, const tg_gru_cell *c, tg_tensor *x, 
 
 #define tg_linear_forward(t, ...)    tg_linear_forward_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_conv2d_forward(t, ...)    tg_conv2d_forward_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_conv_transpose2d_forward(t, ...) \
+    tg_conv_transpose2d_forward_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_pool2d_forward(t, ...)    tg_pool2d_forward_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_flatten(t, ...)           tg_flatten_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_embedding_forward(t, ...) tg_embedding_forward_at(t, TG_SITE_, __VA_ARGS__)

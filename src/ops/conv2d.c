@@ -1,4 +1,5 @@
-/* conv2d.c: 2-D convolution (cross-correlation) and its two gradient ops.
+/* conv2d.c: 2-D convolution (cross-correlation), its two gradient ops, and the transposed
+ * convolution, which is input_grad under PyTorch's name and sizes (its section at the end).
  *
  *   y[n,o,p,q] = sum_{c,i,j} x[n, G(o)+c, p*sh - ph + i*dh, q*sw - pw + j*dw] w[o,c,i,j]
  *
@@ -526,6 +527,32 @@ static void input_grad_backward(tg_tape *t, const tg_node *n, tg_tensor *u, tg_t
 const tg_op_desc tg_op_conv2d_input_grad = {"conv2d_input_grad", 2, input_grad_backward,
                                             describe_conv, TG_OPF_SMOOTH};
 
+/* The values of input_grad(g, w) for an input of shape x_shape and the checked geometry geo,
+ * into a new tensor on the tape, recorded as nothing (its caller records its own op). */
+static tg_tensor *input_grad_values(tg_tape *t, tg_tensor *g, tg_tensor *w,
+                                    const int64_t *x_shape, const conv_geom *geo) {
+    /* As in the forward: each allocation only after the one before it worked. */
+    tg_tensor *gx = tg_tensor_alloc(t, g->dtype, 4, x_shape);
+    const char *gd = gx ? contiguous_data(t, g) : NULL, *wd = gd ? contiguous_data(t, w) : NULL;
+    if (!wd) return NULL;
+    conv_plan pl = plan_of(geo, g->dtype);
+    kern_window win = window_of(geo);
+    if (kern_conv_lanes_usable(g->dtype, &win, geo->N)) {
+        char *wpk = scratch(t, g->dtype, pl.og * pl.kk + 1);
+        char *gp = wpk ? scratch(t, g->dtype, kern_conv_lanes_y_elems(&win, geo->N, pl.og) + 1)
+                       : NULL;
+        char *dxp = gp ? scratch(t, g->dtype, kern_conv_lanes_dx_elems(&win, geo->N) + 1) : NULL;
+        if (!dxp) return NULL;
+        run_input_grad_lanes(geo, gd, wd, gx->data, wpk, gp, dxp);
+    } else {
+        char *cols = scratch(t, g->dtype, pl.n_cols);
+        char *gperm = cols ? scratch(t, g->dtype, pl.n_gperm) : NULL;
+        if (!gperm) return NULL;
+        run_input_grad(geo, g->dtype, gd, wd, gx->data, cols, gperm);
+    }
+    return gx;
+}
+
 tg_tensor *tg_conv2d_input_grad_at(tg_tape *t, const char *file, int line, tg_tensor *g,
                                    tg_tensor *w, const int64_t *x_shape,
                                    const tg_conv2d_params *params) {
@@ -540,26 +567,8 @@ tg_tensor *tg_conv2d_input_grad_at(tg_tape *t, const char *file, int line, tg_te
         return NULL;
     int64_t gshape[4] = {geo.N, geo.O, geo.OH, geo.OW};
     if (!need_shape(t, op, "output gradient", g, gshape)) return NULL;
-    /* As in the forward: each allocation only after the one before it worked. */
-    tg_tensor *gx = tg_tensor_alloc(t, g->dtype, 4, x_shape);
-    const char *gd = gx ? contiguous_data(t, g) : NULL, *wd = gd ? contiguous_data(t, w) : NULL;
-    if (!wd) return NULL;
-    conv_plan pl = plan_of(&geo, g->dtype);
-    kern_window win = window_of(&geo);
-    if (kern_conv_lanes_usable(g->dtype, &win, geo.N)) {
-        char *wpk = scratch(t, g->dtype, pl.og * pl.kk + 1);
-        char *gp = wpk ? scratch(t, g->dtype, kern_conv_lanes_y_elems(&win, geo.N, pl.og) + 1)
-                       : NULL;
-        char *dxp = gp ? scratch(t, g->dtype, kern_conv_lanes_dx_elems(&win, geo.N) + 1) : NULL;
-        if (!dxp) return NULL;
-        run_input_grad_lanes(&geo, gd, wd, gx->data, wpk, gp, dxp);
-    } else {
-        char *cols = scratch(t, g->dtype, pl.n_cols);
-        char *gperm = cols ? scratch(t, g->dtype, pl.n_gperm) : NULL;
-        if (!gperm) return NULL;
-        run_input_grad(&geo, g->dtype, gd, wd, gx->data, cols, gperm);
-    }
-    if (!tg_record(t, &tg_op_conv2d_input_grad, gx, 2, in)) return NULL;
+    tg_tensor *gx = input_grad_values(t, g, w, x_shape, &geo);
+    if (!gx || !tg_record(t, &tg_op_conv2d_input_grad, gx, 2, in)) return NULL;
     set_attrs(gx, &geo, x_shape);
     return gx;
 }
@@ -633,4 +642,108 @@ tg_tensor *tg_conv2d_weight_grad_at(tg_tape *t, const char *file, int line, tg_t
                                     tg_tensor *g, const int64_t *w_shape,
                                     const tg_conv2d_params *params) {
     return weight_grad(t, file, line, x, g, w_shape, params, NULL);
+}
+
+/* ---- conv_transpose2d ----
+ * PyTorch's transposed convolution: y = input_grad(x, w) for a convolution whose input has y's
+ * shape, so x (N, C_in, H, W) plays the output gradient and w (C_in, C_out / groups, kh, kw)
+ * is read exactly as conv2d_input_grad reads it. Along each axis
+ *   OH = (H - 1) stride - 2 padding + dilation (kh - 1) + output_padding + 1,
+ * and output_padding < stride picks one of the stride sizes that all convolve back to H.
+ * Backward (the same trilinear form): dx = conv2d(u, w), dw = weight_grad(u, x).
+ * Node attributes: as conv2d's, with iattr[11..13) = output_padding h,w. */
+
+enum { A_OUTPAD = 11 };
+
+static void conv_transpose2d_backward(tg_tape *t, const tg_node *n, tg_tensor *u,
+                                      tg_tensor **grads) {
+    tg_conv2d_params q = params_of(n);
+    tg_tensor *x = n->inputs[0], *w = n->inputs[1];
+    if (tg_node_needs_grad(n, 0)) grads[0] = tg_conv2d(t, u, w, NULL, &q);
+    if (tg_node_needs_grad(n, 1)) grads[1] = tg_conv2d_weight_grad(t, u, x, w->shape, &q);
+}
+
+static void describe_conv_transpose(const tg_node *n, char *buf, size_t size) {
+    char c[160];
+    describe_conv(n, c, sizeof c);
+    snprintf(buf, size, "%s outpad=%lld,%lld", c, (long long)n->iattr[A_OUTPAD],
+             (long long)n->iattr[A_OUTPAD + 1]);
+}
+
+const tg_op_desc tg_op_conv_transpose2d = {"conv_transpose2d", 2, conv_transpose2d_backward,
+                                           describe_conv_transpose, TG_OPF_SMOOTH};
+
+/* The output's height or width from the input's, or -1 when it is below 1 or too large. */
+static int64_t transposed_size(int64_t in, int64_t stride, int64_t pad, int64_t dil, int64_t k,
+                               int64_t outpad) {
+    int64_t a, b;
+    if (in < 1 || !tg_size_mul(in - 1, stride, INT64_MAX / 4, &a) ||
+        !tg_size_mul(dil, k - 1, INT64_MAX / 4, &b))
+        return -1;
+    int64_t out = a - 2 * pad + b + outpad + 1;
+    return out >= 1 ? out : -1;
+}
+
+tg_tensor *tg_conv_transpose2d_at(tg_tape *t, const char *file, int line, tg_tensor *x,
+                                  tg_tensor *w, tg_tensor *b,
+                                  const tg_conv_transpose2d_params *params) {
+    static const char op[] = "conv_transpose2d";
+    tg_tensor *in[2] = {x, w};
+    if (!tg_op_enter(t, file, line, op, 2, in)) return NULL;
+    tg_conv_transpose2d_params d =
+        params ? *params : (tg_conv_transpose2d_params){{0, 0}, {0, 0}, {0, 0}, {0, 0}, 0};
+    tg_conv2d_params cp = {{d.stride[0], d.stride[1]}, {d.padding[0], d.padding[1]},
+                           {d.dilation[0], d.dilation[1]}, d.groups};
+    int64_t p[7];
+    char xs[TG_SHAPE_STR_MAX], ws[TG_SHAPE_STR_MAX];
+    if (!need_4d(t, op, "input", x) || !need_4d(t, op, "weight", w) ||
+        !resolve_params(t, op, &cp, p))
+        return NULL;
+    if (w->shape[0] != x->shape[1] || x->shape[1] % p[A_GROUPS])
+        return tg_fail(t, TG_ERR_SHAPE, "%s: input %s and weight %s do not fit %lld groups (need "
+                       "weight dim 0 = C_in, divisible by groups)", op,
+                       tg_shape_str(x, xs, sizeof xs), tg_shape_str(w, ws, sizeof ws),
+                       (long long)p[A_GROUPS]);
+    int64_t yshape[4] = {x->shape[0], w->shape[1] * p[A_GROUPS], 0, 0};
+    for (int a = 0; a < 2; a++) {
+        int64_t s = p[A_STRIDE + a], dil = p[A_DIL + a];
+        if (d.output_padding[a] < 0 || d.output_padding[a] >= s)
+            return tg_fail(t, TG_ERR_ARG, "%s: output_padding must be >= 0 and below the stride "
+                           "(axis %d: output_padding %d, stride %lld)", op, a,
+                           d.output_padding[a], (long long)s);
+        yshape[2 + a] = w->shape[2 + a] < 1 ? -1
+                        : transposed_size(x->shape[2 + a], s, p[A_PAD + a], dil,
+                                          w->shape[2 + a], d.output_padding[a]);
+        if (yshape[2 + a] < 1)
+            return tg_fail(t, TG_ERR_SHAPE, "%s: input %s with weight %s, stride %lld, padding "
+                           "%lld and dilation %lld gives no output along axis %d", op,
+                           tg_shape_str(x, xs, sizeof xs), tg_shape_str(w, ws, sizeof ws),
+                           (long long)s, (long long)p[A_PAD + a], (long long)dil, a);
+    }
+    /* The convolution from y's shape back to x's: geometry checks the sizes' products. */
+    conv_geom geo;
+    if (!tg_check_shape(t, op, x->dtype, 4, yshape) ||
+        !geometry(t, op, yshape, w->shape, p, &geo))
+        return NULL;
+    if (geo.OH != x->shape[2] || geo.OW != x->shape[3]) /* output_padding < stride ensures it */
+        return tg_fail(t, TG_ERR_SHAPE, "%s: internal: output %lldx%lld does not convolve back "
+                       "to input %s", op, (long long)yshape[2], (long long)yshape[3],
+                       tg_shape_str(x, xs, sizeof xs));
+    if (b) {
+        char s[TG_SHAPE_STR_MAX];
+        if (!tg_op_current(t, op, "the bias", b)) return NULL;
+        if (b->dtype != x->dtype)
+            return tg_fail(t, TG_ERR_DTYPE, "%s: bias is %s but input is %s", op,
+                           tg_dtype_name(b->dtype), tg_dtype_name(x->dtype));
+        if (b->ndim != 1 || b->shape[0] != yshape[1])
+            return tg_fail(t, TG_ERR_SHAPE, "%s: bias must have shape (%lld,), got %s", op,
+                           (long long)yshape[1], tg_shape_str(b, s, sizeof s));
+    }
+    tg_tensor *y = input_grad_values(t, x, w, yshape, &geo);
+    if (!y || !tg_record(t, &tg_op_conv_transpose2d, y, 2, in)) return NULL;
+    set_attrs(y, &geo, yshape);
+    if (y->node)
+        for (int a = 0; a < 2; a++) y->node->iattr[A_OUTPAD + a] = d.output_padding[a];
+    if (!b) return y;
+    return tg_add(t, y, tg_reshape(t, b, 3, (int64_t[]){yshape[1], 1, 1}));
 }

@@ -3,6 +3,7 @@
  * tensors, the layer runs forward, the fixture's upstream gradient is back-propagated, and the
  * output and every gradient must match (1e-10 in f64; each test also runs in f32 at 1e-4
  * relative). Dropout, whose masks no fixture can share, is checked by its defining properties. */
+#include <math.h>
 #include <string.h>
 
 #include "nn_fixture.h"
@@ -99,6 +100,82 @@ START_TEST(conv2d_ref) { check_conv("nn_conv2d", DTYPE_OF(_i)); }
 END_TEST
 
 START_TEST(conv2d_nobias_ref) { check_conv("nn_conv2d_nobias", DTYPE_OF(_i)); }
+END_TEST
+
+/* ---- ConvTranspose2d ---- */
+
+static void check_conv_transpose(const char *name, tg_dtype dt) {
+    fixture f;
+    NN_LOAD(f, name);
+    env e;
+    env_open(&e);
+    int64_t *z = nn_ints(&f, "sizes", NULL);
+    tg_conv_transpose2d_params p = {{(int)z[4], (int)z[5]}, {(int)z[6], (int)z[7]},
+                                    {(int)z[8], (int)z[9]}, {(int)z[10], (int)z[11]},
+                                    (int)z[12]};
+    bool bias = z[13] != 0;
+    tg_conv_transpose2d c;
+    OK(tg_conv_transpose2d_init(&c, e.s, "up", z[0], z[1], (int)z[2], (int)z[3], &p, bias, dt,
+                                &e.rng, &e.err),
+       e);
+    /* The store names are PyTorch's state_dict keys under the layer's name. */
+    ck_assert_str_eq(tg_tensor_name(c.weight), "up.weight");
+    if (bias) ck_assert_str_eq(tg_tensor_name(c.bias), "up.bias");
+    /* PyTorch's init: every weight within 1/sqrt(fan_in), fan_in = out / groups x kernel area. */
+    double bound = 1.0 / sqrt((double)(z[1] / z[12] * z[2] * z[3])), wmax = 0.0;
+    for (int64_t i = 0; i < tg_tensor_numel(c.weight); i++) {
+        double v = fabs(tg_tensor_get(c.weight, i));
+        wmax = v > wmax ? v : wmax;
+    }
+    ck_assert_msg(wmax <= bound && wmax > 0.5 * bound, "weights reach %g, bound %g", wmax, bound);
+    nn_fill_from(&f, "weight", c.weight);
+    if (bias) nn_fill_from(&f, "bias", c.bias);
+    tg_tensor *x = nn_input(&f, e.t, "x", dt, true);
+    tg_tensor *y = tg_conv_transpose2d_forward(e.t, &c, x);
+    NN_CHECK(f, "y", y);
+    nn_backward_with(&f, e.t, y, "gy");
+    NN_CHECK(f, "dx", tg_tensor_grad(x));
+    NN_CHECK(f, "dweight", tg_tensor_grad(c.weight));
+    if (bias) NN_CHECK(f, "dbias", tg_tensor_grad(c.bias));
+    /* An input with the wrong channel count names the layer. */
+    ck_assert_ptr_null(tg_conv_transpose2d_forward(e.t, &c, tg_ones(e.t, dt, TG_SHAPE(1, 7, 2, 2))));
+    ck_assert_ptr_nonnull(strstr(tg_tape_error(e.t), "conv_transpose2d 'up'"));
+    free(z);
+    env_close(&e);
+    fixture_free(&f);
+}
+
+START_TEST(conv_transpose2d_ref) { check_conv_transpose("nn_conv_transpose2d", DTYPE_OF(_i)); }
+END_TEST
+
+START_TEST(conv_transpose2d_nobias_ref) {
+    check_conv_transpose("nn_conv_transpose2d_nobias", DTYPE_OF(_i));
+}
+END_TEST
+
+/* Bad geometry at init is refused with a status, and leaves the layer zeroed. */
+START_TEST(conv_transpose2d_bad_init) {
+    env e;
+    env_open(&e);
+    tg_conv_transpose2d c;
+    tg_conv_transpose2d_params outpad = {.stride = {2, 2}, .output_padding = {2, 0}};
+    ck_assert_int_eq(tg_conv_transpose2d_init(&c, e.s, "u", 4, 2, 4, 4, &outpad, true, TG_F32,
+                                              &e.rng, &e.err),
+                     TG_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(e.err.message, "output_padding"));
+    ck_assert_ptr_null(c.weight);
+    tg_conv_transpose2d_params groups = {.groups = 3};
+    ck_assert_int_eq(tg_conv_transpose2d_init(&c, e.s, "u", 4, 2, 4, 4, &groups, true, TG_F32,
+                                              &e.rng, &e.err),
+                     TG_ERR_ARG);
+    ck_assert_int_eq(tg_conv_transpose2d_init(NULL, e.s, "u", 4, 2, 4, 4, NULL, true, TG_F32,
+                                              &e.rng, &e.err),
+                     TG_ERR_NULL);
+    ck_assert_int_eq(tg_conv_transpose2d_init(&c, e.s, "u", 4, 2, 0, 4, NULL, true, TG_F32,
+                                              &e.rng, &e.err),
+                     TG_ERR_ARG);
+    env_close(&e);
+}
 END_TEST
 
 /* ---- pooling ---- */
@@ -432,6 +509,9 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, linear_nobias_ref, 0, 2);
     tcase_add_loop_test(tc, conv2d_ref, 0, 2);
     tcase_add_loop_test(tc, conv2d_nobias_ref, 0, 2);
+    tcase_add_loop_test(tc, conv_transpose2d_ref, 0, 2);
+    tcase_add_loop_test(tc, conv_transpose2d_nobias_ref, 0, 2);
+    tcase_add_test(tc, conv_transpose2d_bad_init);
     tcase_add_loop_test(tc, pool_ref, 0, 2);
     tcase_add_loop_test(tc, embedding_ref, 0, 2);
     tcase_add_loop_test(tc, batchnorm1d_ref, 0, 2);

@@ -1,6 +1,6 @@
 /* op_cases_conv.c: the gradient-proof cases of 2-D convolution and pooling (conv2d and its two
- * gradient ops, max and average pooling and their adjoints). Appended to op_cases.c's table
- * (op_cases.h); public API only, like the rest of the table.
+ * gradient ops, the transposed convolution, max and average pooling and their adjoints).
+ * Appended to op_cases.c's table (op_cases.h); public API only, like the rest of the table.
  *
  * Max pooling is piecewise: finite differences are only meaningful where no window has a
  * near-tie. Its cases therefore feed the op ramp + 0.2 x, where the ramp is a fixed
@@ -59,6 +59,29 @@ static conv_ctx ig_basic = {{{0, 0}, {0, 0}, {0, 0}, 0}, false, false, {1, 2, 4,
                 wg_basic = {{{0, 0}, {0, 0}, {0, 0}, 0}, false, false, {3, 2, 3, 3}},
                 wg_pad_stride = {{{2, 2}, {1, 1}, {0, 0}, 0}, false, false, {2, 2, 3, 3}},
                 wg_groups_dil = {{{0, 0}, {0, 0}, {2, 2}, 2}, false, false, {4, 2, 2, 2}};
+
+/* ---- conv_transpose2d ---- */
+typedef struct convt_ctx {
+    tg_conv_transpose2d_params p;
+    bool bias;       /* the third input is a bias */
+    bool transposed; /* the input is a (H, W)-transposed view */
+    bool tanh;       /* tanh of the result: curvature in x and in w separately */
+} convt_ctx;
+
+static int conv_transpose2d_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
+    const convt_ctx *c = ctx;
+    tg_tensor *x = c->transposed ? tg_transpose(t, in[0], -1, -2) : in[0];
+    tg_tensor *y = tg_conv_transpose2d(t, x, in[1], c->bias ? in[2] : NULL, &c->p);
+    return one(out, c->tanh ? tg_tanh(t, y) : y);
+}
+
+static convt_ctx ct_basic = {{{0, 0}, {0, 0}, {0, 0}, {0, 0}, 0}, false, false, false},
+                 ct_k4s2 = {{{2, 2}, {1, 1}, {0, 0}, {0, 0}, 0}, true, false, false},
+                 ct_outpad = {{{2, 2}, {1, 1}, {1, 1}, {0, 0}, 0}, false, false, false},
+                 ct_groups_dil = {{{0, 0}, {0, 0}, {0, 0}, {2, 2}, 2}, false, false, false},
+                 ct_asym = {{{1, 2}, {0, 1}, {0, 1}, {0, 0}, 0}, false, false, false},
+                 ct_t = {{{0, 0}, {0, 0}, {0, 0}, {0, 0}, 0}, false, true, false},
+                 ct_tanh = {{{2, 2}, {0, 0}, {0, 0}, {0, 0}, 0}, false, false, true};
 
 /* ---- pooling ---- */
 typedef struct pool_ctx {
@@ -165,6 +188,21 @@ const op_case op_cases_conv[] = {
      {IN4(1, 2, 3, 3), IN4(2, 2, 3, 3)}, input_grad_fn, &ig_pad_stride, 0},
     {"conv2d_input_grad", "groups 2 dilation 2: g (1,4,2,2) w (4,2,2,2)", 2,
      {IN4(1, 4, 2, 2), IN4(4, 2, 2, 2)}, input_grad_fn, &ig_groups_dil, 0},
+
+    {"conv_transpose2d", "x (1,2,3,3) w (2,3,2,2) to (1,3,4,4)", 2,
+     {IN4(1, 2, 3, 3), IN4(2, 3, 2, 2)}, conv_transpose2d_fn, &ct_basic, 0},
+    {"conv_transpose2d", "kernel 4 stride 2 padding 1 with bias: x (1,2,2,2) w (2,2,4,4) b (2)",
+     3, {IN4(1, 2, 2, 2), IN4(2, 2, 4, 4), UNI(S1(2))}, conv_transpose2d_fn, &ct_k4s2, 0},
+    {"conv_transpose2d", "stride 2 padding 1 output_padding 1: x (2,1,2,2) w (1,2,3,3)", 2,
+     {IN4(2, 1, 2, 2), IN4(1, 2, 3, 3)}, conv_transpose2d_fn, &ct_outpad, 0},
+    {"conv_transpose2d", "groups 2 dilation 2: x (1,4,2,2) w (4,1,2,2)", 2,
+     {IN4(1, 4, 2, 2), IN4(4, 1, 2, 2)}, conv_transpose2d_fn, &ct_groups_dil, 0},
+    {"conv_transpose2d", "stride (1,2) padding (0,1) output_padding (0,1): x (1,1,3,2)", 2,
+     {IN4(1, 1, 3, 2), IN4(1, 2, 2, 3)}, conv_transpose2d_fn, &ct_asym, 0},
+    {"conv_transpose2d", "transposed view input (1,2,3,2)^T w (2,1,2,2)", 2,
+     {IN4(1, 2, 3, 2), IN4(2, 1, 2, 2)}, conv_transpose2d_fn, &ct_t, 0},
+    {"conv_transpose2d", "tanh(conv_transpose2d) stride 2: x (1,2,2,2) w (2,2,3,3)", 2,
+     {IN4(1, 2, 2, 2), IN4(2, 2, 3, 3)}, conv_transpose2d_fn, &ct_tanh, 0},
 
     {"conv2d_weight_grad", "x (1,2,4,4) g (1,3,2,2) to w (3,2,3,3)", 2,
      {IN4(1, 2, 4, 4), IN4(1, 3, 2, 2)}, weight_grad_fn, &wg_basic, 0},

@@ -1,8 +1,8 @@
-/* test_nn_op_errors.c: bad input to the neural-network ops (conv2d and its two gradient ops,
- * max and average pooling and their adjoints, batch_norm and layer_norm) never aborts: each call
- * returns NULL, keeps the right status on the tape with a message that starts with the op's
- * name and names this file and line, records no node, and ops chained after the failure return
- * NULL without touching that first error.
+/* test_nn_op_errors.c: bad input to the neural-network ops (conv2d and its two gradient ops, the
+ * transposed convolution, max and average pooling and their adjoints, batch_norm and layer_norm)
+ * never aborts: each call returns NULL, keeps the right status on the tape with a message that
+ * starts with the op's name and names this file and line, records no node, and ops chained after
+ * the failure return NULL without touching that first error.
  *
  * Each failing call sits alone on one line, inside TRY(...), and is checked by FAILED(...) on
  * the next: a call split over lines would be attributed to one of them differently by GCC and
@@ -56,6 +56,8 @@ static void expect_fail(tg_tape *t, const tg_tensor *y, int64_t n_nodes_before, 
 /* Geometry literals. */
 #define CONV(...) (&(tg_conv2d_params){__VA_ARGS__})
 #define POOL(...) (&(tg_pool2d_params){__VA_ARGS__})
+
+#define CONVT(...) (&(tg_conv_transpose2d_params){__VA_ARGS__})
 
 /* ---- conv2d ---- */
 
@@ -479,6 +481,62 @@ START_TEST(chain_keeps_first_error) {
 }
 END_TEST
 
+/* ---- conv_transpose2d ---- */
+
+START_TEST(conv_transpose2d_errors) {
+    tg_tape *t = tg_tape_new();
+    tg_tensor *y = NULL;
+    int64_t n0 = 0;
+    tg_tensor *x = F64(1, 2, 3, 3), *w = F64(2, 3, 4, 4);
+    TRY(tg_conv_transpose2d(t, F64(2, 3, 3), w, NULL, NULL));
+    FAILED(TG_ERR_SHAPE, "conv_transpose2d", "input must be 4-D");
+    TRY(tg_conv_transpose2d(t, x, F64(2, 48), NULL, NULL));
+    FAILED(TG_ERR_SHAPE, "conv_transpose2d", "weight must be 4-D");
+    /* The weight is (C_in, C_out / groups, kH, kW): its first dimension must be x's channels. */
+    TRY(tg_conv_transpose2d(t, x, F64(3, 2, 4, 4), NULL, NULL));
+    FAILED(TG_ERR_SHAPE, "conv_transpose2d", "(3, 2, 4, 4)");
+    TRY(tg_conv_transpose2d(t, x, w, NULL, CONVT(.groups = 4)));
+    FAILED(TG_ERR_SHAPE, "conv_transpose2d", "4 groups");
+    TRY(tg_conv_transpose2d(t, x, w, NULL, CONVT(.groups = -1)));
+    FAILED(TG_ERR_ARG, "conv_transpose2d", "groups");
+    TRY(tg_conv_transpose2d(t, x, w, NULL, CONVT(.stride = {-2, 2})));
+    FAILED(TG_ERR_ARG, "conv_transpose2d", "stride");
+    /* output_padding picks among the stride's sizes: it must be below the stride. */
+    TRY(tg_conv_transpose2d(t, x, w, NULL, CONVT(.stride = {2, 2}, .output_padding = {0, 2})));
+    FAILED(TG_ERR_ARG, "conv_transpose2d", "output_padding 2, stride 2");
+    TRY(tg_conv_transpose2d(t, x, w, NULL, CONVT(.output_padding = {1, 0})));
+    FAILED(TG_ERR_ARG, "conv_transpose2d", "output_padding");
+    TRY(tg_conv_transpose2d(t, x, w, NULL, CONVT(.output_padding = {-1, 0})));
+    FAILED(TG_ERR_ARG, "conv_transpose2d", "output_padding");
+    /* Padding that removes the whole output, an empty kernel. */
+    TRY(tg_conv_transpose2d(t, F64(1, 2, 1, 1), F64(2, 1, 1, 1), NULL, CONVT(.padding = {1, 1})));
+    FAILED(TG_ERR_SHAPE, "conv_transpose2d", "gives no output");
+    TRY(tg_conv_transpose2d(t, x, F64(2, 3, 0, 4), NULL, NULL));
+    FAILED(TG_ERR_SHAPE, "conv_transpose2d", "gives no output");
+    TRY(tg_conv_transpose2d(t, x, w, NULL, CONVT(.padding = {INT_MAX, INT_MAX})));
+    FAILED(TG_ERR_SHAPE, "conv_transpose2d", "gives no output");
+    /* A stride near INT_MAX makes an output of more than 2^40 elements, refused before any
+     * allocation is sized from it. */
+    TRY(tg_conv_transpose2d(t, F64(1, 2, 600, 600), w, NULL, CONVT(.stride = {INT_MAX, INT_MAX})));
+    FAILED(TG_ERR_SHAPE, "conv_transpose2d", NULL);
+    TRY(tg_conv_transpose2d(t, x, F64(2, 3, 4, 4), F64(2), NULL));
+    FAILED(TG_ERR_SHAPE, "conv_transpose2d", "bias must have shape (3,)");
+    TRY(tg_conv_transpose2d(t, x, w, F32(3), NULL));
+    FAILED(TG_ERR_DTYPE, "conv_transpose2d", "bias is f32");
+    TRY(tg_conv_transpose2d(t, x, F32(2, 3, 4, 4), NULL, NULL));
+    FAILED(TG_ERR_DTYPE, "conv_transpose2d", NULL);
+    TRY(tg_conv_transpose2d(t, NULL, w, NULL, NULL));
+    FAILED(TG_ERR_NULL, "conv_transpose2d", "input 0 is NULL");
+    /* After all that, a good call works and has the documented size. */
+    y = tg_conv_transpose2d(t, x, w, NULL, CONVT(.stride = {2, 2}, .padding = {1, 1}));
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(tg_tensor_dim(y, 1), 3);
+    ck_assert_int_eq(tg_tensor_dim(y, 2), 6);
+    ck_assert_int_eq(tg_tensor_dim(y, 3), 6);
+    tg_tape_free(t);
+}
+END_TEST
+
 static Suite *nn_op_errors_suite(void) {
     Suite *s = suite_create("nn_op_errors");
     TCase *tc = tcase_create("conv2d");
@@ -489,6 +547,7 @@ static Suite *nn_op_errors_suite(void) {
     tcase_add_test(tc, conv2d_bad_dtype_and_null);
     tcase_add_test(tc, conv2d_input_grad_errors);
     tcase_add_test(tc, conv2d_weight_grad_errors);
+    tcase_add_test(tc, conv_transpose2d_errors);
     suite_add_tcase(s, tc);
     tc = tcase_create("pool");
     tcase_add_test(tc, pool_bad_geometry);

@@ -46,6 +46,35 @@ static void check_conv(const char *name) {
     fixture_free(&f);
 }
 
+static void check_conv_transpose(const char *name) {
+    fixture f;
+    LOAD(f, name);
+    const fixture_tensor *p = fixture_get(&f, "params");
+    ck_assert_ptr_nonnull(p);
+    const double *v = p->values;
+    tg_conv_transpose2d_params q = {{(int)v[0], (int)v[1]}, {(int)v[2], (int)v[3]},
+                                    {(int)v[4], (int)v[5]}, {(int)v[6], (int)v[7]}, (int)v[8]};
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = fixture_tensor_on(&f, t, "x", true), *w = fixture_tensor_on(&f, t, "w", true);
+    tg_tensor *b = fixture_tensor_on(&f, t, "b", true);
+    tg_tensor *y = tg_conv_transpose2d(t, x, w, b, &q);
+    CHECK_CLOSE(f, "y", y);
+    backward_with(t, &f, y, "gy");
+    CHECK_CLOSE(f, "dx", tg_tensor_grad(x));
+    CHECK_CLOSE(f, "dw", tg_tensor_grad(w));
+    CHECK_CLOSE(f, "db", tg_tensor_grad(b));
+    tg_tape_free(t);
+    fixture_free(&f);
+}
+
+START_TEST(conv_transpose2d_k4s2) { check_conv_transpose("conv_transpose2d_k4s2"); }
+END_TEST
+
+START_TEST(conv_transpose2d_groups_outpad) {
+    check_conv_transpose("conv_transpose2d_groups_outpad");
+}
+END_TEST
+
 START_TEST(conv2d_basic) { check_conv("conv2d_basic"); }
 END_TEST
 
@@ -239,6 +268,8 @@ static Suite *suite(void) {
     TCase *tc = tcase_create("pytorch");
     tcase_add_test(tc, conv2d_basic);
     tcase_add_test(tc, conv2d_groups_dilation);
+    tcase_add_test(tc, conv_transpose2d_k4s2);
+    tcase_add_test(tc, conv_transpose2d_groups_outpad);
     tcase_add_test(tc, max_pool2d_ref);
     tcase_add_test(tc, avg_pool2d_ref);
     tcase_add_test(tc, lstm_cell_ref);

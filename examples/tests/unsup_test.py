@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""unsup_test.py: the tests of the unsupervised examples and their PNG writer, run by meson.
+
+    png EXE OUT          png_check writes PNG files; each must decode (chunk CRCs, zlib stream,
+                         Adler-32 checked by Python's zlib) to exactly the pattern written, and
+                         bad calls must be refused
+    gan-mixture EXE OUT  the GAN's quick run on the 8 Gaussians must cover at least 6 modes
+                         (the program's exit status) after starting from none, and its CSV and
+                         SVG must be well formed
+    gan-fashion EXE OUT  the quick run on the synthetic image set: samples must move toward the
+                         data without collapsing (exit status), one PNG grid per epoch that
+                         decodes, and the last grid must differ from the untrained one
+    autoencoder EXE OUT  the quick run on the synthetic set: the reconstruction error must fall
+                         and beat the noisy input's, and the pictures must be well formed
+
+OUT is a folder made afresh, kept for a look after a failure.
+"""
+import csv
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+import zlib
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+def read_png(path):
+    """(width, height, channels, rows of bytes), checking the signature, every CRC and the
+    filter bytes (the writer uses filter 0 only)."""
+    data = open(path, "rb").read()
+    check(data[:8] == b"\x89PNG\r\n\x1a\n", "%s: bad signature" % path)
+    at, idat, header, types = 8, b"", None, []
+    while at < len(data):
+        (n,) = struct.unpack(">I", data[at:at + 4])
+        kind, body = data[at + 4:at + 8], data[at + 8:at + 8 + n]
+        (crc,) = struct.unpack(">I", data[at + 8 + n:at + 12 + n])
+        check(zlib.crc32(kind + body) & 0xFFFFFFFF == crc, "%s: bad CRC in %s" % (path, kind))
+        types.append(kind)
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        at += 12 + n
+    check(types[0] == b"IHDR" and types[-1] == b"IEND", "%s: chunks %s" % (path, types))
+    w, h, depth, colour, _, _, _ = header
+    check(depth == 8 and colour in (0, 2), "%s: depth %d colour type %d" % (path, depth, colour))
+    ch = 1 if colour == 0 else 3
+    raw = zlib.decompress(idat)  # checks the zlib header and the Adler-32
+    row = w * ch + 1
+    check(len(raw) == row * h, "%s: %d bytes of scanlines, want %d" % (path, len(raw), row * h))
+    rows = []
+    for y in range(h):
+        check(raw[y * row] == 0, "%s: row %d has filter %d" % (path, y, raw[y * row]))
+        rows.append(raw[y * row + 1:(y + 1) * row])
+    return w, h, ch, rows
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def svg_root(path):
+    root = ET.parse(path).getroot()
+    check(root.tag == SVG + "svg", "%s: not an SVG" % path)
+    return root
+
+
+def run(args, want=0):
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600)
+    sys.stdout.write(p.stdout)
+    sys.stderr.write(p.stderr)
+    check(p.returncode == want, "%s exited %d, want %d" % (" ".join(args), p.returncode, want))
+    return p.stdout
+
+
+def test_png(exe, out):
+    run([exe, out])
+    for name, w, h, ch in [("grey_300x250.png", 300, 250, 1), ("rgb_7x3.png", 7, 3, 3),
+                           ("one.png", 1, 1, 1)]:
+        pw, ph, pch, rows = read_png(os.path.join(out, name))
+        check((pw, ph, pch) == (w, h, ch), "%s: %dx%dx%d" % (name, pw, ph, pch))
+        for y in range(h):
+            want = bytes((7 * x + 13 * y + 5 * c) % 256 for x in range(w) for c in range(ch))
+            check(rows[y] == want, "%s: row %d differs from the pattern" % (name, y))
+    # 300x250 grey is 75250 bytes of scanlines: more than one stored block (65535 at most).
+    data = open(os.path.join(out, "grey_300x250.png"), "rb").read()
+    check(data.count(b"IDAT") == 1, "one image chunk expected")
+    # Two 3x4 tiles at scale 2 with 4-pixel gaps: 2 (8 + 4) + 4 wide, 6 + 8 high.
+    w, h, _, rows = read_png(os.path.join(out, "tiles.png"))
+    check((w, h) == (28, 14), "tiles.png is %dx%d" % (w, h))
+    check(rows[0][0] == 128, "the ground is mid grey")
+    check(rows[4][4] == 0, "the first tile's first value (0) is black: %d" % rows[4][4])
+    check(rows[9][11] == round(11 / 23 * 255), "first tile, last value: %d" % rows[9][11])
+    check(not os.path.exists(os.path.join(out, "refused.png")), "a refused call left a file")
+
+
+def test_gan_mixture(exe, out):
+    run([exe, "--task", "mixture", "--quick", "--min-modes", "6", "--threads", "2", "--out", out])
+    rows = read_csv(os.path.join(out, "gan_mixture.csv"))
+    check(int(float(rows[0]["modes_covered"])) <= 1, "the untrained generator already covers modes")
+    last = int(float(rows[-1]["modes_covered"]))
+    check(last >= 6, "%d modes covered at the end" % last)
+    root = svg_root(os.path.join(out, "gan_mixture_samples.svg"))
+    dots = root.findall(".//" + SVG + "circle")
+    check(len(dots) >= 4 * 1900, "%d points drawn in the sample panels" % len(dots))
+    texts = " ".join(t.text or "" for t in root.iter(SVG + "text"))
+    check("%d of 8 modes covered" % last in texts, "the last panel does not state its count")
+    svg_root(os.path.join(out, "gan_mixture_curves.svg"))
+
+
+def test_gan_fashion(exe, out):
+    run([exe, "--task", "fashion", "--quick", "--data", "synthetic", "--threads", "2", "--out", out])
+    rows = read_csv(os.path.join(out, "gan_fashion.csv"))
+    check(len(rows) == 4, "%d rows for epochs 0..3" % len(rows))
+    grids = []
+    for e in range(4):
+        w, h, ch, px = read_png(os.path.join(out, "gan_fashion_epoch%d.png" % e))
+        # 8 tiles of 28x28 at scale 2 with 4-pixel gaps: 8 (56 + 4) + 4.
+        check((w, h, ch) == (484, 484, 1), "epoch %d grid is %dx%dx%d" % (e, w, h, ch))
+        grids.append(b"".join(px))
+    diff = sum(abs(a - b) for a, b in zip(grids[0], grids[-1])) / len(grids[0])
+    check(diff > 5, "the last grid is nearly the untrained one (mean difference %.1f)" % diff)
+    svg_root(os.path.join(out, "gan_fashion_curves.svg"))
+
+
+def test_autoencoder(exe, out):
+    run([exe, "--quick", "--data", "synthetic", "--threads", "2", "--out", out])
+    rows = read_csv(os.path.join(out, "autoencoder.csv"))
+    check(len(rows) == 4, "%d rows for epochs 0..3" % len(rows))
+    errors = [float(r["test_mse"]) for r in rows]
+    check(errors[-1] < errors[1] < errors[0], "the test error did not fall: %s" % errors)
+    check(errors[-1] < 0.5 * float(rows[-1]["noisy_input_mse"]), "no better than the noisy input")
+    # Clean, noisy and 4 reconstructions (epochs 0..3) of 10 images: 10 (56 + 4) + 4 square.
+    w, h, ch, px = read_png(os.path.join(out, "autoencoder_denoise.png"))
+    check((w, h, ch) == (604, 6 * 60 + 4, 1), "denoise grid is %dx%dx%d" % (w, h, ch))
+    clean, noisy = px[4:60], px[64:120]
+    check(clean != noisy, "the noisy row equals the clean one")
+    root = svg_root(os.path.join(out, "autoencoder_codes.svg"))
+    check(len(root.findall(".//" + SVG + "circle")) >= 2 * 500, "fewer points than test images")
+    texts = [t.text or "" for t in root.iter(SVG + "text")]
+    check(all("class %d" % c in texts for c in range(10)), "the legend does not name the classes")
+    svg_root(os.path.join(out, "autoencoder_noise.svg"))
+
+
+def main():
+    mode, exe, out = sys.argv[1:4]
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    tests = {"png": test_png, "gan-mixture": test_gan_mixture, "gan-fashion": test_gan_fashion,
+             "autoencoder": test_autoencoder}
+    try:
+        tests[mode](exe, out)
+    except Failure as e:
+        print("FAILED:", e)
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
