@@ -21,7 +21,12 @@
  *   tapegrad/rng.h        the seeded, machine-independent random generator
  *   tapegrad/registry.h   the registered ops: names, properties, nodes recorded on a tape
  *   tapegrad/gradcheck.h  finite-difference proofs of first and second derivatives
+<<<<<<< HEAD
  *   tapegrad/recompute.h  recomputed segments (gradient checkpointing): memory for time
+||||||| 9c9a657
+=======
+ *   tapegrad/derivatives.h Hessian-vector and Jacobian-vector products, small Jacobians
+>>>>>>> avx2
  *   tapegrad/dot.h        Graphviz DOT export of a recorded graph
  *   tapegrad/stats.h      norms and NaN/Inf counts of tensors and of gradients
  *   tapegrad/runtime.h    threads and the CPU instruction set the kernels use
@@ -71,6 +76,7 @@
 #include "tapegrad/conv.h"
 #include "tapegrad/custom_op.h"
 #include "tapegrad/data.h"
+#include "tapegrad/derivatives.h"
 #include "tapegrad/dot.h"
 #include "tapegrad/gradcheck.h"
 #include "tapegrad/init.h"
