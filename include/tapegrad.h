@@ -11,22 +11,14 @@
  *   tapegrad/tape.h       the tape, the parameter store, the reverse sweep
  *   tapegrad/ops.h        the operations
  *   tapegrad/conv.h       2-D convolution and pooling
-<<<<<<< HEAD
  *   tapegrad/custom_op.h  ops defined by user code, recorded and differentiated like built-ins
-||||||| a6a35ab
-=======
  *   tapegrad/sparse.h     sparse (CSR) matrices and their products with dense ones
->>>>>>> sparse
  *   tapegrad/norm.h       batch and layer normalisation
  *   tapegrad/rng.h        the seeded, machine-independent random generator
  *   tapegrad/registry.h   the registered ops: names, properties, nodes recorded on a tape
  *   tapegrad/gradcheck.h  finite-difference proofs of first and second derivatives
-<<<<<<< HEAD
  *   tapegrad/recompute.h  recomputed segments (gradient checkpointing): memory for time
-||||||| 9c9a657
-=======
  *   tapegrad/derivatives.h Hessian-vector and Jacobian-vector products, small Jacobians
->>>>>>> avx2
  *   tapegrad/dot.h        Graphviz DOT export of a recorded graph
  *   tapegrad/stats.h      norms and NaN/Inf counts of tensors and of gradients
  *   tapegrad/runtime.h    threads and the CPU instruction set the kernels use
@@ -84,12 +76,8 @@
 #include "tapegrad/norm.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/optim.h"
-<<<<<<< HEAD
-#include "tapegrad/recompute.h"
-||||||| a6a35ab
-=======
 #include "tapegrad/prune.h"
->>>>>>> sparse
+#include "tapegrad/recompute.h"
 #include "tapegrad/registry.h"
 #include "tapegrad/rng.h"
 #include "tapegrad/runtime.h"
