@@ -2,7 +2,8 @@
 """derivatives_peers.py: PyTorch's side of bench/run-derivatives, on the function of
 bench/derivatives_bench.c, y = tanh(tanh(x W1) W2), x (B, N), W1 and W2 (N, N), one thread.
 
-Cases, each the CPU time of one call including the forward pass:
+The inputs are drawn once and copied by every call. Cases, each the CPU time of one call
+including the forward pass:
   forward     the forward pass, x requiring a gradient;
   vjp         forward and one torch.autograd.grad of <y, u>;
   jvp_fwd     forward mode: torch.autograd.forward_ad dual tensors, one pass;
@@ -55,9 +56,11 @@ def main():
         y = f(x)
         return (y * y).sum()
 
-    def inputs():
-        return (torch.randn(a.batch, a.width, generator=g, dtype=dt).requires_grad_(True),
-                torch.randn(a.batch, a.width, generator=g, dtype=dt))
+    x0 = torch.randn(a.batch, a.width, generator=g, dtype=dt)
+    v0 = torch.randn(a.batch, a.width, generator=g, dtype=dt)
+
+    def inputs():  # drawn once; each call copies them, as tapegrad's does
+        return x0.clone().requires_grad_(True), v0.clone()
 
     def forward():
         x, _ = inputs()
