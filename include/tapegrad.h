@@ -16,6 +16,7 @@
  *   tapegrad/rng.h        the seeded, machine-independent random generator
  *   tapegrad/registry.h   the registered ops: names, properties, nodes recorded on a tape
  *   tapegrad/gradcheck.h  finite-difference proofs of first and second derivatives
+ *   tapegrad/derivatives.h Hessian-vector and Jacobian-vector products, small Jacobians
  *   tapegrad/dot.h        Graphviz DOT export of a recorded graph
  *   tapegrad/stats.h      norms and NaN/Inf counts of tensors and of gradients
  *   tapegrad/runtime.h    threads and the CPU instruction set the kernels use
@@ -64,6 +65,7 @@
 #include "tapegrad/conv.h"
 #include "tapegrad/custom_op.h"
 #include "tapegrad/data.h"
+#include "tapegrad/derivatives.h"
 #include "tapegrad/dot.h"
 #include "tapegrad/gradcheck.h"
 #include "tapegrad/init.h"
