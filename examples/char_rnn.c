@@ -18,6 +18,7 @@
 #include "common/args.h"
 #include "common/history.h"
 #include "common/progress.h"
+#include "common/dist.h"
 #include "common/resume.h"
 
 #define LN2 0.69314718055994530942
@@ -246,9 +247,21 @@ static bool write_dot(run *r) {
     return ok;
 }
 
+/* Keeps columns [lo, lo + nb) of the (T, B) ids in in and out, as (T, nb), in place: a --dist
+ * rank's share of the global batch every rank drew alike. */
+static void keep_columns(int64_t *in, int64_t *out, int64_t T, int64_t B, int64_t lo, int64_t nb) {
+    for (int64_t j = 0; j < T; j++)
+        for (int64_t b = 0; b < nb; b++) {
+            in[j * nb + b] = in[j * B + lo + b];
+            out[j * nb + b] = out[j * B + lo + b];
+        }
+}
+
 static bool train_epoch(run *r, long epoch, double *bpc) {
     const ex_common *c = r->c;
     int64_t T = r->o->seq, B = c->batch, n = r->o->steps;
+    int64_t lo = B * ex_dist_rank() / ex_dist_size();
+    int64_t nb = B * (ex_dist_rank() + 1) / ex_dist_size() - lo; /* this rank's windows */
     int64_t stride = n / 25 > 1 ? n / 25 : 1;
     tg_error err = {0};
     if (tg_optim_set_lr(r->opt, c->lr * pow(r->o->lr_decay, (double)(epoch - 1)), &err) != TG_OK)
@@ -260,8 +273,9 @@ static bool train_epoch(run *r, long epoch, double *bpc) {
     int refused_in_row = 0;
     for (int64_t step = 1; step <= n; step++) {
         draw_batch(&r->cp, &r->windows, T, B, r->in, r->out);
+        if (nb != B) keep_columns(r->in, r->out, T, B, lo, nb);
         tg_tensor *loss =
-            tg_cross_entropy(r->t, model_forward(r->t, &r->m, T, B, r->in), r->out, 0.0,
+            tg_cross_entropy(r->t, model_forward(r->t, &r->m, T, nb, r->in), r->out, 0.0,
                              TG_REDUCE_MEAN);
         tg_store_zero_grad(r->s);
         if (!loss || tg_tape_backward(r->t, loss, NULL, 0) != TG_OK) {
@@ -269,6 +283,10 @@ static bool train_epoch(run *r, long epoch, double *bpc) {
             fprintf(stderr, "char_rnn: epoch %ld, step %lld: %s\n", epoch, (long long)step,
                     tg_tape_error(r->t));
             return false;
+        }
+        if (ex_dist_sync(&err) != TG_OK) {
+            ex_progress_end(&p);
+            goto fail;
         }
         /* Long unrolls can make gradients explode; clipping the global norm bounds a step. A
          * gradient that is NaN/Inf anyway makes the optimiser refuse the step and change
@@ -420,6 +438,8 @@ static bool prepare(run *r, long *first_epoch) {
              base ? base + 1 : r->cp.path);
     r->spec.title = r->title;
     if (!r->opt || ex_history_init(&r->hist, r->s, &r->spec, &err) != TG_OK) goto fail;
+    /* Under --dist every rank starts from rank 0's store (model, Adam, history). */
+    if (ex_dist_attach(r->s, r->t, &err) != TG_OK) goto fail;
     r->in = malloc((size_t)(o->seq * c->batch) * sizeof *r->in);
     r->out = malloc((size_t)(o->seq * c->batch) * sizeof *r->out);
     if (!r->in || !r->out) {
@@ -536,7 +556,8 @@ int main(int argc, char **argv) {
     };
     int parsed = ex_parse_args(argc, argv, &prog, &c);
     if (parsed) return parsed == 2 ? 0 : 2;
-    if (!ex_check_outputs("char_rnn", &c)) return 1;
+    if (!ex_dist_begin(&argc, &argv, &c, "char_rnn")) return 1;
+    if (!ex_check_outputs("char_rnn", &c)) return ex_dist_end(1);
     tg_set_threads((int)c.threads);
 
     run r = {.c = &c, .o = &o};
@@ -544,7 +565,7 @@ int main(int argc, char **argv) {
     if (corpus_load(&r.cp, &c, &o, &err) != TG_OK) {
         fprintf(stderr, "char_rnn: %s\n", err.message);
         if (r.cp.load_failed) fprintf(stderr, "  %s\n", TEXT_HINT);
-        return 1;
+        return ex_dist_end(1);
     }
     r.s = tg_store_new();
     r.t = tg_tape_new();
@@ -555,9 +576,10 @@ int main(int argc, char **argv) {
         status = train(&r);
     free(r.in);
     free(r.out);
+    ex_dist_release();
     tg_optim_free(r.opt);
     tg_tape_free(r.t);
     tg_store_free(r.s);
     tg_text_free(r.cp.text);
-    return status;
+    return ex_dist_end(status);
 }

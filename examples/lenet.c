@@ -12,6 +12,7 @@
 
 #include "common/args.h"
 #include "common/classify.h"
+#include "common/dist.h"
 
 static const char *const act_words[] = {"relu", "tanh", NULL};
 static const char *const pool_words[] = {"max", "avg", NULL};
@@ -108,14 +109,15 @@ int main(int argc, char **argv) {
     };
     int parsed = ex_parse_args(argc, argv, &prog, &c);
     if (parsed) return parsed == 2 ? 0 : 2;
-    if (!ex_check_outputs("lenet", &c)) return 1;
+    if (!ex_dist_begin(&argc, &argv, &c, "lenet")) return 1;
+    if (!ex_check_outputs("lenet", &c)) return ex_dist_end(1);
 
     ex_images d;
     tg_error err = {0};
     if (ex_images_load(&c, &d, &err) != TG_OK) {
         fprintf(stderr, "lenet: %s\n", err.message);
         if (d.missing) fprintf(stderr, "  %s\n", EX_IMAGES_HINT);
-        return 1;
+        return ex_dist_end(1);
     }
     tg_store *s = tg_store_new();
     lenet m = {.tanh_act = act_choice == 1};
@@ -143,5 +145,5 @@ int main(int argc, char **argv) {
     }
     tg_store_free(s);
     ex_images_free(&d);
-    return status;
+    return ex_dist_end(status);
 }

@@ -11,6 +11,7 @@
 
 #include "common/args.h"
 #include "common/classify.h"
+#include "common/dist.h"
 
 typedef struct mlp {
     tg_linear fc1, fc2, fc3;
@@ -64,14 +65,15 @@ int main(int argc, char **argv) {
     };
     int parsed = ex_parse_args(argc, argv, &prog, &c);
     if (parsed) return parsed == 2 ? 0 : 2;
-    if (!ex_check_outputs("mlp", &c)) return 1;
+    if (!ex_dist_begin(&argc, &argv, &c, "mlp")) return 1;
+    if (!ex_check_outputs("mlp", &c)) return ex_dist_end(1);
 
     ex_images d;
     tg_error err = {0};
     if (ex_images_load(&c, &d, &err) != TG_OK) {
         fprintf(stderr, "mlp: %s\n", err.message);
         if (d.missing) fprintf(stderr, "  %s\n", EX_IMAGES_HINT);
-        return 1;
+        return ex_dist_end(1);
     }
     tg_store *s = tg_store_new();
     mlp m;
@@ -104,5 +106,5 @@ int main(int argc, char **argv) {
     }
     tg_store_free(s);
     ex_images_free(&d);
-    return status;
+    return ex_dist_end(status);
 }

@@ -43,6 +43,9 @@ static int common_opts(ex_common *c, int *dtype_index, const char *data_help, ex
         {"--svg", "PATH", "draw the curves as an SVG chart", EX_OPT_STRING, &c->svg, 0, 0, NULL},
         {"--dtype", "T", "element type: f32 or f64", EX_OPT_CHOICE, dtype_index, 0, 0,
          dtype_words},
+        {"--dist", NULL,
+         "data-parallel training under mpirun: each rank trains on its share of every batch",
+         EX_OPT_FLAG, &c->dist, 0, 0, NULL},
     };
     int n = (int)(sizeof rows / sizeof rows[0]);
     memcpy(out, rows, sizeof rows);

@@ -1,6 +1,6 @@
 /* args.h: the command line shared by the examples: the common flags every example takes
  * (--epochs, --batch, --lr, --seed, --threads, --data, --save, --resume, --dot, --limit, --csv,
- * --svg, --dtype) plus a table of flags of the example's own, and --help generated from both.
+ * --svg, --dtype, --dist) plus a table of flags of the example's own, and --help generated from both.
  *
  * Invariant: a flag's value is stored only after it parsed completely and within its range, so
  * after a failed parse nothing is half-set; every rejection prints one line naming the flag. */
@@ -33,6 +33,7 @@ typedef struct ex_common {
     const char *csv;   /* per-epoch table, or NULL */
     const char *svg;   /* curves, or NULL */
     tg_dtype dtype;
+    bool dist; /* --dist: data-parallel over MPI (common/dist.h) */
 } ex_common;
 
 typedef enum ex_opt_kind {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "history.h"
 #include "progress.h"
 #include "resume.h"
@@ -206,6 +207,12 @@ static bool train_epoch(run *r, long epoch, bool *dot_pending, double *train_los
                     (long long)batch, tg_tape_error(t));
             return false;
         }
+        if (ex_dist_sync(&err) != TG_OK) {
+            ex_progress_end(&p);
+            fprintf(stderr, "%s: epoch %ld, batch %lld: %s\n", r->m->name, epoch,
+                    (long long)batch, err.message);
+            return false;
+        }
         if (*dot_pending) {
             *dot_pending = false;
             if (!write_dot(r, x, logits, loss)) {
@@ -289,10 +296,15 @@ static bool prepare(run *r, long *first_epoch) {
                           .normalize = true,
                           .mean = d->mean,
                           .std = d->std};
+    /* Under --dist the store (with Adam's state) becomes rank 0's, and each rank takes its
+     * share of every training batch; the test pass stays whole on every rank. */
+    if (ex_dist_attach(r->s, r->t, &err) != TG_OK) goto fail;
+    ex_dist_split(&bo);
     r->train = tg_batcher_new(d->train, &bo, &err);
     if (!r->train) goto fail;
     bo.batch_size = EVAL_BATCH;
     bo.shuffle = false;
+    bo.n_shards = bo.shard = bo.shard_span = 0;
     r->test = tg_batcher_new(d->test, &bo, &err);
     if (!r->test) goto fail;
     int64_t rows = c->batch > EVAL_BATCH ? c->batch : EVAL_BATCH;
@@ -334,11 +346,13 @@ int ex_classify_run(const ex_common *c, tg_store *s, const ex_classifier *m, con
     }
     if (!prepare(&r, &first)) goto done;
     printf("%s: %lld parameters; %lld training and %lld test images (%lldx%lld, %d classes); "
-           "batch %ld, Adam lr %g; %d threads, %s kernels\n",
+           "batch %ld, Adam lr %g; %d threads, %s kernels%s\n",
            m->name, (long long)tg_store_n_param_elements(s),
            (long long)tg_dataset_count(d->train), (long long)tg_dataset_count(d->test),
            (long long)d->rows, (long long)d->cols, d->n_classes, c->batch, c->lr,
-           tg_get_threads(), tg_cpu_level_name(tg_get_cpu_level()));
+           tg_get_threads(), tg_cpu_level_name(tg_get_cpu_level()),
+           ex_dist_size() > 1 ? "; data-parallel over MPI ranks" : "");
+    if (ex_dist_size() > 1) printf("%d ranks, %ld samples per rank and batch\n", ex_dist_size(), c->batch / ex_dist_size());
     fflush(stdout); /* before stderr's progress, when both go to one pipe */
     bool dot_pending = c->dot != NULL;
     if (first > c->epochs)
@@ -374,6 +388,7 @@ int ex_classify_run(const ex_common *c, tg_store *s, const ex_classifier *m, con
     }
     status = 0;
 done:
+    ex_dist_release();
     free(r.scores);
     tg_batcher_free(r.train);
     tg_batcher_free(r.test);

@@ -34,6 +34,7 @@ void ex_progress_begin(ex_progress *p, const char *unit, long epoch, long n_epoc
     memset(p, 0, sizeof *p);
     p->out = stderr;
     const char *mode = getenv("TG_PROGRESS");
+    p->off = mode && strcmp(mode, "off") == 0;
     if (mode && strcmp(mode, "live") == 0)
         p->live = true;
     else if (mode && strcmp(mode, "plain") == 0)
@@ -64,14 +65,16 @@ void ex_progress_step(ex_progress *p, int64_t samples, double loss) {
     p->done++;
     p->samples += samples;
     p->loss_sum += loss;
-    if (!p->live) return;
+    if (!p->live || p->off) return;
     double now = ex_now();
     if (now - p->last_draw >= 0.1 || p->done == p->n_batches || p->done == 1) draw(p, now);
 }
 
 double ex_progress_end(ex_progress *p) {
     double elapsed = ex_now() - p->start;
-    if (p->live) {
+    if (p->off) {
+        /* nothing to draw */
+    } else if (p->live) {
         fprintf(p->out, "\r\033[K");
     } else {
         char took[32];

@@ -17,6 +17,7 @@ double ex_now(void);
 typedef struct ex_progress {
     FILE *out;
     bool live;          /* redraw in place (out is a terminal) */
+    bool off; /* TG_PROGRESS=off: nothing at all (the other ranks of a --dist run) */
     const char *unit;   /* what the loss is called on the line: "loss", "bpc" */
     long epoch, n_epochs;
     int64_t n_batches, done, samples;

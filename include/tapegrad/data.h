@@ -100,6 +100,17 @@ typedef struct tg_batcher_opts {
     bool flatten;   /* (B, rows*cols) instead of (B, 1, rows, cols) */
     bool normalize; /* then (pixel / 255 - mean) / std */
     double mean, std;
+    /* Data-parallel training: with n_shards > 1, each batch of the global order is cut into
+     * n_shards contiguous parts and this batcher returns part `shard` (0-based): samples
+     * [shard * B / n_shards, (shard + 1) * B / n_shards) of the B the batch holds, rounded down.
+     * The order, the epochs and the state do not depend on the split (they are functions of the
+     * seed alone), so n_shards batchers together return exactly the batches one batcher returns,
+     * and a state saved by one resumes any other split. 0 and 1 mean no split. With shard_span
+     * k > 1 the batcher returns the k consecutive parts from `shard` on, as one tensor (the
+     * deterministic mode of tapegrad/dist.h gives each rank a run of fixed parts). */
+    int n_shards;
+    int shard;
+    int shard_span;
 } tg_batcher_opts;
 
 /* A batcher over d, which must outlive it. Starts at epoch 0, position 0, shuffled if asked.
@@ -107,7 +118,7 @@ typedef struct tg_batcher_opts {
 tg_batcher *tg_batcher_new(const tg_dataset *d, const tg_batcher_opts *opts, tg_error *err);
 void tg_batcher_free(tg_batcher *b);
 
-/* The next batch of the epoch: sets *x to a new tensor on t (owned by t, valid until
+/* The next batch of the epoch (this batcher's shard of it, when split): sets *x to a new tensor on t (owned by t, valid until
  * tg_tape_reset) and *labels to its labels (owned by the batcher, valid until the next call),
  * and returns true. At the end of an epoch returns false with both set to NULL and moves to the
  * next epoch, reshuffled, so the following call starts it. Also false when t cannot hold the

@@ -165,6 +165,18 @@ enum {
  * visited. Returns TG_OK or the error, which is also kept on the tape. */
 tg_status tg_tape_backward(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, unsigned flags);
 
+/* Called by tg_tape_backward once for each parameter (a store tensor made by tg_store_param)
+ * as soon as this sweep's whole gradient has been added to the parameter's .grad: when the
+ * sweep has passed the oldest node that uses it, while older nodes still wait for their rules.
+ * Parameters the sweep gives no gradient are not reported. Data-parallel training starts
+ * sending a gradient here while the rest of the sweep computes. A status other than TG_OK stops
+ * the sweep with that status and an error naming the parameter. */
+typedef tg_status (*tg_grad_hook)(void *ctx, tg_tensor *param);
+/* Installs fn (NULL removes it) with ctx, which must outlive its use; kept across resets. Without
+ * a hook, parameters receive their gradients after the whole sweep, as before; with one, each
+ * receives it at its last use, which gives the same values in the same order per parameter. */
+void tg_tape_set_grad_hook(tg_tape *t, tg_grad_hook fn, void *ctx);
+
 /* Computes d(out)/d(inputs[i]) (weighted by grad_out as above) into grads[i] without touching
  * any tensor's accumulated gradient. grads[i] is owned by the tape; it is a zero tensor when
  * out does not depend on inputs[i]. With TG_CREATE_GRAPH the grads are recorded and can be

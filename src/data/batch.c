@@ -61,6 +61,14 @@ tg_batcher *tg_batcher_new(const tg_dataset *d, const tg_batcher_opts *opts, tg_
                      o->mean, o->std);
         return NULL;
     }
+    int n_parts = o->n_shards > 1 ? o->n_shards : 1, span = o->shard_span > 1 ? o->shard_span : 1;
+    if (o->n_shards < 0 || o->shard < 0 || o->shard_span < 0 || o->shard >= n_parts ||
+        span > n_parts - o->shard) {
+        tg_error_set(err, TG_ERR_ARG,
+                     "batcher: shard %d (span %d) of %d; the parts must lie in [0, %d)", o->shard,
+                     span, o->n_shards, n_parts);
+        return NULL;
+    }
     if (o->drop_last && n < o->batch_size) {
         tg_error_set(err, TG_ERR_ARG,
                      "batcher: drop_last with batch size %lld leaves no batch of %lld samples",
@@ -138,6 +146,11 @@ static void convert_images(void *ctx, int64_t task) {
     }
 }
 
+/* floor(k * count / n) without forming k * count, which could overflow. */
+static int64_t shard_start(int64_t count, int k, int n) {
+    return (count / n) * k + (count % n) * k / n;
+}
+
 bool tg_batcher_next(tg_batcher *b, tg_tape *t, tg_tensor **x, const int64_t **labels) {
     if (x) *x = NULL;
     if (labels) *labels = NULL;
@@ -150,6 +163,12 @@ bool tg_batcher_next(tg_batcher *b, tg_tape *t, tg_tensor **x, const int64_t **l
     }
     int64_t start = b->position * b->o.batch_size;
     int64_t count = b->n - start < b->o.batch_size ? b->n - start : b->o.batch_size;
+    if (b->o.n_shards > 1) {
+        int64_t lo = shard_start(count, b->o.shard, b->o.n_shards);
+        int span = b->o.shard_span > 1 ? b->o.shard_span : 1;
+        count = shard_start(count, b->o.shard + span, b->o.n_shards) - lo;
+        start += lo;
+    }
     int64_t rows = tg_dataset_rows(b->d), cols = tg_dataset_cols(b->d), pix = rows * cols;
     tg_tensor *out =
         b->o.flatten ? tg_tensor_alloc(t, b->o.dtype, 2, (const int64_t[]){count, pix})

@@ -4,7 +4,10 @@
  * name (CONTRIBUTING S5.4).
  *
  * Gradients in flight are kept on the tensors (sweep_grad), tagged with a number unique to the
- * sweep, so nothing needs clearing between sweeps and stale values are never read. */
+ * sweep, so nothing needs clearing between sweeps and stale values are never read.
+ *
+ * With a gradient hook on the tape, each leaf is deposited as soon as the walk passes the oldest
+ * node that uses it (no older node can add to it), and the hook hears of each parameter there. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,7 +93,52 @@ static tg_status deposit(tg_tape *t, tg_tensor *x, uint64_t epoch) {
         leaf_what(x, "the accumulated gradient of", what, sizeof what);
         if (!tg_anomaly_gradient(t, x->grad, what)) return t->status;
     }
+    if (t->grad_hook && x->role == TG_ROLE_PARAM) {
+        tg_status st = t->grad_hook(t->grad_hook_ctx, x);
+        if (st != TG_OK) {
+            leaf_what(x, "backward: the gradient hook failed for", what, sizeof what);
+            return tg_fail_status(t, st, "%s (%s)", what, tg_status_string(st));
+        }
+    }
     return TG_OK;
+}
+
+void tg_tape_set_grad_hook(tg_tape *t, tg_grad_hook fn, void *ctx) {
+    if (!t) return;
+    t->grad_hook = fn;
+    t->grad_hook_ctx = fn ? ctx : NULL;
+}
+
+/* Marks each leaf input's oldest use in the walk from `from`: the last node to visit writes. */
+static void mark_final_uses(tg_node *from, uint64_t epoch) {
+    for (tg_node *n = from; n; n = n->prev)
+        for (int i = 0; i < n->n_inputs; i++) {
+            tg_tensor *x = n->inputs[i];
+            if (x && !x->node) {
+                x->final_use = n;
+                x->final_use_epoch = epoch;
+            }
+        }
+}
+
+/* Deposits the leaves whose oldest use is n, as tg_tape_backward's own deposits do: under no
+ * call site nor scope, since a leaf has neither. */
+static tg_status deposit_final(tg_tape *t, const tg_node *n, uint64_t epoch) {
+    const char *file = t->site_file;
+    int line = t->site_line;
+    int32_t scope = t->scope;
+    t->site_file = NULL;
+    t->scope = 0;
+    tg_status s = TG_OK;
+    for (int i = 0; i < n->n_inputs && s == TG_OK; i++) {
+        tg_tensor *x = n->inputs[i];
+        if (x && !x->node && x->final_use_epoch == epoch && x->final_use == n)
+            s = deposit(t, x, epoch);
+    }
+    t->site_file = file;
+    t->site_line = line;
+    t->scope = scope;
+    return s;
 }
 
 typedef struct sweep_request {
@@ -223,8 +271,13 @@ static uint64_t sweep(tg_tape *t, const sweep_request *r) {
         r->out->sweep_epoch = epoch;
         r->out->sweep_grad_owned = false;
     }
+    bool early = r->deposit && t->grad_hook;
+    if (early) mark_final_uses(r->out->node, epoch);
     /* Nodes recorded after out's node cannot reach it; the rules' own nodes are among them. */
-    for (tg_node *n = r->out->node; n && s == TG_OK; n = n->prev) s = visit(t, n, epoch, r);
+    for (tg_node *n = r->out->node; n && s == TG_OK; n = n->prev) {
+        s = visit(t, n, epoch, r);
+        if (s == TG_OK && early) s = deposit_final(t, n, epoch);
+    }
     t->grad_enabled = was_enabled;
     t->anomaly_forward = t->anomaly;
     t->site_file = site_file;

@@ -73,6 +73,10 @@ struct tg_tensor {
     /* After the fields kernels and ops read, so that their offsets (and cache lines) stay. */
     uint64_t gen;
     const tg_tape *tape; /* the tape it was made on (NULL in a store); only ever compared */
+    /* With a gradient hook on the tape, the oldest node of the running sweep that takes this
+     * leaf as an input: where its gradient is final. Valid while final_use_epoch is the sweep's. */
+    const tg_node *final_use;
+    uint64_t final_use_epoch;
     char name[TG_NAME_MAX];
 };
 
@@ -182,6 +186,8 @@ struct tg_tape {
     int32_t scope_stack[TG_SCOPE_MAX_DEPTH]; /* the scope in force before each push */
     tg_scope_table scopes;
     int64_t last_sweep_visits; /* nodes the latest sweep ran a backward rule for (tests) */
+    tg_grad_hook grad_hook;    /* tg_tape_set_grad_hook: called at each parameter's final deposit */
+    void *grad_hook_ctx;
 };
 
 /* Full path and pushed name of scope k ("" for 0 or any k out of range). Inline, being plain

@@ -91,6 +91,7 @@ static inline tg_tensor *header_in(tg_arena *a, size_t data_bytes) {
     x->sweep_grad = NULL;
     x->sweep_epoch = 0;
     x->sweep_grad_owned = false;
+    x->final_use_epoch = 0;
     x->name[0] = '\0';
     return x;
 }

@@ -1,7 +1,8 @@
 /* test_batch.c: the batch iterator: shapes, values and labels of each batch in f32 and f64,
  * the last short batch kept or dropped, normalisation, seeded shuffling that is a uniform
  * permutation per epoch and is the documented Fisher-Yates over tg_rng_below, and a saved state
- * that resumes bit-identically (also through its text form). */
+ * that resumes bit-identically (also through its text form), and shards that together are the
+ * unsplit batches. */
 #include "test_files.h"
 
 /* n images of 2x3 whose pixels are 20*i + p, labelled i: a batch's label names its image. */
@@ -425,6 +426,93 @@ START_TEST(test_tape_out_of_memory) {
 }
 END_TEST
 
+/* For every split of 1 to 5 shards (4 and 5 do not divide the batch of 7, nor the short last
+ * batch of 4): shard after shard, the rows of each batch are exactly the unsplit batch's, in its
+ * order, over three shuffled epochs; a state taken from a 2-way split at any batch resumes a
+ * 3-way split there. */
+START_TEST(test_shards_make_the_whole) {
+    tg_dataset *d = make_set(25);
+    tg_batcher_opts o = {.batch_size = 7, .shuffle = true, .seed = 5, .dtype = TG_F64};
+    tg_tape *t = tg_tape_new();
+    tg_batcher *whole = tg_batcher_new(d, &o, NULL);
+    tg_tensor *x;
+    const int64_t *y;
+    int64_t want[128], nw = 0;
+    for (int e = 0; e < 3; e++)
+        while (tg_batcher_next(whole, t, &x, &y))
+            for (int64_t i = 0; i < tg_tensor_dim(x, 0); i++) want[nw++] = y[i];
+    ck_assert_int_eq(nw, 75);
+    for (int n = 1; n <= 5; n++) {
+        tg_batcher *parts[5];
+        for (int r = 0; r < n; r++) {
+            tg_batcher_opts po = o;
+            po.n_shards = n;
+            po.shard = r;
+            parts[r] = tg_batcher_new(d, &po, NULL);
+            ck_assert_ptr_nonnull(parts[r]);
+        }
+        int64_t k = 0;
+        for (int e = 0; e < 3; e++)
+            for (;;) {
+                bool more = false;
+                for (int r = 0; r < n; r++) {
+                    bool got = tg_batcher_next(parts[r], t, &x, &y);
+                    ck_assert(r == 0 || got == more);
+                    more = got;
+                    if (!got) continue;
+                    check_batch(d, x, y, tg_tensor_dim(x, 0), 0, 1);
+                    for (int64_t i = 0; i < tg_tensor_dim(x, 0); i++)
+                        ck_assert_int_eq(y[i], want[k++]);
+                }
+                if (!more) break;
+                tg_tape_reset(t);
+            }
+        ck_assert_int_eq(k, nw);
+        for (int r = 0; r < n; r++) tg_batcher_free(parts[r]);
+    }
+    /* Saved by shard 1 of 2 after two batches, resumed by shard 2 of 3: the third batch's last
+     * third. */
+    tg_batcher_opts p2 = o, p3 = o;
+    p2.n_shards = 2;
+    p2.shard = 1;
+    p3.n_shards = 3;
+    p3.shard = 2;
+    tg_batcher *a = tg_batcher_new(d, &p2, NULL), *b = tg_batcher_new(d, &p3, NULL);
+    ck_assert(tg_batcher_next(a, t, &x, &y) && tg_batcher_next(a, t, &x, &y));
+    tg_batcher_state st;
+    ck_assert_int_eq(tg_batcher_get_state(a, &st), TG_OK);
+    ck_assert_int_eq(tg_batcher_set_state(b, &st, NULL), TG_OK);
+    ck_assert(tg_batcher_next(b, t, &x, &y));
+    ck_assert_int_eq(tg_tensor_dim(x, 0), 3); /* rows 4..6 of 7 */
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(y[i], want[14 + 4 + i]);
+    tg_batcher_free(a);
+    tg_batcher_free(b);
+    /* A shard outside the split is refused by name. */
+    tg_error err = {0};
+    p3.shard = 3;
+    ck_assert_ptr_null(tg_batcher_new(d, &p3, &err));
+    ck_assert_int_eq(err.status, TG_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.message, "shard 3 (span 1) of 3"));
+    /* Parts 1 and 2 of 3 as one: rows 2..6 of the first batch of 7. */
+    p3.shard = 1;
+    p3.shard_span = 2;
+    tg_batcher *c = tg_batcher_new(d, &p3, NULL);
+    ck_assert(tg_batcher_next(c, t, &x, &y));
+    ck_assert_int_eq(tg_tensor_dim(x, 0), 5);
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(y[i], want[2 + i]);
+    tg_batcher_free(c);
+    p3.shard_span = 3; /* parts 1..3 of 3: one too many */
+    ck_assert_ptr_null(tg_batcher_new(d, &p3, &err));
+    p3.shard_span = 0;
+    p3.n_shards = -1;
+    p3.shard = 0;
+    ck_assert_ptr_null(tg_batcher_new(d, &p3, &err));
+    tg_batcher_free(whole);
+    tg_tape_free(t);
+    tg_dataset_free(d);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("data_batch");
     TCase *tc = tcase_create("batch");
@@ -439,6 +527,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_batch_size_int64_max);
     tcase_add_test(tc, test_tape_out_of_memory);
+    tcase_add_test(tc, test_shards_make_the_whole);
     suite_add_tcase(s, tc);
     return tg_test_run(s);
 }

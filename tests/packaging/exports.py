@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""exports.py NM LIBRARY INCLUDE_DIR: the shared library exports exactly the public API.
+"""exports.py NM LIBRARY INCLUDE_DIR [--only H | --skip H]: a shared library exports exactly its API.
+
+The core library's API is every header under INCLUDE_DIR but tapegrad/dist.h (--skip dist.h);
+libtapegrad_dist's is that header alone (--only dist.h).
 
 Every symbol the library exports must start with tg_ and be declared in a header under
 INCLUDE_DIR, so that nothing internal (kernels, the JSON reader) can collide with another
@@ -12,9 +15,11 @@ import sys
 from pathlib import Path
 
 
-def declared_functions(include_dir):
+def declared_functions(include_dir, only=None, skip=None):
     names = set()
     for header in sorted(Path(include_dir).rglob("*.h")):
+        if (only and header.name != only) or (skip and header.name == skip):
+            continue
         text = header.read_text(encoding="utf-8")
         text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
         text = re.sub(r"//[^\n]*", " ", text)
@@ -40,7 +45,10 @@ def exported_symbols(nm, library):
 
 def main():
     nm, library, include_dir = sys.argv[1:4]
-    declared = declared_functions(include_dir)
+    rest = sys.argv[4:]
+    only = rest[1] if rest[:1] == ["--only"] else None
+    skip = rest[1] if rest[:1] == ["--skip"] else None
+    declared = declared_functions(include_dir, only, skip)
     exported = exported_symbols(nm, library)
     if not declared or not exported:
         print(f"found {len(declared)} declarations and {len(exported)} exports: "

@@ -1,0 +1,142 @@
+/* tapegrad/dist.h: data-parallel training over MPI, in the separate library libtapegrad_dist
+ * (pkg-config tapegrad-dist), built when meson finds MPI (-Dmpi=auto). The core library does not
+ * need MPI; this header includes <mpi.h>, so tapegrad.h does not include it.
+ *
+ * Every rank holds the whole model and trains on its shard of each global batch. After the
+ * backward pass the gradients are averaged across ranks, so every rank takes the same optimiser
+ * step. Gradients travel in buckets of parameters in reverse order of creation (roughly the
+ * order the sweep finishes them); a bucket's all-reduce starts as soon as the sweep has
+ * deposited the last of its gradients (tg_tape_set_grad_hook), while older layers still compute.
+ *
+ *     MPI_Init(&argc, &argv);
+ *     tg_error err = {0};
+ *     tg_dist *d = tg_dist_new(store, MPI_COMM_WORLD, NULL, &err);   // after the optimiser
+ *     if (!d || tg_dist_broadcast(d, &err) != TG_OK) { fprintf(stderr, "%s\n", err.message); }
+ *     tg_dist_attach(d, tape);
+ *     tg_batcher_opts bo = {.batch_size = 128, .shuffle = true, .seed = 1, .drop_last = true};
+ *     tg_dist_batcher_split(d, &bo);                      // this rank's shard of every batch
+ *     // each step: forward on the shard, tg_tape_backward, then
+ *     if (tg_dist_sync(d, &err) != TG_OK) { fprintf(stderr, "%s\n", err.message); }
+ *     // tg_optim_step, tg_tape_reset; rank 0 saves with tg_dist_checkpoint_save
+ *     tg_dist_free(d);
+ *     MPI_Finalize();
+ *
+ * Faults: the library puts MPI_ERRORS_RETURN on its own copy of the communicator and bounds
+ * every wait by opts.timeout_s, so a rank whose peer died or stopped gets an error naming what
+ * it waited for instead of hanging; tg_dist_agree tells every rank that one of them failed and
+ * why. After such an error the object refuses further work (TG_ERR_IO); the program should then
+ * end every rank, e.g. with MPI_Abort. */
+#ifndef TAPEGRAD_DIST_H
+#define TAPEGRAD_DIST_H
+
+#include <mpi.h>
+
+#include "tapegrad/checkpoint.h"
+#include "tapegrad/data.h"
+#include "tapegrad/tape.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+TG_PUBLIC_BEGIN
+
+typedef struct tg_dist tg_dist; /* opaque */
+
+/* How gradients are reduced. All-zero fields (or NULL options) mean the defaults. */
+typedef struct tg_dist_opts {
+    /* Bytes of gradient per bucket (default TG_DIST_BUCKET_DEFAULT). A bucket is closed when
+     * the next parameter would take it past this, so a larger parameter gets a bucket of its
+     * own. Smaller buckets start sending earlier and overlap more of the sweep; each costs one
+     * more message latency. docs/distributed.md derives the best size for a link. */
+    int64_t bucket_bytes;
+    /* Start every all-reduce only in tg_dist_sync, after the whole sweep (to measure what the
+     * overlap saves). */
+    bool no_overlap;
+    /* The reduction order is fixed: each global batch is cut into det_chunks equal parts, each
+     * part's gradient is computed by one backward of its own, and the parts' gradients are
+     * summed in part order, rank after rank. Parameters are then the same bits for any number
+     * of ranks up to det_chunks (divisor or not), at the cost of the overlap. */
+    bool deterministic;
+    int det_chunks;
+    /* Seconds any wait may last before it fails (default 60). */
+    double timeout_s;
+} tg_dist_opts;
+
+#define TG_DIST_BUCKET_DEFAULT ((int64_t)256 * 1024)
+
+/* A data-parallel group over a copy of comm (MPI_Comm_dup: collective, every rank calls it)
+ * for the parameters of s, which must be made, with the same names, shapes and dtypes and in
+ * the same order, on every rank (checked: TG_ERR_ARG naming the first rank that differs). MPI
+ * must be initialised. Owned by the caller (tg_dist_free); s must outlive it. NULL, err set, on
+ * bad options or when the ranks disagree. */
+tg_dist *tg_dist_new(tg_store *s, MPI_Comm comm, const tg_dist_opts *opts, tg_error *err);
+/* Frees the object and its communicator. NULL is a no-op. */
+void tg_dist_free(tg_dist *d);
+
+/* This rank and the number of ranks (0 and 1 for NULL). */
+int tg_dist_rank(const tg_dist *d);
+int tg_dist_size(const tg_dist *d);
+
+/* Copies every tensor of the store, parameters and buffers (optimiser state, running
+ * statistics), from rank 0 to all ranks. Collective: call it after making the model and the
+ * optimiser, and again after rank 0 alone changed the store. */
+tg_status tg_dist_broadcast(tg_dist *d, tg_error *err);
+
+/* Sets the split fields of o (n_shards, shard, shard_span) to this rank's part of every global
+ * batch: 1/size of it, or in deterministic mode this rank's run of the det_chunks parts. The
+ * global batch should divide evenly (drop_last), so every rank averages over as many samples. */
+void tg_dist_batcher_split(const tg_dist *d, tg_batcher_opts *o);
+
+/* Backward passes per step on this rank: 1, or in deterministic mode the number of parts of
+ * the global batch this rank holds. Part k of a shard of n samples is rows [k n / parts,
+ * (k + 1) n / parts). */
+int tg_dist_n_chunks(const tg_dist *d);
+
+/* Reports the gradients of t's sweeps to d (tg_tape_set_grad_hook on t), so that buckets start
+ * their all-reduce during tg_tape_backward. One tape per tg_dist; NULL detaches. */
+tg_status tg_dist_attach(tg_dist *d, tg_tape *t);
+
+/* Deterministic mode: after the backward of each of this rank's parts, moves the parameters'
+ * gradients aside (and zeroes them) for the ordered sum. TG_ERR_ARG in the other mode or after
+ * more calls than parts. */
+tg_status tg_dist_chunk_done(tg_dist *d, tg_error *err);
+
+/* Ends the step's reduction: starts the buckets not started yet, waits for all, and leaves in
+ * every parameter's gradient the mean over ranks (deterministic mode: over parts). Collective.
+ * TG_ERR_IO naming the bucket when a wait times out or MPI fails. */
+tg_status tg_dist_sync(tg_dist *d, tg_error *err);
+
+/* Every rank says whether its own part went well (status, and a message when not; message may
+ * be NULL) and learns whether all did: TG_OK on all ranks, or on all ranks the failing status
+ * of the lowest failing rank with its message, "rank R: message". Collective, bounded by the
+ * timeout. Call it after anything that can fail on one rank alone (loading data, a save). */
+tg_status tg_dist_agree(tg_dist *d, tg_status status, const char *message, tg_error *err);
+
+/* Rank 0 saves the store (tg_checkpoint_save); every rank returns the outcome (tg_dist_agree).
+ * Collective. */
+tg_status tg_dist_checkpoint_save(tg_dist *d, const char *path, const tg_checkpoint_meta *meta,
+                                  tg_error *err);
+/* Rank 0 loads the file into the store, then the store and the metadata are broadcast, so a
+ * run saved by any number of ranks resumes on any other (the batcher state in the metadata is
+ * the global one). Collective; all or nothing on every rank alike. meta_out may be NULL. */
+tg_status tg_dist_checkpoint_load(tg_dist *d, const char *path, tg_checkpoint_meta *meta_out,
+                                  tg_error *err);
+
+/* Measurements since tg_dist_new: seconds this rank spent blocked in tg_dist_sync waiting for
+ * communication, steps synced, buckets in the layout, and buckets whose all-reduce started
+ * during a sweep (not in tg_dist_sync). */
+typedef struct tg_dist_stats {
+    double wait_seconds;
+    int64_t steps;
+    int n_buckets;
+    int64_t buckets_started_early;
+} tg_dist_stats;
+void tg_dist_get_stats(const tg_dist *d, tg_dist_stats *out);
+
+TG_PUBLIC_END
+
+#ifdef __cplusplus
+}
+#endif
+#endif

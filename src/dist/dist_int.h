@@ -1,0 +1,64 @@
+/* dist_int.h: what the two files of src/dist share: the group object, its buckets, and the
+ * bounded wait every communication goes through. Never installed. */
+#ifndef TG_DIST_INT_H
+#define TG_DIST_INT_H
+
+#include "tapegrad.h"
+#include "tapegrad/dist.h"
+
+/* Parameters [first, first + count) of d->params, packed one after another in buf. */
+typedef struct dist_bucket {
+    int first, count;
+    int64_t n_elems;
+    tg_dtype dtype;
+    char *buf;
+    int n_ready;  /* parameters of this bucket packed in this step */
+    bool started; /* its reduction was started this step */
+    bool done;    /* ...and has completed */
+    MPI_Request req;
+} dist_bucket;
+
+struct tg_dist {
+    tg_store *s;
+    MPI_Comm comm;
+    int rank, size;
+    tg_dist_opts o;
+    int n_params;
+    tg_tensor **params;  /* reverse creation order: roughly the order the sweep finishes them */
+    int *bucket_of;      /* bucket of params[i] */
+    int64_t *offset;     /* element offset of params[i] in its bucket */
+    bool *ready;         /* params[i] was packed in this step */
+    int n_buckets;
+    dist_bucket *buckets;
+    int hint;            /* where the search for the next reported parameter starts */
+    tg_tape *tape;
+    /* deterministic mode: this rank's parts [chunk0, chunk0 + n_chunks) of det_chunks, and
+     * each part's gradients, bucket by bucket (stash[k * n_buckets + b]) */
+    int chunk0, n_chunks, chunks_done;
+    char **stash;
+    /* a failed or timed-out communication leaves the group unusable */
+    bool broken;
+    char broken_msg[200];
+    tg_dist_stats stats;
+};
+
+/* Waits for n requests, testing them (which also drives MPI's progress) and sleeping briefly
+ * between tests, at most the group's timeout. On failure marks the group broken and sets err
+ * to TG_ERR_IO: "rank R: <what> ...". Adds the time waited to *waited when not NULL. */
+tg_status dist_wait(tg_dist *d, int n, MPI_Request *reqs, const char *what, double *waited,
+                    tg_error *err);
+/* TG_ERR_IO with the reason when the group is broken, else TG_OK. */
+tg_status dist_usable(const tg_dist *d, tg_error *err);
+/* Marks the group broken by MPI error code rc during `what`. */
+tg_status dist_mpi_fail(tg_dist *d, int rc, const char *what, tg_error *err);
+/* The MPI type of a dtype's elements. */
+MPI_Datatype dist_mpi_type(tg_dtype dt);
+/* Seconds on a monotonic clock. */
+double dist_now(void);
+
+/* reduce.c: the bucket layout (allocated with the group) and the gradient hook. */
+tg_status dist_buckets_make(tg_dist *d, tg_error *err);
+void dist_buckets_free(tg_dist *d);
+tg_status dist_grad_ready(void *ctx, tg_tensor *param);
+
+#endif

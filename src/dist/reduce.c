@@ -1,0 +1,275 @@
+/* reduce.c: averaging the gradients across ranks. Parameters are laid out in buckets in reverse
+ * creation order; the sweep's hook packs each parameter's gradient into its bucket when it is
+ * final, and a full bucket's MPI_Iallreduce starts at once, overlapping the rest of the sweep.
+ * tg_dist_sync starts what is left, waits, and unpacks the mean.
+ *
+ * Deterministic mode instead keeps each part's gradients apart and sums them in part order:
+ * rank r receives the running sum of the parts before its own from rank r - 1, adds its parts
+ * one by one and passes it on; the last rank broadcasts the total. The additions are the same,
+ * in the same order, whatever the number of ranks, so the result is the same bits. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist_int.h"
+
+tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
+    int n = tg_store_n_params(d->s);
+    d->n_params = n;
+    d->params = calloc((size_t)n + 1, sizeof *d->params);
+    d->bucket_of = calloc((size_t)n + 1, sizeof *d->bucket_of);
+    d->offset = calloc((size_t)n + 1, sizeof *d->offset);
+    d->ready = calloc((size_t)n + 1, sizeof *d->ready);
+    d->buckets = calloc((size_t)n + 1, sizeof *d->buckets);
+    if (!d->params || !d->bucket_of || !d->offset || !d->ready || !d->buckets) goto nomem;
+    /* Layers make their parameters in the order the forward pass uses them, so the sweep
+     * finishes them roughly newest first: bucket 0 holds the last-made ones and fills first. */
+    for (int i = 0; i < n; i++) d->params[i] = tg_store_get_param(d->s, n - 1 - i);
+    dist_bucket *cur = NULL;
+    for (int i = 0; i < n; i++) {
+        tg_tensor *p = d->params[i];
+        int64_t numel = tg_tensor_numel(p);
+        size_t esize = tg_dtype_size(tg_tensor_dtype(p));
+        if (numel > INT32_MAX)
+            return tg_error_set(err, TG_ERR_ARG,
+                                "dist: parameter '%s' has %lld elements; MPI counts stop at %d",
+                                tg_tensor_name(p), (long long)numel, INT32_MAX);
+        if (!cur || cur->dtype != tg_tensor_dtype(p) ||
+            (int64_t)((cur->n_elems + numel) * (int64_t)esize) > d->o.bucket_bytes ||
+            cur->n_elems + numel > INT32_MAX) {
+            cur = &d->buckets[d->n_buckets++];
+            cur->first = i;
+            cur->dtype = tg_tensor_dtype(p);
+            cur->req = MPI_REQUEST_NULL;
+        }
+        d->bucket_of[i] = (int)(cur - d->buckets);
+        d->offset[i] = cur->n_elems;
+        cur->n_elems += numel;
+        cur->count++;
+    }
+    for (int b = 0; b < d->n_buckets; b++) {
+        dist_bucket *k = &d->buckets[b];
+        k->buf = malloc((size_t)k->n_elems * tg_dtype_size(k->dtype) + 1);
+        if (!k->buf) goto nomem;
+    }
+    if (d->o.deterministic) {
+        d->chunk0 = (int)((int64_t)d->rank * d->o.det_chunks / d->size);
+        d->n_chunks = (int)((int64_t)(d->rank + 1) * d->o.det_chunks / d->size) - d->chunk0;
+        d->stash = calloc((size_t)d->n_chunks * (size_t)d->n_buckets + 1, sizeof *d->stash);
+        if (!d->stash) goto nomem;
+        for (int k = 0; k < d->n_chunks; k++)
+            for (int b = 0; b < d->n_buckets; b++) {
+                dist_bucket *bk = &d->buckets[b];
+                d->stash[k * d->n_buckets + b] =
+                    malloc((size_t)bk->n_elems * tg_dtype_size(bk->dtype) + 1);
+                if (!d->stash[k * d->n_buckets + b]) goto nomem;
+            }
+    }
+    return TG_OK;
+nomem:
+    return tg_error_set(err, TG_ERR_NOMEM, "dist: out of memory for the gradient buckets");
+}
+
+void dist_buckets_free(tg_dist *d) {
+    for (int b = 0; d->buckets && b < d->n_buckets; b++) free(d->buckets[b].buf);
+    if (d->stash)
+        for (int i = 0; i < d->n_chunks * d->n_buckets; i++) free(d->stash[i]);
+    free(d->stash);
+    free(d->buckets);
+    free(d->params);
+    free(d->bucket_of);
+    free(d->offset);
+    free(d->ready);
+}
+
+/* Copies params[i]'s gradient into dst, laid out as bucket bucket_of[i] (or zeros when it has
+ * none yet). */
+static void pack(const tg_dist *d, int i, char *dst) {
+    tg_tensor *p = d->params[i];
+    size_t esize = tg_dtype_size(tg_tensor_dtype(p));
+    size_t bytes = (size_t)tg_tensor_numel(p) * esize;
+    char *at = dst + (size_t)d->offset[i] * esize;
+    tg_tensor *g = tg_tensor_grad(p);
+    if (g)
+        memcpy(at, tg_tensor_data(g), bytes);
+    else
+        memset(at, 0, bytes);
+}
+
+static tg_status start_bucket(tg_dist *d, int b, tg_error *err) {
+    dist_bucket *k = &d->buckets[b];
+    for (int i = k->first; i < k->first + k->count; i++)
+        if (!d->ready[i]) {
+            pack(d, i, k->buf);
+            d->ready[i] = true;
+        }
+    k->started = true;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, k->buf, (int)k->n_elems, dist_mpi_type(k->dtype),
+                            MPI_SUM, d->comm, &k->req);
+    if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "starting a bucket's all-reduce", err);
+    return TG_OK;
+}
+
+/* Lets MPI move the started reductions along (it progresses only inside its calls). */
+static void progress(tg_dist *d) {
+    for (int b = 0; b < d->n_buckets; b++) {
+        dist_bucket *k = &d->buckets[b];
+        if (k->started && !k->done) {
+            int flag = 0;
+            if (MPI_Test(&k->req, &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS && flag) k->done = true;
+        }
+    }
+}
+
+tg_status dist_grad_ready(void *ctx, tg_tensor *param) {
+    tg_dist *d = ctx;
+    if (d->broken || d->o.deterministic) return TG_OK;
+    int i = -1;
+    for (int j = 0; j < d->n_params && i < 0; j++) {
+        int k = (d->hint + j) % d->n_params;
+        if (d->params[k] == param) i = k;
+    }
+    if (i < 0) return TG_OK; /* a parameter of another store */
+    d->hint = (i + 1) % d->n_params;
+    dist_bucket *k = &d->buckets[d->bucket_of[i]];
+    if (k->started) return TG_ERR_ARG; /* a second sweep in one step, after its bucket left */
+    if (!d->ready[i]) {
+        pack(d, i, k->buf);
+        d->ready[i] = true;
+        k->n_ready++;
+    } else {
+        pack(d, i, k->buf); /* accumulated again: take the newer sum */
+    }
+    if (k->n_ready == k->count && !d->o.no_overlap) {
+        if (start_bucket(d, d->bucket_of[i], NULL) != TG_OK) return TG_ERR_IO;
+        d->stats.buckets_started_early++;
+    }
+    progress(d);
+    return TG_OK;
+}
+
+static void next_step(tg_dist *d) {
+    for (int b = 0; b < d->n_buckets; b++) {
+        dist_bucket *k = &d->buckets[b];
+        k->n_ready = 0;
+        k->started = k->done = false;
+        k->req = MPI_REQUEST_NULL;
+    }
+    memset(d->ready, 0, (size_t)d->n_params * sizeof *d->ready);
+    d->chunks_done = 0;
+    d->stats.steps++;
+}
+
+/* Writes bucket k's buffer, times scale, into its parameters' gradients. */
+static void unpack(tg_dist *d, const dist_bucket *k, const char *buf, double scale) {
+    for (int i = k->first; i < k->first + k->count; i++) {
+        tg_tensor *g = tg_tensor_grad(d->params[i]);
+        if (!g) continue;
+        int64_t n = tg_tensor_numel(g), off = d->offset[i];
+        if (k->dtype == TG_F64) {
+            const double *src = (const double *)(const void *)buf + off;
+            double *dst = tg_tensor_data(g);
+            for (int64_t j = 0; j < n; j++) dst[j] = src[j] * scale;
+        } else {
+            const float *src = (const float *)(const void *)buf + off;
+            float *dst = tg_tensor_data(g);
+            float s = (float)scale;
+            for (int64_t j = 0; j < n; j++) dst[j] = src[j] * s;
+        }
+    }
+}
+
+tg_status tg_dist_chunk_done(tg_dist *d, tg_error *err) {
+    if (dist_usable(d, err) != TG_OK) return TG_ERR_IO;
+    if (!d->o.deterministic || d->chunks_done >= d->n_chunks)
+        return tg_error_set(err, TG_ERR_ARG,
+                            "dist: tg_dist_chunk_done called %s (this rank holds %d parts)",
+                            d->o.deterministic ? "more often than there are parts"
+                                               : "outside deterministic mode",
+                            tg_dist_n_chunks(d));
+    for (int b = 0; b < d->n_buckets; b++) {
+        const dist_bucket *k = &d->buckets[b];
+        for (int i = k->first; i < k->first + k->count; i++)
+            pack(d, i, d->stash[d->chunks_done * d->n_buckets + b]);
+    }
+    tg_store_zero_grad(d->s);
+    d->chunks_done++;
+    return TG_OK;
+}
+
+/* acc += part, element by element, in the bucket's dtype. */
+static void add_into(const dist_bucket *k, char *acc, const char *part) {
+    if (k->dtype == TG_F64) {
+        double *a = (double *)(void *)acc;
+        const double *p = (const double *)(const void *)part;
+        for (int64_t j = 0; j < k->n_elems; j++) a[j] += p[j];
+    } else {
+        float *a = (float *)(void *)acc;
+        const float *p = (const float *)(const void *)part;
+        for (int64_t j = 0; j < k->n_elems; j++) a[j] += p[j];
+    }
+}
+
+static tg_status sync_ordered(tg_dist *d, tg_error *err) {
+    if (d->chunks_done != d->n_chunks)
+        return tg_error_set(err, TG_ERR_ARG,
+                            "dist: deterministic sync after %d of this rank's %d parts "
+                            "(call tg_dist_chunk_done after each part's backward)",
+                            d->chunks_done, d->n_chunks);
+    const int last = d->size - 1;
+    double *waited = &d->stats.wait_seconds;
+    for (int b = 0; b < d->n_buckets; b++) {
+        dist_bucket *k = &d->buckets[b];
+        size_t bytes = (size_t)k->n_elems * tg_dtype_size(k->dtype);
+        MPI_Datatype type = dist_mpi_type(k->dtype);
+        int rc;
+        if (d->rank > 0) {
+            rc = MPI_Irecv(k->buf, (int)k->n_elems, type, d->rank - 1, b, d->comm, &k->req);
+            if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "receiving the running sum", err);
+            if (dist_wait(d, 1, &k->req, "receiving the running sum from the rank before",
+                          waited, err) != TG_OK)
+                return TG_ERR_IO;
+        } else {
+            memset(k->buf, 0, bytes);
+        }
+        for (int c = 0; c < d->n_chunks; c++) add_into(k, k->buf, d->stash[c * d->n_buckets + b]);
+        if (d->rank < last) {
+            rc = MPI_Isend(k->buf, (int)k->n_elems, type, d->rank + 1, b, d->comm, &k->req);
+            if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "passing the running sum", err);
+            if (dist_wait(d, 1, &k->req, "passing the running sum to the next rank", waited,
+                          err) != TG_OK)
+                return TG_ERR_IO;
+        }
+    }
+    for (int b = 0; b < d->n_buckets; b++) {
+        dist_bucket *k = &d->buckets[b];
+        int rc = MPI_Ibcast(k->buf, (int)k->n_elems, dist_mpi_type(k->dtype), last, d->comm,
+                            &k->req);
+        if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "broadcasting the sum", err);
+        if (dist_wait(d, 1, &k->req, "broadcasting the sum from the last rank", waited, err) !=
+            TG_OK)
+            return TG_ERR_IO;
+        unpack(d, k, k->buf, 1.0 / d->o.det_chunks);
+    }
+    next_step(d);
+    return TG_OK;
+}
+
+tg_status tg_dist_sync(tg_dist *d, tg_error *err) {
+    if (dist_usable(d, err) != TG_OK) return TG_ERR_IO;
+    if (d->o.deterministic) return sync_ordered(d, err);
+    for (int b = 0; b < d->n_buckets; b++)
+        if (!d->buckets[b].started && start_bucket(d, b, err) != TG_OK) return TG_ERR_IO;
+    for (int b = 0; b < d->n_buckets; b++) {
+        dist_bucket *k = &d->buckets[b];
+        if (!k->done) {
+            char what[64];
+            snprintf(what, sizeof what, "the all-reduce of bucket %d of %d", b, d->n_buckets);
+            if (dist_wait(d, 1, &k->req, what, &d->stats.wait_seconds, err) != TG_OK)
+                return TG_ERR_IO;
+        }
+        unpack(d, k, k->buf, 1.0 / d->size);
+    }
+    next_step(d);
+    return TG_OK;
+}

@@ -1,0 +1,266 @@
+/* dist_train.c: the program the distributed tests run under mpirun (tests/dist/run_dist.py
+ * starts it with 1 to 4 ranks and compares what rank 0 saves). Not a Check runner: Check forks
+ * each test into a child process, and an MPI process cannot be forked into several.
+ *
+ * It trains a small MLP (36-16-4, tanh) on 480 generated 6x6 images of 4 classes for --steps
+ * global batches of 24, SGD with momentum, through tapegrad/dist.h, and checks on the way what
+ * must hold on every rank count: after the broadcast every rank holds rank 0's parameters (each
+ * rank initialises from its own seed, so only the broadcast can make them equal), and after
+ * every step all ranks hold the same bits. It can also save and resume checkpoints, kill one
+ * rank, give one rank a corrupt data file or a different model, to test how the group fails.
+ * Exit status 0 only when every check held; errors go to stderr as "dist_train: rank R: ...". */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tapegrad.h>
+#include <tapegrad/dist.h>
+
+enum { SIDE = 6, PIX = SIDE * SIDE, N_CLASSES = 4, N_SAMPLES = 480, HIDDEN = 16 };
+
+typedef struct opts {
+    tg_dtype dtype;
+    bool deterministic, no_overlap;
+    int chunks, steps, save_every, kill_rank, kill_step, bad_rank, wrong_rank;
+    long bucket_bytes;
+    double timeout;
+    const char *out, *save, *resume, *bad_file, *verify;
+    bool expect_early;
+} opts;
+
+static int rank_of_world(void) {
+    int r = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    return r;
+}
+
+/* One line on stderr in one write, so that mpirun does not mix it with another rank's. */
+static void say(const char *fmt, const char *detail) {
+    char line[600], msg[512];
+    snprintf(msg, sizeof msg, fmt, detail);
+    snprintf(line, sizeof line, "dist_train: rank %d: %s\n", rank_of_world(), msg);
+    fputs(line, stderr);
+    fflush(stderr);
+}
+
+/* Ends every rank: MPI_Finalize would wait for peers that may be gone. */
+static void fail(const char *fmt, const char *detail) {
+    say(fmt, detail);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    exit(1);
+}
+
+/* A failure every rank agreed on (tg_dist_agree): all are alive, so each reports and ends
+ * normally, and none is killed before it could say why. */
+static void fail_together(const char *fmt, const char *detail) {
+    say(fmt, detail);
+    MPI_Finalize();
+    exit(1);
+}
+
+static bool parse(int argc, char **argv, opts *o) {
+    *o = (opts){.dtype = TG_F64, .chunks = 12, .steps = 100, .kill_rank = -1, .bad_rank = -1,
+                .wrong_rank = -1, .timeout = 20};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--det")) {
+            o->deterministic = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-overlap")) {
+            o->no_overlap = true;
+            continue;
+        }
+        if (!strcmp(a, "--expect-early")) {
+            o->expect_early = true;
+            continue;
+        }
+        if (!v) return false;
+        if (!strcmp(a, "--dtype")) o->dtype = strcmp(v, "f32") ? TG_F64 : TG_F32;
+        else if (!strcmp(a, "--chunks")) o->chunks = atoi(v);
+        else if (!strcmp(a, "--steps")) o->steps = atoi(v);
+        else if (!strcmp(a, "--bucket")) o->bucket_bytes = atol(v);
+        else if (!strcmp(a, "--timeout")) o->timeout = atof(v);
+        else if (!strcmp(a, "--out")) o->out = v;
+        else if (!strcmp(a, "--save")) o->save = v;
+        else if (!strcmp(a, "--save-every")) o->save_every = atoi(v);
+        else if (!strcmp(a, "--resume")) o->resume = v;
+        else if (!strcmp(a, "--verify")) o->verify = v;
+        else if (!strcmp(a, "--kill-rank")) o->kill_rank = atoi(v);
+        else if (!strcmp(a, "--kill-step")) o->kill_step = atoi(v);
+        else if (!strcmp(a, "--bad-rank")) o->bad_rank = atoi(v);
+        else if (!strcmp(a, "--bad-file")) o->bad_file = v;
+        else if (!strcmp(a, "--wrong-model-rank")) o->wrong_rank = atoi(v);
+        else return false;
+        i++;
+    }
+    return true;
+}
+
+/* Class c lights up row c and column c + 1, plus noise: learnable, not trivially. */
+static tg_dataset *make_data(tg_error *err) {
+    static uint8_t im[N_SAMPLES * PIX], lb[N_SAMPLES];
+    tg_rng rng;
+    tg_rng_seed(&rng, 42);
+    for (int i = 0; i < N_SAMPLES; i++) {
+        int c = (int)tg_rng_below(&rng, N_CLASSES);
+        lb[i] = (uint8_t)c;
+        for (int p = 0; p < PIX; p++) {
+            int on = p / SIDE == c || p % SIDE == c + 1;
+            im[i * PIX + p] = (uint8_t)((on ? 160 : 0) + tg_rng_below(&rng, 96));
+        }
+    }
+    return tg_dataset_from_memory(N_SAMPLES, SIDE, SIDE, im, lb, err);
+}
+
+typedef struct model {
+    tg_linear fc1, fc2;
+} model;
+
+static tg_tensor *forward(tg_tape *t, const model *m, tg_tensor *x) {
+    return tg_linear_forward(t, &m->fc2, tg_tanh(t, tg_linear_forward(t, &m->fc1, x)));
+}
+
+/* Every rank's parameters and buffers equal rank 0's, bit for bit. */
+static void check_same_as_rank0(tg_store *s, const char *when) {
+    for (int i = 0; i < tg_store_n_tensors(s); i++) {
+        tg_tensor *x = tg_store_get_tensor(s, i);
+        size_t bytes = (size_t)tg_tensor_numel(x) * tg_dtype_size(tg_tensor_dtype(x));
+        char *copy = malloc(bytes);
+        if (!copy) fail("%s", "out of memory");
+        memcpy(copy, tg_tensor_data(x), bytes);
+        MPI_Bcast(copy, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD);
+        if (memcmp(copy, tg_tensor_data(x), bytes) != 0) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "%s differs from rank 0's %s", tg_tensor_name(x), when);
+            fail("%s", msg);
+        }
+        free(copy);
+    }
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    opts o;
+    if (!parse(argc, argv, &o)) fail("%s", "bad arguments");
+    int world_rank = rank_of_world();
+    tg_set_threads(1);
+    tg_error err = {0};
+
+    /* The data: generated in memory, or read from --bad-file on --bad-rank. */
+    tg_dataset *data = NULL;
+    if (world_rank == o.bad_rank)
+        data = tg_dataset_load_idx(o.bad_file, o.bad_file, &err);
+    else
+        data = make_data(&err);
+
+    tg_store *s = tg_store_new();
+    tg_rng rng;
+    tg_rng_seed(&rng, 1000 + (uint64_t)world_rank); /* only the broadcast makes ranks agree */
+    model m;
+    int hidden = world_rank == o.wrong_rank ? HIDDEN + 1 : HIDDEN;
+    if (tg_linear_init(&m.fc1, s, "fc1", PIX, hidden, true, o.dtype, &rng, &err) != TG_OK ||
+        tg_linear_init(&m.fc2, s, "fc2", hidden, N_CLASSES, true, o.dtype, &rng, &err) != TG_OK)
+        fail("%s", err.message);
+    tg_sgd_options so = tg_sgd_defaults(0.1);
+    so.momentum = 0.9;
+    tg_optim *opt = tg_optim_sgd(s, &so, &err);
+    if (!opt) fail("%s", err.message);
+
+    tg_dist_opts dopts = {.bucket_bytes = o.bucket_bytes, .no_overlap = o.no_overlap,
+                          .deterministic = o.deterministic, .det_chunks = o.chunks,
+                          .timeout_s = o.timeout};
+    tg_dist *d = tg_dist_new(s, MPI_COMM_WORLD, &dopts, &err);
+    if (!d) fail("%s", err.message);
+    /* A rank without its data says so, and every rank hears it. */
+    tg_error dist_err = {0};
+    if (tg_dist_agree(d, data ? TG_OK : err.status, err.message, &dist_err) != TG_OK)
+        fail_together("cannot train: %s", dist_err.message);
+
+    tg_checkpoint_meta meta;
+    tg_checkpoint_meta_init(&meta);
+    if (o.verify) {
+        if (tg_dist_checkpoint_load(d, o.verify, &meta, &err) != TG_OK) fail("%s", err.message);
+        if (world_rank == 0) printf("verified %s: step %lld\n", o.verify, (long long)meta.step);
+        tg_dist_free(d);
+        MPI_Finalize();
+        return 0;
+    }
+    if (tg_dist_broadcast(d, &err) != TG_OK) fail("%s", err.message);
+    check_same_as_rank0(s, "after the broadcast");
+
+    tg_batcher_opts bo = {.batch_size = 24, .shuffle = true, .seed = 7, .drop_last = true,
+                          .dtype = o.dtype, .flatten = true};
+    tg_dist_batcher_split(d, &bo);
+    tg_batcher *b = tg_batcher_new(data, &bo, &err);
+    if (!b) fail("%s", err.message);
+    int step = 0;
+    if (o.resume) {
+        if (tg_dist_checkpoint_load(d, o.resume, &meta, &err) != TG_OK) fail("%s", err.message);
+        tg_batcher_state st;
+        const char *text = tg_checkpoint_meta_get(&meta, "batcher");
+        if (!text || tg_batcher_state_parse(text, &st, &err) != TG_OK ||
+            tg_batcher_set_state(b, &st, &err) != TG_OK)
+            fail("resume: %s", text ? err.message : "no batcher state");
+        step = (int)meta.step;
+        check_same_as_rank0(s, "after loading");
+    }
+
+    tg_tape *t = tg_tape_new();
+    tg_dist_attach(d, t);
+    while (step < o.steps) {
+        tg_tensor *x;
+        const int64_t *y;
+        if (!tg_batcher_next(b, t, &x, &y)) {
+            if (tg_tape_status(t) != TG_OK) fail("%s", tg_tape_error(t));
+            continue; /* the next epoch */
+        }
+        int nc = tg_dist_n_chunks(d);
+        int64_t n = tg_tensor_dim(x, 0);
+        tg_store_zero_grad(s);
+        for (int k = 0; k < nc; k++) {
+            int64_t lo = k * n / nc, hi = (k + 1) * n / nc;
+            tg_tensor *xk = nc > 1 ? tg_slice(t, x, 0, lo, hi, 1) : x;
+            tg_tensor *loss = tg_cross_entropy(t, forward(t, &m, xk), y + lo, 0, TG_REDUCE_MEAN);
+            if (tg_tape_backward(t, loss, NULL, 0) != TG_OK) fail("%s", tg_tape_error(t));
+            if (o.deterministic && tg_dist_chunk_done(d, &err) != TG_OK) fail("%s", err.message);
+        }
+        if (tg_dist_sync(d, &err) != TG_OK) fail("%s", err.message);
+        if (tg_optim_step(opt, &err) != TG_OK) fail("%s", err.message);
+        tg_tape_reset(t);
+        step++;
+        if (step % 25 == 0) check_same_as_rank0(s, "after a step");
+        if (world_rank == o.kill_rank && step == o.kill_step) raise(SIGKILL);
+        if (o.save && o.save_every > 0 && step % o.save_every == 0) {
+            tg_batcher_state st;
+            char text[TG_BATCHER_STATE_CHARS];
+            tg_batcher_get_state(b, &st);
+            tg_batcher_state_format(&st, text);
+            meta.step = step;
+            tg_checkpoint_meta_set(&meta, "batcher", text);
+            if (tg_dist_checkpoint_save(d, o.save, &meta, &err) != TG_OK)
+                fail("%s", err.message);
+        }
+    }
+    check_same_as_rank0(s, "at the end");
+    tg_dist_stats stats;
+    tg_dist_get_stats(d, &stats);
+    if (o.expect_early && stats.buckets_started_early == 0)
+        fail("%s", "no bucket's all-reduce started during a sweep");
+    if (o.out) {
+        meta.step = step;
+        if (tg_dist_checkpoint_save(d, o.out, &meta, &err) != TG_OK) fail("%s", err.message);
+    }
+    if (world_rank == 0)
+        printf("ok: %d ranks, %d steps, %d buckets, %lld started during the sweep\n",
+               tg_dist_size(d), step, stats.n_buckets, (long long)stats.buckets_started_early);
+    tg_tape_free(t);
+    tg_batcher_free(b);
+    tg_dist_free(d);
+    tg_optim_free(opt);
+    tg_store_free(s);
+    tg_dataset_free(data);
+    MPI_Finalize();
+    return 0;
+}

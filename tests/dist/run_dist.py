@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""run_dist.py CASE PROGRAM TRANSPORT WORKDIR: one distributed test, dist_train under mpirun.
+
+TRANSPORT is vader (shared memory) or tcp (TCP on loopback, what a multi-node run uses). Each
+case starts dist_train with 1 to 4 ranks and checks what they print and what rank 0 saved:
+
+  same_f64_det  deterministic mode, f64: 1, 2, 3 and 4 ranks end 100 steps with the same bits
+  same_f32      default mode, f32: 1, 2 and 4 ranks within 1e-5 relative after 100 steps
+  overlap       buckets start during the sweep, and give the bits a reduction after it gives
+  resume        saved on 2 ranks at step 40, resumed on 3: the bits of an uninterrupted run
+  bad_file      one rank's data file is corrupt: every rank stops naming that rank and file
+  killed_rank   a rank is killed at step 35: the job ends (bounded by the harness's timeout)
+                and the step-30 checkpoint loads
+  killed_watchdog  the same with mpirun told to keep the job running (--enable-recovery), so
+                only the library's bounded wait can stop the surviving rank: it must report the
+                wait that did not complete
+  wrong_model   one rank builds another model: every rank refuses, naming it
+  examples      mlp, lenet and char_rnn --dist on 2 ranks (paths after WORKDIR) train on
+                generated data to their single-rank targets
+
+A wait that never ends fails the test through the timeout of each run (a bound, not a timing).
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+RUN_TIMEOUT = 90  # seconds one mpirun may take before the case fails as hung
+
+
+def mpirun_cmd(n, transport):
+    cmd = ["mpirun", "-np", str(n), "--oversubscribe"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-run-as-root")
+    if transport == "tcp":
+        cmd += ["--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo"]
+    else:
+        cmd += ["--mca", "btl", "self,vader"]
+    return cmd
+
+
+def run(program, n, transport, args, expect_ok=True, mpirun_args=()):
+    cmd = mpirun_cmd(n, transport) + list(mpirun_args) + [program] + args
+    env = dict(os.environ, OMPI_MCA_rmaps_base_oversubscribe="1")
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"FAIL: hung for {RUN_TIMEOUT} s: {' '.join(cmd)}")
+    if expect_ok and p.returncode != 0:
+        sys.exit(f"FAIL: exit {p.returncode}: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    if expect_ok is False and p.returncode == 0:
+        sys.exit(f"FAIL: succeeded but should have failed: {' '.join(cmd)}\n{p.stdout}")
+    return p
+
+
+def tensors(path):
+    """name -> (dtype, raw bytes) of a safetensors file."""
+    raw = Path(path).read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out = {}
+    for name, v in header.items():
+        if name != "__metadata__":
+            a, b = v["data_offsets"]
+            out[name] = (v["dtype"], data[a:b])
+    return out
+
+
+def values(dtype, raw):
+    fmt = "d" if dtype == "F64" else "f"
+    return struct.unpack(f"<{len(raw) // struct.calcsize(fmt)}{fmt}", raw)
+
+
+def same_bits(a, b, what):
+    ta, tb = tensors(a), tensors(b)
+    if ta.keys() != tb.keys():
+        sys.exit(f"FAIL: {what}: tensors {sorted(ta)} vs {sorted(tb)}")
+    for name in ta:
+        if ta[name] != tb[name]:
+            va, vb = values(*ta[name]), values(*tb[name])
+            worst = max(abs(x - y) for x, y in zip(va, vb))
+            sys.exit(f"FAIL: {what}: {name} differs (largest difference {worst:.3g})")
+    print(f"{what}: identical bits in {len(ta)} tensors")
+
+
+def close(a, b, rel, what):
+    ta, tb = tensors(a), tensors(b)
+    worst = 0.0
+    for name in ta:
+        va, vb = values(*ta[name]), values(*tb[name])
+        scale = max(abs(x) for x in vb) or 1.0
+        worst = max(worst, max(abs(x - y) for x, y in zip(va, vb)) / scale)
+    print(f"{what}: largest difference {worst:.3g} of the tensor's largest value")
+    if not worst <= rel:
+        sys.exit(f"FAIL: {what}: {worst:.3g} > {rel}")
+    if not any(ta[k] != tb[k] for k in ta) and "f32" in what:
+        print(f"{what}: (identical)")
+
+
+def main():
+    case, program, transport, work = sys.argv[1:5]
+    work = Path(work) / f"{case}_{transport}"
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    out = lambda name: str(work / name)  # noqa: E731
+
+    if case == "same_f64_det":
+        counts = [1, 2, 3, 4] if transport == "vader" else [1, 2, 4]
+        for n in counts:
+            run(program, n, transport, ["--det", "--chunks", "12", "--out", out(f"r{n}")])
+        for n in counts[1:]:
+            same_bits(out("r1"), out(f"r{n}"), f"f64 deterministic, 1 vs {n} ranks")
+    elif case == "same_f32":
+        for n in (1, 2, 4):
+            run(program, n, transport, ["--dtype", "f32", "--out", out(f"r{n}")])
+        for n in (2, 4):
+            close(out(f"r{n}"), out("r1"), 1e-5, f"f32, {n} vs 1 ranks")
+    elif case == "overlap":
+        # 1 KB buckets: the 36x16 weight alone is 2.3 KB, so each parameter gets its own.
+        p = run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--expect-early",
+                                        "--out", out("early")])
+        print(p.stdout.strip())
+        run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--no-overlap",
+                                    "--out", out("late")])
+        same_bits(out("early"), out("late"), "overlapped vs after the sweep")
+    elif case == "resume":
+        run(program, 1, transport, ["--det", "--chunks", "6", "--out", out("straight")])
+        run(program, 2, transport, ["--det", "--chunks", "6", "--steps", "40", "--save",
+                                    out("ck40"), "--save-every", "40"])
+        run(program, 3, transport, ["--det", "--chunks", "6", "--resume", out("ck40"),
+                                    "--out", out("resumed")])
+        same_bits(out("straight"), out("resumed"), "saved on 2 ranks, resumed on 3")
+    elif case == "bad_file":
+        bad = work / "bad-images.idx"
+        bad.write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x05")  # header cut short
+        p = run(program, 3, transport, ["--bad-rank", "1", "--bad-file", str(bad)],
+                expect_ok=False)
+        for r in range(3):
+            want = f"dist_train: rank {r}: cannot train: rank 1: "
+            if want not in p.stderr or str(bad) not in p.stderr:
+                sys.exit(f"FAIL: rank {r} did not report rank 1's file:\n{p.stderr}")
+        print("every rank reported:", p.stderr.splitlines()[0])
+    elif case == "killed_rank":
+        ck = out("ck")
+        p = run(program, 2, transport, ["--save", ck, "--save-every", "10", "--kill-rank", "1",
+                                        "--kill-step", "35", "--timeout", "5"], expect_ok=False)
+        print("mpirun said:", " ".join(p.stderr.split())[:300])
+        p = run(program, 1, transport, ["--verify", ck])
+        if "step 30" not in p.stdout:
+            sys.exit(f"FAIL: the last checkpoint is not step 30: {p.stdout}")
+        print(p.stdout.strip())
+    elif case == "killed_watchdog":
+        # mpirun's exit status under --enable-recovery does not tell; the message does.
+        p = run(program, 2, transport, ["--kill-rank", "1", "--kill-step", "35", "--timeout",
+                                        "3"], expect_ok=None, mpirun_args=["--enable-recovery"])
+        want = "dist_train: rank 0: dist: rank 0: the all-reduce of bucket 0 of 1 did not " \
+               "complete within 3.0 s"
+        if want not in p.stderr:
+            sys.exit(f"FAIL: rank 0 did not report its timed-out wait:\n{p.stderr}")
+        print("rank 0 said:", want)
+    elif case == "wrong_model":
+        p = run(program, 2, transport, ["--wrong-model-rank", "1"], expect_ok=False)
+        if "rank 1's store differs from rank 0's" not in p.stderr:
+            sys.exit(f"FAIL: no rank named the different model:\n{p.stderr}")
+        print("refused:", p.stderr.splitlines()[0])
+    elif case == "examples":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "tests"))
+        import example_test  # the examples' own generators of data
+        mlp, lenet, char_rnn = sys.argv[5:8]
+        images = work / "images"
+        example_test.make_images(str(images))
+        text = example_test.make_text(str(work / "text"))
+        for exe in (mlp, lenet):
+            p = run(exe, 2, transport, ["--dist", "--data", str(images), "--epochs", "2",
+                                        "--batch", "32", "--threads", "1", "--min-accuracy", "95"])
+            if "2 ranks, 16 samples per rank and batch" not in p.stdout:
+                sys.exit(f"FAIL: {exe} did not train on 2 ranks:\n{p.stdout}")
+            print(Path(exe).name, "--dist:", p.stdout.strip().splitlines()[-1])
+        p = run(char_rnn, 2, transport, ["--dist", "--data", str(text), "--batch", "16", "--seq",
+                                         "16", "--hidden", "32", "--embed", "8", "--steps", "100",
+                                         "--epochs", "2", "--sample", "0", "--threads", "1"])
+        last = [l for l in p.stdout.splitlines() if "held-out" in l][-1]
+        bpc = float(last.split("held-out")[1].split()[0])
+        print("char_rnn --dist:", last)
+        if not bpc < 0.8:  # the single-rank test's target
+            sys.exit(f"FAIL: char_rnn --dist ended at {bpc} bits per character held out")
+    else:
+        sys.exit(f"unknown case {case}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
