@@ -11,6 +11,7 @@
  *   tapegrad/tape.h       the tape, the parameter store, the reverse sweep
  *   tapegrad/ops.h        the operations
  *   tapegrad/conv.h       2-D convolution and pooling
+ *   tapegrad/custom_op.h  ops defined by user code, recorded and differentiated like built-ins
  *   tapegrad/norm.h       batch and layer normalisation
  *   tapegrad/rng.h        the seeded, machine-independent random generator
  *   tapegrad/registry.h   the registered ops: names, properties, nodes recorded on a tape
@@ -61,6 +62,7 @@
 #include "tapegrad/base.h"
 #include "tapegrad/checkpoint.h"
 #include "tapegrad/conv.h"
+#include "tapegrad/custom_op.h"
 #include "tapegrad/data.h"
 #include "tapegrad/dot.h"
 #include "tapegrad/gradcheck.h"

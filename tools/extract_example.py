@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""extract_example.py: pulls the C example out of README.md or include/tapegrad.h into a .c file.
+"""extract_example.py: pulls a C example out of README.md or include/tapegrad.h into a .c file.
 
 The test suite compiles and runs what this writes, so the examples a reader sees are the ones
 that are known to work. Fails (exit 1, message on stderr) when the example cannot be found,
 so a doc edit that breaks the markers breaks the build instead of silently testing nothing.
 
-    extract_example.py readme README.md out.c
+    extract_example.py readme README.md out.c          the first ```c block
+    extract_example.py readme-custom README.md out.c   the ```c block that defines a custom op
     extract_example.py header include/tapegrad.h out.c
 """
 import sys
@@ -14,16 +15,38 @@ HEADER_START = " *     #include <tapegrad.h>"
 HEADER_INDENT = " *     "
 
 
-def from_readme(text):
-    """The first fenced ```c block."""
+def readme_blocks(text):
+    """Every fenced ```c block, in order."""
     lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.strip() == "```c":
+    blocks = []
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() == "```c":
             for j in range(i + 1, len(lines)):
                 if lines[j].strip() == "```":
-                    return "\n".join(lines[i + 1:j]) + "\n"
-            raise ValueError("the ```c block is not closed")
-    raise ValueError("no ```c block")
+                    blocks.append("\n".join(lines[i + 1:j]) + "\n")
+                    i = j
+                    break
+            else:
+                raise ValueError("the ```c block is not closed")
+        i += 1
+    return blocks
+
+
+def from_readme(text):
+    """The first fenced ```c block."""
+    blocks = readme_blocks(text)
+    if not blocks:
+        raise ValueError("no ```c block")
+    return blocks[0]
+
+
+def from_readme_custom(text):
+    """The first fenced ```c block that calls tg_custom_op_new."""
+    for block in readme_blocks(text):
+        if "tg_custom_op_new(" in block:
+            return block
+    raise ValueError("no ```c block calling tg_custom_op_new")
 
 
 def from_header(text):
@@ -47,14 +70,15 @@ def from_header(text):
 
 
 def main(argv):
-    if len(argv) != 4 or argv[1] not in ("readme", "header"):
-        sys.stderr.write("usage: extract_example.py readme|header SOURCE OUT.c\n")
+    kinds = {"readme": from_readme, "readme-custom": from_readme_custom, "header": from_header}
+    if len(argv) != 4 or argv[1] not in kinds:
+        sys.stderr.write("usage: extract_example.py readme|readme-custom|header SOURCE OUT.c\n")
         return 2
     kind, source, out = argv[1], argv[2], argv[3]
     try:
         with open(source, encoding="utf-8") as f:
             text = f.read()
-        code = from_readme(text) if kind == "readme" else from_header(text)
+        code = kinds[kind](text)
     except (OSError, ValueError) as e:
         sys.stderr.write("extract_example.py: %s: %s\n" % (source, e))
         return 1

@@ -2,8 +2,11 @@
  *
  * Every op tapegrad can record is listed once in a registry (its name, whether it is twice
  * differentiable, whether it has a backward rule). Ops are addressed by their index, 0 to
- * tg_op_registry_count() - 1, in the registry's fixed order; names are unique. Nothing here
- * changes any state, so these calls are safe from any thread.
+ * tg_op_registry_count() - 1; names are unique. The built-in ops come first, in a fixed order;
+ * after them come the custom ops user code registered (tapegrad/custom_op.h) in the order of
+ * their tg_custom_op_new, so freeing one moves the indices of those after it. Nothing here
+ * changes any state, so these calls are safe from any thread, provided no thread frees a
+ * custom op that another is asking about.
  *
  *     for (int i = 0; i < tg_op_registry_count(); i++)
  *         printf("%s%s\n", tg_op_registry_name(i), tg_op_registry_smooth(i) ? " (smooth)" : "");
@@ -25,7 +28,8 @@ TG_PUBLIC_BEGIN
 
 /* The number of registered ops. */
 int tg_op_registry_count(void);
-/* The i-th op's name ("matmul"), a static string; NULL when i is out of range. */
+/* The i-th op's name ("matmul"): a static string for a built-in op, the op's own for a custom
+ * one (valid until its tg_custom_op_free); NULL when i is out of range. */
 const char *tg_op_registry_name(int i);
 /* The index of the op named `name`, or -1 (also for NULL). */
 int tg_op_registry_find(const char *name);

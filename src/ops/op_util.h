@@ -48,4 +48,9 @@ tg_tensor *tg_unary_forward(tg_tape *t, const tg_op_desc *op, kern_unary_kind k,
 tg_tensor *tg_softmax_cross_entropy_at(tg_tape *t, const char *file, int line, tg_tensor *x,
                                        const int64_t *labels, double e);
 
+/* The custom ops' part of the registry (registry.c), for custom.c: registers d under its name
+ * (refused with *err set when the name is taken or memory runs out), and removes it again. */
+tg_status tg_op_register(const tg_op_desc *d, tg_error *err);
+void tg_op_unregister(const tg_op_desc *d);
+
 #endif
