@@ -1,13 +1,14 @@
 /* models_bench.c: whole training steps through tapegrad's public API, for bench/run-models:
- * the MLP, LeNet-5, the tanh RNN and the LSTM (one step each), a tiny-tensor op chain (per op
- * cost of recording and of the reverse sweep), and epochs of the MLP over Fashion-MNIST.
+ * the MLP, LeNet-5, the tanh RNN, the LSTM and the character transformer of examples/gpt (one
+ * step each), a tiny-tensor op chain (per op cost of recording and of the reverse sweep), and
+ * epochs of the MLP over Fashion-MNIST.
  *
  * Every case builds its model exactly as bench/peers/models_peers.py builds the PyTorch one
  * (same shapes, PyTorch's initialisation, f32, SGD with lr 0.1, mean cross entropy) and prints
  * one line per case in a format both programs share. Never part of the test run.
  *
  *   models_bench [--threads T] [--reps R] [--min-time S] [--epochs E] [--data DIR] CASE ...
- *   CASE: mlp lenet rnn lstm chain epoch
+ *   CASE: mlp lenet rnn lstm gpt chain epoch
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -21,6 +22,14 @@
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds of the whole process (every thread): on a machine shared with other jobs, the
+ * cost of a step that waiting for a core does not inflate. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -74,6 +83,12 @@ struct model {
     tg_rnn_cell rnn;
     tg_lstm_cell lstm;
     int64_t T, B, H, V; /* sequence cases */
+    /* the transformer */
+    tg_embedding wte, wpe;
+    tg_transformer_block blk[4];
+    tg_layernorm ln_f;
+    int n_layers;
+    int64_t *ids, *pos;
 };
 
 static void check(tg_status st, const tg_error *err, const char *what) {
@@ -94,16 +109,18 @@ static void time_steps(const char *name, model *m) {
     tg_tape *t = tg_tape_new();
     if (!t) die(name, "out of memory");
     for (int w = 0; w < 3; w++) train_step(m, t);
-    timings tm = {0};
+    timings tm = {0}, cpu = {0};
     double start = now();
     while (tm.n < reps || (now() - start < min_time && tm.n < 100000)) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         train_step(m, t);
         timings_add(&tm, now() - t0);
+        timings_add(&cpu, cpu_now() - c0);
     }
     double med = timings_median(&tm);
-    printf("%s threads=%d reps=%d median_s=%.9f best_s=%.9f\n", name, tg_get_threads(), tm.n, med,
-           tm.v[0]);
+    printf("%s threads=%d reps=%d median_s=%.9f best_s=%.9f cpu_s=%.9f\n", name, tg_get_threads(),
+           tm.n, med, tm.v[0], timings_median(&cpu));
+    free(cpu.v);
     fflush(stdout);
     free(tm.v);
     tg_tape_free(t);
@@ -257,6 +274,62 @@ static void case_seq(bool lstm, bool adam) {
     model_end(&m);
 }
 
+/* ---- the character transformer of examples/gpt, at its default size: ids (B, T) -> token
+ * plus position embeddings (E) -> GPT_LAYERS pre-norm blocks (H heads, MLP F, GELU, causal)
+ * -> layer norm -> linear (V), loss over B*T ---- */
+enum { GPT_LAYERS = 2, GPT_E = 64, GPT_HEADS = 4, GPT_F = 256 };
+
+static tg_tensor *gpt_forward(model *m, tg_tape *t) {
+    tg_tensor *x = tg_embedding_forward(t, &m->wte, 2, (const int64_t[]){m->B, m->T}, m->ids);
+    x = tg_add(t, x, tg_embedding_forward(t, &m->wpe, 1, (const int64_t[]){m->T}, m->pos));
+    for (int l = 0; l < m->n_layers; l++) x = tg_transformer_block_forward(t, &m->blk[l], x, true);
+    x = tg_layernorm_forward(t, &m->ln_f, tg_reshape(t, x, TG_SHAPE(m->B * m->T, m->H)));
+    return tg_cross_entropy(t, tg_linear_forward(t, &m->fc[0], x), m->labels, 0.0,
+                            TG_REDUCE_MEAN);
+}
+
+static void case_gpt(void) {
+    model m;
+    tg_rng rng;
+    tg_error err = {0};
+    tg_rng_seed(&rng, 6);
+    model_begin(&m, gpt_forward);
+    m.T = 64, m.B = 32, m.H = GPT_E, m.V = 65, m.n_layers = GPT_LAYERS;
+    check(tg_embedding_init(&m.wte, m.s, "wte", m.V, m.H, TG_F32, &rng, &err), &err, "gpt");
+    check(tg_embedding_init(&m.wpe, m.s, "wpe", m.T, m.H, TG_F32, &rng, &err), &err, "gpt");
+    for (int l = 0; l < m.n_layers; l++) {
+        char name[16];
+        snprintf(name, sizeof name, "h.%d", l);
+        check(tg_transformer_block_init(&m.blk[l], m.s, name, m.H, GPT_HEADS, GPT_F, TG_F32, &rng,
+                                        &err),
+              &err, "gpt");
+    }
+    check(tg_layernorm_init(&m.ln_f, m.s, "ln_f", TG_SHAPE(m.H), 1e-5, true, TG_F32, &err), &err,
+          "gpt");
+    check(tg_linear_init(&m.fc[0], m.s, "head", m.H, m.V, true, TG_F32, &rng, &err), &err, "gpt");
+    make_optim(&m, false);
+    /* Random symbols; the target of each position is the next symbol of its row. */
+    int64_t n = m.T * m.B;
+    m.ids = malloc((size_t)n * sizeof *m.ids);
+    m.pos = malloc((size_t)m.T * sizeof *m.pos);
+    m.labels = malloc((size_t)n * sizeof *m.labels);
+    if (!m.ids || !m.pos || !m.labels) die("gpt", "out of memory");
+    for (int64_t b = 0; b < m.B; b++) {
+        int64_t prev = (int64_t)tg_rng_below(&rng, (uint64_t)m.V);
+        for (int64_t j = 0; j < m.T; j++) {
+            int64_t next = (int64_t)tg_rng_below(&rng, (uint64_t)m.V);
+            m.ids[b * m.T + j] = prev;
+            m.labels[b * m.T + j] = next;
+            prev = next;
+        }
+    }
+    for (int64_t j = 0; j < m.T; j++) m.pos[j] = j;
+    time_steps("gpt", &m);
+    free(m.ids);
+    free(m.pos);
+    model_end(&m);
+}
+
 /* ---- tiny-tensor op chain: y = tanh(y) * w repeated, on 16 elements ---- */
 
 static void case_chain(void) {
@@ -399,7 +472,7 @@ static void case_epoch(const char *dir, int epochs) {
 
 static void usage(void) {
     fprintf(stderr, "usage: models_bench [--threads T] [--reps R] [--min-time S] [--epochs E] "
-                    "[--data DIR] mlp|lenet|rnn|lstm|chain|epoch|mlp_adam|lenet_adam|lstm_adam ...\n");
+                    "[--data DIR] mlp|lenet|rnn|lstm|gpt|chain|epoch|mlp_adam|lenet_adam|lstm_adam ...\n");
     exit(2);
 }
 
@@ -438,6 +511,8 @@ int main(int argc, char **argv) {
             case_seq(false, false);
         else if (strcmp(c, "lstm") == 0 || strcmp(c, "lstm_adam") == 0)
             case_seq(true, strcmp(c, "lstm_adam") == 0);
+        else if (strcmp(c, "gpt") == 0)
+            case_gpt();
         else if (strcmp(c, "chain") == 0)
             case_chain();
         else if (strcmp(c, "epoch") == 0)

@@ -2,7 +2,7 @@
 """models_peers.py: the training cases of bench/models_bench.c, in PyTorch.
 
     models_peers.py [--reps R] [--min-time S] [--epochs E] [--data DIR] CASE ...
-    CASE: mlp lenet rnn lstm chain epoch mlp_adam lenet_adam lstm_adam
+    CASE: mlp lenet rnn lstm gpt chain epoch mlp_adam lenet_adam lstm_adam
 
 Same models, shapes, dtype (f32), initialisation (PyTorch's defaults, which tapegrad's layers
 copy), loss (mean cross entropy) and optimiser (SGD, lr 0.1; Adam, lr 1e-3, for the _adam
@@ -31,7 +31,7 @@ def parse(argv):
                 argv[i + 1])
             i += 2
             continue
-        if a.startswith("-") or a not in ("mlp", "lenet", "rnn", "lstm", "chain", "epoch",
+        if a.startswith("-") or a not in ("mlp", "lenet", "rnn", "lstm", "gpt", "chain", "epoch",
                                                  "mlp_adam", "lenet_adam", "lstm_adam"):
             sys.exit(__doc__)
         o["cases"].append(a)
@@ -72,14 +72,16 @@ def main():
 
         for _ in range(3):
             step()
-        times = []
+        times, cpu = [], []
         start = time.perf_counter()
         while len(times) < o["reps"] or (time.perf_counter() - start < o["min_time"]
                                          and len(times) < 100000):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             step()
             times.append(time.perf_counter() - t0)
-        report(name, times)
+            cpu.append(time.process_time() - c0)
+        cpu.sort()
+        report(name, times, " cpu_s=%.9f" % cpu[len(cpu) // 2])
 
     def mlp():
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
@@ -122,6 +124,36 @@ def main():
             x = F.one_hot(sym[:T * B], V).float().reshape(T, B, V)
             y = sym[B:].clone()
             time_steps(case, Char(), x, y, classify)
+        elif case == "gpt":
+            # examples/gpt's default model: 2 pre-norm blocks (width 64, 4 heads, MLP 256,
+            # GELU, causal), token and position embeddings, a final layer norm, 65 symbols.
+            torch.manual_seed(6)
+            T, B, E, H, F_, L, V = 64, 32, 64, 4, 256, 2, 65
+
+            class GPT(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.wte = nn.Embedding(V, E)
+                    self.wpe = nn.Embedding(T, E)
+                    self.h = nn.ModuleList(
+                        nn.TransformerEncoderLayer(E, H, F_, dropout=0.0, activation="gelu",
+                                                   batch_first=True, norm_first=True)
+                        for _ in range(L))
+                    self.ln_f = nn.LayerNorm(E)
+                    self.head = nn.Linear(E, V)
+                    self.register_buffer("mask", torch.triu(
+                        torch.full((T, T), float("-inf")), diagonal=1))
+                    self.register_buffer("pos", torch.arange(T))
+
+                def forward(self, ids):
+                    x = self.wte(ids) + self.wpe(self.pos)
+                    for blk in self.h:
+                        x = blk(x, src_mask=self.mask)
+                    return self.head(self.ln_f(x)).reshape(B * T, V)
+
+            sym = torch.randint(0, V, (B, T + 1), generator=g)
+            time_steps("gpt", GPT(), sym[:, :T].contiguous(), sym[:, 1:].reshape(-1).clone(),
+                       classify)
         elif case == "chain":
             n_ops = 1000
             x = (torch.rand(16, generator=g) * 2 - 1).requires_grad_()

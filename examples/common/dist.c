@@ -48,6 +48,7 @@ void ex_dist_split(tg_batcher_opts *o) {
 tg_status ex_dist_sync(tg_error *err) { return group ? tg_dist_sync(group, err) : TG_OK; }
 
 void ex_dist_release(void) {
+    if (group) tg_dist_attach(group, NULL); /* the tape lives on a little longer */
     tg_dist_free(group);
     group = NULL;
 }

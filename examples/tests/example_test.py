@@ -291,8 +291,11 @@ def mode_flags(a, extra):
         (["--no-such-flag"], "--no-such-flag"),
         (["stray"], "stray"),
     ]
-    if a.kind == "text":
+    transformer = os.path.basename(a.exe).startswith("gpt")
+    if a.kind == "text" and not transformer:
         bad.append((["--cell", "transformer"], "--cell"))
+    if transformer:
+        bad += [(["--layers", "0"], "--layers"), (["--heads", "3"], "--heads")]
     for args, name in bad:
         sets_epochs = any(x.startswith("--epochs") for x in args)
         proc = run([a.exe, "--data", data] + ([] if sets_epochs else ["--epochs", "1"]) + args)
@@ -326,6 +329,8 @@ def mode_flags(a, extra):
               (default, proc.stderr))
     # Outputs that cannot be written stop the run with status 1 and the path in the message.
     quick = (["--limit", "64", "--batch", "32"] if a.kind == "images" else
+             ["--steps", "2", "--width", "8", "--heads", "2", "--ff", "8", "--seq", "8",
+              "--batch", "4", "--sample", "0"] if transformer else
              ["--steps", "2", "--hidden", "8", "--embed", "4", "--seq", "8", "--batch", "4",
               "--sample", "0"])
     unwritable = os.path.join(out, "no-such-folder", "file")

@@ -71,7 +71,9 @@ typedef struct tg_dist_opts {
  * must be initialised. Owned by the caller (tg_dist_free); s must outlive it. NULL, err set, on
  * bad options or when the ranks disagree. */
 tg_dist *tg_dist_new(tg_store *s, MPI_Comm comm, const tg_dist_opts *opts, tg_error *err);
-/* Frees the object and its communicator. NULL is a no-op. */
+/* Frees the object and its communicator. NULL is a no-op. It does not touch the tape it was
+ * attached to, which may be gone already: a tape that outlives d must be detached first
+ * (tg_dist_attach(d, NULL)), or its next backward calls into freed memory. */
 void tg_dist_free(tg_dist *d);
 
 /* This rank and the number of ranks (0 and 1 for NULL). */
@@ -94,7 +96,8 @@ void tg_dist_batcher_split(const tg_dist *d, tg_batcher_opts *o);
 int tg_dist_n_chunks(const tg_dist *d);
 
 /* Reports the gradients of t's sweeps to d (tg_tape_set_grad_hook on t), so that buckets start
- * their all-reduce during tg_tape_backward. One tape per tg_dist; NULL detaches. */
+ * their all-reduce during tg_tape_backward. One tape per tg_dist; NULL detaches the tape
+ * attached before. */
 tg_status tg_dist_attach(tg_dist *d, tg_tape *t);
 
 /* Deterministic mode: after the backward of each of this rank's parts, moves the parameters'
@@ -124,10 +127,11 @@ tg_status tg_dist_checkpoint_load(tg_dist *d, const char *path, tg_checkpoint_me
                                   tg_error *err);
 
 /* Measurements since tg_dist_new: seconds this rank spent blocked in tg_dist_sync waiting for
- * communication, steps synced, buckets in the layout, and buckets whose all-reduce started
+ * communication and the CPU time that waiting cost, steps synced, buckets in the layout, and buckets whose all-reduce started
  * during a sweep (not in tg_dist_sync). */
 typedef struct tg_dist_stats {
     double wait_seconds;
+    double wait_cpu_seconds; /* CPU time this thread used while waiting (tests and naps) */
     int64_t steps;
     int n_buckets;
     int64_t buckets_started_early;

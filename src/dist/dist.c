@@ -19,6 +19,12 @@ double dist_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double dist_thread_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 MPI_Datatype dist_mpi_type(tg_dtype dt) { return dt == TG_F64 ? MPI_DOUBLE : MPI_FLOAT; }
 
 tg_status dist_usable(const tg_dist *d, tg_error *err) {
@@ -46,7 +52,7 @@ tg_status dist_mpi_fail(tg_dist *d, int rc, const char *what, tg_error *err) {
 
 tg_status dist_wait(tg_dist *d, int n, MPI_Request *reqs, const char *what, double *waited,
                     tg_error *err) {
-    double start = dist_now();
+    double start = dist_now(), cpu_start = waited ? dist_thread_cpu() : 0;
     /* A short spin keeps a fast exchange fast; sleeping afterwards leaves the core to the
      * ranks still computing, which on a machine with as many ranks as cores is this rank's
      * peer (spinning 2000 tests cost as much CPU as the step's compute under load). Each test
@@ -57,7 +63,10 @@ tg_status dist_wait(tg_dist *d, int n, MPI_Request *reqs, const char *what, doub
         if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, what, err);
         double now = dist_now();
         if (flag) {
-            if (waited) *waited += now - start;
+            if (waited) {
+                *waited += now - start;
+                d->stats.wait_cpu_seconds += dist_thread_cpu() - cpu_start;
+            }
             return TG_OK;
         }
         if (now - start > d->o.timeout_s) {
@@ -187,7 +196,7 @@ tg_dist *tg_dist_new(tg_store *s, MPI_Comm comm, const tg_dist_opts *opts, tg_er
 
 void tg_dist_free(tg_dist *d) {
     if (!d) return;
-    if (d->tape) tg_tape_set_grad_hook(d->tape, NULL, NULL);
+    /* The attached tape is not touched: it may be freed already (see tapegrad/dist.h). */
     dist_buckets_free(d);
     int finalized = 0;
     MPI_Finalized(&finalized);

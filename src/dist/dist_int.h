@@ -44,9 +44,12 @@ struct tg_dist {
 
 /* Waits for n requests, testing them (which also drives MPI's progress) and sleeping briefly
  * between tests, at most the group's timeout. On failure marks the group broken and sets err
- * to TG_ERR_IO: "rank R: <what> ...". Adds the time waited to *waited when not NULL. */
+ * to TG_ERR_IO: "rank R: <what> ...". Adds the time waited to *waited when not NULL, and then
+ * the CPU time the waiting used to the group's stats. */
 tg_status dist_wait(tg_dist *d, int n, MPI_Request *reqs, const char *what, double *waited,
                     tg_error *err);
+/* Seconds of CPU time used by the calling thread. */
+double dist_thread_cpu(void);
 /* TG_ERR_IO with the reason when the group is broken, else TG_OK. */
 tg_status dist_usable(const tg_dist *d, tg_error *err);
 /* Marks the group broken by MPI error code rc during `what`. */

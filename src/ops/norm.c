@@ -1,5 +1,6 @@
 /* norm.c: batch normalisation and layer normalisation, composed from ops so that their
- * gradients (of every order) come from the ops' own rules.
+ * gradients (of every order) come from the ops' own rules; layer normalisation with both gamma
+ * and beta is one node instead (layer_norm.c).
  *
  *   batch_norm  over every axis but 1 (channels):  y = (x - mu) / sqrt(var + eps) * gamma + beta
  *               training: mu, var are the batch's (var biased), and the running estimates move
@@ -124,6 +125,9 @@ tg_tensor *tg_layer_norm_at(tg_tape *t, const char *file, int line, tg_tensor *x
     if (!check_affine(t, op, "gamma", gamma, x, n_dims, tail) ||
         !check_affine(t, op, "beta", beta, x, n_dims, tail))
         return NULL;
+    /* With both affine parts, one node (layer_norm.c); otherwise the composition. */
+    if (gamma && beta && gamma->dtype == x->dtype && beta->dtype == x->dtype)
+        return tg_layer_norm_fused(t, x, n_dims, gamma, beta, eps);
     int axes[TG_MAX_DIMS];
     for (int d = 0; d < n_dims; d++) axes[d] = x->ndim - n_dims + d;
     tg_tensor *mu, *var, *d = centre(t, x, n_dims, axes, &mu, &var);

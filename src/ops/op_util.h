@@ -45,6 +45,11 @@ tg_tensor *tg_unary_forward(tg_tape *t, const tg_op_desc *op, kern_unary_kind k,
 /* softmax.c's fused softmax_cross_entropy op, for tg_cross_entropy (loss.c): the per-row loss
  * (N,) of logits x (N, C) against labels already checked to lie in [0, C), with label
  * smoothing e in [0, 1]. */
+/* layer_norm.c: layer normalisation with both gamma and beta as one node; tg_layer_norm
+ * (norm.c) calls it after checking the arguments. */
+tg_tensor *tg_layer_norm_fused(tg_tape *t, tg_tensor *x, int n_dims, tg_tensor *gamma,
+                               tg_tensor *beta, double eps);
+
 tg_tensor *tg_softmax_cross_entropy_at(tg_tape *t, const char *file, int line, tg_tensor *x,
                                        const int64_t *labels, double e);
 

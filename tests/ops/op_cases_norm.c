@@ -1,10 +1,11 @@
 /* op_cases_norm.c: the gradient-proof cases of batch and layer normalisation (tapegrad/norm.h).
  * Appended to op_cases.c's table (op_cases.h); public API only, like the rest of the table.
  *
- * Both are composites, so each case is filed under a registered op it is sure to record, as the
- * losses are: batch_norm in training under pow_scalar (the 1/sqrt(var + eps) of the batch's
- * variance), batch_norm in eval under sub (x minus the running mean, a constant), layer_norm
- * under mean. Every label starts with the composite's name, which is how tools/op_coverage.c
+ * Batch norm and layer norm without affine parts are composites, so each such case is filed
+ * under a registered op it is sure to record, as the losses are: batch_norm in training under
+ * pow_scalar (the 1/sqrt(var + eps) of the batch's variance), batch_norm in eval under sub (x
+ * minus the running mean, a constant), layer_norm without gamma and beta under mean; with both,
+ * layer_norm is a node of its own (layer_norm.c) and its cases are filed under it. Every label starts with the composite's name, which is how tools/op_coverage.c
  * lists them. Running estimates are made inside each case as constants, never case inputs: they
  * take no gradient (the eval output does depend on them, but as PyTorch, only through data). */
 #include <stdint.h>
@@ -117,16 +118,16 @@ const op_case op_cases_norm[] = {
 
     {"mean", "layer_norm (3,4) over the last axis, no affine", 1, {UNI(S2(3, 4))},
      layer_norm_fn, &ln_1, 0},
-    {"mean", "layer_norm (3,4) over the last axis with gamma, beta (4)", 3,
+    {"layer_norm", "layer_norm (3,4) over the last axis with gamma, beta (4)", 3,
      {UNI(S2(3, 4)), SCALE(S1(4)), UNI(S1(4))}, layer_norm_fn, &ln_1a, 0},
     {"mean", "layer_norm (2,3,4) over the last 2 axes, no affine", 1, {UNI(S3(2, 3, 4))},
      layer_norm_fn, &ln_2, 0},
-    {"mean", "layer_norm (2,2,3) over the last 2 axes with gamma, beta (2,3)", 3,
+    {"layer_norm", "layer_norm (2,2,3) over the last 2 axes with gamma, beta (2,3)", 3,
      {UNI(S3(2, 2, 3)), SCALE(S2(2, 3)), UNI(S2(2, 3))}, layer_norm_fn, &ln_2a, 0},
     {"mean", "layer_norm (3,4) over every axis", 1, {UNI(S2(3, 4))}, layer_norm_fn, &ln_2, 0},
-    {"mean", "layer_norm of a transposed view (5,3)^T with gamma, beta (5)", 3,
+    {"layer_norm", "layer_norm of a transposed view (5,3)^T with gamma, beta (5)", 3,
      {UNI(S2(5, 3)), SCALE(S1(5)), UNI(S1(5))}, layer_norm_fn, &ln_t, 0},
-    {"mean", "layer_norm (2,5), eps 0.5, with gamma, beta", 3,
+    {"layer_norm", "layer_norm (2,5), eps 0.5, with gamma, beta", 3,
      {UNI(S2(2, 5)), SCALE(S1(5)), UNI(S1(5))}, layer_norm_fn, &ln_big_eps, 0},
 };
 /* clang-format on */

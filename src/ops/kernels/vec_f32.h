@@ -65,6 +65,81 @@ static inline __attribute__((always_inline)) TARGET V FN(sigmoid)(V x) {
     return VDIV(VSEL(VLT(x, VZERO()), e, VSET1(1.0f)), VADD(VSET1(1.0f), e));
 }
 
+/* The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2, from erfc(z) for z = |x| / sqrt 2 >= 0
+ * as t e^(-z^2 + P(t)), t = 1 / (1 + z / 2), with the degree-9 P of Numerical Recipes' erfcc
+ * (relative error under 1.2e-7 for every z); then Phi = erfc / 2 left of 0 (exact in relative
+ * terms far into the tail) and 1 - erfc / 2 right of it. The exponent z^2 = x^2 / 2 is taken
+ * from x itself, as a rounded part hi and its FMA remainder lo: rounding z or z^2 first would
+ * cost the tail 2 z^2 times their relative error (1e-5 at x = -12). erfc / 2 is returned as
+ * two factors, f = t e^(P - lo) / 2 and e = e^-hi, so that a caller multiplies e in last and a
+ * result in float's denormal range rounds once. |x| is capped at 14.5, past which erfc(z) / 2
+ * rounds to 0 in float. */
+static inline __attribute__((always_inline)) TARGET void FN(half_erfc)(V x, V *f, V *e) {
+    V a = VMIN(VABS(x), VSET1(14.5f));
+    V z = VMUL(a, VSET1(0.70710678118654752f));
+    V t = VDIV(VSET1(1.0f), VFMA(z, VSET1(0.5f), VSET1(1.0f)));
+    V p = VSET1(0.17087277f);
+    p = VFMA(p, t, VSET1(-0.82215223f));
+    p = VFMA(p, t, VSET1(1.48851587f));
+    p = VFMA(p, t, VSET1(-1.13520398f));
+    p = VFMA(p, t, VSET1(0.27886807f));
+    p = VFMA(p, t, VSET1(-0.18628806f));
+    p = VFMA(p, t, VSET1(0.09678418f));
+    p = VFMA(p, t, VSET1(0.37409196f));
+    p = VFMA(p, t, VSET1(1.00002368f));
+    p = VFMA(p, t, VSET1(-1.26551223f));
+    V ha = VMUL(a, VSET1(0.5f));
+    V hi = VMUL(ha, a);
+    V lo = VFMA(ha, a, VSUB(VZERO(), hi)); /* a^2 / 2 - hi, exactly */
+    *f = VMUL(VMUL(t, VSET1(0.5f)), FN(exp)(VSUB(p, lo)));
+    *e = FN(exp)(VSUB(VZERO(), hi));
+}
+
+/* Near 0, where 1 - erfc / 2 would cancel, Phi(x) = 1/2 + erf(z) / 2 from erf's Taylor series
+ * z (2 / sqrt pi) sum (-z^2)^n / (n! (2n + 1)) to n = 8 (truncation under 1e-9 for |x| < 3/4). */
+static inline __attribute__((always_inline)) TARGET V FN(phi_near0)(V x) {
+    V z = VMUL(x, VSET1(0.70710678118654752f)), u = VMUL(z, z);
+    V q = VSET1(1.0f / 685440.0f);     /* 1 / (8! 17) */
+    q = VFMA(q, u, VSET1(-1.0f / 75600.0f)); /* 7! 15 */
+    q = VFMA(q, u, VSET1(1.0f / 9360.0f));   /* 6! 13 */
+    q = VFMA(q, u, VSET1(-1.0f / 1320.0f));  /* 5! 11 */
+    q = VFMA(q, u, VSET1(1.0f / 216.0f));    /* 4! 9 */
+    q = VFMA(q, u, VSET1(-1.0f / 42.0f));    /* 3! 7 */
+    q = VFMA(q, u, VSET1(1.0f / 10.0f));     /* 2! 5 */
+    q = VFMA(q, u, VSET1(-1.0f / 3.0f));     /* 1! 3 */
+    q = VFMA(q, u, VSET1(1.0f));
+    /* erf(z) / 2 = z q / sqrt pi */
+    return VFMA(VMUL(z, VSET1(0.56418958354775629f)), q, VSET1(0.5f));
+}
+
+/* Phi(x); NaN stays NaN, Phi(+inf) = 1, Phi(-inf) = 0. */
+static inline __attribute__((always_inline)) TARGET V FN(phi_cdf)(V x) {
+    V f, e;
+    FN(half_erfc)(x, &f, &e);
+    V half = VMUL(f, e);
+    V phi = VSEL(VLT(x, VZERO()), half, VSUB(VSET1(1.0f), half));
+    phi = VSEL(VLT(VABS(x), VSET1(0.75f)), FN(phi_near0)(x), phi);
+    return VSEL(VNAN(x), x, phi);
+}
+
+/* GELU x Phi(x), and its derivative Phi(x) + x e^(-x^2 / 2) / sqrt(2 pi), whose exponential is
+ * split as above, from |x| capped at 20 (e^-200 is 0 in float); at +-inf both give what the
+ * plain loop gives (inf * 0 is NaN there too). Left of 0, GELU is (x f) e, rounding once. */
+static inline __attribute__((always_inline)) TARGET V FN(gelu)(V x) {
+    V f, e;
+    FN(half_erfc)(x, &f, &e);
+    V y = VSEL(VLT(x, VZERO()), VMUL(VMUL(x, f), e), VMUL(x, VSUB(VSET1(1.0f), VMUL(f, e))));
+    y = VSEL(VLT(VABS(x), VSET1(0.75f)), VMUL(x, FN(phi_near0)(x)), y);
+    return VSEL(VNAN(x), x, y);
+}
+static inline __attribute__((always_inline)) TARGET V FN(gelu_grad)(V x) {
+    V a = VMIN(VABS(x), VSET1(20.0f));
+    V h = VMUL(VMUL(a, a), VSET1(0.5f));
+    V lo = VFMA(VMUL(a, VSET1(0.5f)), a, VSUB(VZERO(), h)); /* a^2 / 2 - h, exactly */
+    V e = VMUL(FN(exp)(VSUB(VZERO(), h)), FN(exp)(VSUB(VZERO(), lo)));
+    return VFMA(VMUL(x, VSET1(0.39894228040143268f)), e, FN(phi_cdf)(x));
+}
+
 /* One vector of a map; `kind` is a constant in every instantiation below, so the switch folds
  * away. */
 static inline __attribute__((always_inline)) TARGET V FN(map1)(kern_unary_kind kind, V v, V va) {
@@ -97,6 +172,10 @@ static inline __attribute__((always_inline)) TARGET V FN(map1)(kern_unary_kind k
         return VDIV(va, v);
     case KERN_SQUARE:
         return VMUL(v, v);
+    case KERN_GELU:
+        return FN(gelu)(v);
+    case KERN_GELU_GRAD:
+        return FN(gelu_grad)(v);
     default:
         return v;
     }
@@ -130,6 +209,8 @@ static TARGET bool FN(map)(kern_unary_kind kind, int64_t n, const float *x, floa
         VEC_F32_CASE(KERN_DIV_SCALAR)
         VEC_F32_CASE(KERN_RDIV_SCALAR)
         VEC_F32_CASE(KERN_SQUARE)
+        VEC_F32_CASE(KERN_GELU)
+        VEC_F32_CASE(KERN_GELU_GRAD)
 #undef VEC_F32_CASE
     default:
         return false;
