@@ -12,10 +12,12 @@
  *   tapegrad/ops.h        the operations
  *   tapegrad/conv.h       2-D convolution and pooling
  *   tapegrad/custom_op.h  ops defined by user code, recorded and differentiated like built-ins
+ *   tapegrad/sparse.h     sparse (CSR) matrices and their products with dense ones
  *   tapegrad/norm.h       batch and layer normalisation
  *   tapegrad/rng.h        the seeded, machine-independent random generator
  *   tapegrad/registry.h   the registered ops: names, properties, nodes recorded on a tape
  *   tapegrad/gradcheck.h  finite-difference proofs of first and second derivatives
+ *   tapegrad/recompute.h  recomputed segments (gradient checkpointing): memory for time
  *   tapegrad/derivatives.h Hessian-vector and Jacobian-vector products, small Jacobians
  *   tapegrad/dot.h        Graphviz DOT export of a recorded graph
  *   tapegrad/stats.h      norms and NaN/Inf counts of tensors and of gradients
@@ -23,6 +25,7 @@
  *   tapegrad/data.h       IDX image sets, text corpora, the seeded batch iterator
  *   tapegrad/checkpoint.h saving and loading a store in the safetensors format
  *   tapegrad/optim.h      optimisers, learning-rate schedules, gradient clipping
+ *   tapegrad/prune.h      magnitude pruning with masks, one-shot or gradual
  *   tapegrad/nn.h         layers: Linear, Conv2d, pooling, norms, dropout, RNN/LSTM/GRU cells
  *   tapegrad/init.h       initialisers: uniform, normal, Xavier, Kaiming, orthogonal
  *
@@ -73,9 +76,12 @@
 #include "tapegrad/norm.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/optim.h"
+#include "tapegrad/prune.h"
+#include "tapegrad/recompute.h"
 #include "tapegrad/registry.h"
 #include "tapegrad/rng.h"
 #include "tapegrad/runtime.h"
+#include "tapegrad/sparse.h"
 #include "tapegrad/stats.h"
 #include "tapegrad/tape.h"
 #include "tapegrad/tensor.h"

@@ -173,10 +173,41 @@ def lstm_fixture():
           "torch.nn.LSTMCell (gates i, f, g, o) unrolled over 3 steps; loss = sum(h*gh) + sum(c*gc)")
 
 
+def basic_ops_fixture():
+    torch.manual_seed(14)
+    x = leaf(3, 5)
+    idx = torch.randint(0, 5, (3, 4))
+    src = leaf(3, 4)
+    g_gather, g_scatter, g_fill, g_where = (torch.randn(3, 4), torch.randn(3, 5),
+                                            torch.randn(3, 5), torch.randn(3, 5))
+    y_gather = torch.gather(x, 1, idx)
+    y_scatter = torch.zeros(3, 5).scatter_add(1, idx, src)
+    mask = x.detach() > 0.3
+    y_fill = x.masked_fill(mask, -2.5)
+    y_where = torch.where(mask, x, torch.tensor(1.5))
+    loss = ((y_gather * g_gather).sum() + (y_scatter * g_scatter).sum() + (y_fill * g_fill).sum()
+            + (y_where * g_where).sum())
+    dx, dsrc = torch.autograd.grad(loss, (x, src))
+    xd = x.detach()
+    write("basic_ops",
+          [("x", x), ("idx", idx.to(torch.float64)), ("src", src), ("g_gather", g_gather),
+           ("g_scatter", g_scatter), ("g_fill", g_fill), ("g_where", g_where),
+           ("gather", y_gather), ("scatter_add", y_scatter), ("masked_fill", y_fill),
+           ("where", y_where), ("dx", dx), ("dsrc", dsrc),
+           ("argmax1", torch.argmax(xd, 1).to(torch.float64)),
+           ("argmin0", torch.argmin(xd, 0).to(torch.float64)),
+           ("gt", (xd > 0.3).to(torch.float64)), ("ge", (xd >= -0.2).to(torch.float64)),
+           ("lt", (xd < 0.1).to(torch.float64)), ("le", (xd <= 0.0).to(torch.float64)),
+           ("cast_f32", xd.to(torch.float32).to(torch.float64))],
+          "gather/scatter_add along axis 1 with idx, masked_fill(x > 0.3, -2.5), where(x > 0.3, x, "
+          "1.5); loss = sum of each output times its g_*; argmax axis 1, argmin axis 0; x > 0.3, "
+          "x >= -0.2, x < 0.1, x <= 0; x rounded to float32")
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    which = sys.argv[1:] or ["conv", "convt", "pool", "norm", "softmax", "lstm"]
+    which = sys.argv[1:] or ["conv", "convt", "pool", "norm", "softmax", "lstm", "basic"]
     table = {"conv": conv2d_fixtures, "convt": conv_transpose2d_fixtures, "pool": pool_fixtures, "norm": norm_fixtures,
-             "softmax": softmax_fixtures, "lstm": lstm_fixture}
+             "softmax": softmax_fixtures, "lstm": lstm_fixture, "basic": basic_ops_fixture}
     for w in which:
         table[w]()

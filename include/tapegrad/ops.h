@@ -224,11 +224,14 @@ tg_tensor *tg_squeeze_all_at(TG_AT_, tg_tensor *x);
  * from the end of the result (-1 appends), as NumPy's expand_dims. Always a view. */
 tg_tensor *tg_unsqueeze_at(TG_AT_, tg_tensor *x, int axis);
 /* Position `index` of `axis`, the axis dropped: x[..., index, ...]. A negative index counts
- * from the end; out of range is TG_ERR_ARG. Always a view. */
+ * from the end; out of range is TG_ERR_ARG. Always a view; its gradient is embedded into zeros
+ * of x's size, so to take every step of a sequence use tg_chunk and tg_squeeze instead. */
 tg_tensor *tg_select_at(TG_AT_, tg_tensor *x, int axis, int64_t index);
 /* Cuts x along `axis` into n consecutive pieces of sizes[0..n) elements (each >= 0, summing
- * to the axis's size) into out[0..n), which the caller provides. Each piece is a slice view
- * with its own node. Returns TG_OK, or the error kept on the tape with every out[k] NULL. */
+ * to the axis's size) into out[0..n), which the caller provides. The pieces are slice views cut
+ * by halving, so backward through all n costs O(n log n) in the pieces' size (n selects of one
+ * position each cost O(n^2)). Returns TG_OK, or the error kept on the tape with every out[k]
+ * NULL (with n < 1, out is left alone). */
 tg_status tg_split_at(TG_AT_, tg_tensor *x, int axis, const int64_t *sizes, int n,
                       tg_tensor **out);
 /* tg_split into n_chunks pieces of equal size; the axis's size must be a multiple of n_chunks

@@ -98,7 +98,8 @@ bool tg_tensor_requires_grad(const tg_tensor *x);
 tg_status tg_tensor_set_requires_grad(tg_tensor *x, bool requires_grad);
 /* The tensor's name, or NULL. Names appear in DOT graphs and error messages. */
 const char *tg_tensor_name(const tg_tensor *x);
-/* Sets a name (copied, at most 63 bytes kept). */
+/* Sets a name (copied, at most 63 bytes kept). A tape tensor's copy lives on its tape
+ * (TG_ERR_NOMEM when that fails, TG_ERR_STALE for a tensor made before its tape's last reset). */
 tg_status tg_tensor_set_name(tg_tensor *x, const char *name);
 /* The 0-based order in which the tensor's tape or store created it: a stable id. */
 int64_t tg_tensor_id(const tg_tensor *x);

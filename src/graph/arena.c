@@ -109,7 +109,7 @@ static void free_expired(tg_arena *a) {
 
 /* The most a skew adds to a step: the merged chunk keeps this much room, so that the same step
  * at any skew fits it and steady state stays free of malloc. */
-#define SKEW_MAX ((size_t)(TG_ARENA_SKEWS - 1) * TG_ARENA_ALIGN)
+#define SKEW_MAX ((size_t)(TG_ARENA_SKEWS - 1) * TG_ARENA_SKEW_UNIT)
 
 void tg_arena_reset(tg_arena *a) {
     if (a->head && a->head->next && a->high_water > a->head->size) {
@@ -125,7 +125,7 @@ void tg_arena_reset(tg_arena *a) {
     /* The skew (see graph.h) counts as used, so bytes_used stays what the chunk has given out.
      * The cycle starts with the first chunk: before it, no step has placed anything. */
     if (a->head) a->n_resets++;
-    size_t skew = (size_t)(a->n_resets % TG_ARENA_SKEWS) * TG_ARENA_ALIGN;
+    size_t skew = (size_t)(a->n_resets % TG_ARENA_SKEWS) * TG_ARENA_SKEW_UNIT;
     if (!a->head || a->head->size < skew) skew = 0;
     a->current = a->head;
     a->used_in_current = skew;

@@ -21,6 +21,10 @@ static tg_tensor *in_flight(const tg_tensor *x, uint64_t epoch) {
     return x->sweep_epoch == epoch ? x->sweep_grad : NULL;
 }
 
+tg_tensor *tg_sweep_in_flight(const tg_tensor *x, uint64_t epoch) {
+    return x && epoch ? in_flight(x, epoch) : NULL;
+}
+
 /* Adds g into x's in-flight gradient. When the sweep records (create_graph) the sum is an op,
  * so that it is differentiable too. Otherwise the first sum is a new tensor that belongs to x
  * alone, and later contributions are added into it in place: a rule's own result may be shared
@@ -41,6 +45,31 @@ static tg_status accumulate(tg_tape *t, const tg_node *n, int input, tg_tensor *
                               tg_shape_str(x, xs, sizeof xs));
     tg_tensor *cur = in_flight(x, epoch);
     bool owned = false;
+    if (t->home && x->tape != t) {
+        /* A segment's sweep reaching a tensor that outlives the scratch tape: the sum goes on
+         * the home tape. A first contribution is copied there (exactly), owned, so that later
+         * ones are added in place into it, as the home sweep's own sum would be. */
+        tg_tape *home = t->home;
+        if (cur && !x->sweep_grad_owned) {
+            g = tg_add(home, cur, g);
+        } else if (!cur) {
+            tg_tensor *copy = tg_tensor_alloc(home, g->dtype, g->ndim, g->shape);
+            if (copy)
+                kern_copy(g->dtype, copy->data, copy->strides, g->dtype, g->data, g->strides,
+                          g->ndim, g->shape);
+            g = copy;
+        }
+        if (!g) return tg_fail_status(t, home->status, "%s", home->error);
+        if (cur && x->sweep_grad_owned) {
+            kern_binary(KERN_ADD, cur->dtype, cur->ndim, cur->shape, cur->data, cur->data,
+                        cur->strides, g->data, g->strides);
+            return TG_OK;
+        }
+        x->sweep_grad = g;
+        x->sweep_epoch = epoch;
+        x->sweep_grad_owned = true;
+        return TG_OK;
+    }
     if (cur && x->sweep_grad_owned && !t->grad_enabled) {
         kern_binary(KERN_ADD, cur->dtype, cur->ndim, cur->shape, cur->data, cur->data,
                     cur->strides, g->data, g->strides);
@@ -236,6 +265,10 @@ static tg_status visit(tg_tape *t, tg_node *n, uint64_t epoch, const sweep_reque
     }
     n->op->backward(t, n, g, grads);
     if (t->status != TG_OK) return t->status;
+    if (n->op->flags & TG_OPF_OWN_SWEEP) {
+        if (!(r->flags & (TG_RETAIN_GRAPH | TG_CREATE_GRAPH))) n->released = true;
+        return TG_OK; /* its rule has summed its inputs' gradients already */
+    }
     if (t->anomaly && !tg_anomaly_backward(t, n, grads)) return t->status;
     for (int i = 0; i < n->n_inputs; i++) {
         if (!tg_node_needs_grad(n, i)) continue;
@@ -274,10 +307,13 @@ static uint64_t sweep(tg_tape *t, const sweep_request *r) {
     bool early = r->deposit && t->grad_hook;
     if (early) mark_final_uses(r->out->node, epoch);
     /* Nodes recorded after out's node cannot reach it; the rules' own nodes are among them. */
+    uint64_t outer = t->running_epoch; /* a sweep started inside a rule (gradcheck's) */
+    t->running_epoch = epoch;
     for (tg_node *n = r->out->node; n && s == TG_OK; n = n->prev) {
         s = visit(t, n, epoch, r);
         if (s == TG_OK && early) s = deposit_final(t, n, epoch);
     }
+    t->running_epoch = outer;
     t->grad_enabled = was_enabled;
     t->anomaly_forward = t->anomaly;
     t->site_file = site_file;
@@ -348,4 +384,37 @@ tg_status tg_tape_grad(tg_tape *t, tg_tensor *out, tg_tensor *grad_out, int n_in
         grads[i] = g;
     }
     return TG_OK;
+}
+
+tg_status tg_sweep_segment(tg_tape *s, uint64_t epoch, int n, tg_tensor *const *outs,
+                           tg_tensor *const *grads) {
+    if (s->status != TG_OK) return s->status;
+    sweep_request r = {NULL, NULL, 0, false, "backward"};
+    bool was_enabled = s->grad_enabled;
+    s->grad_enabled = false;
+    s->anomaly_forward = false;
+    tg_status st = TG_OK;
+    /* The seeds: an output made on s starts its sweep with the gradient the home sweep summed
+     * for it; an output that is not s's (an input passed through) takes it as a contribution. */
+    for (int i = 0; i < n && st == TG_OK; i++) {
+        if (!grads[i]) continue;
+        if (outs[i]->tape == s && outs[i]->node) {
+            if (in_flight(outs[i], epoch)) {
+                st = accumulate(s, NULL, i, outs[i], grads[i], epoch);
+            } else {
+                outs[i]->sweep_grad = grads[i];
+                outs[i]->sweep_epoch = epoch;
+                outs[i]->sweep_grad_owned = false;
+            }
+        } else if (outs[i]->tape != s && outs[i]->requires_grad) {
+            st = accumulate(s, NULL, i, outs[i], grads[i], epoch);
+        }
+    }
+    uint64_t outer = s->running_epoch;
+    s->running_epoch = epoch;
+    for (tg_node *nd = s->last; nd && st == TG_OK; nd = nd->prev) st = visit(s, nd, epoch, &r);
+    s->running_epoch = outer;
+    s->grad_enabled = was_enabled;
+    s->anomaly_forward = s->anomaly;
+    return st;
 }

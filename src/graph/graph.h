@@ -7,6 +7,7 @@
 #define TG_GRAPH_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #include "tapegrad.h"
 
@@ -26,13 +27,19 @@ typedef struct tg_arena {
 } tg_arena;
 
 #define TG_ARENA_ALIGN 64
-/* A reset starts the next step TG_ARENA_ALIGN * (resets mod TG_ARENA_SKEWS) bytes into the
+/* A reset starts the next step TG_ARENA_SKEW_UNIT * (resets mod TG_ARENA_SKEWS) bytes into the
  * first chunk, so a step that repeats the previous ones puts no tensor header where one of the
  * last TG_ARENA_SKEWS - 1 steps put one: a stale pointer then never aliases a live header
- * exactly (a header takes more than TG_ARENA_SKEWS lines), and its generation gives it away. */
+ * exactly, and its generation gives it away. That needs any two tensor headers of a step to be
+ * further apart than the largest skew: a header is at least 104 bytes, so every allocation
+ * holding one takes at least 128 (two TG_ARENA_ALIGN lines), more than 4 * 16. The price is that
+ * allocations are TG_ARENA_ALIGN-aligned only relative to the step's start: in absolute terms
+ * they are 16-byte aligned (the kernels load and store unaligned). */
 #define TG_ARENA_SKEWS 5
+#define TG_ARENA_SKEW_UNIT 16
 void tg_arena_init(tg_arena *a);
-void *tg_arena_alloc(tg_arena *a, size_t size); /* 64-byte aligned; NULL when out of memory */
+/* 16-byte aligned (see the skew); NULL when out of memory */
+void *tg_arena_alloc(tg_arena *a, size_t size);
 void tg_arena_reset(tg_arena *a);                /* O(1) unless it merges spilled chunks */
 void tg_arena_release(tg_arena *a);              /* frees every chunk, retired ones too */
 size_t tg_arena_reserved(const tg_arena *a);
@@ -56,29 +63,41 @@ typedef struct tg_node tg_node;
  * arbitrary-looking 64-bit words, so zeroed memory or data is not mistaken for either. */
 #define TG_GEN_STORE UINT64_C(0x7a1d0c5e9b38f264)
 
+/* A header is sized to its tensor's rank: shape and strides point at 2 * ndim int64 right after
+ * the struct, in the same allocation, so a rank-1 header with its dims takes 128 bytes instead
+ * of the 320 that room for TG_MAX_DIMS took. The name is stored only for the tensors that have
+ * one. Fields are ordered largest first so that the struct has no padding holes. */
 struct tg_tensor {
-    tg_dtype dtype;
-    int ndim;
-    int64_t shape[TG_MAX_DIMS];
-    int64_t strides[TG_MAX_DIMS]; /* in elements */
     char *data;                   /* first element */
-    tg_role role;
-    bool requires_grad;
-    int64_t id;            /* creation order in its tape or store */
+    int64_t *shape;               /* ndim sizes, right after the struct */
+    int64_t *strides;             /* ndim strides in elements, after shape */
     tg_node *node;         /* the node that produced it, NULL for leaves and unrecorded results */
     tg_tensor *grad;       /* accumulated (leaves) or latest sweep's (intermediates) gradient */
     tg_tensor *sweep_grad; /* gradient being summed by a sweep; valid only while... */
     uint64_t sweep_epoch;  /* ...this equals the running sweep's process-unique number */
-    bool sweep_grad_owned; /* sweep_grad is a sum the sweep made for this tensor alone */
-    /* After the fields kernels and ops read, so that their offsets (and cache lines) stay. */
+    int64_t id;            /* creation order in its tape or store */
     uint64_t gen;
     const tg_tape *tape; /* the tape it was made on (NULL in a store); only ever compared */
     /* With a gradient hook on the tape, the oldest node of the running sweep that takes this
      * leaf as an input: where its gradient is final. Valid while final_use_epoch is the sweep's. */
     const tg_node *final_use;
     uint64_t final_use_epoch;
-    char name[TG_NAME_MAX];
+    /* "" (a static empty string) or a copy in the tensor's arena: a store tensor's holds
+     * TG_NAME_MAX bytes (renaming writes into it), a tape tensor's is made by tg_tensor_set_name */
+    const char *name;
+    /* One byte each, so that a rank-1 header with its dims fits 128 bytes. */
+    uint8_t dtype; /* a tg_dtype */
+    int8_t ndim;
+    uint8_t role; /* a tg_role */
+    bool requires_grad;
+    bool sweep_grad_owned; /* sweep_grad is a sum the sweep made for this tensor alone */
 };
+
+/* Bytes of a tensor header of rank ndim, dims included (before the arena rounds it up). */
+#define TG_TENSOR_HEADER_BYTES(ndim) (sizeof(tg_tensor) + 2 * (size_t)(ndim) * sizeof(int64_t))
+/* A rank-1 header and its dims in two lines is what keeps the op chain under 640 bytes of tape
+ * per op (tests/graph/test_tape.c): a field added here must not push it over. */
+_Static_assert(TG_TENSOR_HEADER_BYTES(1) <= 128, "a rank-1 tensor header outgrew 128 bytes");
 
 /* ---- nodes ---- */
 #define TG_MAX_INPUTS 4 /* inputs kept inside the node; ops with more (concat) use the arena */
@@ -89,24 +108,28 @@ typedef struct tg_op_desc tg_op_desc;
 
 struct tg_node {
     const tg_op_desc *op;
-    int64_t id; /* position on the tape */
-    int n_inputs;
     tg_tensor **inputs; /* n_inputs entries: inline_inputs, or an arena array when more */
     tg_tensor *inline_inputs[TG_MAX_INPUTS];
     tg_tensor *out;
     tg_node *prev; /* the node recorded before this one */
-    int64_t iattr[TG_MAX_IATTR]; /* op-specific integer attributes (axes, shapes, strides) */
-    double fattr[TG_MAX_FATTR];  /* op-specific real attributes (scalars) */
     const char *file;            /* where the op was called */
-    int line;
-    int32_t scope;               /* the tape's scope in force when recorded (0: top level) */
-    bool released;               /* a sweep without TG_RETAIN_GRAPH went through it */
     /* What the backward rule needs from the forward that is not a tensor (integer indices):
      * a copy in the tape's arena made by tg_node_save, so it is never a fake input of the node
      * and lives exactly as long as the node. NULL and 0 when nothing was saved. */
     const void *saved;
     size_t saved_bytes;
+    int64_t id; /* position on the tape */
+    int n_inputs;
+    int line;
+    int32_t scope;               /* the tape's scope in force when recorded (0: top level) */
+    bool released;               /* a sweep without TG_RETAIN_GRAPH went through it */
+    /* The attributes come last: a node of an op flagged TG_OPF_NO_ATTR is allocated without
+     * them (TG_NODE_BYTES_NO_ATTR), which halves the node of the elementwise ops that make up
+     * most of a tape. Such an op's rule and describer must never touch iattr or fattr. */
+    int64_t iattr[TG_MAX_IATTR]; /* op-specific integer attributes (axes, shapes, strides) */
+    double fattr[TG_MAX_FATTR];  /* op-specific real attributes (scalars) */
 };
+#define TG_NODE_BYTES_NO_ATTR offsetof(tg_node, iattr)
 
 /* The backward rule: given the gradient g of the node's output, sets grads[i] for each input i
  * for which tg_node_needs_grad is true (others stay NULL), computing them with ops on `t` so
@@ -119,7 +142,11 @@ typedef void (*tg_describe_fn)(const tg_node *n, char *buf, size_t size);
 enum {
     TG_OPF_SMOOTH = 1u << 0,  /* twice differentiable: second-order gradcheck applies */
     TG_OPF_VIEW = 1u << 1,    /* the result shares the input's memory */
-    TG_OPF_CONSTANT_GRAD = 1u << 2 /* derivative zero wherever it exists (step) */
+    TG_OPF_CONSTANT_GRAD = 1u << 2, /* derivative zero wherever it exists (step) */
+    TG_OPF_NO_ATTR = 1u << 3, /* its nodes carry no iattr/fattr (allocated without them) */
+    /* its rule sums its inputs' gradients into the sweep itself (tg_sweep_segment) and returns
+     * none: a recomputed segment, whose inputs are every tensor the segment reads */
+    TG_OPF_OWN_SWEEP = 1u << 4
 };
 
 struct tg_op_desc {
@@ -186,6 +213,12 @@ struct tg_tape {
     int32_t scope_stack[TG_SCOPE_MAX_DEPTH]; /* the scope in force before each push */
     tg_scope_table scopes;
     int64_t last_sweep_visits; /* nodes the latest sweep ran a backward rule for (tests) */
+    uint64_t running_epoch;    /* the number of the sweep running on this tape, 0 when none */
+    /* Recomputation (recompute.c): the tape segments run on, made at the first segment; on
+     * that tape, `home` is the tape it serves, where gradients of tensors not on it are summed
+     * (see tg_sweep_segment). */
+    tg_tape *scratch;
+    tg_tape *home;
     tg_grad_hook grad_hook;    /* tg_tape_set_grad_hook: called at each parameter's final deposit */
     void *grad_hook_ctx;
 };
@@ -334,6 +367,18 @@ bool tg_anomaly_backward(tg_tape *t, const tg_node *n, tg_tensor *const *grads);
  * leaf's deposit): `what` says which, e.g. "the sum of the gradients reaching the output of
  * mul". False with the error kept. */
 bool tg_anomaly_gradient(tg_tape *t, const tg_tensor *g, const char *what);
+
+/* ---- recomputation's part of the sweep (backward.c) ---- */
+/* The gradient x holds in the sweep numbered epoch, or NULL. */
+tg_tensor *tg_sweep_in_flight(const tg_tensor *x, uint64_t epoch);
+/* Sweeps the scratch tape s (s->home set) back from outs[i] seeded with grads[i] (NULL: none)
+ * as part of the sweep numbered epoch running on s->home: every node of s is visited newest
+ * first, and a gradient reaching a tensor that is not s's (a parameter, a tensor of the home
+ * tape) is summed into that tensor's in-flight gradient of this epoch, allocated on the home
+ * tape, in the order the home sweep would have summed it had the nodes been recorded there.
+ * Nothing is recorded. Errors are kept on s. */
+tg_status tg_sweep_segment(tg_tape *s, uint64_t epoch, int n, tg_tensor *const *outs,
+                           tg_tensor *const *grads);
 
 /* ---- the op registry (src/ops/registry.c) ---- */
 int tg_op_count(void);

@@ -57,10 +57,19 @@ static tg_tensor *add(tg_store *s, const char *name, tg_dtype dtype, int ndim,
     if (!grow(s)) return store_fail(s, TG_ERR_NOMEM, "out of memory adding", name);
     tg_tensor *x = tg_tensor_new_in_arena(&s->arena, s->n_tensors, dtype, ndim, shape);
     tg_tensor *g = param ? tg_tensor_new_in_arena(&s->arena, -1, dtype, ndim, shape) : NULL;
-    if (!x || (param && !g)) return store_fail(s, TG_ERR_NOMEM, "out of memory adding", name);
+    /* Each gets TG_NAME_MAX bytes for its name, so that renaming it never allocates. */
+    char *xname = x ? tg_arena_alloc(&s->arena, TG_NAME_MAX) : NULL;
+    char *gname = g ? tg_arena_alloc(&s->arena, TG_NAME_MAX) : NULL;
+    if (!x || !xname || (param && (!g || !gname)))
+        return store_fail(s, TG_ERR_NOMEM, "out of memory adding", name);
     int64_t n = tg_numel_of(ndim, shape);
     kern_fill(dtype, x->data, n, 0.0);
-    snprintf(x->name, sizeof x->name, "%s", name);
+    snprintf(xname, TG_NAME_MAX, "%s", name);
+    x->name = xname;
+    if (gname) {
+        gname[0] = '\0';
+        g->name = gname;
+    }
     x->role = param ? TG_ROLE_PARAM : TG_ROLE_BUFFER;
     x->requires_grad = param;
     if (g) {

@@ -54,6 +54,7 @@ tg_tape *tg_tape_new(void) {
 
 void tg_tape_free(tg_tape *t) {
     if (!t) return;
+    tg_tape_free(t->scratch); /* recompute.c's, which never has one of its own */
     pthread_mutex_lock(&live_lock);
     if (t->live_prev)
         t->live_prev->live_next = t->live_next;
@@ -119,7 +120,9 @@ tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inp
     bool any = false;
     for (int i = 0; i < n_inputs; i++) any |= inputs[i] && inputs[i]->requires_grad;
     if (!any) return out;
-    tg_node *n = tg_arena_alloc(&t->arena, sizeof *n);
+    /* Elementwise ops keep no attributes: their nodes end where the attributes begin. */
+    size_t node_bytes = op->flags & TG_OPF_NO_ATTR ? TG_NODE_BYTES_NO_ATTR : sizeof(tg_node);
+    tg_node *n = tg_arena_alloc(&t->arena, node_bytes);
     tg_tensor **slots = NULL;
     if (n && n_inputs <= TG_MAX_INPUTS)
         slots = n->inline_inputs;
@@ -127,7 +130,7 @@ tg_tensor *tg_record(tg_tape *t, const tg_op_desc *op, tg_tensor *out, int n_inp
         slots = tg_arena_alloc(&t->arena, (size_t)n_inputs * sizeof *slots);
     if (!n || !slots)
         return tg_fail(t, TG_ERR_NOMEM, "%s: out of memory recording a node", op->name);
-    memset(n, 0, sizeof *n);
+    memset(n, 0, node_bytes);
     n->op = op;
     n->id = t->n_nodes++;
     n->n_inputs = n_inputs;

@@ -1,7 +1,8 @@
 /* tensor.c: creating tensors on a tape, reading their layout, moving data in and out.
  *
- * A tensor on a tape is one arena allocation: the header followed by its (64-byte aligned)
- * data. Views are a header only and point into another tensor's data. */
+ * A tensor on a tape is one arena allocation: the header, its shape and strides (sized to its
+ * rank), then its data, which starts a whole number of TG_ARENA_ALIGN lines after the header.
+ * Views are a header only and point into another tensor's data. */
 #include <math.h>
 #include <string.h>
 
@@ -69,20 +70,26 @@ bool tg_check_shape(tg_tape *t, const char *op, tg_dtype dtype, int ndim, const 
     return s == TG_OK;
 }
 
+/* What a tensor without a name points to: never written (renaming allocates, see below). */
+static const char no_name[1] = "";
+
 /* Inlined by hand: it is most of what making every op's result costs. */
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
-static inline tg_tensor *header_in(tg_arena *a, size_t data_bytes) {
-    size_t head = (sizeof(tg_tensor) + TG_ARENA_ALIGN - 1) & ~(size_t)(TG_ARENA_ALIGN - 1);
+static inline tg_tensor *header_in(tg_arena *a, int ndim, size_t data_bytes) {
+    size_t head = (TG_TENSOR_HEADER_BYTES(ndim) + TG_ARENA_ALIGN - 1) &
+                  ~(size_t)(TG_ARENA_ALIGN - 1);
     char *p = tg_arena_alloc(a, head + data_bytes);
     if (!p) return NULL;
-    /* Field by field rather than memset: this runs for every op result, and the name and the
-     * unused tail of shape/strides need no zeroing (nothing reads past ndim or name's end). */
+    /* Field by field rather than memset: this runs for every op result, and the dims are
+     * written by the caller. */
     tg_tensor *x = (tg_tensor *)p;
     x->gen = TG_GEN_STORE; /* a tape's tensors get its word from the caller */
     x->tape = NULL;
-    x->ndim = 0;
+    x->ndim = ndim;
+    x->shape = (int64_t *)(void *)(p + sizeof(tg_tensor));
+    x->strides = x->shape + ndim;
     x->data = p + head;
     x->role = TG_ROLE_INPUT;
     x->requires_grad = false;
@@ -92,26 +99,25 @@ static inline tg_tensor *header_in(tg_arena *a, size_t data_bytes) {
     x->sweep_epoch = 0;
     x->sweep_grad_owned = false;
     x->final_use_epoch = 0;
-    x->name[0] = '\0';
+    x->name = no_name;
     return x;
 }
 
 tg_tensor *tg_tensor_new_in_arena(tg_arena *a, int64_t id, tg_dtype dtype, int ndim,
                                   const int64_t *shape) {
     int64_t n = tg_numel_of(ndim, shape);
-    tg_tensor *x = header_in(a, (size_t)n * tg_dtype_size(dtype));
+    tg_tensor *x = header_in(a, ndim, (size_t)n * tg_dtype_size(dtype));
     if (!x) return NULL;
     x->id = id;
     x->dtype = dtype;
-    x->ndim = ndim;
     for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
     tg_contiguous_strides(ndim, x->shape, x->strides);
     x->role = TG_ROLE_INPUT;
     return x;
 }
 
-static tg_tensor *header_alloc(tg_tape *t, size_t data_bytes) {
-    tg_tensor *x = header_in(&t->arena, data_bytes);
+static tg_tensor *header_alloc(tg_tape *t, int ndim, size_t data_bytes) {
+    tg_tensor *x = header_in(&t->arena, ndim, data_bytes);
     if (!x) {
         tg_fail(t, TG_ERR_NOMEM, "out of memory allocating %zu bytes on the tape", data_bytes);
         return NULL;
@@ -137,10 +143,9 @@ tg_tensor *tg_tensor_alloc(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *
 
 tg_tensor *tg_tensor_view(tg_tape *t, const tg_tensor *x, int ndim, const int64_t *shape,
                           const int64_t *strides, int64_t offset_elements) {
-    tg_tensor *v = header_alloc(t, 0);
+    tg_tensor *v = header_alloc(t, ndim, 0);
     if (!v) return NULL;
     v->dtype = x->dtype;
-    v->ndim = ndim;
     for (int i = 0; i < ndim; i++) {
         v->shape[i] = shape[i];
         v->strides[i] = strides[i];
@@ -256,9 +261,25 @@ tg_status tg_tensor_set_requires_grad(tg_tensor *x, bool requires_grad) {
 
 const char *tg_tensor_name(const tg_tensor *x) { return x && x->name[0] ? x->name : NULL; }
 
+/* A store tensor's name has TG_NAME_MAX bytes of its own (store.c); a tape tensor gets a copy
+ * in its tape's arena, made only when it is named, so unnamed results carry no name bytes. */
 tg_status tg_tensor_set_name(tg_tensor *x, const char *name) {
     if (!x || !name) return TG_ERR_NULL;
-    snprintf(x->name, sizeof x->name, "%s", name);
+    if (!x->tape) {
+        if (x->name == no_name) return TG_ERR_ARG; /* not made by a store or a tape */
+        snprintf((char *)(uintptr_t)x->name, TG_NAME_MAX, "%s", name);
+        return TG_OK;
+    }
+    /* Only a live tape is followed: its arena is where the copy goes. */
+    if (!tg_tensor_is_current_elsewhere(x)) return TG_ERR_STALE;
+    size_t n = strlen(name);
+    if (n >= TG_NAME_MAX) n = TG_NAME_MAX - 1;
+    tg_tape *t = (tg_tape *)(uintptr_t)x->tape;
+    char *copy = tg_arena_alloc(&t->arena, n + 1);
+    if (!copy) return TG_ERR_NOMEM;
+    memcpy(copy, name, n);
+    copy[n] = '\0';
+    x->name = copy;
     return TG_OK;
 }
 

@@ -42,22 +42,55 @@ static tg_tensor *one_minus_square(tg_tape *t, tg_tensor *y) {
     return tg_add_scalar(t, tg_neg(t, tg_mul(t, y, y)), 1.0);
 }
 
+/* A first-order sweep records nothing, so a rule's chain of ops over y (an op result, hence
+ * contiguous) may run as the same kernels, in the same order, in place on one new tensor: the
+ * same bits for one allocation instead of four, which is most of a tanh chain's tape. Under
+ * TG_CREATE_GRAPH the ops are recorded as written, to be differentiated again. */
+static tg_tensor *unrecorded_scratch(tg_tape *t, const tg_tensor *g, const tg_tensor *y) {
+    if (tg_tape_grad_enabled(t) || g->dtype != y->dtype || !tg_same_shape(g, y)) return NULL;
+    return tg_tensor_alloc(t, y->dtype, y->ndim, y->shape);
+}
+
 /* ---- tanh ---- */
 static void tanh_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
-    grads[0] = tg_mul(t, g, one_minus_square(t, n->out));
+    tg_tensor *y = n->out, *d = unrecorded_scratch(t, g, y);
+    if (!d) {
+        grads[0] = tg_mul(t, g, one_minus_square(t, y));
+        return;
+    }
+    int64_t count = tg_tensor_numel(y);
+    kern_binary(KERN_MUL, y->dtype, y->ndim, y->shape, d->data, y->data, y->strides, y->data,
+                y->strides);
+    kern_unary(KERN_NEG, d->dtype, count, d->data, d->data, 0.0);
+    kern_unary(KERN_ADD_SCALAR, d->dtype, count, d->data, d->data, 1.0);
+    kern_binary(KERN_MUL, d->dtype, d->ndim, d->shape, d->data, g->data, g->strides, d->data,
+                d->strides);
+    grads[0] = d;
 }
-const tg_op_desc tg_op_tanh = {"tanh", 1, tanh_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_tanh = {"tanh", 1, tanh_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_tanh_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return activation(t, file, line, &tg_op_tanh, KERN_TANH, x);
 }
 
 /* ---- sigmoid ---- */
 static void sigmoid_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
-    tg_tensor *y = n->out;
+    tg_tensor *y = n->out, *d = unrecorded_scratch(t, g, y);
+    if (d) { /* the ops below as kernels in place (see unrecorded_scratch) */
+        int64_t count = tg_tensor_numel(y);
+        kern_unary(KERN_NEG, y->dtype, count, y->data, d->data, 0.0);
+        kern_unary(KERN_ADD_SCALAR, d->dtype, count, d->data, d->data, 1.0);
+        kern_binary(KERN_MUL, d->dtype, d->ndim, d->shape, d->data, y->data, y->strides,
+                    d->data, d->strides);
+        kern_binary(KERN_MUL, d->dtype, d->ndim, d->shape, d->data, g->data, g->strides,
+                    d->data, d->strides);
+        grads[0] = d;
+        return;
+    }
     tg_tensor *one_minus_y = tg_add_scalar(t, tg_neg(t, y), 1.0);
     grads[0] = tg_mul(t, g, tg_mul(t, y, one_minus_y));
 }
-const tg_op_desc tg_op_sigmoid = {"sigmoid", 1, sigmoid_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_sigmoid = {"sigmoid", 1, sigmoid_backward, NULL,
+                                  TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_sigmoid_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return activation(t, file, line, &tg_op_sigmoid, KERN_SIGMOID, x);
 }
@@ -79,7 +112,7 @@ static void relu_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor 
                 x->data, x->strides);
     grads[0] = dx;
 }
-const tg_op_desc tg_op_relu = {"relu", 1, relu_backward, NULL, 0};
+const tg_op_desc tg_op_relu = {"relu", 1, relu_backward, NULL, TG_OPF_NO_ATTR};
 tg_tensor *tg_relu_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return activation(t, file, line, &tg_op_relu, KERN_RELU, x);
 }
@@ -90,7 +123,8 @@ static void step_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor 
     const tg_tensor *x = n->inputs[0];
     grads[0] = tg_zeros(t, x->dtype, x->ndim, x->shape);
 }
-const tg_op_desc tg_op_step = {"step", 1, step_backward, NULL, TG_OPF_CONSTANT_GRAD};
+const tg_op_desc tg_op_step = {"step", 1, step_backward, NULL,
+                               TG_OPF_CONSTANT_GRAD | TG_OPF_NO_ATTR};
 tg_tensor *tg_step_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return activation(t, file, line, &tg_op_step, KERN_STEP, x);
 }
@@ -184,7 +218,7 @@ static void sign_ste_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_ten
         tg_mul(t, tg_ge(t, x, constant(t, x, -1.0)), tg_le(t, x, constant(t, x, 1.0)));
     grads[0] = tg_mul(t, g, inside);
 }
-const tg_op_desc tg_op_sign_ste = {"sign_ste", 1, sign_ste_backward, NULL, 0};
+const tg_op_desc tg_op_sign_ste = {"sign_ste", 1, sign_ste_backward, NULL, TG_OPF_NO_ATTR};
 tg_tensor *tg_sign_ste_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return activation(t, file, line, &tg_op_sign_ste, KERN_SIGN, x);
 }

@@ -28,7 +28,7 @@ static void add_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
     for (int i = 0; i < 2; i++)
         if (tg_node_needs_grad(n, i)) grads[i] = to_input(t, n, i, g);
 }
-const tg_op_desc tg_op_add = {"add", 2, add_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_add = {"add", 2, add_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_add_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
     return tg_binary_forward(t, file, line, &tg_op_add, KERN_ADD, a, b);
 }
@@ -38,7 +38,7 @@ static void sub_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
     if (tg_node_needs_grad(n, 0)) grads[0] = to_input(t, n, 0, g);
     if (tg_node_needs_grad(n, 1)) grads[1] = to_input(t, n, 1, tg_neg(t, g));
 }
-const tg_op_desc tg_op_sub = {"sub", 2, sub_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_sub = {"sub", 2, sub_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_sub_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
     return tg_binary_forward(t, file, line, &tg_op_sub, KERN_SUB, a, b);
 }
@@ -48,7 +48,7 @@ static void mul_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
     if (tg_node_needs_grad(n, 0)) grads[0] = to_input(t, n, 0, tg_mul(t, g, n->inputs[1]));
     if (tg_node_needs_grad(n, 1)) grads[1] = to_input(t, n, 1, tg_mul(t, g, n->inputs[0]));
 }
-const tg_op_desc tg_op_mul = {"mul", 2, mul_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_mul = {"mul", 2, mul_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_mul_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
     return tg_binary_forward(t, file, line, &tg_op_mul, KERN_MUL, a, b);
 }
@@ -60,7 +60,7 @@ static void div_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
     if (tg_node_needs_grad(n, 1))
         grads[1] = to_input(t, n, 1, tg_neg(t, tg_div(t, tg_mul(t, g, n->out), b)));
 }
-const tg_op_desc tg_op_div = {"div", 2, div_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_div = {"div", 2, div_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_div_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
     return tg_binary_forward(t, file, line, &tg_op_div, KERN_DIV, a, b);
 }
@@ -82,7 +82,7 @@ static void pow_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
         grads[1] = to_input(t, n, 1, tg_mul(t, g, d));
     }
 }
-const tg_op_desc tg_op_pow = {"pow", 2, pow_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_pow = {"pow", 2, pow_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_pow_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
     return tg_binary_forward(t, file, line, &tg_op_pow, KERN_POW, a, b);
 }
@@ -110,7 +110,7 @@ static void extremum_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_ten
 static void maximum_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     extremum_backward(t, n, g, grads, true);
 }
-const tg_op_desc tg_op_maximum = {"maximum", 2, maximum_backward, NULL, 0};
+const tg_op_desc tg_op_maximum = {"maximum", 2, maximum_backward, NULL, TG_OPF_NO_ATTR};
 tg_tensor *tg_maximum_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
     return tg_binary_forward(t, file, line, &tg_op_maximum, KERN_MAXIMUM, a, b);
 }
@@ -118,7 +118,7 @@ tg_tensor *tg_maximum_at(tg_tape *t, const char *file, int line, tg_tensor *a, t
 static void minimum_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     extremum_backward(t, n, g, grads, false);
 }
-const tg_op_desc tg_op_minimum = {"minimum", 2, minimum_backward, NULL, 0};
+const tg_op_desc tg_op_minimum = {"minimum", 2, minimum_backward, NULL, TG_OPF_NO_ATTR};
 tg_tensor *tg_minimum_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
     return tg_binary_forward(t, file, line, &tg_op_minimum, KERN_MINIMUM, a, b);
 }

@@ -20,7 +20,8 @@ static void compare_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tens
 }
 
 #define COMPARE_OP(NAME, KIND)                                                                 \
-    const tg_op_desc tg_op_##NAME = {#NAME, 2, compare_backward, NULL, TG_OPF_CONSTANT_GRAD};  \
+    const tg_op_desc tg_op_##NAME = {#NAME, 2, compare_backward, NULL,                         \
+                                     TG_OPF_CONSTANT_GRAD | TG_OPF_NO_ATTR};                   \
     tg_tensor *tg_##NAME##_at(tg_tape *t, const char *file, int line, tg_tensor *a,            \
                               tg_tensor *b) {                                                  \
         return tg_binary_forward(t, file, line, &tg_op_##NAME, KIND, a, b);                              \

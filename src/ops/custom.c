@@ -134,7 +134,7 @@ static const char *shapes_str(int n, tg_tensor *const *inputs, char *buf, size_t
 static bool promised_shape(tg_tape *t, const tg_custom_op *op, tg_tensor *const *inputs,
                            int *ndim, int64_t *shape) {
     *ndim = inputs[0]->ndim;
-    memcpy(shape, inputs[0]->shape, sizeof inputs[0]->shape);
+    memcpy(shape, inputs[0]->shape, (size_t)inputs[0]->ndim * sizeof *shape);
     if (!op->def.shape) return true;
     *ndim = -1;
     bool ok = op->def.shape(inputs, ndim, shape, op->def.ctx);

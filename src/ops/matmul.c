@@ -36,7 +36,8 @@ static void matmul_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tenso
     }
 }
 
-const tg_op_desc tg_op_matmul = {"matmul", 2, matmul_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_matmul = {"matmul", 2, matmul_backward, NULL,
+                                 TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 
 tg_tensor *tg_matmul_at(tg_tape *t, const char *file, int line, tg_tensor *a, tg_tensor *b) {
     tg_tensor *in[2] = {a, b};

@@ -24,7 +24,7 @@ static void neg_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
     (void)n;
     grads[0] = tg_neg(t, g);
 }
-const tg_op_desc tg_op_neg = {"neg", 1, neg_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_neg = {"neg", 1, neg_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_neg_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return pointwise(t, file, line, &tg_op_neg, KERN_NEG, x);
 }
@@ -33,7 +33,7 @@ tg_tensor *tg_neg_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
 static void exp_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     grads[0] = tg_mul(t, g, n->out);
 }
-const tg_op_desc tg_op_exp = {"exp", 1, exp_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_exp = {"exp", 1, exp_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_exp_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return pointwise(t, file, line, &tg_op_exp, KERN_EXP, x);
 }
@@ -42,7 +42,7 @@ tg_tensor *tg_exp_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
 static void log_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     grads[0] = tg_div(t, g, n->inputs[0]);
 }
-const tg_op_desc tg_op_log = {"log", 1, log_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_log = {"log", 1, log_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_log_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return pointwise(t, file, line, &tg_op_log, KERN_LOG, x);
 }
@@ -52,7 +52,7 @@ static void abs_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor *
     grads[0] = tg_mul(t, g, tg_sign(t, n->inputs[0]));
 }
 /* Not flagged smooth: the second derivative is 0 away from the kink, which checks nothing. */
-const tg_op_desc tg_op_abs = {"abs", 1, abs_backward, NULL, 0};
+const tg_op_desc tg_op_abs = {"abs", 1, abs_backward, NULL, TG_OPF_NO_ATTR};
 tg_tensor *tg_abs_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return pointwise(t, file, line, &tg_op_abs, KERN_ABS, x);
 }
@@ -63,7 +63,8 @@ static void sign_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor 
     const tg_tensor *x = n->inputs[0];
     grads[0] = tg_zeros(t, x->dtype, x->ndim, x->shape);
 }
-const tg_op_desc tg_op_sign = {"sign", 1, sign_backward, NULL, TG_OPF_CONSTANT_GRAD};
+const tg_op_desc tg_op_sign = {"sign", 1, sign_backward, NULL,
+                               TG_OPF_CONSTANT_GRAD | TG_OPF_NO_ATTR};
 tg_tensor *tg_sign_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return pointwise(t, file, line, &tg_op_sign, KERN_SIGN, x);
 }
@@ -72,7 +73,7 @@ tg_tensor *tg_sign_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
 static void sqrt_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     grads[0] = tg_div(t, tg_mul_scalar(t, g, 0.5), n->out);
 }
-const tg_op_desc tg_op_sqrt = {"sqrt", 1, sqrt_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_sqrt = {"sqrt", 1, sqrt_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_sqrt_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return pointwise(t, file, line, &tg_op_sqrt, KERN_SQRT, x);
 }
@@ -81,7 +82,8 @@ tg_tensor *tg_sqrt_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
 static void square_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     grads[0] = tg_mul(t, tg_mul_scalar(t, g, 2.0), n->inputs[0]);
 }
-const tg_op_desc tg_op_square = {"square", 1, square_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_square = {"square", 1, square_backward, NULL,
+                                 TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_square_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return pointwise(t, file, line, &tg_op_square, KERN_SQUARE, x);
 }
@@ -90,7 +92,7 @@ tg_tensor *tg_square_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
 static void sin_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     grads[0] = tg_mul(t, g, tg_cos(t, n->inputs[0]));
 }
-const tg_op_desc tg_op_sin = {"sin", 1, sin_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_sin = {"sin", 1, sin_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_sin_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return pointwise(t, file, line, &tg_op_sin, KERN_SIN, x);
 }
@@ -99,7 +101,7 @@ tg_tensor *tg_sin_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
 static void cos_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
     grads[0] = tg_neg(t, tg_mul(t, g, tg_sin(t, n->inputs[0])));
 }
-const tg_op_desc tg_op_cos = {"cos", 1, cos_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_cos = {"cos", 1, cos_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 tg_tensor *tg_cos_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return pointwise(t, file, line, &tg_op_cos, KERN_COS, x);
 }

@@ -3,10 +3,14 @@
  *   split  out[k] = x[..., o_k : o_k + sizes[k], ...],  o_k = sizes[0] + ... + sizes[k-1]
  *   chunk  split into n_chunks pieces of equal size
  *
- * Composites: each piece is a slice view (slice.c), one node per piece, so no piece is copied
- * and each piece's gradient flows through slice's own rule. A single node with several outputs
- * would need a second kind of node in the sweep; bench/split_bench.c measures what the per-piece
- * nodes cost against one slice per gate in a GRU step (docs/benchmarks.md). */
+ * Composites of slice views (slice.c): no piece is copied, and the gradients flow through
+ * slice's own rule. The pieces are cut by halving: x into its first and second half of the
+ * pieces, each half again, down to single pieces. A slice's gradient is embedded into zeros of
+ * its parent's size, so cutting n pieces straight from x would cost n embeddings of x's full
+ * size in backward, O(n^2) for n pieces of one size (a sequence cut into its steps);
+ * halving costs O(n log n). A single node with n outputs would cost
+ * O(n) but needs a second kind of node in the sweep: bench/split_bench.c measures what is
+ * left to gain (docs/benchmarks.md). */
 #include "op_util.h"
 
 /* Clears out[0..n) so that a failed call leaves no piece of an earlier call behind. */
@@ -30,16 +34,40 @@ static int enter(tg_tape *t, const char *file, int line, const char *op, tg_tens
     return tg_norm_axis_of(t, op, axis, x);
 }
 
-/* Slices x into n pieces of the given sizes (already checked to fit) along axis a. */
-static tg_status cut(tg_tape *t, tg_tensor *x, int a, const int64_t *sizes, int64_t each,
-                     int n, tg_tensor **out) {
-    int64_t start = 0;
-    for (int k = 0; k < n; k++) {
-        int64_t size = sizes ? sizes[k] : each;
-        out[k] = tg_slice_at(t, NULL, 0, x, a, start, start + size, 1);
-        if (!out[k]) return fail_pieces(t, n, out);
-        start += size;
+/* Cuts part, which spans pieces lo..hi-1 (offsets[lo]..offsets[hi] of the original axis, part
+ * starting at offsets[lo]), into its first and second half of pieces, recursively; a part of
+ * one piece is that piece. Returns false with the error kept on the tape. */
+static bool cut(tg_tape *t, tg_tensor *part, int a, const int64_t *offsets, int lo, int hi,
+                tg_tensor **out) {
+    if (hi - lo == 1) {
+        out[lo] = part;
+        return true;
     }
+    int mid = lo + (hi - lo) / 2;
+    int64_t base = offsets[lo];
+    tg_tensor *left = tg_slice_at(t, NULL, 0, part, a, 0, offsets[mid] - base, 1);
+    tg_tensor *right =
+        tg_slice_at(t, NULL, 0, part, a, offsets[mid] - base, offsets[hi] - base, 1);
+    return left && right && cut(t, left, a, offsets, lo, mid, out) &&
+           cut(t, right, a, offsets, mid, hi, out);
+}
+
+/* Cuts x into n pieces of the given sizes (already checked to fit) along axis a: sizes[k], or
+ * `each` for every piece when sizes is NULL. */
+static tg_status cut_all(tg_tape *t, tg_tensor *x, int a, const int64_t *sizes, int64_t each,
+                         int n, tg_tensor **out) {
+    /* The offsets live on the tape: n is the caller's, unbounded. */
+    int64_t *offsets = tg_arena_alloc(&t->arena, (size_t)(n + 1) * sizeof *offsets);
+    if (!offsets) {
+        tg_fail(t, TG_ERR_NOMEM, "%s: no memory for %d pieces", sizes ? "split" : "chunk", n);
+        return fail_pieces(t, n, out);
+    }
+    offsets[0] = 0;
+    for (int k = 0; k < n; k++) offsets[k + 1] = offsets[k] + (sizes ? sizes[k] : each);
+    /* x spans every piece from offset 0; one piece is still a view of its own, so that out[0]
+     * is never x itself. */
+    tg_tensor *whole = n > 1 ? x : tg_slice_at(t, NULL, 0, x, a, 0, offsets[n], 1);
+    if (!whole || !cut(t, whole, a, offsets, 0, n, out)) return fail_pieces(t, n, out);
     return TG_OK;
 }
 
@@ -68,7 +96,7 @@ tg_status tg_split_at(tg_tape *t, const char *file, int line, tg_tensor *x, int 
                 (long long)x->shape[a]);
         return fail_pieces(t, n, out);
     }
-    return cut(t, x, a, sizes, 0, n, out);
+    return cut_all(t, x, a, sizes, 0, n, out);
 }
 
 tg_status tg_chunk_at(tg_tape *t, const char *file, int line, tg_tensor *x, int axis,
@@ -82,5 +110,5 @@ tg_status tg_chunk_at(tg_tape *t, const char *file, int line, tg_tensor *x, int 
                 tg_shape_str(x, xs, sizeof xs), (long long)x->shape[a], n_chunks);
         return fail_pieces(t, n_chunks, out);
     }
-    return cut(t, x, a, NULL, x->shape[a] / n_chunks, n_chunks, out);
+    return cut_all(t, x, a, NULL, x->shape[a] / n_chunks, n_chunks, out);
 }

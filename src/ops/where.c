@@ -50,7 +50,7 @@ static void where_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor
 }
 
 /* Smooth: linear in a and b, which are what is differentiated. */
-const tg_op_desc tg_op_where = {"where", 3, where_backward, NULL, TG_OPF_SMOOTH};
+const tg_op_desc tg_op_where = {"where", 3, where_backward, NULL, TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 
 tg_tensor *tg_where_at(tg_tape *t, const char *file, int line, tg_tensor *mask, tg_tensor *a,
                        tg_tensor *b) {

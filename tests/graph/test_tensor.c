@@ -148,8 +148,15 @@ START_TEST(test_creation_values) {
     /* fill overwrites. */
     ck_assert_int_eq(tg_tensor_fill(d32, 4.0), TG_OK);
     for (int i = 0; i < 6; i++) ck_assert(tg_tensor_get(d32, i) == 4.0);
-    /* The data of a tensor on a tape is 64-byte aligned (the arena's promise). */
+    /* The data of a tensor on a tape is 64-byte aligned on a step the arena does not skew (the
+     * first), and 16-byte aligned on every step (the skew moves by 16, graph.h). */
     ck_assert_uint_eq((uintptr_t)tg_tensor_data(f64) % 64, 0);
+    for (int step = 0; step < 6; step++) {
+        tg_tape_reset(t);
+        tg_tensor *z = tg_zeros(t, TG_F32, TG_SHAPE(3));
+        ck_assert_uint_eq((uintptr_t)tg_tensor_data(z) % 16, 0);
+        ck_assert_uint_eq((uintptr_t)z % 16, 0);
+    }
     tg_tape_free(t);
 }
 END_TEST

@@ -1,6 +1,6 @@
 /* test_conv_direct.c: the direct convolution kernels (src/ops/kernels/conv_direct.c and
  * conv_lanes.c), reached through the conv2d ops in f32 at each CPU level and 1 or 2 threads
- * (each case names the path it must take at AVX-512), against the same ops in f64 (always
+ * (each case names the path it must take at AVX-512 and AVX2), against the same ops in f64 (always
  * the im2col path) on the same values: forward, weight gradient, input gradient, and all three
  * through the reverse sweep. Shapes cover one and several channels, groups, padding on one
  * axis or both, kernels from 1x1 to 5x5 and 2x7, rows of 12 to 40 columns (one strip, a strip
@@ -43,6 +43,7 @@ static const conv_case cases[] = {
     {33, 4, 5, 7, 10, 3, 2, 1, 2, 2, 'l'},   /* groups, padding, rows shorter than a block */
     {20, 20, 6, 6, 7, 3, 3, 1, 1, 1, 'l'},   /* 180 taps: blocks of taps with a remainder */
     {9, 1, 9, 9, 2, 1, 1, 0, 0, 1, 'l'},     /* 1x1 kernel, 9-column rows */
+    {12, 5, 8, 9, 7, 3, 4, 2, 1, 1, 'l'},    /* one AVX2 group and a half; 7 = 3 + 2 + 2 */
     {7, 6, 14, 14, 16, 5, 5, 0, 0, 1, 'c'},  /* too few images for the lanes */
 };
 
@@ -102,9 +103,9 @@ static void run_case(int ci, tg_cpu_level level) {
     bool direct = kern_conv_direct_usable(TG_F32, &win);
     bool lanes = !direct && kern_conv_lanes_usable(TG_F32, &win, c->N);
     char path = direct ? 'd' : lanes ? 'l' : 'c';
-    ck_assert_msg(path == (level == TG_CPU_AVX512 ? c->path : 'c'), "case %d takes path %c", ci,
+    ck_assert_msg(path == (level >= TG_CPU_AVX2 ? c->path : 'c'), "case %d takes path %c", ci,
                   path);
-    if (c->path == 'l' && level == TG_CPU_AVX512) ck_assert(lanes);
+    if (c->path == 'l' && level >= TG_CPU_AVX2) ck_assert(lanes);
     ck_assert(!kern_conv_direct_usable(TG_F64, &win));
     ck_assert(!kern_conv_lanes_usable(TG_F64, &win, c->N));
 
@@ -164,10 +165,12 @@ START_TEST(test_direct_against_f64) {
 }
 END_TEST
 
-/* What the direct path does not take: other strides and dilations, many taps, short rows. */
+/* What the direct path does not take, at AVX2 (_i 0) and AVX-512 (_i 1): other strides and
+ * dilations, many taps, short rows. */
 START_TEST(test_direct_declines) {
-    if (tg_cpu_best_level() < TG_CPU_AVX512) return;
-    tg_set_cpu_level(TG_CPU_AVX512);
+    tg_cpu_level l = _i ? TG_CPU_AVX512 : TG_CPU_AVX2;
+    if (tg_cpu_best_level() < l) return;
+    ck_assert_int_eq(tg_set_cpu_level(l), l);
     kern_window base = {1, 28, 28, 5, 5, 1, 1, 2, 2, 1, 1, 28, 28};
     ck_assert(kern_conv_direct_usable(TG_F32, &base));
     kern_window k = base;
@@ -179,6 +182,10 @@ START_TEST(test_direct_declines) {
     ck_assert(!kern_conv_direct_usable(TG_F32, &k));
     k = base, k.ow = 10;
     ck_assert(!kern_conv_direct_usable(TG_F32, &k));
+    /* Nor does either x86 path run at the portable level. */
+    tg_set_cpu_level(TG_CPU_PORTABLE);
+    ck_assert(!kern_conv_direct_usable(TG_F32, &base));
+    ck_assert(!kern_conv_lanes_usable(TG_F32, &base, 64));
 }
 END_TEST
 
@@ -187,7 +194,7 @@ static Suite *conv_direct_suite(void) {
     TCase *c = tcase_create("direct");
     tcase_set_timeout(c, 300);
     tcase_add_loop_test(c, test_direct_against_f64, 0, 2 * (int)(sizeof levels / sizeof *levels));
-    tcase_add_test(c, test_direct_declines);
+    tcase_add_loop_test(c, test_direct_declines, 0, 2);
     suite_add_tcase(s, c);
     return s;
 }

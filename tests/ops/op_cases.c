@@ -585,6 +585,7 @@ static const struct {
     {op_cases_norm, &op_cases_norm_count},
     {op_cases_attention, &op_cases_attention_count},
     {op_cases_basic, &op_cases_basic_count},
+    {op_cases_sparse, &op_cases_sparse_count},
 };
 enum { N_FAMILIES = sizeof families / sizeof families[0] };
 

@@ -60,7 +60,8 @@ const op_case *op_case_at(int i);
  * op_cases_conv.c (conv2d and its gradient ops, max and average pooling and their adjoints);
  * op_cases_norm.c (batch_norm and layer_norm, composites filed under ops they record);
  * op_cases_attention.c (causal_attention, and tg_attention filed under softmax);
- * op_cases_basic.c (cast, detach, squeeze, unsqueeze, select, and split and chunk). */
+ * op_cases_basic.c (cast, detach, squeeze, unsqueeze, select, and split and chunk);
+ * op_cases_sparse.c (spmm, spmm_t, sddmm on one fixed pattern). */
 extern const op_case op_cases_shape[];
 extern const int op_cases_shape_count;
 extern const op_case op_cases_elementwise[];
@@ -73,6 +74,8 @@ extern const op_case op_cases_attention[];
 extern const int op_cases_attention_count;
 extern const op_case op_cases_basic[];
 extern const int op_cases_basic_count;
+extern const op_case op_cases_sparse[];
+extern const int op_cases_sparse_count;
 
 /* Makes the case's inputs on tape `t` in `dtype`, drawing their values from `rng`, into
  * inputs[0 .. c->n_inputs). The tensors are owned by t and do not require gradients (the

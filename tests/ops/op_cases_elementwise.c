@@ -198,7 +198,9 @@ typedef struct where_ctx {
 static int where_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
     const where_ctx *c = ctx;
     tg_tensor *m = in[0], *mask = m;
-    if (c->mask_kind == 0) mask = tg_gt(t, m, tg_scalar(t, tg_tensor_dtype(m), 0.0));
+    /* The zero is made from m rather than from its dtype: the stale-input test runs this on
+     * tensors from before a reset, and the accessors do not check for that (only ops do). */
+    if (c->mask_kind == 0) mask = tg_gt(t, m, tg_mul_scalar(t, m, 0.0));
     if (c->mask_kind == 1) mask = tg_step(t, m);
     tg_tensor *a = view_of(t, in[1], c->va);
     tg_tensor *b = c->curved ? tg_mul(t, a, a) : in[2];

@@ -169,6 +169,35 @@ START_TEST(split_chunk_values_views_and_gradient) {
 }
 END_TEST
 
+/* Cutting n pieces straight from x would embed each piece's gradient into zeros of x's full
+ * size: at least n full-size tensors in backward. Halving embeds into each parent's size:
+ * about 2 log2(n) full sizes (each level's embeddings and their sums) plus the pieces' own
+ * gradients. Memory is deterministic, so the test counts the bytes the sweep takes from the
+ * tape: for 64 rows (x 128 KiB) straight cutting needs over 64 times x's size; halving took
+ * 20 times when this was written. */
+START_TEST(chunk_backward_memory_grows_n_log_n) {
+    enum { N = 64, COLS = 256 };
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_zeros(t, TG_F64, TG_SHAPE(N, COLS));
+    tg_tensor_set_requires_grad(x, true);
+    tg_tensor *rows[N];
+    ck_assert_int_eq(tg_chunk(t, x, 0, N, rows), TG_OK);
+    tg_tensor *loss = NULL;
+    for (int k = 0; k < N; k++) {
+        tg_tensor *term = tg_sum_all(t, tg_mul_scalar(t, rows[k], (double)k));
+        loss = loss ? tg_add(t, loss, term) : term;
+    }
+    size_t before = tg_tape_bytes_used(t);
+    ck_assert_int_eq(tg_tape_backward(t, loss, NULL, 0), TG_OK);
+    size_t used = tg_tape_bytes_used(t) - before, full = (size_t)N * COLS * sizeof(double);
+    ck_assert_msg(used < 32 * full,
+                  "backward took %zu bytes, %.1f times x's size", used, (double)used / full);
+    /* and the gradient is right: row k gets k */
+    for (int k = 0; k < N; k += 21) ck_assert(tg_tensor_get(tg_tensor_grad(x), k * COLS + 7) == k);
+    tg_tape_free(t);
+}
+END_TEST
+
 START_TEST(split_chunk_bad_input) {
     tg_tape *t = tg_tape_new();
     tg_tensor *x = f64(t, TG_SHAPE(2, 6), (const double[]){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
@@ -377,6 +406,7 @@ static Suite *basic_ops_suite(void) {
     tcase_add_test(tc, axis_views_bad_input);
     tcase_add_test(tc, split_chunk_values_views_and_gradient);
     tcase_add_test(tc, split_chunk_bad_input);
+    tcase_add_test(tc, chunk_backward_memory_grows_n_log_n);
     suite_add_tcase(s, tc);
     tc = tcase_create("dtype_and_flow");
     tcase_add_test(tc, cast_values_and_gradient);

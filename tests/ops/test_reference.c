@@ -255,6 +255,41 @@ START_TEST(softmax_cross_entropy_ref) {
 }
 END_TEST
 
+/* gather, scatter_add, masked_fill, where_scalar (values and the gradients of one loss summing
+ * all four), argmax/argmin, the scalar comparisons and the f32 cast, against PyTorch. */
+START_TEST(basic_ops_ref) {
+    fixture f;
+    LOAD(f, "basic_ops");
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = fixture_tensor_on(&f, t, "x", true), *src = fixture_tensor_on(&f, t, "src", true);
+    tg_tensor *idx = fixture_tensor_on(&f, t, "idx", false);
+    tg_tensor *mask = tg_gt_scalar(t, x, 0.3);
+    tg_tensor *y[4] = {tg_gather(t, x, 1, idx), tg_scatter_add(t, src, 1, idx, 5),
+                       tg_masked_fill(t, x, mask, -2.5), tg_where_scalar(t, mask, x, 1.5)};
+    static const char *const out[4] = {"gather", "scatter_add", "masked_fill", "where"};
+    static const char *const gys[4] = {"g_gather", "g_scatter", "g_fill", "g_where"};
+    tg_tensor *loss = NULL;
+    for (int k = 0; k < 4; k++) {
+        CHECK_CLOSE(f, out[k], y[k]);
+        tg_tensor *term = tg_sum_all(t, tg_mul(t, y[k], fixture_tensor_on(&f, t, gys[k], false)));
+        loss = loss ? tg_add(t, loss, term) : term;
+    }
+    ck_assert_int_eq(tg_tape_backward(t, loss, NULL, 0), TG_OK);
+    CHECK_CLOSE(f, "dx", tg_tensor_grad(x));
+    CHECK_CLOSE(f, "dsrc", tg_tensor_grad(src));
+    CHECK_CLOSE(f, "argmax1", tg_argmax(t, x, 1, false));
+    CHECK_CLOSE(f, "argmin0", tg_argmin(t, x, 0, false));
+    CHECK_CLOSE(f, "gt", mask);
+    CHECK_CLOSE(f, "ge", tg_ge_scalar(t, x, -0.2));
+    CHECK_CLOSE(f, "lt", tg_lt_scalar(t, x, 0.1));
+    CHECK_CLOSE(f, "le", tg_le_scalar(t, x, 0.0));
+    /* exact: both round to nearest, ties to even */
+    ck_assert(fixture_max_diff(&f, "cast_f32", tg_cast(t, tg_cast(t, x, TG_F32), TG_F64)) == 0.0);
+    tg_tape_free(t);
+    fixture_free(&f);
+}
+END_TEST
+
 /* The reader itself must notice a damaged fixture instead of comparing garbage. */
 START_TEST(fixture_reader_rejects_missing_file) {
     fixture f;
@@ -277,6 +312,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, batch_norm_1d_ref);
     tcase_add_test(tc, layer_norm_ref);
     tcase_add_test(tc, softmax_cross_entropy_ref);
+    tcase_add_test(tc, basic_ops_ref);
     tcase_add_test(tc, fixture_reader_rejects_missing_file);
     suite_add_tcase(s, tc);
     return s;

@@ -1,11 +1,12 @@
 /* conv_direct.c: 2-D convolution straight from the image, without im2col, for f32 on AVX-512
- * at stride 1 and dilation 1 with few input channels per group (a network's first layer: with
- * one input channel the columns would be kh kw floats per pixel, written and read once each).
- * The forward and the weight gradient; the input gradient stays on the column path.
+ * or AVX2 at stride 1 and dilation 1 with few input channels per group (a network's first
+ * layer: with one input channel the columns would be kh kw floats per pixel, written and read
+ * once each). The forward and the weight gradient; the input gradient stays on the column
+ * path. The kernels are written once (conv_direct_simd.h) and instantiated here per level.
  *
- * Invariant: outputs are walked in strips of up to 16 consecutive columns of one row, and every
- * load and store of a strip is masked to its length, so nothing outside the (padded) images,
- * the output gradient or the output is touched. */
+ * Invariant: outputs are walked in strips of up to one vector of consecutive columns of one
+ * row (16 at AVX-512, 8 at AVX2), and every load and store of a strip is masked to its length,
+ * so nothing outside the (padded) images, the output gradient or the output is touched. */
 #include <string.h>
 
 #include "conv.h"
@@ -14,21 +15,21 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+
+#include "avx2_util.h"
 #define DIRECT_X86 1
 #endif
 
 /* Up to how many taps (C kh kw) the direct path is used, and from how many output columns (a
  * strip shorter than that leaves most of each vector idle). */
 enum { DIRECT_MAX_TAPS = 64, DIRECT_MIN_OW = 12 };
-/* Taps and output channels per block of the weight gradient's accumulators (TB x OB vectors),
- * output channels per block of the forward's (2 strips x FOB vectors). */
-enum { TB = 5, OB = 4, FOB = 8 }; /* TB = 5: the five loads in wgrad_block */
+enum { TB_MAX = 5 }; /* the most taps a weight-gradient block takes, at any level */
 /* Multiply-adds from which the work is shared between threads. */
 enum { DIRECT_PAR_MIN = 1 << 18 };
 
 bool kern_conv_direct_usable(tg_dtype dtype, const kern_window *g) {
 #ifdef DIRECT_X86
-    return dtype == TG_F32 && kern_cpu_level() >= TG_CPU_AVX512 && g->sh == 1 && g->sw == 1 &&
+    return dtype == TG_F32 && kern_cpu_level() >= TG_CPU_AVX2 && g->sh == 1 && g->sw == 1 &&
            g->dh == 1 && g->dw == 1 && g->C * g->kh * g->kw <= DIRECT_MAX_TAPS &&
            g->ow >= DIRECT_MIN_OW;
 #else
@@ -66,108 +67,6 @@ static void pad_image(const kern_window *g, const float *x, float *dst) {
         }
 }
 
-#ifdef DIRECT_X86
-#define AVX512 __attribute__((target("avx512f")))
-
-/* A strip: output row p, columns [q0, q0 + n). */
-typedef struct strip {
-    int64_t p, q0;
-    __mmask16 m;
-} strip;
-
-static strip strip_at(const kern_window *g, int64_t s) {
-    int64_t chunks = (g->ow + 15) / 16, q0 = (s % chunks) * 16;
-    int64_t n = g->ow - q0 < 16 ? g->ow - q0 : 16;
-    return (strip){s / chunks, q0, (__mmask16)((1u << n) - 1)};
-}
-
-/* Forward of ob (<= FOB) output channels over two strips at once (the same strip twice when
- * one is left): y[o, strip] = sum over taps t of w[o, t] x[strip shifted by tap t]. wp holds
- * the block's weights tap-major (wp[t * ob + o]); off[t] is tap t's offset in the image. */
-#define FWD_BLOCK(NB)                                                                          \
-    AVX512 static void fwd_block_##NB(const float *x0, const float *x1, __mmask16 m0,          \
-                                      __mmask16 m1, const int64_t *off, int64_t taps,          \
-                                      const float *wp, float *y0, float *y1, int64_t ys) {     \
-        __m512 a0[NB], a1[NB];                                                                 \
-        _Pragma("GCC unroll 8") for (int o = 0; o < NB; o++) a0[o] = a1[o] =                   \
-            _mm512_setzero_ps();                                                               \
-        for (int64_t t = 0; t < taps; t++, wp += NB) {                                         \
-            __m512 v0 = _mm512_maskz_loadu_ps(m0, x0 + off[t]);                                \
-            __m512 v1 = _mm512_maskz_loadu_ps(m1, x1 + off[t]);                                \
-            _Pragma("GCC unroll 8") for (int o = 0; o < NB; o++) {                             \
-                __m512 b = _mm512_set1_ps(wp[o]);                                              \
-                a0[o] = _mm512_fmadd_ps(b, v0, a0[o]);                                         \
-                a1[o] = _mm512_fmadd_ps(b, v1, a1[o]);                                         \
-            }                                                                                  \
-        }                                                                                      \
-        _Pragma("GCC unroll 8") for (int o = 0; o < NB; o++) {                                 \
-            _mm512_mask_storeu_ps(y1 + o * ys, m1, a1[o]);                                     \
-            _mm512_mask_storeu_ps(y0 + o * ys, m0, a0[o]);                                     \
-        }                                                                                      \
-    }
-
-FWD_BLOCK(1)
-FWD_BLOCK(2)
-FWD_BLOCK(3)
-FWD_BLOCK(4)
-FWD_BLOCK(5)
-FWD_BLOCK(6)
-FWD_BLOCK(7)
-FWD_BLOCK(8)
-
-typedef void (*fwd_block_fn)(const float *, const float *, __mmask16, __mmask16, const int64_t *,
-                             int64_t, const float *, float *, float *, int64_t);
-static const fwd_block_fn fwd_blocks[FOB + 1] = {NULL,         fwd_block_1, fwd_block_2,
-                                                 fwd_block_3,  fwd_block_4, fwd_block_5,
-                                                 fwd_block_6,  fwd_block_7, fwd_block_8};
-
-/* The weight gradient's block: for NB output channels and TB taps, the sums over strips of
- * g[o, strip] x[strip shifted by tap t], accumulated lane-wise and added into acc[o][t]. */
-#define WGRAD_BLOCK(NB)                                                                        \
-    AVX512 static void wgrad_block_##NB(const kern_window *g, int64_t n_img, const float *x,   \
-                                        int64_t x_is, int64_t wp, const float *gy,             \
-                                        int64_t gy_is, const int64_t *off, float *acc,         \
-                                        int64_t taps, int64_t n_taps) {                        \
-        __m512 a[NB][TB];                                                                      \
-        _Pragma("GCC unroll 8") for (int o = 0; o < NB; o++)                                   \
-            _Pragma("GCC unroll 8") for (int t = 0; t < TB; t++) a[o][t] = _mm512_setzero_ps(); \
-        int64_t ps = g->oh * g->ow, o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3];        \
-        int64_t o4 = off[4];                                                                   \
-        for (int64_t n = 0; n < n_img; n++)                                                    \
-            for (int64_t p = 0; p < g->oh; p++)                                                \
-                for (int64_t q0 = 0; q0 < g->ow; q0 += 16) {                                   \
-                    int64_t len = g->ow - q0 < 16 ? g->ow - q0 : 16;                           \
-                    __mmask16 m = (__mmask16)((1u << len) - 1);                                \
-                    const float *xs = x + n * x_is + p * wp + q0;                              \
-                    const float *gs = gy + n * gy_is + p * g->ow + q0;                         \
-                    __m512 v[TB] = {_mm512_maskz_loadu_ps(m, xs + o0),                         \
-                                    _mm512_maskz_loadu_ps(m, xs + o1),                         \
-                                    _mm512_maskz_loadu_ps(m, xs + o2),                         \
-                                    _mm512_maskz_loadu_ps(m, xs + o3),                         \
-                                    _mm512_maskz_loadu_ps(m, xs + o4)};                        \
-                    _Pragma("GCC unroll 8") for (int o = 0; o < NB; o++) {                     \
-                        __m512 w = _mm512_maskz_loadu_ps(m, gs + o * ps);                      \
-                        _Pragma("GCC unroll 8") for (int t = 0; t < TB; t++) a[o][t] =         \
-                            _mm512_fmadd_ps(w, v[t], a[o][t]);                                 \
-                    }                                                                          \
-                }                                                                              \
-        _Pragma("GCC unroll 8") for (int o = 0; o < NB; o++)                                   \
-            _Pragma("GCC unroll 8") for (int t = 0; t < TB; t++) if (t < n_taps)               \
-                acc[o * taps + t] += _mm512_reduce_add_ps(a[o][t]);                            \
-    }
-
-WGRAD_BLOCK(1)
-WGRAD_BLOCK(2)
-WGRAD_BLOCK(3)
-WGRAD_BLOCK(4)
-
-typedef void (*wgrad_block_fn)(const kern_window *, int64_t, const float *, int64_t, int64_t,
-                               const float *, int64_t, const int64_t *, float *, int64_t,
-                               int64_t);
-static const wgrad_block_fn wgrad_blocks[OB + 1] = {NULL, wgrad_block_1, wgrad_block_2,
-                                                    wgrad_block_3, wgrad_block_4};
-#endif
-
 /* Tap t = (c, i, j) sits at c hp wp + i wp + j in an image of row length wp; taps past the end
  * (up to a whole block) repeat offset 0, and their sums are dropped. */
 static int64_t tap_offsets(const kern_window *g, int64_t hp, int64_t wp, int64_t *off) {
@@ -176,11 +75,12 @@ static int64_t tap_offsets(const kern_window *g, int64_t hp, int64_t wp, int64_t
         int64_t c = t / (g->kh * g->kw), i = t / g->kw % g->kh, j = t % g->kw;
         off[t] = (c * hp + i) * wp + j;
     }
-    for (int64_t t = taps; t < taps + TB; t++) off[t] = 0;
+    for (int64_t t = taps; t < taps + TB_MAX; t++) off[t] = 0;
     return taps;
 }
 
-/* ---- the forward, one image per task ---- */
+
+/* ---- the forward, one image per task; the weight gradient, images split into parts ---- */
 
 typedef struct fwd_job {
     const kern_window *g;
@@ -193,54 +93,112 @@ typedef struct fwd_job {
     int64_t y_is;
 } fwd_job;
 
-static void fwd_task(void *ctx, int64_t n) {
 #ifdef DIRECT_X86
-    const fwd_job *j = ctx;
-    const kern_window *g = j->g;
-    int64_t hp = padded_h(g), wp = padded_w(g), off[DIRECT_MAX_TAPS + TB];
-    int64_t taps = tap_offsets(g, hp, wp, off);
-    const float *x = j->x + n * j->x_is;
-    if (j->pad) {
-        float *d = j->pad + n * g->C * hp * wp;
-        pad_image(g, x, d);
-        x = d;
-    }
-    float *y = j->y + n * j->y_is;
-    int64_t n_strips = g->oh * ((g->ow + 15) / 16), ys = g->oh * g->ow;
-    for (int64_t o0 = 0; o0 < j->O; o0 += FOB) {
-        int64_t ob = j->O - o0 < FOB ? j->O - o0 : FOB;
-        const float *wb = j->wpk + o0 * taps;
-        for (int64_t s = 0; s < n_strips; s += 2) {
-            strip a = strip_at(g, s), b = strip_at(g, s + 1 < n_strips ? s + 1 : s);
-            fwd_blocks[ob](x + a.p * wp + a.q0, x + b.p * wp + b.q0, a.m, b.m, off, taps, wb,
-                           y + o0 * ys + a.p * g->ow + a.q0, y + o0 * ys + b.p * g->ow + b.q0,
-                           ys);
-        }
-    }
-#else
-    (void)ctx, (void)n;
+#define TARGET           __attribute__((target("avx512f")))
+#define FN(name)         direct_##name##_avx512
+#define V                __m512
+#define VL               16
+#define MASK             __mmask16
+#define MASK_FIRST(n)    ((__mmask16)((1u << (n)) - 1))
+#define VLOAD            _mm512_loadu_ps
+#define VSTORE           _mm512_storeu_ps
+#define VLOADM(p, m)     _mm512_maskz_loadu_ps(m, p)
+#define VSTOREN(p, n, v) _mm512_mask_storeu_ps(p, MASK_FIRST(n), v)
+#define VSET1            _mm512_set1_ps
+#define VZERO            _mm512_setzero_ps
+#define VFMA             _mm512_fmadd_ps
+#define VHSUM            _mm512_reduce_add_ps
+#define D_FOB            8
+#define D_WOB            4
+#define D_WTB            5
+#include "conv_direct_simd.h"
+#undef TARGET
+#undef FN
+#undef V
+#undef VL
+#undef MASK
+#undef MASK_FIRST
+#undef VLOAD
+#undef VSTORE
+#undef VLOADM
+#undef VSTOREN
+#undef VSET1
+#undef VZERO
+#undef VFMA
+#undef VHSUM
+#undef D_FOB
+#undef D_WOB
+#undef D_WTB
+
+/* 16 ymm registers: the forward's 2 x 6 accumulators, two inputs and a broadcast weight; the
+ * weight gradient's 3 x 3 accumulators, three inputs and a gradient vector. */
+#define TARGET   __attribute__((target("avx2,fma")))
+#define FN(name) direct_##name##_avx2
+#define V        __m256
+#define VL       8
+#define MASK     __m256i
+#define MASK_FIRST(n)                                                                          \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define VLOAD            _mm256_loadu_ps
+#define VSTORE           _mm256_storeu_ps
+#define VLOADM(p, m)     _mm256_maskload_ps(p, m)
+#define VSTOREN          kern_avx2_store_first
+#define VSET1            _mm256_set1_ps
+#define VZERO            _mm256_setzero_ps
+#define VFMA             _mm256_fmadd_ps
+#define VHSUM            kern_avx2_hsum
+#define D_FOB            6
+#define D_WOB            3
+#define D_WTB            3
+#include "conv_direct_simd.h"
+#undef TARGET
+#undef FN
+#undef V
+#undef VL
+#undef MASK
+#undef MASK_FIRST
+#undef VLOAD
+#undef VSTORE
+#undef VLOADM
+#undef VSTOREN
+#undef VSET1
+#undef VZERO
+#undef VFMA
+#undef VHSUM
+#undef D_FOB
+#undef D_WOB
+#undef D_WTB
 #endif
-}
+
+/* Only reached after kern_conv_direct_usable said yes, so the CPU has AVX2 at least; AVX-512
+ * when the level in effect is AVX-512 now (it may have changed since, between two threads). */
+static bool use_avx512(void) { return kern_cpu_level() >= TG_CPU_AVX512; }
 
 void kern_conv_direct_forward(const kern_window *g, int64_t N, int64_t O, const float *x,
                               int64_t x_is, const float *w, float *pad, float *wpk, float *y,
                               int64_t y_is) {
+#ifdef DIRECT_X86
     int64_t taps = g->C * g->kh * g->kw;
+    bool wide = use_avx512();
+    int64_t fob = wide ? 8 : 6; /* D_FOB of the level's kernels */
     /* Weights block by block, tap-major within a block, for broadcasts from consecutive floats. */
-    for (int64_t o0 = 0; o0 < O; o0 += FOB) {
-        int64_t ob = O - o0 < FOB ? O - o0 : FOB;
+    for (int64_t o0 = 0; o0 < O; o0 += fob) {
+        int64_t ob = O - o0 < fob ? O - o0 : fob;
         for (int64_t t = 0; t < taps; t++)
             for (int64_t o = 0; o < ob; o++) wpk[o0 * taps + t * ob + o] = w[(o0 + o) * taps + t];
     }
     fwd_job j = {g, O, x, x_is, g->ph || g->pw ? pad : NULL, wpk, y, y_is};
+    void (*task)(void *, int64_t) = wide ? direct_fwd_task_avx512 : direct_fwd_task_avx2;
     int threads = kern_threads();
     if (threads > 1 && N > 1 && N * O * g->oh * g->ow * taps >= DIRECT_PAR_MIN)
-        kern_parallel_for(N, threads, fwd_task, &j);
+        kern_parallel_for(N, threads, task, &j);
     else
-        for (int64_t n = 0; n < N; n++) fwd_task(&j, n);
+        for (int64_t n = 0; n < N; n++) task(&j, n);
+#else
+    (void)g, (void)N, (void)O, (void)x, (void)x_is, (void)w, (void)pad, (void)wpk, (void)y;
+    (void)y_is;
+#endif
 }
-
-/* ---- the weight gradient: images split into parts, each part's sums added at the end ---- */
 
 typedef struct wgrad_job {
     const kern_window *g;
@@ -252,13 +210,13 @@ typedef struct wgrad_job {
     int64_t gy_is;
     float *parts; /* n_parts blocks of O taps sums */
     int64_t n_parts;
+    bool wide; /* AVX-512 kernels, else AVX2 */
 } wgrad_job;
 
 static void wgrad_task(void *ctx, int64_t part) {
     const wgrad_job *j = ctx;
     const kern_window *g = j->g;
-    int64_t hp = padded_h(g), wp = padded_w(g), off[DIRECT_MAX_TAPS + TB];
-    int64_t taps = tap_offsets(g, hp, wp, off);
+    int64_t hp = padded_h(g), wp = padded_w(g), taps = g->C * g->kh * g->kw;
     int64_t n0 = j->N * part / j->n_parts, n1 = j->N * (part + 1) / j->n_parts;
     float *acc = j->parts + part * j->O * taps;
     memset(acc, 0, (size_t)(j->O * taps) * sizeof *acc);
@@ -273,12 +231,10 @@ static void wgrad_task(void *ctx, int64_t part) {
     }
 #ifdef DIRECT_X86
     const float *gy = j->gy + n0 * j->gy_is;
-    for (int64_t t0 = 0; t0 < taps; t0 += TB)
-        for (int64_t o0 = 0; o0 < j->O; o0 += OB) {
-            int64_t ob = j->O - o0 < OB ? j->O - o0 : OB;
-            wgrad_blocks[ob](g, n1 - n0, x, x_is, wp, gy + o0 * g->oh * g->ow, j->gy_is,
-                             off + t0, acc + o0 * taps + t0, taps, taps - t0);
-        }
+    if (j->wide)
+        direct_wgrad_images_avx512(g, j->O, n1 - n0, x, x_is, gy, j->gy_is, acc);
+    else
+        direct_wgrad_images_avx2(g, j->O, n1 - n0, x, x_is, gy, j->gy_is, acc);
 #else
     (void)x, (void)x_is;
 #endif
@@ -289,7 +245,8 @@ void kern_conv_direct_weight_grad(const kern_window *g, int64_t N, int64_t O, co
                                   float *parts, int64_t n_parts, float *gw) {
     int64_t taps = g->C * g->kh * g->kw;
     if (n_parts < 1) n_parts = 1;
-    wgrad_job j = {g, N, O, x, x_is, g->ph || g->pw ? pad : NULL, gy, gy_is, parts, n_parts};
+    wgrad_job j = {g,     N,  O,       x, x_is, g->ph || g->pw ? pad : NULL, gy, gy_is, parts,
+                   n_parts, use_avx512()};
     if (n_parts > 1 && N * O * g->oh * g->ow * taps >= DIRECT_PAR_MIN)
         kern_parallel_for(n_parts, (int)n_parts, wgrad_task, &j);
     else

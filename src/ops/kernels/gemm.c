@@ -51,19 +51,34 @@ static const gemm_impl *select_impl(tg_dtype dtype) {
  * transposed, as in every weight gradient dZ^T X) the loop runs along A's columns, filling
  * every panel's step k in turn: one sequential read of each column, where panel by panel each
  * mr-element piece came from a different cache line, kc times over (a tenth of an LSTM step). */
+/* Step k (column col) of every whole panel: mr consecutive floats each. */
+#define PACK_A_PIECES(T, MR)                                                                       \
+    for (int64_t i0 = 0; i0 < full; i0 += (MR)) {                                                  \
+        memcpy(dst + i0 * kc + k * (MR), col + i0, (size_t)(MR) * sizeof(T));                     \
+    }
+
 #define PACK_A(T)                                                                                  \
     static void pack_a_##T(int64_t m, int64_t kc, const void *Av, int64_t a_rs, int64_t a_cs,      \
                            int mr, void *dstv) {                                                   \
         const T *A = Av;                                                                           \
         T *dst = dstv;                                                                             \
         if (a_rs == 1) {                                                                           \
+            int64_t full = m / mr * mr; /* rows in whole panels */                                 \
             for (int64_t k = 0; k < kc; k++) {                                                     \
                 const T *col = A + k * a_cs;                                                       \
-                for (int64_t i0 = 0; i0 < m; i0 += mr) {                                           \
-                    int rows = m - i0 < mr ? (int)(m - i0) : mr;                                   \
-                    T *d = dst + i0 * kc + k * mr;                                                 \
-                    for (int r = 0; r < rows; r++) d[r] = col[i0 + r];                             \
-                    for (int r = rows; r < mr; r++) d[r] = 0;                                      \
+                /* Whole panels copy a constant count, which compiles to a few vector moves   \
+                 * (a loop of unknown count per 6-row piece was an eighth of an AVX2 LSTM     \
+                 * step); the micro-kernels' heights are the cases. */                         \
+                switch (mr) {                                                                      \
+                case 4: PACK_A_PIECES(T, 4); break;                                                \
+                case 6: PACK_A_PIECES(T, 6); break;                                                \
+                case 14: PACK_A_PIECES(T, 14); break;                                              \
+                default: PACK_A_PIECES(T, mr); break;                                              \
+                }                                                                                  \
+                if (full < m) {                                                                    \
+                    T *d = dst + full * kc + k * mr;                                               \
+                    for (int r = 0; r < m - full; r++) d[r] = col[full + r];                       \
+                    for (int r = (int)(m - full); r < mr; r++) d[r] = 0;                           \
                 }                                                                                  \
             }                                                                                      \
             return;                                                                                \

@@ -16,6 +16,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+
+#include "avx2_util.h"
 #define POOL_X86 1
 #endif
 
@@ -367,6 +369,139 @@ POOL_AVX512 static void pool2_scatter_avx512(const kern_window *g, const float *
         if (g->H & 1) memset(po + (g->H - 1) * g->W, 0, (size_t)g->W * sizeof(float));
     }
 }
+#define POOL_AVX2 __attribute__((target("avx2,fma")))
+/* The AVX2 forms take 8 outputs at a time, two per chunk of the choices' format, each half's
+ * masks landing in its byte of the chunk's 16-bit masks, so the recorded choices are the same
+ * as at the other levels. Masks are vectors of all-ones or all-zero lanes. */
+POOL_AVX2 static inline __m256i pool2_first8(int n) { /* the first n (0 <= n <= 8) lanes */
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* The 2n (1 <= n <= 8) floats from p as the n even-placed (*e) and n odd-placed (*o) ones, in
+ * the first n lanes; nothing past p[2n - 1] is read. */
+POOL_AVX2 static inline void pool2_split8(const float *p, int n, __m256 *e, __m256 *o) {
+    __m256 v0, v1;
+    if (n == 8) {
+        v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
+    } else {
+        v0 = _mm256_maskload_ps(p, pool2_first8(2 * n < 8 ? 2 * n : 8));
+        v1 = _mm256_maskload_ps(p + 8, pool2_first8(2 * n > 8 ? 2 * n - 8 : 0));
+    }
+    /* Within 128-bit lanes, then the 64-bit pairs into order. */
+    __m256 ev = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
+    __m256 od = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    *e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0)));
+    *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* The inverse: stores e and o interleaved as 2n floats at p. */
+POOL_AVX2 static inline void pool2_join8(float *p, int n, __m256 e, __m256 o) {
+    __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+    __m256 v0 = _mm256_permute2f128_ps(lo, hi, 0x20), v1 = _mm256_permute2f128_ps(lo, hi, 0x31);
+    kern_avx2_store_first(p, 2 * n < 8 ? 2 * n : 8, v0);
+    if (n > 4) kern_avx2_store_first(p + 8, 2 * n - 8, v1);
+}
+
+/* Lanes where v replaces best in the scan (as pool2_take). */
+POOL_AVX2 static inline __m256 pool2_take8(__m256 v, __m256 best) {
+    return _mm256_and_ps(_mm256_cmp_ps(best, best, _CMP_ORD_Q), _mm256_cmp_ps(v, best, _CMP_NLE_UQ));
+}
+
+/* As pool2_select, for output columns [ox0, ox0 + n), n <= 8. */
+POOL_AVX2 static inline __m256 pool2_select8(const float *r0, const float *r1, int n, __m256 *kb,
+                                             __m256 *kc, __m256 *kd) {
+    __m256 a, b, c, d;
+    pool2_split8(r0, n, &a, &b);
+    pool2_split8(r1, n, &c, &d);
+    __m256 mb = pool2_take8(b, a);
+    __m256 best = _mm256_blendv_ps(a, b, mb);
+    __m256 mc = pool2_take8(c, best);
+    best = _mm256_blendv_ps(best, c, mc);
+    __m256 md = pool2_take8(d, best);
+    *kd = md;
+    *kc = _mm256_andnot_ps(md, mc);
+    *kb = _mm256_andnot_ps(_mm256_or_ps(mc, md), mb);
+    return _mm256_blendv_ps(best, d, md);
+}
+
+/* The mask of the 8 outputs from bit `shift` of a recorded 16-bit mask. */
+POOL_AVX2 static inline __m256 pool2_unbits8(unsigned bits, int shift) {
+    __m256i b = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256i v = _mm256_and_si256(_mm256_set1_epi32((int)((bits >> shift) & 0xffu)), b);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(v, b));
+}
+
+POOL_AVX2 static void pool2_gather_avx2(const kern_window *g, const float *x, const float *src,
+                                        float *out, uint16_t *sel) {
+    for (int64_t c = 0; c < g->C; c++) {
+        const float *px = x + c * g->H * g->W, *ps = src + c * g->H * g->W;
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            int64_t r = 2 * oy * g->W;
+            for (int64_t ox0 = 0; ox0 < g->ow; ox0 += 8) {
+                int n = g->ow - ox0 < 8 ? (int)(g->ow - ox0) : 8;
+                __m256 kb, kc, kd;
+                __m256 v = pool2_select8(px + r + 2 * ox0, px + r + g->W + 2 * ox0, n, &kb, &kc,
+                                         &kd);
+                if (src != x) {
+                    __m256 a, b, cc, d;
+                    pool2_split8(ps + r + 2 * ox0, n, &a, &b);
+                    pool2_split8(ps + r + g->W + 2 * ox0, n, &cc, &d);
+                    v = _mm256_blendv_ps(a, b, kb);
+                    v = _mm256_blendv_ps(v, cc, kc);
+                    v = _mm256_blendv_ps(v, d, kd);
+                }
+                kern_avx2_store_first(out + ox0, n, v);
+                if (sel) {
+                    uint16_t *m = sel + 3 * (ox0 / 16);
+                    int sh = (int)(ox0 % 16);
+                    unsigned b = (unsigned)_mm256_movemask_ps(kb) << sh;
+                    unsigned cm = (unsigned)_mm256_movemask_ps(kc) << sh;
+                    unsigned dm = (unsigned)_mm256_movemask_ps(kd) << sh;
+                    if (sh == 0)
+                        m[0] = (uint16_t)b, m[1] = (uint16_t)cm, m[2] = (uint16_t)dm;
+                    else
+                        m[0] |= (uint16_t)b, m[1] |= (uint16_t)cm, m[2] |= (uint16_t)dm;
+                }
+            }
+            out += g->ow;
+            if (sel) sel += choice_row(g);
+        }
+    }
+}
+
+/* With sel the choices are read from it (x is not used), else made from x. */
+POOL_AVX2 static void pool2_scatter_avx2(const kern_window *g, const float *x,
+                                         const uint16_t *sel, const float *grad, float *out) {
+    for (int64_t c = 0; c < g->C; c++) {
+        float *po = out + c * g->H * g->W;
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            int64_t r = 2 * oy * g->W;
+            for (int64_t ox0 = 0; ox0 < g->ow; ox0 += 8) {
+                int n = g->ow - ox0 < 8 ? (int)(g->ow - ox0) : 8;
+                __m256 kb, kc, kd;
+                if (sel) {
+                    const uint16_t *m = sel + 3 * (ox0 / 16);
+                    int sh = (int)(ox0 % 16);
+                    kb = pool2_unbits8(m[0], sh), kc = pool2_unbits8(m[1], sh);
+                    kd = pool2_unbits8(m[2], sh);
+                } else {
+                    const float *px = x + c * g->H * g->W;
+                    pool2_select8(px + r + 2 * ox0, px + r + g->W + 2 * ox0, n, &kb, &kc, &kd);
+                }
+                __m256 gv = n == 8 ? _mm256_loadu_ps(grad + ox0)
+                                   : _mm256_maskload_ps(grad + ox0, pool2_first8(n));
+                __m256 ka = _mm256_or_ps(_mm256_or_ps(kb, kc), kd); /* the complement of a's */
+                pool2_join8(po + r + 2 * ox0, n, _mm256_andnot_ps(ka, gv), _mm256_and_ps(kb, gv));
+                pool2_join8(po + r + g->W + 2 * ox0, n, _mm256_and_ps(kc, gv),
+                            _mm256_and_ps(kd, gv));
+            }
+            grad += g->ow;
+            if (sel) sel += choice_row(g);
+            if (g->W & 1) po[r + g->W - 1] = po[r + 2 * g->W - 1] = 0;
+        }
+        if (g->H & 1) memset(po + (g->H - 1) * g->W, 0, (size_t)g->W * sizeof(float));
+    }
+}
 #endif
 
 /* ---- the entry points, sharing the planes between threads when there are many ----
@@ -411,6 +546,15 @@ static void pool_range(const pool_job *j, int64_t c0, int64_t c1) {
             else
                 pool2_scatter_avx512(&g, (const float *)in_x, sel, (const float *)in_s,
                                      (float *)o_at);
+            return;
+        }
+        if (f32 && kern_cpu_level() >= TG_CPU_AVX2) {
+            if (gather)
+                pool2_gather_avx2(&g, (const float *)in_x, (const float *)in_s, (float *)o_at,
+                                  sel);
+            else
+                pool2_scatter_avx2(&g, (const float *)in_x, sel, (const float *)in_s,
+                                   (float *)o_at);
             return;
         }
 #endif

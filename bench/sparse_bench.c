@@ -1,0 +1,266 @@
+/* sparse_bench.c: inference of pruned fully connected networks, dense (tg_matmul) against CSR
+ * (tg_spmm), through the public API, for bench/run-sparse.
+ *
+ * The networks are the MLP 784-300-100-10 and LeNet-5's fully connected part 400-120-84-10,
+ * with weights drawn from a fixed seed and pruned by magnitude, layer by layer, to each
+ * sparsity. Activations are kept as columns (features, batch), so each layer is
+ * relu(W h + b), and the CSR form multiplies the same matrices. Each forward runs on a tape in
+ * no-grad mode, reset after every call; after warm-up it repeats until --reps calls and
+ * --min-time seconds are done and prints the median and best time, the model's bytes in each
+ * form and a checksum of the output, so bench/run-sparse can check that every side computed the
+ * same thing. --dump DIR writes the pruned matrices and biases (raw f32, row-major) for the
+ * PyTorch side and exits. Never part of the test run.
+ *
+ *   sparse_bench [--threads T] [--level portable|avx2|avx512] [--reps R] [--min-time S]
+ *                [--sparsities 0,50,...] [--batches 1,64] [--dump DIR]
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <tapegrad.h>
+
+#define MAX_LIST 16
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct model {
+    const char *name;
+    int64_t widths[4];
+} model;
+
+static const model models[] = {{"mlp", {784, 300, 100, 10}}, {"lenet_fc", {400, 120, 84, 10}}};
+enum { N_MODELS = sizeof models / sizeof models[0] };
+
+/* One pruned network in both forms, its weights in a store. */
+typedef struct net {
+    tg_tensor *w[3], *b[3], *v[3];
+    tg_csr *a[3];
+    size_t dense_bytes, csr_bytes;
+} net;
+
+/* Layer l's weights for model m: uniform(-1, 1) / sqrt(fan_in) from seed 100 m + l, with the
+ * fraction `sparsity` of smallest magnitudes set to zero. The bias from seed 200 + 100 m + l. */
+static void make_layer(const model *m, int l, double sparsity, float *w, float *b) {
+    int64_t in = m->widths[l], out = m->widths[l + 1], n = in * out;
+    tg_rng rng;
+    tg_rng_seed(&rng, (uint64_t)(100 * (m - models) + l));
+    double scale = 1.0 / sqrt((double)in);
+    for (int64_t e = 0; e < n; e++) w[e] = (float)((2 * tg_rng_uniform(&rng) - 1) * scale);
+    int64_t k = (int64_t)floor(sparsity * (double)n + 0.5);
+    if (k > 0) {
+        double *mag = malloc((size_t)n * sizeof *mag);
+        if (!mag) exit(1);
+        for (int64_t e = 0; e < n; e++) mag[e] = fabs(w[e]);
+        qsort(mag, (size_t)n, sizeof *mag, cmp_double);
+        double cut = mag[k - 1];
+        int64_t zeroed = 0;
+        for (int64_t e = 0; e < n && zeroed < k; e++)
+            if (fabs(w[e]) <= cut) {
+                w[e] = 0.0f;
+                zeroed++;
+            }
+        free(mag);
+    }
+    tg_rng_seed(&rng, (uint64_t)(200 + 100 * (m - models) + l));
+    for (int64_t o = 0; o < out; o++) b[o] = (float)(0.1 * (2 * tg_rng_uniform(&rng) - 1));
+}
+
+static int net_make(net *nt, tg_store *s, const model *m, double sparsity) {
+    memset(nt, 0, sizeof *nt);
+    for (int l = 0; l < 3; l++) {
+        int64_t in = m->widths[l], out = m->widths[l + 1];
+        char name[32];
+        snprintf(name, sizeof name, "w%d", l);
+        nt->w[l] = tg_store_buffer(s, name, TG_F32, 2, (int64_t[]){out, in});
+        snprintf(name, sizeof name, "b%d", l);
+        nt->b[l] = tg_store_buffer(s, name, TG_F32, 2, (int64_t[]){out, 1});
+        if (!nt->w[l] || !nt->b[l]) return 1;
+        make_layer(m, l, sparsity, tg_tensor_data(nt->w[l]), tg_tensor_data(nt->b[l]));
+        tg_error err = {0};
+        nt->a[l] = tg_csr_from_dense(nt->w[l], 0.0, &err);
+        if (!nt->a[l]) {
+            fprintf(stderr, "sparse_bench: %s\n", err.message);
+            return 1;
+        }
+        snprintf(name, sizeof name, "v%d", l);
+        nt->v[l] = tg_store_buffer(s, name, TG_F32, 1, (int64_t[]){tg_csr_nnz(nt->a[l])});
+        if (!nt->v[l] || tg_csr_gather(nt->a[l], nt->w[l], nt->v[l], &err) != TG_OK) return 1;
+        nt->dense_bytes += (size_t)(in * out + out) * sizeof(float);
+        nt->csr_bytes += tg_csr_bytes(nt->a[l], TG_F32) + (size_t)out * sizeof(float);
+    }
+    return 0;
+}
+
+static void net_free(net *nt) {
+    for (int l = 0; l < 3; l++) tg_csr_free(nt->a[l]);
+}
+
+/* The network's output (10, B) from x (in, B). */
+static tg_tensor *forward(tg_tape *t, const net *nt, tg_tensor *x, bool sparse) {
+    tg_tensor *h = x;
+    for (int l = 0; l < 3; l++) {
+        tg_tensor *z = sparse ? tg_spmm(t, nt->a[l], nt->v[l], h) : tg_matmul(t, nt->w[l], h);
+        h = tg_add(t, z, nt->b[l]);
+        if (l < 2) h = tg_relu(t, h);
+    }
+    return h;
+}
+
+static int parse_list(const char *s, double *out) {
+    int n = 0;
+    while (*s && n < MAX_LIST) {
+        char *end;
+        out[n++] = strtod(s, &end);
+        if (end == s) return -1;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+/* The input batch x (in, B): uniform(-1, 1) from seed 7. */
+static void make_input(int64_t in, int64_t B, float *x) {
+    tg_rng rng;
+    tg_rng_seed(&rng, 7);
+    for (int64_t e = 0; e < in * B; e++) x[e] = (float)(2 * tg_rng_uniform(&rng) - 1);
+}
+
+static int write_f32(const char *path, const float *v, int64_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(v, sizeof *v, (size_t)n, f) != (size_t)n || fclose(f)) {
+        fprintf(stderr, "sparse_bench: cannot write %s\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+static int dump(const char *dir, const double *sp, int n_sp, const double *batches,
+                int n_batches) {
+    for (int mi = 0; mi < N_MODELS; mi++)
+        for (int bi = 0; bi < n_batches; bi++) {
+            int64_t in = models[mi].widths[0], B = (int64_t)batches[bi];
+            float *x = malloc((size_t)(in * B) * sizeof *x);
+            char path[4096];
+            snprintf(path, sizeof path, "%s/x-%lld-%lld.f32", dir, (long long)in, (long long)B);
+            if (!x || write_f32(path, x ? (make_input(in, B, x), x) : NULL, in * B)) return 1;
+            free(x);
+        }
+    for (int mi = 0; mi < N_MODELS; mi++)
+        for (int si = 0; si < n_sp; si++)
+            for (int l = 0; l < 3; l++) {
+                const model *m = &models[mi];
+                int64_t in = m->widths[l], out = m->widths[l + 1];
+                float *w = malloc((size_t)(in * out) * sizeof *w), *b = malloc((size_t)out * sizeof *b);
+                if (!w || !b) return 1;
+                make_layer(m, l, sp[si] / 100.0, w, b);
+                char path[4096];
+                snprintf(path, sizeof path, "%s/%s-s%g-w%d.f32", dir, m->name, sp[si], l);
+                if (write_f32(path, w, in * out)) return 1;
+                snprintf(path, sizeof path, "%s/%s-b%d.f32", dir, m->name, l);
+                if (write_f32(path, b, out)) return 1;
+                free(w);
+                free(b);
+            }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int threads = 1, reps = 20;
+    double min_time = 0.2;
+    tg_cpu_level level = tg_cpu_best_level();
+    double sp[MAX_LIST] = {0, 50, 80, 90, 95, 98}, batches[MAX_LIST] = {1, 64};
+    int n_sp = 6, n_batches = 2;
+    const char *dump_dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--min-time") == 0 && i + 1 < argc)
+            min_time = atof(argv[++i]);
+        else if (strcmp(argv[i], "--sparsities") == 0 && i + 1 < argc)
+            n_sp = parse_list(argv[++i], sp);
+        else if (strcmp(argv[i], "--batches") == 0 && i + 1 < argc)
+            n_batches = parse_list(argv[++i], batches);
+        else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
+            dump_dir = argv[++i];
+        else if (strcmp(argv[i], "--level") == 0 && i + 1 < argc) {
+            const char *l = argv[++i];
+            level = strcmp(l, "portable") == 0 ? TG_CPU_PORTABLE
+                    : strcmp(l, "avx2") == 0   ? TG_CPU_AVX2
+                                               : TG_CPU_AVX512;
+        } else {
+            fprintf(stderr, "usage: sparse_bench [--threads T] [--level L] [--reps R] "
+                            "[--min-time S] [--sparsities a,b,...] [--batches a,b] [--dump DIR]\n");
+            return 2;
+        }
+    }
+    if (n_sp < 1 || n_batches < 1) return 2;
+    if (dump_dir) return dump(dump_dir, sp, n_sp, batches, n_batches);
+    tg_set_threads(threads);
+    level = tg_set_cpu_level(level);
+    printf("# tapegrad sparse_bench: f32, level %s, %d threads\n", tg_cpu_level_name(level),
+           tg_get_threads());
+    tg_tape *t = tg_tape_new();
+    tg_tape_set_grad_enabled(t, false);
+    double *times = malloc(100000 * sizeof *times);
+    if (!t || !times) return 1;
+    for (int mi = 0; mi < N_MODELS; mi++)
+        for (int si = 0; si < n_sp; si++) {
+            const model *m = &models[mi];
+            tg_store *s = tg_store_new();
+            net nt;
+            if (!s || net_make(&nt, s, m, sp[si] / 100.0)) return 1;
+            printf("mem %s s=%g dense_bytes=%zu csr_bytes=%zu\n", m->name, sp[si], nt.dense_bytes,
+                   nt.csr_bytes);
+            for (int bi = 0; bi < n_batches; bi++) {
+                int64_t B = (int64_t)batches[bi];
+                tg_tensor *x = tg_store_buffer(s, bi ? "x1" : "x0", TG_F32, 2,
+                                               (int64_t[]){m->widths[0], B});
+                if (!x) return 1;
+                make_input(m->widths[0], B, tg_tensor_data(x));
+                for (int sparse = 0; sparse < 2; sparse++) {
+                    double check = 0;
+                    for (int w = 0; w < 3; w++) {
+                        tg_tensor *y = forward(t, &nt, x, sparse);
+                        if (!y) {
+                            fprintf(stderr, "sparse_bench: %s\n", tg_tape_error(t));
+                            return 1;
+                        }
+                        check = 0;
+                        for (int64_t e = 0; e < tg_tensor_numel(y); e++) check += tg_tensor_get(y, e);
+                        tg_tape_reset(t);
+                    }
+                    int n = 0;
+                    double start = now();
+                    while ((n < reps || now() - start < min_time) && n < 100000) {
+                        double t0 = now();
+                        forward(t, &nt, x, sparse);
+                        times[n++] = now() - t0;
+                        tg_tape_reset(t);
+                    }
+                    qsort(times, (size_t)n, sizeof *times, cmp_double);
+                    printf("%s s=%g batch=%lld impl=%s reps=%d median_s=%.9g best_s=%.9g check=%.6g\n",
+                           m->name, sp[si], (long long)B, sparse ? "csr" : "dense", n, times[n / 2],
+                           times[0], check);
+                }
+            }
+            net_free(&nt);
+            tg_store_free(s);
+        }
+    free(times);
+    tg_tape_free(t);
+    return 0;
+}
