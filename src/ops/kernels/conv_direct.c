@@ -112,23 +112,6 @@ typedef struct fwd_job {
 #define D_WOB            4
 #define D_WTB            5
 #include "conv_direct_simd.h"
-#undef TARGET
-#undef FN
-#undef V
-#undef VL
-#undef MASK
-#undef MASK_FIRST
-#undef VLOAD
-#undef VSTORE
-#undef VLOADM
-#undef VSTOREN
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VHSUM
-#undef D_FOB
-#undef D_WOB
-#undef D_WTB
 
 /* 16 ymm registers: the forward's 2 x 6 accumulators, two inputs and a broadcast weight; the
  * weight gradient's 3 x 3 accumulators, three inputs and a gradient vector. */
@@ -151,23 +134,6 @@ typedef struct fwd_job {
 #define D_WOB            3
 #define D_WTB            3
 #include "conv_direct_simd.h"
-#undef TARGET
-#undef FN
-#undef V
-#undef VL
-#undef MASK
-#undef MASK_FIRST
-#undef VLOAD
-#undef VSTORE
-#undef VLOADM
-#undef VSTOREN
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VHSUM
-#undef D_FOB
-#undef D_WOB
-#undef D_WTB
 #endif
 
 /* Only reached after kern_conv_direct_usable said yes, so the CPU has AVX2 at least; AVX-512

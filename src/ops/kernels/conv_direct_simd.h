@@ -8,7 +8,9 @@
  * FN(name) (the name with the level appended), and the register blocks: D_FOB output channels
  * of the forward (two strips each, D_FOB <= 8), D_WOB output channels and D_WTB taps of the
  * weight gradient (D_WOB <= 4, D_WTB <= TB_MAX). Block sizes reach the bodies as constants
- * and every loop over them is unrolled, so the accumulators stay in registers. */
+ * and every loop over them is unrolled, so the accumulators stay in registers.
+ * The template #undefs all of these when it ends, so the includer can define them again for
+ * the next instruction set. */
 
 /* A strip: output row p, columns [q0, q0 + n). The full strips (n = VL) of every row come
  * first, then each row's shorter last one, so that pairs of strips are mostly both full and
@@ -191,3 +193,21 @@ static void FN(wgrad_images)(const kern_window *g, int64_t O, int64_t n_img, con
                                  acc + o0 * taps + t0, taps, taps - t0);
         }
 }
+
+#undef TARGET
+#undef FN
+#undef V
+#undef VL
+#undef MASK
+#undef MASK_FIRST
+#undef VLOAD
+#undef VSTORE
+#undef VLOADM
+#undef VSTOREN
+#undef VSET1
+#undef VZERO
+#undef VFMA
+#undef VHSUM
+#undef D_FOB
+#undef D_WOB
+#undef D_WTB

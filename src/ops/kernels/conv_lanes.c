@@ -142,29 +142,6 @@ __attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16]) 
 #define L_ITB            4
 #define L_IPB            6
 #include "conv_lanes_simd.h"
-#undef TARGET
-#undef FN
-#undef V
-#undef VL
-#undef MASK
-#undef MASK_FIRST
-#undef VLOAD
-#undef VSTORE
-#undef VLOADM
-#undef VSTOREN
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VADD
-#undef VHSUM
-#undef TRANSPOSE
-#undef VREGS
-#undef L_FOB
-#undef L_FPB
-#undef L_WOB
-#undef L_WTB
-#undef L_ITB
-#undef L_IPB
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
@@ -215,29 +192,6 @@ AVX2 static inline void transpose8(__m256 r[8]) {
 #define L_ITB            2
 #define L_IPB            6
 #include "conv_lanes_simd.h"
-#undef TARGET
-#undef FN
-#undef V
-#undef VL
-#undef MASK
-#undef MASK_FIRST
-#undef VLOAD
-#undef VSTORE
-#undef VLOADM
-#undef VSTOREN
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VADD
-#undef VHSUM
-#undef TRANSPOSE
-#undef VREGS
-#undef L_FOB
-#undef L_FPB
-#undef L_WOB
-#undef L_WTB
-#undef L_ITB
-#undef L_IPB
 #endif
 
 /* Only reached after kern_conv_lanes_usable said yes, so the CPU has AVX2 at least; the

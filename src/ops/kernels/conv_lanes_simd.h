@@ -8,7 +8,9 @@
  * TRANSPOSE(r) (the VL x VL block in the array r, in place), TARGET, FN(name) (the name with the
  * level appended), VREGS (the vector registers there are) and the register blocks: the forward's L_FOB outputs x L_FPB positions, the
  * weight gradient's L_WOB outputs x L_WTB taps, the input gradient's L_ITB taps x L_IPB
- * positions (L_FOB, L_WOB, L_ITB <= 4; L_FPB, L_IPB <= 6). */
+ * positions (L_FOB, L_WOB, L_ITB <= 4; L_FPB, L_IPB <= 6).
+ * The template #undefs all of these when it ends, so the includer can define them again for
+ * the next instruction set. */
 
 static int64_t FN(n_groups)(int64_t N) { return (N + VL - 1) / VL; }
 
@@ -436,3 +438,27 @@ static void FN(input_grad)(const kern_window *g, int64_t N, int64_t O, const flo
     else
         for (int64_t k = 0; k < ng * g->C; k++) FN(igrad_task)(&j, k);
 }
+
+#undef TARGET
+#undef FN
+#undef V
+#undef VL
+#undef MASK
+#undef MASK_FIRST
+#undef VLOAD
+#undef VSTORE
+#undef VLOADM
+#undef VSTOREN
+#undef VSET1
+#undef VZERO
+#undef VFMA
+#undef VADD
+#undef VHSUM
+#undef TRANSPOSE
+#undef VREGS
+#undef L_FOB
+#undef L_FPB
+#undef L_WOB
+#undef L_WTB
+#undef L_ITB
+#undef L_IPB
