@@ -20,6 +20,7 @@
 #include "common/progress.h"
 #include "common/dist.h"
 #include "common/resume.h"
+#include "common/sample.h"
 
 #define LN2 0.69314718055994530942
 /* Held-out windows evaluated after each epoch, at most (spread evenly over the held-out text). */
@@ -327,22 +328,6 @@ fail:
     return false;
 }
 
-/* Draws one id from softmax(logits / temperature); temperature 0 takes the most likely. */
-static int64_t sample_id(const double *logits, int64_t v, double temperature, tg_rng *rng) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < v; i++)
-        if (logits[i] > logits[best]) best = i;
-    if (temperature <= 0) return best;
-    double total = 0, u;
-    for (int64_t i = 0; i < v; i++) total += exp((logits[i] - logits[best]) / temperature);
-    u = tg_rng_uniform(rng) * total;
-    for (int64_t i = 0; i < v; i++) {
-        u -= exp((logits[i] - logits[best]) / temperature);
-        if (u < 0) return i;
-    }
-    return best;
-}
-
 /* Feeds the prime text, then samples sample_len characters, printing as it goes. The state is
  * copied off the tape after each character so the tape can be reset. */
 static bool sample_text(run *r) {
@@ -383,7 +368,7 @@ static bool sample_text(run *r) {
             break;
         }
         if (i + 1 >= n_prime) {
-            id = sample_id(logits, V, o->temperature, &rng);
+            id = ex_sample_id(logits, V, o->temperature, &rng);
             putchar(tg_text_byte(r->cp.text, id));
         }
         tg_tape_reset(t);

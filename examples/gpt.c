@@ -23,6 +23,7 @@
 #include "common/history.h"
 #include "common/progress.h"
 #include "common/resume.h"
+#include "common/sample.h"
 
 #define LN2 0.69314718055994530942
 #define PI 3.14159265358979323846
@@ -356,22 +357,6 @@ fail:
     return false;
 }
 
-/* Draws one id from softmax(logits / temperature); temperature 0 takes the most likely. */
-static int64_t sample_id(const double *logits, int64_t v, double temperature, tg_rng *rng) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < v; i++)
-        if (logits[i] > logits[best]) best = i;
-    if (temperature <= 0) return best;
-    double total = 0, u;
-    for (int64_t i = 0; i < v; i++) total += exp((logits[i] - logits[best]) / temperature);
-    u = tg_rng_uniform(rng) * total;
-    for (int64_t i = 0; i < v; i++) {
-        u -= exp((logits[i] - logits[best]) / temperature);
-        if (u < 0) return i;
-    }
-    return best;
-}
-
 /* Feeds the prime text, then samples sample_len characters, printing as it goes: each
  * character is predicted from the last (up to --seq) characters, run through the whole model. */
 static bool sample_text(run *r) {
@@ -405,7 +390,7 @@ static bool sample_text(run *r) {
             fprintf(stderr, "\ngpt: sampling: %s\n", tg_tape_error(t));
             break;
         }
-        int64_t id = sample_id(logits + (n - 1) * V, V, o->temperature, &rng);
+        int64_t id = ex_sample_id(logits + (n - 1) * V, V, o->temperature, &rng);
         hist[len++] = id;
         putchar(tg_text_byte(r->cp.text, id));
         tg_tape_reset(t);
