@@ -254,6 +254,12 @@ struct tg_store {
     char error[TG_ERROR_MAX];
 };
 
+/* ---- stores (store.c) ---- */
+/* Forgets the tensors made after the first n (no-op when there are no more than n): a layer
+ * whose making fails part-way takes back what it made, so the store is as before the call.
+ * Their memory stays in the store's arena until tg_store_free; their names are free again. */
+void tg_store_forget_from(tg_store *s, int n);
+
 /* ---- references a tape keeps (tape.c) ---- */
 /* Whether t already keeps a reference on obj. */
 bool tg_tape_keeps(const tg_tape *t, const void *obj);
