@@ -1,7 +1,9 @@
 /* reduce.c: averaging the gradients across ranks. Parameters are laid out in buckets in reverse
- * creation order; the sweep's hook packs each parameter's gradient into its bucket when it is
- * final, and a full bucket's MPI_Iallreduce starts at once, overlapping the rest of the sweep.
- * tg_dist_sync starts what is left, waits, and unpacks the mean.
+ * creation order, and each bucket's gradients are moved into one block of the store
+ * (tg_store_group_grads), so the sweep accumulates straight into the buffer MPI reduces: no copy
+ * in, no copy out. The sweep's hook counts each parameter whose gradient is final, and a full
+ * bucket's MPI_Iallreduce starts at once, in place, overlapping the rest of the sweep.
+ * tg_dist_sync starts what is left, waits, and scales the sums into means where they lie.
  *
  * Deterministic mode instead keeps each part's gradients apart and sums them in part order:
  * rank r receives the running sum of the parts before its own from rank r - 1, adds its parts
@@ -49,8 +51,9 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
     }
     for (int b = 0; b < d->n_buckets; b++) {
         dist_bucket *k = &d->buckets[b];
-        k->buf = malloc((size_t)k->n_elems * tg_dtype_size(k->dtype) + 1);
-        if (!k->buf) goto nomem;
+        if (tg_store_group_grads(d->s, k->count, &d->params[k->first], err) != TG_OK)
+            return err->status;
+        k->buf = tg_tensor_data(tg_tensor_grad(d->params[k->first]));
     }
     if (d->o.deterministic) {
         d->chunk0 = (int)((int64_t)d->rank * d->o.det_chunks / d->size);
@@ -71,7 +74,7 @@ nomem:
 }
 
 void dist_buckets_free(tg_dist *d) {
-    for (int b = 0; d->buckets && b < d->n_buckets; b++) free(d->buckets[b].buf);
+    /* the buckets' buffers are the store's gradients: the store frees them */
     if (d->stash)
         for (int i = 0; i < d->n_chunks * d->n_buckets; i++) free(d->stash[i]);
     free(d->stash);
@@ -98,11 +101,6 @@ static void pack(const tg_dist *d, int i, char *dst) {
 
 static tg_status start_bucket(tg_dist *d, int b, tg_error *err) {
     dist_bucket *k = &d->buckets[b];
-    for (int i = k->first; i < k->first + k->count; i++)
-        if (!d->ready[i]) {
-            pack(d, i, k->buf);
-            d->ready[i] = true;
-        }
     k->started = true;
     int rc = MPI_Iallreduce(MPI_IN_PLACE, k->buf, (int)k->n_elems, dist_mpi_type(k->dtype),
                             MPI_SUM, d->comm, &k->req);
@@ -133,12 +131,9 @@ tg_status dist_grad_ready(void *ctx, tg_tensor *param) {
     d->hint = (i + 1) % d->n_params;
     dist_bucket *k = &d->buckets[d->bucket_of[i]];
     if (k->started) return TG_ERR_ARG; /* a second sweep in one step, after its bucket left */
-    if (!d->ready[i]) {
-        pack(d, i, k->buf);
+    if (!d->ready[i]) { /* a second deposit (two sweeps) only adds to the same buffer */
         d->ready[i] = true;
         k->n_ready++;
-    } else {
-        pack(d, i, k->buf); /* accumulated again: take the newer sum */
     }
     if (k->n_ready == k->count && !d->o.no_overlap) {
         if (start_bucket(d, d->bucket_of[i], NULL) != TG_OK) return TG_ERR_IO;
@@ -160,22 +155,16 @@ static void next_step(tg_dist *d) {
     d->stats.steps++;
 }
 
-/* Writes bucket k's buffer, times scale, into its parameters' gradients. */
-static void unpack(tg_dist *d, const dist_bucket *k, const char *buf, double scale) {
-    for (int i = k->first; i < k->first + k->count; i++) {
-        tg_tensor *g = tg_tensor_grad(d->params[i]);
-        if (!g) continue;
-        int64_t n = tg_tensor_numel(g), off = d->offset[i];
-        if (k->dtype == TG_F64) {
-            const double *src = (const double *)(const void *)buf + off;
-            double *dst = tg_tensor_data(g);
-            for (int64_t j = 0; j < n; j++) dst[j] = src[j] * scale;
-        } else {
-            const float *src = (const float *)(const void *)buf + off;
-            float *dst = tg_tensor_data(g);
-            float s = (float)scale;
-            for (int64_t j = 0; j < n; j++) dst[j] = src[j] * s;
-        }
+/* Multiplies bucket k's gradients, in place, by scale (1 / the number of summands). */
+static void scale_bucket(const dist_bucket *k, double scale) {
+    if (scale == 1.0) return;
+    if (k->dtype == TG_F64) {
+        double *g = (double *)(void *)k->buf;
+        for (int64_t j = 0; j < k->n_elems; j++) g[j] *= scale;
+    } else {
+        float *g = (float *)(void *)k->buf;
+        float s = (float)scale;
+        for (int64_t j = 0; j < k->n_elems; j++) g[j] *= s;
     }
 }
 
@@ -249,7 +238,7 @@ static tg_status sync_ordered(tg_dist *d, tg_error *err) {
         if (dist_wait(d, 1, &k->req, "broadcasting the sum from the last rank", waited, err) !=
             TG_OK)
             return TG_ERR_IO;
-        unpack(d, k, k->buf, 1.0 / d->o.det_chunks);
+        scale_bucket(k, 1.0 / d->o.det_chunks);
     }
     next_step(d);
     return TG_OK;
@@ -268,7 +257,7 @@ tg_status tg_dist_sync(tg_dist *d, tg_error *err) {
             if (dist_wait(d, 1, &k->req, what, &d->stats.wait_seconds, err) != TG_OK)
                 return TG_ERR_IO;
         }
-        unpack(d, k, k->buf, 1.0 / d->size);
+        scale_bucket(k, 1.0 / d->size);
     }
     next_step(d);
     return TG_OK;

@@ -39,10 +39,10 @@ tg_status tg_mha_init(tg_mha *m, tg_store *s, const char *name, int64_t embed_di
     if (st != TG_OK) return st;
     tg_tensor *w = nn_tensor(&mk, 0, false, TG_SHAPE(3 * embed_dim, embed_dim));
     tg_tensor *b = bias ? nn_tensor(&mk, 1, false, TG_SHAPE(3 * embed_dim)) : NULL;
-    if (mk.status != TG_OK) return mk.status;
+    if (mk.status != TG_OK) return nn_finish(&mk, mk.status);
     st = tg_init_xavier_uniform(w, rng, 1.0, err);
     if (st == TG_OK && out.bias) tg_tensor_fill(out.bias, 0.0);
-    if (st != TG_OK) return st;
+    if (st != TG_OK) return nn_finish(&mk, st);
     *m = (tg_mha){.in_proj_weight = w,
                   .in_proj_bias = b,
                   .out_proj = out,
@@ -104,7 +104,7 @@ tg_status tg_transformer_block_init(tg_transformer_block *b, tg_store *s, const 
         st = tg_layernorm_init(&b->norm2, s, norm2, TG_SHAPE(embed_dim), 1e-5, true, dtype,
                                err);
     if (st != TG_OK) memset(b, 0, sizeof *b);
-    return st;
+    return nn_finish(&mk, st); /* a clash found by a sublayer takes back the earlier ones */
 }
 
 tg_tensor *tg_transformer_block_forward_at(tg_tape *t, const char *file, int line,
