@@ -50,19 +50,19 @@ tg_status dist_mpi_fail(tg_dist *d, int rc, const char *what, tg_error *err) {
     return broken(d, err, msg);
 }
 
-tg_status dist_wait(tg_dist *d, int n, MPI_Request *reqs, const char *what, double *waited,
-                    tg_error *err) {
+tg_status dist_wait_poll(tg_dist *d, dist_poll poll, void *ctx, char *what, double *waited,
+                         tg_error *err) {
     double start = dist_now(), cpu_start = waited ? dist_thread_cpu() : 0;
     /* A short spin keeps a fast exchange fast; sleeping afterwards leaves the core to the
      * ranks still computing, which on a machine with as many ranks as cores is this rank's
      * peer (spinning 2000 tests cost as much CPU as the step's compute under load). Each test
-     * also advances MPI's nonblocking collectives. */
+     * also advances MPI's nonblocking operations. */
     for (long tries = 0;; tries++) {
-        int flag = 0;
-        int rc = MPI_Testall(n, reqs, &flag, MPI_STATUSES_IGNORE);
-        if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, what, err);
+        bool done = false;
+        tg_status st = poll(d, ctx, &done, what, err);
+        if (st != TG_OK) return st;
         double now = dist_now();
-        if (flag) {
+        if (done) {
             if (waited) {
                 *waited += now - start;
                 d->stats.wait_cpu_seconds += dist_thread_cpu() - cpu_start;
@@ -82,6 +82,29 @@ tg_status dist_wait(tg_dist *d, int n, MPI_Request *reqs, const char *what, doub
             nanosleep(&nap, NULL);
         }
     }
+}
+
+/* The requests dist_wait waits for. */
+typedef struct request_set {
+    int n;
+    MPI_Request *reqs;
+} request_set;
+
+static tg_status test_requests(tg_dist *d, void *ctx, bool *done, char *what, tg_error *err) {
+    const request_set *w = ctx;
+    int flag = 0;
+    int rc = MPI_Testall(w->n, w->reqs, &flag, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, what, err);
+    *done = flag != 0;
+    return TG_OK;
+}
+
+tg_status dist_wait(tg_dist *d, int n, MPI_Request *reqs, const char *what, double *waited,
+                    tg_error *err) {
+    char text[DIST_WHAT_MAX];
+    snprintf(text, sizeof text, "%s", what);
+    request_set w = {n, reqs};
+    return dist_wait_poll(d, test_requests, &w, text, waited, err);
 }
 
 /* FNV-1a over bytes, for the layout signature. */
