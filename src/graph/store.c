@@ -103,6 +103,10 @@ tg_tensor *tg_store_get_param(const tg_store *s, int i) {
     return NULL;
 }
 
+void tg_store_forget_from(tg_store *s, int n) {
+    if (s && n >= 0 && n < s->n_tensors) s->n_tensors = n;
+}
+
 int tg_store_n_tensors(const tg_store *s) { return s ? s->n_tensors : 0; }
 
 tg_tensor *tg_store_get_tensor(const tg_store *s, int i) {
