@@ -10,7 +10,7 @@
  *     // fc trained with tg_binary_linear_forward(t, &fc, x, TG_BINARY_SCALED); x: (B, in)
  *     tg_error err = {0};
  *     tg_binpack *p = tg_binpack_from_weight(fc.weight, TG_BINARY_SCALED, &err);
- *     tg_binpack_save(p, "fc.tgbin", &err);                   // 32x smaller than f32
+ *     tg_binpack_save(p, "fc.tgbin", &err);                   // ~30x smaller than f32
  *     tg_tensor *y = tg_add(t, tg_binmm(t, p, x), fc.bias);   // (B, out), as the binary layer
  *     ...
  *     tg_binpack_free(p);   // after the tape's last use of y (tg_tape_reset)
@@ -76,15 +76,12 @@ tg_binpack *tg_binpack_load(const char *path, tg_error *err);
 /* y (B, rows) = x W^T, x: (B, cols), f32 or f64, any strides. The f32 product runs the kernels
  * of the CPU level in effect (tg_binpack_kernel_name), sharing the rows between threads. Errors:
  * NULL p, x not (B, cols). */
-tg_tensor *tg_binmm_at(tg_tape *t, const char *file, int line, const tg_binpack *p,
-                       tg_tensor *x);
+tg_tensor *tg_binmm_at(tg_tape *t, const char *file, int line, const tg_binpack *p, tg_tensor *x);
 /* z (B, cols) = x W, x: (B, rows) (portable loops: it is the gradient's product). */
-tg_tensor *tg_binmm_t_at(tg_tape *t, const char *file, int line, const tg_binpack *p,
-                         tg_tensor *x);
+tg_tensor *tg_binmm_t_at(tg_tape *t, const char *file, int line, const tg_binpack *p, tg_tensor *x);
 /* y (B, rows) = binarize(x) W^T by XNOR and popcount on the packed signs of x (x >= 0 is +1,
  * below and NaN -1), x: (B, cols). */
-tg_tensor *tg_binxnor_at(tg_tape *t, const char *file, int line, const tg_binpack *p,
-                         tg_tensor *x);
+tg_tensor *tg_binxnor_at(tg_tape *t, const char *file, int line, const tg_binpack *p, tg_tensor *x);
 
 /* The kernels the f32 products run at the CPU level in effect, e.g. "avx512 (masked adds,
  * vpopcntq)"; a static string. */

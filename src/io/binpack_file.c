@@ -50,7 +50,8 @@ static unsigned char *body_bytes(const tg_binpack *p, size_t *n_bytes) {
 
 tg_status tg_binpack_save(const tg_binpack *p, const char *path, tg_error *err) {
     if (!p || !path)
-        return tg_error_set(err, TG_ERR_NULL, "binpack_save: %s is NULL", p ? "path" : "the matrix");
+        return tg_error_set(err, TG_ERR_NULL, "binpack_save: %s is NULL",
+                            p ? "path" : "the matrix");
     unsigned char head[HEADER] = {0};
     memcpy(head, magic, 8);
     put_u64(head + 8, (uint64_t)tg_binpack_rows(p));
@@ -119,8 +120,9 @@ tg_binpack *tg_binpack_load(const char *path, tg_error *err) {
             for (int64_t k = 0; k < rows * words; k++) bits[k] = get_u32(body + 4 * (rows + k));
             tg_error inner = {0};
             p = tg_binpack_from_arrays(rows, cols, bits, scale, &inner);
-            if (!p) tg_error_set(err, inner.status == TG_ERR_NOMEM ? TG_ERR_NOMEM : TG_ERR_FORMAT,
-                                 "binpack_load: '%s': %s", path, inner.message);
+            if (!p)
+                tg_error_set(err, inner.status == TG_ERR_NOMEM ? TG_ERR_NOMEM : TG_ERR_FORMAT,
+                             "binpack_load: '%s': %s", path, inner.message);
         }
     }
     if (bad) tg_error_set(err, TG_ERR_FORMAT, "binpack_load: '%s' %s", path, bad);

@@ -70,8 +70,7 @@ static void binmm_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor
 
 const tg_op_desc tg_op_binmm = {"binmm", 1, binmm_backward, NULL, TG_OPF_SMOOTH};
 
-tg_tensor *tg_binmm_at(tg_tape *t, const char *file, int line, const tg_binpack *p,
-                       tg_tensor *x) {
+tg_tensor *tg_binmm_at(tg_tape *t, const char *file, int line, const tg_binpack *p, tg_tensor *x) {
     if (!enter(t, file, line, "binmm", p, x, false)) return NULL;
     int64_t n = x->shape[0], ldx = 0;
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, 2, (int64_t[]){n, p->k.rows});

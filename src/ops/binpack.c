@@ -41,13 +41,17 @@ tg_binpack *tg_binpack_from_weight(const tg_tensor *w, tg_binary_mode mode, tg_e
     }
     if (w->ndim != 2 || w->shape[0] <= 0 || w->shape[1] <= 0) {
         char ws[TG_SHAPE_STR_MAX];
-        tg_error_set(err, TG_ERR_SHAPE, "binpack_from_weight: w %s must be a 2-D (rows, cols) "
-                     "matrix with elements", tg_shape_str(w, ws, sizeof ws));
+        tg_error_set(err, TG_ERR_SHAPE,
+                     "binpack_from_weight: w %s must be a 2-D (rows, cols) "
+                     "matrix with elements",
+                     tg_shape_str(w, ws, sizeof ws));
         return NULL;
     }
     if (mode != TG_BINARY_PLAIN && mode != TG_BINARY_SCALED) {
-        tg_error_set(err, TG_ERR_ARG, "binpack_from_weight: mode %d is neither TG_BINARY_PLAIN "
-                     "nor TG_BINARY_SCALED", (int)mode);
+        tg_error_set(err, TG_ERR_ARG,
+                     "binpack_from_weight: mode %d is neither TG_BINARY_PLAIN "
+                     "nor TG_BINARY_SCALED",
+                     (int)mode);
         return NULL;
     }
     tg_binpack *p = binpack_alloc(w->shape[0], w->shape[1], err);
@@ -85,7 +89,7 @@ tg_binpack *tg_binpack_from_arrays(int64_t rows, int64_t cols, const uint32_t *b
     int64_t words = p->k.words;
     uint32_t past = cols % 32 ? ~((UINT32_C(1) << (cols % 32)) - 1) : 0;
     for (int64_t o = 0; o < rows; o++) {
-        const char *bad = !isfinite(scale[o]) ? "scale is not finite"
+        const char *bad = !isfinite(scale[o])                  ? "scale is not finite"
                           : bits[o * words + words - 1] & past ? "has bits set past the columns"
                                                                : NULL;
         if (bad) {

@@ -5,8 +5,8 @@
 #ifndef TG_OPS_PACKED_H
 #define TG_OPS_PACKED_H
 
-#include "tapegrad/binpack.h"
 #include "kernels/binmm.h"
+#include "tapegrad/binpack.h"
 
 struct tg_binpack {
     kern_bits k; /* rows, cols, words, and the arrays, which follow the struct in one block */

@@ -19,10 +19,10 @@ typedef struct problem {
     int64_t rows, cols, words, n, ldx;
     uint32_t *bits;
     float *scale, *x;
-    uint32_t *a;    /* the signs of x, packed here bit by bit */
-    double *ref;    /* (n, rows) sign-select products in double */
-    double *bound;  /* their error bounds */
-    double *xnor;   /* (n, rows) products of the signs */
+    uint32_t *a;   /* the signs of x, packed here bit by bit */
+    double *ref;   /* (n, rows) sign-select products in double */
+    double *bound; /* their error bounds */
+    double *xnor;  /* (n, rows) products of the signs */
 } problem;
 
 static uint32_t next(uint64_t *s) {
@@ -31,7 +31,8 @@ static uint32_t next(uint64_t *s) {
 }
 
 static problem make(int64_t rows, int64_t cols, int64_t n, uint64_t seed) {
-    problem p = {rows, cols, (cols + 31) / 32, n, cols + 5, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    problem p = {rows, cols, (cols + 31) / 32, n, cols + 5, NULL, NULL, NULL, NULL, NULL,
+                 NULL, NULL};
     p.bits = calloc((size_t)(rows * p.words), sizeof *p.bits);
     p.scale = malloc((size_t)rows * sizeof *p.scale);
     p.x = malloc((size_t)(n * p.ldx) * sizeof *p.x);
@@ -64,14 +65,16 @@ static problem make(int64_t rows, int64_t cols, int64_t n, uint64_t seed) {
                 sx += (v >= 0) == plus ? 1 : -1;
             }
             p.ref[b * rows + o] = p.scale[o] * s1;
-            p.bound[b * rows + o] = p.scale[o] * (3.0 * (double)(cols + 2) * FLT_EPSILON * mag) + 1e-30;
+            p.bound[b * rows + o] =
+                p.scale[o] * (3.0 * (double)(cols + 2) * FLT_EPSILON * mag) + 1e-30;
             p.xnor[b * rows + o] = p.scale[o] * sx;
         }
     return p;
 }
 
 static void release(problem *p) {
-    free(p->bits), free(p->scale), free(p->x), free(p->a), free(p->ref), free(p->bound), free(p->xnor);
+    free(p->bits), free(p->scale), free(p->x), free(p->a), free(p->ref), free(p->bound),
+        free(p->xnor);
 }
 
 /* The kernel sets this CPU can run. */
@@ -149,7 +152,8 @@ END_TEST
 START_TEST(driver) {
     problem p = make(301, 784, 5, 99);
     kern_bits w = {p.rows, p.cols, p.words, p.bits, p.scale};
-    float *y1 = malloc((size_t)(p.n * p.rows) * sizeof *y1), *y2 = malloc((size_t)(p.n * p.rows) * sizeof *y2);
+    float *y1 = malloc((size_t)(p.n * p.rows) * sizeof *y1),
+          *y2 = malloc((size_t)(p.n * p.rows) * sizeof *y2);
     for (int l = TG_CPU_PORTABLE; l <= (int)tg_cpu_best_level(); l++) {
         tg_set_cpu_level((tg_cpu_level)l);
         for (int xnor = 0; xnor < 2; xnor++) {
@@ -171,12 +175,14 @@ START_TEST(driver) {
     }
     tg_set_cpu_level(tg_cpu_best_level());
     /* f64, and the transposed product against the same weights */
-    double *xd = malloc((size_t)(p.n * p.cols) * sizeof *xd), *yd = malloc((size_t)(p.n * p.rows) * sizeof *yd);
+    double *xd = malloc((size_t)(p.n * p.cols) * sizeof *xd),
+           *yd = malloc((size_t)(p.n * p.rows) * sizeof *yd);
     for (int64_t b = 0; b < p.n; b++)
         for (int64_t j = 0; j < p.cols; j++) xd[b * p.cols + j] = p.x[b * p.ldx + j];
     kern_binmm(TG_F64, &w, p.n, xd, p.cols, yd, p.rows);
     for (int64_t k = 0; k < p.n * p.rows; k++) ck_assert(fabs(yd[k] - p.ref[k]) < 1e-12);
-    double *g = malloc((size_t)(p.n * p.rows) * sizeof *g), *z = malloc((size_t)(p.n * p.cols) * sizeof *z);
+    double *g = malloc((size_t)(p.n * p.rows) * sizeof *g),
+           *z = malloc((size_t)(p.n * p.cols) * sizeof *z);
     for (int64_t k = 0; k < p.n * p.rows; k++) g[k] = (double)(k % 7) - 3.0;
     kern_binmm_t(TG_F64, &w, p.n, g, p.rows, z, p.cols);
     for (int64_t b = 0; b < p.n; b++)

@@ -40,8 +40,10 @@ static int binary_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ct
     const tg_binpack *p = case_matrix();
     tg_tensor *x = c->transposed ? tg_transpose(t, in[0], 0, 1) : in[0];
     switch (c->kind) {
-    case BIN_MM: return one(out, tg_binmm(t, p, x));
-    case BIN_MM_T: return one(out, tg_binmm_t(t, p, x));
+    case BIN_MM:
+        return one(out, tg_binmm(t, p, x));
+    case BIN_MM_T:
+        return one(out, tg_binmm_t(t, p, x));
     case BIN_XNOR: {
         bool was = tg_tape_set_grad_enabled(t, false);
         tg_tensor *c1 = tg_binxnor(t, p, x), *c2 = tg_binmm(t, p, tg_clamp(t, x, -1.0, 1.0));
@@ -55,20 +57,38 @@ static int binary_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ct
 static bin_ctx mm_p = {BIN_MM, false}, mm_t = {BIN_MM, true}, mmt_p = {BIN_MM_T, false},
                mmt_t = {BIN_MM_T, true}, xn_p = {BIN_XNOR, false}, xn_t = {BIN_XNOR, true};
 
-#define S2(a, b)           2, {a, b}
-#define UNI(shape)         {shape, OP_CASE_UNIFORM, -2.0, 2.0}
-#define MAG(shape, lo, hi) {shape, OP_CASE_AWAY_FROM_ZERO, lo, hi}
+#define S2(a, b)                                                                                   \
+    2, { a, b }
+#define UNI(shape)                                                                                 \
+    { shape, OP_CASE_UNIFORM, -2.0, 2.0 }
+#define MAG(shape, lo, hi)                                                                         \
+    { shape, OP_CASE_AWAY_FROM_ZERO, lo, hi }
 
 const op_case op_cases_binary[] = {
     {"binmm", "(5,20) packed, x (3,20)", 1, {UNI(S2(3, 20))}, binary_fn, &mm_p, 0},
     {"binmm", "x a transposed view of (20,2)", 1, {UNI(S2(20, 2))}, binary_fn, &mm_t, 0},
     {"binmm_t", "(5,20)^T, x (3,5)", 1, {UNI(S2(3, 5))}, binary_fn, &mmt_p, 0},
     {"binmm_t", "x a transposed view of (5,2)", 1, {UNI(S2(5, 2))}, binary_fn, &mmt_t, 0},
-    {"binxnor", "inside |x| in [0.2, 0.8): passes g W", 1, {MAG(S2(3, 20), 0.2, 0.8)},
-     binary_fn, &xn_p, 0},
-    {"binxnor", "outside |x| in [1.2, 2): blocks g", 1, {MAG(S2(3, 20), 1.2, 2.0)}, binary_fn,
-     &xn_p, 0},
-    {"binxnor", "transposed view, |x| in [0.3, 0.9)", 1, {MAG(S2(20, 3), 0.3, 0.9)}, binary_fn,
-     &xn_t, 0},
+    {"binxnor",
+     "inside |x| in [0.2, 0.8): passes g W",
+     1,
+     {MAG(S2(3, 20), 0.2, 0.8)},
+     binary_fn,
+     &xn_p,
+     0},
+    {"binxnor",
+     "outside |x| in [1.2, 2): blocks g",
+     1,
+     {MAG(S2(3, 20), 1.2, 2.0)},
+     binary_fn,
+     &xn_p,
+     0},
+    {"binxnor",
+     "transposed view, |x| in [0.3, 0.9)",
+     1,
+     {MAG(S2(20, 3), 0.3, 0.9)},
+     binary_fn,
+     &xn_t,
+     0},
 };
 const int op_cases_binary_count = (int)(sizeof op_cases_binary / sizeof op_cases_binary[0]);

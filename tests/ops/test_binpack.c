@@ -34,7 +34,8 @@ START_TEST(pack_matches_the_binarised_weight) {
     for (int d = 0; d < 2; d++) {
         tg_dtype dt = d ? TG_F64 : TG_F32;
         tg_tensor *w = tg_uniform(t, &rng, dt, TG_SHAPE(ROWS, COLS), -1.0, 1.0);
-        ((d ? (void)(((double *)tg_tensor_data(w))[3] = 0.0) : (void)(((float *)tg_tensor_data(w))[3] = 0.0f)));
+        ((d ? (void)(((double *)tg_tensor_data(w))[3] = 0.0)
+            : (void)(((float *)tg_tensor_data(w))[3] = 0.0f)));
         for (int mode = 0; mode < 2; mode++) {
             tg_binpack *p = tg_binpack_from_weight(w, (tg_binary_mode)mode, &err);
             ck_assert_msg(p != NULL, "%s", err.message);
@@ -49,16 +50,19 @@ START_TEST(pack_matches_the_binarised_weight) {
             ck_assert_double_le(max_diff(dense, want, &s), 1e-6 * s);
             ck_assert_double_eq(tg_tensor_get(dense, 3), tg_binpack_scale(p)[0]); /* 0 is +1 */
             /* the bits past the columns are 0 */
-            for (int64_t o = 0; o < ROWS; o++) ck_assert_uint_eq(tg_binpack_bits(p)[o * 3 + 2] >> 6, 0);
+            for (int64_t o = 0; o < ROWS; o++)
+                ck_assert_uint_eq(tg_binpack_bits(p)[o * 3 + 2] >> 6, 0);
             tg_binpack_free(p);
         }
         /* a transposed view packs its logical matrix */
-        tg_tensor *v = tg_transpose(t, tg_uniform(t, &rng, dt, TG_SHAPE(COLS, ROWS), -1.0, 1.0), 0, 1);
+        tg_tensor *v =
+            tg_transpose(t, tg_uniform(t, &rng, dt, TG_SHAPE(COLS, ROWS), -1.0, 1.0), 0, 1);
         tg_binpack *p = tg_binpack_from_weight(v, TG_BINARY_SCALED, &err);
         tg_tensor *dense = tg_zeros(t, dt, TG_SHAPE(ROWS, COLS));
         ck_assert_int_eq(tg_binpack_unpack(p, dense, &err), TG_OK);
         double s;
-        ck_assert_double_le(max_diff(dense, tg_binary_weight(t, v, TG_BINARY_SCALED), &s), 1e-6 * s);
+        ck_assert_double_le(max_diff(dense, tg_binary_weight(t, v, TG_BINARY_SCALED), &s),
+                            1e-6 * s);
         tg_binpack_free(p);
     }
     tg_tape_free(t);
@@ -82,15 +86,16 @@ START_TEST(products_match_the_dense_product) {
             tg_dtype dt = d ? TG_F64 : TG_F32;
             double tol = d ? 1e-12 : 1e-5;
             /* x seen through a transposed view, so the op copies it to rows first */
-            tg_tensor *x = tg_transpose(t, tg_uniform(t, &rng, dt, TG_SHAPE(COLS, N), -2.0, 2.0), 0, 1);
+            tg_tensor *x =
+                tg_transpose(t, tg_uniform(t, &rng, dt, TG_SHAPE(COLS, N), -2.0, 2.0), 0, 1);
             tg_tensor *wt = tg_transpose(t, tg_cast(t, wd, dt), 0, 1);
             tg_tensor *y = tg_binmm(t, p, x), *want = tg_matmul(t, x, wt);
             tg_tensor *yx = tg_binxnor(t, p, x), *wantx = tg_matmul(t, tg_binarize(t, x), wt);
             ck_assert_msg(y && want && yx && wantx, "%s", tg_tape_error(t));
             double s, sx;
             double e = max_diff(y, want, &s), ex = max_diff(yx, wantx, &sx);
-            ck_assert_msg(e <= tol * (1 + s), "level %s %s: binmm off by %g", tg_cpu_level_name((tg_cpu_level)l),
-                          tg_dtype_name(dt), e);
+            ck_assert_msg(e <= tol * (1 + s), "level %s %s: binmm off by %g",
+                          tg_cpu_level_name((tg_cpu_level)l), tg_dtype_name(dt), e);
             ck_assert_msg(ex <= tol * (1 + sx), "level %s %s: binxnor off by %g",
                           tg_cpu_level_name((tg_cpu_level)l), tg_dtype_name(dt), ex);
             /* binmm_t is the transposed product */
@@ -137,8 +142,8 @@ START_TEST(save_and_load) {
     tg_rng rng;
     tg_rng_seed(&rng, 11);
     tg_error err = {0};
-    tg_binpack *p = tg_binpack_from_weight(tg_uniform(t, &rng, TG_F32, TG_SHAPE(ROWS, COLS), -1.0, 1.0),
-                                           TG_BINARY_SCALED, &err);
+    tg_binpack *p = tg_binpack_from_weight(
+        tg_uniform(t, &rng, TG_F32, TG_SHAPE(ROWS, COLS), -1.0, 1.0), TG_BINARY_SCALED, &err);
     char path[] = "/tmp/tg_binpack_XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
@@ -191,7 +196,8 @@ START_TEST(bad_input) {
     tg_error err = {0};
     ck_assert_ptr_null(tg_binpack_from_weight(NULL, TG_BINARY_PLAIN, &err));
     ck_assert_int_eq(err.status, TG_ERR_NULL);
-    ck_assert_ptr_null(tg_binpack_from_weight(tg_zeros(t, TG_F32, TG_SHAPE(4)), TG_BINARY_PLAIN, &err));
+    ck_assert_ptr_null(
+        tg_binpack_from_weight(tg_zeros(t, TG_F32, TG_SHAPE(4)), TG_BINARY_PLAIN, &err));
     ck_assert_int_eq(err.status, TG_ERR_SHAPE);
     tg_tensor *w = tg_zeros(t, TG_F32, TG_SHAPE(3, 40));
     ck_assert_ptr_null(tg_binpack_from_weight(w, (tg_binary_mode)9, &err));

@@ -59,13 +59,13 @@ static void binpack_rows_portable(int64_t n, int64_t cols, const float *x, int64
 }
 
 #define TARGET
-#define V           float
-#define VL          1
-#define VZERO()     0.0f
-#define VLOAD(p)    (*(p))
+#define V            float
+#define VL           1
+#define VZERO()      0.0f
+#define VLOAD(p)     (*(p))
 #define VSTORE(p, v) (*(p) = (v))
-#define VADD(a, b)  ((a) + (b))
-#define FN(name)    name##_portable
+#define VADD(a, b)   ((a) + (b))
+#define FN(name)     name##_portable
 #include "binmm_lut.h"
 #undef TARGET
 #undef V
@@ -75,8 +75,12 @@ static void binpack_rows_portable(int64_t n, int64_t cols, const float *x, int64
 #undef VSTORE
 #undef VADD
 
-const binmm_impl binmm_portable = {"portable", binmm_rows_portable, binxnor_rows_portable,
-                                   binpack_rows_portable, binmm_lut_portable, 1};
+const binmm_impl binmm_portable = {"portable",
+                                   binmm_rows_portable,
+                                   binxnor_rows_portable,
+                                   binpack_rows_portable,
+                                   binmm_lut_portable,
+                                   1};
 
 static atomic_bool no_vpopcnt;
 
@@ -89,8 +93,10 @@ const binmm_impl *kern_binmm_impl(void) {
         return !atomic_load(&no_vpopcnt) && __builtin_cpu_supports("avx512vpopcntdq")
                    ? &binmm_avx512
                    : &binmm_avx512_nopopcnt;
-    case TG_CPU_AVX2: return &binmm_avx2;
-    case TG_CPU_PORTABLE: break;
+    case TG_CPU_AVX2:
+        return &binmm_avx2;
+    case TG_CPU_PORTABLE:
+        break;
     }
 #endif
     return &binmm_portable;
@@ -110,8 +116,7 @@ static void binmm_f64(const kern_bits *w, int64_t o0, int64_t o1, int64_t n, con
         }
 }
 
-static void binxnor_f64(const kern_bits *w, int64_t n, const uint32_t *a, double *y,
-                        int64_t ldy) {
+static void binxnor_f64(const kern_bits *w, int64_t n, const uint32_t *a, double *y, int64_t ldy) {
     for (int64_t b = 0; b < n; b++)
         for (int64_t o = 0; o < w->rows; o++) {
             int64_t differ = 0;
@@ -165,8 +170,8 @@ static void run(bin_job *j, int64_t work) {
 
 /* The batch transposed for the table lookups: blocks of `lanes` rows, column j of block k at
  * xt[(k * cols_pad + j) * lanes + lane], zero past the columns and the batch; and the row sums. */
-static void transpose_batch(const kern_bits *w, int lanes, int64_t n, const float *x,
-                            int64_t ldx, float *xt, float *sx) {
+static void transpose_batch(const kern_bits *w, int lanes, int64_t n, const float *x, int64_t ldx,
+                            float *xt, float *sx) {
     int64_t cols_pad = 32 * w->words, n_blocks = (n + lanes - 1) / lanes;
     for (int64_t k = 0; k < n_blocks; k++)
         for (int l = 0; l < lanes; l++) {
@@ -183,11 +188,17 @@ static void transpose_batch(const kern_bits *w, int lanes, int64_t n, const floa
         }
 }
 
-void kern_binmm(tg_dtype dtype, const kern_bits *w, int64_t n, const void *x, int64_t ldx,
-                void *y, int64_t ldy) {
+void kern_binmm(tg_dtype dtype, const kern_bits *w, int64_t n, const void *x, int64_t ldx, void *y,
+                int64_t ldy) {
     if (w->rows == 0 || n == 0) return;
-    bin_job j = {.impl = kern_binmm_impl(), .w = w, .n = n, .x = x, .ldx = ldx, .y = y,
-                 .ldy = ldy, .f64 = dtype == TG_F64};
+    bin_job j = {.impl = kern_binmm_impl(),
+                 .w = w,
+                 .n = n,
+                 .x = x,
+                 .ldx = ldx,
+                 .y = y,
+                 .ldy = ldy,
+                 .f64 = dtype == TG_F64};
     /* A batch of at least half a vector of rows runs the table lookups, whose scratch comes from
      * the allocator; without it (or for fewer rows) the sign-select adds run row by row. */
     void *scratch = NULL;
@@ -213,8 +224,8 @@ void kern_binxnor(tg_dtype dtype, const kern_bits *w, int64_t n, const uint32_t 
         binxnor_f64(w, n, a, y, ldy);
         return;
     }
-    bin_job j = {.impl = kern_binmm_impl(), .w = w, .n = n, .a = a, .y = y, .ldy = ldy,
-                 .xnor = true};
+    bin_job j = {
+        .impl = kern_binmm_impl(), .w = w, .n = n, .a = a, .y = y, .ldy = ldy, .xnor = true};
     run(&j, w->rows * w->words * n);
 }
 

@@ -23,19 +23,18 @@ typedef struct kern_bits {
 
 /* Y[b, o] = scale[o] sum_j W[o, j] X[b, j] for outputs o in [o0, o1), b < n, computed as
  * scale[o] (2 sum_{j: bit set} X[b, j] - sum_j X[b, j]): one add per +1 weight, none per -1. */
-typedef void (*binmm_rows_fn)(const kern_bits *w, int64_t o0, int64_t o1, int64_t n,
-                              const float *x, int64_t ldx, float *y, int64_t ldy);
+typedef void (*binmm_rows_fn)(const kern_bits *w, int64_t o0, int64_t o1, int64_t n, const float *x,
+                              int64_t ldx, float *y, int64_t ldy);
 /* Y[b, o] = scale[o] (cols - 2 popcount(A[b] XOR W[o])) for A (n, words) packed the same way:
  * the product of two +-1 vectors from their bits. */
 typedef void (*binxnor_rows_fn)(const kern_bits *w, int64_t o0, int64_t o1, int64_t n,
                                 const uint32_t *a, float *y, int64_t ldy);
 /* The same product for a whole batch by table lookup (binmm_lut.h): xt the batch transposed in
  * blocks of `lanes` rows, sx its row sums, acc scratch of (o1 - o0) * lanes floats. */
-typedef void (*binmm_lut_fn)(const kern_bits *w, int64_t o0, int64_t o1, int64_t n,
-                             const float *xt, const float *sx, float *acc, float *y, int64_t ldy);
+typedef void (*binmm_lut_fn)(const kern_bits *w, int64_t o0, int64_t o1, int64_t n, const float *xt,
+                             const float *sx, float *acc, float *y, int64_t ldy);
 /* A[b] = the signs of X[b, 0..cols) as bits (1 where X >= 0; NaN gives 0), for b < n. */
-typedef void (*binpack_rows_fn)(int64_t n, int64_t cols, const float *x, int64_t ldx,
-                                uint32_t *a);
+typedef void (*binpack_rows_fn)(int64_t n, int64_t cols, const float *x, int64_t ldx, uint32_t *a);
 
 typedef struct binmm_impl {
     const char *name; /* for benchmarks: which kernels ran */
@@ -65,8 +64,8 @@ void kern_binmm_force_no_vpopcnt(bool on);
 
 /* The whole products on the kernels of the CPU level in effect, outputs shared between the
  * pool's threads when the work is large enough; f64 operands run the portable loops. */
-void kern_binmm(tg_dtype dtype, const kern_bits *w, int64_t n, const void *x, int64_t ldx,
-                void *y, int64_t ldy);
+void kern_binmm(tg_dtype dtype, const kern_bits *w, int64_t n, const void *x, int64_t ldx, void *y,
+                int64_t ldy);
 /* X[b, j] = sum_o G[b, o] scale[o] W[o, j]: the transposed product (for gradients), portable. */
 void kern_binmm_t(tg_dtype dtype, const kern_bits *w, int64_t n, const void *g, int64_t ldg,
                   void *x, int64_t ldx);

@@ -24,20 +24,22 @@ static inline TARGET __m256i first_lanes(int64_t n) {
 
 /* x[j0 .. j0 + 8), zeros past cols. */
 static inline TARGET __m256 load_x(const float *x, int64_t j0, int64_t cols) {
-    return cols - j0 >= 8 ? _mm256_loadu_ps(x + j0) : _mm256_maskload_ps(x + j0, first_lanes(cols - j0));
+    return cols - j0 >= 8 ? _mm256_loadu_ps(x + j0)
+                          : _mm256_maskload_ps(x + j0, first_lanes(cols - j0));
 }
 
 /* The 8 weights of bits j0 .. j0 + 8 of a row as sign bits: lane i holds bit (j0 % 32) + i at
  * bit 31. */
 static inline TARGET __m256i sign_lanes(const uint32_t *row, int64_t j0) {
     int s = (int)(j0 & 31);
-    __m256i shifts = _mm256_sub_epi32(_mm256_set1_epi32(31 - s), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i shifts =
+        _mm256_sub_epi32(_mm256_set1_epi32(31 - s), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     return _mm256_sllv_epi32(_mm256_set1_epi32((int)row[j0 >> 5]), shifts);
 }
 
-#define SELECT_ADD(acc, row, xv, j0)                                                              \
-    acc = _mm256_add_ps(acc, _mm256_blendv_ps(_mm256_setzero_ps(), xv,                             \
-                                              _mm256_castsi256_ps(sign_lanes(row, j0))))
+#define SELECT_ADD(acc, row, xv, j0)                                                               \
+    acc = _mm256_add_ps(                                                                           \
+        acc, _mm256_blendv_ps(_mm256_setzero_ps(), xv, _mm256_castsi256_ps(sign_lanes(row, j0))))
 
 static TARGET void binmm_rows_avx2(const kern_bits *w, int64_t o0, int64_t o1, int64_t n,
                                    const float *x, int64_t ldx, float *y, int64_t ldy) {
@@ -98,7 +100,7 @@ static inline TARGET int64_t hsum_epi64(__m256i v) {
 }
 
 TARGET void binxnor_rows_avx2(const kern_bits *w, int64_t o0, int64_t o1, int64_t n,
-                                     const uint32_t *a, float *y, int64_t ldy) {
+                              const uint32_t *a, float *y, int64_t ldy) {
     int64_t words = w->words;
     for (int64_t b = 0; b < n; b++) {
         const uint32_t *ab = a + b * words;
@@ -108,10 +110,14 @@ TARGET void binxnor_rows_avx2(const kern_bits *w, int64_t o0, int64_t o1, int64_
             __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
             for (int64_t k = 0; k < words; k += 8) {
                 __m256i av = load_words(ab, k, words);
-                c0 = _mm256_add_epi64(c0, popcount_lanes(_mm256_xor_si256(av, load_words(r, k, words))));
-                c1 = _mm256_add_epi64(c1, popcount_lanes(_mm256_xor_si256(av, load_words(r + words, k, words))));
-                c2 = _mm256_add_epi64(c2, popcount_lanes(_mm256_xor_si256(av, load_words(r + 2 * words, k, words))));
-                c3 = _mm256_add_epi64(c3, popcount_lanes(_mm256_xor_si256(av, load_words(r + 3 * words, k, words))));
+                c0 = _mm256_add_epi64(
+                    c0, popcount_lanes(_mm256_xor_si256(av, load_words(r, k, words))));
+                c1 = _mm256_add_epi64(
+                    c1, popcount_lanes(_mm256_xor_si256(av, load_words(r + words, k, words))));
+                c2 = _mm256_add_epi64(
+                    c2, popcount_lanes(_mm256_xor_si256(av, load_words(r + 2 * words, k, words))));
+                c3 = _mm256_add_epi64(
+                    c3, popcount_lanes(_mm256_xor_si256(av, load_words(r + 3 * words, k, words))));
             }
             y[b * ldy + o] = w->scale[o] * (float)(w->cols - 2 * hsum_epi64(c0));
             y[b * ldy + o + 1] = w->scale[o + 1] * (float)(w->cols - 2 * hsum_epi64(c1));
@@ -148,17 +154,21 @@ static TARGET void binpack_rows_avx2(int64_t n, int64_t cols, const float *x, in
     }
 }
 
-#define V            __m256
-#define VL           8
-#define VZERO        _mm256_setzero_ps
-#define VLOAD        _mm256_loadu_ps
-#define VSTORE       _mm256_storeu_ps
-#define VADD         _mm256_add_ps
-#define FN(name)     name##_avx2
+#define V        __m256
+#define VL       8
+#define VZERO    _mm256_setzero_ps
+#define VLOAD    _mm256_loadu_ps
+#define VSTORE   _mm256_storeu_ps
+#define VADD     _mm256_add_ps
+#define FN(name) name##_avx2
 #include "binmm_lut.h"
 
-const binmm_impl binmm_avx2 = {"avx2 (sign-select: blend adds, subset-sum tables; nibble-table popcount)",
-                               binmm_rows_avx2, binxnor_rows_avx2, binpack_rows_avx2,
-                               binmm_lut_avx2, 8};
+const binmm_impl binmm_avx2 = {
+    "avx2 (sign-select: blend adds, subset-sum tables; nibble-table popcount)",
+    binmm_rows_avx2,
+    binxnor_rows_avx2,
+    binpack_rows_avx2,
+    binmm_lut_avx2,
+    8};
 
 #endif

@@ -9,7 +9,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-#define TARGET __attribute__((target("avx512f,avx512dq,avx2,fma")))
+#define TARGET        __attribute__((target("avx512f,avx512dq,avx2,fma")))
 #define TARGET_POPCNT __attribute__((target("avx512f,avx512dq,avx512vpopcntdq,avx2,fma")))
 
 /* The 16 weights of bits j0 .. j0 + 16 of a row (j0 a multiple of 16) as a mask. */
@@ -57,7 +57,8 @@ static TARGET void binmm_rows_avx512(const kern_bits *w, int64_t o0, int64_t o1,
             for (int64_t j = 0; j < full; j += 16)
                 a0 = _mm512_mask_add_ps(a0, mask_of(r0, j), a0, _mm512_loadu_ps(xb + j));
             if (tail)
-                a0 = _mm512_mask_add_ps(a0, mask_of(r0, full), a0, _mm512_maskz_loadu_ps(tail, xb + full));
+                a0 = _mm512_mask_add_ps(a0, mask_of(r0, full), a0,
+                                        _mm512_maskz_loadu_ps(tail, xb + full));
             y[b * ldy + o] = w->scale[o] * (2 * _mm512_reduce_add_ps(a0) - sx);
         }
     }
@@ -74,9 +75,8 @@ static inline TARGET_POPCNT __m512i count(__m512i acc, __m512i a, const uint32_t
     return _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_xor_si512(a, load_words(r, k, words))));
 }
 
-static TARGET_POPCNT void binxnor_rows_avx512(const kern_bits *w, int64_t o0, int64_t o1,
-                                              int64_t n, const uint32_t *a, float *y,
-                                              int64_t ldy) {
+static TARGET_POPCNT void binxnor_rows_avx512(const kern_bits *w, int64_t o0, int64_t o1, int64_t n,
+                                              const uint32_t *a, float *y, int64_t ldy) {
     int64_t words = w->words;
     for (int64_t b = 0; b < n; b++) {
         const uint32_t *ab = a + b * words;
@@ -92,14 +92,18 @@ static TARGET_POPCNT void binxnor_rows_avx512(const kern_bits *w, int64_t o0, in
                 c3 = count(c3, av, r + 3 * words, k, words);
             }
             y[b * ldy + o] = w->scale[o] * (float)(w->cols - 2 * _mm512_reduce_add_epi64(c0));
-            y[b * ldy + o + 1] = w->scale[o + 1] * (float)(w->cols - 2 * _mm512_reduce_add_epi64(c1));
-            y[b * ldy + o + 2] = w->scale[o + 2] * (float)(w->cols - 2 * _mm512_reduce_add_epi64(c2));
-            y[b * ldy + o + 3] = w->scale[o + 3] * (float)(w->cols - 2 * _mm512_reduce_add_epi64(c3));
+            y[b * ldy + o + 1] =
+                w->scale[o + 1] * (float)(w->cols - 2 * _mm512_reduce_add_epi64(c1));
+            y[b * ldy + o + 2] =
+                w->scale[o + 2] * (float)(w->cols - 2 * _mm512_reduce_add_epi64(c2));
+            y[b * ldy + o + 3] =
+                w->scale[o + 3] * (float)(w->cols - 2 * _mm512_reduce_add_epi64(c3));
         }
         for (; o < o1; o++) {
             const uint32_t *r = w->bits + o * words;
             __m512i c = _mm512_setzero_si512();
-            for (int64_t k = 0; k < words; k += 16) c = count(c, load_words(ab, k, words), r, k, words);
+            for (int64_t k = 0; k < words; k += 16)
+                c = count(c, load_words(ab, k, words), r, k, words);
             y[b * ldy + o] = w->scale[o] * (float)(w->cols - 2 * _mm512_reduce_add_epi64(c));
         }
     }
@@ -114,7 +118,8 @@ static TARGET void binpack_rows_avx512(int64_t n, int64_t cols, const float *x, 
             uint32_t word = 0;
             for (int h = 0; h < 2 && 32 * k + 16 * h < cols; h++) {
                 int64_t j = 32 * k + 16 * h;
-                __mmask16 live = cols - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - j)) - 1);
+                __mmask16 live =
+                    cols - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - j)) - 1);
                 __m512 xv = _mm512_maskz_loadu_ps(live, xb + j);
                 word |= (uint32_t)_mm512_mask_cmp_ps_mask(live, xv, _mm512_setzero_ps(), _CMP_GE_OQ)
                         << (16 * h);
@@ -124,19 +129,26 @@ static TARGET void binpack_rows_avx512(int64_t n, int64_t cols, const float *x, 
     }
 }
 
-#define V            __m512
-#define VL           16
-#define VZERO        _mm512_setzero_ps
-#define VLOAD        _mm512_loadu_ps
-#define VSTORE       _mm512_storeu_ps
-#define VADD         _mm512_add_ps
-#define FN(name)     name##_avx512
+#define V        __m512
+#define VL       16
+#define VZERO    _mm512_setzero_ps
+#define VLOAD    _mm512_loadu_ps
+#define VSTORE   _mm512_storeu_ps
+#define VADD     _mm512_add_ps
+#define FN(name) name##_avx512
 #include "binmm_lut.h"
 
 const binmm_impl binmm_avx512 = {"avx512 (sign-select: masked adds, subset-sum tables; vpopcntq)",
-                                 binmm_rows_avx512, binxnor_rows_avx512, binpack_rows_avx512,
-                                 binmm_lut_avx512, 16};
+                                 binmm_rows_avx512,
+                                 binxnor_rows_avx512,
+                                 binpack_rows_avx512,
+                                 binmm_lut_avx512,
+                                 16};
 const binmm_impl binmm_avx512_nopopcnt = {
     "avx512 (sign-select: masked adds, subset-sum tables; avx2 nibble-table popcount)",
-    binmm_rows_avx512, binxnor_rows_avx2, binpack_rows_avx512, binmm_lut_avx512, 16};
+    binmm_rows_avx512,
+    binxnor_rows_avx2,
+    binpack_rows_avx512,
+    binmm_lut_avx512,
+    16};
 #endif

@@ -35,7 +35,8 @@ static TARGET void FN(binmm_lut)(const kern_bits *w, int64_t o0, int64_t o1, int
                 const uint32_t *wo = w->bits + o * words + c;
                 float *ao = acc + (o - o0) * VL;
                 V s0 = c == 0 ? VZERO() : VLOAD(ao), s1 = c == 0 ? VZERO() : VLOAD(ao + VL),
-                  s2 = c == 0 ? VZERO() : VLOAD(ao + 2 * VL), s3 = c == 0 ? VZERO() : VLOAD(ao + 3 * VL);
+                  s2 = c == 0 ? VZERO() : VLOAD(ao + 2 * VL),
+                  s3 = c == 0 ? VZERO() : VLOAD(ao + 3 * VL);
                 for (int h = 0; h < n_nib / 8; h++) {
                     uint32_t a0 = wo[h], a1 = wo[words + h], a2 = wo[2 * words + h],
                              a3 = wo[3 * words + h];
@@ -65,7 +66,8 @@ static TARGET void FN(binmm_lut)(const kern_bits *w, int64_t o0, int64_t o1, int
         int64_t lanes = n - k * VL < VL ? n - k * VL : VL;
         for (int64_t o = o0; o < o1; o++)
             for (int64_t l = 0; l < lanes; l++)
-                y[(k * VL + l) * ldy + o] = w->scale[o] * (2 * acc[(o - o0) * VL + l] - sx[k * VL + l]);
+                y[(k * VL + l) * ldy + o] =
+                    w->scale[o] * (2 * acc[(o - o0) * VL + l] - sx[k * VL + l]);
     }
 }
 
