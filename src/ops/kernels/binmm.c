@@ -26,9 +26,10 @@ static void binmm_rows_portable(const kern_bits *w, int64_t o0, int64_t o1, int6
         for (int64_t j = 0; j < w->cols; j++) sx += xb[j];
         for (int64_t o = o0; o < o1; o++) {
             const uint32_t *wo = w->bits + o * w->words;
+            /* a multiply by the bit, not a branch: the bits are as good as random */
             float s1 = 0;
             for (int64_t j = 0; j < w->cols; j++)
-                if (wo[j >> 5] >> (j & 31) & 1u) s1 += xb[j];
+                s1 += xb[j] * (float)(wo[j >> 5] >> (j & 31) & 1u);
             y[b * ldy + o] = w->scale[o] * (2 * s1 - sx);
         }
     }
@@ -199,11 +200,13 @@ void kern_binmm(tg_dtype dtype, const kern_bits *w, int64_t n, const void *x, in
                  .y = y,
                  .ldy = ldy,
                  .f64 = dtype == TG_F64};
-    /* A batch of at least half a vector of rows runs the table lookups, whose scratch comes from
-     * the allocator; without it (or for fewer rows) the sign-select adds run row by row. */
+    /* A batch of at least half a vector of rows runs the table lookups (the portable kernels,
+     * one row a "vector", always do: a quarter of the adds and no branch on a bit), whose scratch
+     * comes from the allocator; without it (or for fewer rows) the sign-select adds run row by
+     * row. */
     void *scratch = NULL;
     int lanes = j.impl->lanes;
-    if (!j.f64 && n >= (lanes + 1) / 2 && n >= 2) {
+    if (!j.f64 && (lanes == 1 || (n >= (lanes + 1) / 2 && n >= 2))) {
         int64_t n_pad = (n + lanes - 1) / lanes * lanes;
         size_t floats = (size_t)(n_pad * 32 * w->words + n_pad + w->rows * lanes);
         scratch = tg_alloc(floats * sizeof(float));
