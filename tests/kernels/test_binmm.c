@@ -5,7 +5,8 @@
  * that reach the four-row blocks and their remainder, and strided x rows. The sign-select sums
  * must lie within the bound of a cols-term sum in f32 (2 cols u sum |x|, times the scale); the
  * XNOR products and the packing are integers and must be exact. Also the driver at one and two
- * threads (the same bits) and the level dispatch. */
+ * threads (the same bits), where a batch of 37 rows runs the table-lookup form at every level,
+ * and the level dispatch. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -150,7 +151,7 @@ END_TEST
 /* The driver: the level in effect picks the kernels; one and two threads give the same bits; the
  * transposed product and f64 agree with the references. */
 START_TEST(driver) {
-    problem p = make(301, 784, 5, 99);
+    problem p = make(301, 784, 37, 99); /* 37 rows: two whole blocks of 16 lanes and a part */
     kern_bits w = {p.rows, p.cols, p.words, p.bits, p.scale};
     float *y1 = malloc((size_t)(p.n * p.rows) * sizeof *y1),
           *y2 = malloc((size_t)(p.n * p.rows) * sizeof *y2);
