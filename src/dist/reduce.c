@@ -204,8 +204,29 @@ static tg_status advance(tg_dist *d, int b, tg_error *err) {
     return TG_OK;
 }
 
+/* Points k->buf at bucket b's gradients, which lie one after another as tg_dist_new grouped
+ * them unless something grouped them differently since (a second group over the same store):
+ * then they are grouped again, values kept, so the reduction never works on a stale block. */
+static tg_status locate(tg_dist *d, int b, tg_error *err) {
+    dist_bucket *k = &d->buckets[b];
+    size_t esize = tg_dtype_size(k->dtype);
+    char *base = tg_tensor_data(tg_tensor_grad(d->params[k->first]));
+    bool together = true;
+    for (int i = k->first + 1; i < k->first + k->count && together; i++)
+        together = (char *)tg_tensor_data(tg_tensor_grad(d->params[i])) ==
+                   base + (size_t)d->offset[i] * esize;
+    if (!together) {
+        if (tg_store_group_grads(d->s, k->count, &d->params[k->first], err) != TG_OK)
+            return TG_ERR_NOMEM;
+        base = tg_tensor_data(tg_tensor_grad(d->params[k->first]));
+    }
+    k->buf = base;
+    return TG_OK;
+}
+
 static tg_status start_bucket(tg_dist *d, int b, tg_error *err) {
     dist_bucket *k = &d->buckets[b];
+    if (locate(d, b, err) != TG_OK) return TG_ERR_NOMEM;
     k->started = true;
     k->exchange = 0;
     if (d->size == 1) { /* the sum over one rank is the mean already */
@@ -284,6 +305,8 @@ static tg_status sync_ordered(tg_dist *d, tg_error *err) {
                             d->chunks_done, d->n_chunks);
     const int last = d->size - 1;
     double *waited = &d->stats.wait_seconds;
+    for (int b = 0; b < d->n_buckets; b++)
+        if (locate(d, b, err) != TG_OK) return TG_ERR_NOMEM;
     for (int b = 0; b < d->n_buckets; b++) {
         dist_bucket *k = &d->buckets[b];
         size_t bytes = (size_t)k->n_elems * tg_dtype_size(k->dtype);

@@ -7,7 +7,7 @@ case starts dist_train with 1 to 4 ranks and checks what they print and what ran
   same_f64_det  deterministic mode, f64: 1, 2, 3 and 4 ranks end 100 steps with the same bits
   same_f32      default mode, f32: 1, 2, 3 and 4 ranks within 1e-5 relative after 100 steps
   overlap       buckets start during the sweep, and give the bits a reduction after it gives
-                (2 and 3 ranks)
+                (2 and 3 ranks), also after a second group over the store moved the gradients
   resume        saved on 2 ranks at step 40, resumed on 3: the bits of an uninterrupted run
   bad_file      one rank's data file is corrupt: every rank stops naming that rank and file
   killed_rank   a rank is killed at step 35: the job ends (bounded by the harness's timeout)
@@ -134,6 +134,10 @@ def main():
         run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--no-overlap",
                                     "--out", out("late")])
         same_bits(out("early"), out("late"), "overlapped vs after the sweep")
+        # a second group over the same store regroups the gradients in one bucket
+        run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--expect-early",
+                                    "--second-group", "0", "--out", out("regrouped")])
+        same_bits(out("early"), out("regrouped"), "after another group regrouped the gradients")
         # several buckets' rings in flight at once, in chunks of unequal sizes
         run(program, 3, transport, ["--dtype", "f32", "--bucket", "1024", "--expect-early",
                                     "--out", out("early3")])

@@ -237,6 +237,8 @@ static inline __attribute__((always_inline)) TARGET V FN(zip1)(kern_binary_kind 
         return VDIV(u, v);
     case KERN_PASS_IF_POSITIVE: /* NaN in v passes u, as in the portable loop */
         return VSEL(VLE(v, VZERO()), VZERO(), u);
+    case KERN_MUL_GELU_GRAD:
+        return VMUL(u, FN(gelu_grad)(v));
     default:
         return u;
     }
@@ -280,6 +282,7 @@ static TARGET bool FN(zip)(kern_binary_kind kind, int64_t n, const float *a, int
         VEC_F32_ZIP(KERN_MUL)
         VEC_F32_ZIP(KERN_DIV)
         VEC_F32_ZIP(KERN_PASS_IF_POSITIVE)
+        VEC_F32_ZIP(KERN_MUL_GELU_GRAD)
 #undef VEC_F32_ZIP
     default:
         return false;
