@@ -281,11 +281,17 @@ static void composed_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_ten
 
 static void causal_attention_backward(tg_tape *t, const tg_node *n, tg_tensor *g,
                                       tg_tensor **grads) {
+    tg_tensor *q = n->inputs[0], *k = n->inputs[1], *v = n->inputs[2], *p;
+    if (tg_tensor_numel(q) == 0) { /* the forward saved nothing, and T may be 0: no mask */
+        for (int i = 0; i < 3; i++)
+            if (tg_node_needs_grad(n, i))
+                grads[i] = tg_tensor_alloc(t, q->dtype, q->ndim, q->shape);
+        return;
+    }
     if (tg_tape_grad_enabled(t)) {
         composed_backward(t, n, g, grads);
         return;
     }
-    tg_tensor *q = n->inputs[0], *k = n->inputs[1], *v = n->inputs[2], *p;
     memcpy(&p, n->saved, sizeof p);
     attn_job j;
     if (!job_operands(t, &j, q, k, v)) return;

@@ -237,6 +237,24 @@ START_TEST(errors) {
     ck_assert_ptr_null(tg_causal_attention(e.t, q, NULL, q, 0.5));
     ck_assert_int_eq(tg_tape_status(e.t), TG_ERR_NULL);
     tg_tape_clear_error(e.t);
+    /* Empty sequences (T = 0) or heads (D = 0): empty results and empty gradients, no crash,
+     * by the fused rule and by the recorded (create-graph) one. */
+    for (int shape = 0; shape < 2; shape++) {
+        for (int create = 0; create < 2; create++) {
+            tg_tensor *qe = shape ? tg_zeros(e.t, TG_F64, TG_SHAPE(2, 3, 0))
+                                  : tg_zeros(e.t, TG_F64, TG_SHAPE(2, 0, 4));
+            tg_tensor_set_requires_grad(qe, true);
+            tg_tensor *ye = tg_causal_attention(e.t, qe, qe, qe, 0.5);
+            ck_assert_msg(ye != NULL, "%s", tg_tape_error(e.t));
+            ck_assert_msg(tg_tape_backward(e.t, tg_sum_all(e.t, ye), NULL,
+                                           create ? TG_CREATE_GRAPH : 0) == TG_OK,
+                          "shape %d create %d: %s", shape, create, tg_tape_error(e.t));
+            ck_assert_ptr_nonnull(tg_tensor_grad(qe));
+            ck_assert_int_eq(tg_tensor_numel(tg_tensor_grad(qe)), 0);
+            tg_tape_reset(e.t);
+        }
+    }
+    q = tg_zeros(e.t, TG_F32, TG_SHAPE(2, 3, 4));
     ck_assert_ptr_null(tg_causal_mask(e.t, TG_F32, 0));
     ck_assert_int_eq(tg_tape_status(e.t), TG_ERR_ARG);
     tg_tape_clear_error(e.t);
