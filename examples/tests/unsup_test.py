@@ -12,6 +12,13 @@
                          decodes, and the last grid must differ from the untrained one
     autoencoder EXE OUT  the quick run on the synthetic set: the reconstruction error must fall
                          and beat the noisy input's, and the pictures must be well formed
+    style-transfer EXE OUT  the quick run on the synthetic pair: the style loss must fall by
+                         more than 5x with the content loss below 0.8x the style image's own (exit status and CSV), the
+                         result must differ from the content, and corrupt pictures are refused
+    colourise EXE OUT    the quick run on synthetic photos: the held-out chroma error must fall
+                         below half the untrained network's and half the mean-chroma baseline's,
+                         the grid's columns must be grey, coloured and true, and a corrupt photo
+                         is refused
 
 OUT is a folder made afresh, kept for a look after a failure.
 """
@@ -155,12 +162,85 @@ def test_autoencoder(exe, out):
     svg_root(os.path.join(out, "autoencoder_noise.svg"))
 
 
+def test_style_transfer(exe, out):
+    # The synthetic pair's style losses are far smaller than the photos' (0.85 against 577 at
+    # the start), so its style weight is larger than the default the photos use.
+    said = run([exe, "--quick", "--data", "synthetic", "--style-weight", "10", "--threads", "2",
+         "--out", out])
+    rows = read_csv(os.path.join(out, "style_transfer.csv"))
+    check(len(rows) == 81, "%d rows for steps 0..80" % len(rows))
+    first, last = rows[0], rows[-1]
+    check(float(first["content"]) == 0.0, "the image does not start as the content")
+    check(float(last["style"]) * 5 < float(first["style"]), "style loss %s -> %s: not 5x lower"
+          % (first["style"], last["style"]))
+    check("content kept: content loss %.4f < 0.8 x" % float(last["content"]) in said
+          and said.count(": ok\n") == 2, "the program's two checks did not both hold")
+    # Content, style and result, 40x40 each, 4 pixels apart.
+    w, h, ch, px = read_png(os.path.join(out, "style_transfer.png"))
+    check((w, h, ch) == (128, 40, 3), "style_transfer.png is %dx%dx%d" % (w, h, ch))
+    content = b"".join(r[0:120] for r in px)
+    result = b"".join(r[264:384] for r in px)
+    diff = sum(abs(a - b) for a, b in zip(content, result)) / len(content)
+    check(diff > 5, "the result is nearly the content (mean difference %.1f)" % diff)
+    w, h, ch, _ = read_png(os.path.join(out, "style_transfer_steps.png"))
+    check((w, h, ch) == (5 * 44 - 4, 40, 3), "style_transfer_steps.png is %dx%dx%d" % (w, h, ch))
+    svg_root(os.path.join(out, "style_transfer_losses.svg"))
+    # Corrupt pictures: a header that lies about its size, and a file cut short.
+    bad = os.path.join(out, "bad", "style")
+    os.makedirs(bad)
+    with open(os.path.join(bad, "content.ppm"), "wb") as f:
+        f.write(b"P6\n4 4\n255\n" + bytes(48))
+    for body, what in [(b"P6\n99999999 4\n255\n", "not a binary PPM"),
+                       (b"P6\n4 4\n255\n" + bytes(20), "ends after 20")]:
+        with open(os.path.join(bad, "style.ppm"), "wb") as f:
+            f.write(body)
+        p = subprocess.run([exe, "--data", os.path.dirname(bad), "--out", os.path.join(out, "x")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        check(p.returncode == 1 and what in p.stderr,
+              "a corrupt style.ppm gave exit %d and %r" % (p.returncode, p.stderr))
+
+
+def test_colourise(exe, out):
+    said = run([exe, "--quick", "--data", "synthetic", "--threads", "2", "--out", out])
+    rows = read_csv(os.path.join(out, "colourise.csv"))
+    check(len(rows) == 11, "%d rows for the 11 evaluations" % len(rows))
+    first, last = rows[0], rows[-1]
+    base = float(last["test_baseline_mse"])
+    check(float(last["test_mse"]) < 0.5 * base, "held-out error %s is not below half the "
+          "mean-chroma baseline's %s" % (last["test_mse"], base))
+    check(float(last["test_mse"]) < 0.5 * float(first["test_mse"]), "the held-out error did not "
+          "fall: %s -> %s" % (first["test_mse"], last["test_mse"]))
+    check("check: held-out chroma error" in said and ": ok\n" in said, "the program's check")
+    # Two held-out 48x36 photos, grey | predicted | true, 4 pixels apart.
+    w, h, ch, px = read_png(os.path.join(out, "colourise_test.png"))
+    check((w, h, ch) == (3 * 48 + 8, 2 * 36 + 4, 3), "colourise_test.png is %dx%dx%d" % (w, h, ch))
+    grey = px[0][0:144]
+    check(all(grey[i] == grey[i + 1] == grey[i + 2] for i in range(0, 144, 3)),
+          "the first column is not grey")
+    pred, true = px[0][156:300], px[0][312:456]
+    check(any(pred[i] != pred[i + 1] for i in range(0, 144, 3)), "the prediction has no colour")
+    check(true != grey, "the true photo equals its grey")
+    read_png(os.path.join(out, "colourise_train.png"))
+    svg_root(os.path.join(out, "colourise_error.svg"))
+    # A corrupt photo in the held-out folder is refused with a message.
+    bad = os.path.join(out, "bad", "colour")
+    for part in ("train", "test"):
+        os.makedirs(os.path.join(bad, part))
+        with open(os.path.join(bad, part, "a.ppm"), "wb") as f:
+            f.write(b"P6\n40 40\n255\n" + bytes(40 * 40 * 3 if part == "train" else 100))
+    p = subprocess.run([exe, "--data", os.path.dirname(bad), "--out", os.path.join(out, "x")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    check(p.returncode == 1 and "ends after 100" in p.stderr,
+          "a corrupt held-out photo gave exit %d and %r" % (p.returncode, p.stderr))
+
+
 def main():
     mode, exe, out = sys.argv[1:4]
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     tests = {"png": test_png, "gan-mixture": test_gan_mixture, "gan-fashion": test_gan_fashion,
-             "autoencoder": test_autoencoder}
+             "autoencoder": test_autoencoder, "style-transfer": test_style_transfer,
+             "colourise": test_colourise}
     try:
         tests[mode](exe, out)
     except Failure as e:

@@ -36,7 +36,7 @@
  *     tg_custom_op *swish = tg_custom_op_new(&def, &err);   // NULL, err.message on failure
  *     tg_tensor *y = tg_custom(t, swish, &x, 1);             // a node named "swish"
  *     ...
- *     tg_custom_op_free(swish);   // after every tape that recorded it was reset or freed
+ *     tg_custom_op_free(swish);   // tapes that recorded it keep it until their reset
  */
 #ifndef TAPEGRAD_CUSTOM_OP_H
 #define TAPEGRAD_CUSTOM_OP_H
@@ -105,8 +105,10 @@ typedef struct tg_custom_op_def {
  * or no memory (TG_ERR_NOMEM). Safe to call from several threads. */
 tg_custom_op *tg_custom_op_new(const tg_custom_op_def *def, tg_error *err);
 
-/* Unregisters and frees the op; NULL does nothing. Every tape that recorded it must have been
- * reset or freed first: their nodes point at it. */
+/* Unregisters the op and drops the caller's reference; NULL does nothing. A tape that recorded
+ * a node of it keeps it alive until that tape is reset or freed, so its sweep still works;
+ * only then is the memory freed. After this call tg_custom with the op is refused
+ * (TG_ERR_ARG) and its name may be registered again. */
 void tg_custom_op_free(tg_custom_op *op);
 
 /* The op's name, owned by op; "" for NULL. */
@@ -114,8 +116,8 @@ const char *tg_custom_op_name(const tg_custom_op *op);
 
 /* Runs op on inputs[0..n_inputs-1] and records one node of it when recording is on and an input
  * requires a gradient, like any built-in op. Returns the result (owned by t; valid until
- * tg_tape_reset), or NULL with the error kept on t: op NULL (TG_ERR_NULL), n_inputs not the
- * op's count (TG_ERR_ARG), a NULL input (an earlier failure, whose error stays the first),
+ * tg_tape_reset), or NULL with the error kept on t: op NULL (TG_ERR_NULL), an op already freed
+ * by tg_custom_op_free (TG_ERR_ARG), n_inputs not the op's count (TG_ERR_ARG), a NULL input (an earlier failure, whose error stays the first),
  * inputs of different dtypes (TG_ERR_DTYPE), inputs the shape rule refuses, or a forward that
  * returns NULL without an error, or a result of the wrong shape (TG_ERR_SHAPE) or dtype
  * (TG_ERR_DTYPE). Errors in the sweep: a backward that leaves a needed gradient NULL

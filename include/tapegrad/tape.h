@@ -213,6 +213,15 @@ tg_tensor *tg_store_get_tensor(const tg_store *s, int i);
 int64_t tg_store_n_param_elements(const tg_store *s);
 /* Sets every parameter's gradient to zero. */
 void tg_store_zero_grad(tg_store *s);
+/* Moves the gradients of the n parameters params[0..n) of s into one block of the store's
+ * memory, one after another in that order, keeping their values: afterwards
+ * tg_tensor_data(tg_tensor_grad(params[i + 1])) starts where params[i]'s gradient ends, so a
+ * communication library can send or reduce them all as one buffer, in place, with no copies in
+ * or out (tapegrad/dist.h does). Every gradient is otherwise used as before. All must be
+ * distinct parameters of s with one dtype. The block lives as long as the store; the memory the
+ * gradients used before is not reused (the store frees everything at once). TG_ERR_NULL,
+ * TG_ERR_ARG naming the offending parameter (nothing moved), or TG_ERR_NOMEM. */
+tg_status tg_store_group_grads(tg_store *s, int n, tg_tensor *const *params, tg_error *err);
 
 TG_PUBLIC_END
 

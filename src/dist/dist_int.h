@@ -6,16 +6,22 @@
 #include "tapegrad.h"
 #include "tapegrad/dist.h"
 
-/* Parameters [first, first + count) of d->params, packed one after another in buf. */
+/* Parameters [first, first + count) of d->params, whose gradients lie one after another in buf
+ * (the store's block, tg_store_group_grads). */
 typedef struct dist_bucket {
     int first, count;
     int64_t n_elems;
     tg_dtype dtype;
     char *buf;
-    int n_ready;  /* parameters of this bucket packed in this step */
+    int n_ready;  /* parameters of this bucket whose gradient is final in this step */
     bool started; /* its reduction was started this step */
     bool done;    /* ...and has completed */
-    MPI_Request req;
+    MPI_Request req; /* deterministic mode's messages */
+    /* The ring all-reduce (reduce.c): exchanges done so far, 0 to 2 (size - 1); the current
+     * exchange's send and receive; one chunk's room for the partial sums coming in. */
+    int exchange;
+    MPI_Request xreq[2];
+    char *scratch;
 } dist_bucket;
 
 struct tg_dist {
@@ -48,6 +54,13 @@ struct tg_dist {
  * the CPU time the waiting used to the group's stats. */
 tg_status dist_wait(tg_dist *d, int n, MPI_Request *reqs, const char *what, double *waited,
                     tg_error *err);
+/* The same bounded wait for work that poll(d, ctx, ...) moves on without blocking: it sets *done
+ * when all is finished, may rewrite what (the description of what is waited for, a buffer of
+ * DIST_WHAT_MAX bytes) as it goes, and returns an error status to stop the wait. */
+#define DIST_WHAT_MAX 96
+typedef tg_status (*dist_poll)(tg_dist *d, void *ctx, bool *done, char *what, tg_error *err);
+tg_status dist_wait_poll(tg_dist *d, dist_poll poll, void *ctx, char *what, double *waited,
+                         tg_error *err);
 /* Seconds of CPU time used by the calling thread. */
 double dist_thread_cpu(void);
 /* TG_ERR_IO with the reason when the group is broken, else TG_OK. */

@@ -1,7 +1,20 @@
 /* reduce.c: averaging the gradients across ranks. Parameters are laid out in buckets in reverse
- * creation order; the sweep's hook packs each parameter's gradient into its bucket when it is
- * final, and a full bucket's MPI_Iallreduce starts at once, overlapping the rest of the sweep.
- * tg_dist_sync starts what is left, waits, and unpacks the mean.
+ * creation order, and each bucket's gradients are moved into one block of the store
+ * (tg_store_group_grads), so the sweep accumulates straight into the buffer MPI reduces: no copy
+ * in, no copy out. The sweep's hook counts each parameter whose gradient is final, and a full
+ * bucket's all-reduce starts at once, in place, overlapping the rest of the sweep.
+ * tg_dist_sync starts what is left and waits.
+ *
+ * The all-reduce is a ring of point-to-point messages, run here rather than by
+ * MPI_Iallreduce: the bucket is cut into one chunk per rank; in size - 1 exchanges each rank
+ * sends a chunk of partial sums to the next rank and adds the chunk the previous one sent into
+ * its own (reduce-scatter), after which it holds the whole sum of one chunk, divides it by the
+ * number of ranks, and in size - 1 more exchanges the finished chunks go round (all-gather).
+ * Every rank sends and sums 1/size of the bucket per exchange, the least any all-reduce can
+ * move, and the only copy is MPI's own delivery of each message. (Open MPI's nonblocking
+ * all-reduce, asked to work in place, copies the whole buffer first and, on few ranks, lets
+ * one rank do all the sums.) MPI moves messages only inside its calls, so the hook, besides
+ * starting buckets, moves the started ones on by one exchange whenever one has arrived.
  *
  * Deterministic mode instead keeps each part's gradients apart and sums them in part order:
  * rank r receives the running sum of the parts before its own from rank r - 1, adds its parts
@@ -49,8 +62,14 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
     }
     for (int b = 0; b < d->n_buckets; b++) {
         dist_bucket *k = &d->buckets[b];
-        k->buf = malloc((size_t)k->n_elems * tg_dtype_size(k->dtype) + 1);
-        if (!k->buf) goto nomem;
+        if (tg_store_group_grads(d->s, k->count, &d->params[k->first], err) != TG_OK)
+            return err->status;
+        k->buf = tg_tensor_data(tg_tensor_grad(d->params[k->first]));
+        k->xreq[0] = k->xreq[1] = MPI_REQUEST_NULL;
+        /* the largest chunk: ceil(n / size) elements */
+        int64_t chunk = (k->n_elems + d->size - 1) / d->size;
+        k->scratch = malloc((size_t)chunk * tg_dtype_size(k->dtype) + 1);
+        if (!k->scratch) goto nomem;
     }
     if (d->o.deterministic) {
         d->chunk0 = (int)((int64_t)d->rank * d->o.det_chunks / d->size);
@@ -71,7 +90,8 @@ nomem:
 }
 
 void dist_buckets_free(tg_dist *d) {
-    for (int b = 0; d->buckets && b < d->n_buckets; b++) free(d->buckets[b].buf);
+    /* the buckets' buffers are the store's gradients: the store frees them */
+    for (int b = 0; d->buckets && b < d->n_buckets; b++) free(d->buckets[b].scratch);
     if (d->stash)
         for (int i = 0; i < d->n_chunks * d->n_buckets; i++) free(d->stash[i]);
     free(d->stash);
@@ -96,29 +116,131 @@ static void pack(const tg_dist *d, int i, char *dst) {
         memset(at, 0, bytes);
 }
 
-static tg_status start_bucket(tg_dist *d, int b, tg_error *err) {
+/* Multiplies n elements of a bucket's dtype at p, in place, by scale. */
+static void scale_elems(tg_dtype dt, char *p, int64_t n, double scale) {
+    if (scale == 1.0) return;
+    if (dt == TG_F64) {
+        double *g = (double *)(void *)p;
+        for (int64_t j = 0; j < n; j++) g[j] *= scale;
+    } else {
+        float *g = (float *)(void *)p;
+        float s = (float)scale;
+        for (int64_t j = 0; j < n; j++) g[j] *= s;
+    }
+}
+
+/* acc[0, n) += part[0, n), element by element, in dtype dt. */
+static void add_elems(tg_dtype dt, char *acc, const char *part, int64_t n) {
+    if (dt == TG_F64) {
+        double *a = (double *)(void *)acc;
+        const double *p = (const double *)(const void *)part;
+        for (int64_t j = 0; j < n; j++) a[j] += p[j];
+    } else {
+        float *a = (float *)(void *)acc;
+        const float *p = (const float *)(const void *)part;
+        for (int64_t j = 0; j < n; j++) a[j] += p[j];
+    }
+}
+
+/* Chunk c of bucket k (c taken modulo the ranks): its first element and its length. */
+static int64_t chunk_at(const tg_dist *d, const dist_bucket *k, int c, int64_t *len) {
+    c = ((c % d->size) + d->size) % d->size;
+    int64_t lo = (int64_t)c * k->n_elems / d->size, hi = (int64_t)(c + 1) * k->n_elems / d->size;
+    *len = hi - lo;
+    return lo;
+}
+
+/* Posts exchange number k->exchange of bucket b's ring: in the reduce-scatter (exchanges 0 to
+ * size - 2) rank r sends chunk r - e of partial sums and receives chunk r - e - 1 into scratch;
+ * in the all-gather (e = size - 1 + t) it sends the finished chunk r + 1 - t and receives chunk
+ * r - t in place. */
+static tg_status post_exchange(tg_dist *d, int b, tg_error *err) {
     dist_bucket *k = &d->buckets[b];
-    for (int i = k->first; i < k->first + k->count; i++)
-        if (!d->ready[i]) {
-            pack(d, i, k->buf);
-            d->ready[i] = true;
-        }
-    k->started = true;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, k->buf, (int)k->n_elems, dist_mpi_type(k->dtype),
-                            MPI_SUM, d->comm, &k->req);
-    if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "starting a bucket's all-reduce", err);
+    const int n = d->size, r = d->rank, e = k->exchange;
+    const size_t esize = tg_dtype_size(k->dtype);
+    const MPI_Datatype type = dist_mpi_type(k->dtype);
+    const int tag = b % 32768; /* MPI promises tags up to 32767 */
+    bool gather = e >= n - 1;
+    int t = gather ? e - (n - 1) : e;
+    int64_t send_len, recv_len;
+    int64_t send_at = chunk_at(d, k, gather ? r + 1 - t : r - t, &send_len);
+    int64_t recv_at = chunk_at(d, k, gather ? r - t : r - t - 1, &recv_len);
+    char *into = gather ? k->buf + (size_t)recv_at * esize : k->scratch;
+    int rc = MPI_Irecv(into, (int)recv_len, type, (r + n - 1) % n, tag, d->comm, &k->xreq[1]);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Isend(k->buf + (size_t)send_at * esize, (int)send_len, type, (r + 1) % n, tag,
+                       d->comm, &k->xreq[0]);
+    if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "an exchange of a bucket's all-reduce", err);
     return TG_OK;
 }
 
-/* Lets MPI move the started reductions along (it progresses only inside its calls). */
-static void progress(tg_dist *d) {
-    for (int b = 0; b < d->n_buckets; b++) {
-        dist_bucket *k = &d->buckets[b];
-        if (k->started && !k->done) {
-            int flag = 0;
-            if (MPI_Test(&k->req, &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS && flag) k->done = true;
+/* Moves bucket b's ring on as far as it goes without waiting: each exchange whose send and
+ * receive have both completed is finished (partial sums added, or the own chunk's sum divided
+ * into the mean) and the next one posted; k->done once the last has completed. */
+static tg_status advance(tg_dist *d, int b, tg_error *err) {
+    dist_bucket *k = &d->buckets[b];
+    const int n = d->size;
+    while (k->started && !k->done) {
+        int flag = 0;
+        int rc = MPI_Testall(2, k->xreq, &flag, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "a bucket's all-reduce", err);
+        if (!flag) return TG_OK;
+        const size_t esize = tg_dtype_size(k->dtype);
+        int64_t len;
+        if (k->exchange < n - 1) { /* partial sums of chunk r - e - 1 arrived */
+            int64_t at = chunk_at(d, k, d->rank - k->exchange - 1, &len);
+            add_elems(k->dtype, k->buf + (size_t)at * esize, k->scratch, len);
         }
+        if (k->exchange == n - 2) { /* chunk r + 1 now holds the sum over all ranks */
+            int64_t at = chunk_at(d, k, d->rank + 1, &len);
+            scale_elems(k->dtype, k->buf + (size_t)at * esize, len, 1.0 / n);
+        }
+        if (++k->exchange == 2 * (n - 1)) {
+            k->done = true;
+            break;
+        }
+        if (post_exchange(d, b, err) != TG_OK) return TG_ERR_IO;
     }
+    return TG_OK;
+}
+
+/* Points k->buf at bucket b's gradients, which lie one after another as tg_dist_new grouped
+ * them unless something grouped them differently since (a second group over the same store):
+ * then they are grouped again, values kept, so the reduction never works on a stale block. */
+static tg_status locate(tg_dist *d, int b, tg_error *err) {
+    dist_bucket *k = &d->buckets[b];
+    size_t esize = tg_dtype_size(k->dtype);
+    char *base = tg_tensor_data(tg_tensor_grad(d->params[k->first]));
+    bool together = true;
+    for (int i = k->first + 1; i < k->first + k->count && together; i++)
+        together = (char *)tg_tensor_data(tg_tensor_grad(d->params[i])) ==
+                   base + (size_t)d->offset[i] * esize;
+    if (!together) {
+        if (tg_store_group_grads(d->s, k->count, &d->params[k->first], err) != TG_OK)
+            return TG_ERR_NOMEM;
+        base = tg_tensor_data(tg_tensor_grad(d->params[k->first]));
+    }
+    k->buf = base;
+    return TG_OK;
+}
+
+static tg_status start_bucket(tg_dist *d, int b, tg_error *err) {
+    dist_bucket *k = &d->buckets[b];
+    if (locate(d, b, err) != TG_OK) return TG_ERR_NOMEM;
+    k->started = true;
+    k->exchange = 0;
+    if (d->size == 1) { /* the sum over one rank is the mean already */
+        k->done = true;
+        return TG_OK;
+    }
+    return post_exchange(d, b, err);
+}
+
+/* Lets the started reductions move on (MPI moves messages only inside its calls). */
+static tg_status progress(tg_dist *d, tg_error *err) {
+    for (int b = 0; b < d->n_buckets; b++)
+        if (advance(d, b, err) != TG_OK) return TG_ERR_IO;
+    return TG_OK;
 }
 
 tg_status dist_grad_ready(void *ctx, tg_tensor *param) {
@@ -133,19 +255,15 @@ tg_status dist_grad_ready(void *ctx, tg_tensor *param) {
     d->hint = (i + 1) % d->n_params;
     dist_bucket *k = &d->buckets[d->bucket_of[i]];
     if (k->started) return TG_ERR_ARG; /* a second sweep in one step, after its bucket left */
-    if (!d->ready[i]) {
-        pack(d, i, k->buf);
+    if (!d->ready[i]) { /* a second deposit (two sweeps) only adds to the same buffer */
         d->ready[i] = true;
         k->n_ready++;
-    } else {
-        pack(d, i, k->buf); /* accumulated again: take the newer sum */
     }
     if (k->n_ready == k->count && !d->o.no_overlap) {
         if (start_bucket(d, d->bucket_of[i], NULL) != TG_OK) return TG_ERR_IO;
         d->stats.buckets_started_early++;
     }
-    progress(d);
-    return TG_OK;
+    return progress(d, NULL);
 }
 
 static void next_step(tg_dist *d) {
@@ -153,30 +271,12 @@ static void next_step(tg_dist *d) {
         dist_bucket *k = &d->buckets[b];
         k->n_ready = 0;
         k->started = k->done = false;
-        k->req = MPI_REQUEST_NULL;
+        k->req = k->xreq[0] = k->xreq[1] = MPI_REQUEST_NULL;
+        k->exchange = 0;
     }
     memset(d->ready, 0, (size_t)d->n_params * sizeof *d->ready);
     d->chunks_done = 0;
     d->stats.steps++;
-}
-
-/* Writes bucket k's buffer, times scale, into its parameters' gradients. */
-static void unpack(tg_dist *d, const dist_bucket *k, const char *buf, double scale) {
-    for (int i = k->first; i < k->first + k->count; i++) {
-        tg_tensor *g = tg_tensor_grad(d->params[i]);
-        if (!g) continue;
-        int64_t n = tg_tensor_numel(g), off = d->offset[i];
-        if (k->dtype == TG_F64) {
-            const double *src = (const double *)(const void *)buf + off;
-            double *dst = tg_tensor_data(g);
-            for (int64_t j = 0; j < n; j++) dst[j] = src[j] * scale;
-        } else {
-            const float *src = (const float *)(const void *)buf + off;
-            float *dst = tg_tensor_data(g);
-            float s = (float)scale;
-            for (int64_t j = 0; j < n; j++) dst[j] = src[j] * s;
-        }
-    }
 }
 
 tg_status tg_dist_chunk_done(tg_dist *d, tg_error *err) {
@@ -197,19 +297,6 @@ tg_status tg_dist_chunk_done(tg_dist *d, tg_error *err) {
     return TG_OK;
 }
 
-/* acc += part, element by element, in the bucket's dtype. */
-static void add_into(const dist_bucket *k, char *acc, const char *part) {
-    if (k->dtype == TG_F64) {
-        double *a = (double *)(void *)acc;
-        const double *p = (const double *)(const void *)part;
-        for (int64_t j = 0; j < k->n_elems; j++) a[j] += p[j];
-    } else {
-        float *a = (float *)(void *)acc;
-        const float *p = (const float *)(const void *)part;
-        for (int64_t j = 0; j < k->n_elems; j++) a[j] += p[j];
-    }
-}
-
 static tg_status sync_ordered(tg_dist *d, tg_error *err) {
     if (d->chunks_done != d->n_chunks)
         return tg_error_set(err, TG_ERR_ARG,
@@ -218,6 +305,8 @@ static tg_status sync_ordered(tg_dist *d, tg_error *err) {
                             d->chunks_done, d->n_chunks);
     const int last = d->size - 1;
     double *waited = &d->stats.wait_seconds;
+    for (int b = 0; b < d->n_buckets; b++)
+        if (locate(d, b, err) != TG_OK) return TG_ERR_NOMEM;
     for (int b = 0; b < d->n_buckets; b++) {
         dist_bucket *k = &d->buckets[b];
         size_t bytes = (size_t)k->n_elems * tg_dtype_size(k->dtype);
@@ -232,7 +321,7 @@ static tg_status sync_ordered(tg_dist *d, tg_error *err) {
         } else {
             memset(k->buf, 0, bytes);
         }
-        for (int c = 0; c < d->n_chunks; c++) add_into(k, k->buf, d->stash[c * d->n_buckets + b]);
+        for (int c = 0; c < d->n_chunks; c++) add_elems(k->dtype, k->buf, d->stash[c * d->n_buckets + b], k->n_elems);
         if (d->rank < last) {
             rc = MPI_Isend(k->buf, (int)k->n_elems, type, d->rank + 1, b, d->comm, &k->req);
             if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "passing the running sum", err);
@@ -249,9 +338,22 @@ static tg_status sync_ordered(tg_dist *d, tg_error *err) {
         if (dist_wait(d, 1, &k->req, "broadcasting the sum from the last rank", waited, err) !=
             TG_OK)
             return TG_ERR_IO;
-        unpack(d, k, k->buf, 1.0 / d->o.det_chunks);
+        scale_elems(k->dtype, k->buf, k->n_elems, 1.0 / d->o.det_chunks);
     }
     next_step(d);
+    return TG_OK;
+}
+
+/* dist_wait_poll's poll for tg_dist_sync: every bucket's ring moved on; done when all are. */
+static tg_status poll_buckets(tg_dist *d, void *ctx, bool *done, char *what, tg_error *err) {
+    (void)ctx;
+    if (progress(d, err) != TG_OK) return TG_ERR_IO;
+    *done = true;
+    for (int b = 0; b < d->n_buckets && *done; b++)
+        if (!d->buckets[b].done) {
+            *done = false;
+            snprintf(what, DIST_WHAT_MAX, "the all-reduce of bucket %d of %d", b, d->n_buckets);
+        }
     return TG_OK;
 }
 
@@ -260,16 +362,9 @@ tg_status tg_dist_sync(tg_dist *d, tg_error *err) {
     if (d->o.deterministic) return sync_ordered(d, err);
     for (int b = 0; b < d->n_buckets; b++)
         if (!d->buckets[b].started && start_bucket(d, b, err) != TG_OK) return TG_ERR_IO;
-    for (int b = 0; b < d->n_buckets; b++) {
-        dist_bucket *k = &d->buckets[b];
-        if (!k->done) {
-            char what[64];
-            snprintf(what, sizeof what, "the all-reduce of bucket %d of %d", b, d->n_buckets);
-            if (dist_wait(d, 1, &k->req, what, &d->stats.wait_seconds, err) != TG_OK)
-                return TG_ERR_IO;
-        }
-        unpack(d, k, k->buf, 1.0 / d->size);
-    }
+    char what[DIST_WHAT_MAX] = "the all-reduce";
+    if (dist_wait_poll(d, poll_buckets, NULL, what, &d->stats.wait_seconds, err) != TG_OK)
+        return TG_ERR_IO;
     next_step(d);
     return TG_OK;
 }

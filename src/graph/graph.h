@@ -189,6 +189,15 @@ void tg_scope_release(tg_tape *t);
 /* ---- tapes and stores ---- */
 #define TG_ERROR_MAX 512
 
+/* A reference a tape keeps on something its nodes point at that user code may free while the
+ * tape still needs it (a custom op): release(obj) runs when the tape is reset or freed. The
+ * entries live in the tape's arena (tape.c). */
+typedef struct tg_tape_ref {
+    void (*release)(void *obj);
+    void *obj;
+    struct tg_tape_ref *next;
+} tg_tape_ref;
+
 struct tg_tape {
     tg_arena arena;
     uint64_t gen;    /* the generation word of tensors made since the last reset */
@@ -221,6 +230,7 @@ struct tg_tape {
     tg_tape *home;
     tg_grad_hook grad_hook;    /* tg_tape_set_grad_hook: called at each parameter's final deposit */
     void *grad_hook_ctx;
+    tg_tape_ref *refs; /* kept references (tg_tape_keep), newest first */
 };
 
 /* Full path and pushed name of scope k ("" for 0 or any k out of range). Inline, being plain
@@ -243,6 +253,19 @@ struct tg_store {
     tg_status status;
     char error[TG_ERROR_MAX];
 };
+
+/* ---- stores (store.c) ---- */
+/* Forgets the tensors made after the first n (no-op when there are no more than n): a layer
+ * whose making fails part-way takes back what it made, so the store is as before the call.
+ * Their memory stays in the store's arena until tg_store_free; their names are free again. */
+void tg_store_forget_from(tg_store *s, int n);
+
+/* ---- references a tape keeps (tape.c) ---- */
+/* Whether t already keeps a reference on obj. */
+bool tg_tape_keeps(const tg_tape *t, const void *obj);
+/* Keeps obj until t is reset or freed, then calls release(obj) once; false with the error on t
+ * when out of memory (release is not called then). */
+bool tg_tape_keep(tg_tape *t, void *obj, void (*release)(void *obj));
 
 /* ---- errors (error.c) ---- */
 /* Keeps the first error on the tape (later ones are dropped) and returns NULL, so an op can

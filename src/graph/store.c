@@ -103,6 +103,10 @@ tg_tensor *tg_store_get_param(const tg_store *s, int i) {
     return NULL;
 }
 
+void tg_store_forget_from(tg_store *s, int n) {
+    if (s && n >= 0 && n < s->n_tensors) s->n_tensors = n;
+}
+
 int tg_store_n_tensors(const tg_store *s) { return s ? s->n_tensors : 0; }
 
 tg_tensor *tg_store_get_tensor(const tg_store *s, int i) {
@@ -127,4 +131,42 @@ void tg_store_zero_grad(tg_store *s) {
         tg_tensor *g = s->params[j]->grad;
         if (g) kern_fill(g->dtype, g->data, tg_tensor_numel(g), 0.0);
     }
+}
+
+tg_status tg_store_group_grads(tg_store *s, int n, tg_tensor *const *params, tg_error *err) {
+    if (!s || (n > 0 && !params)) return tg_error_set(err, TG_ERR_NULL, "store: NULL argument");
+    if (n < 0) return tg_error_set(err, TG_ERR_ARG, "store: grouping %d gradients", n);
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        const tg_tensor *p = params[i];
+        if (!p) return tg_error_set(err, TG_ERR_NULL, "store: grouping gradients: parameter %d is NULL", i);
+        bool mine = false;
+        for (int j = 0; j < s->n_tensors && !mine; j++) mine = s->params[j] == p;
+        if (!mine || p->role != TG_ROLE_PARAM || !p->grad)
+            return tg_error_set(err, TG_ERR_ARG,
+                                "store: grouping gradients: '%s' is not a parameter of this store",
+                                p->name);
+        if (p->dtype != params[0]->dtype)
+            return tg_error_set(err, TG_ERR_ARG,
+                                "store: grouping gradients: '%s' is %s, '%s' is %s; one block "
+                                "holds one dtype",
+                                p->name, tg_dtype_name((tg_dtype)p->dtype), params[0]->name,
+                                tg_dtype_name((tg_dtype)params[0]->dtype));
+        for (int k = 0; k < i; k++)
+            if (params[k] == p)
+                return tg_error_set(err, TG_ERR_ARG,
+                                    "store: grouping gradients: '%s' is listed twice", p->name);
+        bytes += (size_t)tg_tensor_numel(p->grad) * tg_dtype_size((tg_dtype)p->dtype);
+    }
+    if (n == 0) return TG_OK;
+    char *block = tg_arena_alloc(&s->arena, bytes);
+    if (!block) return tg_error_set(err, TG_ERR_NOMEM, "store: out of memory grouping gradients");
+    for (int i = 0; i < n; i++) {
+        tg_tensor *g = params[i]->grad;
+        size_t size = (size_t)tg_tensor_numel(g) * tg_dtype_size((tg_dtype)g->dtype);
+        memcpy(block, g->data, size);
+        g->data = block;
+        block += size;
+    }
+    return TG_OK;
 }

@@ -52,9 +52,33 @@ tg_tape *tg_tape_new(void) {
     return t;
 }
 
+/* Drops every reference kept, before the arena that stores them is reset or released. */
+static void release_refs(tg_tape *t) {
+    for (tg_tape_ref *h = t->refs; h; h = h->next) h->release(h->obj);
+    t->refs = NULL;
+}
+
+bool tg_tape_keeps(const tg_tape *t, const void *obj) {
+    for (const tg_tape_ref *h = t->refs; h; h = h->next)
+        if (h->obj == obj) return true;
+    return false;
+}
+
+bool tg_tape_keep(tg_tape *t, void *obj, void (*release)(void *obj)) {
+    tg_tape_ref *h = tg_arena_alloc(&t->arena, sizeof *h);
+    if (!h) {
+        tg_fail(t, TG_ERR_NOMEM, "out of memory keeping a reference on the tape");
+        return false;
+    }
+    *h = (tg_tape_ref){release, obj, t->refs};
+    t->refs = h;
+    return true;
+}
+
 void tg_tape_free(tg_tape *t) {
     if (!t) return;
     tg_tape_free(t->scratch); /* recompute.c's, which never has one of its own */
+    release_refs(t);
     pthread_mutex_lock(&live_lock);
     if (t->live_prev)
         t->live_prev->live_next = t->live_next;
@@ -69,6 +93,7 @@ void tg_tape_free(tg_tape *t) {
 
 void tg_tape_reset(tg_tape *t) {
     if (!t) return;
+    release_refs(t);
     tg_arena_reset(&t->arena);
     t->n_resets++;
     t->gen = gen_word(t->serial, t->n_resets);

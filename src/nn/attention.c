@@ -2,9 +2,13 @@
  * ops (the causal_attention node does the heads' attention), with PyTorch's parameter names and
  * initialisation (tapegrad/attention.h).
  *
- * Heads are never copied apart: the packed projection (B, T, 3E) is viewed as (B, T, 3, H, D)
- * and permuted to (3, B, H, T, D), and q, k, v are its three slices, which the attention op
- * reads through their strides. */
+ * Heads are never copied apart: q, k and v are each projected by their third of the packed
+ * in_proj_weight (a slice, so the parameter stays PyTorch's), viewed as (B, T, H, D) and
+ * permuted to (B, H, T, D), which the attention op reads through their strides. The op writes
+ * its output and the gradients of q, k, v in the same (B, T, H, D) order, so merging the heads
+ * afterwards and the projections' gradients are views too. Projecting the three apart, rather
+ * than once to (B, T, 3E) and slicing, spares the sweep three gradients of the packed size
+ * (each a slice of it embedded in zeros) and their sum. */
 #include <math.h>
 #include <string.h>
 
@@ -35,10 +39,10 @@ tg_status tg_mha_init(tg_mha *m, tg_store *s, const char *name, int64_t embed_di
     if (st != TG_OK) return st;
     tg_tensor *w = nn_tensor(&mk, 0, false, TG_SHAPE(3 * embed_dim, embed_dim));
     tg_tensor *b = bias ? nn_tensor(&mk, 1, false, TG_SHAPE(3 * embed_dim)) : NULL;
-    if (mk.status != TG_OK) return mk.status;
+    if (mk.status != TG_OK) return nn_finish(&mk, mk.status);
     st = tg_init_xavier_uniform(w, rng, 1.0, err);
     if (st == TG_OK && out.bias) tg_tensor_fill(out.bias, 0.0);
-    if (st != TG_OK) return st;
+    if (st != TG_OK) return nn_finish(&mk, st);
     *m = (tg_mha){.in_proj_weight = w,
                   .in_proj_bias = b,
                   .out_proj = out,
@@ -58,14 +62,18 @@ tg_tensor *tg_mha_forward_at(tg_tape *t, const char *file, int line, const tg_mh
                        (long long)H, tg_shape_str(x, xs, sizeof xs), (long long)E);
     }
     int64_t B = x->shape[0], T = x->shape[1];
-    tg_tensor *qkv = tg_linear(t, x, m->in_proj_weight, m->in_proj_bias);
-    qkv = tg_permute(t, tg_reshape(t, qkv, TG_SHAPE(B, T, 3, H, D)), (const int[]){2, 0, 3, 1, 4});
-    tg_tensor *q = tg_slice(t, qkv, 0, 0, 1, 1), *k = tg_slice(t, qkv, 0, 1, 2, 1),
-              *v = tg_slice(t, qkv, 0, 2, 3, 1);
+    tg_tensor *qkv[3];
+    for (int i = 0; i < 3; i++) {
+        tg_tensor *w = tg_slice(t, m->in_proj_weight, 0, i * E, (i + 1) * E, 1);
+        tg_tensor *b = m->in_proj_bias ? tg_slice(t, m->in_proj_bias, 0, i * E, (i + 1) * E, 1)
+                                       : NULL;
+        qkv[i] = tg_permute(t, tg_reshape(t, tg_linear(t, x, w, b), TG_SHAPE(B, T, H, D)),
+                            (const int[]){0, 2, 1, 3}); /* (B, H, T, D) */
+    }
     double scale = 1.0 / sqrt((double)D);
-    tg_tensor *a = causal ? tg_causal_attention(t, q, k, v, scale)
-                          : tg_attention(t, q, k, v, NULL, scale); /* (1, B, H, T, D) */
-    a = tg_reshape(t, tg_permute(t, a, (const int[]){1, 3, 0, 2, 4}), TG_SHAPE(B, T, E));
+    tg_tensor *a = causal ? tg_causal_attention(t, qkv[0], qkv[1], qkv[2], scale)
+                          : tg_attention(t, qkv[0], qkv[1], qkv[2], NULL, scale);
+    a = tg_reshape(t, tg_permute(t, a, (const int[]){0, 2, 1, 3}), TG_SHAPE(B, T, E));
     return tg_linear_forward(t, &m->out_proj, a);
 }
 
@@ -96,7 +104,7 @@ tg_status tg_transformer_block_init(tg_transformer_block *b, tg_store *s, const 
         st = tg_layernorm_init(&b->norm2, s, norm2, TG_SHAPE(embed_dim), 1e-5, true, dtype,
                                err);
     if (st != TG_OK) memset(b, 0, sizeof *b);
-    return st;
+    return nn_finish(&mk, st); /* a clash found by a sublayer takes back the earlier ones */
 }
 
 tg_tensor *tg_transformer_block_forward_at(tg_tape *t, const char *file, int line,

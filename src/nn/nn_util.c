@@ -27,6 +27,7 @@ tg_status nn_begin(nn_maker *m, const char *kind, tg_store *s, const char *name,
     m->dtype = dtype;
     m->err = err;
     m->n = n;
+    m->mark = tg_store_n_tensors(s);
     if (!name) return nn_fail(m, TG_ERR_NULL, "the name is NULL");
     if (!s) return nn_fail(m, TG_ERR_NULL, "the store is NULL");
     if (dtype != TG_F32 && dtype != TG_F64)
@@ -57,8 +58,14 @@ tg_tensor *nn_tensor(nn_maker *m, int i, bool buffer, int ndim, const int64_t *s
     if (!x) {
         tg_status st = tg_store_status(m->store);
         nn_fail(m, st != TG_OK ? st : TG_ERR_NOMEM, "%s", tg_store_error(m->store));
+        tg_store_forget_from(m->store, m->mark);
     }
     return x;
+}
+
+tg_status nn_finish(const nn_maker *m, tg_status st) {
+    if (st != TG_OK) tg_store_forget_from(m->store, m->mark);
+    return st;
 }
 
 bool nn_enter(tg_tape *t, const char *file, int line, const char *kind, const void *layer,

@@ -2,8 +2,9 @@
  * anything is created, creating its parameters with errors that name the layer, and entering a
  * forward pass. Private to src/nn.
  *
- * Invariant: a layer init either creates all of its tensors or (short of running out of memory
- * part-way) none, because every name is checked against the store first. */
+ * Invariant: a layer init either creates all of its tensors or none: every name is checked
+ * against the store first, and a failure part-way (memory, or a clash found only by a sublayer
+ * of a composite layer) takes back what was made (tg_store_forget_from). */
 #ifndef TG_NN_UTIL_H
 #define TG_NN_UTIL_H
 
@@ -24,6 +25,7 @@ typedef struct nn_maker {
     tg_error *err;
     tg_status status; /* the first failure, TG_OK while all is well */
     int n;
+    int mark; /* the store's tensor count when making began, for taking back on failure */
     char full[NN_MAX_TENSORS][TG_NAME_MAX];
 } nn_maker;
 
@@ -47,8 +49,13 @@ tg_status nn_fail(nn_maker *m, tg_status status, const char *fmt, ...)
 tg_status nn_positive(nn_maker *m, const char *what, int64_t value);
 
 /* Creates tensor i of the maker (a parameter, or a buffer when `buffer`), or NULL with the
- * store's reason as m's failure. Does nothing (NULL) once m has failed. */
+ * store's reason as m's failure, after taking back the tensors m made before. Does nothing
+ * (NULL) once m has failed. */
 tg_tensor *nn_tensor(nn_maker *m, int i, bool buffer, int ndim, const int64_t *shape);
+
+/* For layers made of sublayers: returns st, after forgetting every tensor made since m began
+ * when st is a failure. */
+tg_status nn_finish(const nn_maker *m, tg_status st);
 
 /* Enters a layer's forward: sets the call site, and returns false after keeping an error on t
  * when t is NULL (nothing kept), the layer is NULL or not initialised (`ready` false), x is

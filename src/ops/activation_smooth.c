@@ -21,9 +21,23 @@ static tg_tensor *smooth(tg_tape *t, const char *file, int line, const tg_op_des
     return tg_unary_forward(t, op, k, x, 0.0);
 }
 
-/* ---- gelu ---- */
+/* ---- gelu ----
+ * A first-order sweep records nothing, so g * gelu_grad(x) on contiguous operands runs as one
+ * kernel pass (KERN_MUL_GELU_GRAD, the same bits as the two ops) instead of two passes and a
+ * tensor of x's size between them; under TG_CREATE_GRAPH the ops are recorded, to be
+ * differentiated again. */
 static void gelu_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
-    grads[0] = tg_mul(t, g, tg_gelu_grad(t, n->inputs[0]));
+    tg_tensor *x = n->inputs[0];
+    if (tg_tape_grad_enabled(t) || g->dtype != x->dtype || !tg_same_shape(g, x) ||
+        !tg_tensor_is_contiguous(g) || !tg_tensor_is_contiguous(x)) {
+        grads[0] = tg_mul(t, g, tg_gelu_grad(t, x));
+        return;
+    }
+    tg_tensor *dx = tg_tensor_alloc(t, x->dtype, x->ndim, x->shape);
+    if (!dx) return;
+    kern_binary(KERN_MUL_GELU_GRAD, x->dtype, x->ndim, x->shape, dx->data, g->data, g->strides,
+                x->data, x->strides);
+    grads[0] = dx;
 }
 const tg_op_desc tg_op_gelu = {"gelu", 1, gelu_backward, NULL, TG_OPF_SMOOTH};
 tg_tensor *tg_gelu_at(tg_tape *t, const char *file, int line, tg_tensor *x) {

@@ -53,10 +53,14 @@ typedef struct attn_job {
     const int64_t *qo, *ko, *vo, *go;      /* per item: element offset of its (T, D) block */
     int64_t q_rs, q_cs, k_rs, k_cs, v_rs, v_cs, g_rs, g_cs;
     char *p;                               /* (n_items, T, T) probabilities */
-    char *y;                               /* (n_items, T, D) output (forward) */
+    char *y;                               /* output (forward), laid out like q */
+    const int64_t *yo;                     /* per item: element offset of its block of y */
+    int64_t y_rs;                          /* y's row stride (its columns are contiguous) */
     char *ds;                              /* (n_items, T, T) scratch (backward) */
     float *rows;                           /* (n_items, T) scratch (f32 forward) */
-    char *dq, *dk, *dv;                    /* (n_items, T, D) gradients, NULL when not wanted */
+    char *dq, *dk, *dv;                    /* gradients laid out like q, k, v; NULL if unwanted */
+    const int64_t *dqo, *dko, *dvo;        /* per item: element offsets of their blocks */
+    int64_t dq_rs, dk_rs, dv_rs;           /* their row strides (columns contiguous) */
 } attn_job;
 
 /* Row i of the scores, scaled and softmaxed over its first i + 1 entries; the rest zeroed. */
@@ -91,16 +95,30 @@ static void causal_softmax_rows(const attn_job *j, int64_t b, char *p) {
     }
 }
 
+/* The products skip what the mask makes zero. Rows are taken in bands of ROW_BAND: rows
+ * [i0, i1) of the scores need only the keys [0, i1), and column j of p is zero above row j, so
+ * the products that sum over rows (p^T G, ds^T q) start at row j0. In bands of 16 rows of 64,
+ * the products do 10/16 of the full work; narrower bands make the calls too small to pay. */
+#define ROW_BAND 16
+
+static int64_t band_end(int64_t i0, int64_t T) { return i0 + ROW_BAND < T ? i0 + ROW_BAND : T; }
+
 static void forward_item(void *ctx, int64_t b) {
     const attn_job *j = ctx;
-    int64_t T = j->T, D = j->D;
-    size_t es = tg_dtype_size(j->dtype);
-    char *p = j->p + b * T * T * (int64_t)es;
-    const char *q = j->q + j->qo[b] * (int64_t)es, *k = j->k + j->ko[b] * (int64_t)es,
-               *v = j->v + j->vo[b] * (int64_t)es;
-    kern_gemm(j->dtype, T, T, D, q, j->q_rs, j->q_cs, k, j->k_cs, j->k_rs, p, T);
+    int64_t T = j->T, D = j->D, es = (int64_t)tg_dtype_size(j->dtype);
+    char *p = j->p + b * T * T * es, *y = j->y + j->yo[b] * es;
+    const char *q = j->q + j->qo[b] * es, *k = j->k + j->ko[b] * es, *v = j->v + j->vo[b] * es;
+    for (int64_t i0 = 0; i0 < T; i0 = band_end(i0, T)) {
+        int64_t i1 = band_end(i0, T);
+        kern_gemm(j->dtype, i1 - i0, i1, D, q + i0 * j->q_rs * es, j->q_rs, j->q_cs, k, j->k_cs,
+                  j->k_rs, p + i0 * T * es, T);
+    }
     causal_softmax_rows(j, b, p);
-    kern_gemm(j->dtype, T, D, T, p, T, 1, v, j->v_rs, j->v_cs, j->y + b * T * D * (int64_t)es, D);
+    for (int64_t i0 = 0; i0 < T; i0 = band_end(i0, T)) {
+        int64_t i1 = band_end(i0, T);
+        kern_gemm(j->dtype, i1 - i0, D, i1, p + i0 * T * es, T, 1, v, j->v_rs, j->v_cs,
+                  y + i0 * j->y_rs * es, j->y_rs);
+    }
 }
 
 /* dL/ds from dL/dp (in ds) and p, in place: scale p_ij (dp_ij - sum_l p_il dp_il) for j <= i. */
@@ -137,14 +155,31 @@ static void backward_item(void *ctx, int64_t b) {
     const char *p = j->p + b * T * T * es;
     const char *q = j->q + j->qo[b] * es, *k = j->k + j->ko[b] * es, *v = j->v + j->vo[b] * es,
                *g = j->g + j->go[b] * es;
-    int64_t out = b * T * D * es;
-    if (j->dv) kern_gemm(j->dtype, T, D, T, p, 1, T, g, j->g_rs, j->g_cs, j->dv + out, D);
+    /* Row bands as in forward_item: a band [i0, i1) of dq and of dL/dp reads keys [0, i1); a
+     * band [j0, j1) of dv and dk sums over the rows [j0, T) of p or ds. */
+    if (j->dv)
+        for (int64_t i0 = 0; i0 < T; i0 = band_end(i0, T))
+            kern_gemm(j->dtype, band_end(i0, T) - i0, D, T - i0, p + (i0 * T + i0) * es, 1, T,
+                      g + i0 * j->g_rs * es, j->g_rs, j->g_cs,
+                      j->dv + (j->dvo[b] + i0 * j->dv_rs) * es, j->dv_rs);
     if (!j->dq && !j->dk) return;
     char *ds = j->ds + b * T * T * es;
-    kern_gemm(j->dtype, T, T, D, g, j->g_rs, j->g_cs, v, j->v_cs, j->v_rs, ds, T);
+    for (int64_t i0 = 0; i0 < T; i0 = band_end(i0, T)) {
+        int64_t i1 = band_end(i0, T);
+        kern_gemm(j->dtype, i1 - i0, i1, D, g + i0 * j->g_rs * es, j->g_rs, j->g_cs, v, j->v_cs,
+                  j->v_rs, ds + i0 * T * es, T);
+    }
     softmax_adjoint_rows(j, p, ds);
-    if (j->dq) kern_gemm(j->dtype, T, D, T, ds, T, 1, k, j->k_rs, j->k_cs, j->dq + out, D);
-    if (j->dk) kern_gemm(j->dtype, T, D, T, ds, 1, T, q, j->q_rs, j->q_cs, j->dk + out, D);
+    for (int64_t i0 = 0; i0 < T; i0 = band_end(i0, T)) {
+        int64_t i1 = band_end(i0, T);
+        if (j->dq)
+            kern_gemm(j->dtype, i1 - i0, D, i1, ds + i0 * T * es, T, 1, k, j->k_rs, j->k_cs,
+                      j->dq + (j->dqo[b] + i0 * j->dq_rs) * es, j->dq_rs);
+        if (j->dk)
+            kern_gemm(j->dtype, i1 - i0, D, T - i0, ds + (i0 * T + i0) * es, 1, T,
+                      q + i0 * j->q_rs * es, j->q_rs, j->q_cs,
+                      j->dk + (j->dko[b] + i0 * j->dk_rs) * es, j->dk_rs);
+    }
 }
 
 /* Offsets of every item's (T, D) block in x, items in row-major order of the batch axes. */
@@ -166,6 +201,36 @@ static int64_t *item_offsets(tg_tape *t, const tg_tensor *x, int64_t n_items) {
         }
     }
     return off;
+}
+
+/* A new tensor of ref's shape whose memory runs in the order of ref's strides (the last axis
+ * innermost): for q, k, v cut from a packed projection (B, T, 3, H, D) and permuted to heads
+ * first, an output (B, H, T, D) stored as (B, T, H, D), so that the multi-head layer's merge
+ * of the heads, and its inputs' gradients on their way back, are views instead of copies.
+ * Contiguous when ref is. Each item's rows then have a stride of their own (*rs). */
+static tg_tensor *alloc_like(tg_tape *t, const tg_tensor *ref, int64_t n_items, int64_t **offsets,
+                             int64_t *rs) {
+    int n = ref->ndim, order[TG_MAX_DIMS];
+    for (int d = 0; d < n; d++) order[d] = d;
+    /* Insertion sort of the outer axes by stride, largest first; ties keep their order. */
+    for (int a = 1; a < n - 1; a++)
+        for (int b = a; b > 0 && ref->strides[order[b]] > ref->strides[order[b - 1]]; b--) {
+            int tmp = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = tmp;
+        }
+    int64_t shape[TG_MAX_DIMS], strides[TG_MAX_DIMS], stride = 1;
+    for (int d = 0; d < n; d++) shape[d] = ref->shape[order[d]];
+    for (int d = n - 1; d >= 0; d--) {
+        strides[order[d]] = stride;
+        stride *= shape[d];
+    }
+    tg_tensor *buf = tg_tensor_alloc(t, ref->dtype, n, shape);
+    tg_tensor *x = buf ? tg_tensor_view(t, buf, n, ref->shape, strides, 0) : NULL;
+    if (!x) return NULL;
+    *offsets = item_offsets(t, x, n_items);
+    *rs = strides[n - 2];
+    return *offsets ? x : NULL;
 }
 
 static bool job_operands(tg_tape *t, attn_job *j, tg_tensor *q, tg_tensor *k, tg_tensor *v) {
@@ -230,9 +295,11 @@ static void causal_attention_backward(tg_tape *t, const tg_node *n, tg_tensor *g
     j.g_rs = g->strides[g->ndim - 2];
     j.g_cs = g->strides[g->ndim - 1];
     j.go = item_offsets(t, g, j.n_items);
-    tg_tensor *dq = tg_node_needs_grad(n, 0) ? tg_tensor_alloc(t, q->dtype, q->ndim, q->shape) : NULL;
-    tg_tensor *dk = tg_node_needs_grad(n, 1) ? tg_tensor_alloc(t, q->dtype, q->ndim, q->shape) : NULL;
-    tg_tensor *dv = tg_node_needs_grad(n, 2) ? tg_tensor_alloc(t, q->dtype, q->ndim, q->shape) : NULL;
+    int64_t *dqo = NULL, *dko = NULL, *dvo = NULL;
+    tg_tensor *dq = tg_node_needs_grad(n, 0) ? alloc_like(t, q, j.n_items, &dqo, &j.dq_rs) : NULL;
+    tg_tensor *dk = tg_node_needs_grad(n, 1) ? alloc_like(t, k, j.n_items, &dko, &j.dk_rs) : NULL;
+    tg_tensor *dv = tg_node_needs_grad(n, 2) ? alloc_like(t, v, j.n_items, &dvo, &j.dv_rs) : NULL;
+    j.dqo = dqo, j.dko = dko, j.dvo = dvo;
     tg_tensor *ds = (dq || dk) ? tg_tensor_alloc(t, q->dtype, p->ndim, p->shape) : NULL;
     if (!j.go || (tg_node_needs_grad(n, 0) && !dq) || (tg_node_needs_grad(n, 1) && !dk) ||
         (tg_node_needs_grad(n, 2) && !dv) || ((dq || dk) && !ds))
@@ -270,11 +337,16 @@ tg_tensor *tg_causal_attention_at(tg_tape *t, const char *file, int line, tg_ten
                        tg_shape_str(v, vs, sizeof vs));
     if (!isfinite(scale))
         return tg_fail(t, TG_ERR_ARG, "causal_attention: the scale must be finite, got %g", scale);
-    tg_tensor *y = tg_tensor_alloc(t, q->dtype, q->ndim, q->shape);
-    if (!y) return NULL;
-    if (tg_tensor_numel(q) == 0) return tg_record(t, &tg_op_causal_attention, y, 3, in);
+    if (tg_tensor_numel(q) == 0) {
+        tg_tensor *y = tg_tensor_alloc(t, q->dtype, q->ndim, q->shape);
+        return y ? tg_record(t, &tg_op_causal_attention, y, 3, in) : NULL;
+    }
     attn_job j;
     if (!job_operands(t, &j, q, k, v)) return NULL;
+    int64_t *yo = NULL;
+    tg_tensor *y = alloc_like(t, q, j.n_items, &yo, &j.y_rs);
+    if (!y) return NULL;
+    j.yo = yo;
     int64_t T = j.T;
     tg_tensor *p = tg_tensor_alloc(t, q->dtype, 3, (int64_t[]){j.n_items, T, T});
     tg_tensor *rows = q->dtype == TG_F32 ? tg_tensor_alloc(t, TG_F32, 2, (int64_t[]){j.n_items, T})

@@ -8,7 +8,14 @@
  * Invariant: a result recorded here is a header made on the tape during this call, never an
  * input nor a tensor the caller holds otherwise, so recording it cannot turn a leaf into an op
  * result. A forward (or a first-order backward) that hands back an existing tensor gets a new
- * view header of it. */
+ * view header of it.
+ *
+ * Lifetime: an op is counted (refs): one reference is the user's, dropped by
+ * tg_custom_op_free, and each tape that recorded a node of it keeps one until its reset or free
+ * (tg_tape_keep), since those nodes point at the op. So freeing an op before a tape that used
+ * it is reset is safe, and the sweep still finds its rule; recording a freed op is refused,
+ * checked against the registry by address before the op is read. */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +30,7 @@ struct tg_custom_op {
     tg_custom_op_def def; /* def.name points at name */
     char name[TG_CUSTOM_NAME_MAX];
     char marked_name[TG_CUSTOM_NAME_MAX + 24];
+    atomic_int refs; /* the user's handle plus one per tape keeping the op */
 };
 
 static const tg_custom_op *op_of_marked(const tg_op_desc *d) {
@@ -85,6 +93,7 @@ tg_custom_op *tg_custom_op_new(const tg_custom_op_def *def, tg_error *err) {
         return NULL;
     }
     memset(op, 0, sizeof *op);
+    atomic_init(&op->refs, 1);
     snprintf(op->name, sizeof op->name, "%s", def->name);
     snprintf(op->marked_name, sizeof op->marked_name, "%s.first_order_grad", def->name);
     op->def = *def;
@@ -99,10 +108,26 @@ tg_custom_op *tg_custom_op_new(const tg_custom_op_def *def, tg_error *err) {
     return op;
 }
 
+static void release_op(void *obj) {
+    tg_custom_op *op = obj;
+    if (atomic_fetch_sub(&op->refs, 1) == 1) tg_free(op);
+}
+
 void tg_custom_op_free(tg_custom_op *op) {
     if (!op) return;
     tg_op_unregister(&op->desc);
-    tg_free(op);
+    release_op(op);
+}
+
+/* Makes t keep a reference on op (once per tape) before a node of it is recorded there; false with the error
+ * on t when out of memory. The count is the only field changed through the const pointer. */
+static bool keep_op(tg_tape *t, const tg_custom_op *op) {
+    tg_custom_op *held = (tg_custom_op *)op;
+    if (tg_tape_keeps(t, held)) return true;
+    atomic_fetch_add(&held->refs, 1);
+    if (tg_tape_keep(t, held, release_op)) return true;
+    release_op(held);
+    return false;
 }
 
 const char *tg_custom_op_name(const tg_custom_op *op) { return op ? op->name : ""; }
@@ -152,6 +177,10 @@ tg_tensor *tg_custom_at(tg_tape *t, const char *file, int line, const tg_custom_
     if (!t) return NULL;
     tg_tape_set_site(t, file, line);
     if (!op) return tg_fail(t, TG_ERR_NULL, "custom: the op is NULL");
+    if (!tg_op_is_custom_registered((const tg_op_desc *)(const void *)op))
+        return tg_fail(t, TG_ERR_ARG,
+                       "custom: the op is not registered: it was freed by tg_custom_op_free, or "
+                       "was not made by tg_custom_op_new");
     if (n_inputs != op->def.n_inputs)
         return tg_fail(t, TG_ERR_ARG, "%s: takes %d input%s, given %d", op->name,
                        op->def.n_inputs, op->def.n_inputs == 1 ? "" : "s", n_inputs);
@@ -187,6 +216,7 @@ tg_tensor *tg_custom_at(tg_tape *t, const char *file, int line, const tg_custom_
                        tg_dims_str(ndim, shape, ws, sizeof ws));
     out = fresh(t, out, mark);
     if (!out) return NULL;
+    if (t->grad_enabled && !keep_op(t, op)) return NULL;
     return tg_record(t, &op->desc, out, n_inputs, inputs);
 }
 
@@ -202,6 +232,7 @@ static bool mark_first_order(tg_tape *t, const tg_custom_op *op, const tg_node *
     tg_tensor *ins[1 + TG_CUSTOM_MAX_INPUTS];
     ins[0] = g;
     for (int k = 0; k < n->n_inputs; k++) ins[1 + k] = n->inputs[k];
+    if (!keep_op(t, op)) return false;
     if (!tg_record(t, &op->marked_desc, gi, 1 + n->n_inputs, ins)) return false;
     grads[i] = gi;
     return true;

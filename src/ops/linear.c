@@ -24,10 +24,22 @@ tg_tensor *tg_linear_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg
         return tg_fail(t, TG_ERR_SHAPE, "linear: bias %s must be (%lld) for W %s",
                        tg_shape_str(b, bs, sizeof bs), (long long)w->shape[0],
                        tg_shape_str(w, ws, sizeof ws));
-    /* matmul wants two dimensions: a single vector is multiplied as a one-row matrix. */
-    int64_t row[2] = {1, w->shape[1]}, out = w->shape[0];
-    tg_tensor *x2 = x->ndim == 1 ? tg_reshape(t, x, 2, row) : x;
+    /* The product is taken on a matrix: a single vector as a one-row matrix, and every leading
+     * dimension folded into the rows. Left batched, matmul would run one small product per
+     * leading index and, in the sweep, make one weight gradient per index and sum them: for a
+     * (32, 64, 64) input, 32 products of 64 rows and a (32, out, in) intermediate, where folded
+     * it is one product over 2048 rows (half the transformer step's time went there). The
+     * fold is a view when x is contiguous and one copy otherwise. */
+    int64_t in_f = w->shape[1], out = w->shape[0];
+    int64_t rows = 1;
+    for (int d = 0; d + 1 < x->ndim; d++) rows *= x->shape[d];
+    int64_t mat[2] = {x->ndim == 1 ? 1 : rows, in_f};
+    tg_tensor *x2 = x->ndim == 2 ? x : tg_reshape(t, x, 2, mat);
     tg_tensor *y = tg_matmul(t, x2, tg_transpose(t, w, 0, 1));
     if (b) y = tg_add(t, y, b);
-    return x->ndim == 1 ? tg_reshape(t, y, 1, &out) : y;
+    if (x->ndim == 2) return y;
+    int64_t shape[TG_MAX_DIMS];
+    for (int d = 0; d + 1 < x->ndim; d++) shape[d] = x->shape[d];
+    shape[x->ndim - 1] = out;
+    return tg_reshape(t, y, x->ndim, shape);
 }

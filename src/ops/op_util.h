@@ -57,5 +57,8 @@ tg_tensor *tg_softmax_cross_entropy_at(tg_tape *t, const char *file, int line, t
  * (refused with *err set when the name is taken or memory runs out), and removes it again. */
 tg_status tg_op_register(const tg_op_desc *d, tg_error *err);
 void tg_op_unregister(const tg_op_desc *d);
+/* Whether d is registered as a custom op now. Compares addresses only, so a pointer to a
+ * freed op can be asked about. */
+bool tg_op_is_custom_registered(const tg_op_desc *d);
 
 #endif

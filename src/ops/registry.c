@@ -78,6 +78,14 @@ void tg_op_unregister(const tg_op_desc *d) {
     pthread_mutex_unlock(&custom_lock);
 }
 
+bool tg_op_is_custom_registered(const tg_op_desc *d) {
+    bool found = false;
+    pthread_mutex_lock(&custom_lock);
+    for (int i = 0; i < n_custom && !found; i++) found = custom[i] == d;
+    pthread_mutex_unlock(&custom_lock);
+    return found;
+}
+
 /* The i-th op over both parts, or NULL. A custom op's descriptor stays valid until its
  * tg_custom_op_free, which the caller must not race with (registry.h). */
 static const tg_op_desc *any_at(int i) {

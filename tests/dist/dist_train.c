@@ -23,7 +23,7 @@ typedef struct opts {
     tg_dtype dtype;
     bool deterministic, no_overlap;
     int chunks, steps, save_every, kill_rank, kill_step, bad_rank, wrong_rank;
-    long bucket_bytes;
+    long bucket_bytes, second_group; /* second_group: bucket size of a second group, or -1 */
     double timeout;
     const char *out, *save, *resume, *bad_file, *verify;
     bool expect_early;
@@ -61,7 +61,7 @@ static void fail_together(const char *fmt, const char *detail) {
 
 static bool parse(int argc, char **argv, opts *o) {
     *o = (opts){.dtype = TG_F64, .chunks = 12, .steps = 100, .kill_rank = -1, .bad_rank = -1,
-                .wrong_rank = -1, .timeout = 20};
+                .wrong_rank = -1, .timeout = 20, .second_group = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--det")) {
@@ -81,6 +81,7 @@ static bool parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--chunks")) o->chunks = atoi(v);
         else if (!strcmp(a, "--steps")) o->steps = atoi(v);
         else if (!strcmp(a, "--bucket")) o->bucket_bytes = atol(v);
+        else if (!strcmp(a, "--second-group")) o->second_group = atol(v);
         else if (!strcmp(a, "--timeout")) o->timeout = atof(v);
         else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--save")) o->save = v;
@@ -173,6 +174,15 @@ int main(int argc, char **argv) {
                           .timeout_s = o.timeout};
     tg_dist *d = tg_dist_new(s, MPI_COMM_WORLD, &dopts, &err);
     if (!d) fail("%s", err.message);
+    if (o.second_group >= 0) {
+        /* Another group over the same store lays the gradients out in its own buckets; d must
+         * find them again rather than reduce the block it made. */
+        tg_dist_opts o2 = dopts;
+        o2.bucket_bytes = o.second_group;
+        tg_dist *d2 = tg_dist_new(s, MPI_COMM_WORLD, &o2, &err);
+        if (!d2) fail("%s", err.message);
+        tg_dist_free(d2);
+    }
     /* A rank without its data says so, and every rank hears it. */
     tg_error dist_err = {0};
     if (tg_dist_agree(d, data ? TG_OK : err.status, err.message, &dist_err) != TG_OK)

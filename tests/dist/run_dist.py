@@ -5,8 +5,9 @@ TRANSPORT is vader (shared memory) or tcp (TCP on loopback, what a multi-node ru
 case starts dist_train with 1 to 4 ranks and checks what they print and what rank 0 saved:
 
   same_f64_det  deterministic mode, f64: 1, 2, 3 and 4 ranks end 100 steps with the same bits
-  same_f32      default mode, f32: 1, 2 and 4 ranks within 1e-5 relative after 100 steps
+  same_f32      default mode, f32: 1, 2, 3 and 4 ranks within 1e-5 relative after 100 steps
   overlap       buckets start during the sweep, and give the bits a reduction after it gives
+                (2 and 3 ranks), also after a second group over the store moved the gradients
   resume        saved on 2 ranks at step 40, resumed on 3: the bits of an uninterrupted run
   bad_file      one rank's data file is corrupt: every rank stops naming that rank and file
   killed_rank   a rank is killed at step 35: the job ends (bounded by the harness's timeout)
@@ -120,9 +121,10 @@ def main():
         for n in counts[1:]:
             same_bits(out("r1"), out(f"r{n}"), f"f64 deterministic, 1 vs {n} ranks")
     elif case == "same_f32":
-        for n in (1, 2, 4):
+        # 3 ranks: the ring cuts every bucket into chunks of unequal sizes
+        for n in (1, 2, 3, 4):
             run(program, n, transport, ["--dtype", "f32", "--out", out(f"r{n}")])
-        for n in (2, 4):
+        for n in (2, 3, 4):
             close(out(f"r{n}"), out("r1"), 1e-5, f"f32, {n} vs 1 ranks")
     elif case == "overlap":
         # 1 KB buckets: the 36x16 weight alone is 2.3 KB, so each parameter gets its own.
@@ -132,6 +134,16 @@ def main():
         run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--no-overlap",
                                     "--out", out("late")])
         same_bits(out("early"), out("late"), "overlapped vs after the sweep")
+        # a second group over the same store regroups the gradients in one bucket
+        run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--expect-early",
+                                    "--second-group", "0", "--out", out("regrouped")])
+        same_bits(out("early"), out("regrouped"), "after another group regrouped the gradients")
+        # several buckets' rings in flight at once, in chunks of unequal sizes
+        run(program, 3, transport, ["--dtype", "f32", "--bucket", "1024", "--expect-early",
+                                    "--out", out("early3")])
+        run(program, 3, transport, ["--dtype", "f32", "--bucket", "1024", "--no-overlap",
+                                    "--out", out("late3")])
+        same_bits(out("early3"), out("late3"), "3 ranks: overlapped vs after the sweep")
     elif case == "resume":
         run(program, 1, transport, ["--det", "--chunks", "6", "--out", out("straight")])
         run(program, 2, transport, ["--det", "--chunks", "6", "--steps", "40", "--save",

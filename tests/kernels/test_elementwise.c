@@ -277,6 +277,38 @@ START_TEST(binary_layouts) {
 }
 END_TEST
 
+/* GELU's backward in one pass, g * gelu_grad(x), gives at every level the same bits as its two
+ * kernels one after the other (the composition the recorded rule uses), vector tails included,
+ * with NaN, infinities and both tails of x. */
+START_TEST(mul_gelu_grad_is_the_composition) {
+    enum { N = 1031 };
+    static float x[N], g[N], d[N], fused[N];
+    tg_rng rng;
+    tg_rng_seed(&rng, 16);
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)(32 * tg_rng_uniform(&rng) - 16);
+        g[i] = (float)(4 * tg_rng_uniform(&rng) - 2);
+    }
+    x[3] = NAN, x[4] = INFINITY, x[5] = -INFINITY, x[6] = 0.0f, x[7] = -0.0f, x[8] = -14.7f;
+    tg_cpu_level lv[3];
+    int n_lv = levels(lv);
+    for (int li = 0; li < n_lv; li++) {
+        tg_set_cpu_level(lv[li]);
+        for (int64_t n = 1; n <= N; n += n < 40 ? 1 : 330) {
+            const int64_t shape[1] = {n}, unit[1] = {1};
+            kern_unary(KERN_GELU_GRAD, TG_F32, n, x, d, 0.0);
+            kern_binary(KERN_MUL, TG_F32, 1, shape, d, g, unit, d, unit);
+            kern_binary(KERN_MUL_GELU_GRAD, TG_F32, 1, shape, fused, g, unit, x, unit);
+            for (int64_t i = 0; i < n; i++)
+                ck_assert_msg(memcmp(&d[i], &fused[i], sizeof d[i]) == 0,
+                              "%s, n %lld: x = %.9g: fused %.9g, composed %.9g",
+                              tg_cpu_level_name(lv[li]), (long long)n, x[i], fused[i], d[i]);
+        }
+    }
+    tg_set_cpu_level(TG_CPU_AVX512);
+}
+END_TEST
+
 /* where: mask (with zeros, ones, other numbers and NaN, which counts as nonzero), a and b in
  * every mix of contiguous rows, broadcast rows and scalars, against the loop written here. */
 START_TEST(where_layouts) {
@@ -496,6 +528,7 @@ int main(void) {
     tcase_add_test(tc, special_values);
     tcase_add_test(tc, maps_any_length_and_in_place);
     tcase_add_test(tc, binary_layouts);
+    tcase_add_test(tc, mul_gelu_grad_is_the_composition);
     tcase_add_test(tc, binary_in_place);
     tcase_add_test(tc, where_layouts);
     tcase_add_test(tc, softmax_rows);

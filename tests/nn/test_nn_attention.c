@@ -249,6 +249,33 @@ START_TEST(errors) {
 }
 END_TEST
 
+/* A transformer block is made of sublayers, so a name clash can surface only when a later one is
+ * made: the block then takes back the sublayers it made, the store is as before, and the same
+ * name can be used once the clash is gone. */
+START_TEST(block_init_clash_leaves_the_store_as_it_was) {
+    env e;
+    env_open(&e);
+    static const char *const clashes[] = {"b.linear1.weight", "b.norm2.bias"};
+    for (int c = 0; c < 2; c++) {
+        tg_store *s = tg_store_new();
+        ck_assert_ptr_nonnull(tg_store_param(s, clashes[c], TG_F32, TG_SHAPE(3)));
+        tg_transformer_block b;
+        ck_assert_int_eq(tg_transformer_block_init(&b, s, "b", 8, 2, 16, TG_F32, &e.rng, &e.err),
+                         TG_ERR_ARG);
+        ck_assert_msg(strstr(e.err.message, clashes[c]) != NULL, "%s", e.err.message);
+        ck_assert_int_eq(tg_store_n_tensors(s), 1); /* only the clashing tensor */
+        ck_assert_ptr_null(tg_store_find(s, "b.self_attn.in_proj_weight"));
+        ck_assert_ptr_null(b.linear1.weight);
+        /* Under another name the block is made whole, next to the old tensor. */
+        OK(tg_transformer_block_init(&b, s, "c", 8, 2, 16, TG_F32, &e.rng, &e.err), e);
+        ck_assert_int_eq(tg_store_n_tensors(s), 1 + 12);
+        ck_assert_ptr_eq(tg_store_find(s, "c.norm2.bias"), b.norm2.bias);
+        tg_store_free(s);
+    }
+    env_close(&e);
+}
+END_TEST
+
 /* The causal mask's values. */
 START_TEST(causal_mask_values) {
     env e;
@@ -277,6 +304,7 @@ static Suite *suite(void) {
     TCase *tp = tcase_create("properties");
     tcase_add_test(tp, mha_init_values);
     tcase_add_test(tp, errors);
+    tcase_add_test(tp, block_init_clash_leaves_the_store_as_it_was);
     tcase_add_test(tp, causal_mask_values);
     suite_add_tcase(s, tp);
     return s;

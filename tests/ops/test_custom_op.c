@@ -548,6 +548,51 @@ START_TEST(with_recording_off_the_op_just_computes) {
 }
 END_TEST
 
+/* Nodes point at their op, so a tape that recorded one keeps the op alive: freeing it before
+ * the sweep must neither crash (ASan would see a use after free) nor change the gradient, and
+ * the tape's reset lets the memory go (the leak checker sees it if not). */
+START_TEST(a_tape_keeps_a_freed_op_until_its_reset) {
+    tg_custom_op *op = new_swish();
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = spread(t, TG_F64, 2, 3, -2.0, 2.0);
+    tg_tensor_set_requires_grad(x, true);
+    tg_tensor *y = tg_custom(t, op, &x, 1);
+    tg_tensor *y2 = tg_custom(t, op, &y, 1); /* a second node: the tape holds the op once */
+    ck_assert_msg(y2 != NULL, "%s", tg_tape_error(t));
+    tg_custom_op_free(op);
+    ck_assert_int_eq(tg_op_registry_find("swish"), -1); /* unregistered at once */
+    tg_custom_op *again = new_swish();                 /* so the name can be taken again */
+    ck_assert_int_eq(tg_tape_backward(t, tg_sum_all(t, y2), NULL, 0), TG_OK);
+    for (int64_t i = 0; i < 6; i++) {
+        double v = tg_tensor_get(x, i), s = 1.0 / (1.0 + exp(-v));
+        double u = v * s, su = 1.0 / (1.0 + exp(-u));
+        double du = s + v * s * (1 - s), dy2 = su + u * su * (1 - su);
+        ck_assert_double_eq_tol(tg_tensor_get(tg_tensor_grad(x), i), dy2 * du, 1e-14);
+    }
+    tg_tape_reset(t);
+    /* The new op of the same name records and sweeps on the reset tape as usual. */
+    x = spread(t, TG_F64, 1, 2, -1.0, 1.0);
+    tg_tensor_set_requires_grad(x, true);
+    ck_assert_int_eq(tg_tape_backward(t, tg_sum_all(t, tg_custom(t, again, &x, 1)), NULL, 0),
+                     TG_OK);
+    tg_tape_free(t);
+    tg_custom_op_free(again);
+}
+END_TEST
+
+START_TEST(recording_a_freed_op_is_refused) {
+    tg_custom_op *op = new_swish();
+    tg_custom_op_free(op); /* no tape holds it: the memory is gone */
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = spread(t, TG_F64, 2, 2, -1.0, 1.0);
+    ck_assert_ptr_null(tg_custom(t, op, &x, 1));
+    ck_assert_int_eq(tg_tape_status(t), TG_ERR_ARG);
+    ck_assert_msg(strstr(tg_tape_error(t), "freed by tg_custom_op_free") != NULL, "%s",
+                  tg_tape_error(t));
+    tg_tape_free(t);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("custom_op");
     TCase *tc = tcase_create("custom_op");
@@ -564,6 +609,8 @@ int main(void) {
     tcase_add_test(tc, bad_calls_fail_on_the_tape);
     tcase_add_test(tc, misbehaving_callbacks_give_clear_errors);
     tcase_add_test(tc, with_recording_off_the_op_just_computes);
+    tcase_add_test(tc, a_tape_keeps_a_freed_op_until_its_reset);
+    tcase_add_test(tc, recording_a_freed_op_is_refused);
     suite_add_tcase(s, tc);
     return tg_test_run(s);
 }

@@ -79,6 +79,9 @@ static inline float gelu_grad_f32(float x) { return (float)gelu_grad_f64((double
         break;                                                                                 \
     case KERN_ABS: for (int64_t i = 0; i < n; i++) y[i] = fabs##SFX(x[i]); break;              \
     case KERN_SIGN: for (int64_t i = 0; i < n; i++) y[i] = SIGN_OF(T, x[i]); break;            \
+    case KERN_BINARIZE:                                                                        \
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0 ? (T)-1 : x[i] >= 0 ? (T)1 : x[i];    \
+        break;                                                                                 \
     case KERN_SQRT: for (int64_t i = 0; i < n; i++) y[i] = sqrt##SFX(x[i]); break;             \
     case KERN_SQUARE: for (int64_t i = 0; i < n; i++) y[i] = x[i] * x[i]; break;               \
     case KERN_SIN: for (int64_t i = 0; i < n; i++) y[i] = sin##SFX(x[i]); break;               \
@@ -142,7 +145,8 @@ enum { PAR_ALIGN = 64 };
 static bool costly(kern_unary_kind k) {
     return k != KERN_NEG && k != KERN_RELU && k != KERN_STEP && k != KERN_ADD_SCALAR &&
            k != KERN_MUL_SCALAR && k != KERN_SUB_SCALAR && k != KERN_RSUB_SCALAR &&
-           k != KERN_SQUARE && k != KERN_ABS && k != KERN_SIGN && k != KERN_CLAMP;
+           k != KERN_SQUARE && k != KERN_ABS && k != KERN_SIGN && k != KERN_BINARIZE &&
+           k != KERN_CLAMP;
 }
 
 typedef struct unary_job {
@@ -216,6 +220,7 @@ enum { BINARY_TILE = 64 };
     case KERN_EQ: BINARY_LOOP(T, u == v ? (T)1 : (T)0); break;                                 \
     case KERN_NE: BINARY_LOOP(T, u != v ? (T)1 : (T)0); break;                                 \
     case KERN_PASS_IF_POSITIVE: BINARY_LOOP(T, v <= 0 ? (T)0 : u); break;                      \
+    case KERN_MUL_GELU_GRAD: BINARY_LOOP(T, u * GELU_GRAD_##T(v)); break;                      \
     }
 
 /* A two-input map over the coalesced shape (nd, sh) with strides st[0] (out), st[1] (a),
@@ -304,7 +309,7 @@ void kern_binary(kern_binary_kind k, tg_dtype dtype, int ndim, const int64_t *sh
     kern_contiguous_strides(ndim, shape, j.st[0]);
     j.nd = kern_coalesce(ndim, j.sh, 3, j.st);
     /* Threads take slices of the outermost dimension, each worth n / sh[0] elements. */
-    bool pow_kind = k == KERN_POW;
+    bool pow_kind = k == KERN_POW || k == KERN_MUL_GELU_GRAD; /* costly per element */
     if (j.nd == 0 || !kern_parallel_pieces(j.sh[0], (n / j.sh[0]) * (pow_kind ? 4 : 1),
                                  j.nd == 1 ? PAR_ALIGN : 1, binary_piece, &j))
         binary_run(&j);

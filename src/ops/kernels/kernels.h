@@ -35,6 +35,7 @@ typedef enum kern_unary_kind {
     KERN_POW_SCALAR,  /* x^a; sqrt x for a = 1/2, 1 / sqrt x for a = -1/2 */
     KERN_ABS,
     KERN_SIGN, /* -1, 0 or 1; NaN stays NaN */
+    KERN_BINARIZE, /* -1 below 0, else +1 (0 and -0 give +1); NaN stays NaN */
     KERN_SQRT,
     KERN_SQUARE,
     KERN_SIN,
@@ -67,8 +68,10 @@ typedef enum kern_binary_kind {
     KERN_LE,
     KERN_EQ,
     KERN_NE,
-    KERN_PASS_IF_POSITIVE /* b <= 0 ? 0 : a (relu's backward: a the gradient, b the input;
-                             NaN in b passes a, as PyTorch) */
+    KERN_PASS_IF_POSITIVE, /* b <= 0 ? 0 : a (relu's backward: a the gradient, b the input;
+                              NaN in b passes a, as PyTorch) */
+    KERN_MUL_GELU_GRAD     /* a * gelu_grad(b) (gelu's backward: a the gradient, b the input),
+                              the same bits as KERN_GELU_GRAD then KERN_MUL */
 } kern_binary_kind;
 
 /* out = a (op) b over `shape`; out is contiguous, a and b are strided (a stride of 0 repeats,

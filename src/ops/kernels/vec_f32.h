@@ -74,7 +74,8 @@ static inline __attribute__((always_inline)) TARGET V FN(sigmoid)(V x) {
  * two factors, f = t e^(P - lo) / 2 and e = e^-hi, so that a caller multiplies e in last and a
  * result in float's denormal range rounds once. |x| is capped at 14.5, past which erfc(z) / 2
  * rounds to 0 in float. */
-static inline __attribute__((always_inline)) TARGET void FN(half_erfc)(V x, V *f, V *e) {
+static inline __attribute__((always_inline)) TARGET void FN(half_erfc_lo)(V x, V *f, V *e,
+                                                                         V *lo_out) {
     V a = VMIN(VABS(x), VSET1(14.5f));
     V z = VMUL(a, VSET1(0.70710678118654752f));
     V t = VDIV(VSET1(1.0f), VFMA(z, VSET1(0.5f), VSET1(1.0f)));
@@ -93,6 +94,11 @@ static inline __attribute__((always_inline)) TARGET void FN(half_erfc)(V x, V *f
     V lo = VFMA(ha, a, VSUB(VZERO(), hi)); /* a^2 / 2 - hi, exactly */
     *f = VMUL(VMUL(t, VSET1(0.5f)), FN(exp)(VSUB(p, lo)));
     *e = FN(exp)(VSUB(VZERO(), hi));
+    *lo_out = lo;
+}
+static inline __attribute__((always_inline)) TARGET void FN(half_erfc)(V x, V *f, V *e) {
+    V lo;
+    FN(half_erfc_lo)(x, f, e, &lo);
 }
 
 /* Near 0, where 1 - erfc / 2 would cancel, Phi(x) = 1/2 + erf(z) / 2 from erf's Taylor series
@@ -112,19 +118,20 @@ static inline __attribute__((always_inline)) TARGET V FN(phi_near0)(V x) {
     return VFMA(VMUL(z, VSET1(0.56418958354775629f)), q, VSET1(0.5f));
 }
 
-/* Phi(x); NaN stays NaN, Phi(+inf) = 1, Phi(-inf) = 0. */
-static inline __attribute__((always_inline)) TARGET V FN(phi_cdf)(V x) {
-    V f, e;
-    FN(half_erfc)(x, &f, &e);
+/* Phi(x) from half_erfc's factors f and e; NaN stays NaN, Phi(+inf) = 1, Phi(-inf) = 0. */
+static inline __attribute__((always_inline)) TARGET V FN(phi_cdf_of)(V x, V f, V e) {
     V half = VMUL(f, e);
     V phi = VSEL(VLT(x, VZERO()), half, VSUB(VSET1(1.0f), half));
     phi = VSEL(VLT(VABS(x), VSET1(0.75f)), FN(phi_near0)(x), phi);
     return VSEL(VNAN(x), x, phi);
 }
 
-/* GELU x Phi(x), and its derivative Phi(x) + x e^(-x^2 / 2) / sqrt(2 pi), whose exponential is
- * split as above, from |x| capped at 20 (e^-200 is 0 in float); at +-inf both give what the
- * plain loop gives (inf * 0 is NaN there too). Left of 0, GELU is (x f) e, rounding once. */
+/* GELU x Phi(x), and its derivative Phi(x) + x e^(-x^2 / 2) / sqrt(2 pi). The derivative's
+ * exponential is the one half_erfc already took, e = e^-hi, times e^-lo = 1 - lo (|lo| is
+ * under half an ulp of hi, so lo^2 / 2 is far below float's precision): two exponentials
+ * instead of four. Past |x| = 14.5, where half_erfc caps |x|, the term x phi(x) is below
+ * float's smallest denormal and is 0. At +-inf both give what the plain loop gives (inf * 0
+ * is NaN there too). Left of 0, GELU is (x f) e, rounding once. */
 static inline __attribute__((always_inline)) TARGET V FN(gelu)(V x) {
     V f, e;
     FN(half_erfc)(x, &f, &e);
@@ -133,11 +140,11 @@ static inline __attribute__((always_inline)) TARGET V FN(gelu)(V x) {
     return VSEL(VNAN(x), x, y);
 }
 static inline __attribute__((always_inline)) TARGET V FN(gelu_grad)(V x) {
-    V a = VMIN(VABS(x), VSET1(20.0f));
-    V h = VMUL(VMUL(a, a), VSET1(0.5f));
-    V lo = VFMA(VMUL(a, VSET1(0.5f)), a, VSUB(VZERO(), h)); /* a^2 / 2 - h, exactly */
-    V e = VMUL(FN(exp)(VSUB(VZERO(), h)), FN(exp)(VSUB(VZERO(), lo)));
-    return VFMA(VMUL(x, VSET1(0.39894228040143268f)), e, FN(phi_cdf)(x));
+    V f, e, lo;
+    FN(half_erfc_lo)(x, &f, &e, &lo);
+    V g = VFMA(VSUB(VZERO(), e), lo, e); /* e^(-x^2 / 2) = e (1 - lo) */
+    g = VSEL(VGT(VABS(x), VSET1(14.5f)), VZERO(), g);
+    return VFMA(VMUL(x, VSET1(0.39894228040143268f)), g, FN(phi_cdf_of)(x, f, e));
 }
 
 /* One vector of a map; `kind` is a constant in every instantiation below, so the switch folds
@@ -230,6 +237,8 @@ static inline __attribute__((always_inline)) TARGET V FN(zip1)(kern_binary_kind 
         return VDIV(u, v);
     case KERN_PASS_IF_POSITIVE: /* NaN in v passes u, as in the portable loop */
         return VSEL(VLE(v, VZERO()), VZERO(), u);
+    case KERN_MUL_GELU_GRAD:
+        return VMUL(u, FN(gelu_grad)(v));
     default:
         return u;
     }
@@ -273,6 +282,7 @@ static TARGET bool FN(zip)(kern_binary_kind kind, int64_t n, const float *a, int
         VEC_F32_ZIP(KERN_MUL)
         VEC_F32_ZIP(KERN_DIV)
         VEC_F32_ZIP(KERN_PASS_IF_POSITIVE)
+        VEC_F32_ZIP(KERN_MUL_GELU_GRAD)
 #undef VEC_F32_ZIP
     default:
         return false;
