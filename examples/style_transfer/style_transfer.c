@@ -113,7 +113,8 @@ static int run(options *o) {
     tg_error err = {0};
     ex_picture content = {0}, style = {0}, snaps[N_SNAPS] = {{0}};
     if (load(o, &content, &style, &err) != TG_OK) {
-        fprintf(stderr, "style_transfer: %s\n", err.message);
+        fprintf(stderr, "style_transfer: %s (tools/get-images fetches the pictures and prints "
+                "the folder to give --data)\n", err.message);
         return 1;
     }
     int rc = 1;
@@ -161,7 +162,10 @@ static int run(options *o) {
         tg_tape_reset(t);
     }
     tg_tensor *start = as_tensor(t, &content);
-    if (!start || tg_tensor_copy_out(start, TG_F32, tg_tensor_data(image)) != TG_OK) goto done;
+    if (!start || tg_tensor_copy_out(start, TG_F32, tg_tensor_data(image)) != TG_OK) {
+        fprintf(stderr, "style_transfer: %s\n", tg_tape_error(t));
+        goto done;
+    }
     tg_tape_reset(t);
     tg_adam_options ao = tg_adam_defaults(o->lr);
     ao.params = "image";

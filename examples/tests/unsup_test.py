@@ -15,6 +15,10 @@
     style-transfer EXE OUT  the quick run on the synthetic pair: the style loss must fall by
                          more than 5x with the content loss below 0.8x the style image's own (exit status and CSV), the
                          result must differ from the content, and corrupt pictures are refused
+    colourise EXE OUT    the quick run on synthetic photos: the held-out chroma error must fall
+                         below half the untrained network's and half the mean-chroma baseline's,
+                         the grid's columns must be grey, coloured and true, and a corrupt photo
+                         is refused
 
 OUT is a folder made afresh, kept for a look after a failure.
 """
@@ -196,12 +200,47 @@ def test_style_transfer(exe, out):
               "a corrupt style.ppm gave exit %d and %r" % (p.returncode, p.stderr))
 
 
+def test_colourise(exe, out):
+    said = run([exe, "--quick", "--data", "synthetic", "--threads", "2", "--out", out])
+    rows = read_csv(os.path.join(out, "colourise.csv"))
+    check(len(rows) == 11, "%d rows for the 11 evaluations" % len(rows))
+    first, last = rows[0], rows[-1]
+    base = float(last["test_baseline_mse"])
+    check(float(last["test_mse"]) < 0.5 * base, "held-out error %s is not below half the "
+          "mean-chroma baseline's %s" % (last["test_mse"], base))
+    check(float(last["test_mse"]) < 0.5 * float(first["test_mse"]), "the held-out error did not "
+          "fall: %s -> %s" % (first["test_mse"], last["test_mse"]))
+    check("check: held-out chroma error" in said and ": ok\n" in said, "the program's check")
+    # Two held-out 48x36 photos, grey | predicted | true, 4 pixels apart.
+    w, h, ch, px = read_png(os.path.join(out, "colourise_test.png"))
+    check((w, h, ch) == (3 * 48 + 8, 2 * 36 + 4, 3), "colourise_test.png is %dx%dx%d" % (w, h, ch))
+    grey = px[0][0:144]
+    check(all(grey[i] == grey[i + 1] == grey[i + 2] for i in range(0, 144, 3)),
+          "the first column is not grey")
+    pred, true = px[0][156:300], px[0][312:456]
+    check(any(pred[i] != pred[i + 1] for i in range(0, 144, 3)), "the prediction has no colour")
+    check(true != grey, "the true photo equals its grey")
+    read_png(os.path.join(out, "colourise_train.png"))
+    svg_root(os.path.join(out, "colourise_error.svg"))
+    # A corrupt photo in the held-out folder is refused with a message.
+    bad = os.path.join(out, "bad", "colour")
+    for part in ("train", "test"):
+        os.makedirs(os.path.join(bad, part))
+        with open(os.path.join(bad, part, "a.ppm"), "wb") as f:
+            f.write(b"P6\n40 40\n255\n" + bytes(40 * 40 * 3 if part == "train" else 100))
+    p = subprocess.run([exe, "--data", os.path.dirname(bad), "--out", os.path.join(out, "x")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    check(p.returncode == 1 and "ends after 100" in p.stderr,
+          "a corrupt held-out photo gave exit %d and %r" % (p.returncode, p.stderr))
+
+
 def main():
     mode, exe, out = sys.argv[1:4]
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     tests = {"png": test_png, "gan-mixture": test_gan_mixture, "gan-fashion": test_gan_fashion,
-             "autoencoder": test_autoencoder, "style-transfer": test_style_transfer}
+             "autoencoder": test_autoencoder, "style-transfer": test_style_transfer,
+             "colourise": test_colourise}
     try:
         tests[mode](exe, out)
     except Failure as e:

@@ -20,6 +20,10 @@
  *                                     straight-through estimator for binary weights. It is not the
  *                                     derivative of sign (which is 0) but that of clamp(x, -1, 1),
  *                                     and it is checked against that.
+ *   binarize    y = x < 0 ? -1 : +1   the same straight-through rule as sign_ste (g where
+ *                                     |x| <= 1, else 0); only the value at 0 differs: +1, so that
+ *                                     every weight is one of two values and packs into one bit
+ *                                     (tapegrad/binary.h). NaN stays NaN.
  *
  * gelu and softplus, which are smooth, live in activation_smooth.c. */
 #include <stdio.h>
@@ -221,4 +225,10 @@ static void sign_ste_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_ten
 const tg_op_desc tg_op_sign_ste = {"sign_ste", 1, sign_ste_backward, NULL, TG_OPF_NO_ATTR};
 tg_tensor *tg_sign_ste_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     return activation(t, file, line, &tg_op_sign_ste, KERN_SIGN, x);
+}
+
+/* ---- binarize: sign_ste's rule, +1 at 0 ---- */
+const tg_op_desc tg_op_binarize = {"binarize", 1, sign_ste_backward, NULL, TG_OPF_NO_ATTR};
+tg_tensor *tg_binarize_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
+    return activation(t, file, line, &tg_op_binarize, KERN_BINARIZE, x);
 }

@@ -138,6 +138,17 @@ static int sign_ste_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *
     return one(out, tg_add(t, tg_sub(t, tg_sign_ste(t, x), c1), c2));
 }
 
+/* binarize has sign_ste's rule (it differs only in its value at 0, +1), checked the same way:
+ * y = binarize(x) - c1 + c2 with c1 = binarize(x) and c2 = clamp(x, -1, 1) as constants. */
+static int binarize_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
+    const ew_view *v = ctx;
+    tg_tensor *x = view_of(t, in[0], *v);
+    bool was = tg_tape_set_grad_enabled(t, false);
+    tg_tensor *c1 = tg_binarize(t, x), *c2 = tg_clamp(t, x, -1.0, 1.0);
+    tg_tape_set_grad_enabled(t, was);
+    return one(out, tg_add(t, tg_sub(t, tg_binarize(t, x), c1), c2));
+}
+
 #define VC(view) (&(ew_view){view})
 
 /* ---- two inputs: pow, maximum, minimum, comparisons ---- */
@@ -582,6 +593,14 @@ const op_case op_cases_elementwise[] = {
     {"sign_ste", "transposed view, |x| in [0.3, 0.9)", 1, {MAG(S2(3, 4), 0.3, 0.9)},
      sign_ste_fn, VC(EV_T), 0},
     {"sign_ste", "strided view, |x| in [1.1, 1.9)", 1, {MAG(S2(2, 6), 1.1, 1.9)}, sign_ste_fn,
+     VC(EV_STEP2), 0},
+    {"binarize", "inside |x| in [0.2, 0.8): passes g", 1, {MAG(S2(2, 3), 0.2, 0.8)},
+     binarize_fn, VC(EV_NONE), 0},
+    {"binarize", "outside |x| in [1.2, 2): blocks g", 1, {MAG(S2(2, 3), 1.2, 2.0)}, binarize_fn,
+     VC(EV_NONE), 0},
+    {"binarize", "transposed view, |x| in [0.3, 0.9)", 1, {MAG(S2(3, 4), 0.3, 0.9)},
+     binarize_fn, VC(EV_T), 0},
+    {"binarize", "strided view, |x| in [1.1, 1.9)", 1, {MAG(S2(2, 6), 1.1, 1.9)}, binarize_fn,
      VC(EV_STEP2), 0},
 
     REDUCE8("max", ER_MAX, 0, 0, NARROW),

@@ -79,6 +79,9 @@ static inline float gelu_grad_f32(float x) { return (float)gelu_grad_f64((double
         break;                                                                                 \
     case KERN_ABS: for (int64_t i = 0; i < n; i++) y[i] = fabs##SFX(x[i]); break;              \
     case KERN_SIGN: for (int64_t i = 0; i < n; i++) y[i] = SIGN_OF(T, x[i]); break;            \
+    case KERN_BINARIZE:                                                                        \
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0 ? (T)-1 : x[i] >= 0 ? (T)1 : x[i];    \
+        break;                                                                                 \
     case KERN_SQRT: for (int64_t i = 0; i < n; i++) y[i] = sqrt##SFX(x[i]); break;             \
     case KERN_SQUARE: for (int64_t i = 0; i < n; i++) y[i] = x[i] * x[i]; break;               \
     case KERN_SIN: for (int64_t i = 0; i < n; i++) y[i] = sin##SFX(x[i]); break;               \
@@ -142,7 +145,8 @@ enum { PAR_ALIGN = 64 };
 static bool costly(kern_unary_kind k) {
     return k != KERN_NEG && k != KERN_RELU && k != KERN_STEP && k != KERN_ADD_SCALAR &&
            k != KERN_MUL_SCALAR && k != KERN_SUB_SCALAR && k != KERN_RSUB_SCALAR &&
-           k != KERN_SQUARE && k != KERN_ABS && k != KERN_SIGN && k != KERN_CLAMP;
+           k != KERN_SQUARE && k != KERN_ABS && k != KERN_SIGN && k != KERN_BINARIZE &&
+           k != KERN_CLAMP;
 }
 
 typedef struct unary_job {

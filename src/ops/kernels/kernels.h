@@ -35,6 +35,7 @@ typedef enum kern_unary_kind {
     KERN_POW_SCALAR,  /* x^a; sqrt x for a = 1/2, 1 / sqrt x for a = -1/2 */
     KERN_ABS,
     KERN_SIGN, /* -1, 0 or 1; NaN stays NaN */
+    KERN_BINARIZE, /* -1 below 0, else +1 (0 and -0 give +1); NaN stays NaN */
     KERN_SQRT,
     KERN_SQUARE,
     KERN_SIN,
