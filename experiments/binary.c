@@ -6,9 +6,14 @@
  * weights with binary activations (every hidden layer's output is its sign) as well. The binary
  * runs keep real-valued shadow weights clipped to [-1, 1] after each step (tapegrad/binary.h).
  *
+ * The scaled binary MLPs are then packed, 1 bit per weight plus a scale per row
+ * (tapegrad/binpack.h), saved, loaded back and run for inference on the bits: tg_binmm for real
+ * activations, tg_binxnor (XNOR and popcount) where they are binary.
+ *
  * The finding (checked, exit status 1 when it fails): every binary MLP keeps its accuracy within
  * a bound of the full-precision one (see main), the scaled binary MLP within 3 points; no shadow
- * weight leaves [-1, 1]. */
+ * weight leaves [-1, 1]; the packed MLPs predict what the trained ones predict and their weight
+ * files are at least 29 times smaller than the f32 weights. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +62,8 @@ static tg_status net_init(net *m, tg_store *s, net_kind kind, variant v, const e
                                 TG_F32, rng, err);
             snprintf(name, sizeof name, "bnc%d", c + 1);
             if (st == TG_OK && v == V_BC)
-                st = tg_batchnorm2d_init(&m->bn_conv[c], s, name, ch[c][1], 0.1, 1e-5, true,
-                                         TG_F32, err);
+                st = tg_batchnorm2d_init(&m->bn_conv[c], s, name, ch[c][1], 0.1, 1e-5, true, TG_F32,
+                                         err);
         }
         if (st == TG_OK)
             st = tg_pool2d_init(&m->pool, TG_POOL_MAX, &(tg_pool2d_params){.kernel = {2, 2}}, err);
@@ -115,10 +120,11 @@ static tg_tensor *net_forward(tg_tape *t, const net *m, const ex_images *d, tg_t
 
 /* Test accuracy (%) on the first n test images. */
 static tg_status evaluate(const net *m, const ex_images *d, int64_t n, double *accuracy,
-                          tg_error *err) {
+                          int64_t *pred, tg_error *err) {
     tg_tape *t = tg_tape_new();
     int64_t *labels = malloc(EVAL_BATCH * sizeof(int64_t));
-    tg_status st = !t || !labels ? tg_error_set(err, TG_ERR_NOMEM, "evaluate: out of memory") : TG_OK;
+    tg_status st =
+        !t || !labels ? tg_error_set(err, TG_ERR_NOMEM, "evaluate: out of memory") : TG_OK;
     if (st == TG_OK) tg_tape_set_grad_enabled(t, false);
     int64_t correct = 0;
     for (int64_t first = 0; first < n && st == TG_OK; first += EVAL_BATCH) {
@@ -132,8 +138,10 @@ static tg_status evaluate(const net *m, const ex_images *d, int64_t n, double *a
         for (int64_t i = 0; i < b; i++) {
             int64_t best = 0;
             for (int64_t k = 1; k < 10; k++)
-                if (tg_tensor_get(logits, i * 10 + k) > tg_tensor_get(logits, i * 10 + best)) best = k;
+                if (tg_tensor_get(logits, i * 10 + k) > tg_tensor_get(logits, i * 10 + best))
+                    best = k;
             correct += best == labels[i];
+            if (pred) pred[first + i] = best;
         }
         tg_tape_reset(t);
     }
@@ -152,17 +160,82 @@ typedef struct sizes {
 #define MAX_EPOCHS 16
 
 typedef struct outcome {
-    double acc[N_VARIANTS];                /* final test accuracy (%) */
-    double curve[N_VARIANTS][MAX_EPOCHS];  /* test accuracy after each epoch */
-    double max_abs[N_VARIANTS];            /* the largest |shadow weight| after training */
-    double flipped[N_VARIANTS];            /* % of weight signs that differ from the start */
+    double acc[N_VARIANTS];               /* final test accuracy (%) */
+    double curve[N_VARIANTS][MAX_EPOCHS]; /* test accuracy after each epoch */
+    double max_abs[N_VARIANTS];           /* the largest |shadow weight| after training */
+    double flipped[N_VARIANTS];           /* % of weight signs that differ from the start */
     double seconds[N_VARIANTS];
+    double packed_agree[N_VARIANTS]; /* % of test predictions the packed MLP shares */
+    double packed_acc[N_VARIANTS];
+    double f32_bytes, file_bytes[N_VARIANTS]; /* the MLP's weights: f32, and the packed files */
 } outcome;
 
+/* The MLP's layers packed, saved, loaded back and run on the bits; out's packed_* and *_bytes
+ * for variant v (the scaled ones). pred holds the trained network's test predictions. */
+static tg_status packed_check(const xp_options *o, const net *m, const ex_images *d, int64_t n,
+                              const int64_t *pred, outcome *out, tg_error *err) {
+    tg_binpack *p[3] = {NULL, NULL, NULL};
+    tg_status st = TG_OK;
+    out->f32_bytes = 0;
+    out->file_bytes[m->v] = 0;
+    for (int l = 0; l < 3 && st == TG_OK; l++) {
+        char name[64], path[4096];
+        snprintf(name, sizeof name, "binary-mlp-v%d-fc%d.tgbin", (int)m->v, l + 1);
+        tg_binpack *packed = tg_binpack_from_weight(m->fc[l].weight, TG_BINARY_SCALED, err);
+        st = packed ? xp_out_path(o, name, path, sizeof path, err) : err->status;
+        if (st == TG_OK) st = tg_binpack_save(packed, path, err);
+        tg_binpack_free(packed);
+        if (st == TG_OK && !(p[l] = tg_binpack_load(path, err))) st = err->status;
+        FILE *f = st == TG_OK ? fopen(path, "rb") : NULL;
+        if (f && fseek(f, 0, SEEK_END) == 0) out->file_bytes[m->v] += (double)ftell(f);
+        if (f) fclose(f);
+        out->f32_bytes += 4.0 * (double)tg_tensor_numel(m->fc[l].weight);
+    }
+    tg_tape *t = st == TG_OK ? tg_tape_new() : NULL;
+    int64_t *labels = malloc(EVAL_BATCH * sizeof(int64_t));
+    if (st == TG_OK && (!t || !labels)) st = tg_error_set(err, TG_ERR_NOMEM, "out of memory");
+    if (st == TG_OK) tg_tape_set_grad_enabled(t, false);
+    int64_t same = 0, correct = 0;
+    for (int64_t first = 0; first < n && st == TG_OK; first += EVAL_BATCH) {
+        int64_t b = n - first < EVAL_BATCH ? n - first : EVAL_BATCH;
+        tg_tensor *h = xp_image_batch(t, d, true, first, b, TG_F32, labels);
+        for (int l = 0; l < 3; l++) {
+            /* binary activations: binxnor binarises its input, as the trained network's sign */
+            h = tg_add(t, m->v == V_BNN && l > 0 ? tg_binxnor(t, p[l], h) : tg_binmm(t, p[l], h),
+                       m->fc[l].bias);
+            if (l < 2 && m->v != V_BNN) h = tg_relu(t, h);
+        }
+        if (!h) {
+            st = tg_error_set(err, tg_tape_status(t), "packed inference: %s", tg_tape_error(t));
+            break;
+        }
+        for (int64_t i = 0; i < b; i++) {
+            int64_t best = 0;
+            for (int64_t k = 1; k < 10; k++)
+                if (tg_tensor_get(h, i * 10 + k) > tg_tensor_get(h, i * 10 + best)) best = k;
+            same += best == pred[first + i];
+            correct += best == labels[i];
+        }
+        tg_tape_reset(t);
+    }
+    if (st == TG_OK) {
+        out->packed_agree[m->v] = 100.0 * (double)same / (double)n;
+        out->packed_acc[m->v] = 100.0 * (double)correct / (double)n;
+        printf("  packed (%s): %.2f%%, same prediction for %.2f%%; weights %.0f bytes in files, "
+               "%.0f as f32 (%.1fx) [kernels: %s]\n",
+               m->v == V_BNN ? "binxnor" : "binmm", out->packed_acc[m->v], out->packed_agree[m->v],
+               out->file_bytes[m->v], out->f32_bytes, out->f32_bytes / out->file_bytes[m->v],
+               tg_binpack_kernel_name());
+    }
+    tg_tape_free(t);
+    free(labels);
+    for (int l = 0; l < 3; l++) tg_binpack_free(p[l]);
+    return st;
+}
+
 /* Trains one variant with Adam for z->epochs[kind] epochs, from the weights rng draws. */
-static tg_status run_variant(const xp_options *o, const sizes *z, const ex_images *d,
-                             net_kind kind, variant v, int64_t n_test, outcome *out,
-                             tg_error *err) {
+static tg_status run_variant(const xp_options *o, const sizes *z, const ex_images *d, net_kind kind,
+                             variant v, int64_t n_test, outcome *out, tg_error *err) {
     tg_rng rng;
     tg_rng_seed(&rng, o->seed);
     tg_store *s = tg_store_new();
@@ -182,7 +255,8 @@ static tg_status run_variant(const xp_options *o, const sizes *z, const ex_image
     if (st == TG_OK && !(start = malloc((size_t)n_w * sizeof(float))))
         st = tg_error_set(err, TG_ERR_NOMEM, "out of memory");
     for (int i = 0, at = 0; i < m.n_weights && st == TG_OK; i++) {
-        memcpy(start + at, tg_tensor_data(m.weights[i]), (size_t)tg_tensor_numel(m.weights[i]) * sizeof(float));
+        memcpy(start + at, tg_tensor_data(m.weights[i]),
+               (size_t)tg_tensor_numel(m.weights[i]) * sizeof(float));
         at += (int)tg_tensor_numel(m.weights[i]);
     }
     double t0 = ex_now();
@@ -191,8 +265,8 @@ static tg_status run_variant(const xp_options *o, const sizes *z, const ex_image
         for (int64_t i = 0; i < per_epoch && st == TG_OK; i++) {
             int64_t step = e * per_epoch + i;
             tg_tensor *x = xp_image_batch(t, d, false, step * z->batch, z->batch, TG_F32, labels);
-            tg_tensor *loss = tg_cross_entropy(t, net_forward(t, &m, d, x, true), labels, 0.0,
-                                               TG_REDUCE_MEAN);
+            tg_tensor *loss =
+                tg_cross_entropy(t, net_forward(t, &m, d, x, true), labels, 0.0, TG_REDUCE_MEAN);
             tg_store_zero_grad(s);
             if (!loss || tg_tape_backward(t, loss, NULL, 0) != TG_OK) {
                 st = tg_error_set(err, tg_tape_status(t), "training: %s", tg_tape_error(t));
@@ -202,7 +276,7 @@ static tg_status run_variant(const xp_options *o, const sizes *z, const ex_image
             if (st == TG_OK && v != V_FULL) st = tg_binary_clip(m.n_weights, m.weights, err);
             tg_tape_reset(t);
         }
-        if (st == TG_OK) st = evaluate(&m, d, n_test, &out->curve[v][e], err);
+        if (st == TG_OK) st = evaluate(&m, d, n_test, &out->curve[v][e], NULL, err);
     }
     out->seconds[v] = ex_now() - t0;
     if (st == TG_OK) {
@@ -222,6 +296,13 @@ static tg_status run_variant(const xp_options *o, const sizes *z, const ex_image
                net_names[kind], variant_names[v], out->acc[v], z->epochs[kind], top,
                out->flipped[v], out->seconds[v]);
         fflush(stdout);
+    }
+    if (st == TG_OK && kind == NET_MLP && (v == V_SCALED || v == V_BNN)) {
+        int64_t *pred = malloc((size_t)n_test * sizeof *pred);
+        st = pred ? evaluate(&m, d, n_test, &out->acc[v], pred, err)
+                  : tg_error_set(err, TG_ERR_NOMEM, "out of memory");
+        if (st == TG_OK) st = packed_check(o, &m, d, n_test, pred, out, err);
+        free(pred);
     }
     free(start);
     free(labels);
@@ -247,18 +328,23 @@ static tg_status draw(const xp_options *o, const sizes *z, const outcome res[N_N
         hi = fmin(100, ceil(hi + 1));
         lo = fmax(0, floor(hi - (hi - lo) / 0.6 - 1));
         for (int e = 0; e < z->epochs[k]; e++) x[k][e] = e + 1;
-        p[k] = (ex_panel){.title = net_names[k], .x_label = "epoch", .x_integer = true,
-                          .y_label = "test accuracy (%)", .y_min = lo, .y_max = hi,
+        p[k] = (ex_panel){.title = net_names[k],
+                          .x_label = "epoch",
+                          .x_integer = true,
+                          .y_label = "test accuracy (%)",
+                          .y_min = lo,
+                          .y_max = hi,
                           .n_series = N_VARIANTS};
         for (int v = 0; v < N_VARIANTS; v++)
-            p[k].series[v] = (ex_series){variant_names[v], z->epochs[k], x[k], res[k].curve[v],
-                                         colours[v], false};
+            p[k].series[v] = (ex_series){variant_names[v], z->epochs[k], x[k],
+                                         res[k].curve[v],  colours[v],   false};
     }
     char path[4096];
     tg_status st = xp_out_path(o, "binary.svg", path, sizeof path, err);
-    return st == TG_OK ? ex_svg_write(path, "Binary weights on Fashion-MNIST: test accuracy while training",
-                                      N_NETS, p, err)
-                       : st;
+    return st == TG_OK
+               ? ex_svg_write(path, "Binary weights on Fashion-MNIST: test accuracy while training",
+                              N_NETS, p, err)
+               : st;
 }
 
 static tg_status write_csv(const xp_options *o, const outcome res[N_NETS], tg_error *err) {
@@ -275,7 +361,8 @@ static tg_status write_csv(const xp_options *o, const outcome res[N_NETS], tg_er
             row[5] = res[k].seconds[v];
         }
     const char *names[] = {"net(0=mlp,1=lenet)", "variant(0=full,1=bc+bn,2=alpha,3=alpha+binact)",
-                           "test_accuracy", "max_abs_weight", "signs_flipped_pct", "seconds"};
+                           "test_accuracy",      "max_abs_weight",
+                           "signs_flipped_pct",  "seconds"};
     char path[4096];
     tg_status st = xp_out_path(o, "binary.csv", path, sizeof path, err);
     return st == TG_OK ? ex_csv_write(path, 6, names, n, &rows[0][0], err) : st;
@@ -293,17 +380,18 @@ int main(int argc, char **argv) {
     };
     int rc = xp_parse(argc, argv, &prog, &o);
     if (rc) return rc == 2 ? 0 : 1;
-    sizes z = o.quick ? (sizes){.n_train = 1280, .n_test = 500, .batch = 64, .epochs = {3, 2},
-                                .lr = 2e-3}
-                      : (sizes){.n_train = 0, .n_test = 0, .batch = 64, .epochs = {5, 3},
-                                .lr = 1e-3};
+    sizes z =
+        o.quick ? (sizes){.n_train = 1280, .n_test = 500, .batch = 64, .epochs = {3, 2}, .lr = 2e-3}
+                : (sizes){.n_train = 0, .n_test = 0, .batch = 64, .epochs = {5, 3}, .lr = 1e-3};
     tg_error err = {0};
     ex_images d;
-    if (xp_load_images(&o, z.n_train, z.n_test, &d, &err) != TG_OK) return xp_fail(prog.name, err.message);
+    if (xp_load_images(&o, z.n_train, z.n_test, &d, &err) != TG_OK)
+        return xp_fail(prog.name, err.message);
     static outcome res[N_NETS];
     for (int k = 0; k < N_NETS; k++) {
-        int64_t n_test = z.n_test > 0 && z.n_test < tg_dataset_count(d.test) ? z.n_test
-                                                                           : tg_dataset_count(d.test);
+        int64_t n_test = z.n_test > 0 && z.n_test < tg_dataset_count(d.test)
+                             ? z.n_test
+                             : tg_dataset_count(d.test);
         for (int v = 0; v < N_VARIANTS; v++)
             if (run_variant(&o, &z, &d, (net_kind)k, (variant)v, n_test, &res[k], &err) != TG_OK) {
                 ex_images_free(&d);
@@ -325,12 +413,22 @@ int main(int argc, char **argv) {
     xp_expect(&o, mlp->acc[V_BC] >= mlp->acc[V_FULL] - 5.0,
               "MLP: +-1 weights with batch norm %.2f%% within 5 points of full precision %.2f%%",
               mlp->acc[V_BC], mlp->acc[V_FULL]);
-    xp_expect(&o, mlp->acc[V_BNN] >= mlp->acc[V_FULL] - 15.0,
-              "MLP: binary weights and activations %.2f%% within 15 points of full precision %.2f%%",
-              mlp->acc[V_BNN], mlp->acc[V_FULL]);
+    xp_expect(
+        &o, mlp->acc[V_BNN] >= mlp->acc[V_FULL] - 15.0,
+        "MLP: binary weights and activations %.2f%% within 15 points of full precision %.2f%%",
+        mlp->acc[V_BNN], mlp->acc[V_FULL]);
+    for (int v = V_SCALED; v <= V_BNN; v++) {
+        xp_expect(&o, mlp->packed_agree[v] >= 99.9,
+                  "MLP, %s, packed and loaded back: %.2f%% of predictions as trained (>= 99.9%%)",
+                  variant_names[v], mlp->packed_agree[v]);
+        xp_expect(&o, mlp->file_bytes[v] * 29 <= mlp->f32_bytes,
+                  "MLP, %s: packed weight files %.0f bytes, at least 29x under f32's %.0f",
+                  variant_names[v], mlp->file_bytes[v], mlp->f32_bytes);
+    }
     for (int k = 0; k < N_NETS; k++)
         for (int v = V_BC; v < N_VARIANTS; v++)
-            xp_expect(&o, res[k].max_abs[v] <= 1.0, "%s, %s: every shadow weight in [-1, 1] (max %.4f)",
-                      net_names[k], variant_names[v], res[k].max_abs[v]);
+            xp_expect(&o, res[k].max_abs[v] <= 1.0,
+                      "%s, %s: every shadow weight in [-1, 1] (max %.4f)", net_names[k],
+                      variant_names[v], res[k].max_abs[v]);
     return xp_finish(&o);
 }

@@ -65,6 +65,7 @@
 #include "tapegrad/attention.h"
 #include "tapegrad/base.h"
 #include "tapegrad/binary.h"
+#include "tapegrad/binpack.h"
 #include "tapegrad/checkpoint.h"
 #include "tapegrad/conv.h"
 #include "tapegrad/custom_op.h"

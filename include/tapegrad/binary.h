@@ -19,7 +19,8 @@
  *     }
  *
  * Binary activations are tg_binarize applied to a hidden layer's output (the hard-tanh
- * straight-through gradient). */
+ * straight-through gradient). A trained layer packs into 1 bit per weight for inference, and
+ * runs on the bits: tapegrad/binpack.h. */
 #ifndef TAPEGRAD_BINARY_H
 #define TAPEGRAD_BINARY_H
 
@@ -52,10 +53,10 @@ tg_tensor *tg_binary_weight_at(tg_tape *t, const char *file, int line, tg_tensor
 /* The Linear and Conv2d layers of tapegrad/nn.h computed with binarised weights (bias kept
  * real): the layer's own forward with tg_binary_weight(l->weight, mode) in place of the weight.
  * Shapes and errors as tg_linear_forward and tg_conv2d_forward. */
-tg_tensor *tg_binary_linear_forward_at(tg_tape *t, const char *file, int line,
-                                       const tg_linear *l, tg_tensor *x, tg_binary_mode mode);
-tg_tensor *tg_binary_conv2d_forward_at(tg_tape *t, const char *file, int line,
-                                       const tg_conv2d *c, tg_tensor *x, tg_binary_mode mode);
+tg_tensor *tg_binary_linear_forward_at(tg_tape *t, const char *file, int line, const tg_linear *l,
+                                       tg_tensor *x, tg_binary_mode mode);
+tg_tensor *tg_binary_conv2d_forward_at(tg_tape *t, const char *file, int line, const tg_conv2d *c,
+                                       tg_tensor *x, tg_binary_mode mode);
 
 /* Clips each of the n tensors (the shadow weights, f32 or f64, contiguous: store parameters)
  * to [-1, 1] in place; NaN stays NaN. Call after every optimiser step. TG_ERR_NULL or
@@ -63,8 +64,8 @@ tg_tensor *tg_binary_conv2d_forward_at(tg_tape *t, const char *file, int line,
  * contiguous. */
 tg_status tg_binary_clip(int n, tg_tensor *const *params, tg_error *err);
 
-#define tg_binarize(t, ...) tg_binarize_at(t, TG_SITE_, __VA_ARGS__)
-#define tg_binary_weight(t, ...) tg_binary_weight_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_binarize(t, ...)              tg_binarize_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_binary_weight(t, ...)         tg_binary_weight_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_binary_linear_forward(t, ...) tg_binary_linear_forward_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_binary_conv2d_forward(t, ...) tg_binary_conv2d_forward_at(t, TG_SITE_, __VA_ARGS__)
 

@@ -27,14 +27,16 @@ tg_tensor *tg_binary_weight_at(tg_tape *t, const char *file, int line, tg_tensor
                        tg_shape_str(w, ws, sizeof ws));
     }
     if (mode != TG_BINARY_PLAIN && mode != TG_BINARY_SCALED)
-        return tg_fail(t, TG_ERR_ARG, "binary_weight: mode %d is neither TG_BINARY_PLAIN nor "
-                       "TG_BINARY_SCALED", (int)mode);
+        return tg_fail(t, TG_ERR_ARG,
+                       "binary_weight: mode %d is neither TG_BINARY_PLAIN nor "
+                       "TG_BINARY_SCALED",
+                       (int)mode);
     tg_tensor *b = tg_binarize(t, w);
     return mode == TG_BINARY_SCALED ? tg_mul(t, b, row_mean_abs(t, w)) : b;
 }
 
-tg_tensor *tg_binary_linear_forward_at(tg_tape *t, const char *file, int line,
-                                       const tg_linear *l, tg_tensor *x, tg_binary_mode mode) {
+tg_tensor *tg_binary_linear_forward_at(tg_tape *t, const char *file, int line, const tg_linear *l,
+                                       tg_tensor *x, tg_binary_mode mode) {
     if (!nn_enter(t, file, line, "binary_linear", l, l && l->weight, x)) return NULL;
     if (x->ndim < 1 || x->shape[x->ndim - 1] != l->in_features) {
         char xs[TG_SHAPE_STR_MAX], nm[TG_NAME_MAX];
@@ -47,8 +49,8 @@ tg_tensor *tg_binary_linear_forward_at(tg_tape *t, const char *file, int line,
     return tg_linear_at(t, file, line, x, w, l->bias);
 }
 
-tg_tensor *tg_binary_conv2d_forward_at(tg_tape *t, const char *file, int line,
-                                       const tg_conv2d *c, tg_tensor *x, tg_binary_mode mode) {
+tg_tensor *tg_binary_conv2d_forward_at(tg_tape *t, const char *file, int line, const tg_conv2d *c,
+                                       tg_tensor *x, tg_binary_mode mode) {
     if (!nn_enter(t, file, line, "binary_conv2d", c, c && c->weight, x)) return NULL;
     if (x->ndim != 4 || x->shape[1] != c->in_channels) {
         char xs[TG_SHAPE_STR_MAX], nm[TG_NAME_MAX];
@@ -82,8 +84,7 @@ tg_status tg_binary_clip(int n, tg_tensor *const *params, tg_error *err) {
                 w[e] = w[e] > 1.0f ? 1.0f : w[e] < -1.0f ? -1.0f : w[e];
         } else {
             double *w = tg_tensor_data(params[i]);
-            for (int64_t e = 0; e < count; e++)
-                w[e] = w[e] > 1.0 ? 1.0 : w[e] < -1.0 ? -1.0 : w[e];
+            for (int64_t e = 0; e < count; e++) w[e] = w[e] > 1.0 ? 1.0 : w[e] < -1.0 ? -1.0 : w[e];
         }
     }
     return TG_OK;

@@ -88,11 +88,11 @@ START_TEST(layers_use_the_binarised_weights) {
     tg_tensor *img = tg_normal(t, &rng, TG_F64, TG_SHAPE(2, 2, 5, 5), 0.0, 1.0);
     for (int mode = 0; mode < 2; mode++) {
         tg_tensor *y = tg_binary_linear_forward(t, &fc, x, (tg_binary_mode)mode);
-        tg_tensor *want = tg_linear(t, x, tg_binary_weight(t, fc.weight, (tg_binary_mode)mode),
-                                    fc.bias);
+        tg_tensor *want =
+            tg_linear(t, x, tg_binary_weight(t, fc.weight, (tg_binary_mode)mode), fc.bias);
         tg_tensor *z = tg_binary_conv2d_forward(t, &cv, img, (tg_binary_mode)mode);
-        tg_tensor *zwant = tg_conv2d(t, img, tg_binary_weight(t, cv.weight, (tg_binary_mode)mode),
-                                     cv.bias, NULL);
+        tg_tensor *zwant =
+            tg_conv2d(t, img, tg_binary_weight(t, cv.weight, (tg_binary_mode)mode), cv.bias, NULL);
         ck_assert_msg(y && want && z && zwant, "%s", tg_tape_error(t));
         ck_assert_double_eq(max_diff(y, want), 0.0);
         ck_assert_double_eq(max_diff(z, zwant), 0.0);
@@ -159,8 +159,8 @@ START_TEST(forward_errors) {
     ck_assert_ptr_null(tg_binary_weight(t, fc.weight, (tg_binary_mode)7));
     ck_assert_int_eq(tg_tape_status(t), TG_ERR_ARG);
     tg_tape_clear_error(t);
-    ck_assert_ptr_null(tg_binary_linear_forward(t, &fc, tg_zeros(t, TG_F32, TG_SHAPE(2, 4)),
-                                                TG_BINARY_PLAIN));
+    ck_assert_ptr_null(
+        tg_binary_linear_forward(t, &fc, tg_zeros(t, TG_F32, TG_SHAPE(2, 4)), TG_BINARY_PLAIN));
     ck_assert_int_eq(tg_tape_status(t), TG_ERR_SHAPE);
     ck_assert_ptr_nonnull(strstr(tg_tape_error(t), "binary_linear 'fc'"));
     tg_tape_clear_error(t);

@@ -586,6 +586,7 @@ static const struct {
     {op_cases_attention, &op_cases_attention_count},
     {op_cases_basic, &op_cases_basic_count},
     {op_cases_sparse, &op_cases_sparse_count},
+    {op_cases_binary, &op_cases_binary_count},
 };
 enum { N_FAMILIES = sizeof families / sizeof families[0] };
 

@@ -61,7 +61,8 @@ const op_case *op_case_at(int i);
  * op_cases_norm.c (batch_norm and layer_norm, composites filed under ops they record);
  * op_cases_attention.c (causal_attention, and tg_attention filed under softmax);
  * op_cases_basic.c (cast, detach, squeeze, unsqueeze, select, and split and chunk);
- * op_cases_sparse.c (spmm, spmm_t, sddmm on one fixed pattern). */
+ * op_cases_sparse.c (spmm, spmm_t, sddmm on one fixed pattern);
+ * op_cases_binary.c (binmm, binmm_t, binxnor on one fixed packed matrix). */
 extern const op_case op_cases_shape[];
 extern const int op_cases_shape_count;
 extern const op_case op_cases_elementwise[];
@@ -76,6 +77,8 @@ extern const op_case op_cases_basic[];
 extern const int op_cases_basic_count;
 extern const op_case op_cases_sparse[];
 extern const int op_cases_sparse_count;
+extern const op_case op_cases_binary[];
+extern const int op_cases_binary_count;
 
 /* Makes the case's inputs on tape `t` in `dtype`, drawing their values from `rng`, into
  * inputs[0 .. c->n_inputs). The tensors are owned by t and do not require gradients (the

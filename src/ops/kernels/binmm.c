@@ -1,0 +1,266 @@
+/* binmm.c: the packed binary products' driver: picks the kernels of the CPU level in effect and
+ * shares the outputs between the pool's threads; also the portable kernels (the reference the
+ * tests hold the SIMD forms to) and the f64 loops, which the gradient checks use.
+ *
+ * Each output is computed by one thread alone, in a fixed order, so a result is the same bits on
+ * any number of threads. */
+#include "binmm.h"
+
+#include <stdatomic.h>
+
+#include "alloc.h"
+#include "cpu.h"
+#include "threadpool.h"
+
+static int popcount32(uint32_t v) {
+    v = v - ((v >> 1) & 0x55555555u);
+    v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+    return (int)((((v + (v >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24);
+}
+
+static void binmm_rows_portable(const kern_bits *w, int64_t o0, int64_t o1, int64_t n,
+                                const float *x, int64_t ldx, float *y, int64_t ldy) {
+    for (int64_t b = 0; b < n; b++) {
+        const float *xb = x + b * ldx;
+        float sx = 0;
+        for (int64_t j = 0; j < w->cols; j++) sx += xb[j];
+        for (int64_t o = o0; o < o1; o++) {
+            const uint32_t *wo = w->bits + o * w->words;
+            /* a multiply by the bit, not a branch: the bits are as good as random */
+            float s1 = 0;
+            for (int64_t j = 0; j < w->cols; j++)
+                s1 += xb[j] * (float)(wo[j >> 5] >> (j & 31) & 1u);
+            y[b * ldy + o] = w->scale[o] * (2 * s1 - sx);
+        }
+    }
+}
+
+static void binxnor_rows_portable(const kern_bits *w, int64_t o0, int64_t o1, int64_t n,
+                                  const uint32_t *a, float *y, int64_t ldy) {
+    for (int64_t b = 0; b < n; b++) {
+        const uint32_t *ab = a + b * w->words;
+        for (int64_t o = o0; o < o1; o++) {
+            const uint32_t *wo = w->bits + o * w->words;
+            int64_t differ = 0;
+            for (int64_t k = 0; k < w->words; k++) differ += popcount32(ab[k] ^ wo[k]);
+            y[b * ldy + o] = w->scale[o] * (float)(w->cols - 2 * differ);
+        }
+    }
+}
+
+static void binpack_rows_portable(int64_t n, int64_t cols, const float *x, int64_t ldx,
+                                  uint32_t *a) {
+    int64_t words = (cols + 31) / 32;
+    for (int64_t b = 0; b < n; b++) {
+        const float *xb = x + b * ldx;
+        uint32_t *ab = a + b * words;
+        for (int64_t k = 0; k < words; k++) ab[k] = 0;
+        for (int64_t j = 0; j < cols; j++) ab[j >> 5] |= (uint32_t)(xb[j] >= 0) << (j & 31);
+    }
+}
+
+#define TARGET
+#define V            float
+#define VL           1
+#define VZERO()      0.0f
+#define VLOAD(p)     (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VADD(a, b)   ((a) + (b))
+#define FN(name)     name##_portable
+#include "binmm_lut.h"
+#undef TARGET
+#undef V
+#undef VL
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VADD
+
+const binmm_impl binmm_portable = {"portable",
+                                   binmm_rows_portable,
+                                   binxnor_rows_portable,
+                                   binpack_rows_portable,
+                                   binmm_lut_portable,
+                                   1};
+
+static atomic_bool no_vpopcnt;
+
+void kern_binmm_force_no_vpopcnt(bool on) { atomic_store(&no_vpopcnt, on); }
+
+const binmm_impl *kern_binmm_impl(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    switch (kern_cpu_level()) {
+    case TG_CPU_AVX512:
+        return !atomic_load(&no_vpopcnt) && __builtin_cpu_supports("avx512vpopcntdq")
+                   ? &binmm_avx512
+                   : &binmm_avx512_nopopcnt;
+    case TG_CPU_AVX2:
+        return &binmm_avx2;
+    case TG_CPU_PORTABLE:
+        break;
+    }
+#endif
+    return &binmm_portable;
+}
+
+/* ---- f64: the gradient checks' loops ---- */
+
+static void binmm_f64(const kern_bits *w, int64_t o0, int64_t o1, int64_t n, const double *x,
+                      int64_t ldx, double *y, int64_t ldy) {
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t o = o0; o < o1; o++) {
+            const uint32_t *wo = w->bits + o * w->words;
+            double s = 0;
+            for (int64_t j = 0; j < w->cols; j++)
+                s += (wo[j >> 5] >> (j & 31) & 1u) ? x[b * ldx + j] : -x[b * ldx + j];
+            y[b * ldy + o] = (double)w->scale[o] * s;
+        }
+}
+
+static void binxnor_f64(const kern_bits *w, int64_t n, const uint32_t *a, double *y, int64_t ldy) {
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t o = 0; o < w->rows; o++) {
+            int64_t differ = 0;
+            for (int64_t k = 0; k < w->words; k++)
+                differ += popcount32(a[b * w->words + k] ^ w->bits[o * w->words + k]);
+            y[b * ldy + o] = (double)w->scale[o] * (double)(w->cols - 2 * differ);
+        }
+}
+
+/* ---- the driver ---- */
+
+typedef struct bin_job {
+    const binmm_impl *impl;
+    const kern_bits *w;
+    int64_t n_tasks, n, ldx, ldy;
+    const void *x;
+    const uint32_t *a;
+    void *y;
+    bool xnor, f64;
+    const float *xt, *sx; /* the table-lookup form's operands, when it runs */
+    float *acc;
+} bin_job;
+
+static void bin_task(void *ctx, int64_t task) {
+    const bin_job *j = ctx;
+    int64_t o0 = j->w->rows * task / j->n_tasks, o1 = j->w->rows * (task + 1) / j->n_tasks;
+    if (o0 >= o1) return;
+    if (j->f64)
+        binmm_f64(j->w, o0, o1, j->n, j->x, j->ldx, j->y, j->ldy);
+    else if (j->xt)
+        j->impl->lut(j->w, o0, o1, j->n, j->xt, j->sx, j->acc + o0 * j->impl->lanes, j->y, j->ldy);
+    else if (j->xnor)
+        j->impl->xnor(j->w, o0, o1, j->n, j->a, j->y, j->ldy);
+    else
+        j->impl->binmm(j->w, o0, o1, j->n, j->x, j->ldx, j->y, j->ldy);
+}
+
+static void run(bin_job *j, int64_t work) {
+    int threads = kern_threads();
+    if (threads < 2 || j->w->rows < 2 || work < KERN_PIECES_AWAKE) {
+        j->n_tasks = 1;
+        bin_task(j, 0);
+        return;
+    }
+    j->n_tasks = threads;
+    if (work >= KERN_PIECES_WAKE)
+        kern_parallel_for(j->n_tasks, threads, bin_task, j);
+    else
+        kern_parallel_for_if_awake(j->n_tasks, threads, bin_task, j);
+}
+
+/* The batch transposed for the table lookups: blocks of `lanes` rows, column j of block k at
+ * xt[(k * cols_pad + j) * lanes + lane], zero past the columns and the batch; and the row sums. */
+static void transpose_batch(const kern_bits *w, int lanes, int64_t n, const float *x, int64_t ldx,
+                            float *xt, float *sx) {
+    int64_t cols_pad = 32 * w->words, n_blocks = (n + lanes - 1) / lanes;
+    for (int64_t k = 0; k < n_blocks; k++)
+        for (int l = 0; l < lanes; l++) {
+            int64_t b = k * lanes + l, live = b < n ? w->cols : 0;
+            float *col = xt + k * cols_pad * lanes + l;
+            const float *xb = live ? x + b * ldx : x;
+            float s = 0;
+            for (int64_t j = 0; j < live; j++) {
+                col[j * lanes] = xb[j];
+                s += xb[j];
+            }
+            for (int64_t j = live; j < cols_pad; j++) col[j * lanes] = 0.0f;
+            sx[b] = s;
+        }
+}
+
+void kern_binmm(tg_dtype dtype, const kern_bits *w, int64_t n, const void *x, int64_t ldx, void *y,
+                int64_t ldy) {
+    if (w->rows == 0 || n == 0) return;
+    bin_job j = {.impl = kern_binmm_impl(),
+                 .w = w,
+                 .n = n,
+                 .x = x,
+                 .ldx = ldx,
+                 .y = y,
+                 .ldy = ldy,
+                 .f64 = dtype == TG_F64};
+    /* A batch of at least half a vector of rows runs the table lookups (the portable kernels,
+     * one row a "vector", always do: a quarter of the adds and no branch on a bit), whose scratch
+     * comes from the allocator; without it (or for fewer rows) the sign-select adds run row by
+     * row. */
+    void *scratch = NULL;
+    int lanes = j.impl->lanes;
+    if (!j.f64 && (lanes == 1 || (n >= (lanes + 1) / 2 && n >= 2))) {
+        int64_t n_pad = (n + lanes - 1) / lanes * lanes;
+        size_t floats = (size_t)(n_pad * 32 * w->words + n_pad + w->rows * lanes);
+        scratch = tg_alloc(floats * sizeof(float));
+        if (scratch) {
+            float *xt = scratch, *sx = xt + n_pad * 32 * w->words;
+            transpose_batch(w, lanes, n, x, ldx, xt, sx);
+            j.xt = xt, j.sx = sx, j.acc = sx + n_pad;
+        }
+    }
+    run(&j, w->rows * w->cols / 4 * n);
+    tg_free(scratch);
+}
+
+void kern_binxnor(tg_dtype dtype, const kern_bits *w, int64_t n, const uint32_t *a, void *y,
+                  int64_t ldy) {
+    if (w->rows == 0 || n == 0) return;
+    if (dtype == TG_F64) {
+        binxnor_f64(w, n, a, y, ldy);
+        return;
+    }
+    bin_job j = {
+        .impl = kern_binmm_impl(), .w = w, .n = n, .a = a, .y = y, .ldy = ldy, .xnor = true};
+    run(&j, w->rows * w->words * n);
+}
+
+void kern_binpack_rows(tg_dtype dtype, int64_t n, int64_t cols, const void *x, int64_t ldx,
+                       uint32_t *a) {
+    if (dtype == TG_F32) {
+        kern_binmm_impl()->pack(n, cols, x, ldx, a);
+        return;
+    }
+    int64_t words = (cols + 31) / 32;
+    for (int64_t b = 0; b < n; b++) {
+        const double *xb = (const double *)x + b * ldx;
+        for (int64_t k = 0; k < words; k++) a[b * words + k] = 0;
+        for (int64_t j = 0; j < cols; j++)
+            a[b * words + (j >> 5)] |= (uint32_t)(xb[j] >= 0) << (j & 31);
+    }
+}
+
+void kern_binmm_t(tg_dtype dtype, const kern_bits *w, int64_t n, const void *g, int64_t ldg,
+                  void *x, int64_t ldx) {
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t j = 0; j < w->cols; j++) {
+            double s = 0;
+            for (int64_t o = 0; o < w->rows; o++) {
+                double gv = dtype == TG_F64 ? ((const double *)g)[b * ldg + o]
+                                            : (double)((const float *)g)[b * ldg + o];
+                double v = gv * (double)w->scale[o];
+                s += (w->bits[o * w->words + (j >> 5)] >> (j & 31) & 1u) ? v : -v;
+            }
+            if (dtype == TG_F64)
+                ((double *)x)[b * ldx + j] = s;
+            else
+                ((float *)x)[b * ldx + j] = (float)s;
+        }
+}
