@@ -5,8 +5,10 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <tapegrad.h>
 
@@ -25,6 +27,35 @@ static inline int tg_test_run(Suite *s) {
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+/* Sets CPU level l when this machine runs it and returns true; otherwise (a level this CPU
+ * lacks, or one of the other architecture, which tg_set_cpu_level maps to another) puts the
+ * best level back and returns false. For loops over every level that skip the absent ones.
+ * TG_TEST_LEVELS, a comma-separated list of level names, skips the levels it does not name:
+ * tools/test runs the ARM build under emulation, many times slower, with TG_TEST_LEVELS=neon,
+ * since the portable C loops are the same source the native runs test at every level. */
+static inline bool tg_test_enter_level(tg_cpu_level l) {
+    const char *only = getenv("TG_TEST_LEVELS");
+    if (only && *only) {
+        const char *name = tg_cpu_level_name(l);
+        size_t len = strlen(name);
+        bool named = false;
+        for (const char *p = only; *p && !named; p += strcspn(p, ",") + (p[strcspn(p, ",")] != 0))
+            named = strcspn(p, ",") == len && strncmp(p, name, len) == 0;
+        if (!named) {
+            tg_set_cpu_level(tg_cpu_best_level());
+            return false;
+        }
+    }
+    if (tg_set_cpu_level(l) == l) return true;
+    tg_set_cpu_level(tg_cpu_best_level());
+    return false;
+}
+
+/* Every level of the enum, for such loops: portable, the x86 ones, NEON. */
+static const tg_cpu_level tg_test_all_levels[] = {TG_CPU_PORTABLE, TG_CPU_AVX2, TG_CPU_AVX512,
+                                                  TG_CPU_NEON};
+enum { TG_TEST_N_LEVELS = (int)(sizeof tg_test_all_levels / sizeof tg_test_all_levels[0]) };
 
 /* Max |a[i] - b[i]| over n doubles. */
 static inline double tg_test_max_diff(const double *a, const double *b, int64_t n) {

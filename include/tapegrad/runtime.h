@@ -4,7 +4,8 @@
  * Both settings are global to the process (like OpenBLAS's or PyTorch's thread count), safe to
  * change from any thread, and take effect for the next operation. Defaults: 1 thread unless the
  * environment variable TG_THREADS is set (0 or a negative number means one per online CPU);
- * the best instruction set the CPU supports unless TG_CPU=portable|avx2|avx512 asks for less.
+ * the best instruction set the CPU supports unless TG_CPU=portable|avx2|avx512|neon asks for
+ * another.
  * Both variables are read once, at the first use.
  *
  *     #include <tapegrad.h>
@@ -27,12 +28,14 @@ extern "C" {
 
 TG_PUBLIC_BEGIN
 
-/* Instruction-set levels for the CPU-specific kernels, in increasing order: each level's
- * kernels need the CPU features named (checked at run time, never assumed at build time). */
+/* Instruction-set levels for the CPU-specific kernels. On x86-64 they rise in order: each
+ * level's kernels need the CPU features named (checked at run time, never assumed at build
+ * time). On AArch64 the levels are portable and neon, which every AArch64 CPU has. */
 typedef enum tg_cpu_level {
     TG_CPU_PORTABLE = 0, /* plain C, runs anywhere */
     TG_CPU_AVX2 = 1,     /* x86-64 with AVX2 and FMA */
-    TG_CPU_AVX512 = 2    /* x86-64 with AVX-512 F and DQ (and AVX2, FMA) */
+    TG_CPU_AVX512 = 2,   /* x86-64 with AVX-512 F and DQ (and AVX2, FMA) */
+    TG_CPU_NEON = 3      /* AArch64 Advanced SIMD (NEON), part of every AArch64 CPU */
 } tg_cpu_level;
 
 /* Sets the number of threads products and other parallel kernels may use (the calling thread
@@ -45,14 +48,17 @@ int tg_set_threads(int n);
 int tg_get_threads(void);
 
 /* Chooses the kernels' instruction set. A level the CPU lacks is lowered to the best it has
- * (values out of the enum's range are clamped too), so the call never fails; it returns the
- * level now in effect. Pass TG_CPU_AVX512 to return to the best the machine supports. */
+ * (values out of the enum's range are clamped too), and a level of the other architecture
+ * (TG_CPU_NEON on x86-64, TG_CPU_AVX2 or TG_CPU_AVX512 on AArch64) gives the best this machine
+ * has, so the call never fails; it returns the level now in effect, which tells the caller
+ * whether it got what it asked for. Passing TG_CPU_AVX512 returns to the best the machine
+ * supports on either architecture. TG_CPU in the environment follows the same rules. */
 tg_cpu_level tg_set_cpu_level(tg_cpu_level level);
 /* The level in effect. */
 tg_cpu_level tg_get_cpu_level(void);
 /* The best level this CPU (and operating system) supports, whatever is in effect. */
 tg_cpu_level tg_cpu_best_level(void);
-/* "portable", "avx2" or "avx512"; "?" for a value outside the enum. A constant string. */
+/* "portable", "avx2", "avx512" or "neon"; "?" for a value outside the enum. A constant string. */
 const char *tg_cpu_level_name(tg_cpu_level level);
 
 TG_PUBLIC_END

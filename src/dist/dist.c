@@ -83,6 +83,7 @@ tg_status dist_wait_poll(tg_dist *d, dist_poll poll, void *ctx, char *what, doub
      * default (the thread's timer slack), and in a ring each exchange waits until both ranks
      * look: the wait asks for 1 us of slack and restores the thread's own afterwards. */
     nap_slack saved = precise_naps();
+    long nap_ns = 20000;
     for (long tries = 0;; tries++) {
         bool done = false;
         tg_status st = poll(d, ctx, &done, what, err);
@@ -109,7 +110,11 @@ tg_status dist_wait_poll(tg_dist *d, dist_poll poll, void *ctx, char *what, doub
             return broken(d, err, msg);
         }
         if (tries > 100) {
-            struct timespec nap = {0, 20000};
+            /* 20 us naps for the first millisecond; a wait that lasts longer is a peer that
+             * is descheduled or far behind, where each wake-up only costs CPU, so the naps
+             * then double, up to 1 ms. */
+            if (now - start > 1e-3) nap_ns = nap_ns < 500000 ? 2 * nap_ns : 1000000;
+            struct timespec nap = {0, nap_ns};
             nanosleep(&nap, NULL);
         }
     }

@@ -1,6 +1,7 @@
 /* update_f32.c: the optimisers' f32 update loops, instantiated from the update_f32.h template
- * for AVX-512, for AVX2 and with one-lane "vectors" (the portable path, which also finishes
- * every vector loop's tail), and the dispatchers that pick one by kern_cpu_level().
+ * for AVX-512, for AVX2, for NEON (AArch64) and with one-lane "vectors" (the portable path,
+ * which also finishes every vector loop's tail), and the dispatchers that pick one by
+ * kern_cpu_level().
  *
  * An update reads and writes about seven floats per parameter and does one or two divides and a
  * square root, so it is bound by memory bandwidth once vectorised; the scalar double-precision
@@ -62,6 +63,26 @@
 #define VSTORE         _mm256_storeu_ps
 #define VKEEP_GE(a, b) _mm256_blendv_ps(b, a, _mm256_cmp_ps(a, b, _CMP_GE_OQ))
 #include "update_f32.h"
+
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#define UPDATE_NEON 1
+
+/* ---- NEON: part of every AArch64 CPU, so no target attribute ---- */
+#define V              float32x4_t
+#define VL             4
+#define TARGET
+#define FN(name)       update_##name##_neon
+#define VADD           vaddq_f32
+#define VSUB           vsubq_f32
+#define VMUL           vmulq_f32
+#define VDIV           vdivq_f32
+#define VSQRT          vsqrtq_f32
+#define VSET1          vdupq_n_f32
+#define VLOAD          vld1q_f32
+#define VSTORE         vst1q_f32
+#define VKEEP_GE(a, b) vbslq_f32(vcgeq_f32(a, b), a, b)
+#include "update_f32.h"
 #endif
 
 /* Each update runs the widest loop the CPU level allows, then the one-lane loop over what is
@@ -78,6 +99,8 @@ void optim_sgd_f32_update(const optim_sgd_f32 *k, int64_t n, float *p, const flo
         done = update_sgd_avx512(k, n, p, g, buf);
     else if (cpu == TG_CPU_AVX2)
         done = update_sgd_avx2(k, n, p, g, buf);
+#elif defined(UPDATE_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) done = update_sgd_neon(k, n, p, g, buf);
 #endif
     update_sgd_scalar(k, n - done, p + done, g + done, skip(buf, done));
 }
@@ -91,6 +114,8 @@ void optim_adagrad_f32_update(const optim_adagrad_f32 *k, int64_t n, float *p, c
         done = update_adagrad_avx512(k, n, p, g, sum);
     else if (cpu == TG_CPU_AVX2)
         done = update_adagrad_avx2(k, n, p, g, sum);
+#elif defined(UPDATE_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) done = update_adagrad_neon(k, n, p, g, sum);
 #endif
     update_adagrad_scalar(k, n - done, p + done, g + done, sum + done);
 }
@@ -104,6 +129,8 @@ void optim_rmsprop_f32_update(const optim_rmsprop_f32 *k, int64_t n, float *p, c
         done = update_rmsprop_avx512(k, n, p, g, sq, mom, avg);
     else if (cpu == TG_CPU_AVX2)
         done = update_rmsprop_avx2(k, n, p, g, sq, mom, avg);
+#elif defined(UPDATE_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) done = update_rmsprop_neon(k, n, p, g, sq, mom, avg);
 #endif
     update_rmsprop_scalar(k, n - done, p + done, g + done, sq + done, skip(mom, done),
                           skip(avg, done));
@@ -118,6 +145,8 @@ void optim_adam_f32_update(const optim_adam_f32 *k, int64_t n, float *p, const f
         done = update_adam_avx512(k, n, p, g, m, v, vmax);
     else if (cpu == TG_CPU_AVX2)
         done = update_adam_avx2(k, n, p, g, m, v, vmax);
+#elif defined(UPDATE_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) done = update_adam_neon(k, n, p, g, m, v, vmax);
 #endif
     update_adam_scalar(k, n - done, p + done, g + done, m + done, v + done, skip(vmax, done));
 }

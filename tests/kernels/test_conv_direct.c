@@ -18,7 +18,7 @@
 #include "ops/kernels/conv.h"
 #include "test_util.h"
 
-static const tg_cpu_level levels[] = {TG_CPU_PORTABLE, TG_CPU_AVX2, TG_CPU_AVX512};
+static const tg_cpu_level levels[] = {TG_CPU_PORTABLE, TG_CPU_AVX2, TG_CPU_AVX512, TG_CPU_NEON};
 
 typedef struct conv_case {
     int64_t N, C, H, W, O, kh, kw;
@@ -103,9 +103,9 @@ static void run_case(int ci, tg_cpu_level level) {
     bool direct = kern_conv_direct_usable(TG_F32, &win);
     bool lanes = !direct && kern_conv_lanes_usable(TG_F32, &win, c->N);
     char path = direct ? 'd' : lanes ? 'l' : 'c';
-    ck_assert_msg(path == (level >= TG_CPU_AVX2 ? c->path : 'c'), "case %d takes path %c", ci,
+    ck_assert_msg(path == (level != TG_CPU_PORTABLE ? c->path : 'c'), "case %d takes path %c", ci,
                   path);
-    if (c->path == 'l' && level >= TG_CPU_AVX2) ck_assert(lanes);
+    if (c->path == 'l' && level != TG_CPU_PORTABLE) ck_assert(lanes);
     ck_assert(!kern_conv_direct_usable(TG_F64, &win));
     ck_assert(!kern_conv_lanes_usable(TG_F64, &win, c->N));
 
@@ -159,18 +159,16 @@ static void run_case(int ci, tg_cpu_level level) {
 START_TEST(test_direct_against_f64) {
     tg_cpu_level l = levels[_i / 2];
     tg_set_threads(1 + _i % 2);
-    if (l > tg_cpu_best_level()) return;
-    ck_assert_int_eq(tg_set_cpu_level(l), l);
+    if (!tg_test_enter_level(l)) return;
     for (int ci = 0; ci < (int)(sizeof cases / sizeof *cases); ci++) run_case(ci, l);
 }
 END_TEST
 
-/* What the direct path does not take, at AVX2 (_i 0) and AVX-512 (_i 1): other strides and
- * dilations, many taps, short rows. */
+/* What the direct path does not take, at AVX2 (_i 1), AVX-512 (_i 2) and NEON (_i 3): other
+ * strides and dilations, many taps, short rows. */
 START_TEST(test_direct_declines) {
-    tg_cpu_level l = _i ? TG_CPU_AVX512 : TG_CPU_AVX2;
-    if (tg_cpu_best_level() < l) return;
-    ck_assert_int_eq(tg_set_cpu_level(l), l);
+    tg_cpu_level l = levels[_i];
+    if (!tg_test_enter_level(l)) return;
     kern_window base = {1, 28, 28, 5, 5, 1, 1, 2, 2, 1, 1, 28, 28};
     ck_assert(kern_conv_direct_usable(TG_F32, &base));
     kern_window k = base;
@@ -182,7 +180,7 @@ START_TEST(test_direct_declines) {
     ck_assert(!kern_conv_direct_usable(TG_F32, &k));
     k = base, k.ow = 10;
     ck_assert(!kern_conv_direct_usable(TG_F32, &k));
-    /* Nor does either x86 path run at the portable level. */
+    /* Nor does either path run at the portable level. */
     tg_set_cpu_level(TG_CPU_PORTABLE);
     ck_assert(!kern_conv_direct_usable(TG_F32, &base));
     ck_assert(!kern_conv_lanes_usable(TG_F32, &base, 64));
@@ -194,7 +192,7 @@ static Suite *conv_direct_suite(void) {
     TCase *c = tcase_create("direct");
     tcase_set_timeout(c, 300);
     tcase_add_loop_test(c, test_direct_against_f64, 0, 2 * (int)(sizeof levels / sizeof *levels));
-    tcase_add_loop_test(c, test_direct_declines, 0, 2);
+    tcase_add_loop_test(c, test_direct_declines, 1, (int)(sizeof levels / sizeof *levels));
     suite_add_tcase(s, c);
     return s;
 }

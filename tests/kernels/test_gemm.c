@@ -232,13 +232,13 @@ static int check_size(tg_dtype dt, dims d, const layout *la, const layout *lb, i
     return n;
 }
 
-static const tg_cpu_level levels[] = {TG_CPU_PORTABLE, TG_CPU_AVX2, TG_CPU_AVX512};
+static const tg_cpu_level levels[] = {TG_CPU_PORTABLE, TG_CPU_AVX2, TG_CPU_AVX512, TG_CPU_NEON};
 
 /* Selects the loop iteration's level, or returns false (with a message) when the CPU lacks it. */
 static bool enter_level(int i) {
     tg_cpu_level want = levels[i];
-    if (want > tg_cpu_best_level()) {
-        printf("gemm: level %s skipped: this CPU supports at most %s\n", tg_cpu_level_name(want),
+    if (!tg_test_enter_level(want)) {
+        printf("gemm: level %s skipped: this CPU's best is %s\n", tg_cpu_level_name(want),
                tg_cpu_level_name(tg_cpu_best_level()));
         return false;
     }
@@ -610,6 +610,15 @@ START_TEST(test_cpu_level_clamps) {
     ck_assert_str_eq(tg_cpu_level_name(TG_CPU_PORTABLE), "portable");
     ck_assert_str_eq(tg_cpu_level_name(TG_CPU_AVX2), "avx2");
     ck_assert_str_eq(tg_cpu_level_name(TG_CPU_AVX512), "avx512");
+    ck_assert_str_eq(tg_cpu_level_name(TG_CPU_NEON), "neon");
+    /* The other architecture's levels give this machine's best. */
+#if defined(__aarch64__)
+    ck_assert_int_eq(tg_set_cpu_level(TG_CPU_AVX2), TG_CPU_NEON);
+    ck_assert_int_eq(tg_set_cpu_level(TG_CPU_AVX512), TG_CPU_NEON);
+    ck_assert_int_eq(best, TG_CPU_NEON);
+#else
+    ck_assert_int_eq(tg_set_cpu_level(TG_CPU_NEON), best);
+#endif
     ck_assert_str_eq(tg_cpu_level_name((tg_cpu_level)7), "?");
     printf("gemm: this CPU's best level is %s\n", tg_cpu_level_name(best));
 }
@@ -623,8 +632,12 @@ START_TEST(test_cpu_env) {
     tg_cpu_level want = TG_CPU_PORTABLE;
     if (strcmp(expect, "avx2") == 0) want = TG_CPU_AVX2;
     if (strcmp(expect, "avx512") == 0) want = TG_CPU_AVX512;
-    if (want > tg_cpu_best_level()) want = tg_cpu_best_level();
-    ck_assert_str_eq(tg_cpu_level_name(tg_get_cpu_level()), tg_cpu_level_name(want));
+    if (strcmp(expect, "neon") == 0) want = TG_CPU_NEON;
+    tg_cpu_level at_start = tg_get_cpu_level();
+    /* What the machine gives for that level (itself, or the best there is: avx2 on ARM gives
+     * neon), as tg_set_cpu_level documents; the environment must follow the same rule. */
+    want = tg_set_cpu_level(want);
+    ck_assert_str_eq(tg_cpu_level_name(at_start), tg_cpu_level_name(want));
 }
 END_TEST
 

@@ -63,7 +63,8 @@ END_TEST
 START_TEST(causal_attention_levels_and_threads) {
     tg_cpu_level best = tg_get_cpu_level();
     int threads = tg_get_threads();
-    for (int lv = TG_CPU_PORTABLE; lv <= (int)best; lv++) {
+    for (int lv = TG_CPU_PORTABLE; lv < TG_TEST_N_LEVELS; lv++) {
+        if (!tg_test_enter_level((tg_cpu_level)lv)) continue;
         float first[120];
         for (int n = 1; n <= 2; n++) {
             tg_set_cpu_level((tg_cpu_level)lv);

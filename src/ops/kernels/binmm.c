@@ -96,7 +96,7 @@ const binmm_impl *kern_binmm_impl(void) {
                    : &binmm_avx512_nopopcnt;
     case TG_CPU_AVX2:
         return &binmm_avx2;
-    case TG_CPU_PORTABLE:
+    default: /* portable */
         break;
     }
 #endif

@@ -1,12 +1,13 @@
-/* conv_direct.c: 2-D convolution straight from the image, without im2col, for f32 on AVX-512
- * or AVX2 at stride 1 and dilation 1 with few input channels per group (a network's first
+/* conv_direct.c: 2-D convolution straight from the image, without im2col, for f32 on AVX-512,
+ * AVX2 or NEON at stride 1 and dilation 1 with few input channels per group (a network's first
  * layer: with one input channel the columns would be kh kw floats per pixel, written and read
  * once each). The forward and the weight gradient; the input gradient stays on the column
  * path. The kernels are written once (conv_direct_simd.h) and instantiated here per level.
  *
  * Invariant: outputs are walked in strips of up to one vector of consecutive columns of one
- * row (16 at AVX-512, 8 at AVX2), and every load and store of a strip is masked to its length,
- * so nothing outside the (padded) images, the output gradient or the output is touched. */
+ * row (16 at AVX-512, 8 at AVX2, 4 at NEON), and every load and store of a strip is masked to
+ * its length, so nothing outside the (padded) images, the output gradient or the output is
+ * touched. */
 #include <string.h>
 
 #include "conv.h"
@@ -17,7 +18,12 @@
 #include <immintrin.h>
 
 #include "avx2_util.h"
-#define DIRECT_X86 1
+#define DIRECT_X86  1
+#define DIRECT_SIMD 1
+#elif defined(__aarch64__)
+#include "neon_util.h"
+#define DIRECT_NEON 1
+#define DIRECT_SIMD 1
 #endif
 
 /* Up to how many taps (C kh kw) the direct path is used, and from how many output columns (a
@@ -28,8 +34,8 @@ enum { TB_MAX = 5 }; /* the most taps a weight-gradient block takes, at any leve
 enum { DIRECT_PAR_MIN = 1 << 18 };
 
 bool kern_conv_direct_usable(tg_dtype dtype, const kern_window *g) {
-#ifdef DIRECT_X86
-    return dtype == TG_F32 && kern_cpu_level() >= TG_CPU_AVX2 && g->sh == 1 && g->sw == 1 &&
+#ifdef DIRECT_SIMD
+    return dtype == TG_F32 && kern_cpu_level() != TG_CPU_PORTABLE && g->sh == 1 && g->sw == 1 &&
            g->dh == 1 && g->dw == 1 && g->C * g->kh * g->kw <= DIRECT_MAX_TAPS &&
            g->ow >= DIRECT_MIN_OW;
 #else
@@ -136,17 +142,58 @@ typedef struct fwd_job {
 #include "conv_direct_simd.h"
 #endif
 
-/* Only reached after kern_conv_direct_usable said yes, so the CPU has AVX2 at least; AVX-512
- * when the level in effect is AVX-512 now (it may have changed since, between two threads). */
-static bool use_avx512(void) { return kern_cpu_level() >= TG_CPU_AVX512; }
+#ifdef DIRECT_NEON
+/* 32 registers of 4 floats: the blocks of AVX-512, which has as many. */
+#define TARGET
+#define FN(name)         direct_##name##_neon
+#define V                float32x4_t
+#define VL               4
+#define MASK             int
+#define MASK_FIRST(n)    (n)
+#define VLOAD            vld1q_f32
+#define VSTORE           vst1q_f32
+#define VLOADM(p, m)     kern_neon_load_first_f32(p, m)
+#define VSTOREN(p, n, v) kern_neon_store_first_f32(p, n, v)
+#define VSET1            vdupq_n_f32
+#define VZERO()          vdupq_n_f32(0.0f)
+#define VFMA(a, b, c)    vfmaq_f32(c, a, b)
+#define VHSUM            vaddvq_f32
+#define D_FOB            8
+#define D_WOB            4
+#define D_WTB            5
+#include "conv_direct_simd.h"
+#endif
+
+#ifdef DIRECT_SIMD
+/* One level's kernels. Only reached after kern_conv_direct_usable said yes, so the CPU has a
+ * vector level; on x86 the AVX-512 kernels when that is the level in effect now (it may have
+ * changed since, between two threads), else the AVX2 ones. */
+typedef struct direct_kernels {
+    int64_t fob; /* D_FOB of the level's forward */
+    void (*fwd_task)(void *, int64_t);
+    void (*wgrad_images)(const kern_window *, int64_t, int64_t, const float *, int64_t,
+                         const float *, int64_t, float *);
+} direct_kernels;
+
+static const direct_kernels *level_kernels(void) {
+#ifdef DIRECT_X86
+    static const direct_kernels avx512 = {8, direct_fwd_task_avx512, direct_wgrad_images_avx512};
+    static const direct_kernels avx2 = {6, direct_fwd_task_avx2, direct_wgrad_images_avx2};
+    return kern_cpu_level() == TG_CPU_AVX512 ? &avx512 : &avx2;
+#else
+    static const direct_kernels neon = {8, direct_fwd_task_neon, direct_wgrad_images_neon};
+    return &neon;
+#endif
+}
+#endif
 
 void kern_conv_direct_forward(const kern_window *g, int64_t N, int64_t O, const float *x,
                               int64_t x_is, const float *w, float *pad, float *wpk, float *y,
                               int64_t y_is) {
-#ifdef DIRECT_X86
+#ifdef DIRECT_SIMD
     int64_t taps = g->C * g->kh * g->kw;
-    bool wide = use_avx512();
-    int64_t fob = wide ? 8 : 6; /* D_FOB of the level's kernels */
+    const direct_kernels *lk = level_kernels();
+    int64_t fob = lk->fob;
     /* Weights block by block, tap-major within a block, for broadcasts from consecutive floats. */
     for (int64_t o0 = 0; o0 < O; o0 += fob) {
         int64_t ob = O - o0 < fob ? O - o0 : fob;
@@ -154,7 +201,7 @@ void kern_conv_direct_forward(const kern_window *g, int64_t N, int64_t O, const 
             for (int64_t o = 0; o < ob; o++) wpk[o0 * taps + t * ob + o] = w[(o0 + o) * taps + t];
     }
     fwd_job j = {g, O, x, x_is, g->ph || g->pw ? pad : NULL, wpk, y, y_is};
-    void (*task)(void *, int64_t) = wide ? direct_fwd_task_avx512 : direct_fwd_task_avx2;
+    void (*task)(void *, int64_t) = lk->fwd_task;
     int threads = kern_threads();
     if (threads > 1 && N > 1 && N * O * g->oh * g->ow * taps >= DIRECT_PAR_MIN)
         kern_parallel_for(N, threads, task, &j);
@@ -176,7 +223,7 @@ typedef struct wgrad_job {
     int64_t gy_is;
     float *parts; /* n_parts blocks of O taps sums */
     int64_t n_parts;
-    bool wide; /* AVX-512 kernels, else AVX2 */
+    const void *kernels; /* the level's direct_kernels; NULL without a vector level */
 } wgrad_job;
 
 static void wgrad_task(void *ctx, int64_t part) {
@@ -195,12 +242,9 @@ static void wgrad_task(void *ctx, int64_t part) {
         x = j->pad + n0 * g->C * hp * wp;
         x_is = g->C * hp * wp;
     }
-#ifdef DIRECT_X86
-    const float *gy = j->gy + n0 * j->gy_is;
-    if (j->wide)
-        direct_wgrad_images_avx512(g, j->O, n1 - n0, x, x_is, gy, j->gy_is, acc);
-    else
-        direct_wgrad_images_avx2(g, j->O, n1 - n0, x, x_is, gy, j->gy_is, acc);
+#ifdef DIRECT_SIMD
+    const direct_kernels *lk = j->kernels;
+    lk->wgrad_images(g, j->O, n1 - n0, x, x_is, j->gy + n0 * j->gy_is, j->gy_is, acc);
 #else
     (void)x, (void)x_is;
 #endif
@@ -212,7 +256,10 @@ void kern_conv_direct_weight_grad(const kern_window *g, int64_t N, int64_t O, co
     int64_t taps = g->C * g->kh * g->kw;
     if (n_parts < 1) n_parts = 1;
     wgrad_job j = {g,     N,  O,       x, x_is, g->ph || g->pw ? pad : NULL, gy, gy_is, parts,
-                   n_parts, use_avx512()};
+                   n_parts, NULL};
+#ifdef DIRECT_SIMD
+    j.kernels = level_kernels();
+#endif
     if (n_parts > 1 && N * O * g->oh * g->ow * taps >= DIRECT_PAR_MIN)
         kern_parallel_for(n_parts, (int)n_parts, wgrad_task, &j);
     else

@@ -1,9 +1,9 @@
 /* conv_lanes.c: 2-D convolution with one image in each lane of a vector (16 images per AVX-512
- * vector, 8 per AVX2 one), for f32 at stride 1 and dilation 1: the forward and both gradients
- * of layers whose rows are too short to fill vectors along a row (LeNet's second layer: 10
- * output columns, 150 taps). Images are packed (zero-padded) as [group][channel][row][column]
- * [lane], so every multiply-add uses all lanes whatever the image size, and no im2col columns
- * are made. The kernels are written once (conv_lanes_simd.h) and instantiated here per level.
+ * vector, 8 per AVX2 one, 4 per NEON one), for f32 at stride 1 and dilation 1: the forward and
+ * both gradients of layers whose rows are too short to fill vectors along a row (LeNet's second
+ * layer: 10 output columns, 150 taps). Images are packed (zero-padded) as [group][channel][row]
+ * [column][lane], so every multiply-add uses all lanes whatever the image size, and no im2col
+ * columns are made. The kernels are written once (conv_lanes_simd.h) and instantiated here per level.
  *
  * Invariant: lanes past the last image hold zeros in the packed input and output gradient, so
  * they add nothing to a weight gradient, and their outputs are never unpacked. */
@@ -17,7 +17,12 @@
 #include <immintrin.h>
 
 #include "avx2_util.h"
-#define LANES_X86 1
+#define LANES_X86  1
+#define LANES_SIMD 1
+#elif defined(__aarch64__)
+#include "neon_util.h"
+#define LANES_NEON 1
+#define LANES_SIMD 1
 #endif
 
 /* The most images per vector at any level: the scratch is sized for groups of this many, which
@@ -34,8 +39,8 @@ static int64_t padded_w(const kern_window *g) { return g->ow + g->kw - 1; }
 static int64_t max_groups(int64_t N) { return (N + L_MAX - 1) / L_MAX; }
 
 bool kern_conv_lanes_usable(tg_dtype dtype, const kern_window *g, int64_t N) {
-#ifdef LANES_X86
-    return dtype == TG_F32 && kern_cpu_level() >= TG_CPU_AVX2 && g->sh == 1 && g->sw == 1 &&
+#ifdef LANES_SIMD
+    return dtype == TG_F32 && kern_cpu_level() != TG_CPU_PORTABLE && g->sh == 1 && g->sw == 1 &&
            g->dh == 1 && g->dw == 1 && N >= L_MAX / 2 && g->C * g->kh * g->kw <= LANES_MAX_TAPS &&
            g->C * padded_h(g) * padded_w(g) * L_MAX * (int64_t)sizeof(float) <=
                LANES_MAX_GROUP_BYTES;
@@ -194,9 +199,48 @@ AVX2 static inline void transpose8(__m256 r[8]) {
 #include "conv_lanes_simd.h"
 #endif
 
+#ifdef LANES_NEON
+/* The 4 x 4 transpose: lanes of pairs of rows interleaved, then the halves recombined. */
+static inline void transpose4(float32x4_t r[4]) {
+    float32x4x2_t a = vtrnq_f32(r[0], r[1]), b = vtrnq_f32(r[2], r[3]);
+    r[0] = vcombine_f32(vget_low_f32(a.val[0]), vget_low_f32(b.val[0]));
+    r[1] = vcombine_f32(vget_low_f32(a.val[1]), vget_low_f32(b.val[1]));
+    r[2] = vcombine_f32(vget_high_f32(a.val[0]), vget_high_f32(b.val[0]));
+    r[3] = vcombine_f32(vget_high_f32(a.val[1]), vget_high_f32(b.val[1]));
+}
+
+/* 32 registers, as AVX-512 has: its register blocks. */
+#define TARGET
+#define FN(name)         lanes_##name##_neon
+#define V                float32x4_t
+#define VL               4
+#define MASK             int
+#define MASK_FIRST(n)    (n)
+#define VLOAD            vld1q_f32
+#define VSTORE           vst1q_f32
+#define VLOADM(p, m)     kern_neon_load_first_f32(p, m)
+#define VSTOREN(p, n, v) kern_neon_store_first_f32(p, n, v)
+#define VSET1            vdupq_n_f32
+#define VZERO()          vdupq_n_f32(0.0f)
+#define VFMA(a, b, c)    vfmaq_f32(c, a, b)
+#define VADD             vaddq_f32
+#define VHSUM            vaddvq_f32
+#define TRANSPOSE        transpose4
+#define VREGS            32
+#define L_FOB            4
+#define L_FPB            6
+#define L_WOB            4
+#define L_WTB            5
+#define L_ITB            4
+#define L_IPB            6
+#include "conv_lanes_simd.h"
+#endif
+
+#ifdef LANES_X86
 /* Only reached after kern_conv_lanes_usable said yes, so the CPU has AVX2 at least; the
  * AVX-512 kernels when that is the level in effect now. */
 static bool use_avx512(void) { return kern_cpu_level() >= TG_CPU_AVX512; }
+#endif
 
 void kern_conv_lanes_forward(const kern_window *g, int64_t N, int64_t O, const float *x,
                              int64_t x_is, const float *w, float *wpk, float *xp, float *yp,
@@ -206,6 +250,8 @@ void kern_conv_lanes_forward(const kern_window *g, int64_t N, int64_t O, const f
         lanes_forward_avx512(g, N, O, x, x_is, w, wpk, xp, yp, y, y_is);
     else
         lanes_forward_avx2(g, N, O, x, x_is, w, wpk, xp, yp, y, y_is);
+#elif defined(LANES_NEON)
+    lanes_forward_neon(g, N, O, x, x_is, w, wpk, xp, yp, y, y_is);
 #else
     (void)g, (void)N, (void)O, (void)x, (void)x_is, (void)w, (void)wpk, (void)xp, (void)yp;
     (void)y, (void)y_is;
@@ -220,6 +266,8 @@ void kern_conv_lanes_weight_grad(const kern_window *g, int64_t N, int64_t O, con
         lanes_weight_grad_avx512(g, N, O, x, x_is, gy, gy_is, xp, gp, gw);
     else
         lanes_weight_grad_avx2(g, N, O, x, x_is, gy, gy_is, xp, gp, gw);
+#elif defined(LANES_NEON)
+    lanes_weight_grad_neon(g, N, O, x, x_is, gy, gy_is, xp, gp, gw);
 #else
     (void)g, (void)N, (void)O, (void)x, (void)x_is, (void)gy, (void)gy_is, (void)xp, (void)gp;
     (void)gw;
@@ -234,6 +282,8 @@ void kern_conv_lanes_input_grad(const kern_window *g, int64_t N, int64_t O, cons
         lanes_input_grad_avx512(g, N, O, gy, gy_is, w, wpk, gp, dxp, dx, dx_is);
     else
         lanes_input_grad_avx2(g, N, O, gy, gy_is, w, wpk, gp, dxp, dx, dx_is);
+#elif defined(LANES_NEON)
+    lanes_input_grad_neon(g, N, O, gy, gy_is, w, wpk, gp, dxp, dx, dx_is);
 #else
     (void)g, (void)N, (void)O, (void)gy, (void)gy_is, (void)w, (void)wpk, (void)gp, (void)dxp;
     (void)dx, (void)dx_is;

@@ -1,6 +1,8 @@
 /* cpu.c: run-time detection of AVX2/FMA and AVX-512, and the forced level (TG_CPU or
- * tg_set_cpu_level). The library is built for baseline x86-64; only functions marked with a
- * target attribute use wider instructions, and they are reached only through this check. */
+ * tg_set_cpu_level). On x86-64 the library is built for the baseline; only functions marked
+ * with a target attribute use wider instructions, and they are reached only through this
+ * check. On AArch64, NEON (Advanced SIMD) is part of the baseline, so the neon level is always
+ * there and only TG_CPU=portable (or tg_set_cpu_level) can turn it off. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -21,14 +23,23 @@ static tg_cpu_level detect(void) {
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
     return avx512 ? TG_CPU_AVX512 : avx2 ? TG_CPU_AVX2 : TG_CPU_PORTABLE;
+#elif defined(__aarch64__)
+    return TG_CPU_NEON;
 #else
     return TG_CPU_PORTABLE;
 #endif
 }
 
+/* The level to use when `level` is asked for: itself when this machine runs it, portable for
+ * anything below, otherwise the best this machine has (a level above it, out of the enum, or
+ * of the other architecture, whose kernels are not even compiled in). */
 static tg_cpu_level clamp(int level) {
-    if (level < TG_CPU_PORTABLE) return TG_CPU_PORTABLE;
+    if (level <= TG_CPU_PORTABLE) return TG_CPU_PORTABLE;
+#if defined(__aarch64__)
+    return best_level;
+#else
     return level > (int)best_level ? best_level : (tg_cpu_level)level;
+#endif
 }
 
 static void init(void) {
@@ -39,6 +50,7 @@ static void init(void) {
     if (env && strcmp(env, "portable") == 0) want = TG_CPU_PORTABLE;
     if (env && strcmp(env, "avx2") == 0) want = TG_CPU_AVX2;
     if (env && strcmp(env, "avx512") == 0) want = TG_CPU_AVX512;
+    if (env && strcmp(env, "neon") == 0) want = TG_CPU_NEON;
     atomic_store(&level_in_effect, (int)clamp((int)want));
 }
 

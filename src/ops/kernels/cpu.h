@@ -12,7 +12,8 @@
 tg_cpu_level kern_cpu_level(void);
 /* The best level the machine supports. */
 tg_cpu_level kern_cpu_best(void);
-/* Sets the level in effect, clamped to [TG_CPU_PORTABLE, kern_cpu_best()]; returns it. */
+/* Sets the level in effect, clamped as tg_set_cpu_level documents: never a level this
+ * machine cannot run; returns it. */
 tg_cpu_level kern_cpu_set_level(tg_cpu_level level);
 
 #endif

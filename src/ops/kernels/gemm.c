@@ -1,5 +1,5 @@
 /* gemm.c: the matrix product C = A B on strided operands: path choice, threading, packing and
- * the GotoBLAS/BLIS loop nest around the micro-kernels of gemm_{portable,avx2,avx512}.c.
+ * the GotoBLAS/BLIS loop nest around the micro-kernels of gemm_{portable,avx2,avx512,neon}.c.
  *
  * Invariants: C is written, never accumulated into (K = 0 gives zeros); A and B are read only
  * through their strides (a transposed view costs no copy); nothing here fails: when packing
@@ -39,6 +39,9 @@ static const gemm_impl *select_impl(tg_dtype dtype) {
         return dtype == TG_F32 ? &gemm_avx512_f32 : &gemm_avx512_f64;
     case TG_CPU_AVX2:
         return dtype == TG_F32 ? &gemm_avx2_f32 : &gemm_avx2_f64;
+#elif defined(__aarch64__)
+    case TG_CPU_NEON:
+        return dtype == TG_F32 ? &gemm_neon_f32 : &gemm_neon_f64;
 #endif
     default:
         return dtype == TG_F32 ? &gemm_portable_f32 : &gemm_portable_f64;

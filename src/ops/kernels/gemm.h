@@ -1,5 +1,5 @@
 /* gemm.h: what the GEMM driver (gemm.c) and its per-instruction-set kernels (gemm_portable.c,
- * gemm_avx2.c, gemm_avx512.c) share. Private to src/ops/kernels and its tests.
+ * gemm_avx2.c, gemm_avx512.c, gemm_neon.c) share. Private to src/ops/kernels and its tests.
  *
  * Packed layouts (GotoBLAS/BLIS): an A panel holds mr rows of a kc-long slice, k-major
  * (a[k*mr + r]); a B panel holds nr columns, k-major (b[k*nr + j]). Rows or columns beyond the
@@ -64,6 +64,9 @@ extern const gemm_impl gemm_portable_f32, gemm_portable_f64;
 #if defined(__x86_64__) || defined(__i386__)
 extern const gemm_impl gemm_avx2_f32, gemm_avx2_f64;
 extern const gemm_impl gemm_avx512_f32, gemm_avx512_f64;
+#endif
+#if defined(__aarch64__)
+extern const gemm_impl gemm_neon_f32, gemm_neon_f64;
 #endif
 
 /* The portable direct product, any strides (gemm_portable.c); also the fallback when no

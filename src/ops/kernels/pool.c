@@ -19,6 +19,9 @@
 
 #include "avx2_util.h"
 #define POOL_X86 1
+#elif defined(__aarch64__)
+#include "neon_util.h"
+#define POOL_NEON 1
 #endif
 
 /* The taps [*lo, *hi) of a window that starts at `start` and steps by d (>= 1) over k taps
@@ -258,10 +261,11 @@ POOL2_FUNCS(float)
 POOL2_FUNCS(double)
 
 #ifdef POOL_X86
+/* ---- AVX-512: 16 outputs a vector, masks are 16-bit mask registers ---- */
 #define POOL_AVX512 __attribute__((target("avx512f")))
 /* The 2n (1 <= n <= 16) floats from p as the n even-placed (*e) and n odd-placed (*o) ones, in
  * the first n lanes; nothing past p[2n - 1] is read. */
-POOL_AVX512 static inline void pool2_split(const float *p, int n, __m512 *e, __m512 *o) {
+POOL_AVX512 static inline void pool2_split16(const float *p, int n, __m512 *e, __m512 *o) {
     __mmask16 m1 = (__mmask16)(n >= 8 ? 0xffffu : (1u << (2 * n)) - 1);
     __mmask16 m2 = (__mmask16)(n > 8 ? (1u << (2 * n - 16)) - 1 : 0u);
     __m512 v0 = _mm512_maskz_loadu_ps(m1, p), v1 = _mm512_maskz_loadu_ps(m2, p + 16);
@@ -272,7 +276,7 @@ POOL_AVX512 static inline void pool2_split(const float *p, int n, __m512 *e, __m
 }
 
 /* The inverse: stores e and o interleaved as 2n floats at p. */
-POOL_AVX512 static inline void pool2_join(float *p, int n, __m512 e, __m512 o) {
+POOL_AVX512 static inline void pool2_join16(float *p, int n, __m512 e, __m512 o) {
     __mmask16 m1 = (__mmask16)(n >= 8 ? 0xffffu : (1u << (2 * n)) - 1);
     __mmask16 m2 = (__mmask16)(n > 8 ? (1u << (2 * n - 16)) - 1 : 0u);
     __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -283,102 +287,38 @@ POOL_AVX512 static inline void pool2_join(float *p, int n, __m512 e, __m512 o) {
 
 /* Lanes where v replaces best in the scan: larger, or the first NaN. With best a number that
  * is "not v <= best" (true when v is NaN); a NaN best is never replaced. */
-POOL_AVX512 static inline __mmask16 pool2_take(__m512 v, __m512 best) {
+POOL_AVX512 static inline __mmask16 pool2_take16(__m512 v, __m512 best) {
     return _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(best, best, _CMP_ORD_Q), v, best,
                                    _CMP_NLE_UQ);
 }
 
-/* The windows of output columns [ox0, ox0 + n) of rows r0, r1: the masks of lanes whose final
- * selection is b, c and d (the rest select a), and the selected values. */
-POOL_AVX512 static inline __m512 pool2_select(const float *r0, const float *r1, int n,
-                                              __mmask16 *kb, __mmask16 *kc, __mmask16 *kd) {
-    __m512 a, b, c, d;
-    pool2_split(r0, n, &a, &b);
-    pool2_split(r1, n, &c, &d);
-    __mmask16 mb = pool2_take(b, a);
-    __m512 best = _mm512_mask_blend_ps(mb, a, b);
-    __mmask16 mc = pool2_take(c, best);
-    best = _mm512_mask_blend_ps(mc, best, c);
-    __mmask16 md = pool2_take(d, best);
-    *kd = md;
-    *kc = (__mmask16)(mc & ~md);
-    *kb = (__mmask16)(mb & ~mc & ~md);
-    return _mm512_mask_blend_ps(md, best, d);
-}
+#define V                 __m512
+#define M                 __mmask16
+#define VL                16
+#define TARGET            POOL_AVX512
+#define FN(name)          pool2_##name##_avx512
+#define VLOADN(p, n)      _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
+#define VSTOREN(p, n, v)  _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
+#define VSPLIT            pool2_split16
+#define VJOIN             pool2_join16
+#define VTAKE             pool2_take16
+#define VBLEND(m, a, b)   _mm512_mask_blend_ps(m, a, b)
+#define VKEEP(m, v)       _mm512_maskz_mov_ps(m, v)
+#define VDROP(m, v)       _mm512_maskz_mov_ps((__mmask16) ~(m), v)
+#define MOR(a, b)         ((__mmask16)((a) | (b)))
+#define MANDNOT(a, b)     ((__mmask16)((a) & ~(b)))
+#define MBITS(m)          ((unsigned)(m))
+#define MUNBITS(bits)     ((__mmask16)(bits))
+#include "pool2_simd.h"
 
-POOL_AVX512 static void pool2_gather_avx512(const kern_window *g, const float *x,
-                                            const float *src, float *out, uint16_t *sel) {
-    for (int64_t c = 0; c < g->C; c++) {
-        const float *px = x + c * g->H * g->W, *ps = src + c * g->H * g->W;
-        for (int64_t oy = 0; oy < g->oh; oy++) {
-            int64_t r = 2 * oy * g->W;
-            for (int64_t ox0 = 0; ox0 < g->ow; ox0 += 16) {
-                int n = g->ow - ox0 < 16 ? (int)(g->ow - ox0) : 16;
-                __mmask16 kb, kc, kd;
-                __m512 v = pool2_select(px + r + 2 * ox0, px + r + g->W + 2 * ox0, n, &kb, &kc,
-                                        &kd);
-                if (src != x) {
-                    __m512 a, b, cc, d;
-                    pool2_split(ps + r + 2 * ox0, n, &a, &b);
-                    pool2_split(ps + r + g->W + 2 * ox0, n, &cc, &d);
-                    v = _mm512_mask_blend_ps(kb, a, b);
-                    v = _mm512_mask_blend_ps(kc, v, cc);
-                    v = _mm512_mask_blend_ps(kd, v, d);
-                }
-                _mm512_mask_storeu_ps(out + ox0, (__mmask16)((1u << n) - 1), v);
-                if (sel) {
-                    uint16_t *m = sel + 3 * (ox0 / 16);
-                    m[0] = kb, m[1] = kc, m[2] = kd;
-                }
-            }
-            out += g->ow;
-            if (sel) sel += choice_row(g);
-        }
-    }
-}
-
-/* With sel the choices are read from it (x is not used), else made from x. */
-POOL_AVX512 static void pool2_scatter_avx512(const kern_window *g, const float *x,
-                                             const uint16_t *sel, const float *grad,
-                                             float *out) {
-    for (int64_t c = 0; c < g->C; c++) {
-        float *po = out + c * g->H * g->W;
-        for (int64_t oy = 0; oy < g->oh; oy++) {
-            int64_t r = 2 * oy * g->W;
-            for (int64_t ox0 = 0; ox0 < g->ow; ox0 += 16) {
-                int n = g->ow - ox0 < 16 ? (int)(g->ow - ox0) : 16;
-                __mmask16 kb, kc, kd, all = (__mmask16)((1u << n) - 1);
-                if (sel) {
-                    const uint16_t *m = sel + 3 * (ox0 / 16);
-                    kb = m[0], kc = m[1], kd = m[2];
-                } else {
-                    const float *px = x + c * g->H * g->W;
-                    pool2_select(px + r + 2 * ox0, px + r + g->W + 2 * ox0, n, &kb, &kc, &kd);
-                }
-                __m512 gv = _mm512_maskz_loadu_ps(all, grad + ox0);
-                __mmask16 ka = (__mmask16)~(kb | kc | kd);
-                pool2_join(po + r + 2 * ox0, n, _mm512_maskz_mov_ps(ka, gv),
-                           _mm512_maskz_mov_ps(kb, gv));
-                pool2_join(po + r + g->W + 2 * ox0, n, _mm512_maskz_mov_ps(kc, gv),
-                           _mm512_maskz_mov_ps(kd, gv));
-            }
-            grad += g->ow;
-            if (sel) sel += choice_row(g);
-            if (g->W & 1) po[r + g->W - 1] = po[r + 2 * g->W - 1] = 0;
-        }
-        if (g->H & 1) memset(po + (g->H - 1) * g->W, 0, (size_t)g->W * sizeof(float));
-    }
-}
+/* ---- AVX2: 8 outputs a vector, two per chunk of the choices' format; masks are vectors of
+ * all-ones or all-zero lanes ---- */
 #define POOL_AVX2 __attribute__((target("avx2,fma")))
-/* The AVX2 forms take 8 outputs at a time, two per chunk of the choices' format, each half's
- * masks landing in its byte of the chunk's 16-bit masks, so the recorded choices are the same
- * as at the other levels. Masks are vectors of all-ones or all-zero lanes. */
 POOL_AVX2 static inline __m256i pool2_first8(int n) { /* the first n (0 <= n <= 8) lanes */
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* The 2n (1 <= n <= 8) floats from p as the n even-placed (*e) and n odd-placed (*o) ones, in
- * the first n lanes; nothing past p[2n - 1] is read. */
+/* As pool2_split16, for 1 <= n <= 8. */
 POOL_AVX2 static inline void pool2_split8(const float *p, int n, __m256 *e, __m256 *o) {
     __m256 v0, v1;
     if (n == 8) {
@@ -402,107 +342,124 @@ POOL_AVX2 static inline void pool2_join8(float *p, int n, __m256 e, __m256 o) {
     if (n > 4) kern_avx2_store_first(p + 8, 2 * n - 8, v1);
 }
 
-/* Lanes where v replaces best in the scan (as pool2_take). */
+/* Lanes where v replaces best in the scan (as pool2_take16). */
 POOL_AVX2 static inline __m256 pool2_take8(__m256 v, __m256 best) {
     return _mm256_and_ps(_mm256_cmp_ps(best, best, _CMP_ORD_Q), _mm256_cmp_ps(v, best, _CMP_NLE_UQ));
 }
 
-/* As pool2_select, for output columns [ox0, ox0 + n), n <= 8. */
-POOL_AVX2 static inline __m256 pool2_select8(const float *r0, const float *r1, int n, __m256 *kb,
-                                             __m256 *kc, __m256 *kd) {
-    __m256 a, b, c, d;
-    pool2_split8(r0, n, &a, &b);
-    pool2_split8(r1, n, &c, &d);
-    __m256 mb = pool2_take8(b, a);
-    __m256 best = _mm256_blendv_ps(a, b, mb);
-    __m256 mc = pool2_take8(c, best);
-    best = _mm256_blendv_ps(best, c, mc);
-    __m256 md = pool2_take8(d, best);
-    *kd = md;
-    *kc = _mm256_andnot_ps(md, mc);
-    *kb = _mm256_andnot_ps(_mm256_or_ps(mc, md), mb);
-    return _mm256_blendv_ps(best, d, md);
-}
-
-/* The mask of the 8 outputs from bit `shift` of a recorded 16-bit mask. */
-POOL_AVX2 static inline __m256 pool2_unbits8(unsigned bits, int shift) {
+/* The mask of 8 outputs from the low 8 bits of `bits`. */
+POOL_AVX2 static inline __m256 pool2_unbits8(unsigned bits) {
     __m256i b = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    __m256i v = _mm256_and_si256(_mm256_set1_epi32((int)((bits >> shift) & 0xffu)), b);
+    __m256i v = _mm256_and_si256(_mm256_set1_epi32((int)(bits & 0xffu)), b);
     return _mm256_castsi256_ps(_mm256_cmpeq_epi32(v, b));
 }
 
-POOL_AVX2 static void pool2_gather_avx2(const kern_window *g, const float *x, const float *src,
-                                        float *out, uint16_t *sel) {
-    for (int64_t c = 0; c < g->C; c++) {
-        const float *px = x + c * g->H * g->W, *ps = src + c * g->H * g->W;
-        for (int64_t oy = 0; oy < g->oh; oy++) {
-            int64_t r = 2 * oy * g->W;
-            for (int64_t ox0 = 0; ox0 < g->ow; ox0 += 8) {
-                int n = g->ow - ox0 < 8 ? (int)(g->ow - ox0) : 8;
-                __m256 kb, kc, kd;
-                __m256 v = pool2_select8(px + r + 2 * ox0, px + r + g->W + 2 * ox0, n, &kb, &kc,
-                                         &kd);
-                if (src != x) {
-                    __m256 a, b, cc, d;
-                    pool2_split8(ps + r + 2 * ox0, n, &a, &b);
-                    pool2_split8(ps + r + g->W + 2 * ox0, n, &cc, &d);
-                    v = _mm256_blendv_ps(a, b, kb);
-                    v = _mm256_blendv_ps(v, cc, kc);
-                    v = _mm256_blendv_ps(v, d, kd);
-                }
-                kern_avx2_store_first(out + ox0, n, v);
-                if (sel) {
-                    uint16_t *m = sel + 3 * (ox0 / 16);
-                    int sh = (int)(ox0 % 16);
-                    unsigned b = (unsigned)_mm256_movemask_ps(kb) << sh;
-                    unsigned cm = (unsigned)_mm256_movemask_ps(kc) << sh;
-                    unsigned dm = (unsigned)_mm256_movemask_ps(kd) << sh;
-                    if (sh == 0)
-                        m[0] = (uint16_t)b, m[1] = (uint16_t)cm, m[2] = (uint16_t)dm;
-                    else
-                        m[0] |= (uint16_t)b, m[1] |= (uint16_t)cm, m[2] |= (uint16_t)dm;
-                }
-            }
-            out += g->ow;
-            if (sel) sel += choice_row(g);
-        }
+#define V                 __m256
+#define M                 __m256
+#define VL                8
+#define TARGET            POOL_AVX2
+#define FN(name)          pool2_##name##_avx2
+#define VLOADN(p, n)      _mm256_maskload_ps(p, pool2_first8(n))
+#define VSTOREN(p, n, v)  kern_avx2_store_first(p, n, v)
+#define VSPLIT            pool2_split8
+#define VJOIN             pool2_join8
+#define VTAKE             pool2_take8
+#define VBLEND(m, a, b)   _mm256_blendv_ps(a, b, m)
+#define VKEEP(m, v)       _mm256_and_ps(m, v)
+#define VDROP(m, v)       _mm256_andnot_ps(m, v)
+#define MOR               _mm256_or_ps
+#define MANDNOT(a, b)     _mm256_andnot_ps(b, a)
+#define MBITS(m)          ((unsigned)_mm256_movemask_ps(m))
+#define MUNBITS(bits)     pool2_unbits8(bits)
+#include "pool2_simd.h"
+#endif
+
+#ifdef POOL_NEON
+/* ---- NEON: 4 outputs a vector, four per chunk of the choices' format; masks are vectors of
+ * all-ones or all-zero lanes ---- */
+/* As pool2_split16, for 1 <= n <= 4: a de-interleaving load of 8 floats, from a copy when
+ * fewer may be read. */
+static inline void pool2_split4(const float *p, int n, float32x4_t *e, float32x4_t *o) {
+    float32x4x2_t v;
+    if (n == 4) {
+        v = vld2q_f32(p);
+    } else {
+        float t[8] = {0};
+        for (int i = 0; i < 2 * n; i++) t[i] = p[i];
+        v = vld2q_f32(t);
     }
+    *e = v.val[0], *o = v.val[1];
 }
 
-/* With sel the choices are read from it (x is not used), else made from x. */
-POOL_AVX2 static void pool2_scatter_avx2(const kern_window *g, const float *x,
-                                         const uint16_t *sel, const float *grad, float *out) {
-    for (int64_t c = 0; c < g->C; c++) {
-        float *po = out + c * g->H * g->W;
-        for (int64_t oy = 0; oy < g->oh; oy++) {
-            int64_t r = 2 * oy * g->W;
-            for (int64_t ox0 = 0; ox0 < g->ow; ox0 += 8) {
-                int n = g->ow - ox0 < 8 ? (int)(g->ow - ox0) : 8;
-                __m256 kb, kc, kd;
-                if (sel) {
-                    const uint16_t *m = sel + 3 * (ox0 / 16);
-                    int sh = (int)(ox0 % 16);
-                    kb = pool2_unbits8(m[0], sh), kc = pool2_unbits8(m[1], sh);
-                    kd = pool2_unbits8(m[2], sh);
-                } else {
-                    const float *px = x + c * g->H * g->W;
-                    pool2_select8(px + r + 2 * ox0, px + r + g->W + 2 * ox0, n, &kb, &kc, &kd);
-                }
-                __m256 gv = n == 8 ? _mm256_loadu_ps(grad + ox0)
-                                   : _mm256_maskload_ps(grad + ox0, pool2_first8(n));
-                __m256 ka = _mm256_or_ps(_mm256_or_ps(kb, kc), kd); /* the complement of a's */
-                pool2_join8(po + r + 2 * ox0, n, _mm256_andnot_ps(ka, gv), _mm256_and_ps(kb, gv));
-                pool2_join8(po + r + g->W + 2 * ox0, n, _mm256_and_ps(kc, gv),
-                            _mm256_and_ps(kd, gv));
-            }
-            grad += g->ow;
-            if (sel) sel += choice_row(g);
-            if (g->W & 1) po[r + g->W - 1] = po[r + 2 * g->W - 1] = 0;
-        }
-        if (g->H & 1) memset(po + (g->H - 1) * g->W, 0, (size_t)g->W * sizeof(float));
+/* The inverse: an interleaving store of 8 floats, through a copy when fewer may be written. */
+static inline void pool2_join4(float *p, int n, float32x4_t e, float32x4_t o) {
+    float32x4x2_t v = {{e, o}};
+    if (n == 4) {
+        vst2q_f32(p, v);
+        return;
     }
+    float t[8];
+    vst2q_f32(t, v);
+    for (int i = 0; i < 2 * n; i++) p[i] = t[i];
 }
+
+/* Lanes where v replaces best in the scan (as pool2_take16): best ordered and not v <= best. */
+static inline uint32x4_t pool2_take4(float32x4_t v, float32x4_t best) {
+    return vandq_u32(vceqq_f32(best, best), vmvnq_u32(vcleq_f32(v, best)));
+}
+
+static inline uint32x4_t pool2_lane_bits4(void) {
+    static const uint32_t bits[4] = {1, 2, 4, 8};
+    return vld1q_u32(bits);
+}
+
+static inline float32x4_t pool2_keep4(uint32x4_t m, float32x4_t v) {
+    return vreinterpretq_f32_u32(vandq_u32(m, vreinterpretq_u32_f32(v)));
+}
+
+static inline float32x4_t pool2_drop4(uint32x4_t m, float32x4_t v) {
+    return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(v), m));
+}
+
+#define V                 float32x4_t
+#define M                 uint32x4_t
+#define VL                4
+#define TARGET
+#define FN(name)          pool2_##name##_neon
+#define VLOADN(p, n)      kern_neon_load_first_f32(p, n)
+#define VSTOREN(p, n, v)  kern_neon_store_first_f32(p, n, v)
+#define VSPLIT            pool2_split4
+#define VJOIN             pool2_join4
+#define VTAKE             pool2_take4
+#define VBLEND(m, a, b)   vbslq_f32(m, b, a)
+#define VKEEP             pool2_keep4
+#define VDROP             pool2_drop4
+#define MOR               vorrq_u32
+#define MANDNOT(a, b)     vbicq_u32(a, b)
+#define MBITS(m)          ((unsigned)vaddvq_u32(vandq_u32(m, pool2_lane_bits4())))
+#define MUNBITS(bits)     vtstq_u32(vdupq_n_u32(bits), pool2_lane_bits4())
+#include "pool2_simd.h"
 #endif
+
+/* The 2x2 path's vector forms at the level in effect, or NULL (the plain loops). */
+typedef struct pool2_kernels {
+    void (*gather)(const kern_window *, const float *, const float *, float *, uint16_t *);
+    void (*scatter)(const kern_window *, const float *, const uint16_t *, const float *, float *);
+} pool2_kernels;
+
+static const pool2_kernels *pool2_level(void) {
+#ifdef POOL_X86
+    static const pool2_kernels avx512 = {pool2_gather_avx512, pool2_scatter_avx512};
+    static const pool2_kernels avx2 = {pool2_gather_avx2, pool2_scatter_avx2};
+    tg_cpu_level l = kern_cpu_level();
+    return l == TG_CPU_AVX512 ? &avx512 : l == TG_CPU_AVX2 ? &avx2 : NULL;
+#elif defined(POOL_NEON)
+    static const pool2_kernels neon = {pool2_gather_neon, pool2_scatter_neon};
+    return kern_cpu_level() == TG_CPU_NEON ? &neon : NULL;
+#else
+    return NULL;
+#endif
+}
 
 /* ---- the entry points, sharing the planes between threads when there are many ----
  * Each plane is independent (its own selections, its own output), so a slice of planes per
@@ -538,26 +495,14 @@ static void pool_range(const pool_job *j, int64_t c0, int64_t c1) {
         const char *in_x = x ? x + c0 * in : NULL;
         const char *in_s = gather ? src + c0 * in : src + c0 * out;
         char *o_at = o + c0 * (gather ? out : in);
-#ifdef POOL_X86
-        if (f32 && kern_cpu_level() >= TG_CPU_AVX512) {
+        const pool2_kernels *vk = f32 ? pool2_level() : NULL;
+        if (vk) {
             if (gather)
-                pool2_gather_avx512(&g, (const float *)in_x, (const float *)in_s, (float *)o_at,
-                                    sel);
+                vk->gather(&g, (const float *)in_x, (const float *)in_s, (float *)o_at, sel);
             else
-                pool2_scatter_avx512(&g, (const float *)in_x, sel, (const float *)in_s,
-                                     (float *)o_at);
+                vk->scatter(&g, (const float *)in_x, sel, (const float *)in_s, (float *)o_at);
             return;
         }
-        if (f32 && kern_cpu_level() >= TG_CPU_AVX2) {
-            if (gather)
-                pool2_gather_avx2(&g, (const float *)in_x, (const float *)in_s, (float *)o_at,
-                                  sel);
-            else
-                pool2_scatter_avx2(&g, (const float *)in_x, sel, (const float *)in_s,
-                                   (float *)o_at);
-            return;
-        }
-#endif
         if (f32 && gather)
             pool2_gather_float(&g, (const float *)in_x, (const float *)in_s, (float *)o_at, sel);
         else if (f32)

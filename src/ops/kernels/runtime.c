@@ -21,6 +21,8 @@ const char *tg_cpu_level_name(tg_cpu_level level) {
         return "avx2";
     case TG_CPU_AVX512:
         return "avx512";
+    case TG_CPU_NEON:
+        return "neon";
     }
     return "?";
 }

@@ -44,8 +44,10 @@ static const spmm_impl *impl_for(tg_dtype dtype) {
     switch (kern_cpu_level()) {
     case TG_CPU_AVX512: return f32 ? &spmm_avx512_f32 : &spmm_avx512_f64;
     case TG_CPU_AVX2: return f32 ? &spmm_avx2_f32 : &spmm_avx2_f64;
-    case TG_CPU_PORTABLE: break;
+    default: break;
     }
+#elif defined(__aarch64__)
+    if (kern_cpu_level() == TG_CPU_NEON) return f32 ? &spmm_neon_f32 : &spmm_neon_f64;
 #endif
     return f32 ? &spmm_portable_f32 : &spmm_portable_f64;
 }

@@ -1,6 +1,6 @@
 /* spmm.h: the kernels of the sparse products (CSR pattern times dense, and the sampled dense
  * product that gives a CSR matrix's values their gradient), shared by the driver (spmm.c) and
- * its per-instruction-set instantiations (spmm_avx2.c, spmm_avx512.c of spmm_simd.h).
+ * its per-instruction-set instantiations (spmm_avx2.c, spmm_avx512.c, spmm_neon.c of spmm_simd.h).
  *
  * A pattern's column indices are int32 and sorted within each row; row_ptr has rows + 1
  * entries, row_ptr[0] = 0. Dense operands have contiguous rows (unit column stride) and any row
@@ -37,6 +37,9 @@ extern const spmm_impl spmm_portable_f32, spmm_portable_f64;
 #if defined(__x86_64__) || defined(__i386__)
 extern const spmm_impl spmm_avx2_f32, spmm_avx2_f64;
 extern const spmm_impl spmm_avx512_f32, spmm_avx512_f64;
+#endif
+#if defined(__aarch64__)
+extern const spmm_impl spmm_neon_f32, spmm_neon_f64;
 #endif
 
 /* The whole products, on the kernels of the CPU level in effect, rows shared between the

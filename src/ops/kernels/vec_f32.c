@@ -1,9 +1,10 @@
-/* vec_f32.c: the f32 SIMD loops of vec.h, instantiated from the vec_f32.h template for AVX-512
- * and for AVX2 + FMA, and the dispatchers that pick one by kern_cpu_level().
+/* vec_f32.c: the f32 SIMD loops of vec.h, instantiated from the vec_f32.h template for AVX-512,
+ * for AVX2 + FMA and for AArch64 NEON, and the dispatchers that pick one by kern_cpu_level().
  *
- * Only the functions made here carry target attributes; the library is built for baseline
- * x86-64 and reaches them only through kern_cpu_level(), which never names a level the CPU
- * lacks. On other architectures every dispatcher returns false. */
+ * On x86-64 only the functions made here carry target attributes; the library is built for
+ * the baseline and reaches them only through kern_cpu_level(), which never names a level the
+ * CPU lacks. NEON is part of the AArch64 baseline. On other architectures every dispatcher
+ * returns false. */
 #include <math.h>
 #include <stdint.h>
 
@@ -175,6 +176,119 @@ __attribute__((target("avx2,fma"))) static inline __m256 vec_load_even_avx2(cons
     _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m))
 #define VLOAD_EVEN_N(p, n) vec_load_even_avx2(p, n)
 #include "vec_f32.h"
+
+#elif defined(__aarch64__)
+#include "neon_util.h"
+#define TG_VEC_NEON 1
+
+/* ---- NEON (AArch64) ---- */
+/* Bitwise operations on floats, through their bits. */
+static inline float32x4_t vec_and_neon(float32x4_t a, float32x4_t b) {
+    return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)));
+}
+static inline float32x4_t vec_or_neon(float32x4_t a, float32x4_t b) {
+    return vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)));
+}
+static inline float32x4_t vec_xor_neon(float32x4_t a, float32x4_t b) {
+    return vreinterpretq_f32_u32(veorq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)));
+}
+static inline int32x4_t vec_iota_neon(void) {
+    static const int32_t iota[4] = {0, 1, 2, 3};
+    return vld1q_s32(iota);
+}
+/* The first n lanes, as the all-ones/all-zeros lanes that vbslq selects with. */
+static inline uint32x4_t vec_first_neon(int n) {
+    return vcltq_s32(vec_iota_neon(), vdupq_n_s32(n));
+}
+/* Lanes [lo, hi) of p, the others 0; no element outside them is read (p itself may lie before
+ * the buffer). */
+static inline float32x4_t vec_load_lanes_neon(const float *p, int lo, int hi) {
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int l = lo; l < hi; l++) t[l] = p[l];
+    return vld1q_f32(t);
+}
+/* base[vi[0]], ..., base[vi[3]]: NEON has no gather. */
+static inline float32x4_t vec_gather_neon(const float *base, int32x4_t vi) {
+    int32_t k[4];
+    vst1q_s32(k, vi);
+    float t[4] = {base[k[0]], base[k[1]], base[k[2]], base[k[3]]};
+    return vld1q_f32(t);
+}
+/* Elements 0, 2, ..., 2 (n - 1) of p in the first n lanes (1 <= n <= 4), reading p[0] to
+ * p[2n - 2] only; the other lanes are 0. Four lanes take p[0..3] and p[3..6]. */
+static inline float32x4_t vec_load_even_neon(const float *p, int n) {
+    if (n == 4) {
+        float32x4_t lo = vld1q_f32(p), hi = vld1q_f32(p + 3); /* p0 p1 p2 p3, p3 p4 p5 p6 */
+        return vcombine_f32(vget_low_f32(vuzp1q_f32(lo, lo)), vget_low_f32(vuzp2q_f32(hi, hi)));
+    }
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int l = 0; l < n; l++) t[l] = p[2 * l];
+    return vld1q_f32(t);
+}
+/* Every comparison is ordered (false when either side is NaN), as the x86 forms ask for; VNE
+ * and VNAN are their complements, true for NaN. vmaxq/vminq return NaN when either side is
+ * NaN, where x86 returns the second operand: the template never depends on which (exp, gelu
+ * and softmax select NaN inputs explicitly). */
+#define TARGET
+#define V                      float32x4_t
+#define VI                     int32x4_t
+#define M                      uint32x4_t
+#define VL                     4
+#define FN(name)               vec_##name##_neon
+#define VADD                   vaddq_f32
+#define VSUB                   vsubq_f32
+#define VMUL                   vmulq_f32
+#define VDIV                   vdivq_f32
+#define VFMA(a, b, c)          vfmaq_f32(c, a, b)
+#define VMAX                   vmaxq_f32
+#define VMIN                   vminq_f32
+#define VSET1                  vdupq_n_f32
+#define VZERO()                vdupq_n_f32(0.0f)
+#define VLOAD                  vld1q_f32
+#define VSTORE                 vst1q_f32
+#define VLOADN(p, n)           kern_neon_load_first_f32(p, n)
+#define VSTOREN(p, n, v)       kern_neon_store_first_f32(p, n, v)
+#define VAND                   vec_and_neon
+#define VOR                    vec_or_neon
+#define VXOR                   vec_xor_neon
+#define VABS                   vabsq_f32
+#define VROUND                 vrndnq_f32
+#define VLT                    vcltq_f32
+#define VLE                    vcleq_f32
+#define VGT                    vcgtq_f32
+#define VNE(a, b)              vmvnq_u32(vceqq_f32(a, b))
+#define VNAN(a)                vmvnq_u32(vceqq_f32(a, a))
+#define MOR                    vorrq_u32
+#define VSEL(m, a, b)          vbslq_f32(m, a, b)
+#define VI_SET1                vdupq_n_s32
+#define VI_ADD                 vaddq_s32
+#define VI_SUB                 vsubq_s32
+#define VI_SRAI1(x)            vshrq_n_s32(x, 1)
+#define VI_SLLI23(x)           vshlq_n_s32(x, 23)
+#define VCVT                   vcvtnq_s32_f32
+#define VASF                   vreinterpretq_f32_s32
+#define VD                     float64x2_t
+#define VD_ZERO()              vdupq_n_f64(0.0)
+#define VD_ADD                 vaddq_f64
+#define VD_LOAD                vld1q_f64
+#define VD_STORE               vst1q_f64
+#define VD_CVT_LO(v)           vcvt_f64_f32(vget_low_f32(v))
+#define VD_CVT_HI(v)           vcvt_high_f64_f32(v)
+#define VD_HSUM                vaddvq_f64
+#define VD_SUB                 vsubq_f64
+#define VD_SET1                vdupq_n_f64
+#define VF_FROM_VD2(lo, hi)    vcvt_high_f32_f64(vcvt_f32_f64(lo), hi)
+#define MFIRST(n)              vec_first_neon(n)
+#define VLOAD_LANES(p, lo, hi) vec_load_lanes_neon(p, lo, hi)
+#define MANDNOT(a, b)          vbicq_u32(a, b)
+#define VI_IOTA                vec_iota_neon()
+#define VI_MULLO               vmulq_s32
+#define VI_MIN                 vminq_s32
+#define VI_STORE(p, v)         vst1q_s32(p, v)
+#define VGATHER(base, vi)      vec_gather_neon(base, vi)
+#define VISEL(m, a, b)         vbslq_s32(m, a, b)
+#define VLOAD_EVEN_N(p, n)     vec_load_even_neon(p, n)
+#include "vec_f32.h"
 #endif
 
 bool kern_vec_map_f32(kern_unary_kind k, int64_t n, const float *x, float *y, double a) {
@@ -182,6 +296,8 @@ bool kern_vec_map_f32(kern_unary_kind k, int64_t n, const float *x, float *y, do
     tg_cpu_level l = kern_cpu_level();
     if (l >= TG_CPU_AVX512) return vec_map_avx512(k, n, x, y, (float)a);
     if (l >= TG_CPU_AVX2) return vec_map_avx2(k, n, x, y, (float)a);
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) return vec_map_neon(k, n, x, y, (float)a);
 #else
     (void)k, (void)n, (void)x, (void)y, (void)a;
 #endif
@@ -194,6 +310,8 @@ bool kern_vec_zip_f32(kern_binary_kind k, int64_t n, const float *a, int64_t sa,
     tg_cpu_level l = kern_cpu_level();
     if (l >= TG_CPU_AVX512) return vec_zip_avx512(k, n, a, sa, b, sb, out);
     if (l >= TG_CPU_AVX2) return vec_zip_avx2(k, n, a, sa, b, sb, out);
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) return vec_zip_neon(k, n, a, sa, b, sb, out);
 #else
     (void)k, (void)n, (void)a, (void)sa, (void)b, (void)sb, (void)out;
 #endif
@@ -206,6 +324,8 @@ bool kern_vec_where_f32(int64_t n, const float *m, int64_t sm, const float *a, i
     tg_cpu_level l = kern_cpu_level();
     if (l >= TG_CPU_AVX512) return vec_where_avx512(n, m, sm, a, sa, b, sb, out);
     if (l >= TG_CPU_AVX2) return vec_where_avx2(n, m, sm, a, sa, b, sb, out);
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) return vec_where_neon(n, m, sm, a, sa, b, sb, out);
 #else
     (void)n, (void)m, (void)sm, (void)a, (void)sa, (void)b, (void)sb, (void)out;
 #endif
@@ -217,6 +337,8 @@ bool kern_vec_sum_f32(const float *x, int64_t n, double *sum) {
     tg_cpu_level l = kern_cpu_level();
     if (l >= TG_CPU_AVX512) return *sum = vec_sum_avx512(x, n), true;
     if (l >= TG_CPU_AVX2) return *sum = vec_sum_avx2(x, n), true;
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) return *sum = vec_sum_neon(x, n), true;
 #else
     (void)x, (void)n, (void)sum;
 #endif
@@ -228,6 +350,8 @@ bool kern_vec_sum_into_f32(double *acc, const float *x, int64_t n) {
     tg_cpu_level l = kern_cpu_level();
     if (l >= TG_CPU_AVX512) return vec_sum_into_avx512(acc, x, n), true;
     if (l >= TG_CPU_AVX2) return vec_sum_into_avx2(acc, x, n), true;
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) return vec_sum_into_neon(acc, x, n), true;
 #else
     (void)acc, (void)x, (void)n;
 #endif
@@ -235,11 +359,13 @@ bool kern_vec_sum_into_f32(double *acc, const float *x, int64_t n) {
 }
 
 bool kern_vec_im2col_f32(const kern_window *g, const float *image, float *cols, int64_t ld) {
+    if (g->sw != 1) return false;
 #ifdef TG_VEC_X86
     tg_cpu_level l = kern_cpu_level();
-    if (g->sw != 1) return false;
     if (l >= TG_CPU_AVX512) return vec_im2col_avx512(g, image, cols, ld), true;
     if (l >= TG_CPU_AVX2) return vec_im2col_avx2(g, image, cols, ld), true;
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) return vec_im2col_neon(g, image, cols, ld), true;
 #else
     (void)g, (void)image, (void)cols, (void)ld;
 #endif
@@ -247,11 +373,13 @@ bool kern_vec_im2col_f32(const kern_window *g, const float *image, float *cols, 
 }
 
 bool kern_vec_col2im_f32(const kern_window *g, const float *cols, int64_t ld, float *image) {
+    if (g->sw != 1) return false;
 #ifdef TG_VEC_X86
     tg_cpu_level l = kern_cpu_level();
-    if (g->sw != 1) return false;
     if (l >= TG_CPU_AVX512) return vec_col2im_avx512(g, cols, ld, image), true;
     if (l >= TG_CPU_AVX2) return vec_col2im_avx2(g, cols, ld, image), true;
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) return vec_col2im_neon(g, cols, ld, image), true;
 #else
     (void)g, (void)cols, (void)ld, (void)image;
 #endif
@@ -263,6 +391,9 @@ bool kern_vec_softmax_row_f32(const float *x, int64_t n, float *out, bool log_fo
     tg_cpu_level l = kern_cpu_level();
     if (l >= TG_CPU_AVX512) return vec_softmax_row_avx512(x, n, out, log_form, stats), true;
     if (l >= TG_CPU_AVX2) return vec_softmax_row_avx2(x, n, out, log_form, stats), true;
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON)
+        return vec_softmax_row_neon(x, n, out, log_form, stats), true;
 #else
     (void)x, (void)n, (void)out, (void)log_form, (void)stats;
 #endif
@@ -277,6 +408,9 @@ bool kern_vec_select_max_f32(const float *p, int64_t first, int64_t sw, int64_t 
     tg_cpu_level l = kern_cpu_level();
     if (l >= TG_CPU_AVX512) return vec_select_max_avx512(p, first, sw, m, offs, n_offs, idx);
     if (l >= TG_CPU_AVX2) return vec_select_max_avx2(p, first, sw, m, offs, n_offs, idx);
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON)
+        return vec_select_max_neon(p, first, sw, m, offs, n_offs, idx);
 #else
     (void)p, (void)idx;
 #endif
