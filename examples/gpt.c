@@ -417,8 +417,7 @@ static bool save(run *r, long epoch) {
 
 static bool write_outputs(run *r) {
     tg_error err = {0};
-    if ((r->c->csv && ex_history_write_csv(&r->hist, r->c->csv, &err) != TG_OK) ||
-        (r->c->svg && ex_history_write_svg(&r->hist, r->c->svg, &err) != TG_OK)) {
+    if (ex_history_write_files(&r->hist, r->c->csv, r->c->svg, &err) != TG_OK) {
         fprintf(stderr, "gpt: %s\n", err.message);
         return false;
     }

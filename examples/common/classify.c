@@ -155,10 +155,7 @@ static bool evaluate(run *r, double *loss, double *accuracy) {
 
 static bool write_outputs(run *r) {
     tg_error err = {0};
-    if (r->c->csv && ex_history_write_csv(&r->hist, r->c->csv, &err) != TG_OK) goto fail;
-    if (r->c->svg && ex_history_write_svg(&r->hist, r->c->svg, &err) != TG_OK) goto fail;
-    return true;
-fail:
+    if (ex_history_write_files(&r->hist, r->c->csv, r->c->svg, &err) == TG_OK) return true;
     fprintf(stderr, "%s: %s\n", r->m->name, err.message);
     return false;
 }

@@ -123,3 +123,10 @@ tg_status ex_history_write_svg(const ex_history *h, const char *path, tg_error *
     free(buf);
     return st;
 }
+
+tg_status ex_history_write_files(const ex_history *h, const char *csv, const char *svg,
+                                 tg_error *err) {
+    tg_status s = csv ? ex_history_write_csv(h, csv, err) : TG_OK;
+    if (s == TG_OK && svg) s = ex_history_write_svg(h, svg, err);
+    return s;
+}

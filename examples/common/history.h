@@ -66,5 +66,9 @@ void ex_history_add_trace(ex_history *h, double x, double loss);
 tg_status ex_history_write_csv(const ex_history *h, const char *path, tg_error *err);
 /* The chart: per-epoch columns as lines over epochs, and the trace in panel 0. */
 tg_status ex_history_write_svg(const ex_history *h, const char *path, tg_error *err);
+/* Both files a program was asked for (--csv, --svg); a NULL path skips its file. Returns the
+ * first failure, err set. */
+tg_status ex_history_write_files(const ex_history *h, const char *csv, const char *svg,
+                                 tg_error *err);
 
 #endif
