@@ -20,6 +20,7 @@
 #include <tapegrad.h>
 
 #include "common/args.h"
+#include "common/epochs.h"
 #include "common/history.h"
 #include "common/progress.h"
 #include "common/resume.h"
@@ -209,6 +210,7 @@ typedef struct run {
     ex_history hist;
     int64_t *in, *out; /* one batch of ids, (B, T) each */
     double cpu_start;  /* process CPU seconds when training began */
+    double train_cpu;  /* of which training took this many (held-out passes left out) */
     bool out_of_time;
     char config[320], title[128];
 } run;
@@ -403,27 +405,6 @@ static bool sample_text(run *r) {
     return ok;
 }
 
-static bool save(run *r, long epoch) {
-    ex_run_state st = {.step = tg_optim_steps(r->opt),
-                       .epochs_done = epoch,
-                       .data = {.epoch = epoch, .position = 0, .rng = r->windows}};
-    tg_error err = {0};
-    if (ex_checkpoint_save(r->c->save, r->s, r->config, &st, &err) != TG_OK) {
-        fprintf(stderr, "gpt: %s\n", err.message);
-        return false;
-    }
-    return true;
-}
-
-static bool write_outputs(run *r) {
-    tg_error err = {0};
-    if (ex_history_write_files(&r->hist, r->c->csv, r->c->svg, &err) != TG_OK) {
-        fprintf(stderr, "gpt: %s\n", err.message);
-        return false;
-    }
-    return true;
-}
-
 /* Model, optimiser, history and buffers; then the checkpoint if resuming. */
 static bool prepare(run *r, long *first_epoch) {
     const ex_common *c = r->c;
@@ -476,6 +457,16 @@ fail:
     return false;
 }
 
+/* The training's CPU time is taken before the held-out pass, which does not count. */
+static bool epoch_train(void *ctx, long epoch, double *bpc) {
+    run *r = ctx;
+    bool ok = train_epoch(r, epoch, bpc);
+    r->train_cpu = cpu_seconds() - r->cpu_start;
+    return ok;
+}
+static bool epoch_evaluate(void *r, double *bpc) { return evaluate(r, bpc); }
+static bool epoch_stop(void *r) { return ((run *)r)->out_of_time; }
+
 static int train(run *r) {
     const ex_common *c = r->c;
     long first;
@@ -489,29 +480,22 @@ static int train(run *r) {
            r->o->warmup, r->o->min_lr, r->o->decay, tg_get_threads());
     fflush(stdout); /* before stderr's progress, when both go to one pipe */
     if (c->dot && !write_dot(r)) return 1;
-    if (first > c->epochs)
-        printf("the checkpoint already holds %ld epochs; nothing to train\n", first - 1);
     r->cpu_start = cpu_seconds();
-    double train_cpu = 0;
-    for (long epoch = first; epoch <= c->epochs && !r->out_of_time; epoch++) {
-        double start = ex_now(), row[2];
-        if (!train_epoch(r, epoch, &row[0])) return 1;
-        train_cpu = cpu_seconds() - r->cpu_start;
-        if (!evaluate(r, &row[1])) return 1;
-        double seconds = ex_now() - start;
-        tg_error err = {0};
-        if (ex_history_add_epoch(&r->hist, row, seconds, &err) != TG_OK) {
-            fprintf(stderr, "gpt: %s\n", err.message);
-            return 1;
-        }
-        printf("epoch %ld/%ld  train %.4f bpc  |  held-out %.4f bpc  |  %.1f s\n", epoch,
-               c->epochs, row[0], row[1], seconds);
-        fflush(stdout);
-        if (!write_outputs(r) || (c->save && !save(r, epoch))) return 1;
-    }
+    ex_epochs e = {.prog = "gpt",
+                   .c = c,
+                   .hist = &r->hist,
+                   .ctx = r,
+                   .train_epoch = epoch_train,
+                   .evaluate = epoch_evaluate,
+                   .stop = epoch_stop,
+                   .store = r->s,
+                   .opt = r->opt,
+                   .windows = &r->windows,
+                   .config = r->config};
+    if (!ex_epochs_run(&e, first)) return 1;
     printf("trained %lld steps in %.1f s of CPU time%s\n", (long long)tg_optim_steps(r->opt),
-           train_cpu, r->out_of_time ? " (the --time budget)" : "");
-    if (!write_outputs(r)) return 1;
+           r->train_cpu, r->out_of_time ? " (the --time budget)" : "");
+    if (!ex_epochs_write_outputs(&e)) return 1;
     if (r->o->sample_len > 0 && !sample_text(r)) return 1;
     return 0;
 }
