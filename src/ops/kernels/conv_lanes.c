@@ -192,7 +192,7 @@ AVX2 static inline void transpose8(__m256 r[8]) {
 #define VREGS            16
 #define L_FOB            2
 #define L_FPB            6
-#define L_WOB            3
+#define L_WOB            4
 #define L_WTB            3
 #define L_ITB            2
 #define L_IPB            6
