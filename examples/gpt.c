@@ -34,13 +34,14 @@
 /* The DOT picture covers this many positions of one layer's worth of a window. */
 #define DOT_SEQ 4
 /* At most this many earlier characters get their own input embedding (--prev). */
-#define MAX_PREV 4
+#define MAX_PREV 8
 
 typedef struct model {
     tg_embedding wte, wpe;
     /* prev[k - 1] embeds the character k positions back (row vocab: before the window). */
     tg_embedding prev[MAX_PREV];
     int64_t n_prev, vocab;
+    int64_t shift; /* channels of the stream moved one position later before each block */
     int64_t *back; /* room for one batch of ids moved k positions later */
     tg_transformer_block blocks[MAX_LAYERS];
     tg_layernorm ln_f;
@@ -50,7 +51,7 @@ typedef struct model {
 } model;
 
 typedef struct settings {
-    long layers, heads, width, ff, seq, steps, warmup, decay, prev;
+    long layers, heads, width, ff, seq, steps, warmup, decay, prev, shift;
     double clip, temperature, holdout, min_lr, time_budget, weight_decay;
     bool gpt2_init;
     long sample_len;
@@ -91,6 +92,7 @@ static tg_status model_init(model *m, tg_store *s, const settings *o, int64_t vo
     m->n_layers = o->layers;
     m->ctx = o->seq;
     m->n_prev = o->prev;
+    m->shift = o->shift;
     m->vocab = vocab;
     m->positions = malloc((size_t)o->seq * sizeof *m->positions);
     m->back = malloc((size_t)(o->seq * (max_batch > 2 ? max_batch : 2)) * sizeof *m->back);
@@ -141,6 +143,16 @@ static tg_tensor *model_forward(tg_tape *t, const model *m, int64_t B, int64_t T
         char name[32];
         snprintf(name, sizeof name, "h.%lld", (long long)l);
         tg_tape_push_scope(t, name);
+        if (m->shift > 0) {
+            /* A token shift: the block reads, in the stream's first `shift` channels, what the
+             * previous position held there (zeros at the first), so that every block sees its
+             * neighbour's features without spending attention on it. */
+            tg_tensor *moved = tg_pad(t, tg_slice(t, x, 1, 0, T - 1, 1), 6,
+                                      (const int64_t[]){0, 0, 1, 0, 0, 0}, 0.0);
+            tg_tensor *parts[2] = {tg_slice(t, moved, 2, 0, m->shift, 1),
+                                   tg_slice(t, x, 2, m->shift, m->width, 1)};
+            x = tg_concat(t, 2, parts, 2);
+        }
         x = tg_transformer_block_forward(t, &m->blocks[l], x, true);
         tg_tape_pop_scope(t);
     }
@@ -444,6 +456,11 @@ static bool prepare(run *r, long *first_epoch) {
                      o->heads);
         goto fail;
     }
+    if (o->shift > o->width) {
+        tg_error_set(&err, TG_ERR_ARG, "--shift %ld is more than the --width %ld channels",
+                     o->shift, o->width);
+        goto fail;
+    }
     if (model_init(&r->m, r->s, o, vocab, c->batch, c->dtype, &init, &err) != TG_OK) goto fail;
     tg_adam_options ao = tg_adamw_defaults(c->lr);
     ao.weight_decay = o->weight_decay;
@@ -462,11 +479,11 @@ static bool prepare(run *r, long *first_epoch) {
         goto fail;
     }
     snprintf(r->config, sizeof r->config,
-             "gpt: %ld layers, %ld heads, width %ld, MLP %ld, %ld earlier characters embedded; "
+             "gpt: %ld layers, %ld heads, width %ld, MLP %ld, prev %ld, shift %ld; "
              "%s; batch %ld; seq %ld; %ld steps per epoch; warmup %ld, decay %ld; %s init; "
              "%lld + %lld bytes, %d symbols",
-             o->layers, o->heads, o->width, o->ff, o->prev, tg_dtype_name(c->dtype), c->batch,
-             o->seq,
+             o->layers, o->heads, o->width, o->ff, o->prev, o->shift, tg_dtype_name(c->dtype),
+             c->batch, o->seq,
              o->steps, o->warmup, o->decay, o->gpt2_init ? "GPT-2" : "PyTorch",
              (long long)r->cp.n_train, (long long)r->cp.n_held, (int)vocab);
     *first_epoch = 1;
@@ -546,6 +563,7 @@ int main(int argc, char **argv) {
                   .ff = 256,
                   .seq = 64,
                   .prev = 0,
+                  .shift = 0,
                   .steps = 400,
                   .warmup = 100,
                   .decay = 2000,
@@ -567,6 +585,8 @@ int main(int argc, char **argv) {
          4096, NULL},
         {"--prev", "K", "the K characters before each position get their own input embeddings",
          EX_OPT_LONG, &o.prev, 0, MAX_PREV, NULL},
+        {"--shift", "C", "a token shift: the stream's first C channels move one position later "
+         "before each block", EX_OPT_LONG, &o.shift, 0, 4096, NULL},
         {"--steps", "N", "batches per epoch (windows are drawn at random)", EX_OPT_LONG, &o.steps,
          1, 100000000, NULL},
         {"--warmup", "N", "steps of linear learning-rate warmup", EX_OPT_LONG, &o.warmup, 1,
