@@ -149,10 +149,10 @@ static tg_tensor *model_forward(tg_tape *t, const model *m, int64_t B, int64_t T
             /* A token shift: the block reads, in the stream's first `shift` channels, what the
              * previous position held there (zeros at the first), so that every block sees its
              * neighbour's features without spending attention on it. */
-            tg_tensor *moved = tg_pad(t, tg_slice(t, x, 1, 0, T - 1, 1), 6,
-                                      (const int64_t[]){0, 0, 1, 0, 0, 0}, 0.0);
-            tg_tensor *parts[2] = {tg_slice(t, moved, 2, 0, m->shift, 1),
-                                   tg_slice(t, x, 2, m->shift, m->width, 1)};
+            tg_tensor *head = tg_slice(t, tg_slice(t, x, 2, 0, m->shift, 1), 1, 0, T - 1, 1);
+            tg_tensor *parts[2] = {
+                tg_pad(t, head, 6, (const int64_t[]){0, 0, 1, 0, 0, 0}, 0.0),
+                tg_slice(t, x, 2, m->shift, m->width, 1)};
             x = tg_concat(t, 2, parts, 2);
         }
         x = tg_transformer_block_forward(t, &m->blocks[l], x, true);
