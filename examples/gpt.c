@@ -34,13 +34,14 @@
 /* The DOT picture covers this many positions of one layer's worth of a window. */
 #define DOT_SEQ 4
 /* At most this many earlier characters get their own input embedding (--prev). */
-#define MAX_PREV 4
+#define MAX_PREV 8
 
 typedef struct model {
     tg_embedding wte, wpe;
     /* prev[k - 1] embeds the character k positions back (row vocab: before the window). */
     tg_embedding prev[MAX_PREV];
     int64_t n_prev, vocab;
+    int64_t shift; /* channels of the stream moved one position later before each block */
     int64_t *back; /* room for one batch of ids moved k positions later */
     tg_transformer_block blocks[MAX_LAYERS];
     tg_layernorm ln_f;
@@ -50,7 +51,7 @@ typedef struct model {
 } model;
 
 typedef struct settings {
-    long layers, heads, width, ff, seq, steps, warmup, decay, prev;
+    long layers, heads, width, ff, seq, steps, warmup, decay, prev, shift, eval_window;
     double clip, temperature, holdout, min_lr, time_budget, weight_decay;
     bool gpt2_init;
     long sample_len;
@@ -91,6 +92,7 @@ static tg_status model_init(model *m, tg_store *s, const settings *o, int64_t vo
     m->n_layers = o->layers;
     m->ctx = o->seq;
     m->n_prev = o->prev;
+    m->shift = o->shift;
     m->vocab = vocab;
     m->positions = malloc((size_t)o->seq * sizeof *m->positions);
     m->back = malloc((size_t)(o->seq * (max_batch > 2 ? max_batch : 2)) * sizeof *m->back);
@@ -141,6 +143,16 @@ static tg_tensor *model_forward(tg_tape *t, const model *m, int64_t B, int64_t T
         char name[32];
         snprintf(name, sizeof name, "h.%lld", (long long)l);
         tg_tape_push_scope(t, name);
+        if (m->shift > 0) {
+            /* A token shift: the block reads, in the stream's first `shift` channels, what the
+             * previous position held there (zeros at the first), so that every block sees its
+             * neighbour's features without spending attention on it. */
+            tg_tensor *moved = tg_pad(t, tg_slice(t, x, 1, 0, T - 1, 1), 6,
+                                      (const int64_t[]){0, 0, 1, 0, 0, 0}, 0.0);
+            tg_tensor *parts[2] = {tg_slice(t, moved, 2, 0, m->shift, 1),
+                                   tg_slice(t, x, 2, m->shift, m->width, 1)};
+            x = tg_concat(t, 2, parts, 2);
+        }
         x = tg_transformer_block_forward(t, &m->blocks[l], x, true);
         tg_tape_pop_scope(t);
     }
@@ -181,7 +193,7 @@ static tg_status corpus_load(corpus *cp, const ex_common *c, const settings *o, 
     }
     int64_t n = tg_text_length(cp->text);
     int64_t held = (int64_t)((double)n * o->holdout);
-    if (held < o->seq + 1) held = o->seq + 1;
+    if (held < o->eval_window + 1) held = o->eval_window + 1;
     if (n - held < o->seq + 1) {
         tg_text_free(cp->text);
         cp->text = NULL;
@@ -265,31 +277,62 @@ static double learning_rate(const run *r, int64_t step) {
     return lr * (floor + (1.0 - floor) * 0.5 * (1.0 + cos(PI * f)));
 }
 
-/* Mean held-out bits per character over up to MAX_EVAL_WINDOWS windows spread evenly. */
+/* The summed loss (nats) of the n positions [end - n, end) of nb held-out windows starting at
+ * starts[], each predicted from the context [end - T, end); -1 on failure (message printed). */
+static double score_span(run *r, const int64_t *starts, int64_t nb, int64_t end, int64_t n) {
+    int64_t T = end < r->o->seq ? end : r->o->seq, lo = end - T;
+    int64_t *labels = r->out; /* n <= T: nb * n fit */
+    for (int64_t b = 0; b < nb; b++) {
+        memcpy(r->in + b * T, r->cp.held + starts[b] + lo, (size_t)T * sizeof *r->in);
+        memcpy(labels + b * n, r->cp.held + starts[b] + end - n + 1, (size_t)n * sizeof *labels);
+    }
+    tg_tape *t = r->t;
+    int64_t V = tg_text_vocab_size(r->cp.text);
+    tg_tensor *logits = tg_reshape(t, model_forward(t, &r->m, nb, T, r->in), TG_SHAPE(nb, T, V));
+    if (n < T) logits = tg_slice(t, logits, 1, T - n, T, 1);
+    tg_tensor *loss = tg_cross_entropy(t, tg_reshape(t, logits, TG_SHAPE(nb * n, V)), labels, 0.0,
+                                       TG_REDUCE_SUM);
+    if (!loss) {
+        fprintf(stderr, "gpt: held-out pass: %s\n", tg_tape_error(t));
+        return -1;
+    }
+    double sum = tg_tensor_item(loss);
+    tg_tape_reset(t);
+    return sum;
+}
+
+/* Mean held-out bits per character over up to MAX_EVAL_WINDOWS windows of --eval-window
+ * characters spread evenly: char_rnn's windows when both use 64, so that the two programs score
+ * the same characters. Past the context (--seq) a window is scored in spans of a quarter
+ * context, each predicted from the --seq characters before its end, so that every character
+ * has at least three quarters of a context behind it (all it has in the window, near the
+ * start); with --seq at least the window, that is one pass per window. */
 static bool evaluate(run *r, double *bpc) {
-    int64_t T = r->o->seq, B = r->c->batch;
-    int64_t n_win = (r->cp.n_held - 1) / T;
+    int64_t W = r->o->eval_window, T = r->o->seq, B = r->c->batch;
+    int64_t n_win = (r->cp.n_held - 1) / W;
     if (n_win > MAX_EVAL_WINDOWS) n_win = MAX_EVAL_WINDOWS;
-    int64_t spacing = (r->cp.n_held - 1 - T) / (n_win > 1 ? n_win - 1 : 1);
+    int64_t spacing = (r->cp.n_held - 1 - W) / (n_win > 1 ? n_win - 1 : 1);
+    int64_t span = T / 4 > 1 ? T / 4 : 1, first = W < T ? W : T;
+    int64_t starts[MAX_EVAL_WINDOWS];
     bool was = tg_tape_set_grad_enabled(r->t, false);
     double sum = 0;
     int64_t count = 0;
     for (int64_t w0 = 0; w0 < n_win; w0 += B) {
         int64_t nb = n_win - w0 < B ? n_win - w0 : B;
-        for (int64_t b = 0; b < nb; b++) {
-            int64_t start = (w0 + b) * spacing;
-            memcpy(r->in + b * T, r->cp.held + start, (size_t)T * sizeof *r->in);
-            memcpy(r->out + b * T, r->cp.held + start + 1, (size_t)T * sizeof *r->out);
+        for (int64_t b = 0; b < nb; b++) starts[b] = (w0 + b) * spacing;
+        double part = score_span(r, starts, nb, first, first);
+        for (int64_t end = first; part >= 0 && end < W;) {
+            int64_t n = W - end < span ? W - end : span;
+            end += n;
+            double more = score_span(r, starts, nb, end, n);
+            part = more < 0 ? -1 : part + more;
         }
-        tg_tensor *loss = tg_cross_entropy(r->t, model_forward(r->t, &r->m, nb, T, r->in), r->out,
-                                           0.0, TG_REDUCE_SUM);
-        if (!loss) {
-            fprintf(stderr, "gpt: held-out pass: %s\n", tg_tape_error(r->t));
+        if (part < 0) {
+            tg_tape_set_grad_enabled(r->t, was);
             return false;
         }
-        sum += tg_tensor_item(loss);
-        count += T * nb;
-        tg_tape_reset(r->t);
+        sum += part;
+        count += W * nb;
     }
     tg_tape_set_grad_enabled(r->t, was);
     *bpc = sum / (double)count / LN2;
@@ -444,6 +487,11 @@ static bool prepare(run *r, long *first_epoch) {
                      o->heads);
         goto fail;
     }
+    if (o->shift > o->width) {
+        tg_error_set(&err, TG_ERR_ARG, "--shift %ld is more than the --width %ld channels",
+                     o->shift, o->width);
+        goto fail;
+    }
     if (model_init(&r->m, r->s, o, vocab, c->batch, c->dtype, &init, &err) != TG_OK) goto fail;
     tg_adam_options ao = tg_adamw_defaults(c->lr);
     ao.weight_decay = o->weight_decay;
@@ -462,11 +510,11 @@ static bool prepare(run *r, long *first_epoch) {
         goto fail;
     }
     snprintf(r->config, sizeof r->config,
-             "gpt: %ld layers, %ld heads, width %ld, MLP %ld, %ld earlier characters embedded; "
+             "gpt: %ld layers, %ld heads, width %ld, MLP %ld, prev %ld, shift %ld; "
              "%s; batch %ld; seq %ld; %ld steps per epoch; warmup %ld, decay %ld; %s init; "
              "%lld + %lld bytes, %d symbols",
-             o->layers, o->heads, o->width, o->ff, o->prev, tg_dtype_name(c->dtype), c->batch,
-             o->seq,
+             o->layers, o->heads, o->width, o->ff, o->prev, o->shift, tg_dtype_name(c->dtype),
+             c->batch, o->seq,
              o->steps, o->warmup, o->decay, o->gpt2_init ? "GPT-2" : "PyTorch",
              (long long)r->cp.n_train, (long long)r->cp.n_held, (int)vocab);
     *first_epoch = 1;
@@ -546,6 +594,8 @@ int main(int argc, char **argv) {
                   .ff = 256,
                   .seq = 64,
                   .prev = 0,
+                  .shift = 0,
+                  .eval_window = 64,
                   .steps = 400,
                   .warmup = 100,
                   .decay = 2000,
@@ -567,6 +617,10 @@ int main(int argc, char **argv) {
          4096, NULL},
         {"--prev", "K", "the K characters before each position get their own input embeddings",
          EX_OPT_LONG, &o.prev, 0, MAX_PREV, NULL},
+        {"--shift", "C", "a token shift: the stream's first C channels move one position later "
+         "before each block", EX_OPT_LONG, &o.shift, 0, 4096, NULL},
+        {"--eval-window", "W", "held-out windows of W characters (char_rnn's are 64)",
+         EX_OPT_LONG, &o.eval_window, 1, 1 << 20, NULL},
         {"--steps", "N", "batches per epoch (windows are drawn at random)", EX_OPT_LONG, &o.steps,
          1, 100000000, NULL},
         {"--warmup", "N", "steps of linear learning-rate warmup", EX_OPT_LONG, &o.warmup, 1,

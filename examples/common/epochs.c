@@ -34,16 +34,15 @@ bool ex_epochs_run(const ex_epochs *e, long first) {
         printf("the checkpoint already holds %ld epochs; nothing to train\n", first - 1);
     for (long epoch = first; epoch <= c->epochs; epoch++) {
         double start = ex_now(), row[2];
-        if (!e->train_epoch(e->ctx, epoch, &row[0]) || !e->evaluate(e->ctx, &row[1]))
-            return false;
+        if (!e->train_epoch(e->ctx, epoch, &row[0]) || !e->evaluate(e->ctx, &row[1])) return false;
         double seconds = ex_now() - start;
         tg_error err = {0};
         if (ex_history_add_epoch(e->hist, row, seconds, &err) != TG_OK) {
             fprintf(stderr, "%s: %s\n", e->prog, err.message);
             return false;
         }
-        printf("epoch %ld/%ld  train %.4f bpc  |  held-out %.4f bpc  |  %.1f s\n", epoch,
-               c->epochs, row[0], row[1], seconds);
+        printf("epoch %ld/%ld  train %.4f bpc  |  held-out %.4f bpc  |  %.1f s\n", epoch, c->epochs,
+               row[0], row[1], seconds);
         fflush(stdout);
         if (!ex_epochs_write_outputs(e) || (c->save && !ex_epochs_save(e, epoch))) return false;
         if (e->stop && e->stop(e->ctx)) break;
