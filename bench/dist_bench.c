@@ -11,9 +11,11 @@
  * outside those waits (on a shared machine a wait lasts as long as the peer is descheduled, and
  * its polling costs CPU in proportion). mode: plain (no tg_dist at all: the one-process
  * baseline), overlap (buckets start during the sweep) or after (every all-reduce starts after
- * the sweep). Never part of the test run.
+ * the sweep); algo: tg_dist_opts.algo (the line says which ran, and looks= how many times per
+ * step the sweep's node hook looked at the messages in flight). Never part of the test run.
  *
- *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] mlp|lenet plain|overlap|after
+ *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|auto]
+ *              mlp|lenet plain|overlap|after
  *   dist_bench allreduce [--steps S] [FLOATS ...]
  *
  * The second form times MPI_Allreduce (sum) of 1 to 2^20 floats in powers of 4, then of each
@@ -129,19 +131,28 @@ int main(int argc, char **argv) {
     }
     long batch = 128, steps = 40, warmup = 5, bucket = 0;
     const char *which = NULL, *mode = NULL;
+    static const char *const algos[] = {"auto", "ring", "pairs", "mpi"};
+    int algo = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atol(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atol(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atol(argv[++i]);
         else if (!strcmp(argv[i], "--bucket") && i + 1 < argc) bucket = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--algo") && i + 1 < argc) {
+            const char *v = argv[++i];
+            algo = -1;
+            for (int k = 0; k < 4; k++)
+                if (!strcmp(v, algos[k])) algo = k;
+        }
         else if (!which) which = argv[i];
         else mode = argv[i];
     }
     if (!which || !mode || (strcmp(which, "mlp") && strcmp(which, "lenet")) ||
         (strcmp(mode, "plain") && strcmp(mode, "overlap") && strcmp(mode, "after")) ||
-        batch % size || steps < 1)
+        batch % size || steps < 1 || algo < 0)
         die("usage: dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] "
-            "mlp|lenet plain|overlap|after (B divisible by the ranks)");
+            "[--algo ring|pairs|mpi|auto] mlp|lenet plain|overlap|after (B divisible by the "
+            "ranks)");
     bool plain = !strcmp(mode, "plain");
     if (plain && size != 1) die("plain is the one-process baseline: run it with -np 1");
     tg_set_threads(1);
@@ -156,7 +167,8 @@ int main(int argc, char **argv) {
     tg_tape *t = tg_tape_new();
     tg_dist *d = NULL;
     if (!plain) {
-        tg_dist_opts o = {.bucket_bytes = bucket, .no_overlap = !strcmp(mode, "after")};
+        tg_dist_opts o = {.bucket_bytes = bucket, .no_overlap = !strcmp(mode, "after"),
+                          .algo = (tg_dist_algo)algo};
         d = tg_dist_new(s, MPI_COMM_WORLD, &o, &err);
         if (!d || tg_dist_broadcast(d, &err) != TG_OK) die(err.message);
         tg_dist_attach(d, t);
@@ -200,11 +212,13 @@ int main(int argc, char **argv) {
     MPI_Reduce(mine, worst, 4, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0)
         printf("dist_bench %s ranks=%d mode=%s batch=%ld steps=%ld wall_ms=%.3f cpu_ms=%.3f "
-               "wait_ms=%.3f busy_cpu_ms=%.3f buckets=%d early=%.2f\n",
+               "wait_ms=%.3f busy_cpu_ms=%.3f buckets=%d early=%.2f algo=%s looks=%.1f\n",
                which, size, mode, batch, steps, 1e3 * worst[0] / (double)steps,
                1e3 * worst[1] / (double)steps, 1e3 * worst[2] / (double)steps,
                1e3 * worst[3] / (double)steps, st.n_buckets,
-               st.steps ? (double)st.buckets_started_early / (double)st.steps : 0.0);
+               st.steps ? (double)st.buckets_started_early / (double)st.steps : 0.0,
+               d ? algos[tg_dist_algo_used(d)] : "none",
+               st.steps ? (double)st.progress_looks / (double)st.steps : 0.0);
     tg_dist_free(d);
     tg_tape_free(t);
     tg_optim_free(opt);

@@ -16,6 +16,7 @@
 #include <tapegrad.h>
 
 #include "common/args.h"
+#include "common/epochs.h"
 #include "common/history.h"
 #include "common/progress.h"
 #include "common/dist.h"
@@ -380,27 +381,6 @@ static bool sample_text(run *r) {
     return ok;
 }
 
-static bool save(run *r, long epoch) {
-    ex_run_state st = {.step = tg_optim_steps(r->opt),
-                       .epochs_done = epoch,
-                       .data = {.epoch = epoch, .position = 0, .rng = r->windows}};
-    tg_error err = {0};
-    if (ex_checkpoint_save(r->c->save, r->s, r->config, &st, &err) != TG_OK) {
-        fprintf(stderr, "char_rnn: %s\n", err.message);
-        return false;
-    }
-    return true;
-}
-
-static bool write_outputs(run *r) {
-    tg_error err = {0};
-    if (ex_history_write_files(&r->hist, r->c->csv, r->c->svg, &err) != TG_OK) {
-        fprintf(stderr, "char_rnn: %s\n", err.message);
-        return false;
-    }
-    return true;
-}
-
 /* Model, optimiser, history and buffers; then the checkpoint if resuming. */
 static bool prepare(run *r, long *first_epoch) {
     const ex_common *c = r->c;
@@ -450,6 +430,9 @@ fail:
     return false;
 }
 
+static bool epoch_train(void *r, long epoch, double *bpc) { return train_epoch(r, epoch, bpc); }
+static bool epoch_evaluate(void *r, double *bpc) { return evaluate(r, bpc); }
+
 static int train(run *r) {
     const ex_common *c = r->c;
     long first;
@@ -461,23 +444,17 @@ static int train(run *r) {
            c->batch, r->o->seq, r->o->steps, c->lr, tg_get_threads());
     fflush(stdout); /* before stderr's progress, when both go to one pipe */
     if (c->dot && !write_dot(r)) return 1;
-    if (first > c->epochs)
-        printf("the checkpoint already holds %ld epochs; nothing to train\n", first - 1);
-    for (long epoch = first; epoch <= c->epochs; epoch++) {
-        double start = ex_now(), row[2];
-        if (!train_epoch(r, epoch, &row[0]) || !evaluate(r, &row[1])) return 1;
-        double seconds = ex_now() - start;
-        tg_error err = {0};
-        if (ex_history_add_epoch(&r->hist, row, seconds, &err) != TG_OK) {
-            fprintf(stderr, "char_rnn: %s\n", err.message);
-            return 1;
-        }
-        printf("epoch %ld/%ld  train %.4f bpc  |  held-out %.4f bpc  |  %.1f s\n", epoch,
-               c->epochs, row[0], row[1], seconds);
-        fflush(stdout);
-        if (!write_outputs(r) || (c->save && !save(r, epoch))) return 1;
-    }
-    if (!write_outputs(r)) return 1;
+    ex_epochs e = {.prog = "char_rnn",
+                   .c = c,
+                   .hist = &r->hist,
+                   .ctx = r,
+                   .train_epoch = epoch_train,
+                   .evaluate = epoch_evaluate,
+                   .store = r->s,
+                   .opt = r->opt,
+                   .windows = &r->windows,
+                   .config = r->config};
+    if (!ex_epochs_run(&e, first) || !ex_epochs_write_outputs(&e)) return 1;
     if (r->o->sample_len > 0 && !sample_text(r)) return 1;
     return 0;
 }

@@ -20,6 +20,7 @@
 #include <tapegrad.h>
 
 #include "common/args.h"
+#include "common/epochs.h"
 #include "common/history.h"
 #include "common/progress.h"
 #include "common/resume.h"
@@ -32,9 +33,16 @@
 #define MAX_LAYERS 16
 /* The DOT picture covers this many positions of one layer's worth of a window. */
 #define DOT_SEQ 4
+/* At most this many earlier characters get their own input embedding (--prev). */
+#define MAX_PREV 8
 
 typedef struct model {
     tg_embedding wte, wpe;
+    /* prev[k - 1] embeds the character k positions back (row vocab: before the window). */
+    tg_embedding prev[MAX_PREV];
+    int64_t n_prev, vocab;
+    int64_t shift; /* channels of the stream moved one position later before each block */
+    int64_t *back; /* room for one batch of ids moved k positions later */
     tg_transformer_block blocks[MAX_LAYERS];
     tg_layernorm ln_f;
     tg_linear head;
@@ -43,7 +51,7 @@ typedef struct model {
 } model;
 
 typedef struct settings {
-    long layers, heads, width, ff, seq, steps, warmup, decay;
+    long layers, heads, width, ff, seq, steps, warmup, decay, prev, shift, eval_window;
     double clip, temperature, holdout, min_lr, time_budget, weight_decay;
     bool gpt2_init;
     long sample_len;
@@ -77,20 +85,30 @@ static tg_status gpt2_init(model *m, tg_rng *rng, tg_error *err) {
     return st;
 }
 
-static tg_status model_init(model *m, tg_store *s, const settings *o, int64_t vocab, tg_dtype dt,
-                            tg_rng *rng, tg_error *err) {
+static tg_status model_init(model *m, tg_store *s, const settings *o, int64_t vocab,
+                            int64_t max_batch, tg_dtype dt, tg_rng *rng, tg_error *err) {
     memset(m, 0, sizeof *m);
     m->width = o->width;
     m->n_layers = o->layers;
     m->ctx = o->seq;
+    m->n_prev = o->prev;
+    m->shift = o->shift;
+    m->vocab = vocab;
     m->positions = malloc((size_t)o->seq * sizeof *m->positions);
-    if (!m->positions) return tg_error_set(err, TG_ERR_NOMEM, "out of memory");
+    m->back = malloc((size_t)(o->seq * (max_batch > 2 ? max_batch : 2)) * sizeof *m->back);
+    if (!m->positions || !m->back) return tg_error_set(err, TG_ERR_NOMEM, "out of memory");
     for (int64_t i = 0; i < o->seq; i++) m->positions[i] = i;
     tg_status st = tg_embedding_init(&m->wte, s, "wte", vocab, o->width, dt, rng, err);
     if (st == TG_OK) st = tg_embedding_init(&m->wpe, s, "wpe", o->seq, o->width, dt, rng, err);
     /* GPT-2 starts its embeddings small (std 0.02 and 0.01), not at N(0, 1). */
     if (st == TG_OK) st = tg_init_normal(m->wte.weight, rng, 0.0, 0.02, err);
     if (st == TG_OK) st = tg_init_normal(m->wpe.weight, rng, 0.0, 0.01, err);
+    for (int64_t k = 1; st == TG_OK && k <= m->n_prev; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "wte_prev%lld", (long long)k);
+        st = tg_embedding_init(&m->prev[k - 1], s, name, vocab + 1, o->width, dt, rng, err);
+        if (st == TG_OK) st = tg_init_normal(m->prev[k - 1].weight, rng, 0.0, 0.02, err);
+    }
     for (long l = 0; st == TG_OK && l < o->layers; l++) {
         char name[32];
         snprintf(name, sizeof name, "h.%ld", l);
@@ -110,11 +128,31 @@ static tg_tensor *model_forward(tg_tape *t, const model *m, int64_t B, int64_t T
     tg_tape_push_scope(t, "embed");
     tg_tensor *x = tg_embedding_forward(t, &m->wte, 2, (const int64_t[]){B, T}, ids);
     x = tg_add(t, x, tg_embedding_forward(t, &m->wpe, 1, (const int64_t[]){T}, m->positions));
+    /* The characters 1..n_prev positions back, each through its own table, give every position
+     * the last few characters before any attention has been learned: the n-gram statistics the
+     * LSTM reads through its recurrence from its first steps. */
+    for (int64_t k = 1; k <= m->n_prev; k++) {
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t j = 0; j < T; j++)
+                m->back[b * T + j] = j >= k ? ids[b * T + j - k] : m->vocab;
+        x = tg_add(t, x, tg_embedding_forward(t, &m->prev[k - 1], 2, (const int64_t[]){B, T},
+                                              m->back));
+    }
     tg_tape_pop_scope(t);
     for (int64_t l = 0; l < m->n_layers; l++) {
         char name[32];
         snprintf(name, sizeof name, "h.%lld", (long long)l);
         tg_tape_push_scope(t, name);
+        if (m->shift > 0) {
+            /* A token shift: the block reads, in the stream's first `shift` channels, what the
+             * previous position held there (zeros at the first), so that every block sees its
+             * neighbour's features without spending attention on it. */
+            tg_tensor *moved = tg_pad(t, tg_slice(t, x, 1, 0, T - 1, 1), 6,
+                                      (const int64_t[]){0, 0, 1, 0, 0, 0}, 0.0);
+            tg_tensor *parts[2] = {tg_slice(t, moved, 2, 0, m->shift, 1),
+                                   tg_slice(t, x, 2, m->shift, m->width, 1)};
+            x = tg_concat(t, 2, parts, 2);
+        }
         x = tg_transformer_block_forward(t, &m->blocks[l], x, true);
         tg_tape_pop_scope(t);
     }
@@ -155,7 +193,7 @@ static tg_status corpus_load(corpus *cp, const ex_common *c, const settings *o, 
     }
     int64_t n = tg_text_length(cp->text);
     int64_t held = (int64_t)((double)n * o->holdout);
-    if (held < o->seq + 1) held = o->seq + 1;
+    if (held < o->eval_window + 1) held = o->eval_window + 1;
     if (n - held < o->seq + 1) {
         tg_text_free(cp->text);
         cp->text = NULL;
@@ -209,6 +247,7 @@ typedef struct run {
     ex_history hist;
     int64_t *in, *out; /* one batch of ids, (B, T) each */
     double cpu_start;  /* process CPU seconds when training began */
+    double train_cpu;  /* of which training took this many (held-out passes left out) */
     bool out_of_time;
     char config[320], title[128];
 } run;
@@ -238,31 +277,62 @@ static double learning_rate(const run *r, int64_t step) {
     return lr * (floor + (1.0 - floor) * 0.5 * (1.0 + cos(PI * f)));
 }
 
-/* Mean held-out bits per character over up to MAX_EVAL_WINDOWS windows spread evenly. */
+/* The summed loss (nats) of the n positions [end - n, end) of nb held-out windows starting at
+ * starts[], each predicted from the context [end - T, end); -1 on failure (message printed). */
+static double score_span(run *r, const int64_t *starts, int64_t nb, int64_t end, int64_t n) {
+    int64_t T = end < r->o->seq ? end : r->o->seq, lo = end - T;
+    int64_t *labels = r->out; /* n <= T: nb * n fit */
+    for (int64_t b = 0; b < nb; b++) {
+        memcpy(r->in + b * T, r->cp.held + starts[b] + lo, (size_t)T * sizeof *r->in);
+        memcpy(labels + b * n, r->cp.held + starts[b] + end - n + 1, (size_t)n * sizeof *labels);
+    }
+    tg_tape *t = r->t;
+    int64_t V = tg_text_vocab_size(r->cp.text);
+    tg_tensor *logits = tg_reshape(t, model_forward(t, &r->m, nb, T, r->in), TG_SHAPE(nb, T, V));
+    if (n < T) logits = tg_slice(t, logits, 1, T - n, T, 1);
+    tg_tensor *loss = tg_cross_entropy(t, tg_reshape(t, logits, TG_SHAPE(nb * n, V)), labels, 0.0,
+                                       TG_REDUCE_SUM);
+    if (!loss) {
+        fprintf(stderr, "gpt: held-out pass: %s\n", tg_tape_error(t));
+        return -1;
+    }
+    double sum = tg_tensor_item(loss);
+    tg_tape_reset(t);
+    return sum;
+}
+
+/* Mean held-out bits per character over up to MAX_EVAL_WINDOWS windows of --eval-window
+ * characters spread evenly: char_rnn's windows when both use 64, so that the two programs score
+ * the same characters. Past the context (--seq) a window is scored in spans of a quarter
+ * context, each predicted from the --seq characters before its end, so that every character
+ * has at least three quarters of a context behind it (all it has in the window, near the
+ * start); with --seq at least the window, that is one pass per window. */
 static bool evaluate(run *r, double *bpc) {
-    int64_t T = r->o->seq, B = r->c->batch;
-    int64_t n_win = (r->cp.n_held - 1) / T;
+    int64_t W = r->o->eval_window, T = r->o->seq, B = r->c->batch;
+    int64_t n_win = (r->cp.n_held - 1) / W;
     if (n_win > MAX_EVAL_WINDOWS) n_win = MAX_EVAL_WINDOWS;
-    int64_t spacing = (r->cp.n_held - 1 - T) / (n_win > 1 ? n_win - 1 : 1);
+    int64_t spacing = (r->cp.n_held - 1 - W) / (n_win > 1 ? n_win - 1 : 1);
+    int64_t span = T / 4 > 1 ? T / 4 : 1, first = W < T ? W : T;
+    int64_t starts[MAX_EVAL_WINDOWS];
     bool was = tg_tape_set_grad_enabled(r->t, false);
     double sum = 0;
     int64_t count = 0;
     for (int64_t w0 = 0; w0 < n_win; w0 += B) {
         int64_t nb = n_win - w0 < B ? n_win - w0 : B;
-        for (int64_t b = 0; b < nb; b++) {
-            int64_t start = (w0 + b) * spacing;
-            memcpy(r->in + b * T, r->cp.held + start, (size_t)T * sizeof *r->in);
-            memcpy(r->out + b * T, r->cp.held + start + 1, (size_t)T * sizeof *r->out);
+        for (int64_t b = 0; b < nb; b++) starts[b] = (w0 + b) * spacing;
+        double part = score_span(r, starts, nb, first, first);
+        for (int64_t end = first; part >= 0 && end < W;) {
+            int64_t n = W - end < span ? W - end : span;
+            end += n;
+            double more = score_span(r, starts, nb, end, n);
+            part = more < 0 ? -1 : part + more;
         }
-        tg_tensor *loss = tg_cross_entropy(r->t, model_forward(r->t, &r->m, nb, T, r->in), r->out,
-                                           0.0, TG_REDUCE_SUM);
-        if (!loss) {
-            fprintf(stderr, "gpt: held-out pass: %s\n", tg_tape_error(r->t));
+        if (part < 0) {
+            tg_tape_set_grad_enabled(r->t, was);
             return false;
         }
-        sum += tg_tensor_item(loss);
-        count += T * nb;
-        tg_tape_reset(r->t);
+        sum += part;
+        count += W * nb;
     }
     tg_tape_set_grad_enabled(r->t, was);
     *bpc = sum / (double)count / LN2;
@@ -403,27 +473,6 @@ static bool sample_text(run *r) {
     return ok;
 }
 
-static bool save(run *r, long epoch) {
-    ex_run_state st = {.step = tg_optim_steps(r->opt),
-                       .epochs_done = epoch,
-                       .data = {.epoch = epoch, .position = 0, .rng = r->windows}};
-    tg_error err = {0};
-    if (ex_checkpoint_save(r->c->save, r->s, r->config, &st, &err) != TG_OK) {
-        fprintf(stderr, "gpt: %s\n", err.message);
-        return false;
-    }
-    return true;
-}
-
-static bool write_outputs(run *r) {
-    tg_error err = {0};
-    if (ex_history_write_files(&r->hist, r->c->csv, r->c->svg, &err) != TG_OK) {
-        fprintf(stderr, "gpt: %s\n", err.message);
-        return false;
-    }
-    return true;
-}
-
 /* Model, optimiser, history and buffers; then the checkpoint if resuming. */
 static bool prepare(run *r, long *first_epoch) {
     const ex_common *c = r->c;
@@ -438,7 +487,12 @@ static bool prepare(run *r, long *first_epoch) {
                      o->heads);
         goto fail;
     }
-    if (model_init(&r->m, r->s, o, vocab, c->dtype, &init, &err) != TG_OK) goto fail;
+    if (o->shift > o->width) {
+        tg_error_set(&err, TG_ERR_ARG, "--shift %ld is more than the --width %ld channels",
+                     o->shift, o->width);
+        goto fail;
+    }
+    if (model_init(&r->m, r->s, o, vocab, c->batch, c->dtype, &init, &err) != TG_OK) goto fail;
     tg_adam_options ao = tg_adamw_defaults(c->lr);
     ao.weight_decay = o->weight_decay;
     ao.beta2 = 0.99; /* a shorter memory of the squares suits a short run */
@@ -456,9 +510,11 @@ static bool prepare(run *r, long *first_epoch) {
         goto fail;
     }
     snprintf(r->config, sizeof r->config,
-             "gpt: %ld layers, %ld heads, width %ld, MLP %ld; %s; batch %ld; seq %ld; %ld steps "
-             "per epoch; warmup %ld, decay %ld; %s init; %lld + %lld bytes, %d symbols",
-             o->layers, o->heads, o->width, o->ff, tg_dtype_name(c->dtype), c->batch, o->seq,
+             "gpt: %ld layers, %ld heads, width %ld, MLP %ld, prev %ld, shift %ld; "
+             "%s; batch %ld; seq %ld; %ld steps per epoch; warmup %ld, decay %ld; %s init; "
+             "%lld + %lld bytes, %d symbols",
+             o->layers, o->heads, o->width, o->ff, o->prev, o->shift, tg_dtype_name(c->dtype),
+             c->batch, o->seq,
              o->steps, o->warmup, o->decay, o->gpt2_init ? "GPT-2" : "PyTorch",
              (long long)r->cp.n_train, (long long)r->cp.n_held, (int)vocab);
     *first_epoch = 1;
@@ -476,6 +532,16 @@ fail:
     return false;
 }
 
+/* The training's CPU time is taken before the held-out pass, which does not count. */
+static bool epoch_train(void *ctx, long epoch, double *bpc) {
+    run *r = ctx;
+    bool ok = train_epoch(r, epoch, bpc);
+    r->train_cpu = cpu_seconds() - r->cpu_start;
+    return ok;
+}
+static bool epoch_evaluate(void *r, double *bpc) { return evaluate(r, bpc); }
+static bool epoch_stop(void *r) { return ((run *)r)->out_of_time; }
+
 static int train(run *r) {
     const ex_common *c = r->c;
     long first;
@@ -489,29 +555,22 @@ static int train(run *r) {
            r->o->warmup, r->o->min_lr, r->o->decay, tg_get_threads());
     fflush(stdout); /* before stderr's progress, when both go to one pipe */
     if (c->dot && !write_dot(r)) return 1;
-    if (first > c->epochs)
-        printf("the checkpoint already holds %ld epochs; nothing to train\n", first - 1);
     r->cpu_start = cpu_seconds();
-    double train_cpu = 0;
-    for (long epoch = first; epoch <= c->epochs && !r->out_of_time; epoch++) {
-        double start = ex_now(), row[2];
-        if (!train_epoch(r, epoch, &row[0])) return 1;
-        train_cpu = cpu_seconds() - r->cpu_start;
-        if (!evaluate(r, &row[1])) return 1;
-        double seconds = ex_now() - start;
-        tg_error err = {0};
-        if (ex_history_add_epoch(&r->hist, row, seconds, &err) != TG_OK) {
-            fprintf(stderr, "gpt: %s\n", err.message);
-            return 1;
-        }
-        printf("epoch %ld/%ld  train %.4f bpc  |  held-out %.4f bpc  |  %.1f s\n", epoch,
-               c->epochs, row[0], row[1], seconds);
-        fflush(stdout);
-        if (!write_outputs(r) || (c->save && !save(r, epoch))) return 1;
-    }
+    ex_epochs e = {.prog = "gpt",
+                   .c = c,
+                   .hist = &r->hist,
+                   .ctx = r,
+                   .train_epoch = epoch_train,
+                   .evaluate = epoch_evaluate,
+                   .stop = epoch_stop,
+                   .store = r->s,
+                   .opt = r->opt,
+                   .windows = &r->windows,
+                   .config = r->config};
+    if (!ex_epochs_run(&e, first)) return 1;
     printf("trained %lld steps in %.1f s of CPU time%s\n", (long long)tg_optim_steps(r->opt),
-           train_cpu, r->out_of_time ? " (the --time budget)" : "");
-    if (!write_outputs(r)) return 1;
+           r->train_cpu, r->out_of_time ? " (the --time budget)" : "");
+    if (!ex_epochs_write_outputs(&e)) return 1;
     if (r->o->sample_len > 0 && !sample_text(r)) return 1;
     return 0;
 }
@@ -534,6 +593,9 @@ int main(int argc, char **argv) {
                   .width = 64,
                   .ff = 256,
                   .seq = 64,
+                  .prev = 0,
+                  .shift = 0,
+                  .eval_window = 64,
                   .steps = 400,
                   .warmup = 100,
                   .decay = 2000,
@@ -553,6 +615,12 @@ int main(int argc, char **argv) {
         {"--ff", "F", "hidden width of each block's MLP", EX_OPT_LONG, &o.ff, 1, 16384, NULL},
         {"--seq", "T", "characters per training window (the context)", EX_OPT_LONG, &o.seq, 1,
          4096, NULL},
+        {"--prev", "K", "the K characters before each position get their own input embeddings",
+         EX_OPT_LONG, &o.prev, 0, MAX_PREV, NULL},
+        {"--shift", "C", "a token shift: the stream's first C channels move one position later "
+         "before each block", EX_OPT_LONG, &o.shift, 0, 4096, NULL},
+        {"--eval-window", "W", "held-out windows of W characters (char_rnn's are 64)",
+         EX_OPT_LONG, &o.eval_window, 1, 1 << 20, NULL},
         {"--steps", "N", "batches per epoch (windows are drawn at random)", EX_OPT_LONG, &o.steps,
          1, 100000000, NULL},
         {"--warmup", "N", "steps of linear learning-rate warmup", EX_OPT_LONG, &o.warmup, 1,
@@ -611,6 +679,7 @@ int main(int argc, char **argv) {
     free(r.in);
     free(r.out);
     free(r.m.positions);
+    free(r.m.back);
     tg_optim_free(r.opt);
     tg_tape_free(r.t);
     tg_store_free(r.s);

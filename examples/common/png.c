@@ -1,20 +1,18 @@
 /* png.c: the PNG writer of png.h. A PNG is a signature and chunks (length, type, data, CRC of
- * type and data); the image chunk (IDAT) holds a zlib stream of the scanlines, each led by its
- * filter byte (0: none). The stream here is a two-byte header, stored deflate blocks of at most
- * 65535 bytes (a block header byte, the length and its complement, then the bytes as they are)
- * and the Adler-32 of the uncompressed scanlines.
+ * type and data); the image chunk (IDAT) holds a zlib stream (deflate.c) of the scanlines, each
+ * led by the byte naming the filter its row went through.
  *
- * Invariant: every multi-byte number a PNG holds is big-endian, except the stored block's
- * length and its complement, which deflate writes little-endian. */
+ * Invariant: every multi-byte number a PNG holds is big-endian. */
 #include "png.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "deflate.h"
 #include "outfile.h"
 
-enum { STORED_MAX = 65535, SIDE_MAX = 1 << 24 };
+enum { SIDE_MAX = 1 << 24 };
 
 /* The running CRC register after n more bytes (bit by bit: images here are small). */
 static uint32_t crc_update(uint32_t c, const uint8_t *bytes, size_t n) {
@@ -27,15 +25,6 @@ static uint32_t crc_update(uint32_t c, const uint8_t *bytes, size_t n) {
 
 uint32_t ex_crc32(const uint8_t *bytes, size_t n) {
     return crc_update(0xFFFFFFFFu, bytes, n) ^ 0xFFFFFFFFu;
-}
-
-uint32_t ex_adler32(const uint8_t *bytes, size_t n) {
-    uint32_t a = 1, b = 0;
-    for (size_t i = 0; i < n; i++) {
-        a = (a + bytes[i]) % 65521u;
-        b = (b + a) % 65521u;
-    }
-    return (b << 16) | a;
 }
 
 static void put32(uint8_t *p, uint32_t v) {
@@ -57,6 +46,46 @@ static void put_chunk(FILE *f, const char *type, const uint8_t *data, size_t n) 
     fwrite(tail, 1, 4, f);
 }
 
+/* Paeth's predictor: of left, up and up-left, the one closest to left + up - up-left. */
+static uint8_t paeth(uint8_t a, uint8_t b, uint8_t c) {
+    int p = (int)a + (int)b - (int)c;
+    int pa = abs(p - (int)a), pb = abs(p - (int)b), pc = abs(p - (int)c);
+    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+/* Byte i of the current row under filter f (0 none, 1 left, 2 up, 3 their mean, 4 Paeth): its
+ * difference from the filter's prediction. `up` is the row above (NULL for the first), bpp the
+ * bytes of a pixel; neighbours outside the image count as 0, as PNG defines. */
+static uint8_t filtered(int f, const uint8_t *cur, const uint8_t *up, size_t i, int bpp) {
+    bool has_left = i >= (size_t)bpp;
+    uint8_t a = has_left ? cur[i - (size_t)bpp] : 0, b = up ? up[i] : 0;
+    uint8_t c = up && has_left ? up[i - (size_t)bpp] : 0;
+    uint8_t pred = f == 0   ? 0
+                   : f == 1 ? a
+                   : f == 2 ? b
+                   : f == 3 ? (uint8_t)(((unsigned)a + b) / 2)
+                            : paeth(a, b, c);
+    return (uint8_t)(cur[i] - pred);
+}
+
+/* A row's scanline into out: its filter byte, then the n bytes filtered. Of the five filters it
+ * takes the one whose differences, read as signed bytes, sum smallest in absolute value: small
+ * differences repeat, and repeats are what deflate compresses. */
+static void filter_row(uint8_t *out, const uint8_t *cur, const uint8_t *up, size_t n, int bpp) {
+    long best_cost = -1;
+    int best = 0;
+    for (int f = 0; f < 5; f++) {
+        long cost = 0;
+        for (size_t i = 0; i < n; i++) {
+            int d = (int8_t)filtered(f, cur, up, i, bpp);
+            cost += d < 0 ? -d : d;
+        }
+        if (best_cost < 0 || cost < best_cost) best_cost = cost, best = f;
+    }
+    out[0] = (uint8_t)best;
+    for (size_t i = 0; i < n; i++) out[1 + i] = filtered(best, cur, up, i, bpp);
+}
+
 tg_status ex_png_write(const char *path, int width, int height, int channels,
                        const uint8_t *pixels, tg_error *err) {
     if (width < 1 || height < 1 || width > SIDE_MAX || height > SIDE_MAX)
@@ -67,36 +96,20 @@ tg_status ex_png_write(const char *path, int width, int height, int channels,
                             channels);
     if (!pixels) return tg_error_set(err, TG_ERR_NULL, "png: the pixels are NULL");
     size_t row = (size_t)width * (size_t)channels + 1, raw_n = row * (size_t)height;
-    size_t n_blocks = (raw_n + STORED_MAX - 1) / STORED_MAX;
-    size_t z_n = 2 + raw_n + 5 * n_blocks + 4;
-    if (raw_n / row != (size_t)height || z_n > 0x7FFFFFFFu)
+    if (raw_n / row != (size_t)height || raw_n + raw_n / 8 + 64 > 0x7FFFFFFFu)
         return tg_error_set(err, TG_ERR_ARG, "png: %dx%d is too large for one image chunk",
                             width, height);
-    uint8_t *raw = malloc(raw_n), *z = malloc(z_n);
-    if (!raw || !z) {
+    uint8_t *raw = malloc(raw_n), *z = NULL;
+    size_t z_n = 0;
+    if (raw) {
+        for (int y = 0; y < height; y++)
+            filter_row(raw + (size_t)y * row, pixels + (size_t)y * (row - 1),
+                       y > 0 ? pixels + (size_t)(y - 1) * (row - 1) : NULL, row - 1, channels);
+    }
+    if (!raw || ex_zlib_compress(raw, raw_n, &z, &z_n) != TG_OK) {
         free(raw);
-        free(z);
         return tg_error_set(err, TG_ERR_NOMEM, "png: out of memory for %dx%d", width, height);
     }
-    for (int y = 0; y < height; y++) {
-        raw[(size_t)y * row] = 0; /* filter: none */
-        memcpy(raw + (size_t)y * row + 1, pixels + (size_t)y * (row - 1), row - 1);
-    }
-    /* zlib header: deflate, 32K window, no dictionary; 0x7801 is a multiple of 31. */
-    size_t at = 0;
-    z[at++] = 0x78, z[at++] = 0x01;
-    for (size_t off = 0; off < raw_n; off += STORED_MAX) {
-        size_t len = raw_n - off < STORED_MAX ? raw_n - off : STORED_MAX;
-        bool last = off + len == raw_n;
-        z[at++] = last ? 1 : 0; /* BFINAL, BTYPE 00 (stored) */
-        z[at++] = (uint8_t)len, z[at++] = (uint8_t)(len >> 8);
-        z[at++] = (uint8_t)~len, z[at++] = (uint8_t)(~len >> 8);
-        memcpy(z + at, raw + off, len);
-        at += len;
-    }
-    put32(z + at, ex_adler32(raw, raw_n));
-    at += 4;
-
     uint8_t ihdr[13];
     put32(ihdr, (uint32_t)width);
     put32(ihdr + 4, (uint32_t)height);
@@ -109,7 +122,7 @@ tg_status ex_png_write(const char *path, int width, int height, int channels,
     if (st == TG_OK) {
         fwrite(signature, 1, sizeof signature, o.f);
         put_chunk(o.f, "IHDR", ihdr, sizeof ihdr);
-        put_chunk(o.f, "IDAT", z, at);
+        put_chunk(o.f, "IDAT", z, z_n);
         put_chunk(o.f, "IEND", NULL, 0);
         st = ex_outfile_commit(&o, "png", err);
     }

@@ -1,6 +1,6 @@
-/* png.h: writing 8-bit greyscale or RGB images as PNG files with no compression library: the
- * pixels go into stored (uncompressed) deflate blocks, which every PNG reader accepts, framed by
- * the zlib header and Adler-32 checksum, in chunks closed by their CRC-32.
+/* png.h: writing 8-bit greyscale or RGB images as PNG files with no compression library: each
+ * row goes through the PNG filter that suits it best, the rows are compressed by our own deflate
+ * (deflate.h), and the chunks are closed by their CRC-32.
  *
  *     uint8_t px[2 * 3] = {0, 64, 128, 192, 255, 32};      // 3 wide, 2 high, row-major
  *     ex_png_write("tiny.png", 3, 2, 1, px, &err);
@@ -17,8 +17,6 @@
 
 /* The CRC-32 of PNG chunks (and zip, gzip): reflected polynomial 0xEDB88320. */
 uint32_t ex_crc32(const uint8_t *bytes, size_t n);
-/* The Adler-32 checksum zlib ends its stream with. */
-uint32_t ex_adler32(const uint8_t *bytes, size_t n);
 
 /* Writes width x height pixels of `channels` bytes each (1: grey, 3: RGB), row-major with no
  * padding, to path. TG_ERR_ARG for a size of 0, over 2^24 per side, or other channel counts;

@@ -295,7 +295,9 @@ def mode_flags(a, extra):
     if a.kind == "text" and not transformer:
         bad.append((["--cell", "transformer"], "--cell"))
     if transformer:
-        bad += [(["--layers", "0"], "--layers"), (["--heads", "3"], "--heads")]
+        bad += [(["--layers", "0"], "--layers"), (["--heads", "3"], "--heads"),
+                (["--prev", "9"], "--prev"),
+                (["--shift", "65"], "--shift"), (["--eval-window", "0"], "--eval-window")]
     for args, name in bad:
         sets_epochs = any(x.startswith("--epochs") for x in args)
         proc = run([a.exe, "--data", data] + ([] if sets_epochs else ["--epochs", "1"]) + args)

@@ -1,7 +1,9 @@
 /* png_check.c: writes the PNG files that unsup_test.py decodes with Python's zlib: a grey image
- * large enough to need several stored deflate blocks, a small RGB one and a single pixel, each
- * pixel (x, y, channel) = (7 x + 13 y + 5 channel) mod 256; then checks that bad calls are
- * refused with the right status and leave no file. Usage: png_check OUT_FOLDER. */
+ * larger than one stored deflate block, a small RGB one and a single pixel, each pixel
+ * (x, y, channel) = (7 x + 13 y + 5 channel) mod 256; noise, which deflate cannot shrink (the
+ * writer must fall back to stored blocks); and noise whose rows repeat every 100 rows, which only
+ * matches from far back (25 KiB, near the end of deflate's window) can shrink. Then checks that
+ * bad calls are refused with the right status and leave no file. Usage: png_check OUT_FOLDER. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,30 @@ static int write_pattern(const char *dir, const char *name, int w, int h, int ch
         for (int x = 0; x < w; x++)
             for (int c = 0; c < ch; c++)
                 px[((size_t)y * w + x) * ch + c] = (uint8_t)((7 * x + 13 * y + 5 * c) % 256);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    tg_error err = {0};
+    tg_status st = ex_png_write(path, w, h, ch, px, &err);
+    free(px);
+    if (st != TG_OK) fprintf(stderr, "png_check: %s\n", err.message);
+    return st != TG_OK;
+}
+
+/* Bytes from a xorshift generator; row y repeats row y - period when period > 0. */
+static int write_noise(const char *dir, const char *name, int w, int h, int ch, int period) {
+    size_t row = (size_t)w * ch;
+    uint8_t *px = malloc(row * h);
+    if (!px) return 1;
+    uint32_t s = 2463534242u;
+    for (int y = 0; y < h; y++)
+        for (size_t i = 0; i < row; i++) {
+            if (period > 0 && y >= period) {
+                px[y * row + i] = px[(y - period) * row + i];
+                continue;
+            }
+            s ^= s << 13, s ^= s >> 17, s ^= s << 5;
+            px[y * row + i] = (uint8_t)(s >> 24);
+        }
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     tg_error err = {0};
@@ -38,7 +64,9 @@ int main(int argc, char **argv) {
     }
     const char *dir = argv[1];
     int bad = write_pattern(dir, "grey_300x250.png", 300, 250, 1) +
-              write_pattern(dir, "rgb_7x3.png", 7, 3, 3) + write_pattern(dir, "one.png", 1, 1, 1);
+              write_pattern(dir, "rgb_7x3.png", 7, 3, 3) + write_pattern(dir, "one.png", 1, 1, 1) +
+              write_noise(dir, "noise_200x150.png", 200, 150, 1, 0) +
+              write_noise(dir, "repeat_rgb_85x300.png", 85, 300, 3, 100);
     uint8_t px[4] = {0};
     char path[4096];
     tg_error err = {0};

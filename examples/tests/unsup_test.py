@@ -43,9 +43,27 @@ def check(cond, message):
         raise Failure(message)
 
 
+def paeth(a, b, c):
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+
+def unfilter(kind, line, prev, bpp):
+    """Undoes PNG filter `kind` (0 none, 1 left, 2 up, 3 mean, 4 Paeth) on one row."""
+    out = bytearray(len(line))
+    for i, v in enumerate(line):
+        a = out[i - bpp] if i >= bpp else 0
+        b = prev[i] if prev is not None else 0
+        c = prev[i - bpp] if prev is not None and i >= bpp else 0
+        pred = [0, a, b, (a + b) // 2, paeth(a, b, c)][kind]
+        out[i] = (v + pred) & 0xFF
+    return bytes(out)
+
+
 def read_png(path):
-    """(width, height, channels, rows of bytes), checking the signature, every CRC and the
-    filter bytes (the writer uses filter 0 only)."""
+    """(width, height, channels, rows of bytes), checking the signature, every CRC, the zlib
+    stream and the filter bytes, and undoing the filters."""
     data = open(path, "rb").read()
     check(data[:8] == b"\x89PNG\r\n\x1a\n", "%s: bad signature" % path)
     at, idat, header, types = 8, b"", None, []
@@ -67,10 +85,12 @@ def read_png(path):
     raw = zlib.decompress(idat)  # checks the zlib header and the Adler-32
     row = w * ch + 1
     check(len(raw) == row * h, "%s: %d bytes of scanlines, want %d" % (path, len(raw), row * h))
-    rows = []
+    rows, prev = [], None
     for y in range(h):
-        check(raw[y * row] == 0, "%s: row %d has filter %d" % (path, y, raw[y * row]))
-        rows.append(raw[y * row + 1:(y + 1) * row])
+        kind = raw[y * row]
+        check(kind <= 4, "%s: row %d has filter %d" % (path, y, kind))
+        prev = unfilter(kind, raw[y * row + 1:(y + 1) * row], prev, ch)
+        rows.append(prev)
     return w, h, ch, rows
 
 
@@ -102,9 +122,23 @@ def test_png(exe, out):
         for y in range(h):
             want = bytes((7 * x + 13 * y + 5 * c) % 256 for x in range(w) for c in range(ch))
             check(rows[y] == want, "%s: row %d differs from the pattern" % (name, y))
-    # 300x250 grey is 75250 bytes of scanlines: more than one stored block (65535 at most).
+    # 300x250 grey is 75250 bytes of scanlines, more than one stored block (65535 at most); each
+    # row is a run of equal steps, which the left filter turns into one repeated byte.
     data = open(os.path.join(out, "grey_300x250.png"), "rb").read()
     check(data.count(b"IDAT") == 1, "one image chunk expected")
+    check(len(data) < 75250 // 20, "grey_300x250.png is not compressed: %d bytes" % len(data))
+    # Noise: nothing to compress, so stored blocks, a few bytes over the scanlines.
+    w, h, _, rows = read_png(os.path.join(out, "noise_200x150.png"))
+    size = os.path.getsize(os.path.join(out, "noise_200x150.png"))
+    check((w, h) == (200, 150) and size < 201 * 150 + 100, "noise: %dx%d, %d bytes" % (w, h, size))
+    check(len(set(rows[0])) > 100, "noise row 0 has %d distinct bytes" % len(set(rows[0])))
+    # Rows repeating every 100 rows (25,600 bytes back): only far matches shrink it, to about 1/3.
+    w, h, ch, rows = read_png(os.path.join(out, "repeat_rgb_85x300.png"))
+    check((w, h, ch) == (85, 300, 3), "repeat: %dx%dx%d" % (w, h, ch))
+    for y in range(100, 300):
+        check(rows[y] == rows[y - 100], "repeat: row %d differs from row %d" % (y, y - 100))
+    size = os.path.getsize(os.path.join(out, "repeat_rgb_85x300.png"))
+    check(size < (85 * 3 + 1) * 300 // 2, "repeat: %d bytes, the far matches were not found" % size)
     # Two 3x4 tiles at scale 2 with 4-pixel gaps: 2 (8 + 4) + 4 wide, 6 + 8 high.
     w, h, _, rows = read_png(os.path.join(out, "tiles.png"))
     check((w, h) == (28, 14), "tiles.png is %dx%d" % (w, h))

@@ -43,6 +43,26 @@ TG_PUBLIC_BEGIN
 
 typedef struct tg_dist tg_dist; /* opaque */
 
+/* How each bucket is all-reduced (tg_dist_opts.algo). RING and PAIRS leave the same bits on
+ * every rank (they differ from each other in the order of the sums, so in the last bits); MPI
+ * leaves what the MPI library gives, which the MPI standard does not promise to be the same
+ * bits on every rank.
+ * RING: the bucket cut in one chunk per rank, 2 (size - 1) exchanges of a chunk with the
+ *   neighbours: the least data any all-reduce moves per rank, in the most rounds.
+ * PAIRS: log2(size) exchanges of the whole bucket with rank ^ 1, rank ^ 2, ... (recursive
+ *   doubling; a size that is not a power of two uses RING). On 2 ranks it moves the same bytes
+ *   as RING in one round instead of two, and a round only finishes when both ranks look, which
+ *   they rarely do while computing.
+ * MPI: MPI_Iallreduce in place, whatever the MPI library picks.
+ * AUTO (0, the default): PAIRS on 2 ranks, RING on more. docs/distributed.md has the
+ *   measurements behind the choice. */
+typedef enum tg_dist_algo {
+    TG_DIST_ALGO_AUTO = 0,
+    TG_DIST_ALGO_RING,
+    TG_DIST_ALGO_PAIRS,
+    TG_DIST_ALGO_MPI,
+} tg_dist_algo;
+
 /* How gradients are reduced. All-zero fields (or NULL options) mean the defaults. */
 typedef struct tg_dist_opts {
     /* Bytes of gradient per bucket (default TG_DIST_BUCKET_DEFAULT). A bucket is closed when
@@ -61,9 +81,20 @@ typedef struct tg_dist_opts {
     int det_chunks;
     /* Seconds any wait may last before it fails (default 60). */
     double timeout_s;
+    /* The all-reduce of the buckets (see tg_dist_algo); deterministic mode ignores it. */
+    tg_dist_algo algo;
 } tg_dist_opts;
 
 #define TG_DIST_BUCKET_DEFAULT ((int64_t)256 * 1024)
+/* The shortest time between two looks at the messages in flight from inside a sweep: each
+ * look costs one MPI test per bucket in flight (about a microsecond), and a sweep of many
+ * small nodes (an RNN's) would otherwise pay it thousands of times. */
+#define TG_DIST_PROGRESS_US 10
+
+/* The algorithm this group runs: opts.algo with AUTO resolved, and PAIRS on a number of ranks
+ * that is not a power of two turned into RING. Deterministic mode's own order is none of
+ * these; it reports what the other mode would run. TG_DIST_ALGO_AUTO for NULL. */
+tg_dist_algo tg_dist_algo_used(const tg_dist *d);
 
 /* A data-parallel group over a copy of comm (MPI_Comm_dup: collective, every rank calls it)
  * for the parameters of s, which must be made, with the same names, shapes and dtypes and in
@@ -96,8 +127,9 @@ void tg_dist_batcher_split(const tg_dist *d, tg_batcher_opts *o);
 int tg_dist_n_chunks(const tg_dist *d);
 
 /* Reports the gradients of t's sweeps to d (tg_tape_set_grad_hook on t), so that buckets start
- * their all-reduce during tg_tape_backward. One tape per tg_dist; NULL detaches the tape
- * attached before. */
+ * their all-reduce during tg_tape_backward, and lets d move the started ones on after each node
+ * of the sweep (tg_tape_set_node_hook on t; at most every TG_DIST_PROGRESS_US microseconds).
+ * One tape per tg_dist; NULL detaches the tape attached before. */
 tg_status tg_dist_attach(tg_dist *d, tg_tape *t);
 
 /* Deterministic mode: after the backward of each of this rank's parts, moves the parameters'
@@ -135,6 +167,7 @@ typedef struct tg_dist_stats {
     int64_t steps;
     int n_buckets;
     int64_t buckets_started_early;
+    int64_t progress_looks; /* looks at the messages in flight from the sweep's node hook */
 } tg_dist_stats;
 void tg_dist_get_stats(const tg_dist *d, tg_dist_stats *out);
 

@@ -177,6 +177,15 @@ typedef tg_status (*tg_grad_hook)(void *ctx, tg_tensor *param);
  * receives it at its last use, which gives the same values in the same order per parameter. */
 void tg_tape_set_grad_hook(tg_tape *t, tg_grad_hook fn, void *ctx);
 
+/* Called by tg_tape_backward after each node the sweep ran a backward rule for (and after the
+ * deposits that node made final), with the sweep's count of such nodes so far. A sweep spends
+ * most of its time in a few large rules; this is where work that must be moved on by the
+ * caller while the sweep computes (data-parallel training's messages) gets its chances. A
+ * status other than TG_OK stops the sweep with that status. Installed and kept like the
+ * gradient hook; NULL removes it. Sweeps of tg_tape_grad do not call it. */
+typedef tg_status (*tg_node_hook)(void *ctx, int64_t visited);
+void tg_tape_set_node_hook(tg_tape *t, tg_node_hook fn, void *ctx);
+
 /* Computes d(out)/d(inputs[i]) (weighted by grad_out as above) into grads[i] without touching
  * any tensor's accumulated gradient. grads[i] is owned by the tape; it is a zero tensor when
  * out does not depend on inputs[i]. With TG_CREATE_GRAPH the grads are recorded and can be

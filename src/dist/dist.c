@@ -220,6 +220,12 @@ tg_dist *tg_dist_new(tg_store *s, MPI_Comm comm, const tg_dist_opts *opts, tg_er
                      (long long)o.bucket_bytes, o.timeout_s, o.det_chunks);
         return NULL;
     }
+    if ((int)o.algo < (int)TG_DIST_ALGO_AUTO || (int)o.algo > (int)TG_DIST_ALGO_MPI) {
+        tg_error_set(err, TG_ERR_ARG,
+                     "dist: algo %d is none of TG_DIST_ALGO_AUTO, _RING, _PAIRS, _MPI",
+                     (int)o.algo);
+        return NULL;
+    }
     tg_dist *d = calloc(1, sizeof *d);
     if (!d) {
         tg_error_set(err, TG_ERR_NOMEM, "dist: out of memory");
@@ -264,6 +270,7 @@ void tg_dist_free(tg_dist *d) {
 }
 
 int tg_dist_rank(const tg_dist *d) { return d ? d->rank : 0; }
+tg_dist_algo tg_dist_algo_used(const tg_dist *d) { return d ? d->algo : TG_DIST_ALGO_AUTO; }
 int tg_dist_size(const tg_dist *d) { return d ? d->size : 1; }
 
 tg_status tg_dist_broadcast(tg_dist *d, tg_error *err) {
@@ -305,9 +312,15 @@ int tg_dist_n_chunks(const tg_dist *d) { return d && d->o.deterministic ? d->n_c
 
 tg_status tg_dist_attach(tg_dist *d, tg_tape *t) {
     if (!d) return TG_ERR_NULL;
-    if (d->tape && d->tape != t) tg_tape_set_grad_hook(d->tape, NULL, NULL);
+    if (d->tape && d->tape != t) {
+        tg_tape_set_grad_hook(d->tape, NULL, NULL);
+        tg_tape_set_node_hook(d->tape, NULL, NULL);
+    }
     d->tape = t;
-    if (t) tg_tape_set_grad_hook(t, dist_grad_ready, d);
+    if (t) {
+        tg_tape_set_grad_hook(t, dist_grad_ready, d);
+        tg_tape_set_node_hook(t, dist_node_done, d);
+    }
     return TG_OK;
 }
 

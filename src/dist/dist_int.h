@@ -17,8 +17,10 @@ typedef struct dist_bucket {
     bool started; /* its reduction was started this step */
     bool done;    /* ...and has completed */
     MPI_Request req; /* deterministic mode's messages */
-    /* The ring all-reduce (reduce.c): exchanges done so far, 0 to 2 (size - 1); the current
-     * exchange's send and receive; one chunk's room for the partial sums coming in. */
+    /* The all-reduce in flight (reduce.c): exchanges done so far (0 to 2 (size - 1) in the
+     * ring, 0 to log2(size) in pairs, 0 to 1 for MPI's); the current exchange's send and
+     * receive (MPI's one request in xreq[0]); room for the sums coming in: a chunk (ring) or
+     * the whole bucket (pairs). */
     int exchange;
     MPI_Request xreq[2];
     char *scratch;
@@ -37,6 +39,9 @@ struct tg_dist {
     int n_buckets;
     dist_bucket *buckets;
     int hint;            /* where the search for the next reported parameter starts */
+    tg_dist_algo algo;   /* opts.algo resolved (never AUTO) */
+    int in_flight;       /* buckets started and not done in this step */
+    double last_look;    /* dist_now() of the node hook's latest look at them */
     tg_tape *tape;
     /* deterministic mode: this rank's parts [chunk0, chunk0 + n_chunks) of det_chunks, and
      * each part's gradients, bucket by bucket (stash[k * n_buckets + b]) */
@@ -76,5 +81,6 @@ double dist_now(void);
 tg_status dist_buckets_make(tg_dist *d, tg_error *err);
 void dist_buckets_free(tg_dist *d);
 tg_status dist_grad_ready(void *ctx, tg_tensor *param);
+tg_status dist_node_done(void *ctx, int64_t visited);
 
 #endif

@@ -1,20 +1,25 @@
 /* reduce.c: averaging the gradients across ranks. Parameters are laid out in buckets in reverse
  * creation order, and each bucket's gradients are moved into one block of the store
  * (tg_store_group_grads), so the sweep accumulates straight into the buffer MPI reduces: no copy
- * in, no copy out. The sweep's hook counts each parameter whose gradient is final, and a full
- * bucket's all-reduce starts at once, in place, overlapping the rest of the sweep.
+ * in, no copy out. The sweep's gradient hook counts each parameter whose gradient is final, and
+ * a full bucket's all-reduce starts at once, in place, overlapping the rest of the sweep.
  * tg_dist_sync starts what is left and waits.
  *
- * The all-reduce is a ring of point-to-point messages, run here rather than by
- * MPI_Iallreduce: the bucket is cut into one chunk per rank; in size - 1 exchanges each rank
- * sends a chunk of partial sums to the next rank and adds the chunk the previous one sent into
- * its own (reduce-scatter), after which it holds the whole sum of one chunk, divides it by the
- * number of ranks, and in size - 1 more exchanges the finished chunks go round (all-gather).
- * Every rank sends and sums 1/size of the bucket per exchange, the least any all-reduce can
- * move, and the only copy is MPI's own delivery of each message. (Open MPI's nonblocking
- * all-reduce, asked to work in place, copies the whole buffer first and, on few ranks, lets
- * one rank do all the sums.) MPI moves messages only inside its calls, so the hook, besides
- * starting buckets, moves the started ones on by one exchange whenever one has arrived.
+ * Three all-reduces (tg_dist_opts.algo). The ring: the bucket is cut into one chunk per rank;
+ * in size - 1 exchanges each rank sends a chunk of partial sums to the next rank and adds the
+ * chunk the previous one sent into its own (reduce-scatter), after which it holds the whole sum
+ * of one chunk, divides it by the number of ranks, and in size - 1 more exchanges the finished
+ * chunks go round (all-gather): the least data per rank, in 2 (size - 1) rounds. Pairs
+ * (recursive doubling, power-of-two sizes): in round j each rank swaps its whole partial sum
+ * with rank ^ 2^j and adds the one received; on 2 ranks that is one round moving the same
+ * bytes as the ring's two. MPI: MPI_Iallreduce in place (Open MPI's copies the buffer first).
+ *
+ * A round completes only when both ranks of an exchange have been inside an MPI call after
+ * both posted (over shared memory the receiver copies the message when it looks), and a rank
+ * computing a long rule does not look. So the library looks, and posts the next round of any
+ * bucket whose round finished, at every gradient-hook call and from the sweep's node hook
+ * (rate-limited): the fewer rounds, the fewer looks an all-reduce needs to finish during a
+ * sweep, which is why pairs is the default on 2 ranks.
  *
  * Deterministic mode instead keeps each part's gradients apart and sums them in part order:
  * rank r receives the running sum of the parts before its own from rank r - 1, adds its parts
@@ -60,14 +65,20 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
         cur->n_elems += numel;
         cur->count++;
     }
+    bool power_of_two = (d->size & (d->size - 1)) == 0;
+    d->algo = d->o.algo;
+    if (d->algo == TG_DIST_ALGO_AUTO) d->algo = d->size == 2 ? TG_DIST_ALGO_PAIRS : TG_DIST_ALGO_RING;
+    if (d->algo == TG_DIST_ALGO_PAIRS && !power_of_two) d->algo = TG_DIST_ALGO_RING;
     for (int b = 0; b < d->n_buckets; b++) {
         dist_bucket *k = &d->buckets[b];
         if (tg_store_group_grads(d->s, k->count, &d->params[k->first], err) != TG_OK)
             return err->status;
         k->buf = tg_tensor_data(tg_tensor_grad(d->params[k->first]));
         k->xreq[0] = k->xreq[1] = MPI_REQUEST_NULL;
-        /* the largest chunk: ceil(n / size) elements */
-        int64_t chunk = (k->n_elems + d->size - 1) / d->size;
+        /* the ring's largest chunk, ceil(n / size) elements; pairs receive whole buckets */
+        int64_t chunk = d->algo == TG_DIST_ALGO_PAIRS ? k->n_elems
+                        : d->algo == TG_DIST_ALGO_RING ? (k->n_elems + d->size - 1) / d->size
+                                                       : 0;
         k->scratch = malloc((size_t)chunk * tg_dtype_size(k->dtype) + 1);
         if (!k->scratch) goto nomem;
     }
@@ -150,16 +161,41 @@ static int64_t chunk_at(const tg_dist *d, const dist_bucket *k, int c, int64_t *
     return lo;
 }
 
-/* Posts exchange number k->exchange of bucket b's ring: in the reduce-scatter (exchanges 0 to
- * size - 2) rank r sends chunk r - e of partial sums and receives chunk r - e - 1 into scratch;
- * in the all-gather (e = size - 1 + t) it sends the finished chunk r + 1 - t and receives chunk
- * r - t in place. */
+/* Exchanges bucket b's all-reduce takes in all. */
+static int exchanges_of(const tg_dist *d) {
+    if (d->algo == TG_DIST_ALGO_MPI) return 1;
+    if (d->algo == TG_DIST_ALGO_RING) return 2 * (d->size - 1);
+    int rounds = 0;
+    while ((1 << rounds) < d->size) rounds++;
+    return rounds;
+}
+
+/* Posts exchange number k->exchange of bucket b's all-reduce. Ring: in the reduce-scatter
+ * (exchanges 0 to size - 2) rank r sends chunk r - e of partial sums and receives chunk
+ * r - e - 1 into scratch; in the all-gather (e = size - 1 + t) it sends the finished chunk
+ * r + 1 - t and receives chunk r - t in place. Pairs: exchange e swaps the whole bucket with
+ * rank r ^ 2^e, received into scratch. MPI: the one nonblocking all-reduce. */
 static tg_status post_exchange(tg_dist *d, int b, tg_error *err) {
     dist_bucket *k = &d->buckets[b];
     const int n = d->size, r = d->rank, e = k->exchange;
     const size_t esize = tg_dtype_size(k->dtype);
     const MPI_Datatype type = dist_mpi_type(k->dtype);
     const int tag = b % 32768; /* MPI promises tags up to 32767 */
+    if (d->algo != TG_DIST_ALGO_RING) {
+        int rc;
+        if (d->algo == TG_DIST_ALGO_MPI) {
+            rc = MPI_Iallreduce(MPI_IN_PLACE, k->buf, (int)k->n_elems, type, MPI_SUM, d->comm,
+                                &k->xreq[0]);
+        } else {
+            int peer = r ^ (1 << e);
+            rc = MPI_Irecv(k->scratch, (int)k->n_elems, type, peer, tag, d->comm, &k->xreq[1]);
+            if (rc == MPI_SUCCESS)
+                rc = MPI_Isend(k->buf, (int)k->n_elems, type, peer, tag, d->comm, &k->xreq[0]);
+        }
+        if (rc != MPI_SUCCESS)
+            return dist_mpi_fail(d, rc, "an exchange of a bucket's all-reduce", err);
+        return TG_OK;
+    }
     bool gather = e >= n - 1;
     int t = gather ? e - (n - 1) : e;
     int64_t send_len, recv_len;
@@ -174,29 +210,44 @@ static tg_status post_exchange(tg_dist *d, int b, tg_error *err) {
     return TG_OK;
 }
 
-/* Moves bucket b's ring on as far as it goes without waiting: each exchange whose send and
- * receive have both completed is finished (partial sums added, or the own chunk's sum divided
- * into the mean) and the next one posted; k->done once the last has completed. */
+/* Finishes exchange k->exchange of bucket b, whose messages have all arrived: ring, the
+ * partial sums of chunk r - e - 1 added (and, after the last of those, the own chunk's sum
+ * divided into the mean); pairs, the partner's bucket added (a + b is b + a in IEEE
+ * arithmetic, so both partners hold the same bits), and after the last round the mean; MPI,
+ * the mean. */
+static void finish_exchange(tg_dist *d, dist_bucket *k) {
+    const int n = d->size, last = exchanges_of(d) - 1;
+    const size_t esize = tg_dtype_size(k->dtype);
+    if (d->algo != TG_DIST_ALGO_RING) {
+        if (d->algo == TG_DIST_ALGO_PAIRS) add_elems(k->dtype, k->buf, k->scratch, k->n_elems);
+        if (k->exchange == last) scale_elems(k->dtype, k->buf, k->n_elems, 1.0 / n);
+        return;
+    }
+    int64_t len;
+    if (k->exchange < n - 1) { /* partial sums of chunk r - e - 1 arrived */
+        int64_t at = chunk_at(d, k, d->rank - k->exchange - 1, &len);
+        add_elems(k->dtype, k->buf + (size_t)at * esize, k->scratch, len);
+    }
+    if (k->exchange == n - 2) { /* chunk r + 1 now holds the sum over all ranks */
+        int64_t at = chunk_at(d, k, d->rank + 1, &len);
+        scale_elems(k->dtype, k->buf + (size_t)at * esize, len, 1.0 / n);
+    }
+}
+
+/* Moves bucket b's all-reduce on as far as it goes without waiting: each exchange whose
+ * messages have all completed is finished and the next one posted; k->done once the last
+ * has completed. */
 static tg_status advance(tg_dist *d, int b, tg_error *err) {
     dist_bucket *k = &d->buckets[b];
-    const int n = d->size;
     while (k->started && !k->done) {
         int flag = 0;
         int rc = MPI_Testall(2, k->xreq, &flag, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "a bucket's all-reduce", err);
         if (!flag) return TG_OK;
-        const size_t esize = tg_dtype_size(k->dtype);
-        int64_t len;
-        if (k->exchange < n - 1) { /* partial sums of chunk r - e - 1 arrived */
-            int64_t at = chunk_at(d, k, d->rank - k->exchange - 1, &len);
-            add_elems(k->dtype, k->buf + (size_t)at * esize, k->scratch, len);
-        }
-        if (k->exchange == n - 2) { /* chunk r + 1 now holds the sum over all ranks */
-            int64_t at = chunk_at(d, k, d->rank + 1, &len);
-            scale_elems(k->dtype, k->buf + (size_t)at * esize, len, 1.0 / n);
-        }
-        if (++k->exchange == 2 * (n - 1)) {
+        finish_exchange(d, k);
+        if (++k->exchange == exchanges_of(d)) {
             k->done = true;
+            d->in_flight--;
             break;
         }
         if (post_exchange(d, b, err) != TG_OK) return TG_ERR_IO;
@@ -233,14 +284,29 @@ static tg_status start_bucket(tg_dist *d, int b, tg_error *err) {
         k->done = true;
         return TG_OK;
     }
+    d->in_flight++;
     return post_exchange(d, b, err);
 }
 
 /* Lets the started reductions move on (MPI moves messages only inside its calls). */
 static tg_status progress(tg_dist *d, tg_error *err) {
-    for (int b = 0; b < d->n_buckets; b++)
+    for (int b = 0; b < d->n_buckets && d->in_flight > 0; b++)
         if (advance(d, b, err) != TG_OK) return TG_ERR_IO;
+    d->last_look = dist_now();
     return TG_OK;
+}
+
+/* The sweep's node hook: the rules of a sweep run for long stretches without a parameter
+ * becoming final (LeNet-5's convolutions after its fully connected layers' buckets left), and
+ * a message only moves when both ranks look: without these looks a bucket started early sits
+ * until tg_dist_sync. Rate-limited to one look per TG_DIST_PROGRESS_US. */
+tg_status dist_node_done(void *ctx, int64_t visited) {
+    (void)visited;
+    tg_dist *d = ctx;
+    if (d->broken || d->in_flight == 0) return TG_OK;
+    if (dist_now() - d->last_look < 1e-6 * TG_DIST_PROGRESS_US) return TG_OK;
+    d->stats.progress_looks++;
+    return progress(d, NULL);
 }
 
 tg_status dist_grad_ready(void *ctx, tg_tensor *param) {
@@ -274,6 +340,7 @@ static void next_step(tg_dist *d) {
         k->req = k->xreq[0] = k->xreq[1] = MPI_REQUEST_NULL;
         k->exchange = 0;
     }
+    d->in_flight = 0;
     memset(d->ready, 0, (size_t)d->n_params * sizeof *d->ready);
     d->chunks_done = 0;
     d->stats.steps++;

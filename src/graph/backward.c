@@ -138,6 +138,12 @@ void tg_tape_set_grad_hook(tg_tape *t, tg_grad_hook fn, void *ctx) {
     t->grad_hook_ctx = fn ? ctx : NULL;
 }
 
+void tg_tape_set_node_hook(tg_tape *t, tg_node_hook fn, void *ctx) {
+    if (!t) return;
+    t->node_hook = fn;
+    t->node_hook_ctx = fn ? ctx : NULL;
+}
+
 /* Marks each leaf input's oldest use in the walk from `from`: the last node to visit writes. */
 static void mark_final_uses(tg_node *from, uint64_t epoch) {
     for (tg_node *n = from; n; n = n->prev)
@@ -306,12 +312,20 @@ static uint64_t sweep(tg_tape *t, const sweep_request *r) {
     }
     bool early = r->deposit && t->grad_hook;
     if (early) mark_final_uses(r->out->node, epoch);
+    bool hooked = r->deposit && t->node_hook;
     /* Nodes recorded after out's node cannot reach it; the rules' own nodes are among them. */
     uint64_t outer = t->running_epoch; /* a sweep started inside a rule (gradcheck's) */
     t->running_epoch = epoch;
     for (tg_node *n = r->out->node; n && s == TG_OK; n = n->prev) {
+        int64_t before = t->last_sweep_visits;
         s = visit(t, n, epoch, r);
         if (s == TG_OK && early) s = deposit_final(t, n, epoch);
+        if (s == TG_OK && hooked && t->last_sweep_visits != before) {
+            s = t->node_hook(t->node_hook_ctx, t->last_sweep_visits);
+            if (s != TG_OK)
+                s = tg_fail_status(t, s, "backward: the node hook failed after %s (%s)",
+                                   n->op->name, tg_status_string(s));
+        }
     }
     t->running_epoch = outer;
     t->grad_enabled = was_enabled;

@@ -230,6 +230,8 @@ struct tg_tape {
     tg_tape *home;
     tg_grad_hook grad_hook;    /* tg_tape_set_grad_hook: called at each parameter's final deposit */
     void *grad_hook_ctx;
+    tg_node_hook node_hook;    /* tg_tape_set_node_hook: called after each node a sweep visits */
+    void *node_hook_ctx;
     tg_tape_ref *refs; /* kept references (tg_tape_keep), newest first */
 };
 

@@ -275,14 +275,19 @@ static group_at group_of(const conv_geom *g, int64_t gr, const char *x, const ch
     return a;
 }
 
-static void run_forward_direct(const conv_geom *g, const char *x, const char *w, char *y,
-                               char *pad, char *wpk) {
+/* The group's slice of the bias (f32), or NULL without one. */
+static const float *group_bias(const conv_geom *g, int64_t gr, const char *b) {
+    return b ? (const float *)(const void *)b + gr * (g->O / g->groups) : NULL;
+}
+
+static void run_forward_direct(const conv_geom *g, const char *x, const char *w, const char *b,
+                               char *y, char *pad, char *wpk) {
     kern_window win = window_of(g);
     for (int64_t gr = 0; gr < g->groups; gr++) {
         group_at a = group_of(g, gr, x, w, NULL, y, false);
         kern_conv_direct_forward(&win, g->N, g->O / g->groups, a.x, g->C * g->H * g->W, a.w,
-                                 (float *)(void *)pad, (float *)(void *)wpk, a.y,
-                                 g->O * g->OH * g->OW);
+                                 group_bias(g, gr, b), (float *)(void *)pad,
+                                 (float *)(void *)wpk, a.y, g->O * g->OH * g->OW);
     }
 }
 
@@ -297,13 +302,13 @@ static void run_weight_grad_direct(const conv_geom *g, const char *x, const char
     }
 }
 
-static void run_forward_lanes(const conv_geom *g, const char *x, const char *w, char *y,
-                              char *wpk, char *xp, char *yp) {
+static void run_forward_lanes(const conv_geom *g, const char *x, const char *w, const char *b,
+                              char *y, char *wpk, char *xp, char *yp) {
     kern_window win = window_of(g);
     for (int64_t gr = 0; gr < g->groups; gr++) {
         group_at a = group_of(g, gr, x, w, NULL, y, false);
         kern_conv_lanes_forward(&win, g->N, g->O / g->groups, a.x, g->C * g->H * g->W, a.w,
-                                (float *)(void *)wpk, (float *)(void *)xp, (float *)(void *)yp,
+                                group_bias(g, gr, b), (float *)(void *)wpk, (float *)(void *)xp, (float *)(void *)yp,
                                 a.y, g->O * g->OH * g->OW);
     }
 }
@@ -453,9 +458,37 @@ static void conv2d_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tenso
 
 const tg_op_desc tg_op_conv2d = {"conv2d", 2, conv2d_backward, describe_conv, TG_OPF_SMOOTH};
 
+/* conv2d with a bias (the third input): the bias is added inside the convolution (the direct
+ * kernels start their sums from it, the lanes kernels add it while unpacking, the others in one
+ * pass over the output), not by a broadcast add after it; its gradient is the output
+ * gradient's sum over images and positions. */
+static void conv2d_bias_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    conv2d_backward(t, n, g, grads);
+    if (tg_node_needs_grad(n, 2)) grads[2] = tg_sum(t, g, 3, (const int[]){0, 2, 3}, false);
+}
+
+const tg_op_desc tg_op_conv2d_bias = {"conv2d_bias", 3, conv2d_bias_backward, describe_conv,
+                                      TG_OPF_SMOOTH};
+
+/* y (N, O, hw) += b[o], in y's dtype: the bias for the paths whose kernels do not add it. */
+static void add_bias(tg_dtype dt, char *y, const char *b, int64_t N, int64_t O, int64_t hw) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < O; o++) {
+            if (dt == TG_F32) {
+                float *r = (float *)(void *)y + (n * O + o) * hw, v = ((const float *)(const void *)b)[o];
+                for (int64_t k = 0; k < hw; k++) r[k] += v;
+            } else {
+                double *r = (double *)(void *)y + (n * O + o) * hw, v = ((const double *)(const void *)b)[o];
+                for (int64_t k = 0; k < hw; k++) r[k] += v;
+            }
+        }
+}
+
 tg_tensor *tg_conv2d_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg_tensor *w,
                         tg_tensor *b, const tg_conv2d_params *params) {
-    tg_tensor *in[2] = {x, w};
+    tg_tensor *in[3] = {x, w, b};
+    int n_in = b ? 3 : 2;
+    /* The bias is checked below, with a message that names it. */
     if (!tg_op_enter(t, file, line, "conv2d", 2, in)) return NULL;
     int64_t p[7];
     conv_geom g;
@@ -477,7 +510,8 @@ tg_tensor *tg_conv2d_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg
      * the (often larger) scratch as well only makes a sanitizer's allocator abort. */
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, 4, shape);
     const char *xd = y ? contiguous_data(t, x) : NULL, *wd = xd ? contiguous_data(t, w) : NULL;
-    if (!wd) return NULL;
+    const char *bd = wd && b ? contiguous_data(t, b) : NULL;
+    if (!wd || (b && !bd)) return NULL;
     conv_plan pl = plan_of(&g, x->dtype);
     kern_window win = window_of(&g);
     tg_tensor *kept = NULL;
@@ -487,14 +521,14 @@ tg_tensor *tg_conv2d_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg
         char *pad = scratch(t, x->dtype, kern_conv_direct_pad_elems(&win, g.N) + 1);
         char *wpk = pad ? scratch(t, x->dtype, pl.og * pl.kk + 1) : NULL;
         if (!wpk) return NULL;
-        run_forward_direct(&g, xd, wd, y->data, pad, wpk);
+        run_forward_direct(&g, xd, wd, bd, y->data, pad, wpk);
     } else if (kern_conv_lanes_usable(x->dtype, &win, g.N)) {
         char *wpk = scratch(t, x->dtype, pl.og * pl.kk + 1);
         char *xp = wpk ? scratch(t, x->dtype, kern_conv_lanes_x_elems(&win, g.N) + 1) : NULL;
         char *yp = xp ? scratch(t, x->dtype, kern_conv_lanes_y_elems(&win, g.N, pl.og) + 1)
                       : NULL;
         if (!yp) return NULL;
-        run_forward_lanes(&g, xd, wd, y->data, wpk, xp, yp);
+        run_forward_lanes(&g, xd, wd, bd, y->data, wpk, xp, yp);
     } else {
         /* Keep every image's columns when the weight will want its gradient from them. */
         bool keep = tg_tape_grad_enabled(t) && w->requires_grad;
@@ -507,12 +541,12 @@ tg_tensor *tg_conv2d_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg
         char *tmp = (keep ? kept != NULL : cols != NULL) ? scratch(t, x->dtype, pl.n_tmp) : NULL;
         if (!tmp) return NULL;
         run_forward(&g, x->dtype, xd, wd, y->data, cols, tmp, kept ? kept->data : NULL);
+        if (bd) add_bias(x->dtype, y->data, bd, g.N, g.O, g.OH * g.OW);
     }
-    if (!tg_record(t, &tg_op_conv2d, y, 2, in)) return NULL;
+    if (!tg_record(t, b ? &tg_op_conv2d_bias : &tg_op_conv2d, y, n_in, in)) return NULL;
     if (y->node && kept && !tg_node_save(t, y->node, &kept, sizeof kept)) return NULL;
     set_attrs(y, &g, shape);
-    if (!b) return y;
-    return tg_add(t, y, tg_reshape(t, b, 3, (int64_t[]){g.O, 1, 1}));
+    return y;
 }
 
 /* ---- conv2d_input_grad ---- */

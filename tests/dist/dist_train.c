@@ -27,7 +27,18 @@ typedef struct opts {
     double timeout;
     const char *out, *save, *resume, *bad_file, *verify;
     bool expect_early;
+    tg_dist_algo algo;
+    const char *expect_algo; /* the algorithm tg_dist_algo_used must report, or NULL */
 } opts;
+
+static const char *const algo_names[] = {"auto", "ring", "pairs", "mpi"};
+
+/* The tg_dist_algo named s, or -1. */
+static int algo_named(const char *s) {
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, algo_names[i])) return i;
+    return -1;
+}
 
 static int rank_of_world(void) {
     int r = 0;
@@ -78,6 +89,8 @@ static bool parse(int argc, char **argv, opts *o) {
         }
         if (!v) return false;
         if (!strcmp(a, "--dtype")) o->dtype = strcmp(v, "f32") ? TG_F64 : TG_F32;
+        else if (!strcmp(a, "--algo") && algo_named(v) >= 0) o->algo = (tg_dist_algo)algo_named(v);
+        else if (!strcmp(a, "--expect-algo") && algo_named(v) > 0) o->expect_algo = v;
         else if (!strcmp(a, "--chunks")) o->chunks = atoi(v);
         else if (!strcmp(a, "--steps")) o->steps = atoi(v);
         else if (!strcmp(a, "--bucket")) o->bucket_bytes = atol(v);
@@ -171,9 +184,11 @@ int main(int argc, char **argv) {
 
     tg_dist_opts dopts = {.bucket_bytes = o.bucket_bytes, .no_overlap = o.no_overlap,
                           .deterministic = o.deterministic, .det_chunks = o.chunks,
-                          .timeout_s = o.timeout};
+                          .timeout_s = o.timeout, .algo = o.algo};
     tg_dist *d = tg_dist_new(s, MPI_COMM_WORLD, &dopts, &err);
     if (!d) fail("%s", err.message);
+    const char *used = algo_names[tg_dist_algo_used(d)];
+    if (o.expect_algo && strcmp(used, o.expect_algo)) fail("the group runs %s", used);
     if (o.second_group >= 0) {
         /* Another group over the same store lays the gradients out in its own buckets; d must
          * find them again rather than reduce the block it made. */
@@ -263,8 +278,10 @@ int main(int argc, char **argv) {
         if (tg_dist_checkpoint_save(d, o.out, &meta, &err) != TG_OK) fail("%s", err.message);
     }
     if (world_rank == 0)
-        printf("ok: %d ranks, %d steps, %d buckets, %lld started during the sweep\n",
-               tg_dist_size(d), step, stats.n_buckets, (long long)stats.buckets_started_early);
+        printf("ok: %d ranks, %d steps, %d buckets, %lld started during the sweep, "
+               "algorithm %s, %lld looks from the node hook\n",
+               tg_dist_size(d), step, stats.n_buckets, (long long)stats.buckets_started_early,
+               used, (long long)stats.progress_looks);
     tg_tape_free(t);
     tg_batcher_free(b);
     tg_dist_free(d);

@@ -1,7 +1,9 @@
 /* test_grad_hook.c: the sweep's hook on a parameter's final deposit (tg_tape_set_grad_hook):
  * it fires once per parameter that received a gradient, at its oldest use, before the rest of
  * the sweep has run, with the parameter's gradient already whole and equal to what a sweep
- * without a hook gives. The private header gives the sweep's visit counter. */
+ * without a hook gives. And the hook after each visited node (tg_tape_set_node_hook): once per
+ * rule run, in order, after that node's deposits, and its failure stops the sweep. The private
+ * header gives the sweep's visit counter. */
 #include <string.h>
 
 #include "graph/graph.h"
@@ -148,12 +150,97 @@ START_TEST(test_failing_hook_stops) {
 }
 END_TEST
 
+/* What the node hook saw: the counts it was given and how many parameters the gradient hook
+ * had reported by then. */
+typedef struct nodes_seen {
+    int n;
+    int64_t counts[16];
+    int deposits[16];
+    const seen *params;
+    int fail_at; /* answer TG_ERR_IO at this call (1-based), 0 never */
+} nodes_seen;
+
+static tg_status on_node(void *ctx, int64_t visited) {
+    nodes_seen *s = ctx;
+    if (s->n < 16) {
+        s->counts[s->n] = visited;
+        s->deposits[s->n] = s->params ? s->params->n : 0;
+    }
+    s->n++;
+    return s->n == s->fail_at ? TG_ERR_IO : TG_OK;
+}
+
+/* Called once after every rule the sweep runs, counting 1, 2, ..., after the deposits that
+ * node made final (w3 is reported by the second call, after the sum and w3's matmul); the
+ * gradients are those of a sweep without it; tg_tape_grad does not call it. */
+START_TEST(test_node_hook_each_visit) {
+    tg_store *st = tg_store_new();
+    tg_tensor *w1 = param(st, "w1", 3, 4, 0.3), *w2 = param(st, "w2", 4, 4, -0.1),
+              *w3 = param(st, "w3", 4, 2, 0.2);
+    tg_tape *t = tg_tape_new();
+    ck_assert_int_eq(tg_tape_backward(t, three_layers(t, w1, w2, w3), NULL, 0), TG_OK);
+    int64_t total = t->last_sweep_visits;
+    double want[12];
+    memcpy(want, tg_tensor_data(tg_tensor_grad(w1)), sizeof want);
+    tg_store_zero_grad(st);
+    tg_tape_reset(t);
+
+    seen p = {.t = t, .answer = TG_OK};
+    nodes_seen s = {.params = &p};
+    tg_tape_set_grad_hook(t, note, &p);
+    tg_tape_set_node_hook(t, on_node, &s);
+    ck_assert_int_eq(tg_tape_backward(t, three_layers(t, w1, w2, w3), NULL, 0), TG_OK);
+    ck_assert_int_eq(s.n, total);
+    for (int k = 0; k < s.n && k < 16; k++) ck_assert_int_eq(s.counts[k], k + 1);
+    ck_assert_int_eq(s.deposits[0], 0);
+    ck_assert_int_eq(s.deposits[1], 1);
+    ck_assert_int_eq(s.deposits[s.n - 1], 3);
+    ck_assert(memcmp(want, tg_tensor_data(tg_tensor_grad(w1)), sizeof want) == 0);
+
+    tg_tape_reset(t);
+    s.n = 0;
+    const double xv[] = {1, 2, 3};
+    tg_tensor *x = tg_from_data(t, TG_F64, TG_SHAPE(1, 3), xv);
+    tg_tensor *g = NULL;
+    ck_assert_int_eq(tg_tape_grad(t, tg_sum_all(t, tg_matmul(t, x, w1)), NULL, 1, &w1, &g, 0),
+                     TG_OK);
+    ck_assert_int_eq(s.n, 0);
+    /* Removed, it is called no more. */
+    tg_tape_set_node_hook(t, NULL, &s);
+    tg_tape_reset(t);
+    ck_assert_int_eq(tg_tape_backward(t, three_layers(t, w1, w2, w3), NULL, 0), TG_OK);
+    ck_assert_int_eq(s.n, 0);
+    tg_tape_free(t);
+    tg_store_free(st);
+}
+END_TEST
+
+/* A node hook that fails stops the sweep with its status and says so; w1, made final only at
+ * the last node, gets nothing. */
+START_TEST(test_failing_node_hook_stops) {
+    tg_store *st = tg_store_new();
+    tg_tensor *w1 = param(st, "w1", 3, 4, 0.3), *w2 = param(st, "w2", 4, 4, -0.1),
+              *w3 = param(st, "w3", 4, 2, 0.2);
+    tg_tape *t = tg_tape_new();
+    nodes_seen s = {.fail_at = 2};
+    tg_tape_set_node_hook(t, on_node, &s);
+    ck_assert_int_eq(tg_tape_backward(t, three_layers(t, w1, w2, w3), NULL, 0), TG_ERR_IO);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_ptr_nonnull(strstr(tg_tape_error(t), "node hook"));
+    ck_assert(((double *)tg_tensor_data(tg_tensor_grad(w1)))[0] == 0.0);
+    tg_tape_free(t);
+    tg_store_free(st);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("graph_grad_hook");
     TCase *c = tcase_create("hook");
     tcase_add_test(c, test_reverse_order_and_early);
     tcase_add_test(c, test_shared_once_unused_never);
     tcase_add_test(c, test_failing_hook_stops);
+    tcase_add_test(c, test_node_hook_each_visit);
+    tcase_add_test(c, test_failing_node_hook_stops);
     suite_add_tcase(s, c);
     return tg_test_run(s);
 }

@@ -6,7 +6,8 @@
  * must lie within the bound of a cols-term sum in f32 (2 cols u sum |x|, times the scale); the
  * XNOR products and the packing are integers and must be exact. Also the driver at one and two
  * threads (the same bits), where a batch of 37 rows runs the table-lookup form at every level,
- * and the level dispatch. */
+ * the table-lookup form of every set through the driver (one-vector and wide groups, threads
+ * sharing groups or outputs), and the level dispatch. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -200,6 +201,56 @@ START_TEST(driver) {
 }
 END_TEST
 
+/* The table-lookup form of every kernel set through the driver: batches that fill part of one
+ * vector, one group, several groups and a partial last group (of one vector of rows, and of the
+ * wide groups), at one thread and at two (which share the groups, or the outputs when there
+ * are fewer groups than threads): within the bound, and the same bits at both. */
+START_TEST(table_lookups) {
+    static const int64_t cols[] = {1, 17, 33, 64, 100, 784}, rows[] = {3, 13, 130},
+                         ns[] = {5, 9, 17, 37, 70};
+    const binmm_impl *set[4];
+    int n_sets = impls(set);
+    for (size_t c = 0; c < sizeof cols / sizeof *cols; c++)
+        for (size_t r = 0; r < sizeof rows / sizeof *rows; r++)
+            for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+                problem p = make(rows[r], cols[c], ns[k], 7 + c * 131 + r * 17 + k);
+                kern_bits w = {p.rows, p.cols, p.words, p.bits, p.scale};
+                int64_t ldy = p.rows + 3;
+                float *y1 = malloc((size_t)(p.n * ldy) * sizeof *y1),
+                      *y2 = malloc((size_t)(p.n * ldy) * sizeof *y2);
+                for (int i = 0; i < n_sets; i++) {
+                    for (int64_t e = 0; e < p.n * ldy; e++) y1[e] = y2[e] = NAN;
+                    tg_set_threads(1);
+                    kern_binmm_with(set[i], TG_F32, &w, p.n, p.x, p.ldx, y1, ldy);
+                    tg_set_threads(2);
+                    kern_binmm_with(set[i], TG_F32, &w, p.n, p.x, p.ldx, y2, ldy);
+                    ck_assert_msg(memcmp(y1, y2, (size_t)(p.n * ldy) * sizeof *y1) == 0,
+                                  "%s: two threads changed the bits (%lld x %lld, batch %lld)",
+                                  set[i]->name, (long long)p.rows, (long long)p.cols,
+                                  (long long)p.n);
+                    for (int64_t b = 0; b < p.n; b++)
+                        for (int64_t o = 0; o < ldy; o++) {
+                            double got = y1[b * ldy + o];
+                            if (o >= p.rows) {
+                                ck_assert_msg(isnan(got), "%s wrote past the outputs",
+                                              set[i]->name);
+                                continue;
+                            }
+                            double want = p.ref[b * p.rows + o];
+                            ck_assert_msg(fabs(got - want) <= p.bound[b * p.rows + o],
+                                          "%s lut (%lld x %lld, batch %lld) y[%lld, %lld] = "
+                                          "%.9g, want %.9g",
+                                          set[i]->name, (long long)p.rows, (long long)p.cols,
+                                          (long long)p.n, (long long)b, (long long)o, got, want);
+                        }
+                }
+                tg_set_threads(0);
+                free(y1), free(y2);
+                release(&p);
+            }
+}
+END_TEST
+
 START_TEST(dispatch_follows_the_level) {
     tg_set_cpu_level(TG_CPU_PORTABLE);
     ck_assert_ptr_eq(kern_binmm_impl(), &binmm_portable);
@@ -228,6 +279,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, every_kernel_set);
     tcase_add_test(tc, driver);
+    tcase_add_test(tc, table_lookups);
     tcase_add_test(tc, dispatch_follows_the_level);
     suite_add_tcase(s, tc);
     return s;

@@ -2,7 +2,7 @@
  * conv_lanes.c), reached through the conv2d ops in f32 at each CPU level and 1 or 2 threads
  * (each case names the path it must take at AVX-512 and AVX2), against the same ops in f64 (always
  * the im2col path) on the same values: forward, weight gradient, input gradient, and all three
- * through the reverse sweep. Shapes cover one and several channels, groups, padding on one
+ * through the reverse sweep; the forward with a bias too (added inside the kernels). Shapes cover one and several channels, groups, padding on one
  * axis or both, kernels from 1x1 to 5x5 and 2x7, rows of 12 to 40 columns (one strip, a strip
  * and a tail, several strips), odd output channel counts (blocks and remainders), batches
  * large enough for the threads to share, and for the lanes path whole and partial groups of 16
@@ -56,8 +56,9 @@ static void fill(float *v, int64_t n, uint32_t seed) {
     }
 }
 
-static tg_tensor *tensor(tg_tape *t, tg_dtype dt, const int64_t *shape, const float *v, bool absv) {
-    tg_tensor *x = tg_zeros(t, dt, 4, shape);
+static tg_tensor *tensor_nd(tg_tape *t, tg_dtype dt, int ndim, const int64_t *shape,
+                            const float *v, bool absv) {
+    tg_tensor *x = tg_zeros(t, dt, ndim, shape);
     ck_assert_ptr_nonnull(x);
     int64_t n = tg_tensor_numel(x);
     double *d = malloc((size_t)(n + 1) * sizeof *d);
@@ -66,6 +67,10 @@ static tg_tensor *tensor(tg_tape *t, tg_dtype dt, const int64_t *shape, const fl
     ck_assert_int_eq(tg_tensor_copy_in(x, TG_F64, d), TG_OK);
     free(d);
     return x;
+}
+
+static tg_tensor *tensor(tg_tape *t, tg_dtype dt, const int64_t *shape, const float *v, bool absv) {
+    return tensor_nd(t, dt, 4, shape, v, absv);
 }
 
 static double tol_at(const tg_tensor *bound, double K, int64_t i) {
@@ -97,9 +102,10 @@ static void run_case(int ci, tg_cpu_level level) {
     int64_t nx = c->N * c->C * c->H * c->W, nw = c->O * cg * c->kh * c->kw;
     int64_t ny = c->N * c->O * oh * ow;
     float *xv = malloc((size_t)(nx + 1) * sizeof *xv), *wv = malloc((size_t)(nw + 1) * sizeof *wv);
-    float *gv = malloc((size_t)(ny + 1) * sizeof *gv);
-    ck_assert(xv && wv && gv);
+    float *gv = malloc((size_t)(ny + 1) * sizeof *gv), *bv = malloc((size_t)(c->O + 1) * sizeof *bv);
+    ck_assert(xv && wv && gv && bv);
     fill(xv, nx, 1u + (uint32_t)ci), fill(wv, nw, 100u + (uint32_t)ci), fill(gv, ny, 7u);
+    fill(bv, c->O, 55u + (uint32_t)ci);
 
     /* The path the f32 ops take at this level (conv2d tries direct, then lanes, then columns). */
     kern_window win = {cg, c->H, c->W, c->kh, c->kw, 1, 1, c->ph, c->pw, 1, 1, oh, ow};
@@ -130,6 +136,12 @@ static void run_case(int ci, tg_cpu_level level) {
     tg_tensor *y32 = tg_conv2d(t, x32, w32, NULL, &p);
     check_close(y32, tg_conv2d(t, x64, w64, NULL, &p), tg_conv2d(t, xa, wa, NULL, &p), k_fwd,
                 "forward", ci);
+    /* With a bias: K + 1 terms, the bias's absolute value in the bound. */
+    int64_t bs[1] = {c->O};
+    tg_tensor *b32 = tensor_nd(t, TG_F32, 1, bs, bv, false), *b64 = tensor_nd(t, TG_F64, 1, bs, bv, false);
+    tg_tensor *ba = tensor_nd(t, TG_F64, 1, bs, bv, true);
+    check_close(tg_conv2d(t, x32, w32, b32, &p), tg_conv2d(t, x64, w64, b64, &p),
+                tg_conv2d(t, xa, wa, ba, &p), k_fwd + 1, "forward with bias", ci);
     tg_tensor *dw32 = tg_conv2d_weight_grad(t, x32, g32, ws, &p);
     check_close(dw32, tg_conv2d_weight_grad(t, x64, g64, ws, &p),
                 tg_conv2d_weight_grad(t, xa, ga, ws, &p), k_wg, "weight_grad", ci);
@@ -156,7 +168,7 @@ static void run_case(int ci, tg_cpu_level level) {
     ck_assert_int_eq(tg_tape_status(t), TG_OK);
     tg_store_free(s);
     tg_tape_free(t);
-    free(xv), free(wv), free(gv);
+    free(xv), free(wv), free(gv), free(bv);
 }
 
 START_TEST(test_direct_against_f64) {

@@ -39,15 +39,16 @@ static int weight_grad_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, voi
     return one(out, tg_conv2d_weight_grad(t, in[0], in[1], c->shape, &c->p));
 }
 
-/* tanh(conv2d(x, w)): curvature in x and in w separately, not only across them. */
+/* tanh(conv2d(x, w[, b])): curvature in x, w and b separately, not only across them. */
 static int conv2d_tanh_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
     const conv_ctx *c = ctx;
-    return one(out, tg_tanh(t, tg_conv2d(t, in[0], in[1], NULL, &c->p)));
+    return one(out, tg_tanh(t, tg_conv2d(t, in[0], in[1], c->bias ? in[2] : NULL, &c->p)));
 }
 
 static conv_ctx cv_basic = {{{0, 0}, {0, 0}, {0, 0}, 0}, false, false, {0}},
                 cv_bias = {{{0, 0}, {0, 0}, {0, 0}, 0}, true, false, {0}},
                 cv_pad_stride = {{{2, 2}, {1, 1}, {0, 0}, 0}, false, false, {0}},
+                cv_pad_stride_bias = {{{2, 2}, {1, 1}, {0, 0}, 0}, true, false, {0}},
                 cv_dil = {{{0, 0}, {0, 0}, {2, 2}, 0}, false, false, {0}},
                 cv_groups = {{{0, 0}, {0, 0}, {0, 0}, 2}, true, false, {0}},
                 cv_asym = {{{1, 2}, {0, 1}, {0, 0}, 0}, false, false, {0}},
@@ -167,13 +168,13 @@ static pool_ctx ap_2 = {{{2, 2}, {0, 0}, {0, 0}, {0, 0}}, false, false, {0}},
 const op_case op_cases_conv[] = {
     {"conv2d", "x (1,2,4,4) w (3,2,3,3)", 2, {IN4(1, 2, 4, 4), IN4(3, 2, 3, 3)}, conv2d_fn,
      &cv_basic, 0},
-    {"conv2d", "batch of 2 with bias: x (2,1,4,4) w (2,1,3,3) b (2)", 3,
+    {"conv2d_bias", "batch of 2 with bias: x (2,1,4,4) w (2,1,3,3) b (2)", 3,
      {IN4(2, 1, 4, 4), IN4(2, 1, 3, 3), UNI(S1(2))}, conv2d_fn, &cv_bias, 0},
     {"conv2d", "padding 1 stride 2: x (1,2,5,5) w (2,2,3,3)", 2,
      {IN4(1, 2, 5, 5), IN4(2, 2, 3, 3)}, conv2d_fn, &cv_pad_stride, 0},
     {"conv2d", "dilation 2: x (1,1,5,5) w (2,1,2,2)", 2, {IN4(1, 1, 5, 5), IN4(2, 1, 2, 2)},
      conv2d_fn, &cv_dil, 0},
-    {"conv2d", "groups 2 with bias: x (1,4,3,3) w (4,2,2,2) b (4)", 3,
+    {"conv2d_bias", "groups 2 with bias: x (1,4,3,3) w (4,2,2,2) b (4)", 3,
      {IN4(1, 4, 3, 3), IN4(4, 2, 2, 2), UNI(S1(4))}, conv2d_fn, &cv_groups, 0},
     {"conv2d", "stride (1,2) padding (0,1): x (1,1,4,6) w (2,1,2,3)", 2,
      {IN4(1, 1, 4, 6), IN4(2, 1, 2, 3)}, conv2d_fn, &cv_asym, 0},
@@ -181,6 +182,8 @@ const op_case op_cases_conv[] = {
      {IN4(1, 2, 4, 3), IN4(2, 2, 2, 2)}, conv2d_fn, &cv_t, 0},
     {"conv2d", "tanh(conv2d): x (1,2,3,3) w (2,2,2,2)", 2, {IN4(1, 2, 3, 3), IN4(2, 2, 2, 2)},
      conv2d_tanh_fn, &cv_basic, 0},
+    {"conv2d_bias", "tanh(conv2d with bias), padding 1 stride 2: x (2,2,4,4) w (3,2,3,3) b (3)",
+     3, {IN4(2, 2, 4, 4), IN4(3, 2, 3, 3), UNI(S1(3))}, conv2d_tanh_fn, &cv_pad_stride_bias, 0},
 
     {"conv2d_input_grad", "g (1,3,2,2) w (3,2,3,3) to x (1,2,4,4)", 2,
      {IN4(1, 3, 2, 2), IN4(3, 2, 3, 3)}, input_grad_fn, &ig_basic, 0},

@@ -351,7 +351,8 @@ typedef struct seq_ctx {
 static tg_tensor *row_of(tg_tape *t, tg_tensor *x, int64_t i) {
     /* Accessors cannot refuse a tensor from before a reset: leave that to the ops. */
     if (tg_tape_check_tensor(t, x) != TG_OK) return tg_slice(t, x, 0, i, i + 1, 1);
-    int64_t n = tg_tensor_numel(x) / tg_tensor_dim(x, 0);
+    int64_t rows = tg_tensor_dim(x, 0);
+    int64_t n = rows > 0 ? tg_tensor_numel(x) / rows : 0; /* no rows: the slice refuses */
     tg_tensor *r = tg_slice(t, x, 0, i, i + 1, 1);
     return tg_tensor_ndim(x) == 2 ? tg_reshape(t, r, TG_SHAPE(n))
                                   : tg_reshape(t, r, TG_SHAPE(tg_tensor_dim(x, 1),

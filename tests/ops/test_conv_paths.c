@@ -2,7 +2,8 @@
  * in double, on geometries that reach every path of the kernels: images batched into one
  * product and split across several chunks (a last chunk of one image), strides, padding wider
  * than some kernel columns reach, dilation and groups, in f32 and f64; and conv2d's own
- * backward, whose weight gradient reuses the forward's columns. Each result element is
+ * backward, whose weight gradient reuses the forward's columns; with a bias too, which the
+ * direct and lanes kernels add inside the convolution. Each result element is
  * compared with its sum within a tolerance scaled by the sum of the absolute values of its
  * terms (the most rounding can move it), so no value comes from tapegrad itself.
  *
@@ -86,6 +87,8 @@ static void check_geometry(tg_dtype dt, const geom *g) {
     int64_t ys[4] = {g->N, g->O, OH, OW};
     tg_tensor *x = random_tensor(t, dt, &rng, 4, xs), *w = random_tensor(t, dt, &rng, 4, ws);
     tg_tensor *gy = random_tensor(t, dt, &rng, 4, ys);
+    tg_tensor *b = random_tensor(t, dt, &rng, 1, (int64_t[]){g->O});
+    expected eyb = expected_new(g->N * g->O * OH * OW), egb = expected_new(g->O);
     expected ey = expected_new(g->N * g->O * OH * OW),
              egx = expected_new(g->N * g->C * g->H * g->W);
     expected egw = expected_new(g->O * Cg * g->kh * g->kw);
@@ -103,8 +106,20 @@ static void check_geometry(tg_dtype dt, const geom *g) {
                                            at4(w, o, c, i, j);
                                 s += v, a += fabs(v);
                             }
-                    expected_set(&ey, dt, ((n * g->O + o) * OH + p) * OW + q, s, a);
+                    int64_t i = ((n * g->O + o) * OH + p) * OW + q;
+                    double bo = tg_tensor_get(b, o);
+                    expected_set(&ey, dt, i, s, a);
+                    expected_set(&eyb, dt, i, s + bo, a + fabs(bo));
                 }
+    for (int64_t o = 0; o < g->O; o++) {
+        double s = 0, a = 0;
+        for (int64_t n = 0; n < g->N; n++)
+            for (int64_t k = 0; k < OH * OW; k++) {
+                double v = tg_tensor_get(gy, (n * g->O + o) * OH * OW + k);
+                s += v, a += fabs(v);
+            }
+        expected_set(&egb, dt, o, s, a);
+    }
     /* The input gradient: every output position that reads (n, ci, yy, xx) contributes. */
     for (int64_t n = 0; n < g->N; n++)
         for (int64_t ci = 0; ci < g->C; ci++)
@@ -158,10 +173,22 @@ static void check_geometry(tg_dtype dt, const geom *g) {
                              TG_OK);
             expect_all("conv2d backward, input", dt, grads[0], &egx);
             expect_all("conv2d backward, weight (kept columns)", dt, grads[1], &egw);
+            /* With a bias: one node, the bias added inside the convolution. */
+            expect_all("conv2d with bias", dt, tg_conv2d(t, x, w, b, &g->p), &eyb);
+            tg_tensor_set_requires_grad(b, true);
+            tg_tensor *leaves3[3] = {x, w, b}, *grads3[3];
+            ck_assert_int_eq(tg_tape_grad(t, tg_conv2d(t, x, w, b, &g->p), gy, 3, leaves3, grads3,
+                                          0),
+                             TG_OK);
+            expect_all("conv2d with bias backward, input", dt, grads3[0], &egx);
+            expect_all("conv2d with bias backward, weight", dt, grads3[1], &egw);
+            expect_all("conv2d with bias backward, bias", dt, grads3[2], &egb);
             tg_tensor_set_requires_grad(x, false);
             tg_tensor_set_requires_grad(w, false);
+            tg_tensor_set_requires_grad(b, false);
         }
     expected_free(&ey), expected_free(&egx), expected_free(&egw);
+    expected_free(&eyb), expected_free(&egb);
     tg_set_cpu_level(TG_CPU_AVX512);
     tg_set_threads(1);
     tg_tape_free(t);

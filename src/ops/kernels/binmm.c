@@ -59,6 +59,28 @@ static void binpack_rows_portable(int64_t n, int64_t cols, const float *x, int64
     }
 }
 
+static void binmm_transpose_portable(int64_t G, int64_t live, int64_t cols, int64_t cols_pad,
+                                     const float *x, int64_t ldx, float *xg, float *sx) {
+    for (int64_t l = 0; l < G; l++) {
+        float s = 0;
+        for (int64_t j = 0; j < (l < live ? cols : 0); j++) {
+            xg[j * G + l] = x[l * ldx + j];
+            s += x[l * ldx + j];
+        }
+        for (int64_t j = l < live ? cols : 0; j < cols_pad; j++) xg[j * G + l] = 0.0f;
+        sx[l] = s;
+    }
+}
+
+static void binmm_store_group_portable(const kern_bits *w, int64_t o0, int64_t o1, int64_t G,
+                                       int64_t live, const float *acc, const float *sx, float *y,
+                                       int64_t ldy) {
+    for (int64_t l = 0; l < live; l++)
+        for (int64_t o = o0; o < o1; o++)
+            y[l * ldy + o] = w->scale[o] * (2 * acc[(o - o0) * G + l] - sx[l]);
+}
+
+#define STORE_GROUP binmm_store_group_portable
 #define TARGET
 #define V            float
 #define VL           1
@@ -66,8 +88,13 @@ static void binpack_rows_portable(int64_t n, int64_t cols, const float *x, int64
 #define VLOAD(p)     (*(p))
 #define VSTORE(p, v) (*(p) = (v))
 #define VADD(a, b)   ((a) + (b))
+#define NB           1
 #define FN(name)     name##_portable
 #include "binmm_lut.h"
+#define NB       4
+#define FN(name) name##_wide_portable
+#include "binmm_lut.h"
+#undef STORE_GROUP
 #undef TARGET
 #undef V
 #undef VL
@@ -81,7 +108,10 @@ const binmm_impl binmm_portable = {"portable",
                                    binxnor_rows_portable,
                                    binpack_rows_portable,
                                    binmm_lut_portable,
-                                   1};
+                                   binmm_lut_wide_portable,
+                                   binmm_transpose_portable,
+                                   1,
+                                   4};
 
 static atomic_bool no_vpopcnt;
 
@@ -137,62 +167,71 @@ typedef struct bin_job {
     const uint32_t *a;
     void *y;
     bool xnor, f64;
-    const float *xt, *sx; /* the table-lookup form's operands, when it runs */
-    float *acc;
+    /* the table-lookup form, when it runs: groups of G batch rows; by_groups shares the groups
+     * between the tasks (each transposes its own rows, keeps its own acc of rows * G floats),
+     * otherwise the outputs (xt filled before) */
+    binmm_lut_fn lut;
+    int64_t G, n_groups;
+    bool by_groups;
+    float *xt, *sx, *acc;
 } bin_job;
+
+/* The rows of batch groups [g0, g1) transposed for the table lookups: column j of group g at
+ * xt[(g * cols_pad + j) * G + lane], zero past the columns and the batch; and their sums. */
+static void transpose_groups(const bin_job *j, int64_t g0, int64_t g1) {
+    int64_t G = j->G, cols_pad = 32 * j->w->words;
+    for (int64_t g = g0; g < g1; g++) {
+        int64_t live = j->n - g * G < G ? j->n - g * G : G;
+        j->impl->transpose(G, live, j->w->cols, cols_pad, (const float *)j->x + g * G * j->ldx,
+                           j->ldx, j->xt + g * cols_pad * G, j->sx + g * G);
+    }
+}
 
 static void bin_task(void *ctx, int64_t task) {
     const bin_job *j = ctx;
-    int64_t o0 = j->w->rows * task / j->n_tasks, o1 = j->w->rows * (task + 1) / j->n_tasks;
+    int64_t rows = j->w->rows;
+    if (j->lut && j->by_groups) {
+        int64_t g0 = j->n_groups * task / j->n_tasks, g1 = j->n_groups * (task + 1) / j->n_tasks;
+        if (g0 >= g1) return;
+        transpose_groups(j, g0, g1);
+        j->lut(j->w, 0, rows, g0, g1, j->n, j->xt, j->sx, j->acc + task * rows * j->G, j->y,
+               j->ldy);
+        return;
+    }
+    int64_t o0 = rows * task / j->n_tasks, o1 = rows * (task + 1) / j->n_tasks;
     if (o0 >= o1) return;
     if (j->f64)
         binmm_f64(j->w, o0, o1, j->n, j->x, j->ldx, j->y, j->ldy);
-    else if (j->xt)
-        j->impl->lut(j->w, o0, o1, j->n, j->xt, j->sx, j->acc + o0 * j->impl->lanes, j->y, j->ldy);
+    else if (j->lut)
+        j->lut(j->w, o0, o1, 0, j->n_groups, j->n, j->xt, j->sx, j->acc + o0 * j->G, j->y, j->ldy);
     else if (j->xnor)
         j->impl->xnor(j->w, o0, o1, j->n, j->a, j->y, j->ldy);
     else
         j->impl->binmm(j->w, o0, o1, j->n, j->x, j->ldx, j->y, j->ldy);
 }
 
-static void run(bin_job *j, int64_t work) {
+/* How many tasks a job of `work` runs: 1 below the sharing threshold, else one per thread. */
+static int task_count(int64_t work) {
     int threads = kern_threads();
-    if (threads < 2 || j->w->rows < 2 || work < KERN_PIECES_AWAKE) {
-        j->n_tasks = 1;
+    return threads < 2 || work < KERN_PIECES_AWAKE ? 1 : threads;
+}
+
+static void run(bin_job *j, int64_t work) {
+    if (j->n_tasks == 1) {
         bin_task(j, 0);
         return;
     }
-    j->n_tasks = threads;
     if (work >= KERN_PIECES_WAKE)
-        kern_parallel_for(j->n_tasks, threads, bin_task, j);
+        kern_parallel_for(j->n_tasks, (int)j->n_tasks, bin_task, j);
     else
-        kern_parallel_for_if_awake(j->n_tasks, threads, bin_task, j);
+        kern_parallel_for_if_awake(j->n_tasks, (int)j->n_tasks, bin_task, j);
 }
 
-/* The batch transposed for the table lookups: blocks of `lanes` rows, column j of block k at
- * xt[(k * cols_pad + j) * lanes + lane], zero past the columns and the batch; and the row sums. */
-static void transpose_batch(const kern_bits *w, int lanes, int64_t n, const float *x, int64_t ldx,
-                            float *xt, float *sx) {
-    int64_t cols_pad = 32 * w->words, n_blocks = (n + lanes - 1) / lanes;
-    for (int64_t k = 0; k < n_blocks; k++)
-        for (int l = 0; l < lanes; l++) {
-            int64_t b = k * lanes + l, live = b < n ? w->cols : 0;
-            float *col = xt + k * cols_pad * lanes + l;
-            const float *xb = live ? x + b * ldx : x;
-            float s = 0;
-            for (int64_t j = 0; j < live; j++) {
-                col[j * lanes] = xb[j];
-                s += xb[j];
-            }
-            for (int64_t j = live; j < cols_pad; j++) col[j * lanes] = 0.0f;
-            sx[b] = s;
-        }
-}
-
-void kern_binmm(tg_dtype dtype, const kern_bits *w, int64_t n, const void *x, int64_t ldx, void *y,
-                int64_t ldy) {
+/* The whole sign-select product on the given kernels (kern_binmm on the level's). */
+void kern_binmm_with(const binmm_impl *impl, tg_dtype dtype, const kern_bits *w, int64_t n,
+                     const void *x, int64_t ldx, void *y, int64_t ldy) {
     if (w->rows == 0 || n == 0) return;
-    bin_job j = {.impl = kern_binmm_impl(),
+    bin_job j = {.impl = impl,
                  .w = w,
                  .n = n,
                  .x = x,
@@ -200,24 +239,39 @@ void kern_binmm(tg_dtype dtype, const kern_bits *w, int64_t n, const void *x, in
                  .y = y,
                  .ldy = ldy,
                  .f64 = dtype == TG_F64};
+    int64_t work = w->rows * w->cols / 4 * n;
+    int tasks = task_count(work);
+    j.n_tasks = w->rows < 2 ? 1 : tasks;
     /* A batch of at least half a vector of rows runs the table lookups (the portable kernels,
-     * one row a "vector", always do: a quarter of the adds and no branch on a bit), whose scratch
-     * comes from the allocator; without it (or for fewer rows) the sign-select adds run row by
-     * row. */
+     * one row a "vector", always do: a quarter of the adds and no branch on a bit), in groups
+     * of several vectors when the batch fills more than one, whose scratch comes from the
+     * allocator; without it (or for fewer rows) the sign-select adds run row by row. With
+     * enough groups the threads share groups rather than outputs: each builds only its own
+     * groups' tables and transposes only its own rows. */
     void *scratch = NULL;
-    int lanes = j.impl->lanes;
-    if (!j.f64 && (lanes == 1 || (n >= (lanes + 1) / 2 && n >= 2))) {
-        int64_t n_pad = (n + lanes - 1) / lanes * lanes;
-        size_t floats = (size_t)(n_pad * 32 * w->words + n_pad + w->rows * lanes);
+    int lanes = impl->lanes;
+    if (!j.f64 && w->words > 0 && (lanes == 1 || (n >= (lanes + 1) / 2 && n >= 2))) {
+        bool wide = n > lanes && impl->lut_wide;
+        j.G = wide ? (int64_t)impl->wide_nb * lanes : lanes;
+        j.n_groups = (n + j.G - 1) / j.G;
+        j.by_groups = tasks > 1 && j.n_groups >= tasks;
+        if (j.by_groups) j.n_tasks = tasks;
+        int64_t n_pad = j.n_groups * j.G;
+        size_t floats = (size_t)(n_pad * 32 * w->words + n_pad + tasks * w->rows * j.G);
         scratch = tg_alloc(floats * sizeof(float));
         if (scratch) {
-            float *xt = scratch, *sx = xt + n_pad * 32 * w->words;
-            transpose_batch(w, lanes, n, x, ldx, xt, sx);
-            j.xt = xt, j.sx = sx, j.acc = sx + n_pad;
+            j.lut = wide ? impl->lut_wide : impl->lut;
+            j.xt = scratch, j.sx = j.xt + n_pad * 32 * w->words, j.acc = j.sx + n_pad;
+            if (!j.by_groups) transpose_groups(&j, 0, j.n_groups);
         }
     }
-    run(&j, w->rows * w->cols / 4 * n);
+    run(&j, work);
     tg_free(scratch);
+}
+
+void kern_binmm(tg_dtype dtype, const kern_bits *w, int64_t n, const void *x, int64_t ldx, void *y,
+                int64_t ldy) {
+    kern_binmm_with(kern_binmm_impl(), dtype, w, n, x, ldx, y, ldy);
 }
 
 void kern_binxnor(tg_dtype dtype, const kern_bits *w, int64_t n, const uint32_t *a, void *y,
@@ -229,6 +283,7 @@ void kern_binxnor(tg_dtype dtype, const kern_bits *w, int64_t n, const uint32_t 
     }
     bin_job j = {
         .impl = kern_binmm_impl(), .w = w, .n = n, .a = a, .y = y, .ldy = ldy, .xnor = true};
+    j.n_tasks = w->rows < 2 ? 1 : task_count(w->rows * w->words * n);
     run(&j, w->rows * w->words * n);
 }
 

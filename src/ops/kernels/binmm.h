@@ -29,10 +29,16 @@ typedef void (*binmm_rows_fn)(const kern_bits *w, int64_t o0, int64_t o1, int64_
  * the product of two +-1 vectors from their bits. */
 typedef void (*binxnor_rows_fn)(const kern_bits *w, int64_t o0, int64_t o1, int64_t n,
                                 const uint32_t *a, float *y, int64_t ldy);
-/* The same product for a whole batch by table lookup (binmm_lut.h): xt the batch transposed in
- * blocks of `lanes` rows, sx its row sums, acc scratch of (o1 - o0) * lanes floats. */
-typedef void (*binmm_lut_fn)(const kern_bits *w, int64_t o0, int64_t o1, int64_t n, const float *xt,
-                             const float *sx, float *acc, float *y, int64_t ldy);
+/* The same product for a whole batch by table lookup (binmm_lut.h), for the batch groups
+ * [g0, g1) of G = nb * lanes rows: xt the batch transposed in groups of G rows, sx its row sums,
+ * acc scratch of (o1 - o0) * G floats. */
+typedef void (*binmm_lut_fn)(const kern_bits *w, int64_t o0, int64_t o1, int64_t g0, int64_t g1,
+                             int64_t n, const float *xt, const float *sx, float *acc, float *y,
+                             int64_t ldy);
+/* One group of the batch transposed for the table lookups: rows x[0 .. live) (live <= G) into
+ * xg (cols_pad, G): xg[j * G + l] = x[l, j], zero past cols and past live; sx[l] their sums. */
+typedef void (*binmm_transpose_fn)(int64_t G, int64_t live, int64_t cols, int64_t cols_pad,
+                                   const float *x, int64_t ldx, float *xg, float *sx);
 /* A[b] = the signs of X[b, 0..cols) as bits (1 where X >= 0; NaN gives 0), for b < n. */
 typedef void (*binpack_rows_fn)(int64_t n, int64_t cols, const float *x, int64_t ldx, uint32_t *a);
 
@@ -41,8 +47,11 @@ typedef struct binmm_impl {
     binmm_rows_fn binmm;
     binxnor_rows_fn xnor;
     binpack_rows_fn pack;
-    binmm_lut_fn lut;
+    binmm_lut_fn lut;      /* groups of one vector of rows */
+    binmm_lut_fn lut_wide; /* groups of wide_nb vectors: one table index feeds wide_nb adds */
+    binmm_transpose_fn transpose;
     int lanes; /* the batch rows of one lut vector */
+    int wide_nb;
 } binmm_impl;
 
 extern const binmm_impl binmm_portable;
@@ -54,6 +63,11 @@ extern const binmm_impl binmm_avx512, binmm_avx512_nopopcnt;
 /* binmm_avx2's XNOR kernel, which binmm_avx512_nopopcnt shares. */
 void binxnor_rows_avx2(const kern_bits *w, int64_t o0, int64_t o1, int64_t n, const uint32_t *a,
                        float *y, int64_t ldy);
+/* binmm_avx2's transpose and store of a group's results, which the AVX-512 level shares. */
+void binmm_store_group_avx2(const kern_bits *w, int64_t o0, int64_t o1, int64_t G, int64_t live,
+                            const float *acc, const float *sx, float *y, int64_t ldy);
+void binmm_transpose_avx2(int64_t G, int64_t live, int64_t cols, int64_t cols_pad, const float *x,
+                          int64_t ldx, float *xg, float *sx);
 #endif
 
 /* The kernels the CPU level in effect runs. */
@@ -66,6 +80,9 @@ void kern_binmm_force_no_vpopcnt(bool on);
  * pool's threads when the work is large enough; f64 operands run the portable loops. */
 void kern_binmm(tg_dtype dtype, const kern_bits *w, int64_t n, const void *x, int64_t ldx, void *y,
                 int64_t ldy);
+/* kern_binmm on the given kernel set (tests hold every set the CPU runs to the references). */
+void kern_binmm_with(const binmm_impl *impl, tg_dtype dtype, const kern_bits *w, int64_t n,
+                     const void *x, int64_t ldx, void *y, int64_t ldy);
 /* X[b, j] = sum_o G[b, o] scale[o] W[o, j]: the transposed product (for gradients), portable. */
 void kern_binmm_t(tg_dtype dtype, const kern_bits *w, int64_t n, const void *g, int64_t ldg,
                   void *x, int64_t ldx);

@@ -154,13 +154,82 @@ static TARGET void binpack_rows_avx2(int64_t n, int64_t cols, const float *x, in
     }
 }
 
-#define V        __m256
-#define VL       8
-#define VZERO    _mm256_setzero_ps
-#define VLOAD    _mm256_loadu_ps
-#define VSTORE   _mm256_storeu_ps
-#define VADD     _mm256_add_ps
-#define FN(name) name##_avx2
+/* The 8 x 8 block at r[0..8) transposed in place: r[c] becomes column c. */
+static inline TARGET void transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]),
+           t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]),
+           t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]),
+           t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee),
+           u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee),
+           u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee),
+           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* binmm_transpose_fn in 8 x 8 blocks (G a multiple of 8); the AVX-512 level shares it. Each
+ * row's sum is taken over its columns in the order of the blocks. */
+TARGET void binmm_transpose_avx2(int64_t G, int64_t live, int64_t cols, int64_t cols_pad,
+                                 const float *x, int64_t ldx, float *xg, float *sx) {
+    for (int64_t l0 = 0; l0 < G; l0 += 8) {
+        __m256 sum = _mm256_setzero_ps();
+        int64_t j = 0;
+        for (; j < cols; j += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = l0 + i < live ? load_x(x + (l0 + i) * ldx, j, cols) : _mm256_setzero_ps();
+            transpose8(r);
+            for (int c = 0; c < 8; c++) {
+                _mm256_storeu_ps(xg + (j + c) * G + l0, r[c]);
+                sum = _mm256_add_ps(sum, r[c]);
+            }
+        }
+        for (; j < cols_pad; j++) _mm256_storeu_ps(xg + j * G + l0, _mm256_setzero_ps());
+        _mm256_storeu_ps(sx + l0, sum);
+    }
+}
+
+/* The table lookups' results for one group: y[l, o] = scale[o] (2 acc[(o - o0) G + l] - sx[l]),
+ * eight outputs by eight rows at a time, turned from acc's row-per-output into y's rows; the
+ * AVX-512 level shares it. */
+TARGET void binmm_store_group_avx2(const kern_bits *w, int64_t o0, int64_t o1, int64_t G,
+                                   int64_t live, const float *acc, const float *sx, float *y,
+                                   int64_t ldy) {
+    for (int64_t l0 = 0; l0 < live; l0 += 8) {
+        int64_t rows = live - l0 < 8 ? live - l0 : 8;
+        __m256 sxv = _mm256_loadu_ps(sx + l0);
+        int64_t o = o0;
+        for (; o + 8 <= o1; o += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) {
+                __m256 a = _mm256_loadu_ps(acc + (o + i - o0) * G + l0);
+                r[i] = _mm256_mul_ps(_mm256_set1_ps(w->scale[o + i]),
+                                     _mm256_sub_ps(_mm256_add_ps(a, a), sxv));
+            }
+            transpose8(r);
+            for (int c = 0; c < rows; c++) _mm256_storeu_ps(y + (l0 + c) * ldy + o, r[c]);
+        }
+        for (int64_t l = l0; l < l0 + rows; l++)
+            for (int64_t oo = o; oo < o1; oo++)
+                y[l * ldy + oo] = w->scale[oo] * (2 * acc[(oo - o0) * G + l] - sx[l]);
+    }
+}
+
+#define STORE_GROUP binmm_store_group_avx2
+#define V           __m256
+#define VL          8
+#define VZERO       _mm256_setzero_ps
+#define VLOAD       _mm256_loadu_ps
+#define VSTORE      _mm256_storeu_ps
+#define VADD        _mm256_add_ps
+#define NB          1
+#define FN(name)    name##_avx2
+#include "binmm_lut.h"
+#define NB       2
+#define FN(name) name##_wide_avx2
 #include "binmm_lut.h"
 
 const binmm_impl binmm_avx2 = {
@@ -169,6 +238,9 @@ const binmm_impl binmm_avx2 = {
     binxnor_rows_avx2,
     binpack_rows_avx2,
     binmm_lut_avx2,
-    8};
+    binmm_lut_wide_avx2,
+    binmm_transpose_avx2,
+    8,
+    2};
 
 #endif

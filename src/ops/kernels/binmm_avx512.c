@@ -129,13 +129,18 @@ static TARGET void binpack_rows_avx512(int64_t n, int64_t cols, const float *x, 
     }
 }
 
-#define V        __m512
-#define VL       16
-#define VZERO    _mm512_setzero_ps
-#define VLOAD    _mm512_loadu_ps
-#define VSTORE   _mm512_storeu_ps
-#define VADD     _mm512_add_ps
-#define FN(name) name##_avx512
+#define STORE_GROUP binmm_store_group_avx2
+#define V           __m512
+#define VL          16
+#define VZERO       _mm512_setzero_ps
+#define VLOAD       _mm512_loadu_ps
+#define VSTORE      _mm512_storeu_ps
+#define VADD        _mm512_add_ps
+#define NB          1
+#define FN(name)    name##_avx512
+#include "binmm_lut.h"
+#define NB       2
+#define FN(name) name##_wide_avx512
 #include "binmm_lut.h"
 
 const binmm_impl binmm_avx512 = {"avx512 (sign-select: masked adds, subset-sum tables; vpopcntq)",
@@ -143,12 +148,18 @@ const binmm_impl binmm_avx512 = {"avx512 (sign-select: masked adds, subset-sum t
                                  binxnor_rows_avx512,
                                  binpack_rows_avx512,
                                  binmm_lut_avx512,
-                                 16};
+                                 binmm_lut_wide_avx512,
+                                 binmm_transpose_avx2,
+                                 16,
+                                 2};
 const binmm_impl binmm_avx512_nopopcnt = {
     "avx512 (sign-select: masked adds, subset-sum tables; avx2 nibble-table popcount)",
     binmm_rows_avx512,
     binxnor_rows_avx2,
     binpack_rows_avx512,
     binmm_lut_avx512,
-    16};
+    binmm_lut_wide_avx512,
+    binmm_transpose_avx2,
+    16,
+    2};
 #endif

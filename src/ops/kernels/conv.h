@@ -26,11 +26,12 @@ bool kern_conv_direct_usable(tg_dtype dtype, const kern_window *g);
 int64_t kern_conv_direct_pad_elems(const kern_window *g, int64_t n);
 int64_t kern_conv_direct_parts(void);
 /* y (N images at stride y_is, each O planes of oh x ow) = the correlation of x (N images at
- * stride x_is, each g->C planes of H x W) with w (O, C, kh, kw). pad holds
+ * stride x_is, each g->C planes of H x W) with w (O, C, kh, kw), plus bias[o] on plane o when
+ * bias is not NULL (the sums start from it: no second pass over y). pad holds
  * kern_conv_direct_pad_elems(g, N) floats, wpk O C kh kw floats (the packed weights). */
 void kern_conv_direct_forward(const kern_window *g, int64_t N, int64_t O, const float *x,
-                              int64_t x_is, const float *w, float *pad, float *wpk, float *y,
-                              int64_t y_is);
+                              int64_t x_is, const float *w, const float *bias, float *pad,
+                              float *wpk, float *y, int64_t y_is);
 /* gw (O, C, kh, kw) = sum over images and positions of gy[o] x shifted by each tap, with gy N
  * images at stride gy_is of O planes (oh, ow). parts holds n_parts blocks of O C kh kw floats:
  * the caller reads kern_conv_direct_parts() once, sizes parts by it and passes it here, so a
@@ -47,9 +48,10 @@ void kern_conv_direct_weight_grad(const kern_window *g, int64_t N, int64_t O, co
 bool kern_conv_lanes_usable(tg_dtype dtype, const kern_window *g, int64_t N);
 int64_t kern_conv_lanes_x_elems(const kern_window *g, int64_t N);
 int64_t kern_conv_lanes_y_elems(const kern_window *g, int64_t N, int64_t O);
+/* The forward adds bias[o] (when not NULL) as it unpacks the outputs into y. */
 void kern_conv_lanes_forward(const kern_window *g, int64_t N, int64_t O, const float *x,
-                             int64_t x_is, const float *w, float *wpk, float *xp, float *yp,
-                             float *y, int64_t y_is);
+                             int64_t x_is, const float *w, const float *bias, float *wpk,
+                             float *xp, float *yp, float *y, int64_t y_is);
 void kern_conv_lanes_weight_grad(const kern_window *g, int64_t N, int64_t O, const float *x,
                                  int64_t x_is, const float *gy, int64_t gy_is, float *xp,
                                  float *gp, float *gw);

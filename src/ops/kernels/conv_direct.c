@@ -95,6 +95,7 @@ typedef struct fwd_job {
     int64_t x_is;
     float *pad; /* padded images, or NULL when there is no padding */
     const float *wpk;
+    const float *bias; /* O floats, or NULL */
     float *y;
     int64_t y_is;
 } fwd_job;
@@ -188,8 +189,8 @@ static const direct_kernels *level_kernels(void) {
 #endif
 
 void kern_conv_direct_forward(const kern_window *g, int64_t N, int64_t O, const float *x,
-                              int64_t x_is, const float *w, float *pad, float *wpk, float *y,
-                              int64_t y_is) {
+                              int64_t x_is, const float *w, const float *bias, float *pad,
+                              float *wpk, float *y, int64_t y_is) {
 #ifdef DIRECT_SIMD
     int64_t taps = g->C * g->kh * g->kw;
     const direct_kernels *lk = level_kernels();
@@ -200,7 +201,7 @@ void kern_conv_direct_forward(const kern_window *g, int64_t N, int64_t O, const 
         for (int64_t t = 0; t < taps; t++)
             for (int64_t o = 0; o < ob; o++) wpk[o0 * taps + t * ob + o] = w[(o0 + o) * taps + t];
     }
-    fwd_job j = {g, O, x, x_is, g->ph || g->pw ? pad : NULL, wpk, y, y_is};
+    fwd_job j = {g, O, x, x_is, g->ph || g->pw ? pad : NULL, wpk, bias, y, y_is};
     void (*task)(void *, int64_t) = lk->fwd_task;
     int threads = kern_threads();
     if (threads > 1 && N > 1 && N * O * g->oh * g->ow * taps >= DIRECT_PAR_MIN)
@@ -208,8 +209,8 @@ void kern_conv_direct_forward(const kern_window *g, int64_t N, int64_t O, const 
     else
         for (int64_t n = 0; n < N; n++) task(&j, n);
 #else
-    (void)g, (void)N, (void)O, (void)x, (void)x_is, (void)w, (void)pad, (void)wpk, (void)y;
-    (void)y_is;
+    (void)g, (void)N, (void)O, (void)x, (void)x_is, (void)w, (void)bias, (void)pad, (void)wpk;
+    (void)y, (void)y_is;
 #endif
 }
 

@@ -33,15 +33,17 @@ static inline int64_t FN(n_strips)(const kern_window *g) {
 }
 
 /* Forward of NB output channels over two strips at once (the same strip twice when one is
- * left): y[o, strip] = sum over taps t of w[o, t] x[strip shifted by tap t]. wp holds the
- * block's weights tap-major (wp[t NB + o]); off[t] is tap t's offset in the image. */
+ * left): y[o, strip] = b[o] + sum over taps t of w[o, t] x[strip shifted by tap t] (no b[o]
+ * when b is NULL). wp holds the block's weights tap-major (wp[t NB + o]); off[t] is tap t's
+ * offset in the image. */
 static inline __attribute__((always_inline)) TARGET void
 FN(fwd_body)(const int NB, const bool FULL, const float *x0, const float *x1, int n0, int n1,
-             const int64_t *off, int64_t taps, const float *wp, float *y0, float *y1, int64_t ys) {
+             const int64_t *off, int64_t taps, const float *wp, const float *b, float *y0,
+             float *y1, int64_t ys) {
     MASK m0 = MASK_FIRST(n0), m1 = MASK_FIRST(n1);
     V a0[8], a1[8];
 #pragma GCC unroll 8
-    for (int o = 0; o < NB; o++) a0[o] = a1[o] = VZERO();
+    for (int o = 0; o < NB; o++) a0[o] = a1[o] = b ? VSET1(b[o]) : VZERO();
     for (int64_t t = 0; t < taps; t++, wp += NB) {
         V v0 = FULL ? VLOAD(x0 + off[t]) : VLOADM(x0 + off[t], m0);
         V v1 = FULL ? VLOAD(x1 + off[t]) : VLOADM(x1 + off[t], m1);
@@ -67,11 +69,11 @@ FN(fwd_body)(const int NB, const bool FULL, const float *x0, const float *x1, in
 #define D_FWD(NB)                                                                              \
     static TARGET void FN(fwd_block_##NB)(const float *x0, const float *x1, int n0, int n1,     \
                                           const int64_t *off, int64_t taps, const float *wp,   \
-                                          float *y0, float *y1, int64_t ys) {                  \
+                                          const float *b, float *y0, float *y1, int64_t ys) {  \
         if (n0 == VL && n1 == VL)                                                              \
-            FN(fwd_body)(NB, true, x0, x1, n0, n1, off, taps, wp, y0, y1, ys);                 \
+            FN(fwd_body)(NB, true, x0, x1, n0, n1, off, taps, wp, b, y0, y1, ys);              \
         else                                                                                   \
-            FN(fwd_body)(NB, false, x0, x1, n0, n1, off, taps, wp, y0, y1, ys);                \
+            FN(fwd_body)(NB, false, x0, x1, n0, n1, off, taps, wp, b, y0, y1, ys);             \
     }
 D_FWD(1)
 D_FWD(2)
@@ -86,7 +88,8 @@ D_FWD(8)
 #undef D_FWD
 
 typedef void (*FN(fwd_block_fn))(const float *, const float *, int, int, const int64_t *,
-                                  int64_t, const float *, float *, float *, int64_t);
+                                  int64_t, const float *, const float *, float *, float *,
+                                  int64_t);
 static const FN(fwd_block_fn) FN(fwd_blocks)[D_FOB + 1] = {
     NULL, FN(fwd_block_1), FN(fwd_block_2), FN(fwd_block_3), FN(fwd_block_4), FN(fwd_block_5),
     FN(fwd_block_6),
@@ -174,7 +177,7 @@ static void FN(fwd_task)(void *ctx, int64_t n) {
         for (int64_t s = 0; s < n_strips; s += 2) {
             FN(strip) a = FN(strip_at)(g, s), b = FN(strip_at)(g, s + 1 < n_strips ? s + 1 : s);
             FN(fwd_blocks)[ob](x + a.p * wp + a.q0, x + b.p * wp + b.q0, a.n, b.n, off, taps, wb,
-                               y + o0 * ys + a.p * g->ow + a.q0,
+                               j->bias ? j->bias + o0 : NULL, y + o0 * ys + a.p * g->ow + a.q0,
                                y + o0 * ys + b.p * g->ow + b.q0, ys);
         }
     }

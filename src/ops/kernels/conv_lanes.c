@@ -68,7 +68,8 @@ typedef struct fwd_job {
     int64_t N, O, taps, n_ob;
     const float *x;
     int64_t x_is;
-    const float *wpk; /* weights, block by block, tap-major within a block */
+    const float *wpk;  /* weights, block by block, tap-major within a block */
+    const float *bias; /* O floats added to the outputs, or NULL */
     float *xp, *yp;
     float *y;
     int64_t y_is;
@@ -192,7 +193,7 @@ AVX2 static inline void transpose8(__m256 r[8]) {
 #define VREGS            16
 #define L_FOB            2
 #define L_FPB            6
-#define L_WOB            3
+#define L_WOB            4
 #define L_WTB            3
 #define L_ITB            2
 #define L_IPB            6
@@ -243,18 +244,18 @@ static bool use_avx512(void) { return kern_cpu_level() >= TG_CPU_AVX512; }
 #endif
 
 void kern_conv_lanes_forward(const kern_window *g, int64_t N, int64_t O, const float *x,
-                             int64_t x_is, const float *w, float *wpk, float *xp, float *yp,
-                             float *y, int64_t y_is) {
+                             int64_t x_is, const float *w, const float *bias, float *wpk,
+                             float *xp, float *yp, float *y, int64_t y_is) {
 #ifdef LANES_X86
     if (use_avx512())
-        lanes_forward_avx512(g, N, O, x, x_is, w, wpk, xp, yp, y, y_is);
+        lanes_forward_avx512(g, N, O, x, x_is, w, bias, wpk, xp, yp, y, y_is);
     else
-        lanes_forward_avx2(g, N, O, x, x_is, w, wpk, xp, yp, y, y_is);
+        lanes_forward_avx2(g, N, O, x, x_is, w, bias, wpk, xp, yp, y, y_is);
 #elif defined(LANES_NEON)
-    lanes_forward_neon(g, N, O, x, x_is, w, wpk, xp, yp, y, y_is);
+    lanes_forward_neon(g, N, O, x, x_is, w, bias, wpk, xp, yp, y, y_is);
 #else
-    (void)g, (void)N, (void)O, (void)x, (void)x_is, (void)w, (void)wpk, (void)xp, (void)yp;
-    (void)y, (void)y_is;
+    (void)g, (void)N, (void)O, (void)x, (void)x_is, (void)w, (void)bias, (void)wpk, (void)xp;
+    (void)yp, (void)y, (void)y_is;
 #endif
 }
 

@@ -63,15 +63,19 @@ static TARGET void FN(pack_grad)(const kern_window *g, int64_t N, int64_t O, con
                           dst + (o * hw + k0) * VL, VL);
 }
 
-/* The inverse for outputs: ob packed planes of hw positions at yg into y, images n0.. (nl). */
-static TARGET void FN(unpack_out)(const float *yg, int64_t ob, int64_t hw, int64_t nl, float *y,
-                                  int64_t y_is) {
+/* The inverse for outputs: ob packed planes of hw positions at yg into y, images n0.. (nl),
+ * plus b[o] on plane o when b is not NULL (added here, where every output passes anyway). */
+static TARGET void FN(unpack_out)(const float *yg, int64_t ob, int64_t hw, int64_t nl,
+                                  const float *b, float *y, int64_t y_is) {
     V r[VL];
     for (int64_t o = 0; o < ob; o++)
         for (int64_t k0 = 0; k0 < hw; k0 += VL) {
             int64_t n = hw - k0 < VL ? hw - k0 : VL;
-            for (int64_t k = 0; k < VL; k++)
-                r[k] = k < n ? VLOAD(yg + (o * hw + k0 + k) * VL) : VZERO();
+            for (int64_t k = 0; k < VL; k++) r[k] = k < n ? VLOAD(yg + (o * hw + k0 + k) * VL) : VZERO();
+            if (b) {
+                V bo = VSET1(b[o]);
+                for (int64_t k = 0; k < n; k++) r[k] = VADD(r[k], bo);
+            }
             TRANSPOSE(r);
             for (int64_t l = 0; l < nl; l++) VSTOREN(y + l * y_is + o * hw + k0, (int)n, r[l]);
         }
@@ -272,7 +276,8 @@ static TARGET void FN(unpack_plane)(const kern_window *g, const float *xp, int64
                                     int64_t x_is) {
     int64_t wp = padded_w(g);
     for (int64_t y = 0; y < g->H; y++)
-        FN(unpack_out)(xp + ((y + g->ph) * wp + g->pw) * VL, 1, g->W, nl, x + y * g->W, x_is);
+        FN(unpack_out)(xp + ((y + g->ph) * wp + g->pw) * VL, 1, g->W, nl, NULL, x + y * g->W,
+                       x_is);
 }
 
 /* ---- forward: tasks are (group of images, block of output channels) ---- */
@@ -299,12 +304,13 @@ static void FN(fwd_task)(void *ctx, int64_t task) {
         }
     /* Unpack the block's outputs of the group's real images into y. */
     int64_t n0 = gi * VL, nl = j->N - n0 < VL ? j->N - n0 : VL;
-    FN(unpack_out)(yg, ob, hw, nl, j->y + n0 * j->y_is + o0 * hw, j->y_is);
+    FN(unpack_out)(yg, ob, hw, nl, j->bias ? j->bias + o0 : NULL, j->y + n0 * j->y_is + o0 * hw,
+                   j->y_is);
 }
 
 static void FN(forward)(const kern_window *g, int64_t N, int64_t O, const float *x, int64_t x_is,
-                        const float *w, float *wpk, float *xp, float *yp, float *y,
-                        int64_t y_is) {
+                        const float *w, const float *bias, float *wpk, float *xp, float *yp,
+                        float *y, int64_t y_is) {
     int64_t taps = g->C * g->kh * g->kw, n_ob = (O + L_FOB - 1) / L_FOB, ng = FN(n_groups)(N);
     /* Weights block by block, tap-major within a block, for broadcasts from consecutive floats. */
     for (int64_t o0 = 0; o0 < O; o0 += L_FOB) {
@@ -312,7 +318,7 @@ static void FN(forward)(const kern_window *g, int64_t N, int64_t O, const float 
         for (int64_t t = 0; t < taps; t++)
             for (int64_t o = 0; o < ob; o++) wpk[o0 * taps + t * ob + o] = w[(o0 + o) * taps + t];
     }
-    fwd_job j = {g, N, O, taps, n_ob, x, x_is, wpk, xp, yp, y, y_is};
+    fwd_job j = {g, N, O, taps, n_ob, x, x_is, wpk, bias, xp, yp, y, y_is};
     int threads = kern_threads();
     bool par = threads > 1 && ng * n_ob > 1 && N * O * g->oh * g->ow * taps >= LANES_PAR_MIN;
     if (par && ng > 1)
