@@ -20,34 +20,7 @@
  *                [--batches 1,64] [--dump DIR]
  */
 #define _POSIX_C_SOURCE 200809L
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include <tapegrad.h>
-
-#define MAX_LIST 16
-
-static double now(clockid_t c) {
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct model {
-    const char *name;
-    int64_t widths[4];
-} model;
-
-static const model models[] = {{"mlp", {784, 300, 100, 10}}, {"lenet_fc", {400, 120, 84, 10}}};
-enum { N_MODELS = sizeof models / sizeof models[0] };
+#include "fc_bench.h"
 
 typedef struct net {
     tg_binpack *p[3];
@@ -63,12 +36,12 @@ static int fail(const char *what) {
 
 /* Layer l of model m: real weights uniform(-1, 1) from seed 100 m + l, packed scaled; the
  * bias uniform(-0.1, 0.1) from seed 200 + 100 m + l. */
-static int net_make(net *nt, tg_store *s, tg_tape *t, const model *m) {
+static int net_make(net *nt, tg_store *s, tg_tape *t, const fc_model *m) {
     memset(nt, 0, sizeof *nt);
     for (int l = 0; l < 3; l++) {
         int64_t in = m->widths[l], out = m->widths[l + 1];
         tg_rng rng;
-        tg_rng_seed(&rng, (uint64_t)(100 * (m - models) + l));
+        tg_rng_seed(&rng, (uint64_t)(100 * (m - fc_models) + l));
         tg_tensor *w = tg_uniform(t, &rng, TG_F32, 2, (int64_t[]){out, in}, -1.0, 1.0);
         tg_error err = {0};
         if (!w || !(nt->p[l] = tg_binpack_from_weight(w, TG_BINARY_SCALED, &err)))
@@ -85,7 +58,7 @@ static int net_make(net *nt, tg_store *s, tg_tape *t, const model *m) {
               *b = tg_tensor_data(nt->b[l]);
         for (int64_t o = 0; o < out; o++)
             for (int64_t j = 0; j < in; j++) wt[j * out + o] = d[o * in + j];
-        tg_rng_seed(&rng, (uint64_t)(200 + 100 * (m - models) + l));
+        tg_rng_seed(&rng, (uint64_t)(200 + 100 * (m - fc_models) + l));
         for (int64_t o = 0; o < out; o++) b[o] = (float)(0.1 * (2 * tg_rng_uniform(&rng) - 1));
         nt->dense_bytes += (size_t)(in * out + out) * sizeof(float);
         nt->packed_bytes += tg_binpack_bytes(nt->p[l]) + (size_t)out * sizeof(float);
@@ -98,7 +71,8 @@ enum { IMPL_DENSE, IMPL_BINMM, IMPL_DENSE_BIN, IMPL_XNOR, N_IMPLS };
 static const char *const impl_names[N_IMPLS] = {"dense", "binmm", "dense_bin", "xnor"};
 
 /* Logits (B, 10) from x (B, in). */
-static tg_tensor *forward(tg_tape *t, const net *nt, tg_tensor *x, int impl) {
+static tg_tensor *forward(tg_tape *t, const void *net_, tg_tensor *x, int impl) {
+    const net *nt = net_;
     tg_tensor *h = x;
     for (int l = 0; l < 3; l++) {
         tg_tensor *z;
@@ -115,54 +89,21 @@ static tg_tensor *forward(tg_tape *t, const net *nt, tg_tensor *x, int impl) {
     return h;
 }
 
-static int parse_list(const char *s, double *out) {
-    int n = 0;
-    while (*s && n < MAX_LIST) {
-        char *end;
-        out[n++] = strtod(s, &end);
-        if (end == s) return -1;
-        s = *end == ',' ? end + 1 : end;
-    }
-    return n;
-}
-
-/* The input batch x (B, in): uniform(-1, 1) from seed 7. */
-static void make_input(int64_t in, int64_t B, float *x) {
-    tg_rng rng;
-    tg_rng_seed(&rng, 7);
-    for (int64_t e = 0; e < in * B; e++) x[e] = (float)(2 * tg_rng_uniform(&rng) - 1);
-}
-
-static int write_f32(const char *path, const float *v, int64_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(v, sizeof *v, (size_t)n, f) != (size_t)n || fclose(f))
-        return fail("cannot write the dump");
-    return 0;
-}
-
-static int dump(const char *dir, const double *batches, int n_batches) {
+static int dump(const fc_opts *o) {
     tg_tape *t = tg_tape_new();
-    for (int mi = 0; mi < N_MODELS; mi++) {
+    for (int mi = 0; mi < FC_N_MODELS; mi++) {
         tg_store *s = tg_store_new();
         net nt;
-        if (!s || !t || net_make(&nt, s, t, &models[mi])) return 1;
+        if (!s || !t || net_make(&nt, s, t, &fc_models[mi])) return 1;
         char path[4096];
         for (int l = 0; l < 3; l++) {
-            snprintf(path, sizeof path, "%s/%s-wt%d.f32", dir, models[mi].name, l);
-            if (write_f32(path, tg_tensor_data(nt.wt[l]), tg_tensor_numel(nt.wt[l]))) return 1;
-            snprintf(path, sizeof path, "%s/%s-b%d.f32", dir, models[mi].name, l);
-            if (write_f32(path, tg_tensor_data(nt.b[l]), tg_tensor_numel(nt.b[l]))) return 1;
+            snprintf(path, sizeof path, "%s/%s-wt%d.f32", o->dump_dir, fc_models[mi].name, l);
+            if (fc_write_f32(path, tg_tensor_data(nt.wt[l]), tg_tensor_numel(nt.wt[l]))) return 1;
+            snprintf(path, sizeof path, "%s/%s-b%d.f32", o->dump_dir, fc_models[mi].name, l);
+            if (fc_write_f32(path, tg_tensor_data(nt.b[l]), tg_tensor_numel(nt.b[l]))) return 1;
             tg_binpack_free(nt.p[l]);
         }
-        for (int bi = 0; bi < n_batches; bi++) {
-            int64_t in = models[mi].widths[0], B = (int64_t)batches[bi];
-            float *x = malloc((size_t)(in * B) * sizeof *x);
-            if (!x) return 1;
-            make_input(in, B, x);
-            snprintf(path, sizeof path, "%s/x-%lld-%lld.f32", dir, (long long)in, (long long)B);
-            if (write_f32(path, x, in * B)) return 1;
-            free(x);
-        }
+        if (fc_dump_inputs(o, &fc_models[mi])) return 1;
         tg_store_free(s);
     }
     tg_tape_free(t);
@@ -170,90 +111,53 @@ static int dump(const char *dir, const double *batches, int n_batches) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 1, reps = 20;
-    double min_time = 0.2;
-    tg_cpu_level level = tg_cpu_best_level();
-    double batches[MAX_LIST] = {1, 64};
-    int n_batches = 2;
-    const char *dump_dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-            reps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--min-time") == 0 && i + 1 < argc)
-            min_time = atof(argv[++i]);
-        else if (strcmp(argv[i], "--batches") == 0 && i + 1 < argc)
-            n_batches = parse_list(argv[++i], batches);
-        else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
-            dump_dir = argv[++i];
-        else if (strcmp(argv[i], "--level") == 0 && i + 1 < argc) {
-            const char *l = argv[++i];
-            level = strcmp(l, "portable") == 0 ? TG_CPU_PORTABLE
-                    : strcmp(l, "avx2") == 0   ? TG_CPU_AVX2
-                                               : TG_CPU_AVX512;
-        } else {
-            fprintf(stderr, "usage: binary_bench [--threads T] [--level L] [--reps R] "
-                            "[--min-time S] [--batches a,b] [--dump DIR]\n");
-            return 2;
-        }
-    }
-    if (n_batches < 1 || reps < 1) return 2;
-    if (dump_dir) return dump(dump_dir, batches, n_batches);
-    tg_set_threads(threads);
-    level = tg_set_cpu_level(level);
+    fc_opts o = {.threads = 1,
+                 .reps = 20,
+                 .min_time = 0.2,
+                 .level = tg_cpu_best_level(),
+                 .batches = {1, 64},
+                 .n_batches = 2};
+    if (!fc_parse_opts(argc, argv, &o,
+                       "usage: binary_bench [--threads T] [--level L] [--reps R] "
+                       "[--min-time S] [--batches a,b] [--dump DIR]"))
+        return 2;
+    if (o.dump_dir) return dump(&o);
+    tg_set_threads(o.threads);
+    tg_cpu_level level = tg_set_cpu_level(o.level);
     printf("# tapegrad binary_bench: f32, level %s, %d threads, packed kernels: %s\n",
            tg_cpu_level_name(level), tg_get_threads(), tg_binpack_kernel_name());
     tg_tape *t = tg_tape_new();
-    double *times = malloc(100000 * sizeof *times), *cpu = malloc(100000 * sizeof *cpu);
-    if (!t || !times || !cpu) return 1;
-    for (int mi = 0; mi < N_MODELS; mi++) {
-        const model *m = &models[mi];
+    double *scratch = malloc(2 * FC_MAX_REPS * sizeof *scratch);
+    if (!t || !scratch) return 1;
+    for (int mi = 0; mi < FC_N_MODELS; mi++) {
+        const fc_model *m = &fc_models[mi];
         tg_store *s = tg_store_new();
         net nt;
         if (!s || net_make(&nt, s, t, m)) return 1;
         tg_tape_set_grad_enabled(t, false);
         printf("mem %s dense_bytes=%zu packed_bytes=%zu\n", m->name, nt.dense_bytes,
                nt.packed_bytes);
-        for (int bi = 0; bi < n_batches; bi++) {
-            int64_t B = (int64_t)batches[bi];
+        for (int bi = 0; bi < o.n_batches; bi++) {
+            int64_t B = (int64_t)o.batches[bi];
             char xname[16];
             snprintf(xname, sizeof xname, "x%d", bi);
             tg_tensor *x = tg_store_buffer(s, xname, TG_F32, 2, (int64_t[]){B, m->widths[0]});
             if (!x) return 1;
-            make_input(m->widths[0], B, tg_tensor_data(x));
+            fc_make_input(m->widths[0], B, tg_tensor_data(x));
             for (int impl = 0; impl < N_IMPLS; impl++) {
-                double check = 0;
-                for (int w = 0; w < 3; w++) {
-                    tg_tensor *y = forward(t, &nt, x, impl);
-                    if (!y) return fail(tg_tape_error(t));
-                    check = 0;
-                    for (int64_t e = 0; e < tg_tensor_numel(y); e++) check += tg_tensor_get(y, e);
-                    tg_tape_reset(t);
-                }
-                int n = 0;
-                double start = now(CLOCK_MONOTONIC);
-                while ((n < reps || now(CLOCK_MONOTONIC) - start < min_time) && n < 100000) {
-                    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
-                    forward(t, &nt, x, impl);
-                    cpu[n] = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
-                    times[n++] = now(CLOCK_MONOTONIC) - t0;
-                    tg_tape_reset(t);
-                }
-                qsort(times, (size_t)n, sizeof *times, cmp_double);
-                qsort(cpu, (size_t)n, sizeof *cpu, cmp_double);
+                fc_timing r;
+                if (!fc_time_forward(t, forward, &nt, x, impl, &o, scratch, &r)) return 1;
                 printf("%s batch=%lld impl=%s reps=%d median_s=%.9g best_s=%.9g cpu_s=%.9g "
                        "check=%.6g\n",
-                       m->name, (long long)B, impl_names[impl], n, times[n / 2], times[0],
-                       cpu[n / 2], check);
+                       m->name, (long long)B, impl_names[impl], r.n, r.median, r.best, r.cpu,
+                       r.check);
             }
         }
         tg_tape_set_grad_enabled(t, true);
         for (int l = 0; l < 3; l++) tg_binpack_free(nt.p[l]);
         tg_store_free(s);
     }
-    free(times);
-    free(cpu);
+    free(scratch);
     tg_tape_free(t);
     return 0;
 }

@@ -3,10 +3,13 @@
  * models_bench.c, f32, SGD lr 0.1, mean cross entropy) on its share of a global batch of
  * generated images, on one kernel thread, and rank 0 prints one line:
  *
- *   dist_bench MODEL ranks=N mode=M batch=B steps=S wall_ms=W cpu_ms=C wait_ms=X buckets=K early=E
+ *   dist_bench MODEL ranks=N mode=M batch=B steps=S wall_ms=W cpu_ms=C wait_ms=X busy_cpu_ms=U
+ *              opt_ms=O buckets=K early=E algo=A looks=L
  *
  * wall_ms is the slowest rank's wall time per step, cpu_ms the largest per-rank CPU time (user +
- * system, getrusage) per step, wait_ms the largest per-rank time per step blocked in
+ * system, getrusage) per step, opt_ms the largest per-rank CPU time per step spent zeroing the
+ * gradients and in the optimiser step (what sharding the optimiser step could divide), wait_ms
+ * the largest per-rank time per step blocked in
  * tg_dist_sync waiting for communication, busy_cpu_ms the largest per-rank CPU time per step
  * outside those waits (on a shared machine a wait lasts as long as the peer is descheduled, and
  * its polling costs CPU in proportion). mode: plain (no tg_dist at all: the one-process
@@ -36,6 +39,12 @@
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double thread_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -184,7 +193,7 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < local * 784; i++) pixels[i] = (float)tg_rng_uniform(&rng);
     for (int64_t i = 0; i < local; i++) labels[i] = (int64_t)tg_rng_below(&rng, 10);
 
-    double wall0 = 0, cpu0 = 0, wait0 = 0, wait_cpu0 = 0;
+    double wall0 = 0, cpu0 = 0, wait0 = 0, wait_cpu0 = 0, opt_cpu = 0;
     for (long step = 0; step < warmup + steps; step++) {
         if (step == warmup) {
             MPI_Barrier(MPI_COMM_WORLD);
@@ -196,26 +205,31 @@ int main(int argc, char **argv) {
             wait_cpu0 = st.wait_cpu_seconds;
         }
         tg_tensor *x = tg_from_data(t, TG_F32, TG_SHAPE(local, 1, 28, 28), pixels);
+        double z0 = thread_cpu();
         tg_store_zero_grad(s);
+        if (step >= warmup) opt_cpu += thread_cpu() - z0;
         if (tg_tape_backward(t, loss_of(t, &m, x, labels), NULL, 0) != TG_OK)
             die(tg_tape_error(t));
         if (d && tg_dist_sync(d, &err) != TG_OK) die(err.message);
+        double o0 = thread_cpu();
         if (tg_optim_step(opt, &err) != TG_OK) die(err.message);
+        if (step >= warmup) opt_cpu += thread_cpu() - o0;
         tg_tape_reset(t);
     }
-    double mine[4] = {now() - wall0, cpu_seconds() - cpu0, 0, 0}, worst[4];
+    double mine[5] = {now() - wall0, cpu_seconds() - cpu0, 0, 0, opt_cpu}, worst[5];
     tg_dist_stats st;
     tg_dist_get_stats(d, &st);
     mine[2] = st.wait_seconds - wait0;
     /* CPU time outside the waits: what a step costs when no rank waits on a descheduled peer */
     mine[3] = mine[1] - (st.wait_cpu_seconds - wait_cpu0);
-    MPI_Reduce(mine, worst, 4, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    MPI_Reduce(mine, worst, 5, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0)
         printf("dist_bench %s ranks=%d mode=%s batch=%ld steps=%ld wall_ms=%.3f cpu_ms=%.3f "
-               "wait_ms=%.3f busy_cpu_ms=%.3f buckets=%d early=%.2f algo=%s looks=%.1f\n",
+               "wait_ms=%.3f busy_cpu_ms=%.3f opt_ms=%.3f buckets=%d early=%.2f algo=%s "
+               "looks=%.1f\n",
                which, size, mode, batch, steps, 1e3 * worst[0] / (double)steps,
                1e3 * worst[1] / (double)steps, 1e3 * worst[2] / (double)steps,
-               1e3 * worst[3] / (double)steps, st.n_buckets,
+               1e3 * worst[3] / (double)steps, 1e3 * worst[4] / (double)steps, st.n_buckets,
                st.steps ? (double)st.buckets_started_early / (double)st.steps : 0.0,
                d ? algos[tg_dist_algo_used(d)] : "none",
                st.steps ? (double)st.progress_looks / (double)st.steps : 0.0);

@@ -16,33 +16,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-#include <tapegrad.h>
-
-#define MAX_LIST 16
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct model {
-    const char *name;
-    int64_t widths[4];
-} model;
-
-static const model models[] = {{"mlp", {784, 300, 100, 10}}, {"lenet_fc", {400, 120, 84, 10}}};
-enum { N_MODELS = sizeof models / sizeof models[0] };
+#include "fc_bench.h"
 
 /* One pruned network in both forms, its weights in a store. */
 typedef struct net {
@@ -53,10 +28,10 @@ typedef struct net {
 
 /* Layer l's weights for model m: uniform(-1, 1) / sqrt(fan_in) from seed 100 m + l, with the
  * fraction `sparsity` of smallest magnitudes set to zero. The bias from seed 200 + 100 m + l. */
-static void make_layer(const model *m, int l, double sparsity, float *w, float *b) {
+static void make_layer(const fc_model *m, int l, double sparsity, float *w, float *b) {
     int64_t in = m->widths[l], out = m->widths[l + 1], n = in * out;
     tg_rng rng;
-    tg_rng_seed(&rng, (uint64_t)(100 * (m - models) + l));
+    tg_rng_seed(&rng, (uint64_t)(100 * (m - fc_models) + l));
     double scale = 1.0 / sqrt((double)in);
     for (int64_t e = 0; e < n; e++) w[e] = (float)((2 * tg_rng_uniform(&rng) - 1) * scale);
     int64_t k = (int64_t)floor(sparsity * (double)n + 0.5);
@@ -64,7 +39,7 @@ static void make_layer(const model *m, int l, double sparsity, float *w, float *
         double *mag = malloc((size_t)n * sizeof *mag);
         if (!mag) exit(1);
         for (int64_t e = 0; e < n; e++) mag[e] = fabs(w[e]);
-        qsort(mag, (size_t)n, sizeof *mag, cmp_double);
+        qsort(mag, (size_t)n, sizeof *mag, fc_cmp_double);
         double cut = mag[k - 1];
         int64_t zeroed = 0;
         for (int64_t e = 0; e < n && zeroed < k; e++)
@@ -74,11 +49,11 @@ static void make_layer(const model *m, int l, double sparsity, float *w, float *
             }
         free(mag);
     }
-    tg_rng_seed(&rng, (uint64_t)(200 + 100 * (m - models) + l));
+    tg_rng_seed(&rng, (uint64_t)(200 + 100 * (m - fc_models) + l));
     for (int64_t o = 0; o < out; o++) b[o] = (float)(0.1 * (2 * tg_rng_uniform(&rng) - 1));
 }
 
-static int net_make(net *nt, tg_store *s, const model *m, double sparsity) {
+static int net_make(net *nt, tg_store *s, const fc_model *m, double sparsity) {
     memset(nt, 0, sizeof *nt);
     for (int l = 0; l < 3; l++) {
         int64_t in = m->widths[l], out = m->widths[l + 1];
@@ -108,8 +83,9 @@ static void net_free(net *nt) {
     for (int l = 0; l < 3; l++) tg_csr_free(nt->a[l]);
 }
 
-/* The network's output (10, B) from x (in, B). */
-static tg_tensor *forward(tg_tape *t, const net *nt, tg_tensor *x, bool sparse) {
+/* The network's output (10, B) from x (in, B), by the dense product (impl 0) or CSR (1). */
+static tg_tensor *forward(tg_tape *t, const void *net_, tg_tensor *x, int sparse) {
+    const net *nt = net_;
     tg_tensor *h = x;
     for (int l = 0; l < 3; l++) {
         tg_tensor *z = sparse ? tg_spmm(t, nt->a[l], nt->v[l], h) : tg_matmul(t, nt->w[l], h);
@@ -119,57 +95,24 @@ static tg_tensor *forward(tg_tape *t, const net *nt, tg_tensor *x, bool sparse) 
     return h;
 }
 
-static int parse_list(const char *s, double *out) {
-    int n = 0;
-    while (*s && n < MAX_LIST) {
-        char *end;
-        out[n++] = strtod(s, &end);
-        if (end == s) return -1;
-        s = *end == ',' ? end + 1 : end;
-    }
-    return n;
-}
-
-/* The input batch x (in, B): uniform(-1, 1) from seed 7. */
-static void make_input(int64_t in, int64_t B, float *x) {
-    tg_rng rng;
-    tg_rng_seed(&rng, 7);
-    for (int64_t e = 0; e < in * B; e++) x[e] = (float)(2 * tg_rng_uniform(&rng) - 1);
-}
-
-static int write_f32(const char *path, const float *v, int64_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(v, sizeof *v, (size_t)n, f) != (size_t)n || fclose(f)) {
-        fprintf(stderr, "sparse_bench: cannot write %s\n", path);
-        return 1;
-    }
-    return 0;
-}
-
-static int dump(const char *dir, const double *sp, int n_sp, const double *batches,
-                int n_batches) {
-    for (int mi = 0; mi < N_MODELS; mi++)
-        for (int bi = 0; bi < n_batches; bi++) {
-            int64_t in = models[mi].widths[0], B = (int64_t)batches[bi];
-            float *x = malloc((size_t)(in * B) * sizeof *x);
-            char path[4096];
-            snprintf(path, sizeof path, "%s/x-%lld-%lld.f32", dir, (long long)in, (long long)B);
-            if (!x || write_f32(path, x ? (make_input(in, B, x), x) : NULL, in * B)) return 1;
-            free(x);
-        }
-    for (int mi = 0; mi < N_MODELS; mi++)
-        for (int si = 0; si < n_sp; si++)
+static int dump(const fc_opts *o) {
+    for (int mi = 0; mi < FC_N_MODELS; mi++)
+        if (fc_dump_inputs(o, &fc_models[mi])) return 1;
+    for (int mi = 0; mi < FC_N_MODELS; mi++)
+        for (int si = 0; si < o->n_list; si++)
             for (int l = 0; l < 3; l++) {
-                const model *m = &models[mi];
+                const fc_model *m = &fc_models[mi];
                 int64_t in = m->widths[l], out = m->widths[l + 1];
-                float *w = malloc((size_t)(in * out) * sizeof *w), *b = malloc((size_t)out * sizeof *b);
+                float *w = malloc((size_t)(in * out) * sizeof *w),
+                      *b = malloc((size_t)out * sizeof *b);
                 if (!w || !b) return 1;
-                make_layer(m, l, sp[si] / 100.0, w, b);
+                make_layer(m, l, o->list[si] / 100.0, w, b);
                 char path[4096];
-                snprintf(path, sizeof path, "%s/%s-s%g-w%d.f32", dir, m->name, sp[si], l);
-                if (write_f32(path, w, in * out)) return 1;
-                snprintf(path, sizeof path, "%s/%s-b%d.f32", dir, m->name, l);
-                if (write_f32(path, b, out)) return 1;
+                snprintf(path, sizeof path, "%s/%s-s%g-w%d.f32", o->dump_dir, m->name, o->list[si],
+                         l);
+                if (fc_write_f32(path, w, in * out)) return 1;
+                snprintf(path, sizeof path, "%s/%s-b%d.f32", o->dump_dir, m->name, l);
+                if (fc_write_f32(path, b, out)) return 1;
                 free(w);
                 free(b);
             }
@@ -177,90 +120,55 @@ static int dump(const char *dir, const double *sp, int n_sp, const double *batch
 }
 
 int main(int argc, char **argv) {
-    int threads = 1, reps = 20;
-    double min_time = 0.2;
-    tg_cpu_level level = tg_cpu_best_level();
-    double sp[MAX_LIST] = {0, 50, 80, 90, 95, 98}, batches[MAX_LIST] = {1, 64};
-    int n_sp = 6, n_batches = 2;
-    const char *dump_dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-            reps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--min-time") == 0 && i + 1 < argc)
-            min_time = atof(argv[++i]);
-        else if (strcmp(argv[i], "--sparsities") == 0 && i + 1 < argc)
-            n_sp = parse_list(argv[++i], sp);
-        else if (strcmp(argv[i], "--batches") == 0 && i + 1 < argc)
-            n_batches = parse_list(argv[++i], batches);
-        else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
-            dump_dir = argv[++i];
-        else if (strcmp(argv[i], "--level") == 0 && i + 1 < argc) {
-            const char *l = argv[++i];
-            level = strcmp(l, "portable") == 0 ? TG_CPU_PORTABLE
-                    : strcmp(l, "avx2") == 0   ? TG_CPU_AVX2
-                                               : TG_CPU_AVX512;
-        } else {
-            fprintf(stderr, "usage: sparse_bench [--threads T] [--level L] [--reps R] "
-                            "[--min-time S] [--sparsities a,b,...] [--batches a,b] [--dump DIR]\n");
-            return 2;
-        }
-    }
-    if (n_sp < 1 || n_batches < 1) return 2;
-    if (dump_dir) return dump(dump_dir, sp, n_sp, batches, n_batches);
-    tg_set_threads(threads);
-    level = tg_set_cpu_level(level);
+    fc_opts o = {.threads = 1,
+                 .reps = 20,
+                 .min_time = 0.2,
+                 .level = tg_cpu_best_level(),
+                 .batches = {1, 64},
+                 .n_batches = 2,
+                 .list_option = "--sparsities",
+                 .list = {0, 50, 80, 90, 95, 98},
+                 .n_list = 6};
+    if (!fc_parse_opts(argc, argv, &o,
+                       "usage: sparse_bench [--threads T] [--level L] [--reps R] [--min-time S] "
+                       "[--sparsities a,b,...] [--batches a,b] [--dump DIR]"))
+        return 2;
+    if (o.dump_dir) return dump(&o);
+    tg_set_threads(o.threads);
+    tg_cpu_level level = tg_set_cpu_level(o.level);
     printf("# tapegrad sparse_bench: f32, level %s, %d threads\n", tg_cpu_level_name(level),
            tg_get_threads());
     tg_tape *t = tg_tape_new();
+    double *scratch = malloc(2 * FC_MAX_REPS * sizeof *scratch);
+    if (!t || !scratch) return 1;
     tg_tape_set_grad_enabled(t, false);
-    double *times = malloc(100000 * sizeof *times);
-    if (!t || !times) return 1;
-    for (int mi = 0; mi < N_MODELS; mi++)
-        for (int si = 0; si < n_sp; si++) {
-            const model *m = &models[mi];
+    for (int mi = 0; mi < FC_N_MODELS; mi++)
+        for (int si = 0; si < o.n_list; si++) {
+            const fc_model *m = &fc_models[mi];
             tg_store *s = tg_store_new();
             net nt;
-            if (!s || net_make(&nt, s, m, sp[si] / 100.0)) return 1;
-            printf("mem %s s=%g dense_bytes=%zu csr_bytes=%zu\n", m->name, sp[si], nt.dense_bytes,
-                   nt.csr_bytes);
-            for (int bi = 0; bi < n_batches; bi++) {
-                int64_t B = (int64_t)batches[bi];
-                tg_tensor *x = tg_store_buffer(s, bi ? "x1" : "x0", TG_F32, 2,
-                                               (int64_t[]){m->widths[0], B});
+            if (!s || net_make(&nt, s, m, o.list[si] / 100.0)) return 1;
+            printf("mem %s s=%g dense_bytes=%zu csr_bytes=%zu\n", m->name, o.list[si],
+                   nt.dense_bytes, nt.csr_bytes);
+            for (int bi = 0; bi < o.n_batches; bi++) {
+                int64_t B = (int64_t)o.batches[bi];
+                tg_tensor *x =
+                    tg_store_buffer(s, bi ? "x1" : "x0", TG_F32, 2, (int64_t[]){m->widths[0], B});
                 if (!x) return 1;
-                make_input(m->widths[0], B, tg_tensor_data(x));
+                fc_make_input(m->widths[0], B, tg_tensor_data(x));
                 for (int sparse = 0; sparse < 2; sparse++) {
-                    double check = 0;
-                    for (int w = 0; w < 3; w++) {
-                        tg_tensor *y = forward(t, &nt, x, sparse);
-                        if (!y) {
-                            fprintf(stderr, "sparse_bench: %s\n", tg_tape_error(t));
-                            return 1;
-                        }
-                        check = 0;
-                        for (int64_t e = 0; e < tg_tensor_numel(y); e++) check += tg_tensor_get(y, e);
-                        tg_tape_reset(t);
-                    }
-                    int n = 0;
-                    double start = now();
-                    while ((n < reps || now() - start < min_time) && n < 100000) {
-                        double t0 = now();
-                        forward(t, &nt, x, sparse);
-                        times[n++] = now() - t0;
-                        tg_tape_reset(t);
-                    }
-                    qsort(times, (size_t)n, sizeof *times, cmp_double);
-                    printf("%s s=%g batch=%lld impl=%s reps=%d median_s=%.9g best_s=%.9g check=%.6g\n",
-                           m->name, sp[si], (long long)B, sparse ? "csr" : "dense", n, times[n / 2],
-                           times[0], check);
+                    fc_timing r;
+                    if (!fc_time_forward(t, forward, &nt, x, sparse, &o, scratch, &r)) return 1;
+                    printf("%s s=%g batch=%lld impl=%s reps=%d median_s=%.9g best_s=%.9g "
+                           "check=%.6g\n",
+                           m->name, o.list[si], (long long)B, sparse ? "csr" : "dense", r.n,
+                           r.median, r.best, r.check);
                 }
             }
             net_free(&nt);
             tg_store_free(s);
         }
-    free(times);
+    free(scratch);
     tg_tape_free(t);
     return 0;
 }

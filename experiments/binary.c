@@ -116,39 +116,22 @@ static tg_tensor *net_forward(tg_tape *t, const net *m, const ex_images *d, tg_t
     return x;
 }
 
-#define EVAL_BATCH 500
+/* The trained network on a test batch, for xp_evaluate. */
+typedef struct eval_net {
+    const net *m;
+    const ex_images *d;
+} eval_net;
 
-/* Test accuracy (%) on the first n test images. */
+static tg_tensor *eval_logits(tg_tape *t, const void *ctx, tg_tensor *x) {
+    const eval_net *e = ctx;
+    return net_forward(t, e->m, e->d, x, false);
+}
+
+/* Test accuracy (%) on the first n test images; pred, when not NULL, receives each prediction. */
 static tg_status evaluate(const net *m, const ex_images *d, int64_t n, double *accuracy,
                           int64_t *pred, tg_error *err) {
-    tg_tape *t = tg_tape_new();
-    int64_t *labels = malloc(EVAL_BATCH * sizeof(int64_t));
-    tg_status st =
-        !t || !labels ? tg_error_set(err, TG_ERR_NOMEM, "evaluate: out of memory") : TG_OK;
-    if (st == TG_OK) tg_tape_set_grad_enabled(t, false);
-    int64_t correct = 0;
-    for (int64_t first = 0; first < n && st == TG_OK; first += EVAL_BATCH) {
-        int64_t b = n - first < EVAL_BATCH ? n - first : EVAL_BATCH;
-        tg_tensor *x = xp_image_batch(t, d, true, first, b, TG_F32, labels);
-        tg_tensor *logits = net_forward(t, m, d, x, false);
-        if (!logits) {
-            st = tg_error_set(err, tg_tape_status(t), "evaluate: %s", tg_tape_error(t));
-            break;
-        }
-        for (int64_t i = 0; i < b; i++) {
-            int64_t best = 0;
-            for (int64_t k = 1; k < 10; k++)
-                if (tg_tensor_get(logits, i * 10 + k) > tg_tensor_get(logits, i * 10 + best))
-                    best = k;
-            correct += best == labels[i];
-            if (pred) pred[first + i] = best;
-        }
-        tg_tape_reset(t);
-    }
-    if (st == TG_OK) *accuracy = 100.0 * (double)correct / (double)n;
-    tg_tape_free(t);
-    free(labels);
-    return st;
+    eval_net e = {m, d};
+    return xp_evaluate(d, n, eval_logits, &e, pred, NULL, NULL, accuracy, err);
 }
 
 typedef struct sizes {
@@ -169,6 +152,25 @@ typedef struct outcome {
     double packed_acc[N_VARIANTS];
     double f32_bytes, file_bytes[N_VARIANTS]; /* the MLP's weights: f32, and the packed files */
 } outcome;
+
+/* The MLP on its packed layers p, for xp_evaluate. */
+typedef struct packed_net {
+    const net *m;
+    tg_binpack *const *p;
+} packed_net;
+
+static tg_tensor *packed_logits(tg_tape *t, const void *ctx, tg_tensor *h) {
+    const packed_net *pn = ctx;
+    const net *m = pn->m;
+    for (int l = 0; l < 3; l++) {
+        /* binary activations: binxnor binarises its input, as the trained network's sign */
+        h = tg_add(t,
+                   m->v == V_BNN && l > 0 ? tg_binxnor(t, pn->p[l], h) : tg_binmm(t, pn->p[l], h),
+                   m->fc[l].bias);
+        if (l < 2 && m->v != V_BNN) h = tg_relu(t, h);
+    }
+    return h;
+}
 
 /* The MLP's layers packed, saved, loaded back and run on the bits; out's packed_* and *_bytes
  * for variant v (the scaled ones). pred holds the trained network's test predictions. */
@@ -191,44 +193,17 @@ static tg_status packed_check(const xp_options *o, const net *m, const ex_images
         if (f) fclose(f);
         out->f32_bytes += 4.0 * (double)tg_tensor_numel(m->fc[l].weight);
     }
-    tg_tape *t = st == TG_OK ? tg_tape_new() : NULL;
-    int64_t *labels = malloc(EVAL_BATCH * sizeof(int64_t));
-    if (st == TG_OK && (!t || !labels)) st = tg_error_set(err, TG_ERR_NOMEM, "out of memory");
-    if (st == TG_OK) tg_tape_set_grad_enabled(t, false);
-    int64_t same = 0, correct = 0;
-    for (int64_t first = 0; first < n && st == TG_OK; first += EVAL_BATCH) {
-        int64_t b = n - first < EVAL_BATCH ? n - first : EVAL_BATCH;
-        tg_tensor *h = xp_image_batch(t, d, true, first, b, TG_F32, labels);
-        for (int l = 0; l < 3; l++) {
-            /* binary activations: binxnor binarises its input, as the trained network's sign */
-            h = tg_add(t, m->v == V_BNN && l > 0 ? tg_binxnor(t, p[l], h) : tg_binmm(t, p[l], h),
-                       m->fc[l].bias);
-            if (l < 2 && m->v != V_BNN) h = tg_relu(t, h);
-        }
-        if (!h) {
-            st = tg_error_set(err, tg_tape_status(t), "packed inference: %s", tg_tape_error(t));
-            break;
-        }
-        for (int64_t i = 0; i < b; i++) {
-            int64_t best = 0;
-            for (int64_t k = 1; k < 10; k++)
-                if (tg_tensor_get(h, i * 10 + k) > tg_tensor_get(h, i * 10 + best)) best = k;
-            same += best == pred[first + i];
-            correct += best == labels[i];
-        }
-        tg_tape_reset(t);
-    }
+    packed_net pn = {m, p};
+    if (st == TG_OK)
+        st = xp_evaluate(d, n, packed_logits, &pn, NULL, pred, &out->packed_agree[m->v],
+                         &out->packed_acc[m->v], err);
     if (st == TG_OK) {
-        out->packed_agree[m->v] = 100.0 * (double)same / (double)n;
-        out->packed_acc[m->v] = 100.0 * (double)correct / (double)n;
         printf("  packed (%s): %.2f%%, same prediction for %.2f%%; weights %.0f bytes in files, "
                "%.0f as f32 (%.1fx) [kernels: %s]\n",
                m->v == V_BNN ? "binxnor" : "binmm", out->packed_acc[m->v], out->packed_agree[m->v],
                out->file_bytes[m->v], out->f32_bytes, out->f32_bytes / out->file_bytes[m->v],
                tg_binpack_kernel_name());
     }
-    tg_tape_free(t);
-    free(labels);
     for (int l = 0; l < 3; l++) tg_binpack_free(p[l]);
     return st;
 }

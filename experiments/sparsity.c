@@ -102,38 +102,25 @@ static tg_tensor *mlp_forward_sparse(tg_tape *t, const net *m, tg_csr *const *a,
     return tg_transpose(t, h, 0, 1);
 }
 
-#define EVAL_BATCH 500
+/* The network, or with `a` set the MLP on its CSR layers, for xp_evaluate. */
+typedef struct eval_net {
+    const net *m;
+    const ex_images *d;
+    tg_csr *const *a;
+    tg_tensor *const *v;
+} eval_net;
+
+static tg_tensor *eval_logits(tg_tape *t, const void *ctx, tg_tensor *x) {
+    const eval_net *e = ctx;
+    return e->a ? mlp_forward_sparse(t, e->m, e->a, e->v, x) : net_forward(t, e->m, e->d, x);
+}
 
 /* Test accuracy (%) of the network on the first n test images; with `a` set, the MLP runs on
  * its CSR layers. When `pred` is not NULL it receives every prediction (n of them). */
 static tg_status evaluate(const net *m, const ex_images *d, int64_t n, tg_csr *const *a,
                           tg_tensor *const *v, int64_t *pred, double *accuracy, tg_error *err) {
-    tg_tape *t = tg_tape_new();
-    int64_t *labels = malloc(EVAL_BATCH * sizeof(int64_t));
-    tg_status st = !t || !labels ? tg_error_set(err, TG_ERR_NOMEM, "evaluate: out of memory") : TG_OK;
-    if (st == TG_OK) tg_tape_set_grad_enabled(t, false);
-    int64_t correct = 0;
-    for (int64_t first = 0; first < n && st == TG_OK; first += EVAL_BATCH) {
-        int64_t b = n - first < EVAL_BATCH ? n - first : EVAL_BATCH;
-        tg_tensor *x = xp_image_batch(t, d, true, first, b, TG_F32, labels);
-        tg_tensor *logits = a ? mlp_forward_sparse(t, m, a, v, x) : net_forward(t, m, d, x);
-        if (!logits) {
-            st = tg_error_set(err, tg_tape_status(t), "evaluate: %s", tg_tape_error(t));
-            break;
-        }
-        for (int64_t i = 0; i < b; i++) {
-            int64_t best = 0;
-            for (int64_t k = 1; k < 10; k++)
-                if (tg_tensor_get(logits, i * 10 + k) > tg_tensor_get(logits, i * 10 + best)) best = k;
-            correct += best == labels[i];
-            if (pred) pred[first + i] = best;
-        }
-        tg_tape_reset(t);
-    }
-    if (st == TG_OK) *accuracy = 100.0 * (double)correct / (double)n;
-    tg_tape_free(t);
-    free(labels);
-    return st;
+    eval_net e = {m, d, a, v};
+    return xp_evaluate(d, n, eval_logits, &e, pred, NULL, NULL, accuracy, err);
 }
 
 typedef struct sizes {

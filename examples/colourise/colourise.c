@@ -25,7 +25,7 @@
 #include "svg.h"
 #include "xp.h"
 
-enum { WIDTH = 32, N_DILATED = 4, MAX_EVALS = 64 };
+enum { WIDTH = 32, N_DILATED = 4, MAX_EVALS = 64, MICRO = 8 };
 
 typedef struct options {
     xp_options xp;
@@ -96,22 +96,34 @@ static void cut_patches(const planes *ph, int n_photos, int64_t batch, int p, tg
     }
 }
 
-/* The network's chroma for a whole photo into cb, cr (w * h each). */
+/* The network's chroma for a whole photo into cb, cr (w * h each), in bands of BAND rows: each
+ * band runs with REACH rows of the photo above and below it, as far as the dilated layers see
+ * (1 + 2 + 4 + 8), so its rows are what the whole photo would give, while the tape holds one
+ * band's activations and columns instead of the photo's (at 192x120, a third). */
+enum { BAND = 16, REACH = (1 << N_DILATED) - 1 };
+
 static tg_status predict(tg_tape *t, const net *m, const planes *s, float *cb, float *cr,
                          tg_error *err) {
     bool was = tg_tape_set_grad_enabled(t, false);
-    tg_tensor *c = net_forward(t, m, tg_from_data(t, TG_F32, TG_SHAPE(1, 1, s->h, s->w), s->ycc));
-    tg_tape_set_grad_enabled(t, was);
     tg_status st = TG_OK;
-    if (!c) {
-        st = tg_error_set(err, tg_tape_status(t), "colourise: %s", tg_tape_error(t));
-    } else {
-        const float *d = tg_tensor_data(c);
-        int64_t n = (int64_t)s->w * s->h;
-        memcpy(cb, d, sizeof(float) * (size_t)n);
-        memcpy(cr, d + n, sizeof(float) * (size_t)n);
+    for (int y0 = 0; y0 < s->h && st == TG_OK; y0 += BAND) {
+        int y1 = y0 + BAND < s->h ? y0 + BAND : s->h;
+        int a = y0 > REACH ? y0 - REACH : 0, b = y1 + REACH < s->h ? y1 + REACH : s->h;
+        tg_tensor *y = tg_from_data(t, TG_F32, TG_SHAPE(1, 1, b - a, s->w),
+                                    s->ycc + (size_t)a * s->w);
+        tg_tensor *c = net_forward(t, m, y);
+        if (!c) {
+            st = tg_error_set(err, tg_tape_status(t), "colourise: %s", tg_tape_error(t));
+        } else {
+            const float *d = tg_tensor_data(c);
+            size_t plane = (size_t)(b - a) * s->w, skip = (size_t)(y0 - a) * s->w,
+                   n = (size_t)(y1 - y0) * s->w, at = (size_t)y0 * s->w;
+            memcpy(cb + at, d + skip, sizeof(float) * n);
+            memcpy(cr + at, d + plane + skip, sizeof(float) * n);
+        }
+        tg_tape_reset(t);
     }
-    tg_tape_reset(t);
+    tg_tape_set_grad_enabled(t, was);
     return st;
 }
 
@@ -327,15 +339,24 @@ static int run(options *o) {
         }
         cut_patches(tp, train->n, batch, p, &data, by, bc);
         tg_store_zero_grad(s);
-        tg_tensor *pred = net_forward(t, &m, tg_from_data(t, TG_F32, TG_SHAPE(batch, 1, p, p), by));
-        tg_tensor *loss = tg_mse(t, pred, tg_from_data(t, TG_F32, TG_SHAPE(batch, 2, p, p), bc),
-                                 TG_REDUCE_MEAN);
-        if (!loss || tg_tape_backward(t, loss, NULL, 0) != TG_OK) {
-            fprintf(stderr, "colourise: step %ld: %s\n", k, tg_tape_error(t));
-            goto done;
+        /* The batch goes through in slices of MICRO patches, each slice's loss weighted by its
+         * share of the batch, the gradients adding up in the parameters: the batch's mean loss
+         * and gradient, with a tape that holds one slice's activations and convolution columns
+         * (a quarter of a whole batch's at the default 32). */
+        for (int64_t b0 = 0; b0 < batch; b0 += MICRO) {
+            int64_t nb = batch - b0 < MICRO ? batch - b0 : MICRO;
+            tg_tensor *y = tg_from_data(t, TG_F32, TG_SHAPE(nb, 1, p, p), by + b0 * p * p);
+            tg_tensor *c = tg_from_data(t, TG_F32, TG_SHAPE(nb, 2, p, p), bc + b0 * 2 * p * p);
+            tg_tensor *loss = tg_mse(t, net_forward(t, &m, y), c, TG_REDUCE_MEAN);
+            loss = loss ? tg_mul_scalar(t, loss, (double)nb / (double)batch) : NULL;
+            if (!loss || tg_tape_backward(t, loss, NULL, 0) != TG_OK) {
+                fprintf(stderr, "colourise: step %ld: %s\n", k, tg_tape_error(t));
+                goto done;
+            }
+            sum += tg_tensor_item(loss);
+            tg_tape_reset(t);
         }
-        sum += tg_tensor_item(loss), since++;
-        tg_tape_reset(t);
+        since++;
         if (tg_optim_step(opt, &err) != TG_OK) {
             fprintf(stderr, "colourise: step %ld: %s\n", k, err.message);
             goto done;

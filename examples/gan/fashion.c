@@ -1,11 +1,14 @@
 /* fashion.c: the GAN on Fashion-MNIST (or any MNIST-format set, or --data synthetic), with a
- * generator that upsamples by transposed convolutions. Kernel 4, stride 2, padding 1 doubles
- * the side exactly (7 -> 14 -> 28), and because 4 divides by 2 every output pixel receives
- * the same number of kernel taps (four), so the generator does not start from the checkerboard
- * that a kernel of 3 at stride 2 imprints (its pixels alternate between 1, 2 and 4 taps).
+ * generator that upsamples by nearest-neighbour doubling followed by an ordinary convolution
+ * (7 -> 14 -> 28). A transposed convolution of kernel 3 at stride 2 imprints a checkerboard
+ * (its output pixels alternate between 1, 2 and 4 kernel taps); kernel 4 at stride 2 covers
+ * every pixel with four taps, but its four interleaved sub-grids still have weights of their
+ * own, and the samples of a real run kept a fine grid of light and dark lines. Doubling each
+ * pixel and then convolving gives every output pixel the same kernel over the same kind of
+ * neighbourhood, so no sub-grid has weights of its own to learn a pattern with.
  *
- * G: z (32) -> linear 64*7*7 -> BatchNorm -> ReLU -> convT 64->32 (14x14) -> BatchNorm -> ReLU
- *    -> convT 32->1 (28x28) -> tanh, pixels in [-1, 1].
+ * G: z (32) -> linear 64*7*7 -> BatchNorm -> ReLU -> up x2, conv 64->32 k3 (14x14) ->
+ *    BatchNorm -> ReLU -> up x2, conv 32->1 k3 (28x28) -> tanh, pixels in [-1, 1].
  * D: conv 1->32 k4 s2 p1 (14x14) -> LeakyReLU(0.2) -> conv 32->64 (7x7) -> LeakyReLU ->
  *    linear -> 1 (a logit).
  *
@@ -32,7 +35,7 @@ enum { Z_DIM = 32, C1 = 64, C2 = 32, N_SHOW = 64, N_EVAL = 256, N_REF = 500, SID
 typedef struct generator {
     tg_linear fc;
     tg_batchnorm bn0, bn1;
-    tg_conv_transpose2d up1, up2;
+    tg_conv2d up1, up2; /* each after a nearest-neighbour doubling */
 } generator;
 
 typedef struct discriminator {
@@ -40,14 +43,25 @@ typedef struct discriminator {
     tg_linear fc;
 } discriminator;
 
+/* Nearest-neighbour upsampling by 2 of (n, c, h, w): each pixel repeated into a 2 x 2 block,
+ * by a broadcast view (its backward sums each block's gradients) and a reshape. */
+static tg_tensor *upsample2(tg_tape *t, tg_tensor *x) {
+    if (!x) return NULL;
+    int64_t n = tg_tensor_dim(x, 0), c = tg_tensor_dim(x, 1), h = tg_tensor_dim(x, 2),
+            w = tg_tensor_dim(x, 3);
+    tg_tensor *r = tg_reshape(t, x, 6, (int64_t[]){n, c, h, 1, w, 1});
+    r = r ? tg_broadcast_to(t, r, 6, (int64_t[]){n, c, h, 2, w, 2}) : NULL;
+    return r ? tg_reshape(t, r, 4, (int64_t[]){n, c, 2 * h, 2 * w}) : NULL;
+}
+
 static tg_tensor *gen_forward(tg_tape *t, const void *net, tg_tensor *z, bool training) {
     const generator *g = net;
     tg_tensor *h = tg_linear_forward(t, &g->fc, z);
     h = h ? tg_reshape(t, h, 4, (int64_t[]){tg_tensor_dim(h, 0), C1, 7, 7}) : NULL;
     h = tg_relu(t, tg_batchnorm_forward(t, &g->bn0, h, training));
-    h = tg_relu(t, tg_batchnorm_forward(t, &g->bn1, tg_conv_transpose2d_forward(t, &g->up1, h),
-                                        training));
-    return tg_tanh(t, tg_conv_transpose2d_forward(t, &g->up2, h));
+    h = tg_conv2d_forward(t, &g->up1, upsample2(t, h));
+    h = tg_relu(t, tg_batchnorm_forward(t, &g->bn1, h, training));
+    return tg_tanh(t, tg_conv2d_forward(t, &g->up2, upsample2(t, h)));
 }
 
 static tg_tensor *disc_forward(tg_tape *t, const void *net, tg_tensor *x, bool training) {
@@ -60,17 +74,15 @@ static tg_tensor *disc_forward(tg_tape *t, const void *net, tg_tensor *x, bool t
 
 static tg_status init_nets(generator *g, discriminator *d, tg_store *s, tg_rng *rng,
                            tg_error *err) {
-    tg_conv_transpose2d_params up = {.stride = {2, 2}, .padding = {1, 1}};
+    tg_conv2d_params up = {.stride = {1, 1}, .padding = {1, 1}};
     tg_conv2d_params down = {.stride = {2, 2}, .padding = {1, 1}};
     tg_status st = tg_linear_init(&g->fc, s, "gen.fc", Z_DIM, C1 * 49, true, TG_F32, rng, err);
     if (st == TG_OK) st = tg_batchnorm2d_init(&g->bn0, s, "gen.bn0", C1, 0.1, 1e-5, true, TG_F32, err);
     if (st == TG_OK)
-        st = tg_conv_transpose2d_init(&g->up1, s, "gen.up1", C1, C2, 4, 4, &up, true, TG_F32, rng,
-                                      err);
+        st = tg_conv2d_init(&g->up1, s, "gen.up1", C1, C2, 3, 3, &up, true, TG_F32, rng, err);
     if (st == TG_OK) st = tg_batchnorm2d_init(&g->bn1, s, "gen.bn1", C2, 0.1, 1e-5, true, TG_F32, err);
     if (st == TG_OK)
-        st = tg_conv_transpose2d_init(&g->up2, s, "gen.up2", C2, 1, 4, 4, &up, true, TG_F32, rng,
-                                      err);
+        st = tg_conv2d_init(&g->up2, s, "gen.up2", C2, 1, 3, 3, &up, true, TG_F32, rng, err);
     if (st == TG_OK) st = tg_conv2d_init(&d->c1, s, "disc.c1", 1, C2, 4, 4, &down, true, TG_F32, rng, err);
     if (st == TG_OK) st = tg_conv2d_init(&d->c2, s, "disc.c2", C2, C1, 4, 4, &down, true, TG_F32, rng, err);
     if (st == TG_OK) st = tg_linear_init(&d->fc, s, "disc.fc", C1 * 49, 1, true, TG_F32, rng, err);

@@ -1,6 +1,6 @@
 /* gan.c: the GAN example's command line and adversarial step; the tasks are mixture.c (eight
  * Gaussians in the plane, where mode coverage can be counted) and fashion.c (Fashion-MNIST with
- * a transposed-convolution generator).
+ * a generator that upsamples by nearest-neighbour doubling and convolution).
  *
  * The step is the usual alternation: the discriminator D takes a step on BCE(D(x), 1) +
  * BCE(D(G(z)), 0) with G's output held constant, then the generator takes one on
@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
                  "D, Adam, the non-saturating loss) and draws what G makes as it learns.\n"
                  "--task mixture: 2-D points from a ring of 8 Gaussians; writes samples over\n"
                  "training (SVG) and counts the modes covered. --task fashion: Fashion-MNIST\n"
-                 "with a generator that upsamples by transposed convolutions (7 -> 14 -> 28);\n"
+                 "with a generator that doubles by nearest neighbour, then convolves (7 -> 28);\n"
                  "writes a grid of samples per epoch (PNG).\n",
         .data_help = "fashion: folder with train-/t10k- images in IDX format, or 'synthetic'",
         .extra = extra,

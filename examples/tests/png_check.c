@@ -10,13 +10,8 @@
 
 #include "png.h"
 
-static int write_pattern(const char *dir, const char *name, int w, int h, int ch) {
-    uint8_t *px = malloc((size_t)w * h * ch);
-    if (!px) return 1;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int c = 0; c < ch; c++)
-                px[((size_t)y * w + x) * ch + c] = (uint8_t)((7 * x + 13 * y + 5 * c) % 256);
+/* Writes px (w x h pixels of ch bytes) to dir/name and frees it; 1 if that failed. */
+static int write_and_free(const char *dir, const char *name, int w, int h, int ch, uint8_t *px) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     tg_error err = {0};
@@ -24,6 +19,16 @@ static int write_pattern(const char *dir, const char *name, int w, int h, int ch
     free(px);
     if (st != TG_OK) fprintf(stderr, "png_check: %s\n", err.message);
     return st != TG_OK;
+}
+
+static int write_pattern(const char *dir, const char *name, int w, int h, int ch) {
+    uint8_t *px = malloc((size_t)w * h * ch);
+    if (!px) return 1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < ch; c++)
+                px[((size_t)y * w + x) * ch + c] = (uint8_t)((7 * x + 13 * y + 5 * c) % 256);
+    return write_and_free(dir, name, w, h, ch, px);
 }
 
 /* Bytes from a xorshift generator; row y repeats row y - period when period > 0. */
@@ -41,13 +46,7 @@ static int write_noise(const char *dir, const char *name, int w, int h, int ch, 
             s ^= s << 13, s ^= s >> 17, s ^= s << 5;
             px[y * row + i] = (uint8_t)(s >> 24);
         }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    tg_error err = {0};
-    tg_status st = ex_png_write(path, w, h, ch, px, &err);
-    free(px);
-    if (st != TG_OK) fprintf(stderr, "png_check: %s\n", err.message);
-    return st != TG_OK;
+    return write_and_free(dir, name, w, h, ch, px);
 }
 
 static int expect(tg_status got, tg_status want, const char *what) {

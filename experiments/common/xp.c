@@ -171,6 +171,45 @@ tg_tensor *xp_image_batch(tg_tape *t, const ex_images *d, bool test_set, int64_t
     return x;
 }
 
+enum { XP_EVAL_BATCH = 500 };
+
+tg_status xp_evaluate(const ex_images *d, int64_t n, xp_logits_fn logits, const void *net,
+                      int64_t *pred, const int64_t *same_as, double *agree, double *accuracy,
+                      tg_error *err) {
+    tg_tape *t = tg_tape_new();
+    int64_t *labels = malloc(XP_EVAL_BATCH * sizeof(int64_t));
+    tg_status st =
+        !t || !labels ? tg_error_set(err, TG_ERR_NOMEM, "evaluate: out of memory") : TG_OK;
+    if (st == TG_OK) tg_tape_set_grad_enabled(t, false);
+    int64_t correct = 0, same = 0;
+    for (int64_t first = 0; first < n && st == TG_OK; first += XP_EVAL_BATCH) {
+        int64_t b = n - first < XP_EVAL_BATCH ? n - first : XP_EVAL_BATCH;
+        tg_tensor *y = logits(t, net, xp_image_batch(t, d, true, first, b, TG_F32, labels));
+        if (!y) {
+            st = tg_error_set(err, tg_tape_status(t), "evaluate: %s", tg_tape_error(t));
+            break;
+        }
+        int64_t classes = tg_tensor_dim(y, 1);
+        for (int64_t i = 0; i < b; i++) {
+            int64_t best = 0;
+            for (int64_t k = 1; k < classes; k++)
+                if (tg_tensor_get(y, i * classes + k) > tg_tensor_get(y, i * classes + best))
+                    best = k;
+            correct += best == labels[i];
+            if (pred) pred[first + i] = best;
+            if (same_as) same += best == same_as[first + i];
+        }
+        tg_tape_reset(t);
+    }
+    if (st == TG_OK) {
+        *accuracy = 100.0 * (double)correct / (double)n;
+        if (same_as) *agree = 100.0 * (double)same / (double)n;
+    }
+    tg_tape_free(t);
+    free(labels);
+    return st;
+}
+
 tg_tensor *xp_probe_batch(tg_tape *t, void *probe, int64_t *labels) {
     const xp_probe *p = probe;
     return xp_image_batch(t, p->d, p->test_set, 0, p->n, TG_F32, labels);

@@ -70,6 +70,16 @@ typedef struct xp_probe {
 } xp_probe;
 tg_tensor *xp_probe_batch(tg_tape *t, void *probe, int64_t *labels);
 
+/* The logits (b, classes) of the images x (b, rows * cols) on t; NULL when t holds an error. */
+typedef tg_tensor *(*xp_logits_fn)(tg_tape *t, const void *net, tg_tensor *x);
+
+/* Runs logits over the first n test images in batches on a no-grad tape of its own and counts
+ * the predictions (the largest logit): *accuracy the percentage right; pred, when not NULL,
+ * receives every prediction; with same_as not NULL, *agree the percentage equal to it. */
+tg_status xp_evaluate(const ex_images *d, int64_t n, xp_logits_fn logits, const void *net,
+                      int64_t *pred, const int64_t *same_as, double *agree, double *accuracy,
+                      tg_error *err);
+
 /* States one finding: prints "check: <text>: ok" or "...: FAILED" on stdout and counts the
  * failures into o->n_failed. Returns ok. */
 bool xp_expect(xp_options *o, bool ok, const char *fmt, ...)

@@ -153,6 +153,21 @@ static void add_elems(tg_dtype dt, char *acc, const char *part, int64_t n) {
     }
 }
 
+/* acc[0, n) = (acc[0, n) + part[0, n)) * scale: the last round of pairs in one pass over the
+ * bucket instead of two, the same bits as adding and then scaling. */
+static void add_scale_elems(tg_dtype dt, char *acc, const char *part, int64_t n, double scale) {
+    if (dt == TG_F64) {
+        double *a = (double *)(void *)acc;
+        const double *p = (const double *)(const void *)part;
+        for (int64_t j = 0; j < n; j++) a[j] = (a[j] + p[j]) * scale;
+    } else {
+        float *a = (float *)(void *)acc;
+        const float *p = (const float *)(const void *)part;
+        float s = (float)scale;
+        for (int64_t j = 0; j < n; j++) a[j] = (a[j] + p[j]) * s;
+    }
+}
+
 /* Chunk c of bucket k (c taken modulo the ranks): its first element and its length. */
 static int64_t chunk_at(const tg_dist *d, const dist_bucket *k, int c, int64_t *len) {
     c = ((c % d->size) + d->size) % d->size;
@@ -218,9 +233,15 @@ static tg_status post_exchange(tg_dist *d, int b, tg_error *err) {
 static void finish_exchange(tg_dist *d, dist_bucket *k) {
     const int n = d->size, last = exchanges_of(d) - 1;
     const size_t esize = tg_dtype_size(k->dtype);
-    if (d->algo != TG_DIST_ALGO_RING) {
-        if (d->algo == TG_DIST_ALGO_PAIRS) add_elems(k->dtype, k->buf, k->scratch, k->n_elems);
-        if (k->exchange == last) scale_elems(k->dtype, k->buf, k->n_elems, 1.0 / n);
+    if (d->algo == TG_DIST_ALGO_PAIRS) {
+        if (k->exchange == last)
+            add_scale_elems(k->dtype, k->buf, k->scratch, k->n_elems, 1.0 / n);
+        else
+            add_elems(k->dtype, k->buf, k->scratch, k->n_elems);
+        return;
+    }
+    if (d->algo == TG_DIST_ALGO_MPI) {
+        scale_elems(k->dtype, k->buf, k->n_elems, 1.0 / n);
         return;
     }
     int64_t len;

@@ -129,6 +129,8 @@ const binmm_impl *kern_binmm_impl(void) {
     default: /* portable */
         break;
     }
+#elif defined(__aarch64__)
+    if (kern_cpu_level() == TG_CPU_NEON) return &binmm_neon;
 #endif
     return &binmm_portable;
 }

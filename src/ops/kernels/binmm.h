@@ -1,6 +1,6 @@
 /* binmm.h: the kernels of the packed binary products (tapegrad/binary.h), shared by the driver
- * (binmm.c, which also holds the portable kernels) and its AVX2 and AVX-512 forms
- * (binmm_avx2.c, binmm_avx512.c).
+ * (binmm.c, which also holds the portable kernels) and its AVX2, AVX-512 and NEON forms
+ * (binmm_avx2.c, binmm_avx512.c, binmm_neon.c).
  *
  * A packed matrix W (rows, cols) of +-1 keeps row o in `words` = ceil(cols / 32) uint32 words:
  * bit j % 32 of word j / 32 is 1 for +1 and 0 for -1, and the bits past cols are 0 (so an XOR
@@ -68,6 +68,10 @@ void binmm_store_group_avx2(const kern_bits *w, int64_t o0, int64_t o1, int64_t 
                             const float *acc, const float *sx, float *y, int64_t ldy);
 void binmm_transpose_avx2(int64_t G, int64_t live, int64_t cols, int64_t cols_pad, const float *x,
                           int64_t ldx, float *xg, float *sx);
+#endif
+
+#if defined(__aarch64__)
+extern const binmm_impl binmm_neon;
 #endif
 
 /* The kernels the CPU level in effect runs. */
