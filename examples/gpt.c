@@ -1,7 +1,9 @@
-/* gpt.c: a character-level transformer (token and learned position embeddings -> pre-norm
- * blocks of causal multi-head attention and a GELU MLP -> layer norm -> linear to
- * next-character logits) trained with AdamW, a warmup and a cosine decay, on the same text as
- * char_rnn (by default the fortune cookie databases of Debian's `fortunes`, tools/get-fortunes).
+/* gpt.c: a character-level transformer (token and learned position embeddings, plus embeddings
+ * of the --prev characters before each position -> pre-norm blocks of causal multi-head
+ * attention and a GELU MLP, each after a token shift of --shift channels -> layer norm ->
+ * linear to next-character logits) trained with AdamW, a warmup and a cosine decay, on the
+ * same text as char_rnn (by default the fortune cookie databases of Debian's `fortunes`,
+ * tools/get-fortunes).
  * It prints bits per character on the training windows and on held-out text after every epoch,
  * and samples text at the end. --time caps the training's CPU time, so that models can be
  * compared at an equal budget. Public API only.
@@ -147,10 +149,10 @@ static tg_tensor *model_forward(tg_tape *t, const model *m, int64_t B, int64_t T
             /* A token shift: the block reads, in the stream's first `shift` channels, what the
              * previous position held there (zeros at the first), so that every block sees its
              * neighbour's features without spending attention on it. */
-            tg_tensor *moved = tg_pad(t, tg_slice(t, x, 1, 0, T - 1, 1), 6,
-                                      (const int64_t[]){0, 0, 1, 0, 0, 0}, 0.0);
-            tg_tensor *parts[2] = {tg_slice(t, moved, 2, 0, m->shift, 1),
-                                   tg_slice(t, x, 2, m->shift, m->width, 1)};
+            tg_tensor *head = tg_slice(t, tg_slice(t, x, 2, 0, m->shift, 1), 1, 0, T - 1, 1);
+            tg_tensor *parts[2] = {
+                tg_pad(t, head, 6, (const int64_t[]){0, 0, 1, 0, 0, 0}, 0.0),
+                tg_slice(t, x, 2, m->shift, m->width, 1)};
             x = tg_concat(t, 2, parts, 2);
         }
         x = tg_transformer_block_forward(t, &m->blocks[l], x, true);
@@ -592,9 +594,9 @@ int main(int argc, char **argv) {
                   .heads = 4,
                   .width = 64,
                   .ff = 256,
-                  .seq = 64,
-                  .prev = 0,
-                  .shift = 0,
+                  .seq = 32,
+                  .prev = 4,
+                  .shift = 16,
                   .eval_window = 64,
                   .steps = 400,
                   .warmup = 100,
@@ -647,12 +649,13 @@ int main(int argc, char **argv) {
     };
     const ex_program prog = {
         .name = "gpt",
-        .about = "Trains a character-level transformer (token and position embeddings, --layers\n"
-                 "pre-norm blocks of causal multi-head attention and a GELU MLP, a linear layer\n"
-                 "to next-character logits) with AdamW on a text file, prints bits per character\n"
-                 "on training windows and on held-out text (the file's end) after every epoch,\n"
-                 "and samples text at the end. The default corpus is Debian's fortune cookie\n"
-                 "databases: run tools/get-fortunes.\n",
+        .about = "Trains a character-level transformer (token and position embeddings plus\n"
+                 "embeddings of the --prev characters before each position, --layers pre-norm\n"
+                 "blocks of causal multi-head attention and a GELU MLP each after a token shift\n"
+                 "of --shift channels, a linear layer to next-character logits) with AdamW on a\n"
+                 "text file, prints bits per character on training windows and on held-out\n"
+                 "text (the file's end) after every epoch, and samples text at the end. The\n"
+                 "default corpus is Debian's fortune cookie databases: run tools/get-fortunes.\n",
         .data_help = "a text file, or a folder holding fortunes.txt ($TG_TEXT_DATA if set)",
         .extra = extra,
         .n_extra = (int)(sizeof extra / sizeof extra[0]),

@@ -220,7 +220,11 @@ int tg_store_n_tensors(const tg_store *s);
 tg_tensor *tg_store_get_tensor(const tg_store *s, int i);
 /* Total number of parameter elements. */
 int64_t tg_store_n_param_elements(const tg_store *s);
-/* Sets every parameter's gradient to zero. */
+/* Sets every parameter's gradient to zero. The zeros are written lazily: the next backward
+ * pass's deposit writes the gradient instead of adding it, and tg_tensor_grad fills a gradient
+ * no pass reached before returning it. So read gradients through tg_tensor_grad after this
+ * call, not through a data pointer kept from before it. Once the store's gradients are grouped
+ * (tg_store_group_grads), whose blocks are read through pointers, the zeros are written at once. */
 void tg_store_zero_grad(tg_store *s);
 /* Moves the gradients of the n parameters params[0..n) of s into one block of the store's
  * memory, one after another in that order, keeping their values: afterwards

@@ -108,8 +108,14 @@ static tg_status deposit(tg_tape *t, tg_tensor *x, uint64_t epoch) {
     }
     if (x->role == TG_ROLE_PARAM && x->grad) {
         tg_tensor *acc = x->grad;
-        kern_binary(KERN_ADD, acc->dtype, acc->ndim, acc->shape, acc->data, acc->data,
-                    acc->strides, g->data, g->strides);
+        if (acc->zero_pending) { /* zeroed by tg_store_zero_grad: this is the whole sum */
+            kern_copy(acc->dtype, acc->data, acc->strides, g->dtype, g->data, g->strides,
+                      acc->ndim, acc->shape);
+            acc->zero_pending = false;
+        } else {
+            kern_binary(KERN_ADD, acc->dtype, acc->ndim, acc->shape, acc->data, acc->data,
+                        acc->strides, g->data, g->strides);
+        }
     } else {
         if (x->grad) {
             g = tg_add(t, x->grad, g);

@@ -328,7 +328,7 @@ static int64_t final_rep(const dot_graph *g, int64_t i) {
 static void gather_stats(dot_graph *g) {
     g->has_range = false;
     for (int64_t i = 0; i < g->n_items; i++) {
-        const tg_tensor *gr = g->items[i].x->grad;
+        const tg_tensor *gr = tg_tensor_grad(g->items[i].x);
         if (!gr) continue;
         tg_grad_stats st;
         tg_tensor_stats(gr, &st);

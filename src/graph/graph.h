@@ -91,6 +91,11 @@ struct tg_tensor {
     uint8_t role; /* a tg_role */
     bool requires_grad;
     bool sweep_grad_owned; /* sweep_grad is a sum the sweep made for this tensor alone */
+    /* A parameter's gradient whose values are zero though its memory was not cleared:
+     * tg_store_zero_grad defers the fill, so that a step's first deposit copies instead of
+     * adding to zeros (no pass that writes zeros, one read less). tg_tensor_grad clears it
+     * before handing the gradient out. */
+    bool zero_pending;
 };
 
 /* Bytes of a tensor header of rank ndim, dims included (before the arena rounds it up). */
@@ -254,6 +259,9 @@ struct tg_store {
     int cap_tensors;
     tg_status status;
     char error[TG_ERROR_MAX];
+    /* tg_store_group_grads made blocks that callers read through raw pointers: zeroing is
+     * then done at once, never deferred (tensor field zero_pending). */
+    bool grads_grouped;
 };
 
 /* ---- stores (store.c) ---- */

@@ -108,7 +108,8 @@ tg_status tg_store_grad_stats(const tg_store *s, int n_per, tg_grad_stats *per_p
         const tg_tensor *p = s->params[j];
         if (p->role != TG_ROLE_PARAM) continue;
         tg_grad_stats st = {0, 0, 0, 0, 0};
-        if (p->grad) tg_tensor_stats(p->grad, &st);
+        tg_tensor *g = tg_tensor_grad(p); /* zeros still pending are filled first */
+        if (g) tg_tensor_stats(g, &st);
         if (per_param) per_param[k] = st;
         k++;
         combine(&sum, &scale, &ssq, &st);

@@ -127,9 +127,18 @@ int64_t tg_store_n_param_elements(const tg_store *s) {
 }
 
 void tg_store_zero_grad(tg_store *s) {
+    /* Deferred (graph.h, zero_pending): a training step deposits into every gradient right
+     * after this, and the deposit then writes the values instead of adding them to zeros.
+     * Not for grouped gradients, whose blocks are read through raw pointers. */
     for (int j = 0; s && j < s->n_tensors; j++) {
         tg_tensor *g = s->params[j]->grad;
-        if (g) kern_fill(g->dtype, g->data, tg_tensor_numel(g), 0.0);
+        if (!g) continue;
+        if (s->grads_grouped) {
+            kern_fill(g->dtype, g->data, tg_tensor_numel(g), 0.0);
+            g->zero_pending = false;
+        } else {
+            g->zero_pending = true;
+        }
     }
 }
 
@@ -164,9 +173,14 @@ tg_status tg_store_group_grads(tg_store *s, int n, tg_tensor *const *params, tg_
     for (int i = 0; i < n; i++) {
         tg_tensor *g = params[i]->grad;
         size_t size = (size_t)tg_tensor_numel(g) * tg_dtype_size((tg_dtype)g->dtype);
-        memcpy(block, g->data, size);
+        if (g->zero_pending) /* zeros tg_store_zero_grad deferred: written now */
+            memset(block, 0, size);
+        else
+            memcpy(block, g->data, size);
+        g->zero_pending = false;
         g->data = block;
         block += size;
     }
+    s->grads_grouped = true;
     return TG_OK;
 }

@@ -98,6 +98,7 @@ static inline tg_tensor *header_in(tg_arena *a, int ndim, size_t data_bytes) {
     x->sweep_grad = NULL;
     x->sweep_epoch = 0;
     x->sweep_grad_owned = false;
+    x->zero_pending = false;
     x->final_use_epoch = 0;
     x->name = no_name;
     return x;
@@ -248,7 +249,14 @@ bool tg_tensor_is_contiguous(const tg_tensor *x) {
 }
 
 void *tg_tensor_data(const tg_tensor *x) { return x ? x->data : NULL; }
-tg_tensor *tg_tensor_grad(const tg_tensor *x) { return x ? x->grad : NULL; }
+tg_tensor *tg_tensor_grad(const tg_tensor *x) {
+    tg_tensor *g = x ? x->grad : NULL;
+    if (g && g->zero_pending) { /* the fill tg_store_zero_grad deferred */
+        kern_fill(g->dtype, g->data, tg_tensor_numel(g), 0.0);
+        g->zero_pending = false;
+    }
+    return g;
+}
 bool tg_tensor_requires_grad(const tg_tensor *x) { return x && x->requires_grad; }
 
 tg_status tg_tensor_set_requires_grad(tg_tensor *x, bool requires_grad) {

@@ -240,7 +240,12 @@ tg_status tg_optim_step(tg_optim *o, tg_error *err) {
     }
     double *step = tg_tensor_data(o->step);
     step_job job = {o, *step + 1, lr, 0};
-    for (int i = 0; i < o->n_params; i++) job.n_chunks += n_chunks(tg_tensor_numel(o->params[i]));
+    for (int i = 0; i < o->n_params; i++) {
+        job.n_chunks += n_chunks(tg_tensor_numel(o->params[i]));
+        /* Here, not in the chunks: a gradient no sweep reached since tg_store_zero_grad gets
+         * its deferred zeros once, before threads read it. */
+        (void)tg_tensor_grad(o->params[i]);
+    }
     /* The rule of the kernels' maps (kern_parallel_pieces): from KERN_PIECES_WAKE elements
      * (a few chunks) the update is worth waking a worker for; below, it is shared only with a
      * worker still awake from the backward pass's products. */

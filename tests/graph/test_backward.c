@@ -195,6 +195,50 @@ START_TEST(test_param_grads_accumulate) {
 }
 END_TEST
 
+/* tg_store_zero_grad defers its zeros (the next deposit writes instead of adding): a
+ * gradient the next sweep reaches holds exactly that sweep's values, one it does not reach
+ * reads as zeros, to tg_tensor_grad and to an optimiser step, and a second sweep after the
+ * first adds to it. */
+START_TEST(test_zero_grad_deferred) {
+    tg_store *s = tg_store_new();
+    tg_tape *t = tg_tape_new();
+    tg_tensor *w = tg_store_param(s, "w", TG_F64, TG_SHAPE(2));
+    tg_tensor *v = tg_store_param(s, "v", TG_F64, TG_SHAPE(2));
+    const double wv[] = {1.5, -2.0}, vv[] = {0.25, 4.0};
+    tg_tensor_copy_in(w, TG_F64, wv);
+    tg_tensor_copy_in(v, TG_F64, vv);
+    /* Both gradients nonzero: sum(w*w) + 3 sum(v). */
+    ck_assert_int_eq(tg_tape_backward(t, tg_add(t, tg_sum_all(t, tg_mul(t, w, w)),
+                                                tg_mul_scalar(t, tg_sum_all(t, v), 3.0)),
+                                      NULL, 0),
+                     TG_OK);
+    const double gw[] = {3.0, -4.0}, gv[] = {3.0, 3.0}, zero[] = {0.0, 0.0};
+    const double gw2[] = {6.0, -8.0};
+    ck_assert_tensor_near(tg_tensor_grad(v), gv, 2, 0.0);
+    tg_store_zero_grad(s);
+    /* Only w is reached: its gradient is this sweep's alone, v's reads as zeros. */
+    ck_assert_int_eq(tg_tape_backward(t, tg_sum_all(t, tg_mul(t, w, w)), NULL, 0), TG_OK);
+    ck_assert_tensor_near(tg_tensor_grad(w), gw, 2, 0.0);
+    ck_assert_int_eq(tg_tape_backward(t, tg_sum_all(t, tg_mul(t, w, w)), NULL, 0), TG_OK);
+    ck_assert_tensor_near(tg_tensor_grad(w), gw2, 2, 0.0);
+    ck_assert_tensor_near(tg_tensor_grad(v), zero, 2, 0.0);
+    /* An SGD step after a zero_grad whose sweep never reached v leaves v where it was. */
+    tg_error err = {0};
+    tg_sgd_options o = tg_sgd_defaults(0.5);
+    tg_optim *opt = tg_optim_sgd(s, &o, &err);
+    ck_assert_ptr_nonnull(opt);
+    tg_store_zero_grad(s);
+    ck_assert_int_eq(tg_tape_backward(t, tg_sum_all(t, tg_mul(t, w, w)), NULL, 0), TG_OK);
+    ck_assert_int_eq(tg_optim_step(opt, &err), TG_OK);
+    ck_assert_tensor_near(v, vv, 2, 0.0);
+    const double w_after[] = {1.5 - 0.5 * 3.0, -2.0 + 0.5 * 4.0};
+    ck_assert_tensor_near(w, w_after, 2, 0.0);
+    tg_optim_free(opt);
+    tg_tape_free(t);
+    tg_store_free(s);
+}
+END_TEST
+
 /* ---- released graphs ---- */
 
 START_TEST(test_backward_twice_released) {
@@ -490,6 +534,7 @@ static Suite *backward_suite(void) {
     suite_add_tcase(s, visits);
     TCase *life = tcase_create("lifetime");
     tcase_add_test(life, test_param_grads_accumulate);
+    tcase_add_test(life, test_zero_grad_deferred);
     tcase_add_test(life, test_backward_twice_released);
     tcase_add_test(life, test_released_shared_subgraph);
     tcase_add_test(life, test_retain_graph_doubles);
