@@ -19,6 +19,18 @@
         ck_assert_msg((rep).n_checked > 0, "gradcheck compared nothing");                      \
     } while (0)
 
+/* Asserts cond for every i in [0, n), naming the first i where it fails. Each passing
+ * ck_assert costs Check a write to its report file, so an assert per element of a large
+ * buffer spends seconds natively, minutes under AddressSanitizer or emulation: this walks the
+ * elements in plain C and asserts once, at the first bad one (cond is evaluated again there,
+ * so it must have no side effects). */
+#define tg_ck_assert_each(i, n, cond, ...)                                                     \
+    do {                                                                                       \
+        int64_t i = 0, tg_each_n_ = (n);                                                       \
+        while (i < tg_each_n_ && (cond)) i++;                                                  \
+        if (i < tg_each_n_) ck_assert_msg(cond, __VA_ARGS__);                                  \
+    } while (0)
+
 /* Runs a suite with Check's default (fork) mode and returns the process exit code. */
 static inline int tg_test_run(Suite *s) {
     SRunner *sr = srunner_create(s);
@@ -50,6 +62,16 @@ static inline bool tg_test_enter_level(tg_cpu_level l) {
     if (tg_set_cpu_level(l) == l) return true;
     tg_set_cpu_level(tg_cpu_best_level());
     return false;
+}
+
+/* True under user-mode emulation (tools/test sets TG_TEST_QEMU for its qemu-aarch64 run),
+ * where code runs tens of times slower: the biggest sweeps use fewer thread counts or layouts
+ * there (each says what it cuts). Emulation on an x86-64 host cannot show ARM's weaker memory
+ * ordering anyway, so what it proves is the NEON kernels' arithmetic, which the cut sweeps
+ * still reach at every size. */
+static inline bool tg_test_emulated(void) {
+    const char *qemu = getenv("TG_TEST_QEMU");
+    return qemu && *qemu;
 }
 
 /* Every level of the enum, for such loops: portable, the x86 ones, NEON. */

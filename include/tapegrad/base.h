@@ -1,7 +1,14 @@
 /* tapegrad/base.h: status codes, element types, limits and the allocator hook.
  *
  * Everything else in tapegrad builds on these few names. No function here keeps error state:
- * errors live on the tape that saw them (see tapegrad/tape.h). */
+ * errors live on the tape that saw them (see tapegrad/tape.h), or in a tg_error the caller
+ * passes to a call that has no tape:
+ *
+ *     tg_error err = {0};
+ *     tg_error_set(&err, TG_ERR_ARG, "batch size %d is not positive", 0);
+ *     printf("%s: %s; an %s element is %zu bytes\n", tg_status_string(err.status),
+ *            err.message, tg_dtype_name(TG_F32), tg_dtype_size(TG_F32));
+ */
 #ifndef TAPEGRAD_BASE_H
 #define TAPEGRAD_BASE_H
 

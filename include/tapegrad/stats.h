@@ -5,7 +5,7 @@
  * per step:
  *
  *     tg_grad_stats per[64], total;
- *     if (tg_store_grad_stats(s, 64, per, &total) == TG_OK)   (TG_ERR_ARG past 64 params)
+ *     if (tg_store_grad_stats(s, 64, per, &total) == TG_OK)   // TG_ERR_ARG past 64 params
  *         printf("|grad| %.3g, largest %.3g, %lld NaN\n", total.norm, total.max_abs,
  *                (long long)total.n_nan);
  */

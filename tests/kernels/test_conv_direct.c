@@ -73,6 +73,10 @@ static tg_tensor *tensor(tg_tape *t, tg_dtype dt, const int64_t *shape, const fl
     return tensor_nd(t, dt, 4, shape, v, absv);
 }
 
+static double tol_at(const tg_tensor *bound, double K, int64_t i) {
+    return 2.0 * K * ldexp(1.0, -24) * tg_tensor_get(bound, i) + 1e-30;
+}
+
 /* Asserts |got - want| <= 2 K u bound elementwise. */
 static void check_close(const tg_tensor *got, const tg_tensor *want, const tg_tensor *bound,
                         double K, const char *what, int ci) {
@@ -81,12 +85,11 @@ static void check_close(const tg_tensor *got, const tg_tensor *want, const tg_te
     ck_assert_ptr_nonnull(bound);
     int64_t n = tg_tensor_numel(want);
     ck_assert_int_eq(tg_tensor_numel(got), n);
-    for (int64_t i = 0; i < n; i++) {
-        double g = tg_tensor_get(got, i), w = tg_tensor_get(want, i);
-        double tol = 2.0 * K * ldexp(1.0, -24) * tg_tensor_get(bound, i) + 1e-30;
-        ck_assert_msg(fabs(g - w) <= tol, "case %d %s: element %lld is %.9g, want %.9g (tol %g)",
-                      ci, what, (long long)i, g, w, tol);
-    }
+    tg_ck_assert_each(i, n,
+                      fabs(tg_tensor_get(got, i) - tg_tensor_get(want, i)) <= tol_at(bound, K, i),
+                      "case %d %s: element %lld is %.9g, want %.9g (tol %g)", ci, what,
+                      (long long)i, tg_tensor_get(got, i), tg_tensor_get(want, i),
+                      tol_at(bound, K, i));
 }
 
 static void run_case(int ci, tg_cpu_level level) {

@@ -100,18 +100,18 @@ static void check_window(const kern_window *g, tg_dtype dt, bool nans, uint32_t 
 
     /* forward: the selected values of x */
     kern_max_pool(dt, g, xd, out);
-    for (int64_t i = 0; i < n_out; i++) {
-        double w = sel[i] < 0 ? -INFINITY : get(xd, dt, sel[i]);
-        ck_assert_msg(same(get(out, dt, i), w), "forward %s: out[%lld] = %g, want %g", what,
-                      (long long)i, get(out, dt, i), w);
-    }
+#define SELECTED(i) (sel[i] < 0 ? -INFINITY : get(xd, dt, sel[i]))
+    tg_ck_assert_each(i, n_out, same(get(out, dt, i), SELECTED(i)),
+                      "forward %s: out[%lld] = %g, want %g", what, (long long)i, get(out, dt, i),
+                      SELECTED(i));
+#undef SELECTED
     /* gather: src read at x's selections */
     kern_max_pool_gather(dt, g, xd, sd, out);
-    for (int64_t i = 0; i < n_out; i++) {
-        double w = sel[i] < 0 ? -INFINITY : src[sel[i]];
-        ck_assert_msg(same(get(out, dt, i), w), "gather %s: out[%lld] = %g, want %g", what,
-                      (long long)i, get(out, dt, i), w);
-    }
+#define GATHERED(i) (sel[i] < 0 ? -INFINITY : src[sel[i]])
+    tg_ck_assert_each(i, n_out, same(get(out, dt, i), GATHERED(i)),
+                      "gather %s: out[%lld] = %g, want %g", what, (long long)i, get(out, dt, i),
+                      GATHERED(i));
+#undef GATHERED
     /* scatter into a buffer full of garbage: every element must be written */
     memset(want_in, 0, (size_t)n_in * sizeof *want_in);
     for (int64_t i = 0; i < n_out; i++)
@@ -123,14 +123,14 @@ static void check_window(const kern_window *g, tg_dtype dt, bool nans, uint32_t 
             ((double *)img)[i] = NAN;
     }
     kern_max_pool_scatter(dt, g, xd, gd, img);
-    for (int64_t i = 0; i < n_in; i++)
-        ck_assert_msg(same(get(img, dt, i), want_in[i]), "scatter %s: in[%lld] = %g, want %g",
-                      what, (long long)i, get(img, dt, i), want_in[i]);
+    tg_ck_assert_each(i, n_in, same(get(img, dt, i), want_in[i]),
+                      "scatter %s: in[%lld] = %g, want %g", what, (long long)i, get(img, dt, i),
+                      want_in[i]);
     /* the accumulating scatter adds onto what is there */
     kern_max_pool_scatter_add(dt, g, xd, gd, img);
-    for (int64_t i = 0; i < n_in; i++)
-        ck_assert_msg(same(get(img, dt, i), 2 * want_in[i]), "scatter_add %s: in[%lld] = %g, "
-                      "want %g", what, (long long)i, get(img, dt, i), 2 * want_in[i]);
+    tg_ck_assert_each(i, n_in, same(get(img, dt, i), 2 * want_in[i]),
+                      "scatter_add %s: in[%lld] = %g, want %g", what, (long long)i,
+                      get(img, dt, i), 2 * want_in[i]);
     /* The 2x2 path's recorded choices, and the scatter from them alone. */
     if (kern_max_pool2_fast(g)) {
         int64_t n_ch = kern_max_pool2_choice_elems(g);
@@ -138,9 +138,8 @@ static void check_window(const kern_window *g, tg_dtype dt, bool nans, uint32_t 
         ck_assert_ptr_nonnull(choice);
         memset(choice, 0xff, (size_t)(n_ch + 1) * sizeof *choice); /* stale bits must not stay */
         kern_max_pool2_select(dt, g, xd, out, choice);
-        for (int64_t i = 0; i < n_out; i++)
-            ck_assert_msg(same(get(out, dt, i), get(xd, dt, sel[i])), "select %s: out[%lld]",
-                          what, (long long)i);
+        tg_ck_assert_each(i, n_out, same(get(out, dt, i), get(xd, dt, sel[i])),
+                          "select %s: out[%lld]", what, (long long)i);
         for (int64_t i = 0; i < n_in; i++) {
             if (dt == TG_F32)
                 ((float *)img)[i] = NAN;
@@ -148,18 +147,18 @@ static void check_window(const kern_window *g, tg_dtype dt, bool nans, uint32_t 
                 ((double *)img)[i] = NAN;
         }
         kern_max_pool2_scatter_sel(dt, g, choice, gd, img);
-        for (int64_t i = 0; i < n_in; i++)
-            ck_assert_msg(same(get(img, dt, i), want_in[i]), "scatter_sel %s: in[%lld] = %g, "
-                          "want %g", what, (long long)i, get(img, dt, i), want_in[i]);
-        /* Choices recorded at this level mean the same at every other. */
+        tg_ck_assert_each(i, n_in, same(get(img, dt, i), want_in[i]),
+                          "scatter_sel %s: in[%lld] = %g, want %g", what, (long long)i,
+                          get(img, dt, i), want_in[i]);
+        /* Choices recorded at this level mean the same at every other (this one was just
+         * checked above). */
         tg_cpu_level was = tg_get_cpu_level();
         for (int l = 0; l < (int)(sizeof levels / sizeof *levels); l++) {
-            if (!tg_test_enter_level(levels[l])) continue;
+            if (levels[l] == was || !tg_test_enter_level(levels[l])) continue;
             memset(img, 0xff, (size_t)n_in * (dt == TG_F32 ? sizeof(float) : sizeof(double)));
             kern_max_pool2_scatter_sel(dt, g, choice, gd, img);
-            for (int64_t i = 0; i < n_in; i++)
-                ck_assert_msg(same(get(img, dt, i), want_in[i]), "scatter_sel %s at level %d: "
-                              "in[%lld]", what, l, (long long)i);
+            tg_ck_assert_each(i, n_in, same(get(img, dt, i), want_in[i]),
+                              "scatter_sel %s at level %d: in[%lld]", what, l, (long long)i);
         }
         tg_set_cpu_level(was);
         free(choice);
