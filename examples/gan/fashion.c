@@ -43,25 +43,14 @@ typedef struct discriminator {
     tg_linear fc;
 } discriminator;
 
-/* Nearest-neighbour upsampling by 2 of (n, c, h, w): each pixel repeated into a 2 x 2 block,
- * by a broadcast view (its backward sums each block's gradients) and a reshape. */
-static tg_tensor *upsample2(tg_tape *t, tg_tensor *x) {
-    if (!x) return NULL;
-    int64_t n = tg_tensor_dim(x, 0), c = tg_tensor_dim(x, 1), h = tg_tensor_dim(x, 2),
-            w = tg_tensor_dim(x, 3);
-    tg_tensor *r = tg_reshape(t, x, 6, (int64_t[]){n, c, h, 1, w, 1});
-    r = r ? tg_broadcast_to(t, r, 6, (int64_t[]){n, c, h, 2, w, 2}) : NULL;
-    return r ? tg_reshape(t, r, 4, (int64_t[]){n, c, 2 * h, 2 * w}) : NULL;
-}
-
 static tg_tensor *gen_forward(tg_tape *t, const void *net, tg_tensor *z, bool training) {
     const generator *g = net;
     tg_tensor *h = tg_linear_forward(t, &g->fc, z);
     h = h ? tg_reshape(t, h, 4, (int64_t[]){tg_tensor_dim(h, 0), C1, 7, 7}) : NULL;
     h = tg_relu(t, tg_batchnorm_forward(t, &g->bn0, h, training));
-    h = tg_conv2d_forward(t, &g->up1, upsample2(t, h));
+    h = tg_conv2d_forward(t, &g->up1, tg_upsample_nearest2d(t, h, 2));
     h = tg_relu(t, tg_batchnorm_forward(t, &g->bn1, h, training));
-    return tg_tanh(t, tg_conv2d_forward(t, &g->up2, upsample2(t, h)));
+    return tg_tanh(t, tg_conv2d_forward(t, &g->up2, tg_upsample_nearest2d(t, h, 2)));
 }
 
 static tg_tensor *disc_forward(tg_tape *t, const void *net, tg_tensor *x, bool training) {

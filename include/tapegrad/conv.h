@@ -16,7 +16,14 @@
  *                                        &(tg_conv_transpose2d_params){.stride = {2, 2},
  *                                                                      .padding = {1, 1}});
  *
- * Its output size: (in - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1. */
+ * Its output size: (in - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1.
+ *
+ * Nearest-neighbour upsampling repeats each pixel into a scale x scale block; followed by an
+ * ordinary convolution it upsamples without the checkerboard a strided transposed one draws:
+ *
+ *     // z: (N, 8, 7, 7), w: (4, 8, 3, 3)  ->  (N, 4, 14, 14)
+ *     tg_tensor *u2 = tg_conv2d(t, tg_upsample_nearest2d(t, z, 2), w, NULL,
+ *                               &(tg_conv2d_params){.padding = {1, 1}}); */
 #ifndef TAPEGRAD_CONV_H
 #define TAPEGRAD_CONV_H
 
@@ -96,7 +103,14 @@ tg_tensor *tg_max_pool2d_gather_at(tg_tape *t, const char *file, int line, tg_te
 tg_tensor *tg_avg_pool2d_adjoint_at(tg_tape *t, const char *file, int line, tg_tensor *g,
                                     const int64_t *x_shape, const tg_pool2d_params *params);
 
+/* x (N, C, H, W) with each pixel repeated into a scale x scale block: (N, C, H scale, W scale).
+ * A composition of reshape and broadcast_to (the gradient sums each block); TG_ERR_SHAPE unless
+ * x has 4 axes, TG_ERR_ARG for a scale outside 1..65536. */
+tg_tensor *tg_upsample_nearest2d_at(tg_tape *t, const char *file, int line, tg_tensor *x,
+                                    int scale);
+
 #define tg_conv2d(t, ...) tg_conv2d_at(t, TG_SITE_, __VA_ARGS__)
+#define tg_upsample_nearest2d(t, ...) tg_upsample_nearest2d_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_conv2d_input_grad(t, ...) tg_conv2d_input_grad_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_conv2d_weight_grad(t, ...) tg_conv2d_weight_grad_at(t, TG_SITE_, __VA_ARGS__)
 #define tg_conv_transpose2d(t, ...) tg_conv_transpose2d_at(t, TG_SITE_, __VA_ARGS__)

@@ -353,6 +353,16 @@ static int broadcast_reshape_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **ou
     return one(out, tg_reshape(t, tg_broadcast_to(t, in[0], c->ndim, c->shape), 1, flat));
 }
 
+/* tg_upsample_nearest2d is a composite (reshape, broadcast_to, reshape): its cases prove
+ * broadcast_to. Squared, so the second-order check sees curvature; scale 3 on a (1,2,2,3) x. */
+static int upsample_square_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
+    const int *scale = ctx;
+    tg_tensor *u = tg_upsample_nearest2d(t, in[0], *scale);
+    return one(out, tg_mul(t, u, u));
+}
+
+static int up_2 = 2, up_3 = 3;
+
 static int sum_to_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
     const shape_ctx *c = ctx;
     return one(out, tg_sum_to(t, view_of(t, in[0], c->v), c->ndim, c->shape));
@@ -561,6 +571,10 @@ static const op_case cases[] = {
     {"broadcast_to", "identity (2,3)", 1, {UNI(S2(2, 3))}, broadcast_fn, &bc_id, 0},
     {"broadcast_to", "squared: (3,1) to (3,4)", 1, {UNI(S2(3, 1))}, broadcast_square_fn,
      &bc_col, 0},
+    {"broadcast_to", "upsample_nearest2d x2, squared: (2,1,2,2)", 1, {UNI(S4(2, 1, 2, 2))},
+     upsample_square_fn, &up_2, 0},
+    {"broadcast_to", "upsample_nearest2d x3, squared: (1,2,1,2)", 1, {UNI(S4(1, 2, 1, 2))},
+     upsample_square_fn, &up_3, 0},
 
     /* tg_sum_to is a composite (sum with keepdim, then reshape): its cases prove sum. */
     {"sum", "sum_to (2,3,4) to (3,1)", 1, {UNI(S3(2, 3, 4))}, sum_to_fn, &st_31, 0},

@@ -214,6 +214,49 @@ START_TEST(pad_errors) {
 }
 END_TEST
 
+/* ---- upsample_nearest2d (a composite; its gradient is proven in the op table) ---- */
+
+START_TEST(upsample_values_and_gradient) {
+    tg_tape *t = tg_tape_new();
+    /* x (1, 2, 2, 3): channel c, row r, column k holds 100 c + 10 r + k. */
+    double xs[12];
+    for (int i = 0; i < 12; i++) xs[i] = 100 * (i / 6) + 10 * ((i / 3) % 2) + i % 3;
+    tg_tensor *x = tg_from_data(t, TG_F64, TG_SHAPE(1, 2, 2, 3), xs);
+    tg_tensor_set_requires_grad(x, true);
+    tg_tensor *u = tg_upsample_nearest2d(t, x, 2);
+    ck_assert_ptr_nonnull(u);
+    ck_assert_int_eq(tg_tensor_dim(u, 2), 4);
+    ck_assert_int_eq(tg_tensor_dim(u, 3), 6);
+    for (int c = 0; c < 2; c++)
+        for (int r = 0; r < 4; r++)
+            for (int k = 0; k < 6; k++)
+                ck_assert_double_eq(tg_tensor_get(u, (c * 4 + r) * 6 + k),
+                                    100 * c + 10 * (r / 2) + k / 2);
+    /* Each pixel's gradient is the sum over its 2 x 2 block: 4 for a sum. */
+    ck_assert_int_eq(tg_tape_backward(t, tg_sum_all(t, u), NULL, 0), TG_OK);
+    for (int i = 0; i < 12; i++) ck_assert_double_eq(tg_tensor_get(tg_tensor_grad(x), i), 4.0);
+    /* Scale 1 is the identity. */
+    tg_tensor *same = tg_upsample_nearest2d(t, x, 1);
+    ck_assert_ptr_nonnull(same);
+    for (int i = 0; i < 12; i++) ck_assert_double_eq(tg_tensor_get(same, i), xs[i]);
+    tg_tape_free(t);
+}
+END_TEST
+
+START_TEST(upsample_errors) {
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x3 = tg_zeros(t, TG_F64, TG_SHAPE(2, 3, 4));
+    tg_tensor *x4 = tg_zeros(t, TG_F64, TG_SHAPE(1, 1, 2, 2));
+    expect_error(t, tg_upsample_nearest2d(t, x3, 2), TG_ERR_SHAPE, "upsample_nearest2d",
+                 "(N, C, H, W)");
+    expect_error(t, tg_upsample_nearest2d(t, x4, 0), TG_ERR_ARG, "upsample_nearest2d", "scale 0");
+    expect_error(t, tg_upsample_nearest2d(t, x4, 1 << 20), TG_ERR_ARG, "upsample_nearest2d",
+                 NULL);
+    expect_error(t, tg_upsample_nearest2d(t, NULL, 2), TG_ERR_NULL, "upsample_nearest2d", NULL);
+    tg_tape_free(t);
+}
+END_TEST
+
 /* ---- index_select, index_add, embedding, one_hot ---- */
 
 START_TEST(index_select_values) {
@@ -542,6 +585,10 @@ static Suite *shape_ops_suite(void) {
     tcase_add_test(tc, pad_values);
     tcase_add_test(tc, pad_gradient_by_hand);
     tcase_add_test(tc, pad_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("upsample");
+    tcase_add_test(tc, upsample_values_and_gradient);
+    tcase_add_test(tc, upsample_errors);
     suite_add_tcase(s, tc);
     tc = tcase_create("index");
     tcase_add_test(tc, index_select_values);
