@@ -201,7 +201,7 @@ static tg_status write_curves(const gan_options *o, const double *rows, int n, d
 
 int gan_fashion(gan_options *o) {
     long epochs = o->epochs ? o->epochs : o->xp.quick ? 3 : 5;
-    int64_t limit = o->limit ? o->limit : o->xp.quick ? 2000 : 30000;
+    int64_t limit = o->limit ? o->limit : o->xp.quick ? 2000 : 24000;
     int64_t batch = o->batch ? o->batch : 64;
     double lr = o->lr > 0 ? o->lr : 2e-4;
     tg_error err = {0};

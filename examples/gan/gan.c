@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
          &o.steps, 0, 10000000, NULL},
         {"--epochs", "N", "fashion: epochs (0: 5, --quick 3)", EX_OPT_LONG, &o.epochs, 0, 1000,
          NULL},
-        {"--limit", "N", "fashion: training images used (0: 30000, --quick 2000)", EX_OPT_LONG,
+        {"--limit", "N", "fashion: training images used (0: 24000, --quick 2000)", EX_OPT_LONG,
          &o.limit, 0, 100000000, NULL},
         {"--batch", "B", "samples per step (0: 256 for mixture, 64 for fashion)", EX_OPT_LONG,
          &o.batch, 0, 65536, NULL},
