@@ -1,0 +1,350 @@
+/* attn_simd.h: the fused causal-attention kernels (attn.h) written once for any vector width;
+ * a template that each level's file includes once per element type (no include guard), in the
+ * manner of gemm_simd.h. It #undefs every macro below when it ends.
+ *
+ * The includer defines: E (the element type), V (a vector of VL of them; VL = 1 with V = E for
+ * the portable instances), TARGET, FN(name), VLOAD VSTORE (unaligned), VSTOREN(p, n, v) (only
+ * the first n lanes, 1 <= n <= VL), VSET1 VZERO VADD VSUB VMUL VDIV VMAX, VFMA(a, b, c) = a b + c,
+ * VHSUM VHMAX (sum and max of the lanes), and either VEXP (e^x lane by lane, e^-inf = 0) or
+ * ATTN_VEXP with VROUND (to nearest) and VSCALE2 for the float vectors' own, the score tile
+ * A_ROWS x A_VECS vectors (A_ROWS divides 8) and the product tile's vectors B_VECS (its rows are
+ * always ATTN_ROWS = 8), and ATTN_LEVEL, the name of the kern_attn_level it defines.
+ *
+ * Per item, in one thread's scratch block: the operands packed once into rows padded to whole
+ * vectors (dp = D rounded up to VL, zeros after D) and, for the score products, transposed
+ * into columns (D x tp, zeros after T), so that every load is a whole vector. Rows are taken
+ * in tiles of 8: a tile's scores s = q k^T (or g v^T) cover keys [0, end of the tile) only,
+ * then each row's softmax (or its adjoint) runs over its own keys in place, and the tile's
+ * products (p v, ds k) read the tile's rows of p while they are in L1. The products that sum
+ * over rows (p^T g, ds^T q) take tiles of 8 columns and rows from the tile's first column on:
+ * p is zero above its diagonal. So the work is the triangle rounded out to whole tiles. */
+
+#ifndef ATTN_ROWS
+#define ATTN_ROWS 8
+#endif
+
+#ifdef ATTN_VEXP
+/* e^x for x <= 0 (the softmax's exponents, shifted by their row's maximum) and -inf: x = n ln2
+ * + r with |r| <= ln2 / 2 (ln2 in a part exact in n times it and a small rest), e^r by its
+ * Taylor polynomial to r^7 (relative error under 6e-9), times 2^n. x is first raised to -110,
+ * past which e^x rounds to 0 in float, so -inf (the masked keys) gives exactly 0; a NaN passes
+ * through VMAX (its second operand) and stays NaN. VSCALE2(p, n) = p 2^n for whole n in
+ * [-159, 0], rounding once. */
+static inline __attribute__((always_inline)) TARGET V FN(exp_nonpos)(V x) {
+    V xc = VMAX(VSET1(-110.0f), x);
+    V n = VROUND(VMUL(xc, VSET1(1.44269504088896341f)));
+    V r = VFMA(n, VSET1(-0.693359375f), xc);
+    r = VFMA(n, VSET1(2.12194440054690583e-4f), r);
+    V p = VSET1(1.0f / 5040.0f);
+    p = VFMA(p, r, VSET1(1.0f / 720.0f));
+    p = VFMA(p, r, VSET1(1.0f / 120.0f));
+    p = VFMA(p, r, VSET1(1.0f / 24.0f));
+    p = VFMA(p, r, VSET1(1.0f / 6.0f));
+    p = VFMA(p, r, VSET1(0.5f));
+    p = VFMA(p, r, VSET1(1.0f));
+    p = VFMA(p, r, VSET1(1.0f));
+    return VSCALE2(p, n);
+}
+#define VEXP FN(exp_nonpos)
+#endif
+
+static inline int64_t FN(round_up)(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+/* dst (tp rows of dp, rows past T and columns past D zero) from src (T rows of D). */
+static void FN(pack_rows)(E *dst, int64_t tp, int64_t dp, const E *src, int64_t rs, int64_t cs,
+                          int64_t T, int64_t D) {
+    for (int64_t i = 0; i < tp; i++) {
+        E *d = dst + i * dp;
+        int64_t c = 0;
+        if (i < T) {
+            const E *s = src + i * rs;
+            if (cs == 1)
+                for (; c < D; c++) d[c] = s[c];
+            else
+                for (; c < D; c++) d[c] = s[c * cs];
+        }
+        for (; c < dp; c++) d[c] = 0;
+    }
+}
+
+/* dst (D rows of tp, columns past T zero) = src^T. */
+static void FN(pack_cols)(E *dst, int64_t tp, const E *src, int64_t rs, int64_t cs, int64_t T,
+                          int64_t D) {
+    for (int64_t c = 0; c < D; c++) {
+        E *d = dst + c * tp;
+        const E *s = src + c * cs;
+        int64_t i = 0;
+        for (; i < T; i++) d[i] = s[i * rs];
+        for (; i < tp; i++) d[i] = 0;
+    }
+}
+
+/* out (A_ROWS rows of stride tp, NJ vectors) = a (A_ROWS rows of stride dp) bt (D rows of
+ * stride tp): the score tile, one broadcast of a per row and step of d. */
+static inline __attribute__((always_inline)) TARGET void
+FN(score_body)(const int NJ, const E *a, int64_t dp, const E *bt, int64_t tp, int64_t D, E *out) {
+    V acc[A_ROWS][A_VECS];
+#pragma GCC unroll 8
+    for (int r = 0; r < A_ROWS; r++)
+#pragma GCC unroll 8
+        for (int n = 0; n < NJ; n++) acc[r][n] = VZERO();
+    for (int64_t d = 0; d < D; d++) {
+        V b[A_VECS];
+#pragma GCC unroll 8
+        for (int n = 0; n < NJ; n++) b[n] = VLOAD(bt + d * tp + n * VL);
+#pragma GCC unroll 8
+        for (int r = 0; r < A_ROWS; r++) {
+            V x = VSET1(a[r * dp + d]);
+#pragma GCC unroll 8
+            for (int n = 0; n < NJ; n++) acc[r][n] = VFMA(x, b[n], acc[r][n]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < A_ROWS; r++)
+#pragma GCC unroll 8
+        for (int n = 0; n < NJ; n++) VSTORE(out + r * tp + n * VL, acc[r][n]);
+}
+
+#define ATTN_SCORE(NJ)                                                                          \
+    static TARGET void FN(score_##NJ)(const E *a, int64_t dp, const E *bt, int64_t tp,          \
+                                      int64_t D, E *out) {                                      \
+        FN(score_body)(NJ, a, dp, bt, tp, D, out);                                              \
+    }
+ATTN_SCORE(1)
+#if A_VECS > 1
+ATTN_SCORE(2)
+#endif
+#if A_VECS > 2
+ATTN_SCORE(3)
+ATTN_SCORE(4)
+#endif
+#undef ATTN_SCORE
+
+/* Scores of A_ROWS rows against keys [0, end) (end a multiple of VL, at most tp). */
+static void FN(scores)(const E *a, int64_t dp, const E *bt, int64_t tp, int64_t D, int64_t end,
+                       E *out) {
+    for (int64_t j0 = 0; j0 < end; j0 += A_VECS * VL) {
+        int64_t n = (end - j0) / VL < A_VECS ? (end - j0) / VL : A_VECS;
+        switch (n) {
+#if A_VECS > 2
+        case 4: FN(score_4)(a, dp, bt + j0, tp, D, out + j0); break;
+        case 3: FN(score_3)(a, dp, bt + j0, tp, D, out + j0); break;
+#endif
+#if A_VECS > 1
+        case 2: FN(score_2)(a, dp, bt + j0, tp, D, out + j0); break;
+#endif
+        default: FN(score_1)(a, dp, bt + j0, tp, D, out + j0); break;
+        }
+    }
+}
+
+/* out (rows < n_rows of ATTN_ROWS, stride out_rs; lanes [d0, d0 + ND VL) of D) = sum over c in
+ * [c0, c1) of m[r rs + c cs] b[c dp + lanes]: the product tile, one broadcast of m per row and
+ * step of c. last: how many lanes of the last vector are inside D. */
+static inline __attribute__((always_inline)) TARGET void
+FN(prod_body)(const int ND, const E *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1,
+              const E *b, int64_t dp, E *out, int64_t out_rs, int64_t n_rows, int last) {
+    V acc[ATTN_ROWS][B_VECS];
+#pragma GCC unroll 8
+    for (int r = 0; r < ATTN_ROWS; r++)
+#pragma GCC unroll 8
+        for (int n = 0; n < ND; n++) acc[r][n] = VZERO();
+    for (int64_t c = c0; c < c1; c++) {
+        V bv[B_VECS];
+#pragma GCC unroll 8
+        for (int n = 0; n < ND; n++) bv[n] = VLOAD(b + c * dp + n * VL);
+#pragma GCC unroll 8
+        for (int r = 0; r < ATTN_ROWS; r++) {
+            V x = VSET1(m[r * rs + c * cs]);
+#pragma GCC unroll 8
+            for (int n = 0; n < ND; n++) acc[r][n] = VFMA(x, bv[n], acc[r][n]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < ATTN_ROWS; r++) {
+        if (r >= n_rows) break;
+#pragma GCC unroll 8
+        for (int n = 0; n < ND; n++) {
+            if (n == ND - 1 && last < VL)
+                VSTOREN(out + r * out_rs + n * VL, last, acc[r][n]);
+            else
+                VSTORE(out + r * out_rs + n * VL, acc[r][n]);
+        }
+    }
+}
+
+#define ATTN_PROD(ND)                                                                           \
+    static TARGET void FN(prod_##ND)(const E *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1, \
+                                     const E *b, int64_t dp, E *out, int64_t out_rs,            \
+                                     int64_t n_rows, int last) {                                \
+        FN(prod_body)(ND, m, rs, cs, c0, c1, b, dp, out, out_rs, n_rows, last);                 \
+    }
+ATTN_PROD(1)
+#if B_VECS > 1
+ATTN_PROD(2)
+#endif
+#undef ATTN_PROD
+
+/* All D columns of a product tile, in chunks of B_VECS vectors. */
+static void FN(products)(const E *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1, const E *b,
+                         int64_t dp, int64_t D, E *out, int64_t out_rs, int64_t n_rows) {
+    for (int64_t d0 = 0; d0 < dp; d0 += B_VECS * VL) {
+        int64_t n = (dp - d0) / VL < B_VECS ? (dp - d0) / VL : B_VECS;
+        int last = d0 + n * VL >= dp ? (int)(D - (dp - VL)) : VL;
+#if B_VECS > 1
+        if (n == 2) {
+            FN(prod_2)(m, rs, cs, c0, c1, b + d0, dp, out + d0, out_rs, n_rows, last);
+            continue;
+        }
+#endif
+        FN(prod_1)(m, rs, cs, c0, c1, b + d0, dp, out + d0, out_rs, n_rows, last);
+    }
+}
+
+/* Row i of the scores (n = i + 1 keys; s holds at least their whole vectors) becomes row i of
+ * p: scaled, softmaxed over its n keys, zero from key n to tp. */
+static TARGET void FN(softmax_row)(E *s, int64_t n, int64_t tp, E scale) {
+    int64_t full = n / VL * VL, nv = FN(round_up)(n, VL);
+    V vs = VSET1(scale), vm = VSET1((E)-INFINITY);
+    for (int64_t c = 0; c < full; c += VL) {
+        V x = VMUL(VLOAD(s + c), vs);
+        VSTORE(s + c, x);
+        vm = VMAX(vm, x);
+    }
+    E m = VHMAX(vm);
+    for (int64_t c = full; c < n; c++) {
+        s[c] *= scale;
+        m = s[c] > m ? s[c] : m;
+    }
+    for (int64_t c = n; c < nv; c++) s[c] = (E)-INFINITY;
+    V sum = VZERO(), mv = VSET1(m);
+    for (int64_t c = 0; c < nv; c += VL) {
+        V e = VEXP(VSUB(VLOAD(s + c), mv));
+        VSTORE(s + c, e);
+        sum = VADD(sum, e);
+    }
+    V tot = VSET1(VHSUM(sum));
+    for (int64_t c = 0; c < nv; c += VL) VSTORE(s + c, VDIV(VLOAD(s + c), tot));
+    for (int64_t c = nv; c < tp; c += VL) VSTORE(s + c, VZERO());
+}
+
+/* Row i of g v^T in ds (n = i + 1 keys) becomes row i of ds = scale p (dp - sum_c p_c dp_c),
+ * zero from key n to tp. */
+static TARGET void FN(softmax_adjoint_row)(E *ds, const E *p, int64_t n, int64_t tp, E scale) {
+    int64_t nv = FN(round_up)(n, VL);
+    for (int64_t c = n; c < nv; c++) ds[c] = 0; /* keys past the diagonal: p is 0 there */
+    V dot = VZERO();
+    for (int64_t c = 0; c < nv; c += VL) dot = VFMA(VLOAD(p + c), VLOAD(ds + c), dot);
+    V vd = VSET1(VHSUM(dot)), vs = VSET1(scale);
+    for (int64_t c = 0; c < nv; c += VL)
+        VSTORE(ds + c, VMUL(VMUL(vs, VLOAD(p + c)), VSUB(VLOAD(ds + c), vd)));
+    for (int64_t c = nv; c < tp; c += VL) VSTORE(ds + c, VZERO());
+}
+
+/* The scratch a thread needs for one item (elements): three packed row blocks, one transposed
+ * block and the (tp, tp) adjoint of the scores. */
+static int64_t FN(scratch_elems)(int64_t T, int64_t D) {
+    int64_t tp = kern_attn_padded(T), dp = FN(round_up)(D, VL);
+    return 3 * tp * dp + D * tp + tp * tp;
+}
+
+static void FN(forward_item)(const kern_attn *j, int64_t b, E *scratch) {
+    int64_t T = j->T, D = j->D, tp = kern_attn_padded(T), dp = FN(round_up)(D, VL);
+    E *qr = scratch, *vr = qr + tp * dp, *kt = vr + tp * dp;
+    FN(pack_rows)(qr, tp, dp, (const E *)j->q + j->qo[b], j->q_rs, j->q_cs, T, D);
+    FN(pack_rows)(vr, tp, dp, (const E *)j->v + j->vo[b], j->v_rs, j->v_cs, T, D);
+    FN(pack_cols)(kt, tp, (const E *)j->k + j->ko[b], j->k_rs, j->k_cs, T, D);
+    E *p = (E *)j->p + b * tp * tp, *y = (E *)j->y + j->yo[b], scale = (E)j->scale;
+    for (int64_t i0 = 0; i0 < T; i0 += ATTN_ROWS) {
+        int64_t i1 = i0 + ATTN_ROWS < T ? i0 + ATTN_ROWS : T;
+        for (int64_t a0 = i0; a0 < i0 + ATTN_ROWS; a0 += A_ROWS) {
+            int64_t end = FN(round_up)(a0 + A_ROWS < T ? a0 + A_ROWS : T, VL);
+            if (a0 < T) FN(scores)(qr + a0 * dp, dp, kt, tp, D, end, p + a0 * tp);
+        }
+        for (int64_t i = i0; i < i0 + ATTN_ROWS; i++) {
+            if (i < T) {
+                FN(softmax_row)(p + i * tp, i + 1, tp, scale);
+            } else {
+                for (int64_t c = 0; c < tp; c++) p[i * tp + c] = 0;
+            }
+        }
+        FN(products)(p + i0 * tp, tp, 1, 0, i1, vr, dp, D, y + i0 * j->y_rs, j->y_rs, i1 - i0);
+    }
+}
+
+static void FN(backward_item)(const kern_attn *j, int64_t b, E *scratch) {
+    int64_t T = j->T, D = j->D, tp = kern_attn_padded(T), dp = FN(round_up)(D, VL);
+    E *gr = scratch, *kr = gr + tp * dp, *qr = kr + tp * dp, *vt = qr + tp * dp, *ds = vt + D * tp;
+    const E *p = (const E *)j->p + b * tp * tp;
+    FN(pack_rows)(gr, tp, dp, (const E *)j->g + j->go[b], j->g_rs, j->g_cs, T, D);
+    /* dv = p^T g: a tile of columns j0.. of p against the rows of g from j0 on. */
+    if (j->dv) {
+        E *dv = (E *)j->dv + j->dvo[b];
+        for (int64_t j0 = 0; j0 < T; j0 += ATTN_ROWS)
+            FN(products)(p + j0, 1, tp, j0, T, gr, dp, D, dv + j0 * j->dv_rs, j->dv_rs,
+                         T - j0 < ATTN_ROWS ? T - j0 : ATTN_ROWS);
+    }
+    if (!j->dq && !j->dk) return;
+    FN(pack_cols)(vt, tp, (const E *)j->v + j->vo[b], j->v_rs, j->v_cs, T, D);
+    if (j->dq) FN(pack_rows)(kr, tp, dp, (const E *)j->k + j->ko[b], j->k_rs, j->k_cs, T, D);
+    if (j->dk) FN(pack_rows)(qr, tp, dp, (const E *)j->q + j->qo[b], j->q_rs, j->q_cs, T, D);
+    E scale = (E)j->scale;
+    for (int64_t i0 = 0; i0 < T; i0 += ATTN_ROWS) {
+        int64_t i1 = i0 + ATTN_ROWS < T ? i0 + ATTN_ROWS : T;
+        for (int64_t a0 = i0; a0 < i0 + ATTN_ROWS; a0 += A_ROWS) {
+            int64_t end = FN(round_up)(a0 + A_ROWS < T ? a0 + A_ROWS : T, VL);
+            if (a0 < T) FN(scores)(gr + a0 * dp, dp, vt, tp, D, end, ds + a0 * tp);
+        }
+        for (int64_t i = i0; i < i0 + ATTN_ROWS; i++) {
+            if (i < T) {
+                FN(softmax_adjoint_row)(ds + i * tp, p + i * tp, i + 1, tp, scale);
+            } else {
+                for (int64_t c = 0; c < tp; c++) ds[i * tp + c] = 0;
+            }
+        }
+        if (j->dq)
+            FN(products)(ds + i0 * tp, tp, 1, 0, i1, kr, dp, D,
+                         (E *)j->dq + j->dqo[b] + i0 * j->dq_rs, j->dq_rs, i1 - i0);
+    }
+    if (j->dk) {
+        E *dk = (E *)j->dk + j->dko[b];
+        for (int64_t j0 = 0; j0 < T; j0 += ATTN_ROWS)
+            FN(products)(ds + j0, 1, tp, j0, T, qr, dp, D, dk + j0 * j->dk_rs, j->dk_rs,
+                         T - j0 < ATTN_ROWS ? T - j0 : ATTN_ROWS);
+    }
+}
+
+static void FN(forward_any)(const kern_attn *j, int64_t b, void *scratch) {
+    FN(forward_item)(j, b, scratch);
+}
+static void FN(backward_any)(const kern_attn *j, int64_t b, void *scratch) {
+    FN(backward_item)(j, b, scratch);
+}
+const kern_attn_level ATTN_LEVEL = {FN(scratch_elems), FN(forward_any), FN(backward_any)};
+
+#undef ATTN_LEVEL
+#undef E
+#undef V
+#undef VL
+#undef TARGET
+#undef FN
+#undef VLOAD
+#undef VSTORE
+#undef VSTOREN
+#undef VSET1
+#undef VZERO
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VDIV
+#undef VMAX
+#undef VFMA
+#undef VHSUM
+#undef VHMAX
+#undef VEXP
+#undef ATTN_VEXP
+#undef VROUND
+#undef VSCALE2
+#undef A_ROWS
+#undef A_VECS
+#undef B_VECS
