@@ -9,8 +9,6 @@
 #include "cpu.h"
 #include "threadpool.h"
 
-int64_t kern_attn_padded(int64_t T) { return (T + 15) / 16 * 16; }
-
 #define ATTN_LEVEL       kern_attn_portable_f32
 #define TARGET
 #define FN(name)         attn_##name##_portable_f32

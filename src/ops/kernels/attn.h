@@ -37,8 +37,9 @@ typedef struct kern_attn {
     int64_t dq_rs, dk_rs, dv_rs;
 } kern_attn;
 
-/* The padded row length of p for T rows. */
-int64_t kern_attn_padded(int64_t T);
+/* The padded row length of p for T rows (inline: the level files use it too, and calling into
+ * the driver from them would make the two depend on each other). */
+static inline int64_t kern_attn_padded(int64_t T) { return (T + 15) / 16 * 16; }
 
 /* The forward (y and p) and the backward (those of dq, dk, dv that are not NULL, from p and
  * g). False only when a thread's scratch block (a few tp x D and one tp x tp array) could not

@@ -50,7 +50,23 @@ static inline __attribute__((always_inline)) TARGET V FN(exp_nonpos)(V x) {
 
 static inline int64_t FN(round_up)(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-/* dst (tp rows of dp, rows past T and columns past D zero) from src (T rows of D). */
+/* The rows of src (T rows of D, strides rs and cs) as whole vectors: src itself when its
+ * columns are contiguous, D is whole vectors and T whole tiles (no tile reads a row past T),
+ * with *stride = rs; otherwise dst, packed (tp rows of dp, rows past T and columns past D
+ * zero), with *stride = dp. */
+static void FN(pack_rows)(E *dst, int64_t tp, int64_t dp, const E *src, int64_t rs, int64_t cs,
+                          int64_t T, int64_t D);
+static const E *FN(rows)(E *dst, int64_t tp, int64_t dp, const E *src, int64_t rs, int64_t cs,
+                         int64_t T, int64_t D, int64_t *stride) {
+    if (cs == 1 && D == dp && T % ATTN_ROWS == 0) {
+        *stride = rs;
+        return src;
+    }
+    FN(pack_rows)(dst, tp, dp, src, rs, cs, T, D);
+    *stride = dp;
+    return dst;
+}
+
 static void FN(pack_rows)(E *dst, int64_t tp, int64_t dp, const E *src, int64_t rs, int64_t cs,
                           int64_t T, int64_t D) {
     for (int64_t i = 0; i < tp; i++) {
@@ -79,10 +95,11 @@ static void FN(pack_cols)(E *dst, int64_t tp, const E *src, int64_t rs, int64_t 
     }
 }
 
-/* out (A_ROWS rows of stride tp, NJ vectors) = a (A_ROWS rows of stride dp) bt (D rows of
- * stride tp): the score tile, one broadcast of a per row and step of d. */
+/* out (A_ROWS rows of stride tp, NJ vectors) = scale a (A_ROWS rows of stride a_rs) bt (D rows
+ * of stride tp): the score tile, one broadcast of a per row and step of d. */
 static inline __attribute__((always_inline)) TARGET void
-FN(score_body)(const int NJ, const E *a, int64_t dp, const E *bt, int64_t tp, int64_t D, E *out) {
+FN(score_body)(const int NJ, const E *a, int64_t a_rs, const E *bt, int64_t tp, int64_t D,
+               E scale, E *out) {
     V acc[A_ROWS][A_VECS];
 #pragma GCC unroll 8
     for (int r = 0; r < A_ROWS; r++)
@@ -94,7 +111,7 @@ FN(score_body)(const int NJ, const E *a, int64_t dp, const E *bt, int64_t tp, in
         for (int n = 0; n < NJ; n++) b[n] = VLOAD(bt + d * tp + n * VL);
 #pragma GCC unroll 8
         for (int r = 0; r < A_ROWS; r++) {
-            V x = VSET1(a[r * dp + d]);
+            V x = VSET1(a[r * a_rs + d]);
 #pragma GCC unroll 8
             for (int n = 0; n < NJ; n++) acc[r][n] = VFMA(x, b[n], acc[r][n]);
         }
@@ -102,13 +119,13 @@ FN(score_body)(const int NJ, const E *a, int64_t dp, const E *bt, int64_t tp, in
 #pragma GCC unroll 8
     for (int r = 0; r < A_ROWS; r++)
 #pragma GCC unroll 8
-        for (int n = 0; n < NJ; n++) VSTORE(out + r * tp + n * VL, acc[r][n]);
+        for (int n = 0; n < NJ; n++) VSTORE(out + r * tp + n * VL, VMUL(acc[r][n], VSET1(scale)));
 }
 
 #define ATTN_SCORE(NJ)                                                                          \
-    static TARGET void FN(score_##NJ)(const E *a, int64_t dp, const E *bt, int64_t tp,          \
-                                      int64_t D, E *out) {                                      \
-        FN(score_body)(NJ, a, dp, bt, tp, D, out);                                              \
+    static TARGET void FN(score_##NJ)(const E *a, int64_t a_rs, const E *bt, int64_t tp,        \
+                                      int64_t D, E scale, E *out) {                             \
+        FN(score_body)(NJ, a, a_rs, bt, tp, D, scale, out);                                     \
     }
 ATTN_SCORE(1)
 #if A_VECS > 1
@@ -121,29 +138,29 @@ ATTN_SCORE(4)
 #undef ATTN_SCORE
 
 /* Scores of A_ROWS rows against keys [0, end) (end a multiple of VL, at most tp). */
-static void FN(scores)(const E *a, int64_t dp, const E *bt, int64_t tp, int64_t D, int64_t end,
-                       E *out) {
+static void FN(scores)(const E *a, int64_t a_rs, const E *bt, int64_t tp, int64_t D, E scale,
+                       int64_t end, E *out) {
     for (int64_t j0 = 0; j0 < end; j0 += A_VECS * VL) {
         int64_t n = (end - j0) / VL < A_VECS ? (end - j0) / VL : A_VECS;
         switch (n) {
 #if A_VECS > 2
-        case 4: FN(score_4)(a, dp, bt + j0, tp, D, out + j0); break;
-        case 3: FN(score_3)(a, dp, bt + j0, tp, D, out + j0); break;
+        case 4: FN(score_4)(a, a_rs, bt + j0, tp, D, scale, out + j0); break;
+        case 3: FN(score_3)(a, a_rs, bt + j0, tp, D, scale, out + j0); break;
 #endif
 #if A_VECS > 1
-        case 2: FN(score_2)(a, dp, bt + j0, tp, D, out + j0); break;
+        case 2: FN(score_2)(a, a_rs, bt + j0, tp, D, scale, out + j0); break;
 #endif
-        default: FN(score_1)(a, dp, bt + j0, tp, D, out + j0); break;
+        default: FN(score_1)(a, a_rs, bt + j0, tp, D, scale, out + j0); break;
         }
     }
 }
 
 /* out (rows < n_rows of ATTN_ROWS, stride out_rs; lanes [d0, d0 + ND VL) of D) = sum over c in
- * [c0, c1) of m[r rs + c cs] b[c dp + lanes]: the product tile, one broadcast of m per row and
+ * [c0, c1) of m[r rs + c cs] b[c b_rs + lanes]: the product tile, one broadcast of m per row and
  * step of c. last: how many lanes of the last vector are inside D. */
 static inline __attribute__((always_inline)) TARGET void
 FN(prod_body)(const int ND, const E *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1,
-              const E *b, int64_t dp, E *out, int64_t out_rs, int64_t n_rows, int last) {
+              const E *b, int64_t b_rs, E *out, int64_t out_rs, int64_t n_rows, int last) {
     V acc[ATTN_ROWS][B_VECS];
 #pragma GCC unroll 8
     for (int r = 0; r < ATTN_ROWS; r++)
@@ -152,7 +169,7 @@ FN(prod_body)(const int ND, const E *m, int64_t rs, int64_t cs, int64_t c0, int6
     for (int64_t c = c0; c < c1; c++) {
         V bv[B_VECS];
 #pragma GCC unroll 8
-        for (int n = 0; n < ND; n++) bv[n] = VLOAD(b + c * dp + n * VL);
+        for (int n = 0; n < ND; n++) bv[n] = VLOAD(b + c * b_rs + n * VL);
 #pragma GCC unroll 8
         for (int r = 0; r < ATTN_ROWS; r++) {
             V x = VSET1(m[r * rs + c * cs]);
@@ -175,9 +192,9 @@ FN(prod_body)(const int ND, const E *m, int64_t rs, int64_t cs, int64_t c0, int6
 
 #define ATTN_PROD(ND)                                                                           \
     static TARGET void FN(prod_##ND)(const E *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1, \
-                                     const E *b, int64_t dp, E *out, int64_t out_rs,            \
+                                     const E *b, int64_t b_rs, E *out, int64_t out_rs,          \
                                      int64_t n_rows, int last) {                                \
-        FN(prod_body)(ND, m, rs, cs, c0, c1, b, dp, out, out_rs, n_rows, last);                 \
+        FN(prod_body)(ND, m, rs, cs, c0, c1, b, b_rs, out, out_rs, n_rows, last);               \
     }
 ATTN_PROD(1)
 #if B_VECS > 1
@@ -185,60 +202,82 @@ ATTN_PROD(2)
 #endif
 #undef ATTN_PROD
 
-/* All D columns of a product tile, in chunks of B_VECS vectors. */
+/* All D columns of a product tile, in chunks of B_VECS vectors (b's rows: stride b_rs). */
 static void FN(products)(const E *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1, const E *b,
-                         int64_t dp, int64_t D, E *out, int64_t out_rs, int64_t n_rows) {
+                         int64_t b_rs, int64_t D, E *out, int64_t out_rs, int64_t n_rows) {
+    int64_t dp = FN(round_up)(D, VL);
     for (int64_t d0 = 0; d0 < dp; d0 += B_VECS * VL) {
         int64_t n = (dp - d0) / VL < B_VECS ? (dp - d0) / VL : B_VECS;
         int last = d0 + n * VL >= dp ? (int)(D - (dp - VL)) : VL;
 #if B_VECS > 1
         if (n == 2) {
-            FN(prod_2)(m, rs, cs, c0, c1, b + d0, dp, out + d0, out_rs, n_rows, last);
+            FN(prod_2)(m, rs, cs, c0, c1, b + d0, b_rs, out + d0, out_rs, n_rows, last);
             continue;
         }
 #endif
-        FN(prod_1)(m, rs, cs, c0, c1, b + d0, dp, out + d0, out_rs, n_rows, last);
+        FN(prod_1)(m, rs, cs, c0, c1, b + d0, b_rs, out + d0, out_rs, n_rows, last);
     }
 }
 
-/* Row i of the scores (n = i + 1 keys; s holds at least their whole vectors) becomes row i of
- * p: scaled, softmaxed over its n keys, zero from key n to tp. */
-static TARGET void FN(softmax_row)(E *s, int64_t n, int64_t tp, E scale) {
-    int64_t full = n / VL * VL, nv = FN(round_up)(n, VL);
-    V vs = VSET1(scale), vm = VSET1((E)-INFINITY);
-    for (int64_t c = 0; c < full; c += VL) {
-        V x = VMUL(VLOAD(s + c), vs);
-        VSTORE(s + c, x);
-        vm = VMAX(vm, x);
+/* Rows [i0, i0 + n_rows) of the scores (already scaled; row i has n = i + 1 keys and holds at
+ * least their whole vectors) become rows of p: softmaxed over their keys, zero from key n to
+ * tp. In phases over the tile's rows (maxima, exponentials and sums, scaling), so that the
+ * rows' reductions, each a chain of dependent steps, overlap. */
+static TARGET void FN(softmax_rows)(E *s, int64_t i0, int64_t n_rows, int64_t tp) {
+    E m[ATTN_ROWS], inv[ATTN_ROWS];
+    for (int64_t r = 0; r < n_rows; r++) {
+        E *row = s + (i0 + r) * tp;
+        int64_t n = i0 + r + 1, full = n / VL * VL, nv = FN(round_up)(n, VL);
+        V vm = VSET1((E)-INFINITY);
+        for (int64_t c = 0; c < full; c += VL) vm = VMAX(vm, VLOAD(row + c));
+        E mr = VHMAX(vm);
+        for (int64_t c = full; c < n; c++) mr = row[c] > mr ? row[c] : mr;
+        for (int64_t c = n; c < nv; c++) row[c] = (E)-INFINITY;
+        m[r] = mr;
     }
-    E m = VHMAX(vm);
-    for (int64_t c = full; c < n; c++) {
-        s[c] *= scale;
-        m = s[c] > m ? s[c] : m;
+    for (int64_t r = 0; r < n_rows; r++) {
+        E *row = s + (i0 + r) * tp;
+        int64_t nv = FN(round_up)(i0 + r + 1, VL);
+        V sum = VZERO(), mv = VSET1(m[r]);
+        for (int64_t c = 0; c < nv; c += VL) {
+            V e = VEXP(VSUB(VLOAD(row + c), mv));
+            VSTORE(row + c, e);
+            sum = VADD(sum, e);
+        }
+        inv[r] = (E)1 / VHSUM(sum);
     }
-    for (int64_t c = n; c < nv; c++) s[c] = (E)-INFINITY;
-    V sum = VZERO(), mv = VSET1(m);
-    for (int64_t c = 0; c < nv; c += VL) {
-        V e = VEXP(VSUB(VLOAD(s + c), mv));
-        VSTORE(s + c, e);
-        sum = VADD(sum, e);
+    for (int64_t r = 0; r < n_rows; r++) {
+        E *row = s + (i0 + r) * tp;
+        int64_t nv = FN(round_up)(i0 + r + 1, VL);
+        V vi = VSET1(inv[r]);
+        for (int64_t c = 0; c < nv; c += VL) VSTORE(row + c, VMUL(VLOAD(row + c), vi));
+        for (int64_t c = nv; c < tp; c += VL) VSTORE(row + c, VZERO());
     }
-    V tot = VSET1(VHSUM(sum));
-    for (int64_t c = 0; c < nv; c += VL) VSTORE(s + c, VDIV(VLOAD(s + c), tot));
-    for (int64_t c = nv; c < tp; c += VL) VSTORE(s + c, VZERO());
 }
 
-/* Row i of g v^T in ds (n = i + 1 keys) becomes row i of ds = scale p (dp - sum_c p_c dp_c),
- * zero from key n to tp. */
-static TARGET void FN(softmax_adjoint_row)(E *ds, const E *p, int64_t n, int64_t tp, E scale) {
-    int64_t nv = FN(round_up)(n, VL);
-    for (int64_t c = n; c < nv; c++) ds[c] = 0; /* keys past the diagonal: p is 0 there */
-    V dot = VZERO();
-    for (int64_t c = 0; c < nv; c += VL) dot = VFMA(VLOAD(p + c), VLOAD(ds + c), dot);
-    V vd = VSET1(VHSUM(dot)), vs = VSET1(scale);
-    for (int64_t c = 0; c < nv; c += VL)
-        VSTORE(ds + c, VMUL(VMUL(vs, VLOAD(p + c)), VSUB(VLOAD(ds + c), vd)));
-    for (int64_t c = nv; c < tp; c += VL) VSTORE(ds + c, VZERO());
+/* Rows [i0, i0 + n_rows) of scale g v^T in ds (row i has n = i + 1 keys) become rows of
+ * ds = p (dp - sum_c p_c dp_c), the scale already in dp; zero from key n to tp. */
+static TARGET void FN(softmax_adjoint_rows)(E *ds, const E *p, int64_t i0, int64_t n_rows,
+                                            int64_t tp) {
+    E dot[ATTN_ROWS];
+    for (int64_t r = 0; r < n_rows; r++) {
+        E *row = ds + (i0 + r) * tp;
+        const E *pr = p + (i0 + r) * tp;
+        int64_t n = i0 + r + 1, nv = FN(round_up)(n, VL);
+        for (int64_t c = n; c < nv; c++) row[c] = 0; /* keys past the diagonal: p is 0 there */
+        V acc = VZERO();
+        for (int64_t c = 0; c < nv; c += VL) acc = VFMA(VLOAD(pr + c), VLOAD(row + c), acc);
+        dot[r] = VHSUM(acc);
+    }
+    for (int64_t r = 0; r < n_rows; r++) {
+        E *row = ds + (i0 + r) * tp;
+        const E *pr = p + (i0 + r) * tp;
+        int64_t nv = FN(round_up)(i0 + r + 1, VL);
+        V vd = VSET1(dot[r]);
+        for (int64_t c = 0; c < nv; c += VL)
+            VSTORE(row + c, VMUL(VLOAD(pr + c), VSUB(VLOAD(row + c), vd)));
+        for (int64_t c = nv; c < tp; c += VL) VSTORE(row + c, VZERO());
+    }
 }
 
 /* The scratch a thread needs for one item (elements): three packed row blocks, one transposed
@@ -249,67 +288,64 @@ static int64_t FN(scratch_elems)(int64_t T, int64_t D) {
 }
 
 static void FN(forward_item)(const kern_attn *j, int64_t b, E *scratch) {
-    int64_t T = j->T, D = j->D, tp = kern_attn_padded(T), dp = FN(round_up)(D, VL);
+    int64_t T = j->T, D = j->D, tp = kern_attn_padded(T), dp = FN(round_up)(D, VL), q_rs, v_rs;
     E *qr = scratch, *vr = qr + tp * dp, *kt = vr + tp * dp;
-    FN(pack_rows)(qr, tp, dp, (const E *)j->q + j->qo[b], j->q_rs, j->q_cs, T, D);
-    FN(pack_rows)(vr, tp, dp, (const E *)j->v + j->vo[b], j->v_rs, j->v_cs, T, D);
+    const E *q = FN(rows)(qr, tp, dp, (const E *)j->q + j->qo[b], j->q_rs, j->q_cs, T, D, &q_rs);
+    const E *v = FN(rows)(vr, tp, dp, (const E *)j->v + j->vo[b], j->v_rs, j->v_cs, T, D, &v_rs);
     FN(pack_cols)(kt, tp, (const E *)j->k + j->ko[b], j->k_rs, j->k_cs, T, D);
     E *p = (E *)j->p + b * tp * tp, *y = (E *)j->y + j->yo[b], scale = (E)j->scale;
     for (int64_t i0 = 0; i0 < T; i0 += ATTN_ROWS) {
         int64_t i1 = i0 + ATTN_ROWS < T ? i0 + ATTN_ROWS : T;
-        for (int64_t a0 = i0; a0 < i0 + ATTN_ROWS; a0 += A_ROWS) {
+        for (int64_t a0 = i0; a0 < i1; a0 += A_ROWS) {
             int64_t end = FN(round_up)(a0 + A_ROWS < T ? a0 + A_ROWS : T, VL);
-            if (a0 < T) FN(scores)(qr + a0 * dp, dp, kt, tp, D, end, p + a0 * tp);
+            FN(scores)(q + a0 * q_rs, q_rs, kt, tp, D, scale, end, p + a0 * tp);
         }
-        for (int64_t i = i0; i < i0 + ATTN_ROWS; i++) {
-            if (i < T) {
-                FN(softmax_row)(p + i * tp, i + 1, tp, scale);
-            } else {
-                for (int64_t c = 0; c < tp; c++) p[i * tp + c] = 0;
-            }
-        }
-        FN(products)(p + i0 * tp, tp, 1, 0, i1, vr, dp, D, y + i0 * j->y_rs, j->y_rs, i1 - i0);
+        FN(softmax_rows)(p, i0, i1 - i0, tp);
+        for (int64_t i = i1; i < i0 + ATTN_ROWS; i++)
+            for (int64_t c = 0; c < tp; c++) p[i * tp + c] = 0;
+        FN(products)(p + i0 * tp, tp, 1, 0, i1, v, v_rs, D, y + i0 * j->y_rs, j->y_rs, i1 - i0);
     }
 }
 
 static void FN(backward_item)(const kern_attn *j, int64_t b, E *scratch) {
     int64_t T = j->T, D = j->D, tp = kern_attn_padded(T), dp = FN(round_up)(D, VL);
+    int64_t g_rs, k_rs, q_rs;
     E *gr = scratch, *kr = gr + tp * dp, *qr = kr + tp * dp, *vt = qr + tp * dp, *ds = vt + D * tp;
     const E *p = (const E *)j->p + b * tp * tp;
-    FN(pack_rows)(gr, tp, dp, (const E *)j->g + j->go[b], j->g_rs, j->g_cs, T, D);
+    const E *g = FN(rows)(gr, tp, dp, (const E *)j->g + j->go[b], j->g_rs, j->g_cs, T, D, &g_rs);
     /* dv = p^T g: a tile of columns j0.. of p against the rows of g from j0 on. */
     if (j->dv) {
         E *dv = (E *)j->dv + j->dvo[b];
         for (int64_t j0 = 0; j0 < T; j0 += ATTN_ROWS)
-            FN(products)(p + j0, 1, tp, j0, T, gr, dp, D, dv + j0 * j->dv_rs, j->dv_rs,
+            FN(products)(p + j0, 1, tp, j0, T, g, g_rs, D, dv + j0 * j->dv_rs, j->dv_rs,
                          T - j0 < ATTN_ROWS ? T - j0 : ATTN_ROWS);
     }
     if (!j->dq && !j->dk) return;
     FN(pack_cols)(vt, tp, (const E *)j->v + j->vo[b], j->v_rs, j->v_cs, T, D);
-    if (j->dq) FN(pack_rows)(kr, tp, dp, (const E *)j->k + j->ko[b], j->k_rs, j->k_cs, T, D);
-    if (j->dk) FN(pack_rows)(qr, tp, dp, (const E *)j->q + j->qo[b], j->q_rs, j->q_cs, T, D);
+    const E *k = j->dq ? FN(rows)(kr, tp, dp, (const E *)j->k + j->ko[b], j->k_rs, j->k_cs, T, D,
+                                  &k_rs)
+                       : NULL;
+    const E *q = j->dk ? FN(rows)(qr, tp, dp, (const E *)j->q + j->qo[b], j->q_rs, j->q_cs, T, D,
+                                  &q_rs)
+                       : NULL;
     E scale = (E)j->scale;
     for (int64_t i0 = 0; i0 < T; i0 += ATTN_ROWS) {
         int64_t i1 = i0 + ATTN_ROWS < T ? i0 + ATTN_ROWS : T;
-        for (int64_t a0 = i0; a0 < i0 + ATTN_ROWS; a0 += A_ROWS) {
+        for (int64_t a0 = i0; a0 < i1; a0 += A_ROWS) {
             int64_t end = FN(round_up)(a0 + A_ROWS < T ? a0 + A_ROWS : T, VL);
-            if (a0 < T) FN(scores)(gr + a0 * dp, dp, vt, tp, D, end, ds + a0 * tp);
+            FN(scores)(g + a0 * g_rs, g_rs, vt, tp, D, scale, end, ds + a0 * tp);
         }
-        for (int64_t i = i0; i < i0 + ATTN_ROWS; i++) {
-            if (i < T) {
-                FN(softmax_adjoint_row)(ds + i * tp, p + i * tp, i + 1, tp, scale);
-            } else {
-                for (int64_t c = 0; c < tp; c++) ds[i * tp + c] = 0;
-            }
-        }
+        FN(softmax_adjoint_rows)(ds, p, i0, i1 - i0, tp);
+        for (int64_t i = i1; i < i0 + ATTN_ROWS; i++)
+            for (int64_t c = 0; c < tp; c++) ds[i * tp + c] = 0;
         if (j->dq)
-            FN(products)(ds + i0 * tp, tp, 1, 0, i1, kr, dp, D,
+            FN(products)(ds + i0 * tp, tp, 1, 0, i1, k, k_rs, D,
                          (E *)j->dq + j->dqo[b] + i0 * j->dq_rs, j->dq_rs, i1 - i0);
     }
     if (j->dk) {
         E *dk = (E *)j->dk + j->dko[b];
         for (int64_t j0 = 0; j0 < T; j0 += ATTN_ROWS)
-            FN(products)(ds + j0, 1, tp, j0, T, qr, dp, D, dk + j0 * j->dk_rs, j->dk_rs,
+            FN(products)(ds + j0, 1, tp, j0, T, q, q_rs, D, dk + j0 * j->dk_rs, j->dk_rs,
                          T - j0 < ATTN_ROWS ? T - j0 : ATTN_ROWS);
     }
 }
