@@ -97,7 +97,7 @@ static tg_tensor *alloc_like(tg_tape *t, const tg_tensor *ref, int64_t n_items, 
 
 static bool job_operands(tg_tape *t, kern_attn *j, tg_tensor *q, tg_tensor *k, tg_tensor *v) {
     int n = q->ndim;
-    *j = (kern_attn){.T = q->shape[n - 2],
+    *j = (kern_attn){.n_t = q->shape[n - 2],
                      .D = q->shape[n - 1],
                      .n_items = tg_tensor_numel(q) / (q->shape[n - 2] * q->shape[n - 1]),
                      .q = q->data,
@@ -208,7 +208,7 @@ tg_tensor *tg_causal_attention_at(tg_tape *t, const char *file, int line, tg_ten
     tg_tensor *y = alloc_like(t, q, j.n_items, &yo, &j.y_rs);
     if (!y) return NULL;
     j.yo = yo;
-    int64_t tp = kern_attn_padded(j.T);
+    int64_t tp = kern_attn_padded(j.n_t);
     tg_tensor *p = tg_tensor_alloc(t, q->dtype, 3, (int64_t[]){j.n_items, tp, tp});
     if (!p) return NULL;
     j.scale = scale;

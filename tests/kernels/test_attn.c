@@ -146,7 +146,7 @@ static outs run(tg_dtype dt, int64_t T, int64_t D, int64_t n_items, double scale
     o.dv = calloc((size_t)(n_items * oitem), es);
     void *bq = strided(dt, n_items, T, rs, cs, D, q, item), *bk = strided(dt, n_items, T, rs, cs, D, k, item);
     void *bv = strided(dt, n_items, T, rs, cs, D, v, item), *bg = strided(dt, n_items, T, rs, cs, D, g, item);
-    kern_attn j = {.T = T, .D = D, .n_items = n_items, .scale = scale,
+    kern_attn j = {.n_t = T, .D = D, .n_items = n_items, .scale = scale,
                    .q = bq, .k = bk, .v = bv, .g = bg,
                    .qo = off, .ko = off, .vo = off, .go = off,
                    .q_rs = rs, .q_cs = cs, .k_rs = rs, .k_cs = cs, .v_rs = rs, .v_cs = cs,

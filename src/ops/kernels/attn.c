@@ -12,7 +12,7 @@
 #define ATTN_LEVEL       kern_attn_portable_f32
 #define TARGET
 #define FN(name)         attn_##name##_portable_f32
-#define E                float
+#define T                float
 #define V                float
 #define VL               1
 #define VLOAD(p)         (*(p))
@@ -37,7 +37,7 @@
 #define ATTN_LEVEL       kern_attn_portable_f64
 #define TARGET
 #define FN(name)         attn_##name##_portable_f64
-#define E                double
+#define T                double
 #define V                double
 #define VL               1
 #define VLOAD(p)         (*(p))
@@ -91,7 +91,7 @@ static void item_task(void *ctx, int64_t b) {
 static bool run(tg_cpu_level level, tg_dtype dtype, const kern_attn *j, bool backward) {
     const kern_attn_level *lk = level_of(level, dtype);
     attn_run r = {j, backward ? lk->backward_item : lk->forward_item,
-                  (size_t)lk->scratch_elems(j->T, j->D) * tg_dtype_size(dtype), false};
+                  (size_t)lk->scratch_elems(j->n_t, j->D) * tg_dtype_size(dtype), false};
     if (j->n_items > 1 && kern_threads() > 1)
         kern_parallel_for(j->n_items, kern_threads(), item_task, &r);
     else

@@ -23,7 +23,7 @@
 /* One call's operands: T rows of D columns per item, n_items items; *o[b] is item b's element
  * offset in its buffer. Unwanted gradients are NULL (their offsets unused). */
 typedef struct kern_attn {
-    int64_t T, D, n_items;
+    int64_t n_t, D, n_items; /* n_t: rows (T) */
     double scale;
     const void *q, *k, *v, *g;        /* g: the output's gradient (backward only) */
     const int64_t *qo, *ko, *vo, *go;

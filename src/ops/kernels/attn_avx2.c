@@ -26,24 +26,14 @@ __attribute__((target("avx2,fma"))) static inline __m256 attn_scale2_avx2(__m256
     return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
 }
 
+#include "simd_avx2.h"
 #define ATTN_LEVEL kern_attn_avx2_f32
 #define TARGET     __attribute__((target("avx2,fma")))
 #define FN(name)   attn_##name##_avx2
-#define E          float
-#define V          __m256
-#define VL         8
-#define VLOAD      _mm256_loadu_ps
-#define VSTORE     _mm256_storeu_ps
-#define VSTOREN    kern_avx2_store_first
-#define VSET1      _mm256_set1_ps
-#define VZERO      _mm256_setzero_ps
-#define VADD       _mm256_add_ps
 #define VSUB       _mm256_sub_ps
 #define VMUL       _mm256_mul_ps
 #define VDIV       _mm256_div_ps
 #define VMAX       _mm256_max_ps
-#define VFMA       _mm256_fmadd_ps
-#define VHSUM      kern_avx2_hsum
 #define VHMAX      attn_hmax_avx2
 #define ATTN_VEXP  1
 #define VROUND(x)  _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)

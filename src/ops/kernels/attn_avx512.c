@@ -10,24 +10,14 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "simd_avx512.h"
 #define ATTN_LEVEL       kern_attn_avx512_f32
 #define TARGET           __attribute__((target("avx512f")))
 #define FN(name)         attn_##name##_avx512
-#define E                float
-#define V                __m512
-#define VL               16
-#define VLOAD            _mm512_loadu_ps
-#define VSTORE           _mm512_storeu_ps
-#define VSTOREN(p, n, v) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
-#define VSET1            _mm512_set1_ps
-#define VZERO            _mm512_setzero_ps
-#define VADD             _mm512_add_ps
 #define VSUB             _mm512_sub_ps
 #define VMUL             _mm512_mul_ps
 #define VDIV             _mm512_div_ps
 #define VMAX             _mm512_max_ps
-#define VFMA             _mm512_fmadd_ps
-#define VHSUM            _mm512_reduce_add_ps
 #define VHMAX            _mm512_reduce_max_ps
 #define ATTN_VEXP        1
 #define VROUND(x)        _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)

@@ -18,24 +18,14 @@ static inline float32x4_t attn_scale2_neon(float32x4_t p, float32x4_t n) {
     return vmulq_f32(vmulq_f32(p, s1), s2);
 }
 
+#include "simd_neon.h"
 #define ATTN_LEVEL       kern_attn_neon_f32
 #define TARGET
 #define FN(name)         attn_##name##_neon
-#define E                float
-#define V                float32x4_t
-#define VL               4
-#define VLOAD            vld1q_f32
-#define VSTORE           vst1q_f32
-#define VSTOREN(p, n, v) kern_neon_store_first_f32(p, n, v)
-#define VSET1            vdupq_n_f32
-#define VZERO()          vdupq_n_f32(0.0f)
-#define VADD             vaddq_f32
 #define VSUB             vsubq_f32
 #define VMUL             vmulq_f32
 #define VDIV             vdivq_f32
 #define VMAX             vmaxq_f32
-#define VFMA(a, b, c)    vfmaq_f32(c, a, b)
-#define VHSUM            vaddvq_f32
 #define VHMAX            vmaxvq_f32
 #define ATTN_VEXP        1
 #define VROUND           vrndnq_f32

@@ -1,18 +1,19 @@
 /* attn_simd.h: the fused causal-attention kernels (attn.h) written once for any vector width;
- * a template that each level's file includes once per element type (no include guard), in the
- * manner of gemm_simd.h. It #undefs every macro below when it ends.
+ * a template that each level's file includes once (no include guard), in the manner of
+ * gemm_simd.h. It #undefs every macro below when it ends.
  *
- * The includer defines: E (the element type), V (a vector of VL of them; VL = 1 with V = E for
- * the portable instances), TARGET, FN(name), VLOAD VSTORE (unaligned), VSTOREN(p, n, v) (only
- * the first n lanes, 1 <= n <= VL), VSET1 VZERO VADD VSUB VMUL VDIV VMAX, VFMA(a, b, c) = a b + c,
- * VHSUM VHMAX (sum and max of the lanes), and either VEXP (e^x lane by lane, e^-inf = 0) or
- * ATTN_VEXP with VROUND (to nearest) and VSCALE2 for the float vectors' own, the score tile
- * A_ROWS x A_VECS vectors (A_ROWS divides 8) and the product tile's vectors B_VECS (its rows are
- * always ATTN_ROWS = 8), and ATTN_LEVEL, the name of the kern_attn_level it defines.
+ * The includer defines the vector vocabulary of simd_avx512.h (its float words: T, V, VL, VLOAD,
+ * VSTORE, VSTOREN, VSET1, VZERO, VADD, VFMA, VHSUM; the SIMD levels include it, the portable
+ * instances define the same names on scalars, VL = 1 and V = T, f32 or f64), and beyond it:
+ * TARGET, FN(name), VSUB VMUL VDIV VMAX, VHMAX (the max of the lanes), either VEXP (e^x lane by
+ * lane, e^-inf = 0) or ATTN_VEXP with VROUND (to nearest) and VSCALE2 for the float vectors'
+ * own, the score tile A_ROWS x A_VECS vectors (A_ROWS divides 8), the product tile's vectors
+ * B_VECS (its rows are always ATTN_ROWS = 8), and ATTN_LEVEL, the name of the kern_attn_level it
+ * defines. In the template, n_t is the number of rows (the sequence length) and T the element.
  *
  * Per item, in one thread's scratch block: the operands packed once into rows padded to whole
  * vectors (dp = D rounded up to VL, zeros after D) and, for the score products, transposed
- * into columns (D x tp, zeros after T), so that every load is a whole vector. Rows are taken
+ * into columns (D x tp, zeros after n_t), so that every load is a whole vector. Rows are taken
  * in tiles of 8: a tile's scores s = q k^T (or g v^T) cover keys [0, end of the tile) only,
  * then each row's softmax (or its adjoint) runs over its own keys in place, and the tile's
  * products (p v, ds k) read the tile's rows of p while they are in L1. The products that sum
@@ -50,30 +51,30 @@ static inline __attribute__((always_inline)) TARGET V FN(exp_nonpos)(V x) {
 
 static inline int64_t FN(round_up)(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-/* The rows of src (T rows of D, strides rs and cs) as whole vectors: src itself when its
- * columns are contiguous, D is whole vectors and T whole tiles (no tile reads a row past T),
- * with *stride = rs; otherwise dst, packed (tp rows of dp, rows past T and columns past D
+/* The rows of src (n_t rows of D, strides rs and cs) as whole vectors: src itself when its
+ * columns are contiguous, D is whole vectors and n_t whole tiles (no tile reads a row past n_t),
+ * with *stride = rs; otherwise dst, packed (tp rows of dp, rows past n_t and columns past D
  * zero), with *stride = dp. */
-static void FN(pack_rows)(E *dst, int64_t tp, int64_t dp, const E *src, int64_t rs, int64_t cs,
-                          int64_t T, int64_t D);
-static const E *FN(rows)(E *dst, int64_t tp, int64_t dp, const E *src, int64_t rs, int64_t cs,
-                         int64_t T, int64_t D, int64_t *stride) {
-    if (cs == 1 && D == dp && T % ATTN_ROWS == 0) {
+static void FN(pack_rows)(T *dst, int64_t tp, int64_t dp, const T *src, int64_t rs, int64_t cs,
+                          int64_t n_t, int64_t D);
+static const T *FN(rows)(T *dst, int64_t tp, int64_t dp, const T *src, int64_t rs, int64_t cs,
+                         int64_t n_t, int64_t D, int64_t *stride) {
+    if (cs == 1 && D == dp && n_t % ATTN_ROWS == 0) {
         *stride = rs;
         return src;
     }
-    FN(pack_rows)(dst, tp, dp, src, rs, cs, T, D);
+    FN(pack_rows)(dst, tp, dp, src, rs, cs, n_t, D);
     *stride = dp;
     return dst;
 }
 
-static void FN(pack_rows)(E *dst, int64_t tp, int64_t dp, const E *src, int64_t rs, int64_t cs,
-                          int64_t T, int64_t D) {
+static void FN(pack_rows)(T *dst, int64_t tp, int64_t dp, const T *src, int64_t rs, int64_t cs,
+                          int64_t n_t, int64_t D) {
     for (int64_t i = 0; i < tp; i++) {
-        E *d = dst + i * dp;
+        T *d = dst + i * dp;
         int64_t c = 0;
-        if (i < T) {
-            const E *s = src + i * rs;
+        if (i < n_t) {
+            const T *s = src + i * rs;
             if (cs == 1)
                 for (; c < D; c++) d[c] = s[c];
             else
@@ -83,14 +84,14 @@ static void FN(pack_rows)(E *dst, int64_t tp, int64_t dp, const E *src, int64_t 
     }
 }
 
-/* dst (D rows of tp, columns past T zero) = src^T. */
-static void FN(pack_cols)(E *dst, int64_t tp, const E *src, int64_t rs, int64_t cs, int64_t T,
+/* dst (D rows of tp, columns past n_t zero) = src^T. */
+static void FN(pack_cols)(T *dst, int64_t tp, const T *src, int64_t rs, int64_t cs, int64_t n_t,
                           int64_t D) {
     for (int64_t c = 0; c < D; c++) {
-        E *d = dst + c * tp;
-        const E *s = src + c * cs;
+        T *d = dst + c * tp;
+        const T *s = src + c * cs;
         int64_t i = 0;
-        for (; i < T; i++) d[i] = s[i * rs];
+        for (; i < n_t; i++) d[i] = s[i * rs];
         for (; i < tp; i++) d[i] = 0;
     }
 }
@@ -98,8 +99,8 @@ static void FN(pack_cols)(E *dst, int64_t tp, const E *src, int64_t rs, int64_t 
 /* out (A_ROWS rows of stride tp, NJ vectors) = scale a (A_ROWS rows of stride a_rs) bt (D rows
  * of stride tp): the score tile, one broadcast of a per row and step of d. */
 static inline __attribute__((always_inline)) TARGET void
-FN(score_body)(const int NJ, const E *a, int64_t a_rs, const E *bt, int64_t tp, int64_t D,
-               E scale, E *out) {
+FN(score_body)(const int NJ, const T *a, int64_t a_rs, const T *bt, int64_t tp, int64_t D,
+               T scale, T *out) {
     V acc[A_ROWS][A_VECS];
 #pragma GCC unroll 8
     for (int r = 0; r < A_ROWS; r++)
@@ -123,8 +124,8 @@ FN(score_body)(const int NJ, const E *a, int64_t a_rs, const E *bt, int64_t tp, 
 }
 
 #define ATTN_SCORE(NJ)                                                                          \
-    static TARGET void FN(score_##NJ)(const E *a, int64_t a_rs, const E *bt, int64_t tp,        \
-                                      int64_t D, E scale, E *out) {                             \
+    static TARGET void FN(score_##NJ)(const T *a, int64_t a_rs, const T *bt, int64_t tp,        \
+                                      int64_t D, T scale, T *out) {                             \
         FN(score_body)(NJ, a, a_rs, bt, tp, D, scale, out);                                     \
     }
 ATTN_SCORE(1)
@@ -138,8 +139,8 @@ ATTN_SCORE(4)
 #undef ATTN_SCORE
 
 /* Scores of A_ROWS rows against keys [0, end) (end a multiple of VL, at most tp). */
-static void FN(scores)(const E *a, int64_t a_rs, const E *bt, int64_t tp, int64_t D, E scale,
-                       int64_t end, E *out) {
+static void FN(scores)(const T *a, int64_t a_rs, const T *bt, int64_t tp, int64_t D, T scale,
+                       int64_t end, T *out) {
     for (int64_t j0 = 0; j0 < end; j0 += A_VECS * VL) {
         int64_t n = (end - j0) / VL < A_VECS ? (end - j0) / VL : A_VECS;
         switch (n) {
@@ -159,8 +160,8 @@ static void FN(scores)(const E *a, int64_t a_rs, const E *bt, int64_t tp, int64_
  * [c0, c1) of m[r rs + c cs] b[c b_rs + lanes]: the product tile, one broadcast of m per row and
  * step of c. last: how many lanes of the last vector are inside D. */
 static inline __attribute__((always_inline)) TARGET void
-FN(prod_body)(const int ND, const E *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1,
-              const E *b, int64_t b_rs, E *out, int64_t out_rs, int64_t n_rows, int last) {
+FN(prod_body)(const int ND, const T *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1,
+              const T *b, int64_t b_rs, T *out, int64_t out_rs, int64_t n_rows, int last) {
     V acc[ATTN_ROWS][B_VECS];
 #pragma GCC unroll 8
     for (int r = 0; r < ATTN_ROWS; r++)
@@ -191,8 +192,8 @@ FN(prod_body)(const int ND, const E *m, int64_t rs, int64_t cs, int64_t c0, int6
 }
 
 #define ATTN_PROD(ND)                                                                           \
-    static TARGET void FN(prod_##ND)(const E *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1, \
-                                     const E *b, int64_t b_rs, E *out, int64_t out_rs,          \
+    static TARGET void FN(prod_##ND)(const T *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1, \
+                                     const T *b, int64_t b_rs, T *out, int64_t out_rs,          \
                                      int64_t n_rows, int last) {                                \
         FN(prod_body)(ND, m, rs, cs, c0, c1, b, b_rs, out, out_rs, n_rows, last);               \
     }
@@ -203,8 +204,8 @@ ATTN_PROD(2)
 #undef ATTN_PROD
 
 /* All D columns of a product tile, in chunks of B_VECS vectors (b's rows: stride b_rs). */
-static void FN(products)(const E *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1, const E *b,
-                         int64_t b_rs, int64_t D, E *out, int64_t out_rs, int64_t n_rows) {
+static void FN(products)(const T *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1, const T *b,
+                         int64_t b_rs, int64_t D, T *out, int64_t out_rs, int64_t n_rows) {
     int64_t dp = FN(round_up)(D, VL);
     for (int64_t d0 = 0; d0 < dp; d0 += B_VECS * VL) {
         int64_t n = (dp - d0) / VL < B_VECS ? (dp - d0) / VL : B_VECS;
@@ -223,20 +224,20 @@ static void FN(products)(const E *m, int64_t rs, int64_t cs, int64_t c0, int64_t
  * least their whole vectors) become rows of p: softmaxed over their keys, zero from key n to
  * tp. In phases over the tile's rows (maxima, exponentials and sums, scaling), so that the
  * rows' reductions, each a chain of dependent steps, overlap. */
-static TARGET void FN(softmax_rows)(E *s, int64_t i0, int64_t n_rows, int64_t tp) {
-    E m[ATTN_ROWS], inv[ATTN_ROWS];
+static TARGET void FN(softmax_rows)(T *s, int64_t i0, int64_t n_rows, int64_t tp) {
+    T m[ATTN_ROWS], inv[ATTN_ROWS];
     for (int64_t r = 0; r < n_rows; r++) {
-        E *row = s + (i0 + r) * tp;
+        T *row = s + (i0 + r) * tp;
         int64_t n = i0 + r + 1, full = n / VL * VL, nv = FN(round_up)(n, VL);
-        V vm = VSET1((E)-INFINITY);
+        V vm = VSET1((T)-INFINITY);
         for (int64_t c = 0; c < full; c += VL) vm = VMAX(vm, VLOAD(row + c));
-        E mr = VHMAX(vm);
+        T mr = VHMAX(vm);
         for (int64_t c = full; c < n; c++) mr = row[c] > mr ? row[c] : mr;
-        for (int64_t c = n; c < nv; c++) row[c] = (E)-INFINITY;
+        for (int64_t c = n; c < nv; c++) row[c] = (T)-INFINITY;
         m[r] = mr;
     }
     for (int64_t r = 0; r < n_rows; r++) {
-        E *row = s + (i0 + r) * tp;
+        T *row = s + (i0 + r) * tp;
         int64_t nv = FN(round_up)(i0 + r + 1, VL);
         V sum = VZERO(), mv = VSET1(m[r]);
         for (int64_t c = 0; c < nv; c += VL) {
@@ -244,10 +245,10 @@ static TARGET void FN(softmax_rows)(E *s, int64_t i0, int64_t n_rows, int64_t tp
             VSTORE(row + c, e);
             sum = VADD(sum, e);
         }
-        inv[r] = (E)1 / VHSUM(sum);
+        inv[r] = (T)1 / VHSUM(sum);
     }
     for (int64_t r = 0; r < n_rows; r++) {
-        E *row = s + (i0 + r) * tp;
+        T *row = s + (i0 + r) * tp;
         int64_t nv = FN(round_up)(i0 + r + 1, VL);
         V vi = VSET1(inv[r]);
         for (int64_t c = 0; c < nv; c += VL) VSTORE(row + c, VMUL(VLOAD(row + c), vi));
@@ -257,12 +258,12 @@ static TARGET void FN(softmax_rows)(E *s, int64_t i0, int64_t n_rows, int64_t tp
 
 /* Rows [i0, i0 + n_rows) of scale g v^T in ds (row i has n = i + 1 keys) become rows of
  * ds = p (dp - sum_c p_c dp_c), the scale already in dp; zero from key n to tp. */
-static TARGET void FN(softmax_adjoint_rows)(E *ds, const E *p, int64_t i0, int64_t n_rows,
+static TARGET void FN(softmax_adjoint_rows)(T *ds, const T *p, int64_t i0, int64_t n_rows,
                                             int64_t tp) {
-    E dot[ATTN_ROWS];
+    T dot[ATTN_ROWS];
     for (int64_t r = 0; r < n_rows; r++) {
-        E *row = ds + (i0 + r) * tp;
-        const E *pr = p + (i0 + r) * tp;
+        T *row = ds + (i0 + r) * tp;
+        const T *pr = p + (i0 + r) * tp;
         int64_t n = i0 + r + 1, nv = FN(round_up)(n, VL);
         for (int64_t c = n; c < nv; c++) row[c] = 0; /* keys past the diagonal: p is 0 there */
         V acc = VZERO();
@@ -270,8 +271,8 @@ static TARGET void FN(softmax_adjoint_rows)(E *ds, const E *p, int64_t i0, int64
         dot[r] = VHSUM(acc);
     }
     for (int64_t r = 0; r < n_rows; r++) {
-        E *row = ds + (i0 + r) * tp;
-        const E *pr = p + (i0 + r) * tp;
+        T *row = ds + (i0 + r) * tp;
+        const T *pr = p + (i0 + r) * tp;
         int64_t nv = FN(round_up)(i0 + r + 1, VL);
         V vd = VSET1(dot[r]);
         for (int64_t c = 0; c < nv; c += VL)
@@ -282,22 +283,22 @@ static TARGET void FN(softmax_adjoint_rows)(E *ds, const E *p, int64_t i0, int64
 
 /* The scratch a thread needs for one item (elements): three packed row blocks, one transposed
  * block and the (tp, tp) adjoint of the scores. */
-static int64_t FN(scratch_elems)(int64_t T, int64_t D) {
-    int64_t tp = kern_attn_padded(T), dp = FN(round_up)(D, VL);
+static int64_t FN(scratch_elems)(int64_t n_t, int64_t D) {
+    int64_t tp = kern_attn_padded(n_t), dp = FN(round_up)(D, VL);
     return 3 * tp * dp + D * tp + tp * tp;
 }
 
-static void FN(forward_item)(const kern_attn *j, int64_t b, E *scratch) {
-    int64_t T = j->T, D = j->D, tp = kern_attn_padded(T), dp = FN(round_up)(D, VL), q_rs, v_rs;
-    E *qr = scratch, *vr = qr + tp * dp, *kt = vr + tp * dp;
-    const E *q = FN(rows)(qr, tp, dp, (const E *)j->q + j->qo[b], j->q_rs, j->q_cs, T, D, &q_rs);
-    const E *v = FN(rows)(vr, tp, dp, (const E *)j->v + j->vo[b], j->v_rs, j->v_cs, T, D, &v_rs);
-    FN(pack_cols)(kt, tp, (const E *)j->k + j->ko[b], j->k_rs, j->k_cs, T, D);
-    E *p = (E *)j->p + b * tp * tp, *y = (E *)j->y + j->yo[b], scale = (E)j->scale;
-    for (int64_t i0 = 0; i0 < T; i0 += ATTN_ROWS) {
-        int64_t i1 = i0 + ATTN_ROWS < T ? i0 + ATTN_ROWS : T;
+static void FN(forward_item)(const kern_attn *j, int64_t b, T *scratch) {
+    int64_t n_t = j->n_t, D = j->D, tp = kern_attn_padded(n_t), dp = FN(round_up)(D, VL), q_rs, v_rs;
+    T *qr = scratch, *vr = qr + tp * dp, *kt = vr + tp * dp;
+    const T *q = FN(rows)(qr, tp, dp, (const T *)j->q + j->qo[b], j->q_rs, j->q_cs, n_t, D, &q_rs);
+    const T *v = FN(rows)(vr, tp, dp, (const T *)j->v + j->vo[b], j->v_rs, j->v_cs, n_t, D, &v_rs);
+    FN(pack_cols)(kt, tp, (const T *)j->k + j->ko[b], j->k_rs, j->k_cs, n_t, D);
+    T *p = (T *)j->p + b * tp * tp, *y = (T *)j->y + j->yo[b], scale = (T)j->scale;
+    for (int64_t i0 = 0; i0 < n_t; i0 += ATTN_ROWS) {
+        int64_t i1 = i0 + ATTN_ROWS < n_t ? i0 + ATTN_ROWS : n_t;
         for (int64_t a0 = i0; a0 < i1; a0 += A_ROWS) {
-            int64_t end = FN(round_up)(a0 + A_ROWS < T ? a0 + A_ROWS : T, VL);
+            int64_t end = FN(round_up)(a0 + A_ROWS < n_t ? a0 + A_ROWS : n_t, VL);
             FN(scores)(q + a0 * q_rs, q_rs, kt, tp, D, scale, end, p + a0 * tp);
         }
         FN(softmax_rows)(p, i0, i1 - i0, tp);
@@ -307,32 +308,32 @@ static void FN(forward_item)(const kern_attn *j, int64_t b, E *scratch) {
     }
 }
 
-static void FN(backward_item)(const kern_attn *j, int64_t b, E *scratch) {
-    int64_t T = j->T, D = j->D, tp = kern_attn_padded(T), dp = FN(round_up)(D, VL);
+static void FN(backward_item)(const kern_attn *j, int64_t b, T *scratch) {
+    int64_t n_t = j->n_t, D = j->D, tp = kern_attn_padded(n_t), dp = FN(round_up)(D, VL);
     int64_t g_rs, k_rs, q_rs;
-    E *gr = scratch, *kr = gr + tp * dp, *qr = kr + tp * dp, *vt = qr + tp * dp, *ds = vt + D * tp;
-    const E *p = (const E *)j->p + b * tp * tp;
-    const E *g = FN(rows)(gr, tp, dp, (const E *)j->g + j->go[b], j->g_rs, j->g_cs, T, D, &g_rs);
+    T *gr = scratch, *kr = gr + tp * dp, *qr = kr + tp * dp, *vt = qr + tp * dp, *ds = vt + D * tp;
+    const T *p = (const T *)j->p + b * tp * tp;
+    const T *g = FN(rows)(gr, tp, dp, (const T *)j->g + j->go[b], j->g_rs, j->g_cs, n_t, D, &g_rs);
     /* dv = p^T g: a tile of columns j0.. of p against the rows of g from j0 on. */
     if (j->dv) {
-        E *dv = (E *)j->dv + j->dvo[b];
-        for (int64_t j0 = 0; j0 < T; j0 += ATTN_ROWS)
-            FN(products)(p + j0, 1, tp, j0, T, g, g_rs, D, dv + j0 * j->dv_rs, j->dv_rs,
-                         T - j0 < ATTN_ROWS ? T - j0 : ATTN_ROWS);
+        T *dv = (T *)j->dv + j->dvo[b];
+        for (int64_t j0 = 0; j0 < n_t; j0 += ATTN_ROWS)
+            FN(products)(p + j0, 1, tp, j0, n_t, g, g_rs, D, dv + j0 * j->dv_rs, j->dv_rs,
+                         n_t - j0 < ATTN_ROWS ? n_t - j0 : ATTN_ROWS);
     }
     if (!j->dq && !j->dk) return;
-    FN(pack_cols)(vt, tp, (const E *)j->v + j->vo[b], j->v_rs, j->v_cs, T, D);
-    const E *k = j->dq ? FN(rows)(kr, tp, dp, (const E *)j->k + j->ko[b], j->k_rs, j->k_cs, T, D,
+    FN(pack_cols)(vt, tp, (const T *)j->v + j->vo[b], j->v_rs, j->v_cs, n_t, D);
+    const T *k = j->dq ? FN(rows)(kr, tp, dp, (const T *)j->k + j->ko[b], j->k_rs, j->k_cs, n_t, D,
                                   &k_rs)
                        : NULL;
-    const E *q = j->dk ? FN(rows)(qr, tp, dp, (const E *)j->q + j->qo[b], j->q_rs, j->q_cs, T, D,
+    const T *q = j->dk ? FN(rows)(qr, tp, dp, (const T *)j->q + j->qo[b], j->q_rs, j->q_cs, n_t, D,
                                   &q_rs)
                        : NULL;
-    E scale = (E)j->scale;
-    for (int64_t i0 = 0; i0 < T; i0 += ATTN_ROWS) {
-        int64_t i1 = i0 + ATTN_ROWS < T ? i0 + ATTN_ROWS : T;
+    T scale = (T)j->scale;
+    for (int64_t i0 = 0; i0 < n_t; i0 += ATTN_ROWS) {
+        int64_t i1 = i0 + ATTN_ROWS < n_t ? i0 + ATTN_ROWS : n_t;
         for (int64_t a0 = i0; a0 < i1; a0 += A_ROWS) {
-            int64_t end = FN(round_up)(a0 + A_ROWS < T ? a0 + A_ROWS : T, VL);
+            int64_t end = FN(round_up)(a0 + A_ROWS < n_t ? a0 + A_ROWS : n_t, VL);
             FN(scores)(g + a0 * g_rs, g_rs, vt, tp, D, scale, end, ds + a0 * tp);
         }
         FN(softmax_adjoint_rows)(ds, p, i0, i1 - i0, tp);
@@ -340,13 +341,13 @@ static void FN(backward_item)(const kern_attn *j, int64_t b, E *scratch) {
             for (int64_t c = 0; c < tp; c++) ds[i * tp + c] = 0;
         if (j->dq)
             FN(products)(ds + i0 * tp, tp, 1, 0, i1, k, k_rs, D,
-                         (E *)j->dq + j->dqo[b] + i0 * j->dq_rs, j->dq_rs, i1 - i0);
+                         (T *)j->dq + j->dqo[b] + i0 * j->dq_rs, j->dq_rs, i1 - i0);
     }
     if (j->dk) {
-        E *dk = (E *)j->dk + j->dko[b];
-        for (int64_t j0 = 0; j0 < T; j0 += ATTN_ROWS)
-            FN(products)(ds + j0, 1, tp, j0, T, q, q_rs, D, dk + j0 * j->dk_rs, j->dk_rs,
-                         T - j0 < ATTN_ROWS ? T - j0 : ATTN_ROWS);
+        T *dk = (T *)j->dk + j->dko[b];
+        for (int64_t j0 = 0; j0 < n_t; j0 += ATTN_ROWS)
+            FN(products)(ds + j0, 1, tp, j0, n_t, q, q_rs, D, dk + j0 * j->dk_rs, j->dk_rs,
+                         n_t - j0 < ATTN_ROWS ? n_t - j0 : ATTN_ROWS);
     }
 }
 
@@ -359,23 +360,13 @@ static void FN(backward_any)(const kern_attn *j, int64_t b, void *scratch) {
 const kern_attn_level ATTN_LEVEL = {FN(scratch_elems), FN(forward_any), FN(backward_any)};
 
 #undef ATTN_LEVEL
-#undef E
-#undef V
-#undef VL
+#include "simd_reset.h"
 #undef TARGET
 #undef FN
-#undef VLOAD
-#undef VSTORE
-#undef VSTOREN
-#undef VSET1
-#undef VZERO
-#undef VADD
 #undef VSUB
 #undef VMUL
 #undef VDIV
 #undef VMAX
-#undef VFMA
-#undef VHSUM
 #undef VHMAX
 #undef VEXP
 #undef ATTN_VEXP
