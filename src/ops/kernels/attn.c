@@ -99,14 +99,6 @@ static bool run(tg_cpu_level level, tg_dtype dtype, const kern_attn *j, bool bac
     return !atomic_load(&r.failed);
 }
 
-bool kern_attn_forward_at(tg_cpu_level level, tg_dtype dtype, const kern_attn *j) {
-    return run(level, dtype, j, false);
-}
-
-bool kern_attn_backward_at(tg_cpu_level level, tg_dtype dtype, const kern_attn *j) {
-    return run(level, dtype, j, true);
-}
-
 bool kern_attn_forward(tg_dtype dtype, const kern_attn *j) {
     return run(kern_cpu_level(), dtype, j, false);
 }

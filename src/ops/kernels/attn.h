@@ -47,11 +47,6 @@ static inline int64_t kern_attn_padded(int64_t T) { return (T + 15) / 16 * 16; }
 bool kern_attn_forward(tg_dtype dtype, const kern_attn *j);
 bool kern_attn_backward(tg_dtype dtype, const kern_attn *j);
 
-/* For the kernel tests: the same at a given vector level, bypassing the one in effect (the
- * level must be one this machine runs; portable is always available). */
-bool kern_attn_forward_at(tg_cpu_level level, tg_dtype dtype, const kern_attn *j);
-bool kern_attn_backward_at(tg_cpu_level level, tg_dtype dtype, const kern_attn *j);
-
 /* Each level's kernels (attn_avx512.c, attn_avx2.c, attn_neon.c, and the portable ones in
  * attn.c), for the driver: one item's forward or backward in a scratch block of
  * scratch_elems(T, D) elements. */
