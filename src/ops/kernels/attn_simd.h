@@ -11,9 +11,11 @@
  * B_VECS (its rows are always ATTN_ROWS = 8), and ATTN_LEVEL, the name of the kern_attn_level it
  * defines. In the template, n_t is the number of rows (the sequence length) and T the element.
  *
- * Per item, in one thread's scratch block: the operands packed once into rows padded to whole
- * vectors (dp = D rounded up to VL, zeros after D) and, for the score products, transposed
- * into columns (D x tp, zeros after n_t), so that every load is a whole vector. Rows are taken
+ * Per item, in one thread's scratch block: the operands' rows as whole vectors (read in place
+ * when their columns are contiguous and D and n_t are whole vectors and tiles, as for the gpt
+ * case's heads; else packed, dp = D rounded up to VL, zeros after D) and, for the score
+ * products, k or v transposed into columns (D x tp, zeros after n_t), so that every load is a
+ * whole vector. The scale is applied as a score tile is stored. Rows are taken
  * in tiles of 8: a tile's scores s = q k^T (or g v^T) cover keys [0, end of the tile) only,
  * then each row's softmax (or its adjoint) runs over its own keys in place, and the tile's
  * products (p v, ds k) read the tile's rows of p while they are in L1. The products that sum
