@@ -18,7 +18,7 @@
  * share=, the part of the gradient's bytes deposited before the sweep's last bucket); algo: tg_dist_opts.algo (the line says which ran, and looks= how many times per
  * step the sweep's node hook looked at the messages in flight). Never part of the test run.
  *
- *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|auto]
+ *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|shared|auto]
  *              mlp|lenet plain|overlap|after|auto
  *   dist_bench allreduce [--steps S] [FLOATS ...]
  *
@@ -141,7 +141,7 @@ int main(int argc, char **argv) {
     }
     long batch = 128, steps = 40, warmup = 5, bucket = 0;
     const char *which = NULL, *mode = NULL;
-    static const char *const algos[] = {"auto", "ring", "pairs", "mpi"};
+    static const char *const algos[] = {"auto", "ring", "pairs", "mpi", "shared"};
     int algo = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atol(argv[++i]);
@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--algo") && i + 1 < argc) {
             const char *v = argv[++i];
             algo = -1;
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < 5; k++)
                 if (!strcmp(v, algos[k])) algo = k;
         }
         else if (!which) which = argv[i];
@@ -162,7 +162,7 @@ int main(int argc, char **argv) {
          strcmp(mode, "auto")) ||
         batch % size || steps < 1 || algo < 0)
         die("usage: dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] "
-            "[--algo ring|pairs|mpi|auto] mlp|lenet plain|overlap|after|auto (B divisible by "
+            "[--algo ring|pairs|mpi|shared|auto] mlp|lenet plain|overlap|after|auto (B divisible by "
             "the ranks)");
     bool plain = !strcmp(mode, "plain");
     if (plain && size != 1) die("plain is the one-process baseline: run it with -np 1");

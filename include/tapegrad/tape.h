@@ -235,6 +235,13 @@ void tg_store_zero_grad(tg_store *s);
  * gradients used before is not reused (the store frees everything at once). TG_ERR_NULL,
  * TG_ERR_ARG naming the offending parameter (nothing moved), or TG_ERR_NOMEM. */
 tg_status tg_store_group_grads(tg_store *s, int n, tg_tensor *const *params, tg_error *err);
+/* The same, into the caller's block (suitably aligned for the dtype, large enough for all n
+ * gradients), for memory the store cannot allocate, such as a segment shared with other
+ * processes (tapegrad/dist.h's TG_DIST_ALGO_SHARED). The store never frees the block: before the
+ * block goes away, group the gradients again with tg_store_group_grads, which moves them back
+ * into the store's memory. TG_ERR_NULL for a NULL block, else as tg_store_group_grads. */
+tg_status tg_store_group_grads_at(tg_store *s, int n, tg_tensor *const *params, void *block,
+                                  tg_error *err);
 
 TG_PUBLIC_END
 

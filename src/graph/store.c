@@ -142,7 +142,9 @@ void tg_store_zero_grad(tg_store *s) {
     }
 }
 
-tg_status tg_store_group_grads(tg_store *s, int n, tg_tensor *const *params, tg_error *err) {
+/* tg_store_group_grads into the store's arena (at NULL) or into the caller's memory at at. */
+static tg_status group_grads(tg_store *s, int n, tg_tensor *const *params, void *at,
+                             tg_error *err) {
     if (!s || (n > 0 && !params)) return tg_error_set(err, TG_ERR_NULL, "store: NULL argument");
     if (n < 0) return tg_error_set(err, TG_ERR_ARG, "store: grouping %d gradients", n);
     size_t bytes = 0;
@@ -168,19 +170,29 @@ tg_status tg_store_group_grads(tg_store *s, int n, tg_tensor *const *params, tg_
         bytes += (size_t)tg_tensor_numel(p->grad) * tg_dtype_size((tg_dtype)p->dtype);
     }
     if (n == 0) return TG_OK;
-    char *block = tg_arena_alloc(&s->arena, bytes);
+    char *block = at ? at : tg_arena_alloc(&s->arena, bytes);
     if (!block) return tg_error_set(err, TG_ERR_NOMEM, "store: out of memory grouping gradients");
     for (int i = 0; i < n; i++) {
         tg_tensor *g = params[i]->grad;
         size_t size = (size_t)tg_tensor_numel(g) * tg_dtype_size((tg_dtype)g->dtype);
         if (g->zero_pending) /* zeros tg_store_zero_grad deferred: written now */
             memset(block, 0, size);
-        else
-            memcpy(block, g->data, size);
+        else if (g->data != block) /* memmove: a caller's block may be where they lie already */
+            memmove(block, g->data, size);
         g->zero_pending = false;
         g->data = block;
         block += size;
     }
     s->grads_grouped = true;
     return TG_OK;
+}
+
+tg_status tg_store_group_grads(tg_store *s, int n, tg_tensor *const *params, tg_error *err) {
+    return group_grads(s, n, params, NULL, err);
+}
+
+tg_status tg_store_group_grads_at(tg_store *s, int n, tg_tensor *const *params, void *block,
+                                  tg_error *err) {
+    if (!block) return tg_error_set(err, TG_ERR_NULL, "store: grouping gradients at NULL");
+    return group_grads(s, n, params, block, err);
 }
