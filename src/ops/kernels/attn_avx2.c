@@ -2,7 +2,8 @@
  *
  * Only the functions here carry target("avx2,fma"); the driver (attn.c) calls them only when
  * the level in effect is AVX2. Tiles, for 16 ymm registers: scores 4 rows x 2 vectors (8
- * accumulators, 2 key vectors and a broadcast), products 8 rows x 1 vector. */
+ * accumulators, 2 key vectors and a broadcast), products 4 rows x 2 vectors (a head of 16 in
+ * one pass: AVX2 has no broadcast operand in its FMA, so each broadcast should feed two). */
 #include "attn.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -40,6 +41,7 @@ __attribute__((target("avx2,fma"))) static inline __m256 attn_scale2_avx2(__m256
 #define VSCALE2    attn_scale2_avx2
 #define A_ROWS     4
 #define A_VECS     2
-#define B_VECS     1
+#define B_ROWS     4
+#define B_VECS     2
 #include "attn_simd.h"
 #endif

@@ -7,9 +7,10 @@
  * instances define the same names on scalars, VL = 1 and V = T, f32 or f64), and beyond it:
  * TARGET, FN(name), VSUB VMUL VDIV VMAX, VHMAX (the max of the lanes), either VEXP (e^x lane by
  * lane, e^-inf = 0) or ATTN_VEXP with VROUND (to nearest) and VSCALE2 for the float vectors'
- * own, the score tile A_ROWS x A_VECS vectors (A_ROWS divides 8), the product tile's vectors
- * B_VECS (its rows are always ATTN_ROWS = 8), and ATTN_LEVEL, the name of the kern_attn_level it
- * defines. In the template, n_t is the number of rows (the sequence length) and T the element.
+ * own, the score tile A_ROWS x A_VECS vectors (A_ROWS divides 8), the product tile B_ROWS x
+ * B_VECS vectors (B_ROWS divides 8; 8 unless defined), and ATTN_LEVEL, the name of the
+ * kern_attn_level it defines. In the template, n_t is the number of rows (the sequence length)
+ * and T the element type.
  *
  * Per item, in one thread's scratch block: the operands' rows as whole vectors (read in place
  * when their columns are contiguous and D and n_t are whole vectors and tiles, as for the gpt
@@ -24,6 +25,9 @@
 
 #ifndef ATTN_ROWS
 #define ATTN_ROWS 8
+#endif
+#ifndef B_ROWS
+#define B_ROWS ATTN_ROWS
 #endif
 
 #ifdef ATTN_VEXP
@@ -164,9 +168,9 @@ static void FN(scores)(const T *a, int64_t a_rs, const T *bt, int64_t tp, int64_
 static inline __attribute__((always_inline)) TARGET void
 FN(prod_body)(const int ND, const T *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1,
               const T *b, int64_t b_rs, T *out, int64_t out_rs, int64_t n_rows, int last) {
-    V acc[ATTN_ROWS][B_VECS];
+    V acc[B_ROWS][B_VECS];
 #pragma GCC unroll 8
-    for (int r = 0; r < ATTN_ROWS; r++)
+    for (int r = 0; r < B_ROWS; r++)
 #pragma GCC unroll 8
         for (int n = 0; n < ND; n++) acc[r][n] = VZERO();
     for (int64_t c = c0; c < c1; c++) {
@@ -174,14 +178,14 @@ FN(prod_body)(const int ND, const T *m, int64_t rs, int64_t cs, int64_t c0, int6
 #pragma GCC unroll 8
         for (int n = 0; n < ND; n++) bv[n] = VLOAD(b + c * b_rs + n * VL);
 #pragma GCC unroll 8
-        for (int r = 0; r < ATTN_ROWS; r++) {
+        for (int r = 0; r < B_ROWS; r++) {
             V x = VSET1(m[r * rs + c * cs]);
 #pragma GCC unroll 8
             for (int n = 0; n < ND; n++) acc[r][n] = VFMA(x, bv[n], acc[r][n]);
         }
     }
 #pragma GCC unroll 8
-    for (int r = 0; r < ATTN_ROWS; r++) {
+    for (int r = 0; r < B_ROWS; r++) {
         if (r >= n_rows) break;
 #pragma GCC unroll 8
         for (int n = 0; n < ND; n++) {
@@ -209,16 +213,21 @@ ATTN_PROD(2)
 static void FN(products)(const T *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1, const T *b,
                          int64_t b_rs, int64_t D, T *out, int64_t out_rs, int64_t n_rows) {
     int64_t dp = FN(round_up)(D, VL);
-    for (int64_t d0 = 0; d0 < dp; d0 += B_VECS * VL) {
-        int64_t n = (dp - d0) / VL < B_VECS ? (dp - d0) / VL : B_VECS;
-        int last = d0 + n * VL >= dp ? (int)(D - (dp - VL)) : VL;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += B_ROWS) {
+        const T *mr = m + r0 * rs;
+        T *o = out + r0 * out_rs;
+        int64_t nr = n_rows - r0 < B_ROWS ? n_rows - r0 : B_ROWS;
+        for (int64_t d0 = 0; d0 < dp; d0 += B_VECS * VL) {
+            int64_t n = (dp - d0) / VL < B_VECS ? (dp - d0) / VL : B_VECS;
+            int last = d0 + n * VL >= dp ? (int)(D - (dp - VL)) : VL;
 #if B_VECS > 1
-        if (n == 2) {
-            FN(prod_2)(m, rs, cs, c0, c1, b + d0, b_rs, out + d0, out_rs, n_rows, last);
-            continue;
-        }
+            if (n == 2) {
+                FN(prod_2)(mr, rs, cs, c0, c1, b + d0, b_rs, o + d0, out_rs, nr, last);
+                continue;
+            }
 #endif
-        FN(prod_1)(m, rs, cs, c0, c1, b + d0, b_rs, out + d0, out_rs, n_rows, last);
+            FN(prod_1)(mr, rs, cs, c0, c1, b + d0, b_rs, o + d0, out_rs, nr, last);
+        }
     }
 }
 
@@ -377,3 +386,4 @@ const kern_attn_level ATTN_LEVEL = {FN(scratch_elems), FN(forward_any), FN(backw
 #undef A_ROWS
 #undef A_VECS
 #undef B_VECS
+#undef B_ROWS
