@@ -4,7 +4,7 @@
  * generated images, on one kernel thread, and rank 0 prints one line:
  *
  *   dist_bench MODEL ranks=N mode=M batch=B steps=S wall_ms=W cpu_ms=C wait_ms=X busy_cpu_ms=U
- *              opt_ms=O buckets=K early=E algo=A looks=L
+ *              opt_ms=O buckets=K early=E algo=A looks=L overlap=V share=F
  *
  * wall_ms is the slowest rank's wall time per step, cpu_ms the largest per-rank CPU time (user +
  * system, getrusage) per step, opt_ms the largest per-rank CPU time per step spent zeroing the
@@ -13,12 +13,13 @@
  * tg_dist_sync waiting for communication, busy_cpu_ms the largest per-rank CPU time per step
  * outside those waits (on a shared machine a wait lasts as long as the peer is descheduled, and
  * its polling costs CPU in proportion). mode: plain (no tg_dist at all: the one-process
- * baseline), overlap (buckets start during the sweep) or after (every all-reduce starts after
- * the sweep); algo: tg_dist_opts.algo (the line says which ran, and looks= how many times per
+ * baseline), overlap (buckets start during the sweep), after (every all-reduce starts after
+ * the sweep) or auto (the library's default: the first step decides, overlap= says what, from
+ * share=, the part of the gradient's bytes deposited before the sweep's last bucket); algo: tg_dist_opts.algo (the line says which ran, and looks= how many times per
  * step the sweep's node hook looked at the messages in flight). Never part of the test run.
  *
  *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|auto]
- *              mlp|lenet plain|overlap|after
+ *              mlp|lenet plain|overlap|after|auto
  *   dist_bench allreduce [--steps S] [FLOATS ...]
  *
  * The second form times MPI_Allreduce (sum) of 1 to 2^20 floats in powers of 4, then of each
@@ -157,11 +158,12 @@ int main(int argc, char **argv) {
         else mode = argv[i];
     }
     if (!which || !mode || (strcmp(which, "mlp") && strcmp(which, "lenet")) ||
-        (strcmp(mode, "plain") && strcmp(mode, "overlap") && strcmp(mode, "after")) ||
+        (strcmp(mode, "plain") && strcmp(mode, "overlap") && strcmp(mode, "after") &&
+         strcmp(mode, "auto")) ||
         batch % size || steps < 1 || algo < 0)
         die("usage: dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] "
-            "[--algo ring|pairs|mpi|auto] mlp|lenet plain|overlap|after (B divisible by the "
-            "ranks)");
+            "[--algo ring|pairs|mpi|auto] mlp|lenet plain|overlap|after|auto (B divisible by "
+            "the ranks)");
     bool plain = !strcmp(mode, "plain");
     if (plain && size != 1) die("plain is the one-process baseline: run it with -np 1");
     tg_set_threads(1);
@@ -176,8 +178,10 @@ int main(int argc, char **argv) {
     tg_tape *t = tg_tape_new();
     tg_dist *d = NULL;
     if (!plain) {
-        tg_dist_opts o = {.bucket_bytes = bucket, .no_overlap = !strcmp(mode, "after"),
-                          .algo = (tg_dist_algo)algo};
+        tg_dist_overlap ov = !strcmp(mode, "after")     ? TG_DIST_OVERLAP_OFF
+                             : !strcmp(mode, "overlap") ? TG_DIST_OVERLAP_ON
+                                                        : TG_DIST_OVERLAP_AUTO;
+        tg_dist_opts o = {.bucket_bytes = bucket, .overlap = ov, .algo = (tg_dist_algo)algo};
         d = tg_dist_new(s, MPI_COMM_WORLD, &o, &err);
         if (!d || tg_dist_broadcast(d, &err) != TG_OK) die(err.message);
         tg_dist_attach(d, t);
@@ -226,13 +230,18 @@ int main(int argc, char **argv) {
     if (rank == 0)
         printf("dist_bench %s ranks=%d mode=%s batch=%ld steps=%ld wall_ms=%.3f cpu_ms=%.3f "
                "wait_ms=%.3f busy_cpu_ms=%.3f opt_ms=%.3f buckets=%d early=%.2f algo=%s "
-               "looks=%.1f\n",
+               "looks=%.1f overlap=%s share=%.3f\n",
                which, size, mode, batch, steps, 1e3 * worst[0] / (double)steps,
                1e3 * worst[1] / (double)steps, 1e3 * worst[2] / (double)steps,
                1e3 * worst[3] / (double)steps, 1e3 * worst[4] / (double)steps, st.n_buckets,
                st.steps ? (double)st.buckets_started_early / (double)st.steps : 0.0,
                d ? algos[tg_dist_algo_used(d)] : "none",
-               st.steps ? (double)st.progress_looks / (double)st.steps : 0.0);
+               st.steps ? (double)st.progress_looks / (double)st.steps : 0.0,
+               !d                                                  ? "none"
+               : tg_dist_overlap_used(d) == TG_DIST_OVERLAP_ON  ? "on"
+               : tg_dist_overlap_used(d) == TG_DIST_OVERLAP_OFF ? "off"
+                                                                : "auto",
+               st.overlap_share);
     tg_dist_free(d);
     tg_tape_free(t);
     tg_optim_free(opt);

@@ -220,6 +220,12 @@ tg_dist *tg_dist_new(tg_store *s, MPI_Comm comm, const tg_dist_opts *opts, tg_er
                      (long long)o.bucket_bytes, o.timeout_s, o.det_chunks);
         return NULL;
     }
+    if ((int)o.overlap < (int)TG_DIST_OVERLAP_AUTO ||
+        (int)o.overlap > (int)TG_DIST_OVERLAP_OFF) {
+        tg_error_set(err, TG_ERR_ARG,
+                     "dist: overlap %d is none of TG_DIST_OVERLAP_AUTO, _ON, _OFF", (int)o.overlap);
+        return NULL;
+    }
     if ((int)o.algo < (int)TG_DIST_ALGO_AUTO || (int)o.algo > (int)TG_DIST_ALGO_MPI) {
         tg_error_set(err, TG_ERR_ARG,
                      "dist: algo %d is none of TG_DIST_ALGO_AUTO, _RING, _PAIRS, _MPI",
@@ -272,6 +278,9 @@ void tg_dist_free(tg_dist *d) {
 int tg_dist_rank(const tg_dist *d) { return d ? d->rank : 0; }
 tg_dist_algo tg_dist_algo_used(const tg_dist *d) { return d ? d->algo : TG_DIST_ALGO_AUTO; }
 int tg_dist_size(const tg_dist *d) { return d ? d->size : 1; }
+tg_dist_overlap tg_dist_overlap_used(const tg_dist *d) {
+    return d ? d->overlap : TG_DIST_OVERLAP_AUTO;
+}
 
 tg_status tg_dist_broadcast(tg_dist *d, tg_error *err) {
     if (dist_usable(d, err) != TG_OK) return TG_ERR_IO;

@@ -41,6 +41,11 @@ struct tg_dist {
     int hint;            /* where the search for the next reported parameter starts */
     tg_dist_algo algo;   /* opts.algo resolved (never AUTO) */
     int in_flight;       /* buckets started and not done in this step */
+    /* opts.overlap, OFF in deterministic mode; AUTO until the first sync decides. While AUTO
+     * the sweep starts buckets early (as ON) and counts the bytes of those it started: all of
+     * them, and the latest one's. */
+    tg_dist_overlap overlap;
+    int64_t early_bytes, latest_early_bytes, total_bytes;
     double last_look;    /* dist_now() of the node hook's latest look at them */
     tg_tape *tape;
     /* deterministic mode: this rank's parts [chunk0, chunk0 + n_chunks) of det_chunks, and

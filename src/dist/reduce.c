@@ -64,7 +64,9 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
         d->offset[i] = cur->n_elems;
         cur->n_elems += numel;
         cur->count++;
+        d->total_bytes += numel * (int64_t)esize;
     }
+    d->overlap = d->o.deterministic ? TG_DIST_OVERLAP_OFF : d->o.overlap;
     bool power_of_two = (d->size & (d->size - 1)) == 0;
     d->algo = d->o.algo;
     if (d->algo == TG_DIST_ALGO_AUTO) d->algo = d->size == 2 ? TG_DIST_ALGO_PAIRS : TG_DIST_ALGO_RING;
@@ -346,9 +348,11 @@ tg_status dist_grad_ready(void *ctx, tg_tensor *param) {
         d->ready[i] = true;
         k->n_ready++;
     }
-    if (k->n_ready == k->count && !d->o.no_overlap) {
+    if (k->n_ready == k->count && d->overlap != TG_DIST_OVERLAP_OFF) {
         if (start_bucket(d, d->bucket_of[i], NULL) != TG_OK) return TG_ERR_IO;
         d->stats.buckets_started_early++;
+        d->latest_early_bytes = k->n_elems * (int64_t)tg_dtype_size(k->dtype);
+        d->early_bytes += d->latest_early_bytes;
     }
     return progress(d, NULL);
 }
@@ -362,6 +366,7 @@ static void next_step(tg_dist *d) {
         k->exchange = 0;
     }
     d->in_flight = 0;
+    d->early_bytes = d->latest_early_bytes = 0;
     memset(d->ready, 0, (size_t)d->n_params * sizeof *d->ready);
     d->chunks_done = 0;
     d->stats.steps++;
@@ -445,6 +450,25 @@ static tg_status poll_buckets(tg_dist *d, void *ctx, bool *done, char *what, tg_
     return TG_OK;
 }
 
+/* TG_DIST_OVERLAP_AUTO's decision, at the end of the first synced step, which ran overlapped:
+ * the bytes of the buckets the sweep started before its last one are what can travel while
+ * the sweep still computes. Rank 0's verdict is everyone's, so that all ranks start their
+ * collectives in the same order (TG_DIST_ALGO_MPI needs it) even if one rank's sweep
+ * deposited in another order. */
+static tg_status decide_overlap(tg_dist *d, tg_error *err) {
+    double share = d->total_bytes > 0 ? (double)(d->early_bytes - d->latest_early_bytes) /
+                                            (double)d->total_bytes
+                                      : 0.0;
+    d->stats.overlap_share = share;
+    int verdict = share >= TG_DIST_OVERLAP_SHARE ? TG_DIST_OVERLAP_ON : TG_DIST_OVERLAP_OFF;
+    MPI_Request req;
+    int rc = MPI_Ibcast(&verdict, 1, MPI_INT, 0, d->comm, &req);
+    if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "agreeing on the overlap", err);
+    if (dist_wait(d, 1, &req, "agreeing on the overlap", NULL, err) != TG_OK) return TG_ERR_IO;
+    d->overlap = (tg_dist_overlap)verdict;
+    return TG_OK;
+}
+
 tg_status tg_dist_sync(tg_dist *d, tg_error *err) {
     if (dist_usable(d, err) != TG_OK) return TG_ERR_IO;
     if (d->o.deterministic) return sync_ordered(d, err);
@@ -453,6 +477,7 @@ tg_status tg_dist_sync(tg_dist *d, tg_error *err) {
     char what[DIST_WHAT_MAX] = "the all-reduce";
     if (dist_wait_poll(d, poll_buckets, NULL, what, &d->stats.wait_seconds, err) != TG_OK)
         return TG_ERR_IO;
+    if (d->overlap == TG_DIST_OVERLAP_AUTO && decide_overlap(d, err) != TG_OK) return TG_ERR_IO;
     next_step(d);
     return TG_OK;
 }

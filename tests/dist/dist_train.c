@@ -21,7 +21,10 @@ enum { SIDE = 6, PIX = SIDE * SIDE, N_CLASSES = 4, N_SAMPLES = 480, HIDDEN = 16 
 
 typedef struct opts {
     tg_dtype dtype;
-    bool deterministic, no_overlap;
+    bool deterministic;
+    tg_dist_overlap overlap;
+    const char *expect_overlap; /* "on" or "off": what tg_dist_overlap_used must say, or NULL */
+    int hidden2; /* > 0: a middle layer of this width, whose gradients the sweep finishes early */
     int chunks, steps, save_every, kill_rank, kill_step, bad_rank, wrong_rank;
     long bucket_bytes, second_group; /* second_group: bucket size of a second group, or -1 */
     double timeout;
@@ -80,7 +83,11 @@ static bool parse(int argc, char **argv, opts *o) {
             continue;
         }
         if (!strcmp(a, "--no-overlap")) {
-            o->no_overlap = true;
+            o->overlap = TG_DIST_OVERLAP_OFF;
+            continue;
+        }
+        if (!strcmp(a, "--overlap")) {
+            o->overlap = TG_DIST_OVERLAP_ON;
             continue;
         }
         if (!strcmp(a, "--expect-early")) {
@@ -91,6 +98,9 @@ static bool parse(int argc, char **argv, opts *o) {
         if (!strcmp(a, "--dtype")) o->dtype = strcmp(v, "f32") ? TG_F64 : TG_F32;
         else if (!strcmp(a, "--algo") && algo_named(v) >= 0) o->algo = (tg_dist_algo)algo_named(v);
         else if (!strcmp(a, "--expect-algo") && algo_named(v) > 0) o->expect_algo = v;
+        else if (!strcmp(a, "--expect-overlap") && (!strcmp(v, "on") || !strcmp(v, "off")))
+            o->expect_overlap = v;
+        else if (!strcmp(a, "--hidden2")) o->hidden2 = atoi(v);
         else if (!strcmp(a, "--chunks")) o->chunks = atoi(v);
         else if (!strcmp(a, "--steps")) o->steps = atoi(v);
         else if (!strcmp(a, "--bucket")) o->bucket_bytes = atol(v);
@@ -129,11 +139,29 @@ static tg_dataset *make_data(tg_error *err) {
 }
 
 typedef struct model {
-    tg_linear fc1, fc2;
+    tg_linear fc1, mid, fc2;
+    bool has_mid;
 } model;
 
 static tg_tensor *forward(tg_tape *t, const model *m, tg_tensor *x) {
-    return tg_linear_forward(t, &m->fc2, tg_tanh(t, tg_linear_forward(t, &m->fc1, x)));
+    tg_tensor *h = tg_tanh(t, tg_linear_forward(t, &m->fc1, x));
+    if (m->has_mid) h = tg_tanh(t, tg_linear_forward(t, &m->mid, h));
+    return tg_linear_forward(t, &m->fc2, h);
+}
+
+/* Options tg_dist_new must refuse before any communication, with a message that names the
+ * field: an overlap and an algorithm outside their enums. */
+static void check_bad_options(tg_store *s) {
+    tg_error e = {0};
+    tg_dist_opts bad = {.overlap = (tg_dist_overlap)7};
+    if (tg_dist_new(s, MPI_COMM_WORLD, &bad, &e) || e.status != TG_ERR_ARG ||
+        !strstr(e.message, "overlap 7"))
+        fail("an overlap of 7 was not refused: '%s'", e.message);
+    e = (tg_error){0};
+    bad = (tg_dist_opts){.algo = (tg_dist_algo)9};
+    if (tg_dist_new(s, MPI_COMM_WORLD, &bad, &e) || e.status != TG_ERR_ARG ||
+        !strstr(e.message, "algo 9"))
+        fail("an algorithm of 9 was not refused: '%s'", e.message);
 }
 
 /* Every rank's parameters and buffers equal rank 0's, bit for bit. */
@@ -174,15 +202,20 @@ int main(int argc, char **argv) {
     tg_rng_seed(&rng, 1000 + (uint64_t)world_rank); /* only the broadcast makes ranks agree */
     model m;
     int hidden = world_rank == o.wrong_rank ? HIDDEN + 1 : HIDDEN;
+    m.has_mid = o.hidden2 > 0;
+    int top = m.has_mid ? o.hidden2 : hidden;
     if (tg_linear_init(&m.fc1, s, "fc1", PIX, hidden, true, o.dtype, &rng, &err) != TG_OK ||
-        tg_linear_init(&m.fc2, s, "fc2", hidden, N_CLASSES, true, o.dtype, &rng, &err) != TG_OK)
+        (m.has_mid && tg_linear_init(&m.mid, s, "mid", hidden, o.hidden2, true, o.dtype, &rng,
+                                     &err) != TG_OK) ||
+        tg_linear_init(&m.fc2, s, "fc2", top, N_CLASSES, true, o.dtype, &rng, &err) != TG_OK)
         fail("%s", err.message);
+    check_bad_options(s);
     tg_sgd_options so = tg_sgd_defaults(0.1);
     so.momentum = 0.9;
     tg_optim *opt = tg_optim_sgd(s, &so, &err);
     if (!opt) fail("%s", err.message);
 
-    tg_dist_opts dopts = {.bucket_bytes = o.bucket_bytes, .no_overlap = o.no_overlap,
+    tg_dist_opts dopts = {.bucket_bytes = o.bucket_bytes, .overlap = o.overlap,
                           .deterministic = o.deterministic, .det_chunks = o.chunks,
                           .timeout_s = o.timeout, .algo = o.algo};
     tg_dist *d = tg_dist_new(s, MPI_COMM_WORLD, &dopts, &err);
@@ -273,15 +306,30 @@ int main(int argc, char **argv) {
     tg_dist_get_stats(d, &stats);
     if (o.expect_early && stats.buckets_started_early == 0)
         fail("%s", "no bucket's all-reduce started during a sweep");
+    tg_dist_overlap ov = tg_dist_overlap_used(d);
+    const char *ov_name = ov == TG_DIST_OVERLAP_ON    ? "on"
+                          : ov == TG_DIST_OVERLAP_OFF ? "off"
+                                                      : "auto";
+    if (o.expect_overlap && strcmp(o.expect_overlap, ov_name)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "overlap is %s (share of early bytes %.3f), not %s", ov_name,
+                 stats.overlap_share, o.expect_overlap);
+        fail("%s", msg);
+    }
+    /* AUTO runs its first step overlapped and the later ones as decided: off means exactly
+     * the first step's buckets started early, each step's early starts at most all buckets */
+    if (o.overlap == TG_DIST_OVERLAP_AUTO && !o.deterministic && ov == TG_DIST_OVERLAP_OFF &&
+        stats.buckets_started_early > stats.n_buckets)
+        fail("%s", "overlap decided off, yet buckets kept starting during the sweep");
     if (o.out) {
         meta.step = step;
         if (tg_dist_checkpoint_save(d, o.out, &meta, &err) != TG_OK) fail("%s", err.message);
     }
     if (world_rank == 0)
         printf("ok: %d ranks, %d steps, %d buckets, %lld started during the sweep, "
-               "algorithm %s, %lld looks from the node hook\n",
+               "algorithm %s, %lld looks from the node hook, overlap %s (early share %.3f)\n",
                tg_dist_size(d), step, stats.n_buckets, (long long)stats.buckets_started_early,
-               used, (long long)stats.progress_looks);
+               used, (long long)stats.progress_looks, ov_name, stats.overlap_share);
     tg_tape_free(t);
     tg_batcher_free(b);
     tg_dist_free(d);

@@ -15,6 +15,10 @@ case starts dist_train with 1 to 4 ranks and checks what they print and what ran
   killed_watchdog  the same with mpirun told to keep the job running (--enable-recovery), so
                 only the library's bounded wait can stop the surviving rank: it must report the
                 wait that did not complete
+  overlap_auto  the default overlap decides from the first step where the sweep deposits its
+                bytes: on for a model whose middle layer's gradients (finished early) hold most
+                of them, off when the first layer's weight (finished last) does or when one
+                bucket holds everything, on 2 and 3 ranks; off gives the bits of forced overlap
   wrong_model   one rank builds another model: every rank refuses, naming it
   algos         each all-reduce (ring, pairs, MPI's) on 2 ranks, pairs also on 4: within 1e-5 of
                 1 rank in f32, every rank the same bits every step, overlapped the bits of after
@@ -131,22 +135,40 @@ def main():
             close(out(f"r{n}"), out("r1"), 1e-5, f"f32, {n} vs 1 ranks")
     elif case == "overlap":
         # 1 KB buckets: the 36x16 weight alone is 2.3 KB, so each parameter gets its own.
-        p = run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--expect-early",
-                                        "--out", out("early")])
+        p = run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--overlap",
+                                        "--expect-early", "--out", out("early")])
         print(p.stdout.strip())
         run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--no-overlap",
                                     "--out", out("late")])
         same_bits(out("early"), out("late"), "overlapped vs after the sweep")
         # a second group over the same store regroups the gradients in one bucket
-        run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--expect-early",
-                                    "--second-group", "0", "--out", out("regrouped")])
+        run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--overlap",
+                                    "--expect-early", "--second-group", "0",
+                                    "--out", out("regrouped")])
         same_bits(out("early"), out("regrouped"), "after another group regrouped the gradients")
         # several buckets' rings in flight at once, in chunks of unequal sizes
-        run(program, 3, transport, ["--dtype", "f32", "--bucket", "1024", "--expect-early",
-                                    "--out", out("early3")])
+        run(program, 3, transport, ["--dtype", "f32", "--bucket", "1024", "--overlap",
+                                    "--expect-early", "--out", out("early3")])
         run(program, 3, transport, ["--dtype", "f32", "--bucket", "1024", "--no-overlap",
                                     "--out", out("late3")])
         same_bits(out("early3"), out("late3"), "3 ranks: overlapped vs after the sweep")
+    elif case == "overlap_auto":
+        # 1 KB buckets. 36-16-4: fc1's 36x16 weight, the sweep's last deposit, is 87% of the
+        # bytes. 36-16-64-4: the middle layer's 16x64 weight and the head finish first, 70%.
+        for n in (2, 3):
+            p = run(program, n, transport, ["--dtype", "f32", "--bucket", "1024", "--expect-early",
+                                            "--expect-overlap", "off", "--out", out(f"auto{n}")])
+            print(p.stdout.strip())
+            run(program, n, transport, ["--dtype", "f32", "--bucket", "1024", "--overlap",
+                                        "--expect-overlap", "on", "--out", out(f"on{n}")])
+            same_bits(out(f"auto{n}"), out(f"on{n}"), f"{n} ranks: auto (off) vs forced overlap")
+            p = run(program, n, transport, ["--dtype", "f32", "--bucket", "1024", "--hidden2",
+                                            "64", "--expect-overlap", "on", "--steps", "30"])
+            print(p.stdout.strip())
+        # one bucket: nothing can start before the last one
+        run(program, 2, transport, ["--dtype", "f32", "--bucket", "1048576", "--hidden2", "64",
+                                    "--expect-overlap", "off", "--steps", "30"])
+        print("auto: off for 36-16-4 and for one bucket, on for 36-16-64-4")
     elif case == "resume":
         run(program, 1, transport, ["--det", "--chunks", "6", "--out", out("straight")])
         run(program, 2, transport, ["--det", "--chunks", "6", "--steps", "40", "--save",
@@ -188,7 +210,8 @@ def main():
         run(program, 1, transport, ["--dtype", "f32", "--out", out("one")])
         for algo, n in (("ring", 2), ("pairs", 2), ("mpi", 2), ("pairs", 4)):
             common = ["--dtype", "f32", "--bucket", "1024", "--algo", algo, "--expect-algo", algo]
-            p = run(program, n, transport, common + ["--expect-early", "--out", out(f"{algo}{n}")])
+            p = run(program, n, transport, common + ["--overlap", "--expect-early",
+                                                     "--out", out(f"{algo}{n}")])
             print(p.stdout.strip())
             close(out(f"{algo}{n}"), out("one"), 1e-5, f"f32 {algo}, {n} vs 1 ranks")
             run(program, n, transport, common + ["--no-overlap", "--out", out(f"{algo}{n}l")])

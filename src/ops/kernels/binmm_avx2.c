@@ -219,18 +219,14 @@ TARGET void binmm_store_group_avx2(const kern_bits *w, int64_t o0, int64_t o1, i
 }
 
 #define STORE_GROUP binmm_store_group_avx2
-#define V           __m256
-#define VL          8
-#define VZERO       _mm256_setzero_ps
-#define VLOAD       _mm256_loadu_ps
-#define VSTORE      _mm256_storeu_ps
-#define VADD        _mm256_add_ps
+#include "simd_avx2.h"
 #define NB          1
 #define FN(name)    name##_avx2
 #include "binmm_lut.h"
 #define NB       2
 #define FN(name) name##_wide_avx2
 #include "binmm_lut.h"
+#include "simd_reset.h"
 
 const binmm_impl binmm_avx2 = {
     "avx2 (sign-select: blend adds, subset-sum tables; nibble-table popcount)",

@@ -130,18 +130,14 @@ static TARGET void binpack_rows_avx512(int64_t n, int64_t cols, const float *x, 
 }
 
 #define STORE_GROUP binmm_store_group_avx2
-#define V           __m512
-#define VL          16
-#define VZERO       _mm512_setzero_ps
-#define VLOAD       _mm512_loadu_ps
-#define VSTORE      _mm512_storeu_ps
-#define VADD        _mm512_add_ps
+#include "simd_avx512.h"
 #define NB          1
 #define FN(name)    name##_avx512
 #include "binmm_lut.h"
 #define NB       2
 #define FN(name) name##_wide_avx512
 #include "binmm_lut.h"
+#include "simd_reset.h"
 
 const binmm_impl binmm_avx512 = {"avx512 (sign-select: masked adds, subset-sum tables; vpopcntq)",
                                  binmm_rows_avx512,

@@ -181,18 +181,14 @@ static void binmm_store_group_neon(const kern_bits *w, int64_t o0, int64_t o1, i
 
 #define STORE_GROUP binmm_store_group_neon
 #define TARGET
-#define V        float32x4_t
-#define VL       4
-#define VZERO()  vdupq_n_f32(0.0f)
-#define VLOAD    vld1q_f32
-#define VSTORE   vst1q_f32
-#define VADD     vaddq_f32
+#include "simd_neon.h"
 #define NB       1
 #define FN(name) name##_neon
 #include "binmm_lut.h"
 #define NB       4
 #define FN(name) name##_wide_neon
 #include "binmm_lut.h"
+#include "simd_reset.h"
 
 const binmm_impl binmm_neon = {"neon (sign-select: masked adds, subset-sum tables; vcnt popcount)",
                                binmm_rows_neon,

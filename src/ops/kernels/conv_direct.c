@@ -101,68 +101,37 @@ typedef struct fwd_job {
 } fwd_job;
 
 #ifdef DIRECT_X86
-#define TARGET           __attribute__((target("avx512f")))
-#define FN(name)         direct_##name##_avx512
-#define V                __m512
-#define VL               16
-#define MASK             __mmask16
-#define MASK_FIRST(n)    ((__mmask16)((1u << (n)) - 1))
-#define VLOAD            _mm512_loadu_ps
-#define VSTORE           _mm512_storeu_ps
-#define VLOADM(p, m)     _mm512_maskz_loadu_ps(m, p)
-#define VSTOREN(p, n, v) _mm512_mask_storeu_ps(p, MASK_FIRST(n), v)
-#define VSET1            _mm512_set1_ps
-#define VZERO            _mm512_setzero_ps
-#define VFMA             _mm512_fmadd_ps
-#define VHSUM            _mm512_reduce_add_ps
-#define D_FOB            8
-#define D_WOB            4
-#define D_WTB            5
+#define TARGET   __attribute__((target("avx512f")))
+#define FN(name) direct_##name##_avx512
+#include "simd_avx512.h"
+#define D_FOB 8
+#define D_WOB 4
+#define D_WTB 5
 #include "conv_direct_simd.h"
+#include "simd_reset.h"
 
 /* 16 ymm registers: the forward's 2 x 6 accumulators, two inputs and a broadcast weight; the
  * weight gradient's 3 x 3 accumulators, three inputs and a gradient vector. */
 #define TARGET   __attribute__((target("avx2,fma")))
 #define FN(name) direct_##name##_avx2
-#define V        __m256
-#define VL       8
-#define MASK     __m256i
-#define MASK_FIRST(n)                                                                          \
-    _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#define VLOAD            _mm256_loadu_ps
-#define VSTORE           _mm256_storeu_ps
-#define VLOADM(p, m)     _mm256_maskload_ps(p, m)
-#define VSTOREN          kern_avx2_store_first
-#define VSET1            _mm256_set1_ps
-#define VZERO            _mm256_setzero_ps
-#define VFMA             _mm256_fmadd_ps
-#define VHSUM            kern_avx2_hsum
-#define D_FOB            6
-#define D_WOB            3
-#define D_WTB            3
+#include "simd_avx2.h"
+#define D_FOB 6
+#define D_WOB 3
+#define D_WTB 3
 #include "conv_direct_simd.h"
+#include "simd_reset.h"
 #endif
 
 #ifdef DIRECT_NEON
 /* 32 registers of 4 floats: the blocks of AVX-512, which has as many. */
 #define TARGET
-#define FN(name)         direct_##name##_neon
-#define V                float32x4_t
-#define VL               4
-#define MASK             int
-#define MASK_FIRST(n)    (n)
-#define VLOAD            vld1q_f32
-#define VSTORE           vst1q_f32
-#define VLOADM(p, m)     kern_neon_load_first_f32(p, m)
-#define VSTOREN(p, n, v) kern_neon_store_first_f32(p, n, v)
-#define VSET1            vdupq_n_f32
-#define VZERO()          vdupq_n_f32(0.0f)
-#define VFMA(a, b, c)    vfmaq_f32(c, a, b)
-#define VHSUM            vaddvq_f32
-#define D_FOB            8
-#define D_WOB            4
-#define D_WTB            5
+#define FN(name) direct_##name##_neon
+#include "simd_neon.h"
+#define D_FOB 8
+#define D_WOB 4
+#define D_WTB 5
 #include "conv_direct_simd.h"
+#include "simd_reset.h"
 #endif
 
 #ifdef DIRECT_SIMD

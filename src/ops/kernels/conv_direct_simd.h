@@ -1,16 +1,13 @@
 /* conv_direct_simd.h: the direct convolution kernels written once for any vector width; a
  * template that conv_direct.c includes once per instruction set (no include guard).
  *
- * The includer defines: V (vector of VL floats), MASK, MASK_FIRST(n) (the first n lanes, 1 <= n
- * <= VL), VLOAD/VSTORE (unaligned), VLOADM(p, m) (lanes outside m read as 0 and are not
- * touched), VSTOREN(p, n, v) (the first n lanes of v to p, nothing past them), VSET1, VZERO, VFMA(a, b, c) = a b + c, VHSUM (the sum of the
- * lanes), TARGET (the target attribute),
- * FN(name) (the name with the level appended), and the register blocks: D_FOB output channels
- * of the forward (two strips each, D_FOB <= 8), D_WOB output channels and D_WTB taps of the
- * weight gradient (D_WOB <= 4, D_WTB <= TB_MAX). Block sizes reach the bodies as constants
- * and every loop over them is unrolled, so the accumulators stay in registers.
- * The template #undefs all of these when it ends, so the includer can define them again for
- * the next instruction set. */
+ * The includer includes its level's vector vocabulary (simd_avx512.h, simd_avx2.h or
+ * simd_neon.h, f32) and defines TARGET (the target attribute), FN(name) (the name with the
+ * level appended) and the register blocks: D_FOB output channels of the forward (two strips
+ * each, D_FOB <= 8), D_WOB output channels and D_WTB taps of the weight gradient (D_WOB <= 4,
+ * D_WTB <= TB_MAX). Block sizes reach the bodies as constants and every loop over them is
+ * unrolled, so the accumulators stay in registers. The template #undefs TARGET, FN and the
+ * blocks when it ends, so the includer can define them again for the next instruction set. */
 
 /* A strip: output row p, columns [q0, q0 + n). The full strips (n = VL) of every row come
  * first, then each row's shorter last one, so that pairs of strips are mostly both full and
@@ -199,18 +196,6 @@ static void FN(wgrad_images)(const kern_window *g, int64_t O, int64_t n_img, con
 
 #undef TARGET
 #undef FN
-#undef V
-#undef VL
-#undef MASK
-#undef MASK_FIRST
-#undef VLOAD
-#undef VSTORE
-#undef VLOADM
-#undef VSTOREN
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VHSUM
 #undef D_FOB
 #undef D_WOB
 #undef D_WTB

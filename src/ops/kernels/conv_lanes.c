@@ -126,19 +126,7 @@ __attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16]) 
 
 #define TARGET           __attribute__((target("avx512f")))
 #define FN(name)         lanes_##name##_avx512
-#define V                __m512
-#define VL               16
-#define MASK             __mmask16
-#define MASK_FIRST(n)    ((__mmask16)((1u << (n)) - 1))
-#define VLOAD            _mm512_loadu_ps
-#define VSTORE           _mm512_storeu_ps
-#define VLOADM(p, m)     _mm512_maskz_loadu_ps(m, p)
-#define VSTOREN(p, n, v) _mm512_mask_storeu_ps(p, MASK_FIRST(n), v)
-#define VSET1            _mm512_set1_ps
-#define VZERO            _mm512_setzero_ps
-#define VFMA             _mm512_fmadd_ps
-#define VADD             _mm512_add_ps
-#define VHSUM            _mm512_reduce_add_ps
+#include "simd_avx512.h"
 #define TRANSPOSE        transpose16
 #define VREGS            32
 #define L_FOB            4
@@ -148,6 +136,7 @@ __attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16]) 
 #define L_ITB            4
 #define L_IPB            6
 #include "conv_lanes_simd.h"
+#include "simd_reset.h"
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
@@ -175,20 +164,7 @@ AVX2 static inline void transpose8(__m256 r[8]) {
  * weight and an input; the weight gradient's 3 x 3 accumulators, three inputs, a gradient. */
 #define TARGET   AVX2
 #define FN(name) lanes_##name##_avx2
-#define V        __m256
-#define VL       8
-#define MASK     __m256i
-#define MASK_FIRST(n)                                                                          \
-    _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#define VLOAD            _mm256_loadu_ps
-#define VSTORE           _mm256_storeu_ps
-#define VLOADM(p, m)     _mm256_maskload_ps(p, m)
-#define VSTOREN          kern_avx2_store_first
-#define VSET1            _mm256_set1_ps
-#define VZERO            _mm256_setzero_ps
-#define VFMA             _mm256_fmadd_ps
-#define VADD             _mm256_add_ps
-#define VHSUM            kern_avx2_hsum
+#include "simd_avx2.h"
 #define TRANSPOSE        transpose8
 #define VREGS            16
 #define L_FOB            2
@@ -198,6 +174,7 @@ AVX2 static inline void transpose8(__m256 r[8]) {
 #define L_ITB            2
 #define L_IPB            6
 #include "conv_lanes_simd.h"
+#include "simd_reset.h"
 #endif
 
 #ifdef LANES_NEON
@@ -213,19 +190,7 @@ static inline void transpose4(float32x4_t r[4]) {
 /* 32 registers, as AVX-512 has: its register blocks. */
 #define TARGET
 #define FN(name)         lanes_##name##_neon
-#define V                float32x4_t
-#define VL               4
-#define MASK             int
-#define MASK_FIRST(n)    (n)
-#define VLOAD            vld1q_f32
-#define VSTORE           vst1q_f32
-#define VLOADM(p, m)     kern_neon_load_first_f32(p, m)
-#define VSTOREN(p, n, v) kern_neon_store_first_f32(p, n, v)
-#define VSET1            vdupq_n_f32
-#define VZERO()          vdupq_n_f32(0.0f)
-#define VFMA(a, b, c)    vfmaq_f32(c, a, b)
-#define VADD             vaddq_f32
-#define VHSUM            vaddvq_f32
+#include "simd_neon.h"
 #define TRANSPOSE        transpose4
 #define VREGS            32
 #define L_FOB            4
@@ -235,6 +200,7 @@ static inline void transpose4(float32x4_t r[4]) {
 #define L_ITB            4
 #define L_IPB            6
 #include "conv_lanes_simd.h"
+#include "simd_reset.h"
 #endif
 
 #ifdef LANES_X86

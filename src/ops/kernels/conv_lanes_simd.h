@@ -2,15 +2,13 @@
  * template that conv_lanes.c includes once per instruction set (no include guard). A group is
  * VL images, one per lane.
  *
- * The includer defines: V (vector of VL floats), MASK, MASK_FIRST(n) (the first n lanes, 1 <= n
- * <= VL), VLOAD/VSTORE (unaligned), VLOADM(p, m) (lanes outside m read as 0, not touched),
- * VSTOREN(p, n, v) (the first n lanes of v to p, nothing past them), VSET1, VZERO, VFMA(a, b, c) = a b + c, VADD, VHSUM (the sum of the lanes),
- * TRANSPOSE(r) (the VL x VL block in the array r, in place), TARGET, FN(name) (the name with the
- * level appended), VREGS (the vector registers there are) and the register blocks: the forward's L_FOB outputs x L_FPB positions, the
- * weight gradient's L_WOB outputs x L_WTB taps, the input gradient's L_ITB taps x L_IPB
- * positions (L_FOB, L_WOB, L_ITB <= 4; L_FPB, L_IPB <= 6).
- * The template #undefs all of these when it ends, so the includer can define them again for
- * the next instruction set. */
+ * The includer includes its level's vector vocabulary (simd_avx512.h, simd_avx2.h or
+ * simd_neon.h, f32) and defines TRANSPOSE(r) (the VL x VL block in the array r, in place),
+ * TARGET, FN(name) (the name with the level appended), VREGS (the vector registers there are)
+ * and the register blocks: the forward's L_FOB outputs x L_FPB positions, the weight
+ * gradient's L_WOB outputs x L_WTB taps, the input gradient's L_ITB taps x L_IPB positions
+ * (L_FOB, L_WOB, L_ITB <= 4; L_FPB, L_IPB <= 6). The template #undefs all but the vocabulary
+ * when it ends, so the includer can define them again for the next instruction set. */
 
 static int64_t FN(n_groups)(int64_t N) { return (N + VL - 1) / VL; }
 
@@ -447,19 +445,6 @@ static void FN(input_grad)(const kern_window *g, int64_t N, int64_t O, const flo
 
 #undef TARGET
 #undef FN
-#undef V
-#undef VL
-#undef MASK
-#undef MASK_FIRST
-#undef VLOAD
-#undef VSTORE
-#undef VLOADM
-#undef VSTOREN
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VADD
-#undef VHSUM
 #undef TRANSPOSE
 #undef VREGS
 #undef L_FOB

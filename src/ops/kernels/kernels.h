@@ -54,6 +54,15 @@ void kern_unary(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, voi
 void kern_unary2(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, void *y, double a,
                  double b);
 
+/* GELU's forward keeping Phi: y[i] = gelu(x[i]) with the bits of kern_unary(KERN_GELU), and
+ * cdf[i] = Phi(x[i]) for n contiguous elements. Then kern_gelu_backward's dx = g * gelu_grad(x)
+ * over n contiguous elements, given that cdf: the bits of kern_binary(KERN_MUL_GELU_GRAD) at
+ * every level, for a fraction of the cost where the SIMD loops use cdf (the portable f32 loop
+ * evaluates in double and ignores it). dx may equal g. */
+void kern_gelu_cdf(tg_dtype dtype, int64_t n, const void *x, void *y, void *cdf);
+void kern_gelu_backward(tg_dtype dtype, int64_t n, const void *g, const void *x, const void *cdf,
+                        void *dx);
+
 typedef enum kern_binary_kind {
     KERN_ADD,
     KERN_SUB,

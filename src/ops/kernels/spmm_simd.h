@@ -1,9 +1,6 @@
 /* spmm_simd.h: the template of the sparse kernels for one instruction set and one dtype,
- * included by spmm_avx2.c, spmm_avx512.c and spmm_neon.c once per dtype with these macros
- * defined:
- *   T, V, VL        element type, vector type, lanes
- *   VLOAD, VSTORE, VSET1, VZERO, VFMA, VHSUM
- *   VLOADN(p, n), VSTOREN(p, n, v)  the first n < VL lanes only (others read as 0)
+ * included by spmm_avx2.c, spmm_avx512.c and spmm_neon.c once per dtype after the level's
+ * vector vocabulary (simd_avx512.h, simd_avx2.h, simd_neon.h) and with these defined too:
  *   VGATHER(x, col) the elements x[col[0]], ..., x[col[VL - 1]] (col: int32 indices)
  *   TARGET, FN(name)
  *

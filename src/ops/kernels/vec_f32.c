@@ -318,6 +318,33 @@ bool kern_vec_zip_f32(kern_binary_kind k, int64_t n, const float *a, int64_t sa,
     return false;
 }
 
+bool kern_vec_gelu_cdf_f32(int64_t n, const float *x, float *y, float *cdf) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return vec_gelu_cdf_avx512(n, x, y, cdf), true;
+    if (l >= TG_CPU_AVX2) return vec_gelu_cdf_avx2(n, x, y, cdf), true;
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) return vec_gelu_cdf_neon(n, x, y, cdf), true;
+#else
+    (void)n, (void)x, (void)y, (void)cdf;
+#endif
+    return false;
+}
+
+bool kern_vec_gelu_backward_f32(int64_t n, const float *g, const float *x, const float *cdf,
+                                float *dx) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return vec_gelu_backward_avx512(n, g, x, cdf, dx), true;
+    if (l >= TG_CPU_AVX2) return vec_gelu_backward_avx2(n, g, x, cdf, dx), true;
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) return vec_gelu_backward_neon(n, g, x, cdf, dx), true;
+#else
+    (void)n, (void)g, (void)x, (void)cdf, (void)dx;
+#endif
+    return false;
+}
+
 bool kern_vec_where_f32(int64_t n, const float *m, int64_t sm, const float *a, int64_t sa,
                         const float *b, int64_t sb, float *out) {
 #ifdef TG_VEC_X86

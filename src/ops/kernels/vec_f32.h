@@ -147,6 +147,53 @@ static inline __attribute__((always_inline)) TARGET V FN(gelu_grad)(V x) {
     return VFMA(VMUL(x, VSET1(0.39894228040143268f)), g, FN(phi_cdf_of)(x, f, e));
 }
 
+/* GELU's forward that also keeps Phi(x) for the backward: y gets FN(gelu)'s bits and cdf
+ * phi_cdf_of's, which is the Phi that FN(gelu_grad) adds, so that gelu_backward below, given
+ * this cdf, reproduces g * gelu_grad(x) bit for bit while taking one exponential instead of
+ * two, and no division or erfc polynomial. */
+static TARGET void FN(gelu_cdf)(int64_t n, const float *x, float *y, float *cdf) {
+    for (int64_t i = 0; i < n; i += VL) {
+        int r = n - i < VL ? (int)(n - i) : VL;
+        V v = r == VL ? VLOAD(x + i) : VLOADN(x + i, r), f, e;
+        FN(half_erfc)(v, &f, &e);
+        V yv = VSEL(VLT(v, VZERO()), VMUL(VMUL(v, f), e), VMUL(v, VSUB(VSET1(1.0f), VMUL(f, e))));
+        yv = VSEL(VLT(VABS(v), VSET1(0.75f)), VMUL(v, FN(phi_near0)(v)), yv);
+        yv = VSEL(VNAN(v), v, yv);
+        V p = FN(phi_cdf_of)(v, f, e);
+        if (r == VL) {
+            VSTORE(y + i, yv);
+            VSTORE(cdf + i, p);
+        } else {
+            VSTOREN(y + i, r, yv);
+            VSTOREN(cdf + i, r, p);
+        }
+    }
+}
+
+/* dx = g * gelu_grad(x) from gelu_cdf's cdf: the term x phi(x) is computed as FN(gelu_grad)
+ * computes it (the same e^-hi and remainder lo), and added to the kept Phi. */
+static TARGET void FN(gelu_backward)(int64_t n, const float *g, const float *x, const float *cdf,
+                                     float *dx) {
+    for (int64_t i = 0; i < n; i += VL) {
+        int r = n - i < VL ? (int)(n - i) : VL;
+        V v = r == VL ? VLOAD(x + i) : VLOADN(x + i, r);
+        V gv = r == VL ? VLOAD(g + i) : VLOADN(g + i, r);
+        V p = r == VL ? VLOAD(cdf + i) : VLOADN(cdf + i, r);
+        V a = VMIN(VABS(v), VSET1(14.5f));
+        V ha = VMUL(a, VSET1(0.5f));
+        V hi = VMUL(ha, a);
+        V lo = VFMA(ha, a, VSUB(VZERO(), hi));
+        V e = FN(exp)(VSUB(VZERO(), hi));
+        V d = VFMA(VSUB(VZERO(), e), lo, e);
+        d = VSEL(VGT(VABS(v), VSET1(14.5f)), VZERO(), d);
+        V out = VMUL(gv, VFMA(VMUL(v, VSET1(0.39894228040143268f)), d, p));
+        if (r == VL)
+            VSTORE(dx + i, out);
+        else
+            VSTOREN(dx + i, r, out);
+    }
+}
+
 /* One vector of a map; `kind` is a constant in every instantiation below, so the switch folds
  * away. */
 static inline __attribute__((always_inline)) TARGET V FN(map1)(kern_unary_kind kind, V v, V va) {
