@@ -22,6 +22,7 @@
 
 #include "kernels/cell.h"
 #include "lstm.h"
+#include "seq_team.h"
 
 /* x with rows of unit inner stride: x itself, or a contiguous copy on the tape. */
 static const tg_tensor *unit_rows(tg_tape *t, const tg_tensor *x) {
@@ -86,9 +87,9 @@ static void lstm_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor 
         tg_node_needs_grad(n, 1) ? tg_tensor_alloc(t, z->dtype, 2, n->inputs[1]->shape) : NULL;
     if (!c || !gu || (tg_node_needs_grad(n, 0) && !dz) || (tg_node_needs_grad(n, 1) && !dc)) return;
     size_t es = tg_dtype_size(z->dtype);
-    kern_lstm_backward(z->dtype, B, H, act->data, c->data, row_stride(c), gu->data, row_stride(gu),
-                       gu->data + H * (int64_t)es, row_stride(gu), dz ? dz->data : NULL,
-                       dc ? dc->data : NULL);
+    kern_lstm_backward(z->dtype, B, H, act->data, 5 * H, H, c->data, row_stride(c), gu->data,
+                       row_stride(gu), gu->data + H * (int64_t)es, row_stride(gu),
+                       dz ? dz->data : NULL, 4 * H, H, dc ? dc->data : NULL, H);
     grads[0] = dz;
     grads[1] = dc;
 }
@@ -110,8 +111,8 @@ tg_tensor *tg_lstm_gates_at(tg_tape *t, const char *file, int line, tg_tensor *z
     tg_tensor *act = tg_tensor_alloc(t, z->dtype, 2, (int64_t[]){B, 5 * H});
     if (!zu || !cu || !y || !act) return NULL;
     size_t es = tg_dtype_size(z->dtype);
-    kern_lstm_forward(z->dtype, B, H, zu->data, row_stride(zu), cu->data, row_stride(cu), y->data,
-                      2 * H, y->data + H * (int64_t)es, 2 * H, act->data);
+    kern_lstm_forward(z->dtype, B, H, zu->data, row_stride(zu), H, cu->data, row_stride(cu),
+                      y->data, 2 * H, y->data + H * (int64_t)es, 2 * H, act->data, 5 * H, H);
     if (!tg_record(t, &tg_op_lstm_gates, y, 2, in)) return NULL;
     if (y->node && !tg_node_save(t, y->node, &act, sizeof act)) return NULL;
     return y;
@@ -263,12 +264,20 @@ static void rnn_seq_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tens
     tg_tensor *dz = tg_tensor_alloc(t, w->dtype, 3, (int64_t[]){T, B, H});
     tg_tensor *dh = tg_tensor_alloc(t, w->dtype, 2, (int64_t[]){B, H});
     if (!gc || !dz || !dh) return;
-    for (int64_t s = T - 1; s >= 0; s--) {
-        char *dzs = dz->data + (size_t)s * step;
-        kern_rnn_tanh_backward(w->dtype, bh, gc->data + (size_t)s * step,
-                               s < T - 1 ? dh->data : NULL, sv.hs->data + (size_t)(s + 1) * step,
-                               dzs);
-        if (s > 0 || tg_node_needs_grad(n, 1)) times_w(w, B, dzs, dh->data);
+    if (seq_team_wanted(B, H, 1)) {
+        seq_team team = {.dtype = w->dtype, .T = T, .B = B, .H = H, .w = w->data,
+                         .w_rs = w->strides[0], .w_cs = w->strides[1], .hs = sv.hs->data,
+                         .g = gc->data, .dz = dz->data, .dh = dh->data,
+                         .dh_first = tg_node_needs_grad(n, 1)};
+        seq_team_run(&team, true);
+    } else {
+        for (int64_t s = T - 1; s >= 0; s--) {
+            char *dzs = dz->data + (size_t)s * step;
+            kern_rnn_tanh_backward(w->dtype, bh, gc->data + (size_t)s * step,
+                                   s < T - 1 ? dh->data : NULL,
+                                   sv.hs->data + (size_t)(s + 1) * step, dzs);
+            if (s > 0 || tg_node_needs_grad(n, 1)) times_w(w, B, dzs, dh->data);
+        }
     }
     if (tg_node_needs_grad(n, 0)) grads[0] = dz;
     if (tg_node_needs_grad(n, 1)) grads[1] = dh;
@@ -287,11 +296,17 @@ tg_tensor *tg_rnn_seq_at(tg_tape *t, const char *file, int line, tg_tensor *gx, 
     const tg_tensor *gxc = contig(t, gx);
     tg_tensor *hs = state_rows(t, h0, T + 1), *wt = transposed(t, w);
     if (!gxc || !hs || !wt) return NULL;
-    for (int64_t s = 0; s < T; s++) {
-        char *h = hs->data + (size_t)s * step, *hn = h + step;
-        times_wt(wt, B, h, hn);
-        kern_cell_add(gx->dtype, bh, gxc->data + (size_t)s * step, hn, hn);
-        kern_unary(KERN_TANH, gx->dtype, bh, hn, hn, 0.0);
+    if (seq_team_wanted(B, H, 1)) {
+        seq_team team = {.dtype = gx->dtype, .T = T, .B = B, .H = H, .gx = gxc->data,
+                         .wt = wt->data, .hs = hs->data};
+        seq_team_run(&team, false);
+    } else {
+        for (int64_t s = 0; s < T; s++) {
+            char *h = hs->data + (size_t)s * step, *hn = h + step;
+            times_wt(wt, B, h, hn);
+            kern_cell_add(gx->dtype, bh, gxc->data + (size_t)s * step, hn, hn);
+            kern_unary(KERN_TANH, gx->dtype, bh, hn, hn, 0.0);
+        }
     }
     tg_tensor *y = tg_tensor_view(t, hs, 3, gx->shape, hs->strides, bh);
     if (!y) return NULL;
@@ -355,25 +370,35 @@ static void lstm_seq_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_ten
     tg_tensor *dcs = tg_tensor_alloc(t, w->dtype, 3, (int64_t[]){2, B, H});
     tg_tensor *gsum = tg_tensor_alloc(t, w->dtype, 2, (int64_t[]){B, H});
     if (!gc || !dz || !dh || !dcs || !gsum) return;
-    const char *gcell = gc->data + (size_t)T * step; /* dL/dc_T */
-    int cur = 0;
-    for (int64_t s = T - 1; s >= 0; s--) {
-        const char *gh = gc->data + (size_t)s * step;
-        if (s < T - 1) {
-            kern_cell_add(w->dtype, bh, gh, dh->data, gsum->data);
-            gh = gsum->data;
+    if (seq_team_wanted(B, H, 4)) {
+        seq_team team = {.dtype = w->dtype, .lstm = true, .T = T, .B = B, .H = H, .w = w->data,
+                         .w_rs = w->strides[0], .w_cs = w->strides[1], .hs = sv.hs->data,
+                         .cs = sv.cs->data, .act = sv.act->data, .g = gc->data, .dz = dz->data,
+                         .dh = dh->data, .dcs = dcs->data, .gsum = gsum->data,
+                         .dh_first = tg_node_needs_grad(n, 1)};
+        seq_team_run(&team, true);
+    } else {
+        /* dL/dc_T, then that of step s in dcs[(T - 1 - s) & 1] (the team alternates alike). */
+        const char *gcell = gc->data + (size_t)T * step;
+        for (int64_t s = T - 1; s >= 0; s--) {
+            const char *gh = gc->data + (size_t)s * step;
+            if (s < T - 1) {
+                kern_cell_add(w->dtype, bh, gh, dh->data, gsum->data);
+                gh = gsum->data;
+            }
+            char *dzs = dz->data + (size_t)s * 4 * step;
+            char *dc = dcs->data + (size_t)((T - 1 - s) & 1) * step;
+            kern_lstm_backward(w->dtype, B, H, sv.act->data + (size_t)s * 5 * step, 5 * H, H,
+                               sv.cs->data + (size_t)s * step, H, gh, H, gcell, H, dzs, 4 * H, H,
+                               dc, H);
+            gcell = dc;
+            if (s > 0 || tg_node_needs_grad(n, 1)) times_w(w, B, dzs, dh->data);
         }
-        char *dzs = dz->data + (size_t)s * 4 * step, *dc = dcs->data + (size_t)cur * step;
-        kern_lstm_backward(w->dtype, B, H, sv.act->data + (size_t)s * 5 * step,
-                           sv.cs->data + (size_t)s * step, H, gh, H, gcell, H, dzs, dc);
-        gcell = dc;
-        cur ^= 1;
-        if (s > 0 || tg_node_needs_grad(n, 1)) times_w(w, B, dzs, dh->data);
     }
     if (tg_node_needs_grad(n, 0)) grads[0] = dz;
     if (tg_node_needs_grad(n, 1)) grads[1] = dh;
     if (tg_node_needs_grad(n, 2))
-        grads[2] = tg_tensor_view(t, dcs, 2, dh->shape, dh->strides, (int64_t)(cur ^ 1) * bh);
+        grads[2] = tg_tensor_view(t, dcs, 2, dh->shape, dh->strides, ((T - 1) & 1) * bh);
     if (tg_node_needs_grad(n, 3)) grads[3] = weight_grad(t, w, T * B, dz->data, sv.hs->data);
 }
 
@@ -389,14 +414,27 @@ tg_tensor *tg_lstm_seq_at(tg_tape *t, const char *file, int line, tg_tensor *gx,
     const tg_tensor *gxc = contig(t, gx);
     tg_tensor *hs = state_rows(t, h0, T + 2), *cs = state_rows(t, c0, T + 1);
     tg_tensor *act = tg_tensor_alloc(t, gx->dtype, 3, (int64_t[]){T, B, 5 * H});
-    tg_tensor *z = tg_tensor_alloc(t, gx->dtype, 2, (int64_t[]){B, 4 * H}), *wt = transposed(t, w);
-    if (!gxc || !hs || !cs || !act || !z || !wt) return NULL;
-    for (int64_t s = 0; s < T; s++) {
-        char *h = hs->data + (size_t)s * step, *c = cs->data + (size_t)s * step;
-        times_wt(wt, B, h, z->data);
-        kern_cell_add(gx->dtype, 4 * bh, gxc->data + (size_t)s * 4 * step, z->data, z->data);
-        kern_lstm_forward(gx->dtype, B, H, z->data, 4 * H, c, H, h + step, H, c + step, H,
-                          act->data + (size_t)s * 5 * step);
+    tg_tensor *z = tg_tensor_alloc(t, gx->dtype, 2, (int64_t[]){B, 4 * H});
+    if (!gxc || !hs || !cs || !act || !z) return NULL;
+    if (seq_team_wanted(B, H, 4)) {
+        /* W^T with each thread's units' gates side by side, filled by the threads. */
+        tg_tensor *wtp = tg_tensor_alloc(t, gx->dtype, 2, (int64_t[]){H, 4 * H});
+        if (!wtp) return NULL;
+        seq_team team = {.dtype = gx->dtype, .lstm = true, .T = T, .B = B, .H = H,
+                         .w = w->data, .w_rs = w->strides[0], .w_cs = w->strides[1],
+                         .gx = gxc->data, .wtp = wtp->data, .z = z->data, .hs = hs->data,
+                         .cs = cs->data, .act = act->data};
+        seq_team_run(&team, false);
+    } else {
+        tg_tensor *wt = transposed(t, w);
+        if (!wt) return NULL;
+        for (int64_t s = 0; s < T; s++) {
+            char *h = hs->data + (size_t)s * step, *c = cs->data + (size_t)s * step;
+            times_wt(wt, B, h, z->data);
+            kern_cell_add(gx->dtype, 4 * bh, gxc->data + (size_t)s * 4 * step, z->data, z->data);
+            kern_lstm_forward(gx->dtype, B, H, z->data, 4 * H, H, c, H, h + step, H, c + step, H,
+                              act->data + (size_t)s * 5 * step, 5 * H, H);
+        }
     }
     memcpy(hs->data + (size_t)(T + 1) * step, cs->data + (size_t)T * step, step);
     tg_tensor *y = tg_tensor_view(t, hs, 3, (int64_t[]){T + 1, B, H}, hs->strides, bh);

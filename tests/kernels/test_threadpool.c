@@ -476,6 +476,45 @@ START_TEST(test_team_nested) {
 }
 END_TEST
 
+/* kern_counter: two ranks take turns through a counter, each waiting for the other's last
+ * add before it adds; rank 1 sometimes sleeps 0.2 ms first, past the polling, so that rank 0
+ * sleeps in kern_counter_wait and must be woken. What a rank wrote before adding must be
+ * visible to the one it wakes. */
+enum { COUNTER_ROUNDS = 200 };
+typedef struct counter_probe {
+    kern_counter c;
+    int64_t written[COUNTER_ROUNDS]; /* plain memory, published by the adds */
+    atomic_int bad, n_ranks;
+} counter_probe;
+
+static void counter_rank(void *ctx, int rank, int n_ranks) {
+    counter_probe *p = ctx;
+    atomic_store(&p->n_ranks, n_ranks);
+    if (n_ranks != 2) return;
+    for (int64_t k = rank; k < COUNTER_ROUNDS; k += 2) {
+        kern_counter_wait(&p->c, k);
+        if (k > 0 && p->written[k - 1] != k - 1) atomic_fetch_add(&p->bad, 1);
+        if (rank == 1 && k % 10 == 1) nanosleep(&(struct timespec){0, 200000}, NULL);
+        p->written[k] = k;
+        kern_counter_add(&p->c, 1);
+    }
+}
+
+START_TEST(test_counter) {
+    tg_set_threads(2);
+    counter_probe *p = calloc(1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    kern_parallel_team(2, counter_rank, p);
+    ck_assert_int_eq(atomic_load(&p->n_ranks), 2);
+    ck_assert_int_eq(atomic_load(&p->c.value), COUNTER_ROUNDS);
+    ck_assert_int_eq(atomic_load(&p->c.sleepers), 0);
+    ck_assert_int_eq(atomic_load(&p->bad), 0);
+    for (int64_t k = 0; k < COUNTER_ROUNDS; k++) ck_assert_int_eq(p->written[k], k);
+    free(p);
+    tg_set_threads(1);
+}
+END_TEST
+
 static Suite *threadpool_suite(void) {
     Suite *s = suite_create("threadpool");
     TCase *c = tcase_create("pool");
@@ -494,6 +533,7 @@ static Suite *threadpool_suite(void) {
     tcase_add_test(c, test_fill_in_pieces);
     tcase_add_test(c, test_team);
     tcase_add_test(c, test_team_nested);
+    tcase_add_test(c, test_counter);
     suite_add_tcase(s, c);
     return s;
 }

@@ -30,7 +30,7 @@ __attribute__((target("avx2,fma"))) static inline __m256i kern_avx2_first_lanes_
 /* The first n (0 <= n <= 8) lanes of v to p, nothing past them: halves, quarters and a last
  * lane rather than vmaskmovps, whose stores are slow on AMD's AVX2 cores. */
 __attribute__((target("avx2,fma"))) static inline void kern_avx2_store_first(float *p, int n,
-                                                                              __m256 v) {
+                                                                             __m256 v) {
     if (n >= 8) {
         _mm256_storeu_ps(p, v);
         return;
@@ -51,7 +51,7 @@ __attribute__((target("avx2,fma"))) static inline void kern_avx2_store_first(flo
 
 /* The first n (0 <= n <= 4) lanes of v to p, nothing past them. */
 __attribute__((target("avx2,fma"))) static inline void kern_avx2_store_first_f64(double *p, int n,
-                                                                                  __m256d v) {
+                                                                                 __m256d v) {
     if (n >= 4) {
         _mm256_storeu_pd(p, v);
         return;

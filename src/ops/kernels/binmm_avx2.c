@@ -220,8 +220,8 @@ TARGET void binmm_store_group_avx2(const kern_bits *w, int64_t o0, int64_t o1, i
 
 #define STORE_GROUP binmm_store_group_avx2
 #include "simd_avx2.h"
-#define NB          1
-#define FN(name)    name##_avx2
+#define NB       1
+#define FN(name) name##_avx2
 #include "binmm_lut.h"
 #define NB       2
 #define FN(name) name##_wide_avx2

@@ -131,8 +131,8 @@ static TARGET void binpack_rows_avx512(int64_t n, int64_t cols, const float *x, 
 
 #define STORE_GROUP binmm_store_group_avx2
 #include "simd_avx512.h"
-#define NB          1
-#define FN(name)    name##_avx512
+#define NB       1
+#define FN(name) name##_avx512
 #include "binmm_lut.h"
 #define NB       2
 #define FN(name) name##_wide_avx512

@@ -11,49 +11,56 @@
 #include "kernels.h"
 
 #define LSTM_FORWARD(T)                                                                            \
-    static void forward_##T(int64_t B, int64_t H, const T *z, int64_t z_rs, const T *c,            \
-                            int64_t c_rs, T *hn, int64_t h_rs, T *cno, int64_t cn_rs, T *act) {    \
+    static void forward_##T(int64_t B, int64_t H, const T *z, int64_t z_rs, int64_t zg,            \
+                            const T *c, int64_t c_rs, T *hn, int64_t h_rs, T *cno, int64_t cn_rs,  \
+                            T *act, int64_t a_rs, int64_t ag) {                                    \
         tg_dtype dt = sizeof(T) == sizeof(float) ? TG_F32 : TG_F64;                                \
         for (int64_t b = 0; b < B; b++) {                                                          \
             const T *zr = z + b * z_rs, *cr = c + b * c_rs;                                        \
-            T *a = act + b * 5 * H, *h = hn + b * h_rs, *cn = cno + b * cn_rs;                     \
-            kern_unary(KERN_SIGMOID, dt, 2 * H, zr, a, 0.0);                                       \
-            kern_unary(KERN_TANH, dt, H, zr + 2 * H, a + 2 * H, 0.0);                              \
-            kern_unary(KERN_SIGMOID, dt, H, zr + 3 * H, a + 3 * H, 0.0);                           \
-            for (int64_t j = 0; j < H; j++) cn[j] = a[H + j] * cr[j] + a[j] * a[2 * H + j];        \
-            kern_unary(KERN_TANH, dt, H, cn, a + 4 * H, 0.0);                                      \
-            for (int64_t j = 0; j < H; j++) h[j] = a[3 * H + j] * a[4 * H + j];                    \
+            T *a = act + b * a_rs, *h = hn + b * h_rs, *cn = cno + b * cn_rs;                      \
+            if (zg == H && ag == H) /* i and f side by side: one call */                           \
+                kern_unary(KERN_SIGMOID, dt, 2 * H, zr, a, 0.0);                                   \
+            else                                                                                   \
+                for (int g = 0; g < 2; g++) kern_unary(KERN_SIGMOID, dt, H, zr + g * zg, a + g * ag, 0.0); \
+            kern_unary(KERN_TANH, dt, H, zr + 2 * zg, a + 2 * ag, 0.0);                            \
+            kern_unary(KERN_SIGMOID, dt, H, zr + 3 * zg, a + 3 * ag, 0.0);                         \
+            for (int64_t j = 0; j < H; j++) cn[j] = a[ag + j] * cr[j] + a[j] * a[2 * ag + j];      \
+            kern_unary(KERN_TANH, dt, H, cn, a + 4 * ag, 0.0);                                     \
+            for (int64_t j = 0; j < H; j++) h[j] = a[3 * ag + j] * a[4 * ag + j];                  \
         }                                                                                          \
     }
 
-/* One row of the backward: dz (4H) and dc (H) when not NULL. Separate row functions keep the
- * loops free of branches (and the pointers restrict), so that they vectorise. */
+/* One row of the backward: dz (4 gates dg apart) and dc when not NULL; ag is act's gate
+ * stride. Separate row functions keep the loops free of branches (and the pointers restrict),
+ * so that they vectorise. */
 #define LSTM_BACKWARD(T)                                                                           \
-    static inline T dcp_##T(const T *a, const T *gh, const T *gc, int64_t H, int64_t j) {          \
-        return gc[j] + gh[j] * a[3 * H + j] * ((T)1 - a[4 * H + j] * a[4 * H + j]);                \
+    static inline T dcp_##T(const T *a, const T *gh, const T *gc, int64_t ag, int64_t j) {         \
+        return gc[j] + gh[j] * a[3 * ag + j] * ((T)1 - a[4 * ag + j] * a[4 * ag + j]);             \
     }                                                                                              \
-    static void row_dz_##T(int64_t H, const T *restrict a, const T *restrict cr,                   \
-                           const T *restrict gh, const T *restrict gc, T *restrict dz) {           \
+    static void row_dz_##T(int64_t H, int64_t ag, const T *restrict a, const T *restrict cr,       \
+                           const T *restrict gh, const T *restrict gc, int64_t dg,                 \
+                           T *restrict dz) {                                                       \
         for (int64_t j = 0; j < H; j++) {                                                          \
-            T d = dcp_##T(a, gh, gc, H, j), si = a[j], sf = a[H + j], tg = a[2 * H + j];           \
-            T so = a[3 * H + j], tc = a[4 * H + j];                                                \
+            T d = dcp_##T(a, gh, gc, ag, j), si = a[j], sf = a[ag + j], tg = a[2 * ag + j];        \
+            T so = a[3 * ag + j], tc = a[4 * ag + j];                                              \
             dz[j] = d * tg * si * ((T)1 - si);                                                     \
-            dz[H + j] = d * cr[j] * sf * ((T)1 - sf);                                              \
-            dz[2 * H + j] = d * si * ((T)1 - tg * tg);                                             \
-            dz[3 * H + j] = gh[j] * tc * so * ((T)1 - so);                                         \
+            dz[dg + j] = d * cr[j] * sf * ((T)1 - sf);                                             \
+            dz[2 * dg + j] = d * si * ((T)1 - tg * tg);                                            \
+            dz[3 * dg + j] = gh[j] * tc * so * ((T)1 - so);                                        \
         }                                                                                          \
     }                                                                                              \
-    static void row_dc_##T(int64_t H, const T *restrict a, const T *restrict gh,                   \
+    static void row_dc_##T(int64_t H, int64_t ag, const T *restrict a, const T *restrict gh,       \
                            const T *restrict gc, T *restrict dc) {                                 \
-        for (int64_t j = 0; j < H; j++) dc[j] = dcp_##T(a, gh, gc, H, j) * a[H + j];               \
+        for (int64_t j = 0; j < H; j++) dc[j] = dcp_##T(a, gh, gc, ag, j) * a[ag + j];             \
     }                                                                                              \
-    static void backward_##T(int64_t B, int64_t H, const T *act, const T *c, int64_t c_rs,         \
-                             const T *gh, int64_t gh_rs, const T *gc, int64_t gc_rs, T *dz,        \
-                             T *dc) {                                                              \
+    static void backward_##T(int64_t B, int64_t H, const T *act, int64_t a_rs, int64_t ag,         \
+                             const T *c, int64_t c_rs, const T *gh, int64_t gh_rs, const T *gc,    \
+                             int64_t gc_rs, T *dz, int64_t dz_rs, int64_t dg, T *dc,               \
+                             int64_t dc_rs) {                                                      \
         for (int64_t b = 0; b < B; b++) {                                                          \
-            const T *a = act + b * 5 * H, *ghr = gh + b * gh_rs, *gcr = gc + b * gc_rs;            \
-            if (dz) row_dz_##T(H, a, c + b * c_rs, ghr, gcr, dz + b * 4 * H);                      \
-            if (dc) row_dc_##T(H, a, ghr, gcr, dc + b * H);                                        \
+            const T *a = act + b * a_rs, *ghr = gh + b * gh_rs, *gcr = gc + b * gc_rs;             \
+            if (dz) row_dz_##T(H, ag, a, c + b * c_rs, ghr, gcr, dg, dz + b * dz_rs);              \
+            if (dc) row_dc_##T(H, ag, a, ghr, gcr, dc + b * dc_rs);                                \
         }                                                                                          \
     }
 
@@ -63,21 +70,24 @@ LSTM_BACKWARD(float)
 LSTM_BACKWARD(double)
 
 void kern_lstm_forward(tg_dtype dtype, int64_t B, int64_t H, const void *z, int64_t z_rs,
-                       const void *c, int64_t c_rs, void *h, int64_t h_rs, void *cn, int64_t cn_rs,
-                       void *act) {
+                       int64_t z_gs, const void *c, int64_t c_rs, void *h, int64_t h_rs, void *cn,
+                       int64_t cn_rs, void *act, int64_t act_rs, int64_t act_gs) {
     if (dtype == TG_F32)
-        forward_float(B, H, z, z_rs, c, c_rs, h, h_rs, cn, cn_rs, act);
+        forward_float(B, H, z, z_rs, z_gs, c, c_rs, h, h_rs, cn, cn_rs, act, act_rs, act_gs);
     else
-        forward_double(B, H, z, z_rs, c, c_rs, h, h_rs, cn, cn_rs, act);
+        forward_double(B, H, z, z_rs, z_gs, c, c_rs, h, h_rs, cn, cn_rs, act, act_rs, act_gs);
 }
 
-void kern_lstm_backward(tg_dtype dtype, int64_t B, int64_t H, const void *act, const void *c,
-                        int64_t c_rs, const void *gh, int64_t gh_rs, const void *gc, int64_t gc_rs,
-                        void *dz, void *dc) {
+void kern_lstm_backward(tg_dtype dtype, int64_t B, int64_t H, const void *act, int64_t act_rs,
+                        int64_t act_gs, const void *c, int64_t c_rs, const void *gh, int64_t gh_rs,
+                        const void *gc, int64_t gc_rs, void *dz, int64_t dz_rs, int64_t dz_gs,
+                        void *dc, int64_t dc_rs) {
     if (dtype == TG_F32)
-        backward_float(B, H, act, c, c_rs, gh, gh_rs, gc, gc_rs, dz, dc);
+        backward_float(B, H, act, act_rs, act_gs, c, c_rs, gh, gh_rs, gc, gc_rs, dz, dz_rs, dz_gs,
+                       dc, dc_rs);
     else
-        backward_double(B, H, act, c, c_rs, gh, gh_rs, gc, gc_rs, dz, dc);
+        backward_double(B, H, act, act_rs, act_gs, c, c_rs, gh, gh_rs, gc, gc_rs, dz, dz_rs,
+                        dz_gs, dc, dc_rs);
 }
 
 #define CELL_MAPS(T)                                                                               \

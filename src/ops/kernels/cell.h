@@ -1,6 +1,6 @@
 /* cell.h: the fused loops of the LSTM cell's gate arithmetic (cell.c), behind the lstm_gates and
- * lstm_seq ops (src/ops/lstm.c). Rows of every operand are contiguous; row strides are in
- * elements.
+ * lstm_seq ops (src/ops/lstm.c). Each row of an operand is contiguous within a gate; row and
+ * gate strides are in elements.
  *
  *   z (B, 4H): pre-activations [i f g o];  c (B, H): cell state
  *   act (B, 5H): [sigmoid(i), sigmoid(f), tanh(g), sigmoid(o), tanh(c')]
@@ -10,16 +10,20 @@
 
 #include "tapegrad/base.h"
 
-/* Fills h' and c' (row strides h_rs, cn_rs) and act (contiguous) from z and c. */
+/* Fills h' and c' (row strides h_rs, cn_rs) and act from z and c. The four gates of z, and the
+ * five blocks of act, lie a gate stride apart within a row (z_gs, act_gs): H for whole rows, or
+ * wider when H is a block of a row's columns, as one thread's share of them. */
 void kern_lstm_forward(tg_dtype dtype, int64_t B, int64_t H, const void *z, int64_t z_rs,
-                       const void *c, int64_t c_rs, void *h, int64_t h_rs, void *cn, int64_t cn_rs,
-                       void *act);
+                       int64_t z_gs, const void *c, int64_t c_rs, void *h, int64_t h_rs, void *cn,
+                       int64_t cn_rs, void *act, int64_t act_rs, int64_t act_gs);
 
 /* From the forward's act, c, and the gradients gh = dL/dh' and gc = dL/dc' (B, H each): dz
- * (B, 4H) and dc (B, H), both contiguous; either may be NULL when not wanted. */
-void kern_lstm_backward(tg_dtype dtype, int64_t B, int64_t H, const void *act, const void *c,
-                        int64_t c_rs, const void *gh, int64_t gh_rs, const void *gc, int64_t gc_rs,
-                        void *dz, void *dc);
+ * (B, 4H, gate stride dz_gs) and dc (B, H); either may be NULL when not wanted. Strides as for
+ * kern_lstm_forward. */
+void kern_lstm_backward(tg_dtype dtype, int64_t B, int64_t H, const void *act, int64_t act_rs,
+                        int64_t act_gs, const void *c, int64_t c_rs, const void *gh, int64_t gh_rs,
+                        const void *gc, int64_t gc_rs, void *dz, int64_t dz_rs, int64_t dz_gs,
+                        void *dc, int64_t dc_rs);
 
 /* out = a + b over n contiguous elements (out may be a or b): the step's pre-activation, in
  * the operand order of tg_add so that the sequence op rounds exactly as the single step does. */

@@ -85,7 +85,6 @@ static int64_t tap_offsets(const kern_window *g, int64_t hp, int64_t wp, int64_t
     return taps;
 }
 
-
 /* ---- the forward, one image per task; the weight gradient, images split into parts ---- */
 
 typedef struct fwd_job {
@@ -225,8 +224,7 @@ void kern_conv_direct_weight_grad(const kern_window *g, int64_t N, int64_t O, co
                                   float *parts, int64_t n_parts, float *gw) {
     int64_t taps = g->C * g->kh * g->kw;
     if (n_parts < 1) n_parts = 1;
-    wgrad_job j = {g,     N,  O,       x, x_is, g->ph || g->pw ? pad : NULL, gy, gy_is, parts,
-                   n_parts, NULL};
+    wgrad_job j = {g, N, O, x, x_is, g->ph || g->pw ? pad : NULL, gy, gy_is, parts, n_parts, NULL};
 #ifdef DIRECT_SIMD
     j.kernels = level_kernels();
 #endif

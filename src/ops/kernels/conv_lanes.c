@@ -3,7 +3,8 @@
  * both gradients of layers whose rows are too short to fill vectors along a row (LeNet's second
  * layer: 10 output columns, 150 taps). Images are packed (zero-padded) as [group][channel][row]
  * [column][lane], so every multiply-add uses all lanes whatever the image size, and no im2col
- * columns are made. The kernels are written once (conv_lanes_simd.h) and instantiated here per level.
+ * columns are made. The kernels are written once (conv_lanes_simd.h) and instantiated here per
+ * level.
  *
  * Invariant: lanes past the last image hold zeros in the packed input and output gradient, so
  * they add nothing to a weight gradient, and their outputs are never unpacked. */
@@ -124,17 +125,17 @@ __attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16]) 
     }
 }
 
-#define TARGET           __attribute__((target("avx512f")))
-#define FN(name)         lanes_##name##_avx512
+#define TARGET   __attribute__((target("avx512f")))
+#define FN(name) lanes_##name##_avx512
 #include "simd_avx512.h"
-#define TRANSPOSE        transpose16
-#define VREGS            32
-#define L_FOB            4
-#define L_FPB            6
-#define L_WOB            4
-#define L_WTB            5
-#define L_ITB            4
-#define L_IPB            6
+#define TRANSPOSE transpose16
+#define VREGS     32
+#define L_FOB     4
+#define L_FPB     6
+#define L_WOB     4
+#define L_WTB     5
+#define L_ITB     4
+#define L_IPB     6
 #include "conv_lanes_simd.h"
 #include "simd_reset.h"
 
@@ -165,14 +166,14 @@ AVX2 static inline void transpose8(__m256 r[8]) {
 #define TARGET   AVX2
 #define FN(name) lanes_##name##_avx2
 #include "simd_avx2.h"
-#define TRANSPOSE        transpose8
-#define VREGS            16
-#define L_FOB            2
-#define L_FPB            6
-#define L_WOB            4
-#define L_WTB            3
-#define L_ITB            2
-#define L_IPB            6
+#define TRANSPOSE transpose8
+#define VREGS     16
+#define L_FOB     2
+#define L_FPB     6
+#define L_WOB     4
+#define L_WTB     3
+#define L_ITB     2
+#define L_IPB     6
 #include "conv_lanes_simd.h"
 #include "simd_reset.h"
 #endif
@@ -189,16 +190,16 @@ static inline void transpose4(float32x4_t r[4]) {
 
 /* 32 registers, as AVX-512 has: its register blocks. */
 #define TARGET
-#define FN(name)         lanes_##name##_neon
+#define FN(name) lanes_##name##_neon
 #include "simd_neon.h"
-#define TRANSPOSE        transpose4
-#define VREGS            32
-#define L_FOB            4
-#define L_FPB            6
-#define L_WOB            4
-#define L_WTB            5
-#define L_ITB            4
-#define L_IPB            6
+#define TRANSPOSE transpose4
+#define VREGS     32
+#define L_FOB     4
+#define L_FPB     6
+#define L_WOB     4
+#define L_WTB     5
+#define L_ITB     4
+#define L_IPB     6
 #include "conv_lanes_simd.h"
 #include "simd_reset.h"
 #endif
@@ -210,8 +211,8 @@ static bool use_avx512(void) { return kern_cpu_level() >= TG_CPU_AVX512; }
 #endif
 
 void kern_conv_lanes_forward(const kern_window *g, int64_t N, int64_t O, const float *x,
-                             int64_t x_is, const float *w, const float *bias, float *wpk,
-                             float *xp, float *yp, float *y, int64_t y_is) {
+                             int64_t x_is, const float *w, const float *bias, float *wpk, float *xp,
+                             float *yp, float *y, int64_t y_is) {
 #ifdef LANES_X86
     if (use_avx512())
         lanes_forward_avx512(g, N, O, x, x_is, w, bias, wpk, xp, yp, y, y_is);
@@ -226,8 +227,8 @@ void kern_conv_lanes_forward(const kern_window *g, int64_t N, int64_t O, const f
 }
 
 void kern_conv_lanes_weight_grad(const kern_window *g, int64_t N, int64_t O, const float *x,
-                                 int64_t x_is, const float *gy, int64_t gy_is, float *xp,
-                                 float *gp, float *gw) {
+                                 int64_t x_is, const float *gy, int64_t gy_is, float *xp, float *gp,
+                                 float *gw) {
 #ifdef LANES_X86
     if (use_avx512())
         lanes_weight_grad_avx512(g, N, O, x, x_is, gy, gy_is, xp, gp, gw);

@@ -241,6 +241,7 @@ typedef struct gemm_problem {
     bool split_n;   /* tasks take ranges of columns (else of rows) */
     int64_t unit;   /* task ranges are multiples of it */
     int64_t n_units, n_tasks;
+    bool one_thread; /* kern_gemm_one_thread: never post to the pool */
 } gemm_problem;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -509,12 +510,14 @@ static double split_balance(int64_t total, int64_t unit, int64_t n_tasks) {
 /* Decides the threads for the direct path: ranges of columns (each task then reads all of A)
  * or of rows (all of B), whichever balances better over the threads; on a tie the one that
  * repeats less. */
+static int64_t threads_for(const gemm_problem *p) { return p->one_thread ? 1 : kern_threads(); }
+
 static void plan_threads(gemm_problem *p, int64_t unit_m, int64_t unit_n) {
     p->n_tasks = 1;
     p->split_n = true;
     p->unit = unit_n;
     p->n_units = ceil_div(p->N, p->unit);
-    int64_t t = kern_threads();
+    int64_t t = threads_for(p);
     if (t <= 1 || p->M * p->N * p->K < tuning.parallel_awake_min) return;
     double bn = split_balance(p->N, unit_n, t), bm = split_balance(p->M, unit_m, t);
     p->split_n = bn > bm || (bn == bm && p->M <= p->N);
@@ -616,7 +619,7 @@ ADD_PARTS(double)
 
 static void run_dot(const gemm_problem *p) {
     dot_ctx d = {.p = p, .n_tasks = 1};
-    int64_t t = kern_threads(), work = p->M * p->N * p->K;
+    int64_t t = threads_for(p), work = p->M * p->N * p->K;
     if (t > 1 && work >= tuning.parallel_awake_min) {
         /* A few ranges per thread, claimed in turn, none shorter than a slice. */
         d.n_tasks = min64(2 * t, ceil_div(p->K, DOT_SLICE_BYTES / (int64_t)p->ty->es));
@@ -638,17 +641,12 @@ static void run_dot(const gemm_problem *p) {
         add_parts_double(p, d.n_tasks - 1, d.parts);
 }
 
-void kern_gemm(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
-               int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc) {
-    kern_gemm_bias(dtype, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, NULL);
-}
-
 /* The packed and dot paths add the bias in a pass of their own after the product. */
 static void run_packed(gemm_problem *p);
 
-void kern_gemm_bias(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
-                    int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc,
-                    const void *bias) {
+static void gemm_run(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A,
+                     int64_t a_rs, int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs,
+                     void *C, int64_t ldc, const void *bias, bool one_thread) {
     if (M <= 0 || N <= 0) return;
     const gemm_typed *ty = dtype == TG_F32 ? &typed_f32 : &typed_f64;
     if (K <= 0) {
@@ -671,6 +669,7 @@ void kern_gemm_bias(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void 
     p.C = C, p.ldc = ldc, p.bias = bias;
     p.direct = false, p.kc = p.nc = 0, p.packed_b = NULL;
     p.split_n = false, p.unit = p.n_units = 0, p.n_tasks = 1;
+    p.one_thread = one_thread;
     if (choose_dot(&p)) {
         run_dot(&p);
         if (bias) ty->add_bias(M, N, bias, C, ldc);
@@ -705,7 +704,7 @@ static void run_packed(gemm_problem *pp) {
     }
     p.bias = NULL; /* added below, after the product */
     /* Blocks of rows small enough that every thread gets a few to claim. */
-    int64_t threads = kern_threads() > 1 && wake ? kern_threads() : 1;
+    int64_t threads = threads_for(&p) > 1 && wake ? threads_for(&p) : 1;
     int64_t mc_cap = min64(k->mc, ceil_div(ceil_div(M, 3 * threads), k->mr) * k->mr);
     packed_team_ctx tc = {.p = &p, .mc = balanced_block(M, mc_cap, k->mr)};
     tc.n_pc = ceil_div(K, p.kc);
@@ -726,4 +725,21 @@ static void run_packed(gemm_problem *pp) {
     }
     if (tc.phases != on_stack) tg_free(tc.phases);
     if (pp->bias) p.ty->add_bias(M, N, pp->bias, p.C, p.ldc);
+}
+
+void kern_gemm(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
+               int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc) {
+    gemm_run(dtype, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, NULL, false);
+}
+
+void kern_gemm_bias(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
+                    int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc,
+                    const void *bias) {
+    gemm_run(dtype, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, bias, false);
+}
+
+void kern_gemm_one_thread(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A,
+                          int64_t a_rs, int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs,
+                          void *C, int64_t ldc) {
+    gemm_run(dtype, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, NULL, true);
 }

@@ -18,84 +18,28 @@
 #define DOT_ROWS      3
 #define DOT_COLS      3
 
-/* The sum of a vector's lanes, for the dot-form kernel's accumulators. */
-static inline TARGET float hsum_avx2_f32(__m256 v) {
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
-}
-
-static inline TARGET double hsum_avx2_f64(__m256d v) {
-    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(x, _mm_unpackhi_pd(x, x)));
-}
-
-#define T      float
-#define V      __m256
-#define VL     8
-#define VLOAD  _mm256_loadu_ps
-#define VSTORE _mm256_storeu_ps
-#define VSET1  _mm256_set1_ps
-#define VZERO  _mm256_setzero_ps
-#define VFMA   _mm256_fmadd_ps
-#define VADD   _mm256_add_ps
-#define MASK   __m256i
-#define MASK_FIRST(n)                                                                              \
-    _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#define VLOADM(p, m)     _mm256_maskload_ps(p, m)
-#define VSTOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
-#define VHSUM            hsum_avx2_f32
-#define FN(name)         name##_avx2_f32
+#include "simd_avx2.h"
+#define FN(name) name##_avx2_f32
 #include "gemm_simd.h"
-#undef T
-#undef V
-#undef VL
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VADD
-#undef MASK
-#undef MASK_FIRST
-#undef VLOADM
-#undef VSTOREM
-#undef VHSUM
 #undef FN
 
-#define T                double
-#define V                __m256d
-#define VL               4
-#define VLOAD            _mm256_loadu_pd
-#define VSTORE           _mm256_storeu_pd
-#define VSET1            _mm256_set1_pd
-#define VZERO            _mm256_setzero_pd
-#define VFMA             _mm256_fmadd_pd
-#define VADD             _mm256_add_pd
-#define MASK             __m256i
-#define MASK_FIRST(n)    _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
-#define VLOADM(p, m)     _mm256_maskload_pd(p, m)
-#define VSTOREM(p, m, v) _mm256_maskstore_pd(p, m, v)
-#define VHSUM            hsum_avx2_f64
-#define FN(name)         name##_avx2_f64
+#define SIMD_F64
+#include "simd_avx2.h"
+#define FN(name) name##_avx2_f64
 #include "gemm_simd.h"
 
 /* Transposing copies (dst[k*ds + r] = src[r*ss + k]) for packing a row-major A or a
  * column-major B: 8 x 8 (f32) or 4 x 4 (f64) blocks in registers. Rows from `rows` to
  * `lanes` come out zero. */
 
-static inline TARGET __m256i first_lanes_32(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 static TARGET void transpose_avx2_f32(const void *srcv, int64_t ss, int rows, int lanes,
                                       int64_t cols, void *dstv, int64_t ds) {
     const float *src = srcv;
     float *dst = dstv;
-    __m256i keep = first_lanes_32(lanes);
+    __m256i keep = kern_avx2_first_lanes(lanes);
     for (int64_t k0 = 0; k0 < cols; k0 += 8) {
         int n = cols - k0 < 8 ? (int)(cols - k0) : 8;
-        __m256i in = first_lanes_32(n);
+        __m256i in = kern_avx2_first_lanes(n);
         __m256 v[8], t[8], u[8], col[8];
         for (int r = 0; r < 8; r++)
             v[r] = r < rows ? _mm256_maskload_ps(src + r * ss + k0, in) : _mm256_setzero_ps();

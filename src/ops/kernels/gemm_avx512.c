@@ -19,53 +19,14 @@
 #define DOT_ROWS      6
 #define DOT_COLS      4
 
-#define T                float
-#define V                __m512
-#define VL               16
-#define VLOAD            _mm512_loadu_ps
-#define VSTORE           _mm512_storeu_ps
-#define VSET1            _mm512_set1_ps
-#define VZERO            _mm512_setzero_ps
-#define VFMA             _mm512_fmadd_ps
-#define VADD             _mm512_add_ps
-#define MASK             __mmask16
-#define MASK_FIRST(n)    ((__mmask16)((1u << (n)) - 1))
-#define VLOADM(p, m)     _mm512_maskz_loadu_ps(m, p)
-#define VSTOREM(p, m, v) _mm512_mask_storeu_ps(p, m, v)
-#define VHSUM            _mm512_reduce_add_ps
-#define FN(name)         name##_avx512_f32
+#include "simd_avx512.h"
+#define FN(name) name##_avx512_f32
 #include "gemm_simd.h"
-#undef T
-#undef V
-#undef VL
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VADD
-#undef MASK
-#undef MASK_FIRST
-#undef VLOADM
-#undef VSTOREM
-#undef VHSUM
 #undef FN
 
-#define T                double
-#define V                __m512d
-#define VL               8
-#define VLOAD            _mm512_loadu_pd
-#define VSTORE           _mm512_storeu_pd
-#define VSET1            _mm512_set1_pd
-#define VZERO            _mm512_setzero_pd
-#define VFMA             _mm512_fmadd_pd
-#define VADD             _mm512_add_pd
-#define MASK             __mmask8
-#define MASK_FIRST(n)    ((__mmask8)((1u << (n)) - 1))
-#define VLOADM(p, m)     _mm512_maskz_loadu_pd(m, p)
-#define VSTOREM(p, m, v) _mm512_mask_storeu_pd(p, m, v)
-#define VHSUM            _mm512_reduce_add_pd
-#define FN(name)         name##_avx512_f64
+#define SIMD_F64
+#include "simd_avx512.h"
+#define FN(name) name##_avx512_f64
 #include "gemm_simd.h"
 
 /* Transposing copies (dst[k*ds + r] = src[r*ss + k]), which packing a row-major A or a

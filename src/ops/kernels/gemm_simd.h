@@ -1,13 +1,12 @@
 /* gemm_simd.h: the SIMD GEMM kernels written once for any vector width and element type; a
- * template included by gemm_avx2.c and gemm_avx512.c once per dtype (no include guard).
+ * template included by gemm_avx2.c, gemm_avx512.c and gemm_neon.c once per dtype (no include
+ * guard).
  *
- * The includer defines: T (element), V (vector), VL (lanes), VLOAD/VSTORE (unaligned),
- * VSET1 (broadcast), VZERO, VFMA(a, b, c) = a*b + c, VADD, TARGET (the target attribute) and
- * FN(name) (the name with the level and dtype appended); MASK, MASK_FIRST(n) (the first n
- * lanes), VLOADM(p, m) and VSTOREM(p, m, v) (lanes outside m neither read nor written); the
- * tile shapes MAIN_MR x MAIN_NV vectors (packed), DIRECT_ROWS x DIRECT_VECS and DIRECT_ROWS_1
- * x 1 (direct), DOT_ROWS x DOT_COLS (dot form, with VHSUM(v) the sum of v's lanes). Tile
- * sizes reach the bodies as constants and every loop over them is unrolled, so the
+ * The includer includes its level's vector vocabulary (simd_avx512.h, simd_avx2.h or
+ * simd_neon.h, with SIMD_F64 for f64) and defines TARGET (the target attribute), FN(name) (the
+ * name with the level and dtype appended) and the tile shapes: MAIN_MR x MAIN_NV vectors
+ * (packed), DIRECT_ROWS x DIRECT_VECS and DIRECT_ROWS_1 x 1 (direct), DOT_ROWS x DOT_COLS (dot
+ * form). Tile sizes reach the bodies as constants and every loop over them is unrolled, so the
  * accumulators stay in registers. */
 
 #define GEMM_SIMD_MAX_ROWS 32

@@ -136,4 +136,12 @@ void kern_gemm_bias(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void 
                     int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc,
                     const void *bias);
 
+/* kern_gemm on the calling thread alone, for callers that already share their work between
+ * threads (a team's ranks): nothing is posted to the pool, and each element is computed as
+ * kern_gemm computes it on one thread (columns are independent: a block of C's columns gets
+ * the bits it gets in the whole product). */
+void kern_gemm_one_thread(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A,
+                          int64_t a_rs, int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs,
+                          void *C, int64_t ldc);
+
 #endif

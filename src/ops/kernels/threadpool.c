@@ -395,6 +395,39 @@ bool kern_parallel_pieces(int64_t n, int64_t weight, int64_t align,
     return true;
 }
 
+/* ---- counters ----
+ * One mutex and condition for every counter: sleeping is the slow path, taken only when a wait
+ * outlasts SPIN_NS. A waiter counts itself a sleeper before its last look at the value, and an
+ * adder looks at the sleepers after adding (both sequentially consistent), so either the waiter
+ * sees the new value or the adder sees the sleeper and broadcasts under the mutex. */
+static pthread_mutex_t counter_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t counter_cv = PTHREAD_COND_INITIALIZER;
+
+void kern_counter_wait(kern_counter *c, int64_t want) {
+    if (atomic_load_explicit(&c->value, memory_order_acquire) >= want) return;
+    double end = now_ns() + SPIN_NS;
+    for (int i = 0; atomic_load_explicit(&c->value, memory_order_acquire) < want; i++) {
+        cpu_relax();
+        if ((i & 63) == 63 && now_ns() > end) {
+            pthread_mutex_lock(&counter_mu);
+            atomic_fetch_add(&c->sleepers, 1);
+            while (atomic_load(&c->value) < want) pthread_cond_wait(&counter_cv, &counter_mu);
+            atomic_fetch_sub(&c->sleepers, 1);
+            pthread_mutex_unlock(&counter_mu);
+            return;
+        }
+    }
+}
+
+void kern_counter_add(kern_counter *c, int64_t n) {
+    atomic_fetch_add(&c->value, n);
+    if (atomic_load(&c->sleepers) > 0) {
+        pthread_mutex_lock(&counter_mu);
+        pthread_cond_broadcast(&counter_cv);
+        pthread_mutex_unlock(&counter_mu);
+    }
+}
+
 void kern_cpu_relax(int i) {
     if (i < 4096)
         cpu_relax();

@@ -7,6 +7,7 @@
 #ifndef TG_KERN_THREADPOOL_H
 #define TG_KERN_THREADPOOL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,19 @@ void kern_parallel_team(int max_threads, kern_team_fn fn, void *ctx);
 enum { KERN_PIECES_WAKE = 1 << 17, KERN_PIECES_AWAKE = 1 << 14 };
 bool kern_parallel_pieces(int64_t n, int64_t weight, int64_t align,
                           void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx);
+
+/* A count that threads wait on within a job (tasks done, say): kern_counter_wait polls for a
+ * while, as the pool's idle workers do, then sleeps, so that a waiting thread gives its core to
+ * the one it waits for when the machine has more runnable threads than cores;
+ * kern_counter_add wakes the sleepers. Zero-initialise (or atomic_init value), then use. */
+typedef struct kern_counter {
+    atomic_int_fast64_t value;
+    atomic_int sleepers;
+} kern_counter;
+/* Returns once c->value >= want (acquire: what the adders wrote before adding is visible). */
+void kern_counter_wait(kern_counter *c, int64_t want);
+/* Adds n to c->value (release) and wakes any thread sleeping in kern_counter_wait. */
+void kern_counter_add(kern_counter *c, int64_t n);
 
 /* One step of a polling wait, step i of it: a pause instruction at first, then, after a few
  * thousand steps, yielding the CPU in case the machine has more runnable threads than cores. */
