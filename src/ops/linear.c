@@ -11,13 +11,17 @@
  * no transpose after it. Shape errors are linear's own, checked before anything is computed. */
 #include "op_util.h"
 
-/* The node is recorded on the matrix x2 (rows, in): y2 (rows, out) = x2 W^T + b. */
+/* The node is recorded on the matrix x2 (rows, in): y2 (rows, out) = x2 W^T + b, its inputs
+ * (x2, W) or (x2, b, W). The weight comes last: the sweep deposits a node's leaf gradients in
+ * input order, and with the weight last a layer's largest gradient is its last deposit, as it
+ * was when the bias's add was a node of its own (distributed training measures how many bytes
+ * arrive before the sweep's last deposit to decide whether to overlap). */
 static void linear_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
-    tg_tensor *x = n->inputs[0], *w = n->inputs[1];
+    int wi = n->n_inputs - 1;
+    tg_tensor *x = n->inputs[0], *w = n->inputs[wi];
     if (tg_node_needs_grad(n, 0)) grads[0] = tg_matmul(t, g, w);
-    if (tg_node_needs_grad(n, 1)) grads[1] = tg_matmul(t, tg_transpose(t, g, 0, 1), x);
-    if (n->n_inputs > 2 && tg_node_needs_grad(n, 2))
-        grads[2] = tg_sum(t, g, 1, (const int[]){0}, false);
+    if (tg_node_needs_grad(n, wi)) grads[wi] = tg_matmul(t, tg_transpose(t, g, 0, 1), x);
+    if (wi == 2 && tg_node_needs_grad(n, 1)) grads[1] = tg_sum(t, g, 1, (const int[]){0}, false);
 }
 
 const tg_op_desc tg_op_linear = {"linear", 2, linear_backward, NULL,
@@ -61,7 +65,7 @@ tg_tensor *tg_linear_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg
     if (!y) return NULL;
     kern_gemm_bias(x->dtype, x2->shape[0], out, in_f, x2->data, x2->strides[0], x2->strides[1],
                    w->data, w->strides[1], w->strides[0], y->data, out, b ? b->data : NULL);
-    tg_tensor *rec[3] = {x2, w, b};
+    tg_tensor *rec[3] = {x2, b ? b : w, w};
     if (!tg_record(t, b ? &tg_op_linear_bias : &tg_op_linear, y, b ? 3 : 2, rec)) return NULL;
     if (x->ndim == 2) return y;
     int64_t shape[TG_MAX_DIMS];
