@@ -4,7 +4,7 @@
  * generated images, on one kernel thread, and rank 0 prints one line:
  *
  *   dist_bench MODEL ranks=N mode=M batch=B steps=S wall_ms=W cpu_ms=C wait_ms=X busy_cpu_ms=U
- *              opt_ms=O buckets=K early=E algo=A looks=L overlap=V share=F
+ *              opt_ms=O buckets=K early=E algo=A looks=L overlap=V share=F skew_ms=K
  *
  * wall_ms is the slowest rank's wall time per step, cpu_ms the largest per-rank CPU time (user +
  * system, getrusage) per step, opt_ms the largest per-rank CPU time per step spent zeroing the
@@ -16,9 +16,12 @@
  * baseline), overlap (buckets start during the sweep), after (every all-reduce starts after
  * the sweep) or auto (the library's default: the first step decides, overlap= says what, from
  * share=, the part of the gradient's bytes deposited before the sweep's last bucket); algo: tg_dist_opts.algo (the line says which ran, and looks= how many times per
- * step the sweep's node hook looked at the messages in flight). Never part of the test run.
+ * step the sweep's node hook looked at the messages in flight). skew_ms is the mean over steps
+ * of how far apart the ranks entered tg_dist_sync (the latest minus the earliest, on the
+ * machine's monotonic clock, which all ranks on one machine share): the part of a wait that is
+ * one rank still computing, not communication. Never part of the test run.
  *
- *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|auto]
+ *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|shared|auto]
  *              mlp|lenet plain|overlap|after|auto
  *   dist_bench allreduce [--steps S] [FLOATS ...]
  *
@@ -141,7 +144,7 @@ int main(int argc, char **argv) {
     }
     long batch = 128, steps = 40, warmup = 5, bucket = 0;
     const char *which = NULL, *mode = NULL;
-    static const char *const algos[] = {"auto", "ring", "pairs", "mpi"};
+    static const char *const algos[] = {"auto", "ring", "pairs", "mpi", "shared"};
     int algo = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atol(argv[++i]);
@@ -151,7 +154,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--algo") && i + 1 < argc) {
             const char *v = argv[++i];
             algo = -1;
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < 5; k++)
                 if (!strcmp(v, algos[k])) algo = k;
         }
         else if (!which) which = argv[i];
@@ -162,7 +165,7 @@ int main(int argc, char **argv) {
          strcmp(mode, "auto")) ||
         batch % size || steps < 1 || algo < 0)
         die("usage: dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] "
-            "[--algo ring|pairs|mpi|auto] mlp|lenet plain|overlap|after|auto (B divisible by "
+            "[--algo ring|pairs|mpi|shared|auto] mlp|lenet plain|overlap|after|auto (B divisible by "
             "the ranks)");
     bool plain = !strcmp(mode, "plain");
     if (plain && size != 1) die("plain is the one-process baseline: run it with -np 1");
@@ -198,6 +201,8 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < local; i++) labels[i] = (int64_t)tg_rng_below(&rng, 10);
 
     double wall0 = 0, cpu0 = 0, wait0 = 0, wait_cpu0 = 0, opt_cpu = 0;
+    double *entered = calloc((size_t)steps + 1, sizeof *entered); /* sync entry, per step */
+    if (!entered) die("out of memory");
     for (long step = 0; step < warmup + steps; step++) {
         if (step == warmup) {
             MPI_Barrier(MPI_COMM_WORLD);
@@ -214,6 +219,7 @@ int main(int argc, char **argv) {
         if (step >= warmup) opt_cpu += thread_cpu() - z0;
         if (tg_tape_backward(t, loss_of(t, &m, x, labels), NULL, 0) != TG_OK)
             die(tg_tape_error(t));
+        if (step >= warmup) entered[step - warmup] = now();
         if (d && tg_dist_sync(d, &err) != TG_OK) die(err.message);
         double o0 = thread_cpu();
         if (tg_optim_step(opt, &err) != TG_OK) die(err.message);
@@ -227,10 +233,20 @@ int main(int argc, char **argv) {
     /* CPU time outside the waits: what a step costs when no rank waits on a descheduled peer */
     mine[3] = mine[1] - (st.wait_cpu_seconds - wait_cpu0);
     MPI_Reduce(mine, worst, 5, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    double *latest = malloc((size_t)steps * sizeof *latest);
+    double *earliest = malloc((size_t)steps * sizeof *earliest);
+    if (!latest || !earliest) die("out of memory");
+    MPI_Reduce(entered, latest, (int)steps, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    MPI_Reduce(entered, earliest, (int)steps, MPI_DOUBLE, MPI_MIN, 0, MPI_COMM_WORLD);
+    double skew = 0;
+    for (long i = 0; i < steps; i++) skew += latest[i] - earliest[i];
+    free(latest);
+    free(earliest);
+    free(entered);
     if (rank == 0)
         printf("dist_bench %s ranks=%d mode=%s batch=%ld steps=%ld wall_ms=%.3f cpu_ms=%.3f "
                "wait_ms=%.3f busy_cpu_ms=%.3f opt_ms=%.3f buckets=%d early=%.2f algo=%s "
-               "looks=%.1f overlap=%s share=%.3f\n",
+               "looks=%.1f overlap=%s share=%.3f skew_ms=%.3f\n",
                which, size, mode, batch, steps, 1e3 * worst[0] / (double)steps,
                1e3 * worst[1] / (double)steps, 1e3 * worst[2] / (double)steps,
                1e3 * worst[3] / (double)steps, 1e3 * worst[4] / (double)steps, st.n_buckets,
@@ -241,7 +257,7 @@ int main(int argc, char **argv) {
                : tg_dist_overlap_used(d) == TG_DIST_OVERLAP_ON  ? "on"
                : tg_dist_overlap_used(d) == TG_DIST_OVERLAP_OFF ? "off"
                                                                 : "auto",
-               st.overlap_share);
+               st.overlap_share, 1e3 * skew / (double)steps);
     tg_dist_free(d);
     tg_tape_free(t);
     tg_optim_free(opt);

@@ -54,13 +54,21 @@ typedef struct tg_dist tg_dist; /* opaque */
  *   as RING in one round instead of two, and a round only finishes when both ranks look, which
  *   they rarely do while computing.
  * MPI: MPI_Iallreduce in place, whatever the MPI library picks.
- * AUTO (0, the default): PAIRS on 2 ranks, RING on more. docs/distributed.md has the
- *   measurements behind the choice. */
+ * SHARED: for ranks on one machine. The gradients live in a segment of memory every rank maps
+ *   (shm_open), and each rank forms the mean of its 1/size slice of a bucket straight from the
+ *   peers' memory and writes it into every rank's copy: only notices of zero bytes travel
+ *   through MPI (two rounds of them per bucket), and on 2 ranks each rank reads and sums half
+ *   a bucket where pairs copies the whole bucket and sums it. Ranks on several machines, or a
+ *   segment that cannot be made (a full /dev/shm), run RING instead. The same bits on every
+ *   rank; on 2 ranks the same bits as PAIRS.
+ * AUTO (0, the default): SHARED when every rank is on one machine; else PAIRS on 2 ranks,
+ *   RING on more. docs/distributed.md has the measurements behind the choice. */
 typedef enum tg_dist_algo {
     TG_DIST_ALGO_AUTO = 0,
     TG_DIST_ALGO_RING,
     TG_DIST_ALGO_PAIRS,
     TG_DIST_ALGO_MPI,
+    TG_DIST_ALGO_SHARED,
 } tg_dist_algo;
 
 /* When the buckets' all-reduces start (tg_dist_opts.overlap).

@@ -223,18 +223,27 @@ int64_t tg_store_n_param_elements(const tg_store *s);
 /* Sets every parameter's gradient to zero. The zeros are written lazily: the next backward
  * pass's deposit writes the gradient instead of adding it, and tg_tensor_grad fills a gradient
  * no pass reached before returning it. So read gradients through tg_tensor_grad after this
- * call, not through a data pointer kept from before it. Once the store's gradients are grouped
- * (tg_store_group_grads), whose blocks are read through pointers, the zeros are written at once. */
+ * call, not through a data pointer kept from before it, grouped gradients
+ * (tg_store_group_grads) too. */
 void tg_store_zero_grad(tg_store *s);
 /* Moves the gradients of the n parameters params[0..n) of s into one block of the store's
  * memory, one after another in that order, keeping their values: afterwards
  * tg_tensor_data(tg_tensor_grad(params[i + 1])) starts where params[i]'s gradient ends, so a
  * communication library can send or reduce them all as one buffer, in place, with no copies in
- * or out (tapegrad/dist.h does). Every gradient is otherwise used as before. All must be
+ * or out (tapegrad/dist.h does). Every gradient is otherwise used as before; in particular
+ * tg_store_zero_grad defers its zeros, so before reading the block raw call tg_tensor_grad on
+ * each of its parameters, which writes the zeros of any that no sweep has reached since. All must be
  * distinct parameters of s with one dtype. The block lives as long as the store; the memory the
  * gradients used before is not reused (the store frees everything at once). TG_ERR_NULL,
  * TG_ERR_ARG naming the offending parameter (nothing moved), or TG_ERR_NOMEM. */
 tg_status tg_store_group_grads(tg_store *s, int n, tg_tensor *const *params, tg_error *err);
+/* The same, into the caller's block (suitably aligned for the dtype, large enough for all n
+ * gradients), for memory the store cannot allocate, such as a segment shared with other
+ * processes (tapegrad/dist.h's TG_DIST_ALGO_SHARED). The store never frees the block: before the
+ * block goes away, group the gradients again with tg_store_group_grads, which moves them back
+ * into the store's memory. TG_ERR_NULL for a NULL block, else as tg_store_group_grads. */
+tg_status tg_store_group_grads_at(tg_store *s, int n, tg_tensor *const *params, void *block,
+                                  tg_error *err);
 
 TG_PUBLIC_END
 

@@ -226,9 +226,9 @@ tg_dist *tg_dist_new(tg_store *s, MPI_Comm comm, const tg_dist_opts *opts, tg_er
                      "dist: overlap %d is none of TG_DIST_OVERLAP_AUTO, _ON, _OFF", (int)o.overlap);
         return NULL;
     }
-    if ((int)o.algo < (int)TG_DIST_ALGO_AUTO || (int)o.algo > (int)TG_DIST_ALGO_MPI) {
+    if ((int)o.algo < (int)TG_DIST_ALGO_AUTO || (int)o.algo > (int)TG_DIST_ALGO_SHARED) {
         tg_error_set(err, TG_ERR_ARG,
-                     "dist: algo %d is none of TG_DIST_ALGO_AUTO, _RING, _PAIRS, _MPI",
+                     "dist: algo %d is none of TG_DIST_ALGO_AUTO, _RING, _PAIRS, _MPI, _SHARED",
                      (int)o.algo);
         return NULL;
     }

@@ -56,6 +56,13 @@ struct tg_dist {
     bool broken;
     char broken_msg[200];
     tg_dist_stats stats;
+    /* TG_DIST_ALGO_SHARED (shared.c): the segment every rank maps, each rank's region of it
+     * (region_bytes apart), each bucket's byte offset in a region, and each bucket's notices
+     * in flight (2 (size - 1) per bucket) */
+    char *shm_base;
+    size_t shm_bytes, region_bytes;
+    size_t *bucket_at;
+    MPI_Request *peer_req;
 };
 
 /* Waits for n requests, testing them (which also drives MPI's progress) and sleeping briefly
@@ -87,5 +94,19 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err);
 void dist_buckets_free(tg_dist *d);
 tg_status dist_grad_ready(void *ctx, tg_tensor *param);
 tg_status dist_node_done(void *ctx, int64_t visited);
+
+/* shared.c: TG_DIST_ALGO_SHARED. dist_shared_make maps the segment when every rank is on this
+ * machine (*made; else nothing changes and the caller falls back); collective. It does not
+ * move the gradients: dist_shared_bucket says where each bucket goes. dist_shared_free moves
+ * them back into the store and unmaps. dist_shared_post posts the notices of phase
+ * k->exchange of bucket b (to and from every peer, dist_shared_requests), dist_shared_finish
+ * does the work once they have completed: after phase 0, the mean of this rank's slice, written
+ * into every rank's region. */
+tg_status dist_shared_make(tg_dist *d, bool *made, tg_error *err);
+void dist_shared_free(tg_dist *d);
+char *dist_shared_bucket(const tg_dist *d, int rank, int b);
+MPI_Request *dist_shared_requests(const tg_dist *d, int b, int *n);
+tg_status dist_shared_post(tg_dist *d, int b, tg_error *err);
+void dist_shared_finish(tg_dist *d, int b);
 
 #endif

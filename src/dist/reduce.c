@@ -68,13 +68,24 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
     }
     d->overlap = d->o.deterministic ? TG_DIST_OVERLAP_OFF : d->o.overlap;
     bool power_of_two = (d->size & (d->size - 1)) == 0;
-    d->algo = d->o.algo;
-    if (d->algo == TG_DIST_ALGO_AUTO) d->algo = d->size == 2 ? TG_DIST_ALGO_PAIRS : TG_DIST_ALGO_RING;
+    /* AUTO: shared memory when every rank is on this machine; else pairs on 2 ranks (one
+     * round where the ring takes two, the same bytes), the ring on more (fewer bytes) */
+    bool chosen = d->o.algo == TG_DIST_ALGO_AUTO;
+    d->algo = chosen ? TG_DIST_ALGO_SHARED : d->o.algo;
+    if (d->algo == TG_DIST_ALGO_SHARED && !d->o.deterministic && d->size > 1) {
+        bool made = false;
+        if (dist_shared_make(d, &made, err) != TG_OK) return err->status;
+        if (!made) /* not all on one machine, or no segment */
+            d->algo = chosen && d->size == 2 ? TG_DIST_ALGO_PAIRS : TG_DIST_ALGO_RING;
+    }
     if (d->algo == TG_DIST_ALGO_PAIRS && !power_of_two) d->algo = TG_DIST_ALGO_RING;
     for (int b = 0; b < d->n_buckets; b++) {
         dist_bucket *k = &d->buckets[b];
-        if (tg_store_group_grads(d->s, k->count, &d->params[k->first], err) != TG_OK)
-            return err->status;
+        tg_status st =
+            d->shm_base ? tg_store_group_grads_at(d->s, k->count, &d->params[k->first],
+                                                  dist_shared_bucket(d, d->rank, b), err)
+                        : tg_store_group_grads(d->s, k->count, &d->params[k->first], err);
+        if (st != TG_OK) return err->status;
         k->buf = tg_tensor_data(tg_tensor_grad(d->params[k->first]));
         k->xreq[0] = k->xreq[1] = MPI_REQUEST_NULL;
         /* the ring's largest chunk, ceil(n / size) elements; pairs receive whole buckets */
@@ -103,7 +114,9 @@ nomem:
 }
 
 void dist_buckets_free(tg_dist *d) {
-    /* the buckets' buffers are the store's gradients: the store frees them */
+    /* the buckets' buffers are the store's gradients: the store frees them (a shared
+     * segment's are moved back into the store first) */
+    dist_shared_free(d);
     for (int b = 0; d->buckets && b < d->n_buckets; b++) free(d->buckets[b].scratch);
     if (d->stash)
         for (int i = 0; i < d->n_chunks * d->n_buckets; i++) free(d->stash[i]);
@@ -181,6 +194,7 @@ static int64_t chunk_at(const tg_dist *d, const dist_bucket *k, int c, int64_t *
 /* Exchanges bucket b's all-reduce takes in all. */
 static int exchanges_of(const tg_dist *d) {
     if (d->algo == TG_DIST_ALGO_MPI) return 1;
+    if (d->algo == TG_DIST_ALGO_SHARED) return 2;
     if (d->algo == TG_DIST_ALGO_RING) return 2 * (d->size - 1);
     int rounds = 0;
     while ((1 << rounds) < d->size) rounds++;
@@ -198,6 +212,7 @@ static tg_status post_exchange(tg_dist *d, int b, tg_error *err) {
     const size_t esize = tg_dtype_size(k->dtype);
     const MPI_Datatype type = dist_mpi_type(k->dtype);
     const int tag = b % 32768; /* MPI promises tags up to 32767 */
+    if (d->algo == TG_DIST_ALGO_SHARED) return dist_shared_post(d, b, err);
     if (d->algo != TG_DIST_ALGO_RING) {
         int rc;
         if (d->algo == TG_DIST_ALGO_MPI) {
@@ -232,9 +247,14 @@ static tg_status post_exchange(tg_dist *d, int b, tg_error *err) {
  * divided into the mean); pairs, the partner's bucket added (a + b is b + a in IEEE
  * arithmetic, so both partners hold the same bits), and after the last round the mean; MPI,
  * the mean. */
-static void finish_exchange(tg_dist *d, dist_bucket *k) {
+static void finish_exchange(tg_dist *d, int b) {
+    dist_bucket *k = &d->buckets[b];
     const int n = d->size, last = exchanges_of(d) - 1;
     const size_t esize = tg_dtype_size(k->dtype);
+    if (d->algo == TG_DIST_ALGO_SHARED) {
+        dist_shared_finish(d, b);
+        return;
+    }
     if (d->algo == TG_DIST_ALGO_PAIRS) {
         if (k->exchange == last)
             add_scale_elems(k->dtype, k->buf, k->scratch, k->n_elems, 1.0 / n);
@@ -263,11 +283,13 @@ static void finish_exchange(tg_dist *d, dist_bucket *k) {
 static tg_status advance(tg_dist *d, int b, tg_error *err) {
     dist_bucket *k = &d->buckets[b];
     while (k->started && !k->done) {
-        int flag = 0;
-        int rc = MPI_Testall(2, k->xreq, &flag, MPI_STATUSES_IGNORE);
+        int flag = 0, n_reqs = 2;
+        MPI_Request *reqs = d->algo == TG_DIST_ALGO_SHARED ? dist_shared_requests(d, b, &n_reqs)
+                                                           : k->xreq;
+        int rc = MPI_Testall(n_reqs, reqs, &flag, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "a bucket's all-reduce", err);
         if (!flag) return TG_OK;
-        finish_exchange(d, k);
+        finish_exchange(d, b);
         if (++k->exchange == exchanges_of(d)) {
             k->done = true;
             d->in_flight--;
@@ -289,9 +311,13 @@ static tg_status locate(tg_dist *d, int b, tg_error *err) {
     for (int i = k->first + 1; i < k->first + k->count && together; i++)
         together = (char *)tg_tensor_data(tg_tensor_grad(d->params[i])) ==
                    base + (size_t)d->offset[i] * esize;
+    if (d->shm_base && base != dist_shared_bucket(d, d->rank, b)) together = false;
     if (!together) {
-        if (tg_store_group_grads(d->s, k->count, &d->params[k->first], err) != TG_OK)
-            return TG_ERR_NOMEM;
+        tg_status st =
+            d->shm_base ? tg_store_group_grads_at(d->s, k->count, &d->params[k->first],
+                                                  dist_shared_bucket(d, d->rank, b), err)
+                        : tg_store_group_grads(d->s, k->count, &d->params[k->first], err);
+        if (st != TG_OK) return TG_ERR_NOMEM;
         base = tg_tensor_data(tg_tensor_grad(d->params[k->first]));
     }
     k->buf = base;

@@ -259,9 +259,6 @@ struct tg_store {
     int cap_tensors;
     tg_status status;
     char error[TG_ERROR_MAX];
-    /* tg_store_group_grads made blocks that callers read through raw pointers: zeroing is
-     * then done at once, never deferred (tensor field zero_pending). */
-    bool grads_grouped;
 };
 
 /* ---- stores (store.c) ---- */

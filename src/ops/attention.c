@@ -9,9 +9,11 @@
  *   dL/dq = scale dL/ds k,   dL/dk = scale (dL/ds)^T q
  * The composition (matmul, scale, mask, softmax, matmul) records five nodes and writes the
  * (..., T, T) scores three times; here the scores live only in the probabilities p, which the
- * node keeps for its backward (a tape tensor whose address is the saved blob). Each (batch,
- * head) item's products go straight from the operands' strides to the GEMM, so the heads of a
- * packed projection need no copy, and items are shared between the kernels' threads.
+ * node keeps for its backward (a tape tensor whose address is the saved blob: per (batch,
+ * head) item a (tp, tp) block, tp = T rounded up to 16, so 16 KB per item at T = 64 in f32).
+ * The fused kernels (kernels/attn.c) do one item at a time in one thread's L1: they read q, k,
+ * v and g through their strides, so the heads of a packed projection need no copy, compute the
+ * causal triangle only, and write y and the gradients once each.
  *
  * When the backward pass is itself recorded (create_graph) the rule is written with primitive
  * ops (recomputing p from q and k), so every higher derivative follows from theirs; otherwise it
@@ -20,8 +22,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/threadpool.h"
-#include "kernels/vec.h"
+#include "kernels/attn.h"
 #include "op_util.h"
 
 extern const tg_op_desc tg_op_causal_attention;
@@ -41,145 +42,6 @@ tg_tensor *tg_causal_mask_at(tg_tape *t, const char *file, int line, tg_dtype dt
                 ((double *)(void *)m->data)[i * n + j] = -INFINITY;
         }
     return m;
-}
-
-/* The attention of one (batch, head) item: where its operands start and how their rows and
- * columns are strided (in elements), and where its results go. */
-typedef struct attn_job {
-    tg_dtype dtype;
-    int64_t T, D, n_items;
-    double scale;
-    const char *q, *k, *v, *g;             /* operands (g: the incoming gradient, backward) */
-    const int64_t *qo, *ko, *vo, *go;      /* per item: element offset of its (T, D) block */
-    int64_t q_rs, q_cs, k_rs, k_cs, v_rs, v_cs, g_rs, g_cs;
-    char *p;                               /* (n_items, T, T) probabilities */
-    char *y;                               /* output (forward), laid out like q */
-    const int64_t *yo;                     /* per item: element offset of its block of y */
-    int64_t y_rs;                          /* y's row stride (its columns are contiguous) */
-    char *ds;                              /* (n_items, T, T) scratch (backward) */
-    float *rows;                           /* (n_items, T) scratch (f32 forward) */
-    char *dq, *dk, *dv;                    /* gradients laid out like q, k, v; NULL if unwanted */
-    const int64_t *dqo, *dko, *dvo;        /* per item: element offsets of their blocks */
-    int64_t dq_rs, dk_rs, dv_rs;           /* their row strides (columns contiguous) */
-} attn_job;
-
-/* Row i of the scores, scaled and softmaxed over its first i + 1 entries; the rest zeroed. */
-static void causal_softmax_rows(const attn_job *j, int64_t b, char *p) {
-    int64_t T = j->T;
-    if (j->dtype == TG_F32) {
-        float *P = (float *)(void *)p, *tmp = j->rows + b * T;
-        for (int64_t i = 0; i < T; i++) {
-            float *row = P + i * T, sc = (float)j->scale;
-            for (int64_t c = 0; c <= i; c++) tmp[c] = row[c] * sc;
-            if (!kern_vec_softmax_row_f32(tmp, i + 1, row, false, NULL)) {
-                float m = tmp[0];
-                for (int64_t c = 1; c <= i; c++) m = tmp[c] > m ? tmp[c] : m;
-                double sum = 0;
-                for (int64_t c = 0; c <= i; c++) sum += exp((double)tmp[c] - (double)m);
-                for (int64_t c = 0; c <= i; c++) row[c] = (float)(exp((double)tmp[c] - m) / sum);
-            }
-            for (int64_t c = i + 1; c < T; c++) row[c] = 0.0f;
-        }
-        return;
-    }
-    double *P = (double *)(void *)p;
-    for (int64_t i = 0; i < T; i++) {
-        double *row = P + i * T, m = -INFINITY, sum = 0;
-        for (int64_t c = 0; c <= i; c++) {
-            row[c] *= j->scale;
-            m = row[c] > m ? row[c] : m;
-        }
-        for (int64_t c = 0; c <= i; c++) sum += (row[c] = exp(row[c] - m));
-        for (int64_t c = 0; c <= i; c++) row[c] /= sum;
-        for (int64_t c = i + 1; c < T; c++) row[c] = 0.0;
-    }
-}
-
-/* The products skip what the mask makes zero. Rows are taken in bands of ROW_BAND: rows
- * [i0, i1) of the scores need only the keys [0, i1), and column j of p is zero above row j, so
- * the products that sum over rows (p^T G, ds^T q) start at row j0. In bands of 16 rows of 64,
- * the products do 10/16 of the full work; narrower bands make the calls too small to pay. */
-#define ROW_BAND 16
-
-static int64_t band_end(int64_t i0, int64_t T) { return i0 + ROW_BAND < T ? i0 + ROW_BAND : T; }
-
-static void forward_item(void *ctx, int64_t b) {
-    const attn_job *j = ctx;
-    int64_t T = j->T, D = j->D, es = (int64_t)tg_dtype_size(j->dtype);
-    char *p = j->p + b * T * T * es, *y = j->y + j->yo[b] * es;
-    const char *q = j->q + j->qo[b] * es, *k = j->k + j->ko[b] * es, *v = j->v + j->vo[b] * es;
-    for (int64_t i0 = 0; i0 < T; i0 = band_end(i0, T)) {
-        int64_t i1 = band_end(i0, T);
-        kern_gemm(j->dtype, i1 - i0, i1, D, q + i0 * j->q_rs * es, j->q_rs, j->q_cs, k, j->k_cs,
-                  j->k_rs, p + i0 * T * es, T);
-    }
-    causal_softmax_rows(j, b, p);
-    for (int64_t i0 = 0; i0 < T; i0 = band_end(i0, T)) {
-        int64_t i1 = band_end(i0, T);
-        kern_gemm(j->dtype, i1 - i0, D, i1, p + i0 * T * es, T, 1, v, j->v_rs, j->v_cs,
-                  y + i0 * j->y_rs * es, j->y_rs);
-    }
-}
-
-/* dL/ds from dL/dp (in ds) and p, in place: scale p_ij (dp_ij - sum_l p_il dp_il) for j <= i. */
-static void softmax_adjoint_rows(const attn_job *j, const char *p, char *ds) {
-    int64_t T = j->T;
-    if (j->dtype == TG_F32) {
-        const float *P = (const float *)(const void *)p;
-        float *S = (float *)(void *)ds;
-        for (int64_t i = 0; i < T; i++) {
-            const float *pr = P + i * T;
-            float *sr = S + i * T;
-            double dot = 0;
-            for (int64_t c = 0; c <= i; c++) dot += (double)pr[c] * (double)sr[c];
-            float d = (float)dot, sc = (float)j->scale;
-            for (int64_t c = 0; c <= i; c++) sr[c] = sc * pr[c] * (sr[c] - d);
-            for (int64_t c = i + 1; c < T; c++) sr[c] = 0.0f;
-        }
-        return;
-    }
-    const double *P = (const double *)(const void *)p;
-    double *S = (double *)(void *)ds;
-    for (int64_t i = 0; i < T; i++) {
-        const double *pr = P + i * T;
-        double *sr = S + i * T, dot = 0;
-        for (int64_t c = 0; c <= i; c++) dot += pr[c] * sr[c];
-        for (int64_t c = 0; c <= i; c++) sr[c] = j->scale * pr[c] * (sr[c] - dot);
-        for (int64_t c = i + 1; c < T; c++) sr[c] = 0.0;
-    }
-}
-
-static void backward_item(void *ctx, int64_t b) {
-    const attn_job *j = ctx;
-    int64_t T = j->T, D = j->D, es = (int64_t)tg_dtype_size(j->dtype);
-    const char *p = j->p + b * T * T * es;
-    const char *q = j->q + j->qo[b] * es, *k = j->k + j->ko[b] * es, *v = j->v + j->vo[b] * es,
-               *g = j->g + j->go[b] * es;
-    /* Row bands as in forward_item: a band [i0, i1) of dq and of dL/dp reads keys [0, i1); a
-     * band [j0, j1) of dv and dk sums over the rows [j0, T) of p or ds. */
-    if (j->dv)
-        for (int64_t i0 = 0; i0 < T; i0 = band_end(i0, T))
-            kern_gemm(j->dtype, band_end(i0, T) - i0, D, T - i0, p + (i0 * T + i0) * es, 1, T,
-                      g + i0 * j->g_rs * es, j->g_rs, j->g_cs,
-                      j->dv + (j->dvo[b] + i0 * j->dv_rs) * es, j->dv_rs);
-    if (!j->dq && !j->dk) return;
-    char *ds = j->ds + b * T * T * es;
-    for (int64_t i0 = 0; i0 < T; i0 = band_end(i0, T)) {
-        int64_t i1 = band_end(i0, T);
-        kern_gemm(j->dtype, i1 - i0, i1, D, g + i0 * j->g_rs * es, j->g_rs, j->g_cs, v, j->v_cs,
-                  j->v_rs, ds + i0 * T * es, T);
-    }
-    softmax_adjoint_rows(j, p, ds);
-    for (int64_t i0 = 0; i0 < T; i0 = band_end(i0, T)) {
-        int64_t i1 = band_end(i0, T);
-        if (j->dq)
-            kern_gemm(j->dtype, i1 - i0, D, i1, ds + i0 * T * es, T, 1, k, j->k_rs, j->k_cs,
-                      j->dq + (j->dqo[b] + i0 * j->dq_rs) * es, j->dq_rs);
-        if (j->dk)
-            kern_gemm(j->dtype, i1 - i0, D, T - i0, ds + (i0 * T + i0) * es, 1, T,
-                      q + i0 * j->q_rs * es, j->q_rs, j->q_cs,
-                      j->dk + (j->dko[b] + i0 * j->dk_rs) * es, j->dk_rs);
-    }
 }
 
 /* Offsets of every item's (T, D) block in x, items in row-major order of the batch axes. */
@@ -233,32 +95,24 @@ static tg_tensor *alloc_like(tg_tape *t, const tg_tensor *ref, int64_t n_items, 
     return *offsets ? x : NULL;
 }
 
-static bool job_operands(tg_tape *t, attn_job *j, tg_tensor *q, tg_tensor *k, tg_tensor *v) {
+static bool job_operands(tg_tape *t, kern_attn *j, tg_tensor *q, tg_tensor *k, tg_tensor *v) {
     int n = q->ndim;
-    *j = (attn_job){.dtype = q->dtype,
-                    .T = q->shape[n - 2],
-                    .D = q->shape[n - 1],
-                    .n_items = tg_tensor_numel(q) / (q->shape[n - 2] * q->shape[n - 1]),
-                    .q = q->data,
-                    .k = k->data,
-                    .v = v->data,
-                    .q_rs = q->strides[n - 2],
-                    .q_cs = q->strides[n - 1],
-                    .k_rs = k->strides[n - 2],
-                    .k_cs = k->strides[n - 1],
-                    .v_rs = v->strides[n - 2],
-                    .v_cs = v->strides[n - 1]};
+    *j = (kern_attn){.n_t = q->shape[n - 2],
+                     .D = q->shape[n - 1],
+                     .n_items = tg_tensor_numel(q) / (q->shape[n - 2] * q->shape[n - 1]),
+                     .q = q->data,
+                     .k = k->data,
+                     .v = v->data,
+                     .q_rs = q->strides[n - 2],
+                     .q_cs = q->strides[n - 1],
+                     .k_rs = k->strides[n - 2],
+                     .k_cs = k->strides[n - 1],
+                     .v_rs = v->strides[n - 2],
+                     .v_cs = v->strides[n - 1]};
     j->qo = item_offsets(t, q, j->n_items);
     j->ko = item_offsets(t, k, j->n_items);
     j->vo = item_offsets(t, v, j->n_items);
     return j->qo && j->ko && j->vo;
-}
-
-static void run_items(attn_job *j, kern_task_fn fn) {
-    if (j->n_items > 1 && kern_threads() > 1)
-        kern_parallel_for(j->n_items, kern_threads(), fn, j);
-    else
-        for (int64_t b = 0; b < j->n_items; b++) fn(j, b);
 }
 
 /* The rule in primitive ops, for a recorded backward pass. */
@@ -293,7 +147,7 @@ static void causal_attention_backward(tg_tape *t, const tg_node *n, tg_tensor *g
         return;
     }
     memcpy(&p, n->saved, sizeof p);
-    attn_job j;
+    kern_attn j;
     if (!job_operands(t, &j, q, k, v)) return;
     j.scale = n->fattr[0];
     j.p = p->data;
@@ -306,15 +160,16 @@ static void causal_attention_backward(tg_tape *t, const tg_node *n, tg_tensor *g
     tg_tensor *dk = tg_node_needs_grad(n, 1) ? alloc_like(t, k, j.n_items, &dko, &j.dk_rs) : NULL;
     tg_tensor *dv = tg_node_needs_grad(n, 2) ? alloc_like(t, v, j.n_items, &dvo, &j.dv_rs) : NULL;
     j.dqo = dqo, j.dko = dko, j.dvo = dvo;
-    tg_tensor *ds = (dq || dk) ? tg_tensor_alloc(t, q->dtype, p->ndim, p->shape) : NULL;
     if (!j.go || (tg_node_needs_grad(n, 0) && !dq) || (tg_node_needs_grad(n, 1) && !dk) ||
-        (tg_node_needs_grad(n, 2) && !dv) || ((dq || dk) && !ds))
+        (tg_node_needs_grad(n, 2) && !dv))
         return;
     j.dq = dq ? dq->data : NULL;
     j.dk = dk ? dk->data : NULL;
     j.dv = dv ? dv->data : NULL;
-    j.ds = ds ? ds->data : NULL;
-    run_items(&j, backward_item);
+    if (!kern_attn_backward(q->dtype, &j)) {
+        tg_fail(t, TG_ERR_NOMEM, "causal_attention: no memory for a thread's scratch block");
+        return;
+    }
     grads[0] = dq;
     grads[1] = dk;
     grads[2] = dv;
@@ -347,22 +202,20 @@ tg_tensor *tg_causal_attention_at(tg_tape *t, const char *file, int line, tg_ten
         tg_tensor *y = tg_tensor_alloc(t, q->dtype, q->ndim, q->shape);
         return y ? tg_record(t, &tg_op_causal_attention, y, 3, in) : NULL;
     }
-    attn_job j;
+    kern_attn j;
     if (!job_operands(t, &j, q, k, v)) return NULL;
     int64_t *yo = NULL;
     tg_tensor *y = alloc_like(t, q, j.n_items, &yo, &j.y_rs);
     if (!y) return NULL;
     j.yo = yo;
-    int64_t T = j.T;
-    tg_tensor *p = tg_tensor_alloc(t, q->dtype, 3, (int64_t[]){j.n_items, T, T});
-    tg_tensor *rows = q->dtype == TG_F32 ? tg_tensor_alloc(t, TG_F32, 2, (int64_t[]){j.n_items, T})
-                                         : NULL;
-    if (!p || (q->dtype == TG_F32 && !rows)) return NULL;
-    j.rows = rows ? (float *)(void *)rows->data : NULL;
+    int64_t tp = kern_attn_padded(j.n_t);
+    tg_tensor *p = tg_tensor_alloc(t, q->dtype, 3, (int64_t[]){j.n_items, tp, tp});
+    if (!p) return NULL;
     j.scale = scale;
     j.p = p->data;
     j.y = y->data;
-    run_items(&j, forward_item);
+    if (!kern_attn_forward(q->dtype, &j))
+        return tg_fail(t, TG_ERR_NOMEM, "causal_attention: no memory for a thread's scratch block");
     if (!tg_record(t, &tg_op_causal_attention, y, 3, in)) return NULL;
     if (y->node) {
         y->node->fattr[0] = scale;

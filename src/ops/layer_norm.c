@@ -9,7 +9,9 @@
  *   dL/dgamma = sum over rows of G xh,   dL/dbeta = sum over rows of G
  * The composition records nine nodes and passes over the data a dozen times each way; here the
  * forward is two passes per row (statistics, then y) and keeps mu and r for the backward, which
- * is one pass per row. Statistics and the sums over rows are accumulated in double. When the
+ * is one pass per row. Statistics and the sums over rows are accumulated in double; f32 rows
+ * run in the SIMD loops of kernels/vec_f32.h (AVX-512, AVX2, NEON), which widen to double a
+ * vector at a time, and in the plain loops below at the portable level and for f64. When the
  * backward pass is itself recorded (create_graph) the rule is the formulas above in ops, so
  * every higher derivative follows from theirs.
  * Saved: the (rows, 2) f64 tape tensor of [mu, r] per row; fattr[0] = eps, iattr[0] = n_dims. */
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "kernels/threadpool.h"
+#include "kernels/vec.h"
 #include "op_util.h"
 
 extern const tg_op_desc tg_op_layer_norm;
@@ -125,10 +128,13 @@ static void forward_chunk(void *ctx, int64_t c) {
     const ln_job *j = ctx;
     int64_t f, l;
     chunk_range(j, c, &f, &l);
-    if (j->dtype == TG_F32)
-        forward_float(f, l, j->C, j->x, j->g, j->b, j->eps, j->y, j->stats);
-    else
+    if (j->dtype == TG_F32) {
+        if (!kern_vec_layer_norm_forward_f32(f, l, j->C, j->x, j->g, j->b, j->eps, j->y,
+                                             j->stats))
+            forward_float(f, l, j->C, j->x, j->g, j->b, j->eps, j->y, j->stats);
+    } else {
         forward_double(f, l, j->C, j->x, j->g, j->b, j->eps, j->y, j->stats);
+    }
 }
 
 static void backward_chunk(void *ctx, int64_t c) {
@@ -137,10 +143,13 @@ static void backward_chunk(void *ctx, int64_t c) {
     chunk_range(j, c, &f, &l);
     double *ag = j->acc + c * 2 * C, *ab = ag + C, *tmp = j->acc + LN_CHUNKS * 2 * C + c * C;
     memset(ag, 0, (size_t)(2 * C) * sizeof *ag);
-    if (j->dtype == TG_F32)
-        backward_float(f, l, C, j->x, j->g, j->gy, j->stats, j->dx, ag, ab, (float *)(void *)tmp);
-    else
+    if (j->dtype == TG_F32) {
+        if (!kern_vec_layer_norm_backward_f32(f, l, C, j->x, j->g, j->gy, j->stats, j->dx, ag, ab))
+            backward_float(f, l, C, j->x, j->g, j->gy, j->stats, j->dx, ag, ab,
+                           (float *)(void *)tmp);
+    } else {
         backward_double(f, l, C, j->x, j->g, j->gy, j->stats, j->dx, ag, ab, tmp);
+    }
 }
 
 static void run_chunks(ln_job *j, kern_task_fn fn) {

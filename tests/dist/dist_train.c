@@ -34,11 +34,11 @@ typedef struct opts {
     const char *expect_algo; /* the algorithm tg_dist_algo_used must report, or NULL */
 } opts;
 
-static const char *const algo_names[] = {"auto", "ring", "pairs", "mpi"};
+static const char *const algo_names[] = {"auto", "ring", "pairs", "mpi", "shared"};
 
 /* The tg_dist_algo named s, or -1. */
 static int algo_named(const char *s) {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (!strcmp(s, algo_names[i])) return i;
     return -1;
 }

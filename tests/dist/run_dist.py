@@ -20,9 +20,11 @@ case starts dist_train with 1 to 4 ranks and checks what they print and what ran
                 of them, off when the first layer's weight (finished last) does or when one
                 bucket holds everything, on 2 and 3 ranks; off gives the bits of forced overlap
   wrong_model   one rank builds another model: every rank refuses, naming it
-  algos         each all-reduce (ring, pairs, MPI's) on 2 ranks, pairs also on 4: within 1e-5 of
-                1 rank in f32, every rank the same bits every step, overlapped the bits of after
-                the sweep; auto picks pairs on 2 ranks, ring on 4; pairs on 3 runs the ring
+  algos         each all-reduce (ring, pairs, MPI's, shared memory) on 2 ranks, pairs also on 4,
+                shared memory on 3 and 4: within 1e-5 of 1 rank in f32, every rank the same bits
+                every step, overlapped the bits of after the sweep, shared memory the bits of
+                pairs on 2 ranks; auto picks shared memory on one machine; pairs on 3 runs the
+                ring
   examples      mlp, lenet and char_rnn --dist on 2 ranks (paths after WORKDIR) train on
                 generated data to their single-rank targets
 
@@ -208,7 +210,8 @@ def main():
         # Each algorithm on 2 ranks, and pairs' two rounds on 4 (the ring on 3 and 4 ranks is
         # what same_f32 and overlap run).
         run(program, 1, transport, ["--dtype", "f32", "--out", out("one")])
-        for algo, n in (("ring", 2), ("pairs", 2), ("mpi", 2), ("pairs", 4)):
+        for algo, n in (("ring", 2), ("pairs", 2), ("mpi", 2), ("pairs", 4), ("shared", 2),
+                        ("shared", 3), ("shared", 4)):
             common = ["--dtype", "f32", "--bucket", "1024", "--algo", algo, "--expect-algo", algo]
             p = run(program, n, transport, common + ["--overlap", "--expect-early",
                                                      "--out", out(f"{algo}{n}")])
@@ -217,10 +220,13 @@ def main():
             run(program, n, transport, common + ["--no-overlap", "--out", out(f"{algo}{n}l")])
             same_bits(out(f"{algo}{n}"), out(f"{algo}{n}l"),
                       f"{algo} on {n} ranks: overlapped vs after the sweep")
-        for n, want in ((2, "pairs"), (4, "ring")):
-            run(program, n, transport, ["--steps", "2", "--expect-algo", want])
+        # on 2 ranks shared memory forms (a + b) / 2 as pairs does: the same bits
+        same_bits(out("shared2"), out("pairs2"), "shared vs pairs on 2 ranks")
+        for n in (2, 4):  # every rank of these runs is on this machine
+            run(program, n, transport, ["--steps", "2", "--expect-algo", "shared"])
         run(program, 3, transport, ["--steps", "2", "--algo", "pairs", "--expect-algo", "ring"])
-        print("auto: pairs on 2 ranks, ring on 4; pairs asked on 3 ranks runs the ring")
+        print("auto: shared memory on 2 and 4 ranks of one machine; pairs asked on 3 ranks runs "
+              "the ring")
     elif case == "wrong_model":
         p = run(program, 2, transport, ["--wrong-model-rank", "1"], expect_ok=False)
         if "rank 1's store differs from rank 0's" not in p.stderr:

@@ -55,7 +55,9 @@ START_TEST(test_grouped_same_results) {
     const double *base = tg_tensor_data(tg_tensor_grad(w[1][2]));
     ck_assert_ptr_eq(tg_tensor_data(tg_tensor_grad(w[1][0])), base + 10);
     ck_assert_ptr_eq(tg_tensor_data(tg_tensor_grad(w[1][1])), base + 10 + 12);
+    /* zeroing is deferred; asking for each gradient writes the zeros into the block */
     tg_store_zero_grad(st[1]);
+    for (int i = 0; i < 3; i++) ck_assert_ptr_nonnull(tg_tensor_grad(w[1][i]));
     for (int i = 0; i < 30; i++) ck_assert(base[i] == 0.0);
     for (int k = 0; k < 2; k++) {
         for (int step = 0; step < 3; step++) {
@@ -121,11 +123,54 @@ START_TEST(test_bad_lists_refused) {
 }
 END_TEST
 
+/* Grouped into the caller's block: the gradients live there with their values, a sweep
+ * accumulates there, and grouping again with tg_store_group_grads moves them back into the
+ * store's memory, values kept, so the block may then be reused. A NULL block is refused. */
+START_TEST(test_grouped_at_callers_block) {
+    tg_store *st = tg_store_new();
+    tg_tensor *w1 = param(st, "w1", TG_F64, 3, 4, 0.3), *w2 = param(st, "w2", TG_F64, 4, 2, -0.1);
+    tg_tensor *w3 = param(st, "w3", TG_F64, 2, 5, 0.2);
+    tg_tape *t = tg_tape_new();
+    ck_assert_int_eq(tg_tape_backward(t, loss(t, w1, w2, w3), NULL, 0), TG_OK);
+    tg_tape_reset(t);
+    double want[30];
+    tg_tensor *order[3] = {w2, w1, w3};
+    size_t at = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t n = (size_t)tg_tensor_numel(order[i]);
+        memcpy(want + at, tg_tensor_data(tg_tensor_grad(order[i])), n * sizeof(double));
+        at += n;
+    }
+    double block[30];
+    tg_error err = {0};
+    ck_assert_int_eq(tg_store_group_grads_at(st, 3, order, NULL, &err), TG_ERR_NULL);
+    ck_assert_int_eq(tg_store_group_grads_at(st, 3, order, block, &err), TG_OK);
+    ck_assert_ptr_eq(tg_tensor_data(tg_tensor_grad(w2)), block);
+    ck_assert_ptr_eq(tg_tensor_data(tg_tensor_grad(w1)), block + 8);
+    ck_assert_mem_eq(block, want, sizeof want);
+    /* a second sweep accumulates into the block: twice the first gradient */
+    ck_assert_int_eq(tg_tape_backward(t, loss(t, w1, w2, w3), NULL, 0), TG_OK);
+    tg_tape_reset(t);
+    for (int i = 0; i < 30; i++) ck_assert(block[i] == 2 * want[i]);
+    /* grouping in place again is a no-op on the values */
+    ck_assert_int_eq(tg_store_group_grads_at(st, 3, order, block, &err), TG_OK);
+    for (int i = 0; i < 30; i++) ck_assert(block[i] == 2 * want[i]);
+    ck_assert_int_eq(tg_store_group_grads(st, 3, order, &err), TG_OK);
+    const double *moved = tg_tensor_data(tg_tensor_grad(w2));
+    ck_assert_ptr_ne(moved, block);
+    memset(block, 0x7f, sizeof block);
+    for (int i = 0; i < 30; i++) ck_assert(moved[i] == 2 * want[i]);
+    tg_tape_free(t);
+    tg_store_free(st);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("graph_group_grads");
     TCase *c = tcase_create("group");
     tcase_add_test(c, test_grouped_same_results);
     tcase_add_test(c, test_bad_lists_refused);
+    tcase_add_test(c, test_grouped_at_callers_block);
     suite_add_tcase(s, c);
     return tg_test_run(s);
 }

@@ -2,14 +2,15 @@
  * the machine has: the f32 SIMD maps (exp, tanh, sigmoid and the arithmetic ones) against
  * double-precision libm over every float exponent and the special values, any length and
  * in place; the two-input maps against a plain loop written here, through broadcasts,
- * transposed views and in-place outputs; the select (where); softmax rows; threads; and the
- * dimension merging they rely on. */
+ * transposed views and in-place outputs; the select (where); softmax and layer norm rows;
+ * threads; and the dimension merging they rely on. */
 #include <float.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "ops/kernels/coalesce.h"
 #include "ops/kernels/kernels.h"
+#include "ops/kernels/vec.h"
 #include "test_util.h"
 
 /* The levels this machine can run, lowest first; returns how many. */
@@ -369,6 +370,87 @@ START_TEST(gelu_with_cdf_is_the_plain_gelu) {
 }
 END_TEST
 
+/* Layer norm's f32 rows at every SIMD level (and none at the portable one, whose plain loops
+ * live in layer_norm.c), against the formulas evaluated here in double: rows 1 to 3 of 5 only
+ * (rows 0 and 4 stay untouched), widths with and without a partial vector, with and without
+ * dx. A wrong mean, a lane left out of a sum, or a tail element skipped fails here. */
+START_TEST(layer_norm_rows) {
+    enum { R = 5, CMAX = 77 };
+    static const int64_t widths[] = {1, 7, 16, 64, 77};
+    static float x[R * CMAX], gy[R * CMAX], y[R * CMAX], dx[R * CMAX], g[CMAX], b[CMAX];
+    static double st[2 * R], ag[CMAX], ab[CMAX];
+    tg_rng rng;
+    tg_rng_seed(&rng, 18);
+    for (int i = 0; i < R * CMAX; i++) {
+        x[i] = (float)(6 * tg_rng_uniform(&rng) - 2);
+        gy[i] = (float)(2 * tg_rng_uniform(&rng) - 1);
+    }
+    for (int j = 0; j < CMAX; j++) {
+        g[j] = (float)(tg_rng_uniform(&rng) + 0.5);
+        b[j] = (float)(tg_rng_uniform(&rng) - 0.5);
+    }
+    tg_cpu_level lv[3];
+    int n_lv = levels(lv);
+    for (int li = 0; li < n_lv; li++) {
+        tg_set_cpu_level(lv[li]);
+        const char *l = tg_cpu_level_name(lv[li]);
+        bool simd = lv[li] != TG_CPU_PORTABLE;
+        for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
+            int64_t C = widths[wi];
+            for (int i = 0; i < R * CMAX; i++) y[i] = dx[i] = -7.0f;
+            ck_assert_int_eq(kern_vec_layer_norm_forward_f32(1, 4, C, x, g, b, 1e-5, y, st), simd);
+            if (!simd) continue;
+            for (int j = 0; j < C; j++) ag[j] = 0.5, ab[j] = -0.25;
+            ck_assert(kern_vec_layer_norm_backward_f32(1, 4, C, x, g, gy, st, dx, ag, ab));
+            ck_assert(y[0] == -7.0f && y[4 * C + C - 1] == -7.0f && dx[0] == -7.0f &&
+                      dx[4 * C + C - 1] == -7.0f);
+            double sg[CMAX] = {0}, sb[CMAX] = {0};
+            for (int64_t i = 1; i < 4; i++) {
+                const float *xr = x + i * C, *gr = gy + i * C;
+                double mu = 0, var = 0, a = 0, bb = 0;
+                for (int64_t j = 0; j < C; j++) mu += xr[j];
+                mu /= (double)C;
+                for (int64_t j = 0; j < C; j++) var += (xr[j] - mu) * (xr[j] - mu);
+                double r = 1.0 / sqrt(var / (double)C + 1e-5);
+                ck_assert_msg(fabs(st[2 * i] - mu) <= 1e-13 && fabs(st[2 * i + 1] - r) <= 1e-12 * r,
+                              "%s, C %lld, row %lld: mu %.17g r %.17g, want %.17g %.17g", l,
+                              (long long)C, (long long)i, st[2 * i], st[2 * i + 1], mu, r);
+                for (int64_t j = 0; j < C; j++) {
+                    double xh = (xr[j] - mu) * r, gg = (double)gr[j] * g[j];
+                    double want = xh * g[j] + b[j];
+                    ck_assert_msg(fabs(y[i * C + j] - want) <= 2e-6 * (fabs(xh * g[j]) + fabs(b[j])),
+                                  "%s, C %lld: y[%lld][%lld] = %.9g, want %.9g", l, (long long)C,
+                                  (long long)i, (long long)j, y[i * C + j], want);
+                    a += gg, bb += gg * xh;
+                    sg[j] += gr[j] * xh, sb[j] += gr[j];
+                }
+                a /= (double)C, bb /= (double)C;
+                for (int64_t j = 0; j < C; j++) {
+                    double xh = (xr[j] - mu) * r, gg = (double)gr[j] * g[j];
+                    double want = r * (gg - a - xh * bb);
+                    double scale = r * (fabs(gg) + fabs(a) + fabs(xh * bb));
+                    ck_assert_msg(fabs(dx[i * C + j] - want) <= 4e-6 * scale + 1e-30,
+                                  "%s, C %lld: dx[%lld][%lld] = %.9g, want %.9g", l,
+                                  (long long)C, (long long)i, (long long)j, dx[i * C + j], want);
+                }
+            }
+            for (int64_t j = 0; j < C; j++) {
+                ck_assert_msg(fabs(ag[j] - 0.5 - sg[j]) <= 1e-5 && fabs(ab[j] + 0.25 - sb[j]) <= 1e-12,
+                              "%s, C %lld: column %lld sums %.17g %.17g, want %.17g %.17g", l,
+                              (long long)C, (long long)j, ag[j] - 0.5, ab[j] + 0.25, sg[j], sb[j]);
+            }
+            /* Without dx: the same sums again, dx left alone. */
+            for (int j = 0; j < C; j++) ag[j] = ab[j] = 0;
+            for (int i = 0; i < R * CMAX; i++) dx[i] = -7.0f;
+            ck_assert(kern_vec_layer_norm_backward_f32(1, 4, C, x, g, gy, st, NULL, ag, ab));
+            for (int64_t j = 0; j < C; j++) ck_assert(fabs(ab[j] - sb[j]) <= 1e-12);
+            for (int i = 0; i < R * CMAX; i++) ck_assert(dx[i] == -7.0f);
+        }
+    }
+    tg_set_cpu_level(TG_CPU_AVX512);
+}
+END_TEST
+
 /* where: mask (with zeros, ones, other numbers and NaN, which counts as nonzero), a and b in
  * every mix of contiguous rows, broadcast rows and scalars, against the loop written here. */
 START_TEST(where_layouts) {
@@ -593,6 +675,7 @@ int main(void) {
     tcase_add_test(tc, binary_in_place);
     tcase_add_test(tc, where_layouts);
     tcase_add_test(tc, softmax_rows);
+    tcase_add_test(tc, layer_norm_rows);
     tcase_add_test(tc, threads_give_the_same_bits);
     tcase_add_test(tc, coalesce_merges_runs_only);
     suite_add_tcase(s, tc);

@@ -309,6 +309,36 @@ START_TEST(causal_mask_values) {
 }
 END_TEST
 
+/* Allocations from 5 MB up fail; smaller ones are malloc's. */
+static void *small_malloc(size_t size, void *user) {
+    (void)user;
+    return size >= ((size_t)5 << 20) ? NULL : malloc(size);
+}
+static void plain_free(void *p, void *user) {
+    (void)user;
+    free(p);
+}
+
+/* A thread's scratch block that cannot be had (T = 1024, D = 1: about 6 MB for the scores'
+ * rows, where the tape's own tensors stay under 5 MB) is TG_ERR_NOMEM on the tape, not a
+ * crash. */
+START_TEST(scratch_failure_is_reported) {
+    int threads = tg_get_threads();
+    tg_set_threads(1);
+    tg_set_allocator(&(tg_allocator){small_malloc, plain_free, NULL});
+    tg_tape *t = tg_tape_new();
+    ck_assert_ptr_nonnull(t);
+    tg_tensor *q = tg_zeros(t, TG_F32, TG_SHAPE(1, 1024, 1));
+    ck_assert_msg(q != NULL, "%s", tg_tape_error(t));
+    ck_assert_ptr_null(tg_causal_attention(t, q, q, q, 0.5));
+    ck_assert_int_eq(tg_tape_status(t), TG_ERR_NOMEM);
+    ck_assert_msg(strstr(tg_tape_error(t), "scratch") != NULL, "%s", tg_tape_error(t));
+    tg_tape_free(t);
+    tg_set_allocator(NULL);
+    tg_set_threads(threads);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("nn_attention");
     TCase *tc = tcase_create("reference");
@@ -324,6 +354,7 @@ static Suite *suite(void) {
     tcase_add_test(tp, errors);
     tcase_add_test(tp, block_init_clash_leaves_the_store_as_it_was);
     tcase_add_test(tp, causal_mask_values);
+    tcase_add_test(tp, scratch_failure_is_reported);
     suite_add_tcase(s, tp);
     return s;
 }

@@ -53,11 +53,11 @@ const op_case op_cases_attention[] = {
      causal_fn, (void *)&half, 0},
     {"causal_attention", "batch and heads (2,2,3,2), scale 1", 3,
      {UNI(S4(2, 2, 3, 2)), UNI(S4(2, 2, 3, 2)), UNI(S4(2, 2, 3, 2))}, causal_fn, (void *)&unit, 0},
-    /* More rows than the kernel's row band of 16: the products that skip the masked part
-     * meet a band edge (21 rows: 16 + 5) and a middle band (33 rows: 16 + 16 + 1). */
-    {"causal_attention", "21 rows over two row bands (21,3), scale 0.5", 3,
+    /* More rows than the kernels' tiles of 8 rows and vectors of 4 to 16 keys: whole tiles and
+     * a short last one (21 = 8 + 8 + 5, 33 = 4 x 8 + 1), keys past a vector's edge. */
+    {"causal_attention", "21 rows over three row tiles (21,3), scale 0.5", 3,
      {UNI(S2(21, 3)), UNI(S2(21, 3)), UNI(S2(21, 3))}, causal_fn, (void *)&half, 0},
-    {"causal_attention", "33 rows over three row bands (33,1), scale 1", 3,
+    {"causal_attention", "33 rows over five row tiles (33,1), scale 1", 3,
      {UNI(S2(33, 1)), UNI(S2(33, 1)), UNI(S2(33, 1))}, causal_fn, (void *)&unit, 0},
     {"causal_attention", "heads of a packed projection (4,12) as strided views", 1,
      {UNI(S2(4, 12))}, packed_fn, NULL, 0},

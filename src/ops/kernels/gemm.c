@@ -226,6 +226,9 @@ static const gemm_typed typed_f64 = {sizeof(double),          pack_a_double,
 /* ---- one product, split into blocks ---- */
 
 /* Everything one product needs; a threaded product hands it to each task. */
+/* The most ranges a product's direct path is cut into for threads. */
+#define GEMM_MAX_TASKS 64
+
 typedef struct gemm_problem {
     const gemm_typed *ty;
     const gemm_impl *impl;
@@ -241,6 +244,8 @@ typedef struct gemm_problem {
     bool split_n;   /* tasks take ranges of columns (else of rows) */
     int64_t unit;   /* task ranges are multiples of it */
     int64_t n_units, n_tasks;
+    /* Task i takes units [first[i], first[i + 1]): shrinking ranges (plan_threads). */
+    int64_t first[GEMM_MAX_TASKS + 1];
     bool one_thread; /* kern_gemm_one_thread: never post to the pool */
 } gemm_problem;
 
@@ -488,8 +493,7 @@ static void run_block(const gemm_problem *p, int64_t m0, int64_t m, int64_t n0, 
 
 static void gemm_task(void *ctx, int64_t task) {
     const gemm_problem *p = ctx;
-    /* Task t takes units [t*n_units/n_tasks, (t+1)*n_units/n_tasks): sizes differ by <= 1. */
-    int64_t u0 = task * p->n_units / p->n_tasks, u1 = (task + 1) * p->n_units / p->n_tasks;
+    int64_t u0 = p->first[task], u1 = p->first[task + 1];
     int64_t lo = u0 * p->unit, hi = min64(u1 * p->unit, p->split_n ? p->N : p->M);
     if (lo >= hi) return;
     if (p->split_n)
@@ -507,10 +511,11 @@ static double split_balance(int64_t total, int64_t unit, int64_t n_tasks) {
     return ((double)total / (double)n_tasks) / (double)largest;
 }
 
+static int64_t threads_for(const gemm_problem *p) { return p->one_thread ? 1 : kern_threads(); }
+
 /* Decides the threads for the direct path: ranges of columns (each task then reads all of A)
  * or of rows (all of B), whichever balances better over the threads; on a tie the one that
  * repeats less. */
-static int64_t threads_for(const gemm_problem *p) { return p->one_thread ? 1 : kern_threads(); }
 
 static void plan_threads(gemm_problem *p, int64_t unit_m, int64_t unit_n) {
     p->n_tasks = 1;
@@ -523,9 +528,21 @@ static void plan_threads(gemm_problem *p, int64_t unit_m, int64_t unit_n) {
     p->split_n = bn > bm || (bn == bm && p->M <= p->N);
     p->unit = p->split_n ? unit_n : unit_m;
     p->n_units = ceil_div(p->split_n ? p->N : p->M, p->unit);
-    /* A few ranges per thread, claimed in turn: a thread the machine runs slower (another
-     * process on its core) then just claims fewer. */
-    p->n_tasks = min64(p->n_units, 4 * t);
+    /* Ranges claimed in turn, each an (2t)-th of the units not yet given out, down to one
+     * unit: a thread the machine runs slower (another process on its core, or a worker that
+     * joins late) then just claims fewer, and the last ranges being the smallest, whoever
+     * takes the last one keeps the others waiting for one unit at most. No range is below a
+     * (GEMM_MAX_TASKS / 2)-th of the units, so that many threads cannot make too many. */
+    int64_t least = ceil_div(p->n_units, GEMM_MAX_TASKS / 2);
+    p->n_tasks = 0;
+    for (int64_t u = 0; u < p->n_units; p->n_tasks++) {
+        int64_t left = p->n_units - u, size = ceil_div(left, 2 * t);
+        size = size < least ? least : size;
+        if (size > left || p->n_tasks == GEMM_MAX_TASKS - 1) size = left;
+        p->first[p->n_tasks] = u;
+        u += size;
+    }
+    p->first[p->n_tasks] = p->n_units;
 }
 
 /* Which path is faster was measured over M, N in 32..1024 and K in 128..2048 (AVX-512 and

@@ -24,6 +24,17 @@ bool kern_vec_gelu_cdf_f32(int64_t n, const float *x, float *y, float *cdf);
 bool kern_vec_gelu_backward_f32(int64_t n, const float *g, const float *x, const float *cdf,
                                 float *dx);
 
+/* Layer norm's f32 rows first..last of C contiguous values (layer_norm.c): the forward
+ * y = ((x - mu) r) gamma + beta with [mu, r] per row into stats (double), and the backward's
+ * sums over rows acc_g += G xh, acc_b += G (double) and, when dx is not NULL, its dx. The
+ * statistics are summed in double in another order than the plain loops'. */
+bool kern_vec_layer_norm_forward_f32(int64_t first, int64_t last, int64_t C, const float *x,
+                                     const float *g, const float *b, double eps, float *y,
+                                     double *stats);
+bool kern_vec_layer_norm_backward_f32(int64_t first, int64_t last, int64_t C, const float *x,
+                                      const float *g, const float *gy, const double *stats,
+                                      float *dx, double *acc_g, double *acc_b);
+
 /* out[i] = m[i sm] != 0 ? a[i sa] : b[i sb] (NaN counts as nonzero) for n > 0 elements, with
  * strides 0 or 1. */
 bool kern_vec_where_f32(int64_t n, const float *m, int64_t sm, const float *a, int64_t sa,

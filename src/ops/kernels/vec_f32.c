@@ -78,6 +78,8 @@ vec_load_even_avx512(const float *p, int n) {
 #define VD_HSUM _mm512_reduce_add_pd
 #define VD_SUB  _mm512_sub_pd
 #define VD_SET1 _mm512_set1_pd
+#define VD_MUL  _mm512_mul_pd
+#define VD_FMA  _mm512_fmadd_pd
 #define VF_FROM_VD2(lo, hi)                                                                        \
     _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1)
 #define MFIRST(n) ((__mmask16)((1u << (n)) - 1))
@@ -161,6 +163,8 @@ __attribute__((target("avx2,fma"))) static inline __m256 vec_load_even_avx2(cons
 #define VD_HSUM          vec_hsum_avx2
 #define VD_SUB           _mm256_sub_pd
 #define VD_SET1          _mm256_set1_pd
+#define VD_MUL           _mm256_mul_pd
+#define VD_FMA           _mm256_fmadd_pd
 #define VF_FROM_VD2(lo, hi)                                                                        \
     _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1)
 #define MFIRST(n) _mm256_castsi256_ps(vec_first_avx2(n))
@@ -277,6 +281,8 @@ static inline float32x4_t vec_load_even_neon(const float *p, int n) {
 #define VD_HSUM                vaddvq_f64
 #define VD_SUB                 vsubq_f64
 #define VD_SET1                vdupq_n_f64
+#define VD_MUL                 vmulq_f64
+#define VD_FMA(a, b, c)        vfmaq_f64(c, a, b)
 #define VF_FROM_VD2(lo, hi)    vcvt_high_f32_f64(vcvt_f32_f64(lo), hi)
 #define MFIRST(n)              vec_first_neon(n)
 #define VLOAD_LANES(p, lo, hi) vec_load_lanes_neon(p, lo, hi)
@@ -341,6 +347,41 @@ bool kern_vec_gelu_backward_f32(int64_t n, const float *g, const float *x, const
     if (kern_cpu_level() == TG_CPU_NEON) return vec_gelu_backward_neon(n, g, x, cdf, dx), true;
 #else
     (void)n, (void)g, (void)x, (void)cdf, (void)dx;
+#endif
+    return false;
+}
+
+bool kern_vec_layer_norm_forward_f32(int64_t first, int64_t last, int64_t C, const float *x,
+                                     const float *g, const float *b, double eps, float *y,
+                                     double *stats) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return vec_ln_forward_avx512(first, last, C, x, g, b, eps, y, stats), true;
+    if (l >= TG_CPU_AVX2) return vec_ln_forward_avx2(first, last, C, x, g, b, eps, y, stats), true;
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON)
+        return vec_ln_forward_neon(first, last, C, x, g, b, eps, y, stats), true;
+#else
+    (void)first, (void)last, (void)C, (void)x, (void)g, (void)b, (void)eps, (void)y, (void)stats;
+#endif
+    return false;
+}
+
+bool kern_vec_layer_norm_backward_f32(int64_t first, int64_t last, int64_t C, const float *x,
+                                      const float *g, const float *gy, const double *stats,
+                                      float *dx, double *acc_g, double *acc_b) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512)
+        return vec_ln_backward_avx512(first, last, C, x, g, gy, stats, dx, acc_g, acc_b), true;
+    if (l >= TG_CPU_AVX2)
+        return vec_ln_backward_avx2(first, last, C, x, g, gy, stats, dx, acc_g, acc_b), true;
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON)
+        return vec_ln_backward_neon(first, last, C, x, g, gy, stats, dx, acc_g, acc_b), true;
+#else
+    (void)first, (void)last, (void)C, (void)x, (void)g, (void)gy, (void)stats, (void)dx,
+        (void)acc_g, (void)acc_b;
 #endif
     return false;
 }

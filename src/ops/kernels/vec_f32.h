@@ -156,10 +156,12 @@ static TARGET void FN(gelu_cdf)(int64_t n, const float *x, float *y, float *cdf)
         int r = n - i < VL ? (int)(n - i) : VL;
         V v = r == VL ? VLOAD(x + i) : VLOADN(x + i, r), f, e;
         FN(half_erfc)(v, &f, &e);
-        V yv = VSEL(VLT(v, VZERO()), VMUL(VMUL(v, f), e), VMUL(v, VSUB(VSET1(1.0f), VMUL(f, e))));
-        yv = VSEL(VLT(VABS(v), VSET1(0.75f)), VMUL(v, FN(phi_near0)(v)), yv);
-        yv = VSEL(VNAN(v), v, yv);
-        V p = FN(phi_cdf_of)(v, f, e);
+        /* FN(gelu) and FN(phi_cdf_of) spelled out, sharing what they have in common. */
+        V half = VMUL(f, e), near = FN(phi_near0)(v);
+        M neg = VLT(v, VZERO()), small = VLT(VABS(v), VSET1(0.75f)), nan = VNAN(v);
+        V yv = VSEL(neg, VMUL(VMUL(v, f), e), VMUL(v, VSUB(VSET1(1.0f), half)));
+        yv = VSEL(nan, v, VSEL(small, VMUL(v, near), yv));
+        V p = VSEL(nan, v, VSEL(small, near, VSEL(neg, half, VSUB(VSET1(1.0f), half))));
         if (r == VL) {
             VSTORE(y + i, yv);
             VSTORE(cdf + i, p);
@@ -558,6 +560,104 @@ static TARGET void FN(softmax_row)(const float *x, int64_t n, float *out, bool l
     }
 }
 
+/* Layer norm's rows (layer_norm.c, which has the math and the plain loops these match): rows
+ * first..last of C values each. Sums are taken in double, as there: the floats are widened
+ * half a vector at a time (VD_CVT_LO/HI) into VL double lanes, summed lane-wise and then
+ * across lanes; the C % VL values past the last full vector are summed one by one. The
+ * elementwise results are evaluated in float in the plain loops' order, so only the last bits
+ * of a row's statistics (summed in another order) can differ from them.
+ * Forward: y = ((x - mu) r) gamma + beta, stats[2 i] = mu, stats[2 i + 1] = r. */
+static TARGET void FN(ln_forward)(int64_t first, int64_t last, int64_t C, const float *x,
+                                  const float *g, const float *b, double eps, float *y,
+                                  double *stats) {
+    int64_t cv = C - C % VL;
+    for (int64_t i = first; i < last; i++) {
+        const float *xr = x + i * C;
+        float *yr = y + i * C;
+        VD s0 = VD_ZERO(), s1 = VD_ZERO();
+        for (int64_t j = 0; j < cv; j += VL) {
+            V u = VLOAD(xr + j);
+            s0 = VD_ADD(s0, VD_CVT_LO(u));
+            s1 = VD_ADD(s1, VD_CVT_HI(u));
+        }
+        double s = VD_HSUM(VD_ADD(s0, s1));
+        for (int64_t j = cv; j < C; j++) s += (double)xr[j];
+        double mu = s / (double)C;
+        VD md = VD_SET1(mu), q0 = VD_ZERO(), q1 = VD_ZERO();
+        for (int64_t j = 0; j < cv; j += VL) {
+            V u = VLOAD(xr + j);
+            VD d0 = VD_SUB(VD_CVT_LO(u), md), d1 = VD_SUB(VD_CVT_HI(u), md);
+            q0 = VD_FMA(d0, d0, q0);
+            q1 = VD_FMA(d1, d1, q1);
+        }
+        double q = VD_HSUM(VD_ADD(q0, q1));
+        for (int64_t j = cv; j < C; j++) {
+            double d = (double)xr[j] - mu;
+            q += d * d;
+        }
+        double r = 1.0 / sqrt(q / (double)C + eps);
+        stats[2 * i] = mu;
+        stats[2 * i + 1] = r;
+        float mt = (float)mu, rt = (float)r;
+        V mv = VSET1(mt), rv = VSET1(rt);
+        for (int64_t j = 0; j < cv; j += VL)
+            VSTORE(yr + j, VADD(VMUL(VMUL(VSUB(VLOAD(xr + j), mv), rv), VLOAD(g + j)),
+                                VLOAD(b + j)));
+        for (int64_t j = cv; j < C; j++) yr[j] = (xr[j] - mt) * rt * g[j] + b[j];
+    }
+}
+
+/* Backward of rows first..last with G = gy: acc_g[j] += G xh and acc_b[j] += G (double, C
+ * each), and when dx is not NULL, dx = r (G gamma - mean(G gamma) - xh mean(G gamma xh)).
+ * Products of two floats are exact in double, so the FMAs below add what the plain loops add. */
+static TARGET void FN(ln_backward)(int64_t first, int64_t last, int64_t C, const float *x,
+                                   const float *g, const float *gy, const double *stats,
+                                   float *dx, double *acc_g, double *acc_b) {
+    int64_t cv = C - C % VL;
+    for (int64_t i = first; i < last; i++) {
+        const float *xr = x + i * C, *gr = gy + i * C;
+        float mt = (float)stats[2 * i], rt = (float)stats[2 * i + 1];
+        V mv = VSET1(mt), rv = VSET1(rt);
+        VD a0 = VD_ZERO(), a1 = VD_ZERO(), b0 = VD_ZERO(), b1 = VD_ZERO();
+        for (int64_t j = 0; j < cv; j += VL) {
+            V xh = VMUL(VSUB(VLOAD(xr + j), mv), rv), gv = VLOAD(gr + j);
+            VD xl = VD_CVT_LO(xh), xu = VD_CVT_HI(xh), gl = VD_CVT_LO(gv), gu = VD_CVT_HI(gv);
+            VD_STORE(acc_g + j, VD_FMA(gl, xl, VD_LOAD(acc_g + j)));
+            VD_STORE(acc_g + j + VL / 2, VD_FMA(gu, xu, VD_LOAD(acc_g + j + VL / 2)));
+            VD_STORE(acc_b + j, VD_ADD(VD_LOAD(acc_b + j), gl));
+            VD_STORE(acc_b + j + VL / 2, VD_ADD(VD_LOAD(acc_b + j + VL / 2), gu));
+            V gg = VMUL(gv, VLOAD(g + j));
+            VD ggl = VD_CVT_LO(gg), ggu = VD_CVT_HI(gg);
+            a0 = VD_ADD(a0, ggl);
+            a1 = VD_ADD(a1, ggu);
+            b0 = VD_FMA(ggl, xl, b0);
+            b1 = VD_FMA(ggu, xu, b1);
+        }
+        double as = VD_HSUM(VD_ADD(a0, a1)), bs = VD_HSUM(VD_ADD(b0, b1));
+        for (int64_t j = cv; j < C; j++) {
+            float xh = (xr[j] - mt) * rt;
+            acc_g[j] += (double)gr[j] * (double)xh;
+            acc_b[j] += (double)gr[j];
+            double gg = (double)(gr[j] * g[j]);
+            as += gg;
+            bs += gg * (double)xh;
+        }
+        if (!dx) continue;
+        float am = (float)(as / (double)C), bm = (float)(bs / (double)C);
+        V amv = VSET1(am), bmv = VSET1(bm);
+        float *dr = dx + i * C;
+        for (int64_t j = 0; j < cv; j += VL) {
+            V xh = VMUL(VSUB(VLOAD(xr + j), mv), rv);
+            V gg = VMUL(VLOAD(gr + j), VLOAD(g + j));
+            VSTORE(dr + j, VMUL(rv, VSUB(VSUB(gg, amv), VMUL(xh, bmv))));
+        }
+        for (int64_t j = cv; j < C; j++) {
+            float xh = (xr[j] - mt) * rt;
+            dr[j] = rt * (gr[j] * g[j] - am - xh * bm);
+        }
+    }
+}
+
 /* out[i] = m[i sm] != 0 ? a[i sa] : b[i sb] (NaN counts as nonzero) for strides 0 or 1; SM,
  * SA, SB are constants in every instantiation. */
 static inline __attribute__((always_inline)) TARGET void
@@ -658,6 +758,8 @@ static TARGET bool FN(where)(int64_t n, const float *m, int64_t sm, const float 
 #undef VD_HSUM
 #undef VD_SUB
 #undef VD_SET1
+#undef VD_MUL
+#undef VD_FMA
 #undef VF_FROM_VD2
 #undef MFIRST
 #undef VLOAD_LANES
