@@ -24,14 +24,13 @@ static tg_tensor *smooth(tg_tape *t, const char *file, int line, const tg_op_des
 }
 
 /* ---- gelu ----
- * When the node is recorded on a contiguous input, the forward keeps Phi(x) (a tape tensor of
- * x's size, saved on the node), which the first-order backward adds to x phi(x): the gradient
- * g * gelu_grad(x) then costs one exponential per element instead of two and the erfc fit,
- * with the same bits (kern_gelu_backward). Without it (a strided input), the backward still
- * runs as one pass, KERN_MUL_GELU_GRAD. Under TG_CREATE_GRAPH the ops are recorded, to be
- * differentiated again. */
+ * When its node is recorded on a contiguous input, the forward keeps gelu'(x) (a tape tensor
+ * of x's size, saved on the node), computed with y from the same erfc (kern_gelu_and_grad):
+ * the first-order backward is then g * gelu'(x), one multiplication per element, with the
+ * bits of g * gelu_grad(x). Without it (a strided input), that product still runs as one pass,
+ * KERN_MUL_GELU_GRAD. Under TG_CREATE_GRAPH the ops are recorded, to be differentiated again. */
 static void gelu_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
-    tg_tensor *x = n->inputs[0], *cdf = NULL;
+    tg_tensor *x = n->inputs[0], *d = NULL;
     if (tg_tape_grad_enabled(t) || g->dtype != x->dtype || !tg_same_shape(g, x) ||
         !tg_tensor_is_contiguous(g) || !tg_tensor_is_contiguous(x)) {
         grads[0] = tg_mul(t, g, tg_gelu_grad(t, x));
@@ -39,9 +38,10 @@ static void gelu_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor 
     }
     tg_tensor *dx = tg_tensor_alloc(t, x->dtype, x->ndim, x->shape);
     if (!dx) return;
-    if (n->saved_bytes == sizeof cdf) memcpy(&cdf, n->saved, sizeof cdf);
-    if (cdf)
-        kern_gelu_backward(x->dtype, tg_tensor_numel(x), g->data, x->data, cdf->data, dx->data);
+    if (n->saved_bytes == sizeof d) memcpy(&d, n->saved, sizeof d);
+    if (d)
+        kern_binary(KERN_MUL, x->dtype, x->ndim, x->shape, dx->data, g->data, g->strides, d->data,
+                    d->strides);
     else
         kern_binary(KERN_MUL_GELU_GRAD, x->dtype, x->ndim, x->shape, dx->data, g->data,
                     g->strides, x->data, x->strides);
@@ -50,15 +50,15 @@ static void gelu_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor 
 const tg_op_desc tg_op_gelu = {"gelu", 1, gelu_backward, NULL, TG_OPF_SMOOTH};
 tg_tensor *tg_gelu_at(tg_tape *t, const char *file, int line, tg_tensor *x) {
     if (!tg_op_enter(t, file, line, tg_op_gelu.name, 1, &x)) return NULL;
-    /* Only a node that will be recorded needs Phi (tg_record's own test). */
+    /* Only a node that will be recorded needs the derivative (tg_record's own test). */
     if (!t->grad_enabled || !x->requires_grad || !tg_tensor_is_contiguous(x))
         return tg_unary_forward(t, &tg_op_gelu, KERN_GELU, x, 0.0);
     tg_tensor *y = tg_tensor_alloc(t, x->dtype, x->ndim, x->shape);
-    tg_tensor *cdf = tg_tensor_alloc(t, x->dtype, x->ndim, x->shape);
-    if (!y || !cdf) return NULL;
-    kern_gelu_cdf(x->dtype, tg_tensor_numel(x), x->data, y->data, cdf->data);
+    tg_tensor *d = tg_tensor_alloc(t, x->dtype, x->ndim, x->shape);
+    if (!y || !d) return NULL;
+    kern_gelu_and_grad(x->dtype, tg_tensor_numel(x), x->data, y->data, d->data);
     if (!tg_record(t, &tg_op_gelu, y, 1, &x)) return NULL;
-    if (y->node && !tg_node_save(t, y->node, &cdf, sizeof cdf)) return NULL;
+    if (y->node && !tg_node_save(t, y->node, &d, sizeof d)) return NULL;
     return y;
 }
 

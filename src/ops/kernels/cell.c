@@ -30,8 +30,8 @@
         }                                                                                          \
     }
 
-/* One row of the backward: dz (4 gates dg apart) and dc when not NULL; ag is act's gate
- * stride. Separate row functions keep the loops free of branches (and the pointers restrict),
+/* One row of the backward: dz (4 gates dg apart), dc, or both in one pass (dL/dc' computed
+ * once); ag is act's gate stride. Separate row functions keep the loops free of branches (and the pointers restrict),
  * so that they vectorise. */
 #define LSTM_BACKWARD(T)                                                                           \
     static inline T dcp_##T(const T *a, const T *gh, const T *gc, int64_t ag, int64_t j) {         \
@@ -49,6 +49,19 @@
             dz[3 * dg + j] = gh[j] * tc * so * ((T)1 - so);                                        \
         }                                                                                          \
     }                                                                                              \
+    static void row_both_##T(int64_t H, int64_t ag, const T *restrict a, const T *restrict cr,     \
+                             const T *restrict gh, const T *restrict gc, int64_t dg,               \
+                             T *restrict dz, T *restrict dc) {                                     \
+        for (int64_t j = 0; j < H; j++) {                                                          \
+            T d = dcp_##T(a, gh, gc, ag, j), si = a[j], sf = a[ag + j], tg = a[2 * ag + j];        \
+            T so = a[3 * ag + j], tc = a[4 * ag + j];                                              \
+            dz[j] = d * tg * si * ((T)1 - si);                                                     \
+            dz[dg + j] = d * cr[j] * sf * ((T)1 - sf);                                             \
+            dz[2 * dg + j] = d * si * ((T)1 - tg * tg);                                            \
+            dz[3 * dg + j] = gh[j] * tc * so * ((T)1 - so);                                        \
+            dc[j] = d * sf;                                                                        \
+        }                                                                                          \
+    }                                                                                              \
     static void row_dc_##T(int64_t H, int64_t ag, const T *restrict a, const T *restrict gh,       \
                            const T *restrict gc, T *restrict dc) {                                 \
         for (int64_t j = 0; j < H; j++) dc[j] = dcp_##T(a, gh, gc, ag, j) * a[ag + j];             \
@@ -59,8 +72,12 @@
                              int64_t dc_rs) {                                                      \
         for (int64_t b = 0; b < B; b++) {                                                          \
             const T *a = act + b * a_rs, *ghr = gh + b * gh_rs, *gcr = gc + b * gc_rs;             \
-            if (dz) row_dz_##T(H, ag, a, c + b * c_rs, ghr, gcr, dg, dz + b * dz_rs);              \
-            if (dc) row_dc_##T(H, ag, a, ghr, gcr, dc + b * dc_rs);                                \
+            if (dz && dc)                                                                          \
+                row_both_##T(H, ag, a, c + b * c_rs, ghr, gcr, dg, dz + b * dz_rs, dc + b * dc_rs); \
+            else if (dz)                                                                           \
+                row_dz_##T(H, ag, a, c + b * c_rs, ghr, gcr, dg, dz + b * dz_rs);                  \
+            else if (dc)                                                                           \
+                row_dc_##T(H, ag, a, ghr, gcr, dc + b * dc_rs);                                    \
         }                                                                                          \
     }
 

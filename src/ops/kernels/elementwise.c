@@ -178,77 +178,48 @@ void kern_unary(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, voi
     kern_unary2(k, dtype, n, x, y, a, 0.0);
 }
 
-/* ---- GELU with Phi kept (kern_gelu_cdf, kern_gelu_backward) ----
- * The plain loops compute exactly what gelu_f32/gelu_f64 and x * gelu_grad compute; f64's
- * backward adds the kept Phi (phi_cdf_f64's own double) to the same second term. */
+/* ---- GELU with its derivative (kern_gelu_and_grad) ----
+ * The plain loops compute exactly what gelu_f32/gelu_f64 and gelu_grad_f32/gelu_grad_f64
+ * compute, sharing Phi. */
 typedef struct gelu_job {
     tg_dtype dtype;
-    const char *g, *x, *cdf_in;
-    char *y, *cdf;
+    const char *x;
+    char *y, *d;
 } gelu_job;
 
-static void gelu_cdf_run(tg_dtype dtype, int64_t n, const void *xv, void *yv, void *cv) {
+static void gelu_and_grad_run(tg_dtype dtype, int64_t n, const void *xv, void *yv, void *dv) {
     if (dtype == TG_F32) {
         const float *x = xv;
-        float *y = yv, *cdf = cv;
-        if (n > 0 && kern_vec_gelu_cdf_f32(n, x, y, cdf)) return;
+        float *y = yv, *d = dv;
+        if (n > 0 && kern_vec_gelu_and_grad_f32(n, x, y, d)) return;
         for (int64_t i = 0; i < n; i++) {
-            double p = phi_cdf_f64((double)x[i]);
-            y[i] = (float)((double)x[i] * p);
-            cdf[i] = (float)p;
+            double xi = (double)x[i], p = phi_cdf_f64(xi);
+            y[i] = (float)(xi * p);
+            d[i] = (float)(p + xi * TG_INV_SQRT_2PI * exp(-0.5 * xi * xi));
         }
     } else {
         const double *x = xv;
-        double *y = yv, *cdf = cv;
+        double *y = yv, *d = dv;
         for (int64_t i = 0; i < n; i++) {
             double p = phi_cdf_f64(x[i]);
             y[i] = x[i] * p;
-            cdf[i] = p;
+            d[i] = p + x[i] * TG_INV_SQRT_2PI * exp(-0.5 * x[i] * x[i]);
         }
     }
 }
 
-static void gelu_backward_run(tg_dtype dtype, int64_t n, const void *gv, const void *xv,
-                              const void *cv, void *dv) {
-    if (dtype == TG_F32) {
-        const float *g = gv, *x = xv, *cdf = cv;
-        float *dx = dv;
-        if (n > 0 && kern_vec_gelu_backward_f32(n, g, x, cdf, dx)) return;
-        for (int64_t i = 0; i < n; i++) dx[i] = g[i] * gelu_grad_f32(x[i]);
-    } else {
-        const double *g = gv, *x = xv, *cdf = cv;
-        double *dx = dv;
-        for (int64_t i = 0; i < n; i++)
-            dx[i] = g[i] * (cdf[i] + x[i] * TG_INV_SQRT_2PI * exp(-0.5 * x[i] * x[i]));
-    }
-}
-
-static void gelu_cdf_piece(void *ctx, int64_t begin, int64_t end) {
+static void gelu_and_grad_piece(void *ctx, int64_t begin, int64_t end) {
     const gelu_job *j = ctx;
     int64_t es = kern_elem_size(j->dtype);
-    gelu_cdf_run(j->dtype, end - begin, j->x + begin * es, j->y + begin * es,
-                 j->cdf + begin * es);
+    gelu_and_grad_run(j->dtype, end - begin, j->x + begin * es, j->y + begin * es,
+                      j->d + begin * es);
 }
 
-static void gelu_backward_piece(void *ctx, int64_t begin, int64_t end) {
-    const gelu_job *j = ctx;
-    int64_t es = kern_elem_size(j->dtype);
-    gelu_backward_run(j->dtype, end - begin, j->g + begin * es, j->x + begin * es,
-                      j->cdf_in + begin * es, j->y + begin * es);
-}
-
-void kern_gelu_cdf(tg_dtype dtype, int64_t n, const void *x, void *y, void *cdf) {
-    gelu_job j = {.dtype = dtype, .x = x, .y = y, .cdf = cdf};
-    if (n < KERN_PIECES_AWAKE / 4 || !kern_parallel_pieces(n, 4, PAR_ALIGN, gelu_cdf_piece, &j))
-        gelu_cdf_run(dtype, n, x, y, cdf);
-}
-
-void kern_gelu_backward(tg_dtype dtype, int64_t n, const void *g, const void *x, const void *cdf,
-                        void *dx) {
-    gelu_job j = {.dtype = dtype, .g = g, .x = x, .cdf_in = cdf, .y = dx};
+void kern_gelu_and_grad(tg_dtype dtype, int64_t n, const void *x, void *y, void *d) {
+    gelu_job j = {.dtype = dtype, .x = x, .y = y, .d = d};
     if (n < KERN_PIECES_AWAKE / 4 ||
-        !kern_parallel_pieces(n, 4, PAR_ALIGN, gelu_backward_piece, &j))
-        gelu_backward_run(dtype, n, g, x, cdf, dx);
+        !kern_parallel_pieces(n, 4, PAR_ALIGN, gelu_and_grad_piece, &j))
+        gelu_and_grad_run(dtype, n, x, y, d);
 }
 
 /* Columns per tile of a two-input loop in which an operand steps through memory with a stride

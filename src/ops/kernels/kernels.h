@@ -54,14 +54,10 @@ void kern_unary(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, voi
 void kern_unary2(kern_unary_kind k, tg_dtype dtype, int64_t n, const void *x, void *y, double a,
                  double b);
 
-/* GELU's forward keeping Phi: y[i] = gelu(x[i]) with the bits of kern_unary(KERN_GELU), and
- * cdf[i] = Phi(x[i]) for n contiguous elements. Then kern_gelu_backward's dx = g * gelu_grad(x)
- * over n contiguous elements, given that cdf: the bits of kern_binary(KERN_MUL_GELU_GRAD) at
- * every level, for a fraction of the cost where the SIMD loops use cdf (the portable f32 loop
- * evaluates in double and ignores it). dx may equal g. */
-void kern_gelu_cdf(tg_dtype dtype, int64_t n, const void *x, void *y, void *cdf);
-void kern_gelu_backward(tg_dtype dtype, int64_t n, const void *g, const void *x, const void *cdf,
-                        void *dx);
+/* GELU's forward keeping its derivative: y[i] = gelu(x[i]) and d[i] = gelu_grad(x[i]) for n
+ * contiguous elements, with the bits of kern_unary(KERN_GELU) and kern_unary(KERN_GELU_GRAD)
+ * at every level, for little more than the cost of the first (both share one erfc). */
+void kern_gelu_and_grad(tg_dtype dtype, int64_t n, const void *x, void *y, void *d);
 
 typedef enum kern_binary_kind {
     KERN_ADD,

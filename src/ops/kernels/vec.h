@@ -17,12 +17,9 @@ bool kern_vec_map_f32(kern_unary_kind k, int64_t n, const float *x, float *y, do
 bool kern_vec_zip_f32(kern_binary_kind k, int64_t n, const float *a, int64_t sa, const float *b,
                       int64_t sb, float *out);
 
-/* GELU for n > 0 contiguous elements with its Phi(x) kept: y as kern_vec_map_f32(KERN_GELU)
- * gives it, cdf[i] = Phi(x[i]); and the backward dx = g * gelu_grad(x) from that cdf, the same
- * bits as kern_vec_zip_f32(KERN_MUL_GELU_GRAD). dx may equal g. */
-bool kern_vec_gelu_cdf_f32(int64_t n, const float *x, float *y, float *cdf);
-bool kern_vec_gelu_backward_f32(int64_t n, const float *g, const float *x, const float *cdf,
-                                float *dx);
+/* GELU and its derivative for n > 0 contiguous elements: y and d with the bits that
+ * kern_vec_map_f32 gives for KERN_GELU and KERN_GELU_GRAD. */
+bool kern_vec_gelu_and_grad_f32(int64_t n, const float *x, float *y, float *d);
 
 /* Layer norm's f32 rows first..last of C contiguous values (layer_norm.c): the forward
  * y = ((x - mu) r) gamma + beta with [mu, r] per row into stats (double), and the backward's

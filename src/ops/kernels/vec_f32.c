@@ -33,6 +33,7 @@ vec_load_even_avx512(const float *p, int n) {
 #define V                __m512
 #define VI               __m512i
 #define M                __mmask16
+#define MANY(m)          ((m) != 0)
 #define VL               16
 #define FN(name)         vec_##name##_avx512
 #define VADD             _mm512_add_ps
@@ -119,6 +120,7 @@ __attribute__((target("avx2,fma"))) static inline __m256 vec_load_even_avx2(cons
 #define V                __m256
 #define VI               __m256i
 #define M                __m256
+#define MANY(m)          (_mm256_movemask_ps(m) != 0)
 #define VL               8
 #define FN(name)         vec_##name##_avx2
 #define VADD             _mm256_add_ps
@@ -237,6 +239,7 @@ static inline float32x4_t vec_load_even_neon(const float *p, int n) {
 #define V                      float32x4_t
 #define VI                     int32x4_t
 #define M                      uint32x4_t
+#define MANY(m)                (vmaxvq_u32(m) != 0)
 #define VL                     4
 #define FN(name)               vec_##name##_neon
 #define VADD                   vaddq_f32
@@ -324,29 +327,15 @@ bool kern_vec_zip_f32(kern_binary_kind k, int64_t n, const float *a, int64_t sa,
     return false;
 }
 
-bool kern_vec_gelu_cdf_f32(int64_t n, const float *x, float *y, float *cdf) {
+bool kern_vec_gelu_and_grad_f32(int64_t n, const float *x, float *y, float *d) {
 #ifdef TG_VEC_X86
     tg_cpu_level l = kern_cpu_level();
-    if (l >= TG_CPU_AVX512) return vec_gelu_cdf_avx512(n, x, y, cdf), true;
-    if (l >= TG_CPU_AVX2) return vec_gelu_cdf_avx2(n, x, y, cdf), true;
+    if (l >= TG_CPU_AVX512) return vec_gelu_and_grad_avx512(n, x, y, d), true;
+    if (l >= TG_CPU_AVX2) return vec_gelu_and_grad_avx2(n, x, y, d), true;
 #elif defined(TG_VEC_NEON)
-    if (kern_cpu_level() == TG_CPU_NEON) return vec_gelu_cdf_neon(n, x, y, cdf), true;
+    if (kern_cpu_level() == TG_CPU_NEON) return vec_gelu_and_grad_neon(n, x, y, d), true;
 #else
-    (void)n, (void)x, (void)y, (void)cdf;
-#endif
-    return false;
-}
-
-bool kern_vec_gelu_backward_f32(int64_t n, const float *g, const float *x, const float *cdf,
-                                float *dx) {
-#ifdef TG_VEC_X86
-    tg_cpu_level l = kern_cpu_level();
-    if (l >= TG_CPU_AVX512) return vec_gelu_backward_avx512(n, g, x, cdf, dx), true;
-    if (l >= TG_CPU_AVX2) return vec_gelu_backward_avx2(n, g, x, cdf, dx), true;
-#elif defined(TG_VEC_NEON)
-    if (kern_cpu_level() == TG_CPU_NEON) return vec_gelu_backward_neon(n, g, x, cdf, dx), true;
-#else
-    (void)n, (void)g, (void)x, (void)cdf, (void)dx;
+    (void)n, (void)x, (void)y, (void)d;
 #endif
     return false;
 }

@@ -65,34 +65,55 @@ static inline __attribute__((always_inline)) TARGET V FN(sigmoid)(V x) {
     return VDIV(VSEL(VLT(x, VZERO()), e, VSET1(1.0f)), VADD(VSET1(1.0f), e));
 }
 
-/* The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2, from erfc(z) for z = |x| / sqrt 2 >= 0
- * as t e^(-z^2 + P(t)), t = 1 / (1 + z / 2), with the degree-9 P of Numerical Recipes' erfcc
- * (relative error under 1.2e-7 for every z); then Phi = erfc / 2 left of 0 (exact in relative
- * terms far into the tail) and 1 - erfc / 2 right of it. The exponent z^2 = x^2 / 2 is taken
- * from x itself, as a rounded part hi and its FMA remainder lo: rounding z or z^2 first would
- * cost the tail 2 z^2 times their relative error (1e-5 at x = -12). erfc / 2 is returned as
- * two factors, f = t e^(P - lo) / 2 and e = e^-hi, so that a caller multiplies e in last and a
- * result in float's denormal range rounds once. |x| is capped at 14.5, past which erfc(z) / 2
- * rounds to 0 in float. */
+/* The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2, from erfc(z) for z = |x| / sqrt 2 >= 0,
+ * returned as two factors f and e with erfc(z) / 2 = f e, e = e^-hi, where hi + lo = z^2 =
+ * x^2 / 2 exactly (hi rounded, lo its FMA remainder, taken from x itself: rounding z or z^2
+ * first would cost the tail 2 z^2 times their relative error, 1e-5 at x = -12). A caller
+ * multiplies e in last, so that a result in float's denormal range rounds once.
+ * For |x| <= 3.1 (z <= 2.192), f = Q(z - c) (1 - lo) / 2 with Q a degree-10 polynomial fit of
+ * e^(z^2) erfc(z) on z in [0.53, 2.2] (relative error 1.3e-7 evaluated in float; e^-lo = 1 - lo
+ * since |lo| is under half an ulp of hi): one exponential, no division. Below |x| = 0.75
+ * callers use phi_near0 instead, and f there is unused. Only when some lane lies past 3.1 is
+ * the tail form computed as well: t e^(-z^2 + P(t)) with t = 1 / (1 + z / 2) and the degree-9
+ * P of Numerical Recipes' erfcc (relative error under 1.2e-7 for every z), f = t e^(P - lo) / 2.
+ * |x| is capped at 14.5, past which erfc(z) / 2 rounds to 0 in float. Either way a lane's
+ * result depends on its x alone. */
 static inline __attribute__((always_inline)) TARGET void FN(half_erfc_lo)(V x, V *f, V *e,
                                                                          V *lo_out) {
     V a = VMIN(VABS(x), VSET1(14.5f));
     V z = VMUL(a, VSET1(0.70710678118654752f));
-    V t = VDIV(VSET1(1.0f), VFMA(z, VSET1(0.5f), VSET1(1.0f)));
-    V p = VSET1(0.17087277f);
-    p = VFMA(p, t, VSET1(-0.82215223f));
-    p = VFMA(p, t, VSET1(1.48851587f));
-    p = VFMA(p, t, VSET1(-1.13520398f));
-    p = VFMA(p, t, VSET1(0.27886807f));
-    p = VFMA(p, t, VSET1(-0.18628806f));
-    p = VFMA(p, t, VSET1(0.09678418f));
-    p = VFMA(p, t, VSET1(0.37409196f));
-    p = VFMA(p, t, VSET1(1.00002368f));
-    p = VFMA(p, t, VSET1(-1.26551223f));
     V ha = VMUL(a, VSET1(0.5f));
     V hi = VMUL(ha, a);
     V lo = VFMA(ha, a, VSUB(VZERO(), hi)); /* a^2 / 2 - hi, exactly */
-    *f = VMUL(VMUL(t, VSET1(0.5f)), FN(exp)(VSUB(p, lo)));
+    V w = VSUB(z, VSET1(1.36500001f));
+    V q = VSET1(4.164292840869166e-05f);
+    q = VFMA(q, w, VSET1(-0.00013582078099716455f));
+    q = VFMA(q, w, VSET1(0.0003315337235108018f));
+    q = VFMA(q, w, VSET1(-0.0009412889485247433f));
+    q = VFMA(q, w, VSET1(0.0026420492213219404f));
+    q = VFMA(q, w, VSET1(-0.006966344080865383f));
+    q = VFMA(q, w, VSET1(0.017429394647479057f));
+    q = VFMA(q, w, VSET1(-0.04119299352169037f));
+    q = VFMA(q, w, VSET1(0.09108750522136688f));
+    q = VFMA(q, w, VSET1(-0.18612495064735413f));
+    q = VFMA(q, w, VSET1(0.3451480567455292f));
+    V fm = VMUL(VFMA(VSUB(VZERO(), lo), q, q), VSET1(0.5f));
+    M tail = VGT(a, VSET1(3.1f));
+    if (MANY(tail)) {
+        V t = VDIV(VSET1(1.0f), VFMA(z, VSET1(0.5f), VSET1(1.0f)));
+        V p = VSET1(0.17087277f);
+        p = VFMA(p, t, VSET1(-0.82215223f));
+        p = VFMA(p, t, VSET1(1.48851587f));
+        p = VFMA(p, t, VSET1(-1.13520398f));
+        p = VFMA(p, t, VSET1(0.27886807f));
+        p = VFMA(p, t, VSET1(-0.18628806f));
+        p = VFMA(p, t, VSET1(0.09678418f));
+        p = VFMA(p, t, VSET1(0.37409196f));
+        p = VFMA(p, t, VSET1(1.00002368f));
+        p = VFMA(p, t, VSET1(-1.26551223f));
+        fm = VSEL(tail, VMUL(VMUL(t, VSET1(0.5f)), FN(exp)(VSUB(p, lo))), fm);
+    }
+    *f = fm;
     *e = FN(exp)(VSUB(VZERO(), hi));
     *lo_out = lo;
 }
@@ -147,52 +168,29 @@ static inline __attribute__((always_inline)) TARGET V FN(gelu_grad)(V x) {
     return VFMA(VMUL(x, VSET1(0.39894228040143268f)), g, FN(phi_cdf_of)(x, f, e));
 }
 
-/* GELU's forward that also keeps Phi(x) for the backward: y gets FN(gelu)'s bits and cdf
- * phi_cdf_of's, which is the Phi that FN(gelu_grad) adds, so that gelu_backward below, given
- * this cdf, reproduces g * gelu_grad(x) bit for bit while taking one exponential instead of
- * two, and no division or erfc polynomial. */
-static TARGET void FN(gelu_cdf)(int64_t n, const float *x, float *y, float *cdf) {
+/* GELU and its derivative at once, for a forward that keeps gelu'(x) for its backward: y gets
+ * FN(gelu)'s bits and d FN(gelu_grad)'s, from one evaluation of half_erfc (FN(gelu) and
+ * FN(gelu_grad) spelled out, sharing what they have in common). */
+static TARGET void FN(gelu_and_grad)(int64_t n, const float *x, float *y, float *d) {
     for (int64_t i = 0; i < n; i += VL) {
         int r = n - i < VL ? (int)(n - i) : VL;
-        V v = r == VL ? VLOAD(x + i) : VLOADN(x + i, r), f, e;
-        FN(half_erfc)(v, &f, &e);
-        /* FN(gelu) and FN(phi_cdf_of) spelled out, sharing what they have in common. */
+        V v = r == VL ? VLOAD(x + i) : VLOADN(x + i, r), f, e, lo;
+        FN(half_erfc_lo)(v, &f, &e, &lo);
         V half = VMUL(f, e), near = FN(phi_near0)(v);
         M neg = VLT(v, VZERO()), small = VLT(VABS(v), VSET1(0.75f)), nan = VNAN(v);
         V yv = VSEL(neg, VMUL(VMUL(v, f), e), VMUL(v, VSUB(VSET1(1.0f), half)));
         yv = VSEL(nan, v, VSEL(small, VMUL(v, near), yv));
         V p = VSEL(nan, v, VSEL(small, near, VSEL(neg, half, VSUB(VSET1(1.0f), half))));
+        V g = VFMA(VSUB(VZERO(), e), lo, e);
+        g = VSEL(VGT(VABS(v), VSET1(14.5f)), VZERO(), g);
+        V dv = VFMA(VMUL(v, VSET1(0.39894228040143268f)), g, p);
         if (r == VL) {
             VSTORE(y + i, yv);
-            VSTORE(cdf + i, p);
+            VSTORE(d + i, dv);
         } else {
             VSTOREN(y + i, r, yv);
-            VSTOREN(cdf + i, r, p);
+            VSTOREN(d + i, r, dv);
         }
-    }
-}
-
-/* dx = g * gelu_grad(x) from gelu_cdf's cdf: the term x phi(x) is computed as FN(gelu_grad)
- * computes it (the same e^-hi and remainder lo), and added to the kept Phi. */
-static TARGET void FN(gelu_backward)(int64_t n, const float *g, const float *x, const float *cdf,
-                                     float *dx) {
-    for (int64_t i = 0; i < n; i += VL) {
-        int r = n - i < VL ? (int)(n - i) : VL;
-        V v = r == VL ? VLOAD(x + i) : VLOADN(x + i, r);
-        V gv = r == VL ? VLOAD(g + i) : VLOADN(g + i, r);
-        V p = r == VL ? VLOAD(cdf + i) : VLOADN(cdf + i, r);
-        V a = VMIN(VABS(v), VSET1(14.5f));
-        V ha = VMUL(a, VSET1(0.5f));
-        V hi = VMUL(ha, a);
-        V lo = VFMA(ha, a, VSUB(VZERO(), hi));
-        V e = FN(exp)(VSUB(VZERO(), hi));
-        V d = VFMA(VSUB(VZERO(), e), lo, e);
-        d = VSEL(VGT(VABS(v), VSET1(14.5f)), VZERO(), d);
-        V out = VMUL(gv, VFMA(VMUL(v, VSET1(0.39894228040143268f)), d, p));
-        if (r == VL)
-            VSTORE(dx + i, out);
-        else
-            VSTOREN(dx + i, r, out);
     }
 }
 
@@ -740,6 +738,7 @@ static TARGET bool FN(where)(int64_t n, const float *m, int64_t sm, const float 
 #undef VNE
 #undef VNAN
 #undef MOR
+#undef MANY
 #undef VSEL
 #undef VI_SET1
 #undef VI_ADD
