@@ -161,7 +161,6 @@ typedef struct composite {
 } composite;
 
 static const composite composites[] = {
-    {"tg_linear", "linear", NULL, NULL},
     {"tg_stack", "stack", NULL, NULL},
     {"tg_transpose", "transpose", NULL, NULL},
     {"tg_sum_to", "sum_to", NULL, NULL},

@@ -111,8 +111,10 @@ tg_tensor *tg_sign_ste_at(TG_AT_, tg_tensor *x);
  * dimensions, and the batch dimensions (...) broadcast. */
 tg_tensor *tg_matmul_at(TG_AT_, tg_tensor *a, tg_tensor *b);
 /* Fully connected layer: x (..., in) times W (out, in) transposed, plus b (out) when b is not
- * NULL -> (..., out). A new tensor, made of transpose, matmul and add (no node of its own). A b
- * that is NULL because an earlier op failed is caught by that op's error on the tape. */
+ * NULL -> (..., out). A new tensor, recorded as one node (`linear`, or `linear_bias` with b):
+ * the leading dimensions of x are folded into the rows of one product, whose sums start from
+ * the bias. A b that is NULL because an earlier op failed is caught by that op's error on the
+ * tape. */
 tg_tensor *tg_linear_at(TG_AT_, tg_tensor *x, tg_tensor *w, tg_tensor *b);
 
 /* ---- reductions ---- */

@@ -1,12 +1,33 @@
-/* linear.c: the affine map of a fully connected layer, composed of recorded ops.
+/* linear.c: the affine map of a fully connected layer, as one recorded op.
  *
  *   y = x W^T + b      x: (..., in)   W: (out, in)   b: (out) or none   y: (..., out)
  *   dL/dx = dL/dy W    dL/dW = sum over (...) of dL/dy^T x    dL/db = sum over (...) of dL/dy
  *
- * linear records no node of its own: the gradients come from transpose's, matmul's and add's
- * rules, so it is differentiable to any order they are. It checks the shapes itself, so that a
- * mismatch is reported as linear's and not as that of an op inside it. */
+ * The forward is one matrix product whose sums start from the bias (kern_gemm_bias), where a
+ * product followed by a broadcast add made a second pass over y and a second tensor as large:
+ * in the transformer step those adds cost about as much as a third of the products. The
+ * backward is written with ops (matmul, transpose, sum), so the rule is differentiable to any
+ * order they are, and the weight gradient comes out of its product contiguous, (out, in), with
+ * no transpose after it. Shape errors are linear's own, checked before anything is computed. */
 #include "op_util.h"
+
+/* The node is recorded on the matrix x2 (rows, in): y2 (rows, out) = x2 W^T + b, its inputs
+ * (x2, W) or (x2, b, W). The weight comes last: the sweep deposits a node's leaf gradients in
+ * input order, and with the weight last a layer's largest gradient is its last deposit, as it
+ * was when the bias's add was a node of its own (distributed training measures how many bytes
+ * arrive before the sweep's last deposit to decide whether to overlap). */
+static void linear_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    int wi = n->n_inputs - 1;
+    tg_tensor *x = n->inputs[0], *w = n->inputs[wi];
+    if (tg_node_needs_grad(n, 0)) grads[0] = tg_matmul(t, g, w);
+    if (tg_node_needs_grad(n, wi)) grads[wi] = tg_matmul(t, tg_transpose(t, g, 0, 1), x);
+    if (wi == 2 && tg_node_needs_grad(n, 1)) grads[1] = tg_sum(t, g, 1, (const int[]){0}, false);
+}
+
+const tg_op_desc tg_op_linear = {"linear", 2, linear_backward, NULL,
+                                 TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
+const tg_op_desc tg_op_linear_bias = {"linear_bias", 3, linear_backward, NULL,
+                                      TG_OPF_SMOOTH | TG_OPF_NO_ATTR};
 
 tg_tensor *tg_linear_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg_tensor *w,
                         tg_tensor *b) {
@@ -25,18 +46,27 @@ tg_tensor *tg_linear_at(tg_tape *t, const char *file, int line, tg_tensor *x, tg
                        tg_shape_str(b, bs, sizeof bs), (long long)w->shape[0],
                        tg_shape_str(w, ws, sizeof ws));
     /* The product is taken on a matrix: a single vector as a one-row matrix, and every leading
-     * dimension folded into the rows. Left batched, matmul would run one small product per
+     * dimension folded into the rows. Left batched, it would run one small product per
      * leading index and, in the sweep, make one weight gradient per index and sum them: for a
      * (32, 64, 64) input, 32 products of 64 rows and a (32, out, in) intermediate, where folded
      * it is one product over 2048 rows (half the transformer step's time went there). The
-     * fold is a view when x is contiguous and one copy otherwise. */
+     * fold is a view when x is contiguous and one copy otherwise; a 2-D x of any strides is
+     * read in place. */
     int64_t in_f = w->shape[1], out = w->shape[0];
     int64_t rows = 1;
     for (int d = 0; d + 1 < x->ndim; d++) rows *= x->shape[d];
     int64_t mat[2] = {x->ndim == 1 ? 1 : rows, in_f};
     tg_tensor *x2 = x->ndim == 2 ? x : tg_reshape(t, x, 2, mat);
-    tg_tensor *y = tg_matmul(t, x2, tg_transpose(t, w, 0, 1));
-    if (b) y = tg_add(t, y, b);
+    /* The kernel reads the bias as one contiguous run. */
+    if (b && b->shape[0] > 1 && b->strides[0] != 1) b = tg_contiguous(t, b);
+    if (!x2 || (in[2] && !b)) return NULL;
+    int64_t yshape[2] = {x2->shape[0], out};
+    tg_tensor *y = tg_tensor_alloc(t, x->dtype, 2, yshape);
+    if (!y) return NULL;
+    kern_gemm_bias(x->dtype, x2->shape[0], out, in_f, x2->data, x2->strides[0], x2->strides[1],
+                   w->data, w->strides[1], w->strides[0], y->data, out, b ? b->data : NULL);
+    tg_tensor *rec[3] = {x2, b ? b : w, w};
+    if (!tg_record(t, b ? &tg_op_linear_bias : &tg_op_linear, y, b ? 3 : 2, rec)) return NULL;
     if (x->ndim == 2) return y;
     int64_t shape[TG_MAX_DIMS];
     for (int d = 0; d + 1 < x->ndim; d++) shape[d] = x->shape[d];

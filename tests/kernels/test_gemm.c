@@ -124,13 +124,24 @@ static reference naive(const double *a, const double *b, int64_t M, int64_t N, i
 #define PAD_SENTINEL 4242.0
 
 /* Runs the kernel into a C full of NaN (so an accumulate instead of a write shows) with
- * sentinels in the row padding beyond N (which must survive), then checks every entry.
+ * sentinels in the row padding beyond N (which must survive), then checks every entry. With a
+ * bias (N values, else NULL) it runs kern_gemm_bias and every row must have the bias added.
  * Returns a description of the first failure, or NULL. */
 static const char *run_and_check(tg_dtype dt, int64_t M, int64_t N, int64_t K, const operand *A,
-                                 const operand *B, const reference *ref, char *msg,
-                                 size_t msg_size) {
+                                 const operand *B, const reference *ref, const double *bias,
+                                 char *msg, size_t msg_size) {
     int64_t ldc = N + LDC_PAD;
     size_t es = tg_dtype_size(dt);
+    void *bias_dt = NULL; /* the bias in dt, N entries */
+    if (bias) {
+        bias_dt = malloc((size_t)(N > 0 ? N : 1) * es);
+        for (int64_t j = 0; j < N; j++) {
+            if (dt == TG_F64)
+                ((double *)bias_dt)[j] = bias[j];
+            else
+                ((float *)bias_dt)[j] = (float)bias[j];
+        }
+    }
     void *C = malloc((size_t)(M * ldc > 0 ? M * ldc : 1) * es);
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < ldc; j++) {
@@ -140,7 +151,11 @@ static const char *run_and_check(tg_dtype dt, int64_t M, int64_t N, int64_t K, c
             else
                 ((float *)C)[i * ldc + j] = (float)v;
         }
-    kern_gemm(dt, M, N, K, origin_ptr(A), A->rs, A->cs, origin_ptr(B), B->rs, B->cs, C, ldc);
+    if (bias)
+        kern_gemm_bias(dt, M, N, K, origin_ptr(A), A->rs, A->cs, origin_ptr(B), B->rs, B->cs, C,
+                       ldc, bias_dt);
+    else
+        kern_gemm(dt, M, N, K, origin_ptr(A), A->rs, A->cs, origin_ptr(B), B->rs, B->cs, C, ldc);
 
     double u = dt == TG_F64 ? DBL_EPSILON / 2 : FLT_EPSILON / 2;
     const char *fail = NULL;
@@ -155,8 +170,10 @@ static const char *run_and_check(tg_dtype dt, int64_t M, int64_t N, int64_t K, c
                 }
                 continue;
             }
-            double want = ref->c[i * N + j];
-            double tol = 2.0 * (double)(K ? K : 1) * u * ref->abs[i * N + j];
+            /* The bias (a value of dt, so exact in double) is one more term of the sum. */
+            double b = !bias ? 0 : dt == TG_F64 ? bias[j] : (double)(float)bias[j];
+            double want = ref->c[i * N + j] + b;
+            double tol = 2.0 * (double)(K + 1) * u * (ref->abs[i * N + j] + fabs(b));
             if (!(fabs(got - want) <= tol)) {
                 snprintf(msg, msg_size, "C(%lld, %lld) = %.17g, want %.17g (tol %.3g)",
                          (long long)i, (long long)j, got, want, tol);
@@ -164,6 +181,7 @@ static const char *run_and_check(tg_dtype dt, int64_t M, int64_t N, int64_t K, c
             }
         }
     free(C);
+    free(bias_dt);
     return fail;
 }
 
@@ -220,6 +238,7 @@ static int n_thread_counts(void) {
 static int check_size(tg_dtype dt, dims d, const layout *la, const layout *lb, int n_pairs,
                       tg_rng *rng, const char *level) {
     double *a = random_matrix(rng, d.M * d.K, dt), *b = random_matrix(rng, d.K * d.N, dt);
+    double *bias = random_matrix(rng, d.N, dt);
     reference ref = naive(a, b, d.M, d.N, d.K);
     int n = 0;
     char msg[256];
@@ -229,11 +248,16 @@ static int check_size(tg_dtype dt, dims d, const layout *la, const layout *lb, i
             tg_set_threads(thread_counts[t]);
             for (int pa = 0; pa < N_PATHS; pa++) {
                 set_path((path)pa);
-                const char *fail = run_and_check(dt, d.M, d.N, d.K, &A, &B, &ref, msg, sizeof msg);
+                /* With and without a bias in turn: every path meets both over the first two
+                 * thread counts. */
+                bool with_bias = (t + pa) % 2 == 1;
+                const char *fail = run_and_check(dt, d.M, d.N, d.K, &A, &B, &ref,
+                                                 with_bias ? bias : NULL, msg, sizeof msg);
                 ck_assert_msg(
-                    !fail, "%s %s M=%lld N=%lld K=%lld A %s B %s, %d threads, %s path: %s", level,
+                    !fail, "%s %s M=%lld N=%lld K=%lld A %s B %s, %d threads, %s path%s: %s", level,
                     tg_dtype_name(dt), (long long)d.M, (long long)d.N, (long long)d.K,
-                    layout_name[la[p]], layout_name[lb[p]], thread_counts[t], path_name[pa], fail);
+                    layout_name[la[p]], layout_name[lb[p]], thread_counts[t], path_name[pa],
+                    with_bias ? " with a bias" : "", fail);
                 n++;
             }
         }
@@ -243,6 +267,7 @@ static int check_size(tg_dtype dt, dims d, const layout *la, const layout *lb, i
     kern_gemm_set_tuning(kern_gemm_default_tuning());
     free(a);
     free(b);
+    free(bias);
     free(ref.c);
     free(ref.abs);
     return n;
@@ -362,8 +387,10 @@ START_TEST(test_gemm_without_memory) {
     operand A = lay_out(a, d.M, d.K, L_NORMAL, TG_F32),
             B = lay_out(b, d.K, d.N, L_TRANSPOSED, TG_F32);
     char msg[256];
+    /* With a bias, which the fallbacks must add too. */
+    double *bias = random_matrix(&rng, 200, TG_F32);
     tg_set_allocator(&(tg_allocator){no_memory, plain_free, NULL});
-    const char *fail = run_and_check(TG_F32, d.M, d.N, d.K, &A, &B, &ref, msg, sizeof msg);
+    const char *fail = run_and_check(TG_F32, d.M, d.N, d.K, &A, &B, &ref, bias, msg, sizeof msg);
     tg_set_allocator(NULL);
     ck_assert_msg(!fail, "%s without memory: %s", tg_cpu_level_name(levels[_i]), fail);
     operand_free(&A), operand_free(&B);
@@ -377,12 +404,12 @@ START_TEST(test_gemm_without_memory) {
     ref = naive(a, b, d.M, d.N, d.K);
     A = lay_out(a, d.M, d.K, L_NORMAL, TG_F32), B = lay_out(b, d.K, d.N, L_TRANSPOSED, TG_F32);
     tg_set_allocator(&(tg_allocator){no_memory, plain_free, NULL});
-    fail = run_and_check(TG_F32, d.M, d.N, d.K, &A, &B, &ref, msg, sizeof msg);
+    fail = run_and_check(TG_F32, d.M, d.N, d.K, &A, &B, &ref, bias, msg, sizeof msg);
     tg_set_allocator(NULL);
     ck_assert_msg(!fail, "%s dot form without memory: %s", tg_cpu_level_name(levels[_i]), fail);
     kern_gemm_set_tuning(kern_gemm_default_tuning());
     operand_free(&A), operand_free(&B);
-    free(a), free(b), free(ref.c), free(ref.abs);
+    free(a), free(b), free(ref.c), free(ref.abs), free(bias);
 }
 END_TEST
 
@@ -409,7 +436,8 @@ START_TEST(test_gemm_packed_without_a_blocks) {
     tg_set_allocator(&(tg_allocator){small_memory, plain_free, NULL});
     for (int threads = 1; threads <= 2; threads++) {
         tg_set_threads(threads);
-        const char *fail = run_and_check(TG_F32, d.M, d.N, d.K, &A, &B, &ref, msg, sizeof msg);
+        const char *fail =
+            run_and_check(TG_F32, d.M, d.N, d.K, &A, &B, &ref, NULL, msg, sizeof msg);
         ck_assert_msg(!fail, "%d threads, no A blocks: %s", threads, fail);
     }
     tg_set_allocator(NULL);
@@ -478,15 +506,19 @@ START_TEST(test_gemm_direct_tile_heights) {
         for (int64_t M = 1; M <= 50; M++) {
             dims d = {M, 57, 9}; /* N: 32 + 16 + 9 (f32 AVX-512) or 3 x 16 + 9 (AVX2) */
             double *a = random_matrix(&rng, d.M * d.K, dt), *b = random_matrix(&rng, d.K * d.N, dt);
+            double *bias = random_matrix(&rng, d.N, dt);
             reference ref = naive(a, b, d.M, d.N, d.K);
             for (int p = 0; p < 2; p++) {
+                /* A transposed with a bias: every tile height starts from it, and the last
+                 * columns, computed transposed, add it as they are stored. */
                 operand A = lay_out(a, d.M, d.K, la[p], dt), B = lay_out(b, d.K, d.N, lb[p], dt);
-                const char *fail = run_and_check(dt, d.M, d.N, d.K, &A, &B, &ref, msg, sizeof msg);
+                const char *fail = run_and_check(dt, d.M, d.N, d.K, &A, &B, &ref,
+                                                 p ? bias : NULL, msg, sizeof msg);
                 ck_assert_msg(!fail, "%s %s M=%lld A %s: %s", tg_cpu_level_name(levels[_i]),
                               tg_dtype_name(dt), (long long)M, layout_name[la[p]], fail);
                 operand_free(&A), operand_free(&B);
             }
-            free(a), free(b), free(ref.c), free(ref.abs);
+            free(a), free(b), free(bias), free(ref.c), free(ref.abs);
         }
     }
     kern_gemm_set_tuning(kern_gemm_default_tuning());

@@ -1,6 +1,6 @@
 /* op_cases_shape.c: the gradient-proof cases of the joining, padding and indexing ops (concat,
- * pad, index_select, index_add) and of the composites built on them (stack, embedding, and
- * linear, which proves matmul inside a layer). Appended to op_cases.c's table (op_cases.h).
+ * pad, index_select, index_add), of the composites built on them (stack, embedding), and of
+ * linear, the fully connected layer's one op. Appended to op_cases.c's table (op_cases.h).
  *
  * Every one of these ops is linear in its input, so a case's second-order check proves that the
  * backward rule is itself recorded (the vector-Jacobian product's derivative in v is the
@@ -169,19 +169,23 @@ static embed_ctx em_2d = {2, {2, 3}, {4, 0, 1, 4, 4, 2}, V_NONE, false},
                  em_0d = {0, {0}, {3}, V_NONE, false}, em_t = {1, {4}, {1, 0, 4, 1}, V_T, false},
                  em_sq = {2, {3, 1}, {0, 2, 0}, V_NONE, true};
 
-/* ---- linear (proves matmul, transpose and add inside a layer) ---- */
+/* ---- linear (one op: a product whose sums start from the bias) ---- */
 typedef struct linear_ctx {
     bool bias;
-    view_kind vx;
+    view_kind vx, vw, vb; /* how x, W and b are seen */
+    bool square;
 } linear_ctx;
 
 static int linear_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
     const linear_ctx *c = ctx;
-    tg_tensor *x = view_of(t, in[0], c->vx, 0, NULL);
-    return one(out, tg_linear(t, x, in[1], c->bias ? in[2] : NULL));
+    tg_tensor *x = view_of(t, in[0], c->vx, 0, NULL), *w = view_of(t, in[1], c->vw, 0, NULL);
+    tg_tensor *b = c->bias ? view_of(t, in[2], c->vb, 0, NULL) : NULL;
+    return finish(t, out, tg_linear(t, x, w, b), c->square);
 }
 
-static linear_ctx ln_b = {true, V_NONE}, ln_nob = {false, V_NONE}, ln_t = {true, V_T};
+static linear_ctx ln_b = {true, V_NONE, V_NONE, V_NONE, false},
+                  ln_views = {true, V_T, V_T, V_STEP2, true},
+                  ln_nob_sq = {false, V_NONE, V_NONE, V_NONE, true};
 
 /* tanh of a layer: the usual shape of a hidden unit, curved in every input. */
 static int linear_tanh_fn(tg_tape *t, tg_tensor *const *in, tg_tensor **out, void *ctx) {
@@ -274,16 +278,18 @@ const op_case op_cases_shape[] = {
     {"index_add", "squared: (4,2) into 3 at [2,0,2,2]", 1, {UNI(S2(4, 2))}, index_add_fn,
      &ia_sq, 0},
 
-    /* linear records matmul, transpose (permute) and add: these cases prove matmul in a layer. */
-    {"matmul", "linear x (4,3) W (2,3) b (2)", 3, {UNI(S2(4, 3)), UNI(S2(2, 3)), UNI(S1(2))},
+    /* linear is linear in each input: the squared cases give the second-order check a
+     * non-zero second derivative in every one. Five cases, as many as before linear was one
+     * op, so that the cases after them keep their seeds. */
+    {"linear_bias", "x (4,3) W (2,3) b (2)", 3, {UNI(S2(4, 3)), UNI(S2(2, 3)), UNI(S1(2))},
      linear_fn, &ln_b, 0},
-    {"matmul", "linear of a vector x (3,)", 3, {UNI(S1(3)), UNI(S2(2, 3)), UNI(S1(2))},
+    {"linear_bias", "of a vector x (3,)", 3, {UNI(S1(3)), UNI(S2(2, 3)), UNI(S1(2))},
      linear_fn, &ln_b, 0},
-    {"matmul", "linear batched x (2,2,3), no bias", 2, {UNI(S3(2, 2, 3)), UNI(S2(4, 3))},
-     linear_fn, &ln_nob, 0},
-    {"matmul", "linear of a transposed view x (3,4)^T", 3,
-     {UNI(S2(3, 4)), UNI(S2(2, 3)), UNI(S1(2))}, linear_fn, &ln_t, 0},
-    {"matmul", "tanh(linear) x (3,2) W (3,2) b (3)", 3,
+    {"linear", "squared, batched x (2,3,2), no bias", 2, {UNI(S3(2, 3, 2)), UNI(S2(3, 2))},
+     linear_fn, &ln_nob_sq, 0},
+    {"linear_bias", "squared, every input a view: x (3,4)^T, W (3,2)^T, b (4,)[::2]", 3,
+     {UNI(S2(3, 4)), UNI(S2(3, 2)), UNI(S1(4))}, linear_fn, &ln_views, 0},
+    {"linear_bias", "tanh(linear) x (3,2) W (3,2) b (3)", 3,
      {UNI(S2(3, 2)), UNI(S2(3, 2)), UNI(S1(3))}, linear_tanh_fn, NULL, 0},
 };
 /* clang-format on */

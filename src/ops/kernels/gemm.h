@@ -20,10 +20,11 @@ typedef void (*gemm_ukr_fn)(int64_t kc, const void *a, const void *b, void *c, i
  * operands without packing: for products too small to repay packing, and for those where one
  * pass over A per column block of C is cheap (few rows, or few columns). The driver passes K
  * in slices of at most direct_kc. SIMD versions (direct_unit_b) require b_cs == 1 (rows of B
- * contiguous); for other B the driver first copies each slice of B into that form. */
+ * contiguous); for other B the driver first copies each slice of B into that form. A bias
+ * (N contiguous entries, or NULL) is added to every row when not accumulating: C = bias + A B. */
 typedef void (*gemm_direct_fn)(int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
                                int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C,
-                               int64_t ldc, bool accumulate);
+                               int64_t ldc, bool accumulate, const void *bias);
 
 /* C (M x N, row stride ldc) = A B, or C += A B when accumulate, for A's rows and B's columns
  * contiguous in k (a_cs = b_rs = 1): entry by entry dot products of contiguous runs, for small
@@ -73,10 +74,10 @@ extern const gemm_impl gemm_neon_f32, gemm_neon_f64;
  * memory can be had for packing. */
 void gemm_direct_portable_f32(int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
                               int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C,
-                              int64_t ldc, bool accumulate);
+                              int64_t ldc, bool accumulate, const void *bias);
 void gemm_direct_portable_f64(int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
                               int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C,
-                              int64_t ldc, bool accumulate);
+                              int64_t ldc, bool accumulate, const void *bias);
 
 /* How the driver chooses its path, and from what size it uses threads, in multiply-adds
  * (M*N*K): from parallel_min it wakes sleeping workers, from parallel_awake_min it only uses

@@ -35,12 +35,15 @@ PORTABLE_UKR(double, MR_F64, NR_F64)
 #define PORTABLE_DIRECT(T, NAME)                                                                   \
     void NAME(int64_t M, int64_t N, int64_t K, const void *Ap, int64_t a_rs, int64_t a_cs,         \
               const void *Bp, int64_t b_rs, int64_t b_cs, void *Cp, int64_t ldc,                   \
-              bool accumulate) {                                                                   \
+              bool accumulate, const void *bias) {                                                 \
         const T *A = Ap, *B = Bp;                                                                  \
         T *C = Cp;                                                                                 \
         for (int64_t i = 0; i < M; i++) {                                                          \
             T *c = C + i * ldc;                                                                    \
-            if (!accumulate) memset(c, 0, (size_t)N * sizeof(T));                                  \
+            if (!accumulate && bias)                                                               \
+                memcpy(c, bias, (size_t)N * sizeof(T));                                            \
+            else if (!accumulate)                                                                  \
+                memset(c, 0, (size_t)N * sizeof(T));                                               \
             for (int64_t k = 0; k < K; k++) {                                                      \
                 T a = A[i * a_rs + k * a_cs];                                                      \
                 const T *b = B + k * b_rs;                                                         \

@@ -52,16 +52,22 @@ FN(ukr_body)(const int MR, const int NV, int64_t kc, const T *restrict a, const 
 }
 
 /* The direct ("unpacked") product of an R x NV*VL block of C over kc steps, reading A through
- * its strides and B's rows in place. MASKED (with NV 1): only the lanes in m exist. */
+ * its strides and B's rows in place. MASKED (with NV 1): only the lanes in m exist. With a
+ * bias (not accumulating), every row's sums start from it, so a layer's bias costs no pass
+ * over C of its own. */
 static inline __attribute__((always_inline)) TARGET void
 FN(direct_tile)(const int R, const int NV, const bool MASKED, MASK m, int64_t kc, const T *A,
                 int64_t a_rs, int64_t a_cs, const T *B, int64_t b_rs, T *C, int64_t ldc,
-                bool accumulate) {
+                bool accumulate, const T *bias) {
     V acc[GEMM_SIMD_MAX_ROWS][GEMM_SIMD_MAX_VECS];
+    V start[GEMM_SIMD_MAX_VECS];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+        start[v] = !bias ? VZERO() : MASKED ? VLOADM(bias + v * VL, m) : VLOAD(bias + v * VL);
 #pragma GCC unroll 32
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) acc[r][v] = VZERO();
+        for (int v = 0; v < NV; v++) acc[r][v] = start[v];
     for (int64_t k = 0; k < kc; k++) {
         V bv[GEMM_SIMD_MAX_VECS];
         const T *brow = B + k * b_rs;
@@ -94,14 +100,15 @@ FN(direct_tile)(const int R, const int NV, const bool MASKED, MASK m, int64_t kc
  * body they measured 10% slower. Heights above the kind's tile rows are never called and
  * compile to nothing. */
 typedef void (*FN(tile_fn))(MASK m, int64_t kc, const T *A, int64_t a_rs, int64_t a_cs, const T *B,
-                            int64_t b_rs, T *C, int64_t ldc, bool accumulate);
+                            int64_t b_rs, T *C, int64_t ldc, bool accumulate, const T *bias);
 
 #define GEMM_SIMD_TILE_KIND(kind, h, NV, MASKED, ROWS)                                             \
     static __attribute__((noinline)) TARGET void FN(tile_##kind##_##h)(                            \
         MASK m, int64_t kc, const T *A, int64_t a_rs, int64_t a_cs, const T *B, int64_t b_rs,      \
-        T *C, int64_t ldc, bool accumulate) {                                                      \
+        T *C, int64_t ldc, bool accumulate, const T *bias) {                                       \
         if (h <= ROWS)                                                                             \
-            FN(direct_tile)(h, NV, MASKED, m, kc, A, a_rs, a_cs, B, b_rs, C, ldc, accumulate);     \
+            FN(direct_tile)                                                                        \
+            (h, NV, MASKED, m, kc, A, a_rs, a_cs, B, b_rs, C, ldc, accumulate, bias);              \
     }
 #define GEMM_SIMD_TILES(h)                                                                         \
     GEMM_SIMD_TILE_KIND(wide, h, DIRECT_VECS, false, DIRECT_ROWS)                                  \
@@ -156,18 +163,19 @@ static const FN(tile_fn) FN(tiles_masked)[25] = GEMM_SIMD_TILE_TABLE(masked);
 static inline __attribute__((always_inline)) TARGET void
 FN(direct_rows)(const int R, const int NV, const bool MASKED, MASK m, int64_t M, int64_t kc,
                 const T *A, int64_t a_rs, int64_t a_cs, const T *B, int64_t b_rs, T *C, int64_t ldc,
-                bool accumulate) {
+                bool accumulate, const T *bias) {
     const FN(tile_fn) *tile = NV > 1 ? FN(tiles_wide) : MASKED ? FN(tiles_masked) : FN(tiles_one);
     int64_t i = 0;
     if (NV == 1)
         for (; i + R <= M; i += R)
             FN(direct_tile)
-            (R, NV, MASKED, m, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc, ldc, accumulate);
+            (R, NV, MASKED, m, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc, ldc, accumulate,
+             bias);
     if (i == M) return;
     int64_t rest = M - i, tiles = (rest + R - 1) / R, base = rest / tiles, extra = rest % tiles;
     for (int64_t t = 0; t < tiles; t++) {
         int h = (int)(base + (t < extra));
-        tile[h](m, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc, ldc, accumulate);
+        tile[h](m, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc, ldc, accumulate, bias);
         i += h;
     }
 }
@@ -177,23 +185,24 @@ FN(direct_rows)(const int R, const int NV, const bool MASKED, MASK m, int64_t M,
  * masked. Each block of B's slice stays in L1/L2 while every row block passes over it. */
 static TARGET void FN(direct)(int64_t M, int64_t N, int64_t K, const void *Ap, int64_t a_rs,
                               int64_t a_cs, const void *Bp, int64_t b_rs, int64_t b_cs, void *Cp,
-                              int64_t ldc, bool accumulate) {
+                              int64_t ldc, bool accumulate, const void *biasp) {
     (void)b_cs; /* 1: the driver's precondition */
-    const T *A = Ap, *B = Bp;
+    const T *A = Ap, *B = Bp, *bias = accumulate ? NULL : biasp;
     T *C = Cp;
     MASK all = MASK_FIRST(VL);
     int64_t j = 0;
     for (; j + DIRECT_VECS * VL <= N; j += DIRECT_VECS * VL)
         FN(direct_rows)
         (DIRECT_ROWS, DIRECT_VECS, false, all, M, K, A, a_rs, a_cs, B + j, b_rs, C + j, ldc,
-         accumulate);
+         accumulate, bias ? bias + j : NULL);
     for (; j + VL <= N; j += VL)
         FN(direct_rows)
-        (DIRECT_ROWS_1, 1, false, all, M, K, A, a_rs, a_cs, B + j, b_rs, C + j, ldc, accumulate);
+        (DIRECT_ROWS_1, 1, false, all, M, K, A, a_rs, a_cs, B + j, b_rs, C + j, ldc, accumulate,
+         bias ? bias + j : NULL);
     if (j < N)
         FN(direct_rows)
         (DIRECT_ROWS_1, 1, true, MASK_FIRST((int)(N - j)), M, K, A, a_rs, a_cs, B + j, b_rs, C + j,
-         ldc, accumulate);
+         ldc, accumulate, bias ? bias + j : NULL);
 }
 
 /* The dot-product form, for A's rows and B's columns both contiguous in k (a_cs = b_rs = 1,

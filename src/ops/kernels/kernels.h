@@ -125,6 +125,13 @@ void kern_softmax_rows(tg_dtype dtype, int64_t rows, int64_t cols, const void *x
 void kern_gemm(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
                int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc);
 
+/* kern_gemm with a bias: C = A B + bias on every row (bias: N contiguous elements, or NULL for
+ * kern_gemm itself). The direct kernels start each sum from the bias, so a linear layer's bias
+ * costs no pass over C of its own (the packed and dot paths add it after the product). */
+void kern_gemm_bias(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
+                    int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc,
+                    const void *bias);
+
 /* kern_gemm on the calling thread alone, for callers that already share their work between
  * threads (a team's ranks): nothing is posted to the pool, and each element is computed as
  * kern_gemm computes it on one thread (columns are independent: a block of C's columns gets
