@@ -31,25 +31,15 @@
 #endif
 
 #ifdef ATTN_VEXP
-/* e^x for x <= 0 (the softmax's exponents, shifted by their row's maximum) and -inf: x = n ln2
- * + r with |r| <= ln2 / 2 (ln2 in a part exact in n times it and a small rest), e^r by its
- * Taylor polynomial to r^7 (relative error under 6e-9), times 2^n. x is first raised to -110,
- * past which e^x rounds to 0 in float, so -inf (the masked keys) gives exactly 0; a NaN passes
- * through VMAX (its second operand) and stays NaN. VSCALE2(p, n) = p 2^n for whole n in
- * [-159, 0], rounding once. */
+#include "simd_exp.h"
+
+/* e^x for x <= 0 (the softmax's exponents, shifted by their row's maximum) and -inf: e^r from
+ * simd_exp.h's exp_core, times 2^n. x is first raised to -110, past which e^x rounds to 0 in
+ * float, so -inf (the masked keys) gives exactly 0; a NaN passes through VMAX (its second
+ * operand) and stays NaN. VSCALE2(p, n) = p 2^n for whole n in [-159, 0], rounding once. */
 static inline __attribute__((always_inline)) TARGET V FN(exp_nonpos)(V x) {
     V xc = VMAX(VSET1(-110.0f), x);
-    V n = VROUND(VMUL(xc, VSET1(1.44269504088896341f)));
-    V r = VFMA(n, VSET1(-0.693359375f), xc);
-    r = VFMA(n, VSET1(2.12194440054690583e-4f), r);
-    V p = VSET1(1.0f / 5040.0f);
-    p = VFMA(p, r, VSET1(1.0f / 720.0f));
-    p = VFMA(p, r, VSET1(1.0f / 120.0f));
-    p = VFMA(p, r, VSET1(1.0f / 24.0f));
-    p = VFMA(p, r, VSET1(1.0f / 6.0f));
-    p = VFMA(p, r, VSET1(0.5f));
-    p = VFMA(p, r, VSET1(1.0f));
-    p = VFMA(p, r, VSET1(1.0f));
+    V n, p = FN(exp_core)(xc, &n);
     return VSCALE2(p, n);
 }
 #define VEXP FN(exp_nonpos)
@@ -104,9 +94,10 @@ static void FN(pack_cols)(T *dst, int64_t tp, const T *src, int64_t rs, int64_t 
 
 /* out (A_ROWS rows of stride tp, NJ vectors) = scale a (A_ROWS rows of stride a_rs) bt (D rows
  * of stride tp): the score tile, one broadcast of a per row and step of d. */
-static inline __attribute__((always_inline)) TARGET void
-FN(score_body)(const int NJ, const T *a, int64_t a_rs, const T *bt, int64_t tp, int64_t D,
-               T scale, T *out) {
+static inline __attribute__((always_inline)) TARGET void FN(score_body)(const int NJ, const T *a,
+                                                                        int64_t a_rs, const T *bt,
+                                                                        int64_t tp, int64_t D,
+                                                                        T scale, T *out) {
     V acc[A_ROWS][A_VECS];
 #pragma GCC unroll 8
     for (int r = 0; r < A_ROWS; r++)
@@ -129,10 +120,10 @@ FN(score_body)(const int NJ, const T *a, int64_t a_rs, const T *bt, int64_t tp, 
         for (int n = 0; n < NJ; n++) VSTORE(out + r * tp + n * VL, VMUL(acc[r][n], VSET1(scale)));
 }
 
-#define ATTN_SCORE(NJ)                                                                          \
-    static TARGET void FN(score_##NJ)(const T *a, int64_t a_rs, const T *bt, int64_t tp,        \
-                                      int64_t D, T scale, T *out) {                             \
-        FN(score_body)(NJ, a, a_rs, bt, tp, D, scale, out);                                     \
+#define ATTN_SCORE(NJ)                                                                             \
+    static TARGET void FN(score_##NJ)(const T *a, int64_t a_rs, const T *bt, int64_t tp,           \
+                                      int64_t D, T scale, T *out) {                                \
+        FN(score_body)(NJ, a, a_rs, bt, tp, D, scale, out);                                        \
     }
 ATTN_SCORE(1)
 #if A_VECS > 1
@@ -151,13 +142,21 @@ static void FN(scores)(const T *a, int64_t a_rs, const T *bt, int64_t tp, int64_
         int64_t n = (end - j0) / VL < A_VECS ? (end - j0) / VL : A_VECS;
         switch (n) {
 #if A_VECS > 2
-        case 4: FN(score_4)(a, a_rs, bt + j0, tp, D, scale, out + j0); break;
-        case 3: FN(score_3)(a, a_rs, bt + j0, tp, D, scale, out + j0); break;
+        case 4:
+            FN(score_4)(a, a_rs, bt + j0, tp, D, scale, out + j0);
+            break;
+        case 3:
+            FN(score_3)(a, a_rs, bt + j0, tp, D, scale, out + j0);
+            break;
 #endif
 #if A_VECS > 1
-        case 2: FN(score_2)(a, a_rs, bt + j0, tp, D, scale, out + j0); break;
+        case 2:
+            FN(score_2)(a, a_rs, bt + j0, tp, D, scale, out + j0);
+            break;
 #endif
-        default: FN(score_1)(a, a_rs, bt + j0, tp, D, scale, out + j0); break;
+        default:
+            FN(score_1)(a, a_rs, bt + j0, tp, D, scale, out + j0);
+            break;
         }
     }
 }
@@ -166,8 +165,8 @@ static void FN(scores)(const T *a, int64_t a_rs, const T *bt, int64_t tp, int64_
  * [c0, c1) of m[r rs + c cs] b[c b_rs + lanes]: the product tile, one broadcast of m per row and
  * step of c. last: how many lanes of the last vector are inside D. */
 static inline __attribute__((always_inline)) TARGET void
-FN(prod_body)(const int ND, const T *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1,
-              const T *b, int64_t b_rs, T *out, int64_t out_rs, int64_t n_rows, int last) {
+FN(prod_body)(const int ND, const T *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1, const T *b,
+              int64_t b_rs, T *out, int64_t out_rs, int64_t n_rows, int last) {
     V acc[B_ROWS][B_VECS];
 #pragma GCC unroll 8
     for (int r = 0; r < B_ROWS; r++)
@@ -197,11 +196,11 @@ FN(prod_body)(const int ND, const T *m, int64_t rs, int64_t cs, int64_t c0, int6
     }
 }
 
-#define ATTN_PROD(ND)                                                                           \
-    static TARGET void FN(prod_##ND)(const T *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1, \
-                                     const T *b, int64_t b_rs, T *out, int64_t out_rs,          \
-                                     int64_t n_rows, int last) {                                \
-        FN(prod_body)(ND, m, rs, cs, c0, c1, b, b_rs, out, out_rs, n_rows, last);               \
+#define ATTN_PROD(ND)                                                                              \
+    static TARGET void FN(prod_##ND)(const T *m, int64_t rs, int64_t cs, int64_t c0, int64_t c1,   \
+                                     const T *b, int64_t b_rs, T *out, int64_t out_rs,             \
+                                     int64_t n_rows, int last) {                                   \
+        FN(prod_body)(ND, m, rs, cs, c0, c1, b, b_rs, out, out_rs, n_rows, last);                  \
     }
 ATTN_PROD(1)
 #if B_VECS > 1
@@ -300,7 +299,8 @@ static int64_t FN(scratch_elems)(int64_t n_t, int64_t D) {
 }
 
 static void FN(forward_item)(const kern_attn *j, int64_t b, T *scratch) {
-    int64_t n_t = j->n_t, D = j->D, tp = kern_attn_padded(n_t), dp = FN(round_up)(D, VL), q_rs, v_rs;
+    int64_t n_t = j->n_t, D = j->D, tp = kern_attn_padded(n_t), dp = FN(round_up)(D, VL), q_rs,
+            v_rs;
     T *qr = scratch, *vr = qr + tp * dp, *kt = vr + tp * dp;
     const T *q = FN(rows)(qr, tp, dp, (const T *)j->q + j->qo[b], j->q_rs, j->q_cs, n_t, D, &q_rs);
     const T *v = FN(rows)(vr, tp, dp, (const T *)j->v + j->vo[b], j->v_rs, j->v_cs, n_t, D, &v_rs);
@@ -329,17 +329,18 @@ static void FN(backward_item)(const kern_attn *j, int64_t b, T *scratch) {
     if (j->dv) {
         T *dv = (T *)j->dv + j->dvo[b];
         for (int64_t j0 = 0; j0 < n_t; j0 += ATTN_ROWS)
-            FN(products)(p + j0, 1, tp, j0, n_t, g, g_rs, D, dv + j0 * j->dv_rs, j->dv_rs,
-                         n_t - j0 < ATTN_ROWS ? n_t - j0 : ATTN_ROWS);
+            FN(products)
+            (p + j0, 1, tp, j0, n_t, g, g_rs, D, dv + j0 * j->dv_rs, j->dv_rs,
+             n_t - j0 < ATTN_ROWS ? n_t - j0 : ATTN_ROWS);
     }
     if (!j->dq && !j->dk) return;
     FN(pack_cols)(vt, tp, (const T *)j->v + j->vo[b], j->v_rs, j->v_cs, n_t, D);
-    const T *k = j->dq ? FN(rows)(kr, tp, dp, (const T *)j->k + j->ko[b], j->k_rs, j->k_cs, n_t, D,
-                                  &k_rs)
-                       : NULL;
-    const T *q = j->dk ? FN(rows)(qr, tp, dp, (const T *)j->q + j->qo[b], j->q_rs, j->q_cs, n_t, D,
-                                  &q_rs)
-                       : NULL;
+    const T *k =
+        j->dq ? FN(rows)(kr, tp, dp, (const T *)j->k + j->ko[b], j->k_rs, j->k_cs, n_t, D, &k_rs)
+              : NULL;
+    const T *q =
+        j->dk ? FN(rows)(qr, tp, dp, (const T *)j->q + j->qo[b], j->q_rs, j->q_cs, n_t, D, &q_rs)
+              : NULL;
     T scale = (T)j->scale;
     for (int64_t i0 = 0; i0 < n_t; i0 += ATTN_ROWS) {
         int64_t i1 = i0 + ATTN_ROWS < n_t ? i0 + ATTN_ROWS : n_t;
@@ -351,14 +352,16 @@ static void FN(backward_item)(const kern_attn *j, int64_t b, T *scratch) {
         for (int64_t i = i1; i < i0 + ATTN_ROWS; i++)
             for (int64_t c = 0; c < tp; c++) ds[i * tp + c] = 0;
         if (j->dq)
-            FN(products)(ds + i0 * tp, tp, 1, 0, i1, k, k_rs, D,
-                         (T *)j->dq + j->dqo[b] + i0 * j->dq_rs, j->dq_rs, i1 - i0);
+            FN(products)
+            (ds + i0 * tp, tp, 1, 0, i1, k, k_rs, D, (T *)j->dq + j->dqo[b] + i0 * j->dq_rs,
+             j->dq_rs, i1 - i0);
     }
     if (j->dk) {
         T *dk = (T *)j->dk + j->dko[b];
         for (int64_t j0 = 0; j0 < n_t; j0 += ATTN_ROWS)
-            FN(products)(ds + j0, 1, tp, j0, n_t, q, q_rs, D, dk + j0 * j->dk_rs, j->dk_rs,
-                         n_t - j0 < ATTN_ROWS ? n_t - j0 : ATTN_ROWS);
+            FN(products)
+            (ds + j0, 1, tp, j0, n_t, q, q_rs, D, dk + j0 * j->dk_rs, j->dk_rs,
+             n_t - j0 < ATTN_ROWS ? n_t - j0 : ATTN_ROWS);
     }
 }
 

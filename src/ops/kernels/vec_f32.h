@@ -14,25 +14,15 @@
  * 2 ulp; NaN stays NaN, exp(+inf) = inf, exp(-inf) = 0, tanh(+-inf) = +-1, sigmoid saturates to
  * exactly 0 and 1. */
 
-/* e^x: x = n ln2 + r with |r| <= ln2/2 (ln2 split in a high part exact in n * hi and a low
- * part), e^r by its Taylor polynomial to r^7 (error under 6e-9), times 2^n applied as two
- * halves so that results near the overflow and underflow edges (including denormals) round
- * once. x is first clamped to [-110, 100], where every e^x already is 0 or inf in float.
- * exp_scaled(x, k) is e^x 2^k (for x <= 0 and 0 <= k <= 64), for a caller that keeps e^x out
- * of float's denormal range until its last multiply. */
+#include "simd_exp.h"
+
+/* e^x: e^r from simd_exp.h's exp_core, times 2^n applied as two halves so that results near the
+ * overflow and underflow edges (including denormals) round once. x is first clamped to [-110, 100],
+ * where every e^x already is 0 or inf in float. exp_scaled(x, k) is e^x 2^k (for x <= 0 and 0 <= k
+ * <= 64), for a caller that keeps e^x out of float's denormal range until its last multiply. */
 static inline __attribute__((always_inline)) TARGET V FN(exp_scaled)(V x, int k) {
     V xc = VMIN(VMAX(x, VSET1(-110.0f)), VSET1(100.0f));
-    V n = VROUND(VMUL(xc, VSET1(1.44269504088896341f)));
-    V r = VFMA(n, VSET1(-0.693359375f), xc);
-    r = VFMA(n, VSET1(2.12194440054690583e-4f), r);
-    V p = VSET1(1.0f / 5040.0f);
-    p = VFMA(p, r, VSET1(1.0f / 720.0f));
-    p = VFMA(p, r, VSET1(1.0f / 120.0f));
-    p = VFMA(p, r, VSET1(1.0f / 24.0f));
-    p = VFMA(p, r, VSET1(1.0f / 6.0f));
-    p = VFMA(p, r, VSET1(0.5f));
-    p = VFMA(p, r, VSET1(1.0f));
-    p = VFMA(p, r, VSET1(1.0f));
+    V n, p = FN(exp_core)(xc, &n);
     VI ni = VCVT(n);
     VI n1 = VI_SRAI1(ni), n2 = VI_ADD(VI_SUB(ni, n1), VI_SET1(k));
     V s1 = VASF(VI_SLLI23(VI_ADD(n1, VI_SET1(127))));
