@@ -321,7 +321,7 @@ static void FN(forward_item)(const kern_attn *j, int64_t b, T *scratch) {
 
 static void FN(backward_item)(const kern_attn *j, int64_t b, T *scratch) {
     int64_t n_t = j->n_t, D = j->D, tp = kern_attn_padded(n_t), dp = FN(round_up)(D, VL);
-    int64_t g_rs, k_rs, q_rs;
+    int64_t g_rs, k_rs = 0, q_rs = 0; /* k_rs, q_rs read only when k, q were made */
     T *gr = scratch, *kr = gr + tp * dp, *qr = kr + tp * dp, *vt = qr + tp * dp, *ds = vt + D * tp;
     const T *p = (const T *)j->p + b * tp * tp;
     const T *g = FN(rows)(gr, tp, dp, (const T *)j->g + j->go[b], j->g_rs, j->g_cs, n_t, D, &g_rs);
