@@ -9,55 +9,39 @@
 #include "cpu.h"
 #include "threadpool.h"
 
-#define ATTN_LEVEL       kern_attn_portable_f32
+/* The portable instances: the template on one-lane "vectors" (simd_scalar.h), with libm's
+ * exponential. */
+#include "simd_scalar.h"
+#define ATTN_LEVEL kern_attn_portable_f32
 #define TARGET
-#define FN(name)         attn_##name##_portable_f32
-#define T                float
-#define V                float
-#define VL               1
-#define VLOAD(p)         (*(p))
-#define VSTORE(p, v)     (*(p) = (v))
-#define VSTOREN(p, n, v) (*(p) = (v))
-#define VSET1(x)         (x)
-#define VZERO()          0.0f
-#define VADD(a, b)       ((a) + (b))
-#define VSUB(a, b)       ((a) - (b))
-#define VMUL(a, b)       ((a) * (b))
-#define VDIV(a, b)       ((a) / (b))
-#define VMAX(a, b)       ((a) > (b) ? (a) : (b))
-#define VFMA(a, b, c)    ((a) * (b) + (c))
-#define VHSUM(x)         (x)
-#define VHMAX(x)         (x)
-#define VEXP             expf
-#define A_ROWS           4
-#define A_VECS           1
-#define B_VECS           1
+#define FN(name)   attn_##name##_portable_f32
+#define VSUB(a, b) ((a) - (b))
+#define VMUL(a, b) ((a) * (b))
+#define VDIV(a, b) ((a) / (b))
+#define VMAX(a, b) ((a) > (b) ? (a) : (b))
+#define VHMAX(x)   (x)
+#define VEXP       expf
+#define A_ROWS     4
+#define A_VECS     1
+#define B_VECS     1
 #include "attn_simd.h"
 
-#define ATTN_LEVEL       kern_attn_portable_f64
+#define SIMD_F64
+#include "simd_scalar.h"
+#define ATTN_LEVEL kern_attn_portable_f64
 #define TARGET
-#define FN(name)         attn_##name##_portable_f64
-#define T                double
-#define V                double
-#define VL               1
-#define VLOAD(p)         (*(p))
-#define VSTORE(p, v)     (*(p) = (v))
-#define VSTOREN(p, n, v) (*(p) = (v))
-#define VSET1(x)         (x)
-#define VZERO()          0.0
-#define VADD(a, b)       ((a) + (b))
-#define VSUB(a, b)       ((a) - (b))
-#define VMUL(a, b)       ((a) * (b))
-#define VDIV(a, b)       ((a) / (b))
-#define VMAX(a, b)       ((a) > (b) ? (a) : (b))
-#define VFMA(a, b, c)    ((a) * (b) + (c))
-#define VHSUM(x)         (x)
-#define VHMAX(x)         (x)
-#define VEXP             exp
-#define A_ROWS           4
-#define A_VECS           1
-#define B_VECS           1
+#define FN(name)   attn_##name##_portable_f64
+#define VSUB(a, b) ((a) - (b))
+#define VMUL(a, b) ((a) * (b))
+#define VDIV(a, b) ((a) / (b))
+#define VMAX(a, b) ((a) > (b) ? (a) : (b))
+#define VHMAX(x)   (x)
+#define VEXP       exp
+#define A_ROWS     4
+#define A_VECS     1
+#define B_VECS     1
 #include "attn_simd.h"
+#undef SIMD_F64
 
 static const kern_attn_level *level_of(tg_cpu_level level, tg_dtype dtype) {
     if (dtype != TG_F32) return &kern_attn_portable_f64;

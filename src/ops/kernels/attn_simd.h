@@ -4,7 +4,7 @@
  *
  * The includer defines the vector vocabulary of simd_avx512.h (its float words: T, V, VL, VLOAD,
  * VSTORE, VSTOREN, VSET1, VZERO, VADD, VFMA, VHSUM; the SIMD levels include it, the portable
- * instances define the same names on scalars, VL = 1 and V = T, f32 or f64), and beyond it:
+ * instances simd_scalar.h's: VL = 1 and V = T, f32 or f64), and beyond it:
  * TARGET, FN(name), VSUB VMUL VDIV VMAX, VHMAX (the max of the lanes), either VEXP (e^x lane by
  * lane, e^-inf = 0) or ATTN_VEXP with VROUND (to nearest) and VSCALE2 for the float vectors'
  * own, the score tile A_ROWS x A_VECS vectors (A_ROWS divides 8), the product tile B_ROWS x

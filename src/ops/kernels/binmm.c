@@ -82,26 +82,16 @@ static void binmm_store_group_portable(const kern_bits *w, int64_t o0, int64_t o
 
 #define STORE_GROUP binmm_store_group_portable
 #define TARGET
-#define V            float
-#define VL           1
-#define VZERO()      0.0f
-#define VLOAD(p)     (*(p))
-#define VSTORE(p, v) (*(p) = (v))
-#define VADD(a, b)   ((a) + (b))
-#define NB           1
-#define FN(name)     name##_portable
+#include "simd_scalar.h"
+#define NB       1
+#define FN(name) name##_portable
 #include "binmm_lut.h"
 #define NB       4
 #define FN(name) name##_wide_portable
 #include "binmm_lut.h"
 #undef STORE_GROUP
 #undef TARGET
-#undef V
-#undef VL
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VADD
+#include "simd_reset.h"
 
 const binmm_impl binmm_portable = {"portable",
                                    binmm_rows_portable,

@@ -18,8 +18,8 @@
  * xt + (g * cols_pad + j) * G, zero past cols and past the batch), sx[b] = sum_j x[b, j], and a
  * scratch acc of (o1 - o0) * G floats for the outputs in progress. The caller brings the vector
  * vocabulary (V, VL, VZERO(), VLOAD(p), VSTORE(p, v), VADD(a, b): simd_avx512.h, simd_avx2.h,
- * simd_neon.h, or binmm.c's scalar one) and defines TARGET, NB, FN(name) and
- * STORE_GROUP(w, o0, o1, G, live, acc, sx, y, ldy), which writes y[l, o] = scale[o] (2 acc[(o -
+ * simd_neon.h, or simd_scalar.h for binmm.c's portable instance) and defines TARGET, NB, FN(name)
+ * and STORE_GROUP(w, o0, o1, G, live, acc, sx, y, ldy), which writes y[l, o] = scale[o] (2 acc[(o -
  * o0) G + l] - sx[l]) for the group's live rows l and o in [o0, o1); this file #undefs NB and
  * FN. */
 
