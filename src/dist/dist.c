@@ -48,8 +48,8 @@ tg_status dist_mpi_fail(tg_dist *d, int rc, const char *what, tg_error *err) {
     char text[MPI_MAX_ERROR_STRING] = "";
     int len = 0;
     MPI_Error_string(rc, text, &len);
-    char msg[200];
-    snprintf(msg, sizeof msg, "%s failed: MPI error %d (%.120s)", what, rc, text);
+    char msg[200]; /* the cuts below keep the message whole: at most 184 bytes */
+    snprintf(msg, sizeof msg, "%.50s failed: MPI error %d (%.100s)", what, rc, text);
     return broken(d, err, msg);
 }
 
