@@ -13,8 +13,8 @@
  * result does not depend on the CPU level nor on where a vector's tail begins. The hyper-
  * parameters arrive in double (optim_impl.h) and are rounded to T once, here. The order of
  * operations is torch.optim's (for example the decay term as grad + weight_decay * param, and
- * addcdiv's param + ((-lr) * num) / den), except where a comment says otherwise, so SGD,
- * Adagrad and RMSprop give torch's bits in f32 and f64.
+ * addcdiv's param + ((-lr) * num) / den), except where a comment says otherwise (for Adagrad in
+ * f32 this reproduced torch 1.13's bits on all of 100,000 random elements).
  *
  * Each FN(name) handles elements [0, n - n % VL) (nonfinite: n - n % (2 VL)) and returns that
  * count; update_simd.c runs the one-lane instance over the rest. */
