@@ -105,7 +105,9 @@ typedef enum tg_dist_overlap {
  *   (tg_dist_checkpoint_save gathers it to rank 0). After tg_dist_step the gradients are
  *   zeroed (tg_store_zero_grad): their memory carried the parameters of the all-gather.
  * OFF: every rank averages the whole gradient and runs the whole optimiser step.
- * AUTO (0, the default): see tg_dist_shard_used; docs/distributed.md has the measurements. */
+ * AUTO (0, the default): OFF. On 2 ranks of the MLP over shared memory the copies of the
+ *   parameters into and out of the gradients' memory cost more than the halved update saves
+ *   (docs/distributed.md has the profiles). */
 typedef enum tg_dist_shard {
     TG_DIST_SHARD_AUTO = 0,
     TG_DIST_SHARD_ON,
