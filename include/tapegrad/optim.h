@@ -3,8 +3,9 @@
  *
  * An optimiser is made over a tg_store and, at each tg_optim_step, updates every parameter it
  * covers from the gradient the last backward pass accumulated, with torch.optim's formulas (the
- * tests compare against PyTorch to 1e-12 in f64). Updates are plain loops, never recorded on a
- * tape; f32 parameters are updated in double precision arithmetic and rounded once.
+ * tests compare against PyTorch to 1e-12 in f64 and 1e-6 in f32). Updates are never recorded on
+ * a tape; they are vector loops in the parameters' own precision that give the same bits at
+ * every CPU level and on any number of threads.
  *
  * All of an optimiser's state lives in the store as buffers, so a checkpoint of the store saves
  * and restores it and a resumed run continues bit for bit. With prefix P (default "optim"):

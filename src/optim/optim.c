@@ -201,9 +201,12 @@ static void count_nonfinite(const tg_tensor *g, int64_t counts[2]) {
  * Inf, checked before anything is written so that a refused step changes nothing. */
 static tg_status refuse_nonfinite(tg_optim *o, tg_error *err) {
     for (int i = 0; i < o->n_params; i++) {
+        const tg_tensor *g = tg_tensor_grad(o->params[i]);
+        /* One vector pass finds out; only a refused step counts, for the message. */
+        if (!optim_has_nonfinite(tg_tensor_dtype(g), tg_tensor_numel(g), tg_tensor_data(g)))
+            continue;
         int64_t c[2];
-        count_nonfinite(tg_tensor_grad(o->params[i]), c);
-        if (c[0] + c[1] == 0) continue;
+        count_nonfinite(g, c);
         o->n_refused++;
         char shape[TG_SHAPE_STR_MAX];
         return tg_error_set(err, TG_ERR_NONFINITE,
