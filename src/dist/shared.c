@@ -10,6 +10,10 @@
  *   1. "my slice is written everywhere": once every peer has said so, this rank's region holds
  *      the whole mean, and no peer reads or writes it any more this step, so the next step's
  *      sweep may write there.
+ * Sharded (tg_dist_shard), phase 0 writes the mean into this rank's own region only; the
+ * optimiser updates the slice's parameters from it, and before the phase-1 notice rank r
+ * writes those parameters into slice r of every region, from where each rank copies the
+ * peers' slices into its parameters once phase 1 is over.
  * Rank r alone reads or writes slice r of any region during phase 0, so no two ranks touch the
  * same bytes. Per rank and bucket of n bytes on 2 ranks that is n / 2 read from each region and
  * n / 2 written to each, against pairs' n copied by the kernel, page by page, and n summed.
@@ -160,7 +164,9 @@ tg_status dist_shared_post(tg_dist *d, int b, tg_error *err) {
 }
 
 /* Every rank's [lo, lo + n) = (rank 0's + rank 1's + ...) * scale, in dtype T, a block at a
- * time so that the running sums stay in L1 while every rank's part is added in rank order. */
+ * time so that the running sums stay in L1 while every rank's part is added in rank order;
+ * ranks [q_lo, q_hi) get the result: all of them, or sharded this rank alone, whose update
+ * reads its slice's mean there (the peers then get parameters, dist_shared_gather). */
 #define SUM_SLICE(T)                                                                    \
     do {                                                                                \
         T acc[SUM_BLOCK];                                                               \
@@ -175,7 +181,7 @@ tg_status dist_shared_post(tg_dist *d, int b, tg_error *err) {
                 for (int64_t j = 0; j < m; j++) acc[j] += pq[j];                        \
             }                                                                           \
             for (int64_t j = 0; j < m; j++) acc[j] *= s;                                \
-            for (int q = 0; q < d->size; q++)                                           \
+            for (int q = q_lo; q < q_hi; q++)                                           \
                 memcpy((T *)(void *)(dist_shared_bucket(d, q, b)) + lo + j0, acc,       \
                        (size_t)m * sizeof(T));                                          \
         }                                                                               \
@@ -188,6 +194,7 @@ void dist_shared_finish(tg_dist *d, int b) {
     const double scale = 1.0 / d->size;
     int64_t lo = (int64_t)d->rank * k->n_elems / d->size;
     int64_t n = (int64_t)(d->rank + 1) * k->n_elems / d->size - lo;
+    const int q_lo = d->sharded ? d->rank : 0, q_hi = d->sharded ? d->rank + 1 : d->size;
     if (k->dtype == TG_F64)
         SUM_SLICE(double);
     else
