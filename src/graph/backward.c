@@ -109,8 +109,9 @@ static tg_status deposit(tg_tape *t, tg_tensor *x, uint64_t epoch) {
     if (x->role == TG_ROLE_PARAM && x->grad) {
         tg_tensor *acc = x->grad;
         if (acc->zero_pending) { /* zeroed by tg_store_zero_grad: this is the whole sum */
-            kern_copy(acc->dtype, acc->data, acc->strides, g->dtype, g->data, g->strides,
-                      acc->ndim, acc->shape);
+            if (g->data != acc->data) /* else a rule wrote it in place (tg_sweep_grad_target) */
+                kern_copy(acc->dtype, acc->data, acc->strides, g->dtype, g->data, g->strides,
+                          acc->ndim, acc->shape);
             acc->zero_pending = false;
         } else {
             kern_binary(KERN_ADD, acc->dtype, acc->ndim, acc->shape, acc->data, acc->data,
@@ -136,6 +137,18 @@ static tg_status deposit(tg_tape *t, tg_tensor *x, uint64_t epoch) {
         }
     }
     return TG_OK;
+}
+
+tg_tensor *tg_sweep_grad_target(tg_tape *t, const tg_tensor *x) {
+    if (!t || !x || !t->running_epoch || !t->sweep_deposits || t->grad_enabled || t->anomaly ||
+        t->grad_hook || t->node_hook || t->home)
+        return NULL;
+    tg_tensor *acc = x->grad;
+    if (x->node || x->role != TG_ROLE_PARAM || !acc || !acc->zero_pending ||
+        acc->dtype != x->dtype || !tg_same_shape(acc, x) || !tg_tensor_is_contiguous(acc) ||
+        in_flight(x, t->running_epoch))
+        return NULL;
+    return tg_tensor_view(t, acc, acc->ndim, acc->shape, acc->strides, 0);
 }
 
 void tg_tape_set_grad_hook(tg_tape *t, tg_grad_hook fn, void *ctx) {
@@ -321,7 +334,9 @@ static uint64_t sweep(tg_tape *t, const sweep_request *r) {
     bool hooked = r->deposit && t->node_hook;
     /* Nodes recorded after out's node cannot reach it; the rules' own nodes are among them. */
     uint64_t outer = t->running_epoch; /* a sweep started inside a rule (gradcheck's) */
+    bool outer_deposits = t->sweep_deposits;
     t->running_epoch = epoch;
+    t->sweep_deposits = r->deposit;
     for (tg_node *n = r->out->node; n && s == TG_OK; n = n->prev) {
         int64_t before = t->last_sweep_visits;
         s = visit(t, n, epoch, r);
@@ -334,6 +349,7 @@ static uint64_t sweep(tg_tape *t, const sweep_request *r) {
         }
     }
     t->running_epoch = outer;
+    t->sweep_deposits = outer_deposits;
     t->grad_enabled = was_enabled;
     t->anomaly_forward = t->anomaly;
     t->site_file = site_file;

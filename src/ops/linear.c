@@ -8,7 +8,9 @@
  * in the transformer step those adds cost about as much as a third of the products. The
  * backward is written with ops (matmul, transpose, sum), so the rule is differentiable to any
  * order they are, and the weight gradient comes out of its product contiguous, (out, in), with
- * no transpose after it. Shape errors are linear's own, checked before anything is computed. */
+ * no transpose after it; when the sweep does not record, the same kernels run without the ops
+ * and write the parameters' gradients in place. Shape errors are linear's own, checked before
+ * anything is computed. */
 #include "op_util.h"
 
 /* The node is recorded on the matrix x2 (rows, in): y2 (rows, out) = x2 W^T + b, its inputs
@@ -16,7 +18,50 @@
  * input order, and with the weight last a layer's largest gradient is its last deposit, as it
  * was when the bias's add was a node of its own (distributed training measures how many bytes
  * arrive before the sweep's last deposit to decide whether to overlap). */
+
+/* Where a parameter's gradient goes: straight into its gradient buffer when the sweep allows
+ * (tg_sweep_grad_target), which spares the deposit a copy of it; else a new tensor. */
+static tg_tensor *grad_out(tg_tape *t, const tg_tensor *p) {
+    tg_tensor *in_place = tg_sweep_grad_target(t, p);
+    return in_place ? in_place : tg_tensor_alloc(t, p->dtype, p->ndim, p->shape);
+}
+
+/* The rule when the sweep does not record (a training step): the kernels the ops below would
+ * call, with the same arguments and so the same bits, but writing the weight's and the bias's
+ * gradients where they end up. */
+static void linear_backward_kernels(tg_tape *t, const tg_node *n, tg_tensor *g,
+                                    tg_tensor **grads) {
+    int wi = n->n_inputs - 1;
+    tg_tensor *x = n->inputs[0], *w = n->inputs[wi];
+    int64_t rows = g->shape[0], out = g->shape[1], in = w->shape[1];
+    if (tg_node_needs_grad(n, 0)) { /* dL/dx = g W */
+        tg_tensor *dx = tg_tensor_alloc(t, g->dtype, 2, x->shape);
+        if (!dx) return;
+        kern_gemm(g->dtype, rows, in, out, g->data, g->strides[0], g->strides[1], w->data,
+                  w->strides[0], w->strides[1], dx->data, in);
+        grads[0] = dx;
+    }
+    if (tg_node_needs_grad(n, wi)) { /* dL/dW = g^T x */
+        tg_tensor *dw = grad_out(t, w);
+        if (!dw) return;
+        kern_gemm(g->dtype, out, in, rows, g->data, g->strides[1], g->strides[0], x->data,
+                  x->strides[0], x->strides[1], dw->data, in);
+        grads[wi] = dw;
+    }
+    if (wi == 2 && tg_node_needs_grad(n, 1)) { /* dL/db = the column sums of g */
+        tg_tensor *db = grad_out(t, n->inputs[1]);
+        if (!db) return;
+        kern_sum(g->dtype, 2, g->shape, g->data, g->strides, (const bool[]){true, false},
+                 db->data, 1.0);
+        grads[1] = db;
+    }
+}
+
 static void linear_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor **grads) {
+    if (!tg_tape_grad_enabled(t)) {
+        linear_backward_kernels(t, n, g, grads);
+        return;
+    }
     int wi = n->n_inputs - 1;
     tg_tensor *x = n->inputs[0], *w = n->inputs[wi];
     if (tg_node_needs_grad(n, 0)) grads[0] = tg_matmul(t, g, w);

@@ -8,6 +8,7 @@
 
 #include "graph/graph.h"
 #include "test_util.h"
+#include "tapegrad/custom_op.h"
 
 static tg_tensor *leaf(tg_tape *t, int ndim, const int64_t *shape, const double *v) {
     tg_tensor *x = tg_from_data(t, TG_F64, ndim, shape, v);
@@ -236,6 +237,196 @@ START_TEST(test_zero_grad_deferred) {
     tg_optim_free(opt);
     tg_tape_free(t);
     tg_store_free(s);
+}
+END_TEST
+
+/* ---- gradients written in place (tg_sweep_grad_target) ---- */
+
+/* A two-layer net whose weights and biases are parameters of s and whose input x is a leaf of t
+ * (so linear's rule computes every gradient), loss sum(y^2): one graph for every test below. */
+typedef struct small_net {
+    tg_tensor *w1, *b1, *w2, *b2, *x, *loss;
+} small_net;
+
+static small_net small_net_make(tg_store *s, tg_tape *t, tg_dtype dt) {
+    small_net n;
+    n.w1 = tg_store_param(s, "w1", dt, TG_SHAPE(3, 4));
+    n.b1 = tg_store_param(s, "b1", dt, TG_SHAPE(3));
+    n.w2 = tg_store_param(s, "w2", dt, TG_SHAPE(2, 3));
+    n.b2 = tg_store_param(s, "b2", dt, TG_SHAPE(2));
+    tg_tensor *ps[4] = {n.w1, n.b1, n.w2, n.b2};
+    double v[12];
+    for (int i = 0; i < 4; i++) {
+        ck_assert_ptr_nonnull(ps[i]);
+        for (int64_t j = 0; j < tg_tensor_numel(ps[i]); j++)
+            v[j] = 0.25 * (double)((j * 7 + i) % 9) - 1.0;
+        tg_tensor_copy_in(ps[i], TG_F64, v);
+    }
+    double xv[20];
+    float xf[20];
+    for (int j = 0; j < 20; j++) xf[j] = (float)(xv[j] = 0.125 * (double)((j * 5) % 11) - 0.5);
+    n.x = tg_from_data(t, dt, 2, (const int64_t[]){5, 4}, dt == TG_F32 ? (const void *)xf : xv);
+    ck_assert_ptr_nonnull(n.x);
+    ck_assert_int_eq(tg_tensor_set_requires_grad(n.x, true), TG_OK);
+    tg_tensor *h = tg_relu(t, tg_linear(t, n.x, n.w1, n.b1));
+    tg_tensor *y = tg_linear(t, h, n.w2, n.b2);
+    n.loss = tg_sum_all(t, tg_mul(t, y, y));
+    ck_assert_ptr_nonnull(n.loss);
+    return n;
+}
+
+/* The gradients a tg_tape_backward after tg_store_zero_grad writes in place are the ones
+ * tg_tape_grad (which never writes in place) computes, bit for bit, in f64 and f32; a second
+ * sweep without zeroing adds to them (doubles them, exactly). */
+START_TEST(test_grad_in_place_matches) {
+    const tg_dtype dts[] = {TG_F64, TG_F32};
+    for (int k = 0; k < 2; k++) {
+        tg_store *s = tg_store_new();
+        tg_tape *t = tg_tape_new();
+        small_net n = small_net_make(s, t, dts[k]);
+        tg_tensor *ins[5] = {n.w1, n.b1, n.w2, n.b2, n.x}, *ref[5];
+        ck_assert_int_eq(tg_tape_grad(t, n.loss, NULL, 5, ins, ref, TG_RETAIN_GRAPH), TG_OK);
+        tg_store_zero_grad(s);
+        ck_assert_int_eq(tg_tape_backward(t, n.loss, NULL, TG_RETAIN_GRAPH), TG_OK);
+        for (int i = 0; i < 5; i++) {
+            tg_tensor *g = tg_tensor_grad(ins[i]);
+            ck_assert_ptr_nonnull(g);
+            ck_assert_int_eq(tg_tensor_numel(g), tg_tensor_numel(ref[i]));
+            for (int64_t j = 0; j < tg_tensor_numel(g); j++)
+                ck_assert_double_eq(tg_tensor_get(g, j), tg_tensor_get(ref[i], j));
+        }
+        ck_assert_int_eq(tg_tape_backward(t, n.loss, NULL, 0), TG_OK);
+        for (int i = 0; i < 4; i++) {
+            tg_tensor *g = tg_tensor_grad(ins[i]);
+            for (int64_t j = 0; j < tg_tensor_numel(g); j++)
+                ck_assert_double_eq(tg_tensor_get(g, j), 2 * tg_tensor_get(ref[i], j));
+        }
+        tg_tape_free(t);
+        tg_store_free(s);
+    }
+}
+END_TEST
+
+/* A backward that hands the loss's gradient on unchanged but gives it the wrong shape for its
+ * input: a sweep through it fails after the nodes recorded later have run. */
+static tg_tensor *pass_fwd(tg_tape *t, tg_tensor *const *in, void *ctx) {
+    (void)ctx;
+    return tg_mul_scalar(t, in[0], 1.0);
+}
+static void wrong_shape_bwd(tg_tape *t, tg_tensor *const *in, tg_tensor *out, tg_tensor *g,
+                            tg_tensor **grads, void *ctx) {
+    (void)in, (void)out, (void)g, (void)ctx;
+    grads[0] = tg_zeros(t, tg_tensor_dtype(g), TG_SHAPE(1));
+}
+
+/* A sweep that fails after the layers' rules wrote their gradients in place leaves those
+ * gradients reading as the zeros tg_store_zero_grad promised, not as the partial sweep. */
+START_TEST(test_grad_in_place_failed_sweep) {
+    tg_custom_op_def def = {.name = "test_wrong_shape_grad", .n_inputs = 1, .forward = pass_fwd,
+                            .backward = wrong_shape_bwd};
+    tg_error err = {0};
+    tg_custom_op *bad = tg_custom_op_new(&def, &err);
+    ck_assert_ptr_nonnull(bad);
+    tg_store *s = tg_store_new();
+    tg_tape *t = tg_tape_new();
+    tg_tensor *w = tg_store_param(s, "w", TG_F64, TG_SHAPE(2, 3));
+    tg_tensor_fill(w, 0.5);
+    const double xv[] = {1, 2, 3, 4, 5, 6};
+    tg_tensor *x = leaf(t, TG_SHAPE(2, 3), xv);
+    /* A good sweep first, so that w's gradient memory holds nonzero values. */
+    ck_assert_int_eq(tg_tape_backward(t, tg_sum_all(t, tg_linear(t, x, w, NULL)), NULL, 0),
+                     TG_OK);
+    ck_assert_double_eq(tg_tensor_get(tg_tensor_grad(w), 0), 5.0); /* column sum of x */
+    tg_tape_reset(t);
+    x = leaf(t, TG_SHAPE(2, 3), xv);
+    tg_tensor *xb = tg_custom(t, bad, &x, 1);
+    tg_tensor *l = tg_sum_all(t, tg_linear(t, xb, w, NULL));
+    tg_store_zero_grad(s);
+    ck_assert_int_eq(tg_tape_backward(t, l, NULL, 0), TG_ERR_SHAPE);
+    tg_tensor *g = tg_tensor_grad(w);
+    for (int64_t j = 0; j < 6; j++) ck_assert_double_eq(tg_tensor_get(g, j), 0.0);
+    tg_tape_free(t);
+    tg_store_free(s);
+    tg_custom_op_free(bad);
+}
+END_TEST
+
+/* A weight used by two layers and by a penalty recorded before them (so visited after them):
+ * the first contribution goes in place and the others are summed onto it, in the order and
+ * with the bits of tg_tape_grad's sum. */
+START_TEST(test_grad_in_place_shared_weight) {
+    tg_store *s = tg_store_new();
+    tg_tape *t = tg_tape_new();
+    tg_tensor *w = tg_store_param(s, "w", TG_F64, TG_SHAPE(3, 3));
+    const double wv[] = {-0.5, -0.2, 0.1, 0.4, -0.5, -0.2, 0.1, 0.4, -0.5};
+    tg_tensor_copy_in(w, TG_F64, wv);
+    const double xv[] = {1, -2, 3, 0.5, 0.25, -1};
+    tg_tensor *x = leaf(t, TG_SHAPE(2, 3), xv);
+    tg_tensor *penalty = tg_sum_all(t, tg_mul(t, w, w));
+    tg_tensor *y = tg_linear(t, tg_tanh(t, tg_linear(t, x, w, NULL)), w, NULL);
+    tg_tensor *l = tg_add(t, tg_sum_all(t, tg_mul(t, y, y)), penalty);
+    tg_tensor *ref;
+    ck_assert_int_eq(tg_tape_grad(t, l, NULL, 1, &w, &ref, TG_RETAIN_GRAPH), TG_OK);
+    tg_store_zero_grad(s);
+    ck_assert_int_eq(tg_tape_backward(t, l, NULL, 0), TG_OK);
+    tg_tensor *g = tg_tensor_grad(w);
+    for (int64_t j = 0; j < 9; j++) ck_assert_double_eq(tg_tensor_get(g, j), tg_tensor_get(ref, j));
+    tg_tape_free(t);
+    tg_store_free(s);
+}
+END_TEST
+
+/* When a rule is given the gradient buffer: a custom op's backward asks for its input's and
+ * notes whether it got it. */
+static int probe_got;
+static void probe_bwd(tg_tape *t, tg_tensor *const *in, tg_tensor *out, tg_tensor *g,
+                      tg_tensor **grads, void *ctx) {
+    (void)out, (void)ctx;
+    tg_tensor *target = tg_sweep_grad_target(t, in[0]);
+    probe_got = target != NULL;
+    if (target) ck_assert_ptr_eq(tg_tensor_data(target), in[0]->grad->data);
+    grads[0] = g;
+}
+
+static tg_status noop_hook(void *ctx, tg_tensor *param) {
+    (void)ctx, (void)param;
+    return TG_OK;
+}
+
+START_TEST(test_grad_target_conditions) {
+    tg_custom_op_def def = {.name = "test_probe_grad_target", .n_inputs = 1, .forward = pass_fwd,
+                            .backward = probe_bwd};
+    tg_error err = {0};
+    tg_custom_op *probe = tg_custom_op_new(&def, &err);
+    ck_assert_ptr_nonnull(probe);
+    tg_store *s = tg_store_new();
+    tg_tape *t = tg_tape_new();
+    tg_tensor *w = tg_store_param(s, "w", TG_F64, TG_SHAPE(2));
+    tg_tensor_fill(w, 1.5);
+    enum { BACKWARD, GRAD, NO_ZERO, HOOK, ANOMALY, CREATE, SEEN_FIRST, N_CASES };
+    for (int c = 0; c < N_CASES; c++) {
+        tg_tape_reset(t);
+        if (c != NO_ZERO) tg_store_zero_grad(s);
+        else (void)tg_tensor_grad(w); /* no zeros pending */
+        if (c == HOOK) tg_tape_set_grad_hook(t, noop_hook, NULL);
+        if (c == ANOMALY) tg_tape_set_anomaly(t, true);
+        tg_tensor *l = tg_sum_all(t, tg_custom(t, probe, &w, 1));
+        if (c == SEEN_FIRST) l = tg_add(t, l, tg_sum_all(t, tg_mul(t, w, w))); /* visited first */
+        probe_got = -1;
+        if (c == GRAD) {
+            tg_tensor *g;
+            ck_assert_int_eq(tg_tape_grad(t, l, NULL, 1, &w, &g, 0), TG_OK);
+        } else {
+            ck_assert_int_eq(tg_tape_backward(t, l, NULL, c == CREATE ? TG_CREATE_GRAPH : 0),
+                             TG_OK);
+        }
+        ck_assert_int_eq(probe_got, c == BACKWARD);
+        tg_tape_set_grad_hook(t, NULL, NULL);
+        tg_tape_set_anomaly(t, false);
+    }
+    tg_tape_free(t);
+    tg_store_free(s);
+    tg_custom_op_free(probe);
 }
 END_TEST
 
@@ -539,6 +730,12 @@ static Suite *backward_suite(void) {
     tcase_add_test(life, test_released_shared_subgraph);
     tcase_add_test(life, test_retain_graph_doubles);
     suite_add_tcase(s, life);
+    TCase *in_place = tcase_create("grad_in_place");
+    tcase_add_test(in_place, test_grad_in_place_matches);
+    tcase_add_test(in_place, test_grad_in_place_failed_sweep);
+    tcase_add_test(in_place, test_grad_in_place_shared_weight);
+    tcase_add_test(in_place, test_grad_target_conditions);
+    suite_add_tcase(s, in_place);
     TCase *vjp = tcase_create("vjp");
     tcase_add_test(vjp, test_nonscalar_needs_grad_out);
     tcase_add_test(vjp, test_vjp_matmul);
