@@ -1,10 +1,10 @@
 /* dist_bench.c: data-parallel training steps through tapegrad/dist.h, for bench/run-dist. Run
  * under mpirun; every rank trains LeNet-5 or the 784-256-128-10 MLP (the models of
- * models_bench.c, f32, SGD lr 0.1, mean cross entropy) on its share of a global batch of
+ * models_bench.c, f32, SGD lr 0.1 or with --adam Adam lr 1e-3, mean cross entropy) on its share of a global batch of
  * generated images, on one kernel thread, and rank 0 prints one line:
  *
  *   dist_bench MODEL ranks=N mode=M batch=B steps=S wall_ms=W cpu_ms=C wait_ms=X busy_cpu_ms=U
- *              opt_ms=O buckets=K early=E algo=A looks=L overlap=V share=F skew_ms=K
+ *              opt_ms=O buckets=K early=E algo=A looks=L overlap=V share=F skew_ms=K shard=H
  *
  * wall_ms is the slowest rank's wall time per step, cpu_ms the largest per-rank CPU time (user +
  * system, getrusage) per step, opt_ms the largest per-rank CPU time per step spent zeroing the
@@ -19,9 +19,13 @@
  * step the sweep's node hook looked at the messages in flight). skew_ms is the mean over steps
  * of how far apart the ranks entered tg_dist_sync (the latest minus the earliest, on the
  * machine's monotonic clock, which all ranks on one machine share): the part of a wait that is
- * one rank still computing, not communication. Never part of the test run.
+ * one rank still computing, not communication. With --shard the optimiser step is divided
+ * among the ranks (TG_DIST_SHARD_ON: tg_dist_step reduces, updates this rank's slices and
+ * gathers the parameters), so opt_ms counts only the zeroing: the update happens inside
+ * tg_dist_step, between its waits; shard= says whether it ran sharded. Never part of the test
+ * run.
  *
- *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|shared|auto]
+ *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|shared|auto] [--shard] [--adam]
  *              mlp|lenet plain|overlap|after|auto
  *   dist_bench allreduce [--steps S] [FLOATS ...]
  *
@@ -146,11 +150,14 @@ int main(int argc, char **argv) {
     const char *which = NULL, *mode = NULL;
     static const char *const algos[] = {"auto", "ring", "pairs", "mpi", "shared"};
     int algo = 0;
+    bool shard = false, adam = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atol(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atol(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atol(argv[++i]);
         else if (!strcmp(argv[i], "--bucket") && i + 1 < argc) bucket = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--shard")) shard = true;
+        else if (!strcmp(argv[i], "--adam")) adam = true;
         else if (!strcmp(argv[i], "--algo") && i + 1 < argc) {
             const char *v = argv[++i];
             algo = -1;
@@ -175,8 +182,9 @@ int main(int argc, char **argv) {
     model m;
     build(&m, s, !strcmp(which, "lenet"));
     tg_sgd_options so = tg_sgd_defaults(0.1);
+    tg_adam_options ao = tg_adam_defaults(1e-3);
     tg_error err = {0};
-    tg_optim *opt = tg_optim_sgd(s, &so, &err);
+    tg_optim *opt = adam ? tg_optim_adam(s, &ao, &err) : tg_optim_sgd(s, &so, &err);
     if (!opt) die(err.message);
     tg_tape *t = tg_tape_new();
     tg_dist *d = NULL;
@@ -184,7 +192,8 @@ int main(int argc, char **argv) {
         tg_dist_overlap ov = !strcmp(mode, "after")     ? TG_DIST_OVERLAP_OFF
                              : !strcmp(mode, "overlap") ? TG_DIST_OVERLAP_ON
                                                         : TG_DIST_OVERLAP_AUTO;
-        tg_dist_opts o = {.bucket_bytes = bucket, .overlap = ov, .algo = (tg_dist_algo)algo};
+        tg_dist_opts o = {.bucket_bytes = bucket, .overlap = ov, .algo = (tg_dist_algo)algo,
+                          .optim = opt, .shard = shard ? TG_DIST_SHARD_ON : TG_DIST_SHARD_OFF};
         d = tg_dist_new(s, MPI_COMM_WORLD, &o, &err);
         if (!d || tg_dist_broadcast(d, &err) != TG_OK) die(err.message);
         tg_dist_attach(d, t);
@@ -220,10 +229,14 @@ int main(int argc, char **argv) {
         if (tg_tape_backward(t, loss_of(t, &m, x, labels), NULL, 0) != TG_OK)
             die(tg_tape_error(t));
         if (step >= warmup) entered[step - warmup] = now();
-        if (d && tg_dist_sync(d, &err) != TG_OK) die(err.message);
-        double o0 = thread_cpu();
-        if (tg_optim_step(opt, &err) != TG_OK) die(err.message);
-        if (step >= warmup) opt_cpu += thread_cpu() - o0;
+        if (d && tg_dist_shard_used(d) == TG_DIST_SHARD_ON) {
+            if (tg_dist_step(d, &err) != TG_OK) die(err.message);
+        } else {
+            if (d && tg_dist_sync(d, &err) != TG_OK) die(err.message);
+            double o0 = thread_cpu();
+            if (tg_optim_step(opt, &err) != TG_OK) die(err.message);
+            if (step >= warmup) opt_cpu += thread_cpu() - o0;
+        }
         tg_tape_reset(t);
     }
     double mine[5] = {now() - wall0, cpu_seconds() - cpu0, 0, 0, opt_cpu}, worst[5];
@@ -246,7 +259,7 @@ int main(int argc, char **argv) {
     if (rank == 0)
         printf("dist_bench %s ranks=%d mode=%s batch=%ld steps=%ld wall_ms=%.3f cpu_ms=%.3f "
                "wait_ms=%.3f busy_cpu_ms=%.3f opt_ms=%.3f buckets=%d early=%.2f algo=%s "
-               "looks=%.1f overlap=%s share=%.3f skew_ms=%.3f\n",
+               "looks=%.1f overlap=%s share=%.3f skew_ms=%.3f shard=%s\n",
                which, size, mode, batch, steps, 1e3 * worst[0] / (double)steps,
                1e3 * worst[1] / (double)steps, 1e3 * worst[2] / (double)steps,
                1e3 * worst[3] / (double)steps, 1e3 * worst[4] / (double)steps, st.n_buckets,
@@ -257,7 +270,8 @@ int main(int argc, char **argv) {
                : tg_dist_overlap_used(d) == TG_DIST_OVERLAP_ON  ? "on"
                : tg_dist_overlap_used(d) == TG_DIST_OVERLAP_OFF ? "off"
                                                                 : "auto",
-               st.overlap_share, 1e3 * skew / (double)steps);
+               st.overlap_share, 1e3 * skew / (double)steps,
+               tg_dist_shard_used(d) == TG_DIST_SHARD_ON ? "on" : "off");
     tg_dist_free(d);
     tg_tape_free(t);
     tg_optim_free(opt);

@@ -95,13 +95,18 @@ static void check(tg_status st, const tg_error *err, const char *what) {
     if (st != TG_OK) die(what, err->message);
 }
 
-static void train_step(model *m, tg_tape *t) {
+/* One step; returns the seconds the optimiser's update took, so that the update's share of
+ * the step can be reported. */
+static double train_step(model *m, tg_tape *t) {
     tg_error err = {0};
     tg_store_zero_grad(m->s);
     tg_tensor *loss = m->forward(m, t);
     if (!loss || tg_tape_backward(t, loss, NULL, 0) != TG_OK) die("step", tg_tape_error(t));
+    double t0 = now();
     check(tg_optim_step(m->opt, &err), &err, "optimiser step");
+    double update = now() - t0;
     tg_tape_reset(t);
+    return update;
 }
 
 /* Times train_step: warm-up steps, then until both `reps` steps and `min_time` seconds. */
@@ -109,18 +114,19 @@ static void time_steps(const char *name, model *m) {
     tg_tape *t = tg_tape_new();
     if (!t) die(name, "out of memory");
     for (int w = 0; w < 3; w++) train_step(m, t);
-    timings tm = {0}, cpu = {0};
+    timings tm = {0}, cpu = {0}, upd = {0};
     double start = now();
     while (tm.n < reps || (now() - start < min_time && tm.n < 100000)) {
         double t0 = now(), c0 = cpu_now();
-        train_step(m, t);
+        timings_add(&upd, train_step(m, t));
         timings_add(&tm, now() - t0);
         timings_add(&cpu, cpu_now() - c0);
     }
     double med = timings_median(&tm);
-    printf("%s threads=%d reps=%d median_s=%.9f best_s=%.9f cpu_s=%.9f\n", name, tg_get_threads(),
-           tm.n, med, tm.v[0], timings_median(&cpu));
+    printf("%s threads=%d reps=%d median_s=%.9f best_s=%.9f cpu_s=%.9f update_s=%.9f\n", name,
+           tg_get_threads(), tm.n, med, tm.v[0], timings_median(&cpu), timings_median(&upd));
     free(cpu.v);
+    free(upd.v);
     fflush(stdout);
     free(tm.v);
     tg_tape_free(t);

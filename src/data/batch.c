@@ -1,5 +1,6 @@
 /* batch.c: the batch iterator: a seeded order per epoch, and each batch's u8 pixels turned
- * into an f32/f64 tensor on the caller's tape through a 256-entry table.
+ * into an f32/f64 tensor on the caller's tape through a 256-entry table (for f32 in [0, 1],
+ * vector divides that give the table's bits, pixels.c).
  *
  * Invariant: an epoch's order is a function of the generator state saved in epoch_rng alone
  * (identity, then Fisher-Yates drawing from that state), so (epoch, position, epoch_rng) is a
@@ -11,6 +12,7 @@
 
 #include "../graph/graph.h"
 #include "../ops/kernels/threadpool.h"
+#include "pixels.h"
 
 struct tg_batcher {
     const tg_dataset *d;
@@ -24,6 +26,7 @@ struct tg_batcher {
     tg_rng epoch_rng; /* rng as it was before this epoch's shuffle */
     float lut32[256]; /* pixel value -> element, computed once in double */
     double lut64[256];
+    bool divide; /* f32 without normalising: pixels.c's vector loops give lut32's bits */
 };
 
 /* Fills `order` for a new epoch from the generator's current state. */
@@ -94,6 +97,7 @@ tg_batcher *tg_batcher_new(const tg_dataset *d, const tg_batcher_opts *opts, tg_
         b->lut64[v] = x;
         b->lut32[v] = (float)x;
     }
+    b->divide = !o->normalize && tg_pixels_divide_is_exact(b->lut32);
     tg_rng_seed(&b->rng, o->seed);
     start_epoch(b);
     return b;
@@ -121,6 +125,14 @@ typedef struct convert_job {
 
 enum { IMAGES_PER_TASK = 8 };
 
+enum { PREFETCH_AHEAD = 2 };
+
+/* Asks for every cache line of an image of pix bytes, the one holding its last byte included. */
+static void prefetch_image(const uint8_t *image, int64_t pix) {
+    for (int64_t p = 0; p < pix; p += 64) __builtin_prefetch(image + p);
+    __builtin_prefetch(image + pix - 1);
+}
+
 static void convert_images(void *ctx, int64_t task) {
     const convert_job *job = ctx;
     const uint8_t *images = tg_dataset_images(job->b->d);
@@ -129,15 +141,18 @@ static void convert_images(void *ctx, int64_t task) {
     for (int64_t i = lo; i < hi; i++) {
         const uint8_t *src = images + job->order[i] * pix;
         /* The order is shuffled, so each image is a cold, random place in a data set larger
-         * than the caches: ask for the next one while this one is converted, or every cache
-         * line costs a full memory latency (that was most of the time). */
-        if (i + 1 < hi)
-            for (int64_t p = 0; p < pix; p += 64)
-                __builtin_prefetch(images + job->order[i + 1] * pix + p);
+         * than the caches: ask for the ones PREFETCH_AHEAD on while this one is converted (and
+         * for the first few at a task's start), or every cache line costs a full memory
+         * latency (that was most of the time). */
+        for (int64_t j = i == lo ? i : i + PREFETCH_AHEAD; j <= i + PREFETCH_AHEAD; j++)
+            if (j < job->count) prefetch_image(images + job->order[j] * pix, pix);
         if (job->b->o.dtype == TG_F32) {
             const float *lut = job->b->lut32;
             float *dst = (float *)(void *)job->out + i * pix;
-            for (int64_t p = 0; p < pix; p++) dst[p] = lut[src[p]];
+            if (job->b->divide)
+                tg_pixels_to_unit_f32(src, dst, pix, lut);
+            else
+                for (int64_t p = 0; p < pix; p++) dst[p] = lut[src[p]];
         } else {
             const double *lut = job->b->lut64;
             double *dst = (double *)(void *)job->out + i * pix;

@@ -232,6 +232,14 @@ tg_dist *tg_dist_new(tg_store *s, MPI_Comm comm, const tg_dist_opts *opts, tg_er
                      (int)o.algo);
         return NULL;
     }
+    if ((int)o.shard < (int)TG_DIST_SHARD_AUTO || (int)o.shard > (int)TG_DIST_SHARD_OFF ||
+        (o.shard == TG_DIST_SHARD_ON && !o.optim)) {
+        tg_error_set(err, TG_ERR_ARG,
+                     "dist: shard %d with %s optimiser: it must be one of TG_DIST_SHARD_AUTO, "
+                     "_ON, _OFF, and _ON needs tg_dist_opts.optim",
+                     (int)o.shard, o.optim ? "an" : "no");
+        return NULL;
+    }
     tg_dist *d = calloc(1, sizeof *d);
     if (!d) {
         tg_error_set(err, TG_ERR_NOMEM, "dist: out of memory");
@@ -289,8 +297,11 @@ tg_status tg_dist_broadcast(tg_dist *d, tg_error *err) {
     if (!reqs) return tg_error_set(err, TG_ERR_NOMEM, "dist: out of memory");
     tg_status st = TG_OK;
     int posted = 0;
+    /* parameters in a shared segment (sharded, shared memory) are rank 0's already */
+    const bool params_shared = d->shared_params && dist_shared_params_in_place(d);
     for (int i = 0; i < n; i++) {
         tg_tensor *x = tg_store_get_tensor(d->s, i);
+        if (params_shared && tg_tensor_grad(x)) continue;
         int rc = MPI_Ibcast(tg_tensor_data(x), (int)tg_tensor_numel(x),
                             dist_mpi_type(tg_tensor_dtype(x)), 0, d->comm, &reqs[posted]);
         if (rc != MPI_SUCCESS) {
@@ -362,6 +373,8 @@ tg_status tg_dist_agree(tg_dist *d, tg_status status, const char *message, tg_er
 tg_status tg_dist_checkpoint_save(tg_dist *d, const char *path, const tg_checkpoint_meta *meta,
                                   tg_error *err) {
     if (dist_usable(d, err) != TG_OK) return TG_ERR_IO;
+    /* sharded, each slice's optimiser state is current only on its owner */
+    if (dist_gather_state(d, err) != TG_OK) return err->status;
     tg_error mine = {0};
     tg_status st = d->rank == 0 ? tg_checkpoint_save(d->s, path, meta, &mine) : TG_OK;
     return tg_dist_agree(d, st, mine.message, err);
@@ -397,4 +410,5 @@ void tg_dist_get_stats(const tg_dist *d, tg_dist_stats *out) {
     }
     *out = d->stats;
     out->n_buckets = d->n_buckets;
+    out->params_shared = d->shared_params && dist_shared_params_in_place(d);
 }

@@ -24,6 +24,12 @@ typedef struct dist_bucket {
     int exchange;
     MPI_Request xreq[2];
     char *scratch;
+    /* Sharded mode (shard.c): the reduce-scatter has finished and the all-gather waits for
+     * this rank's update of its slice (paused), or has been posted after it (updated). Per
+     * rank q, the length and first element of the slice q owns (MPI's reduce-scatter and
+     * all-gather, and gathering the optimiser state, take them as counts and displacements). */
+    bool paused, updated;
+    int *counts, *displs;
 } dist_bucket;
 
 struct tg_dist {
@@ -63,6 +69,16 @@ struct tg_dist {
     size_t shm_bytes, region_bytes;
     size_t *bucket_at;
     MPI_Request *peer_req;
+    /* Sharded mode (shard.c): whether it runs, this rank's parts of the parameters the
+     * optimiser covers (its slice of every bucket), and each params[i]'s index among the
+     * optimiser's parameters (-1: not covered) */
+    bool sharded;
+    /* ...and over shared memory the parameters of every rank live in one region of the segment
+     * (shared.c), so a rank's update of its slice is every rank's: no all-gather of values */
+    bool shared_params;
+    int n_parts;
+    tg_optim_part *parts;
+    int *opt_index;
 };
 
 /* Waits for n requests, testing them (which also drives MPI's progress) and sleeping briefly
@@ -95,6 +111,32 @@ void dist_buckets_free(tg_dist *d);
 tg_status dist_grad_ready(void *ctx, tg_tensor *param);
 tg_status dist_node_done(void *ctx, int64_t visited);
 
+/* Chunk c of bucket k (c taken modulo the ranks): its first element, its length in *len. */
+int64_t dist_chunk_at(const tg_dist *d, const dist_bucket *k, int c, int64_t *len);
+/* reduce.c, for tg_dist_step: starts every bucket not started yet; waits until every bucket
+ * has finished (all = true) or, sharded, has at least finished its reduce-scatter; posts the
+ * all-gather of bucket b, whose slice the caller has packed; the ordered sum of deterministic
+ * mode (every bucket then holds the whole mean); and the end of a step (the overlap decision
+ * of the first step, counters reset). */
+tg_status dist_start_rest(tg_dist *d, tg_error *err);
+tg_status dist_wait_buckets(tg_dist *d, bool all, tg_error *err);
+tg_status dist_post_gather(tg_dist *d, int b, tg_error *err);
+tg_status dist_ordered_sum(tg_dist *d, tg_error *err);
+tg_status dist_end_step(tg_dist *d, tg_error *err);
+
+/* shard.c: sharded mode. dist_shard_make decides whether it runs and maps the optimiser's
+ * parameters (before the buckets' buffers are made), dist_shard_parts lays out this rank's
+ * parts (after); dist_shard_free frees them; dist_owned_chunk is the chunk of
+ * every bucket rank q owns (where the reduce-scatter leaves its sum); dist_shard_pack copies
+ * the parameters of this rank's slice of bucket b into the bucket's memory at base;
+ * dist_gather_state brings every rank's optimiser state to rank 0 (for a checkpoint). */
+tg_status dist_shard_make(tg_dist *d, tg_error *err);
+tg_status dist_shard_parts(tg_dist *d, tg_error *err);
+void dist_shard_free(tg_dist *d);
+int dist_owned_chunk(const tg_dist *d, int q);
+void dist_shard_pack(const tg_dist *d, int b, char *base);
+tg_status dist_gather_state(tg_dist *d, tg_error *err);
+
 /* shared.c: TG_DIST_ALGO_SHARED. dist_shared_make maps the segment when every rank is on this
  * machine (*made; else nothing changes and the caller falls back); collective. It does not
  * move the gradients: dist_shared_bucket says where each bucket goes. dist_shared_free moves
@@ -105,6 +147,12 @@ tg_status dist_node_done(void *ctx, int64_t visited);
 tg_status dist_shared_make(tg_dist *d, bool *made, tg_error *err);
 void dist_shared_free(tg_dist *d);
 char *dist_shared_bucket(const tg_dist *d, int rank, int b);
+/* Sharded: moves every rank's parameters into the segment's parameter region (rank 0's values
+ * win), collective; dist_shared_param_bucket is where bucket b's parameters lie there, and
+ * dist_shared_params_in_place whether they still do (another group may have moved them). */
+tg_status dist_shared_params(tg_dist *d, tg_error *err);
+char *dist_shared_param_bucket(const tg_dist *d, int b);
+bool dist_shared_params_in_place(const tg_dist *d);
 MPI_Request *dist_shared_requests(const tg_dist *d, int b, int *n);
 tg_status dist_shared_post(tg_dist *d, int b, tg_error *err);
 void dist_shared_finish(tg_dist *d, int b);

@@ -67,6 +67,8 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
         d->total_bytes += numel * (int64_t)esize;
     }
     d->overlap = d->o.deterministic ? TG_DIST_OVERLAP_OFF : d->o.overlap;
+    /* sharding first: a shared segment then also holds the parameters */
+    if (dist_shard_make(d, err) != TG_OK) return err->status;
     bool power_of_two = (d->size & (d->size - 1)) == 0;
     /* AUTO: shared memory when every rank is on this machine; else pairs on 2 ranks (one
      * round where the ring takes two, the same bytes), the ring on more (fewer bytes) */
@@ -79,6 +81,11 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
             d->algo = chosen && d->size == 2 ? TG_DIST_ALGO_PAIRS : TG_DIST_ALGO_RING;
     }
     if (d->algo == TG_DIST_ALGO_PAIRS && !power_of_two) d->algo = TG_DIST_ALGO_RING;
+    /* AUTO shards only where the parameters can be shared (shard.c) */
+    if (d->sharded && d->o.shard == TG_DIST_SHARD_AUTO && !d->shm_base) d->sharded = false;
+    /* Sharded, pairs runs the ring: recursive doubling leaves every rank the whole sum, and a
+     * reduce-scatter by recursive halving on 2 ranks is the ring's one exchange. */
+    if (d->sharded && d->algo == TG_DIST_ALGO_PAIRS) d->algo = TG_DIST_ALGO_RING;
     for (int b = 0; b < d->n_buckets; b++) {
         dist_bucket *k = &d->buckets[b];
         tg_status st =
@@ -88,13 +95,27 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
         if (st != TG_OK) return err->status;
         k->buf = tg_tensor_data(tg_tensor_grad(d->params[k->first]));
         k->xreq[0] = k->xreq[1] = MPI_REQUEST_NULL;
-        /* the ring's largest chunk, ceil(n / size) elements; pairs receive whole buckets */
+        /* the ring's largest chunk, ceil(n / size) elements (also what MPI's reduce-scatter
+         * leaves a rank, sharded); pairs receive whole buckets */
+        bool chunked = d->algo == TG_DIST_ALGO_RING || (d->sharded && d->algo == TG_DIST_ALGO_MPI);
         int64_t chunk = d->algo == TG_DIST_ALGO_PAIRS ? k->n_elems
-                        : d->algo == TG_DIST_ALGO_RING ? (k->n_elems + d->size - 1) / d->size
-                                                       : 0;
+                        : chunked                     ? (k->n_elems + d->size - 1) / d->size
+                                                      : 0;
         k->scratch = malloc((size_t)chunk * tg_dtype_size(k->dtype) + 1);
         if (!k->scratch) goto nomem;
+        if (d->sharded) {
+            k->counts = malloc((size_t)d->size * sizeof *k->counts);
+            k->displs = malloc((size_t)d->size * sizeof *k->displs);
+            if (!k->counts || !k->displs) goto nomem;
+            for (int q = 0; q < d->size; q++) {
+                int64_t len;
+                k->displs[q] = (int)dist_chunk_at(d, k, dist_owned_chunk(d, q), &len);
+                k->counts[q] = (int)len;
+            }
+        }
     }
+    if (d->sharded && dist_shard_parts(d, err) != TG_OK) return err->status;
+    if (d->sharded && d->shm_base && dist_shared_params(d, err) != TG_OK) return err->status;
     if (d->o.deterministic) {
         d->chunk0 = (int)((int64_t)d->rank * d->o.det_chunks / d->size);
         d->n_chunks = (int)((int64_t)(d->rank + 1) * d->o.det_chunks / d->size) - d->chunk0;
@@ -117,7 +138,12 @@ void dist_buckets_free(tg_dist *d) {
     /* the buckets' buffers are the store's gradients: the store frees them (a shared
      * segment's are moved back into the store first) */
     dist_shared_free(d);
-    for (int b = 0; d->buckets && b < d->n_buckets; b++) free(d->buckets[b].scratch);
+    for (int b = 0; d->buckets && b < d->n_buckets; b++) {
+        free(d->buckets[b].scratch);
+        free(d->buckets[b].counts);
+        free(d->buckets[b].displs);
+    }
+    dist_shard_free(d);
     if (d->stash)
         for (int i = 0; i < d->n_chunks * d->n_buckets; i++) free(d->stash[i]);
     free(d->stash);
@@ -183,8 +209,7 @@ static void add_scale_elems(tg_dtype dt, char *acc, const char *part, int64_t n,
     }
 }
 
-/* Chunk c of bucket k (c taken modulo the ranks): its first element and its length. */
-static int64_t chunk_at(const tg_dist *d, const dist_bucket *k, int c, int64_t *len) {
+int64_t dist_chunk_at(const tg_dist *d, const dist_bucket *k, int c, int64_t *len) {
     c = ((c % d->size) + d->size) % d->size;
     int64_t lo = (int64_t)c * k->n_elems / d->size, hi = (int64_t)(c + 1) * k->n_elems / d->size;
     *len = hi - lo;
@@ -193,12 +218,17 @@ static int64_t chunk_at(const tg_dist *d, const dist_bucket *k, int c, int64_t *
 
 /* Exchanges bucket b's all-reduce takes in all. */
 static int exchanges_of(const tg_dist *d) {
-    if (d->algo == TG_DIST_ALGO_MPI) return 1;
+    if (d->algo == TG_DIST_ALGO_MPI) return d->sharded ? 2 : 1;
     if (d->algo == TG_DIST_ALGO_SHARED) return 2;
     if (d->algo == TG_DIST_ALGO_RING) return 2 * (d->size - 1);
     int rounds = 0;
     while ((1 << rounds) < d->size) rounds++;
     return rounds;
+}
+
+/* Sharded: the exchanges of the reduce-scatter, after which bucket b waits for the update. */
+static int scatter_exchanges(const tg_dist *d) {
+    return d->algo == TG_DIST_ALGO_RING ? d->size - 1 : 1;
 }
 
 /* Posts exchange number k->exchange of bucket b's all-reduce. Ring: in the reduce-scatter
@@ -213,6 +243,17 @@ static tg_status post_exchange(tg_dist *d, int b, tg_error *err) {
     const MPI_Datatype type = dist_mpi_type(k->dtype);
     const int tag = b % 32768; /* MPI promises tags up to 32767 */
     if (d->algo == TG_DIST_ALGO_SHARED) return dist_shared_post(d, b, err);
+    if (d->algo == TG_DIST_ALGO_MPI && d->sharded) {
+        /* a reduce-scatter into scratch, then an all-gather of the parameters in place */
+        int rc = e == 0 ? MPI_Ireduce_scatter(k->buf, k->scratch, k->counts, type, MPI_SUM,
+                                              d->comm, &k->xreq[0])
+                        : MPI_Iallgatherv(MPI_IN_PLACE, 0, type, k->buf, k->counts, k->displs,
+                                          type, d->comm, &k->xreq[0]);
+        if (rc != MPI_SUCCESS)
+            return dist_mpi_fail(d, rc, e == 0 ? "a bucket's reduce-scatter"
+                                               : "a bucket's all-gather", err);
+        return TG_OK;
+    }
     if (d->algo != TG_DIST_ALGO_RING) {
         int rc;
         if (d->algo == TG_DIST_ALGO_MPI) {
@@ -231,8 +272,8 @@ static tg_status post_exchange(tg_dist *d, int b, tg_error *err) {
     bool gather = e >= n - 1;
     int t = gather ? e - (n - 1) : e;
     int64_t send_len, recv_len;
-    int64_t send_at = chunk_at(d, k, gather ? r + 1 - t : r - t, &send_len);
-    int64_t recv_at = chunk_at(d, k, gather ? r - t : r - t - 1, &recv_len);
+    int64_t send_at = dist_chunk_at(d, k, gather ? r + 1 - t : r - t, &send_len);
+    int64_t recv_at = dist_chunk_at(d, k, gather ? r - t : r - t - 1, &recv_len);
     char *into = gather ? k->buf + (size_t)recv_at * esize : k->scratch;
     int rc = MPI_Irecv(into, (int)recv_len, type, (r + n - 1) % n, tag, d->comm, &k->xreq[1]);
     if (rc == MPI_SUCCESS)
@@ -262,17 +303,25 @@ static void finish_exchange(tg_dist *d, int b) {
             add_elems(k->dtype, k->buf, k->scratch, k->n_elems);
         return;
     }
+    if (d->algo == TG_DIST_ALGO_MPI && d->sharded) {
+        if (k->exchange == 0) { /* this rank's slice of the sum: its mean into the gradients */
+            char *at = k->buf + (size_t)k->displs[d->rank] * esize;
+            memcpy(at, k->scratch, (size_t)k->counts[d->rank] * esize);
+            scale_elems(k->dtype, at, k->counts[d->rank], 1.0 / n);
+        }
+        return;
+    }
     if (d->algo == TG_DIST_ALGO_MPI) {
         scale_elems(k->dtype, k->buf, k->n_elems, 1.0 / n);
         return;
     }
     int64_t len;
     if (k->exchange < n - 1) { /* partial sums of chunk r - e - 1 arrived */
-        int64_t at = chunk_at(d, k, d->rank - k->exchange - 1, &len);
+        int64_t at = dist_chunk_at(d, k, d->rank - k->exchange - 1, &len);
         add_elems(k->dtype, k->buf + (size_t)at * esize, k->scratch, len);
     }
     if (k->exchange == n - 2) { /* chunk r + 1 now holds the sum over all ranks */
-        int64_t at = chunk_at(d, k, d->rank + 1, &len);
+        int64_t at = dist_chunk_at(d, k, d->rank + 1, &len);
         scale_elems(k->dtype, k->buf + (size_t)at * esize, len, 1.0 / n);
     }
 }
@@ -282,7 +331,7 @@ static void finish_exchange(tg_dist *d, int b) {
  * has completed. */
 static tg_status advance(tg_dist *d, int b, tg_error *err) {
     dist_bucket *k = &d->buckets[b];
-    while (k->started && !k->done) {
+    while (k->started && !k->done && !k->paused) {
         int flag = 0, n_reqs = 2;
         MPI_Request *reqs = d->algo == TG_DIST_ALGO_SHARED ? dist_shared_requests(d, b, &n_reqs)
                                                            : k->xreq;
@@ -292,6 +341,11 @@ static tg_status advance(tg_dist *d, int b, tg_error *err) {
         finish_exchange(d, b);
         if (++k->exchange == exchanges_of(d)) {
             k->done = true;
+            d->in_flight--;
+            break;
+        }
+        if (d->sharded && k->exchange == scatter_exchanges(d) && !k->updated) {
+            k->paused = true; /* tg_dist_step updates this rank's slice, then posts the rest */
             d->in_flight--;
             break;
         }
@@ -387,7 +441,7 @@ static void next_step(tg_dist *d) {
     for (int b = 0; b < d->n_buckets; b++) {
         dist_bucket *k = &d->buckets[b];
         k->n_ready = 0;
-        k->started = k->done = false;
+        k->started = k->done = k->paused = k->updated = false;
         k->req = k->xreq[0] = k->xreq[1] = MPI_REQUEST_NULL;
         k->exchange = 0;
     }
@@ -416,7 +470,7 @@ tg_status tg_dist_chunk_done(tg_dist *d, tg_error *err) {
     return TG_OK;
 }
 
-static tg_status sync_ordered(tg_dist *d, tg_error *err) {
+tg_status dist_ordered_sum(tg_dist *d, tg_error *err) {
     if (d->chunks_done != d->n_chunks)
         return tg_error_set(err, TG_ERR_ARG,
                             "dist: deterministic sync after %d of this rank's %d parts "
@@ -459,20 +513,61 @@ static tg_status sync_ordered(tg_dist *d, tg_error *err) {
             return TG_ERR_IO;
         scale_elems(k->dtype, k->buf, k->n_elems, 1.0 / d->o.det_chunks);
     }
+    return TG_OK;
+}
+
+static tg_status sync_ordered(tg_dist *d, tg_error *err) {
+    if (dist_ordered_sum(d, err) != TG_OK) return err->status;
     next_step(d);
     return TG_OK;
 }
 
-/* dist_wait_poll's poll for tg_dist_sync: every bucket's ring moved on; done when all are. */
+/* dist_wait_poll's poll for tg_dist_sync: every bucket's ring moved on; done when all are
+ * (ctx non-NULL, sharded: when all have at least finished their reduce-scatter). */
 static tg_status poll_buckets(tg_dist *d, void *ctx, bool *done, char *what, tg_error *err) {
-    (void)ctx;
+    const bool scattered = ctx != NULL;
     if (progress(d, err) != TG_OK) return TG_ERR_IO;
     *done = true;
-    for (int b = 0; b < d->n_buckets && *done; b++)
-        if (!d->buckets[b].done) {
-            *done = false;
-            snprintf(what, DIST_WHAT_MAX, "the all-reduce of bucket %d of %d", b, d->n_buckets);
-        }
+    for (int b = 0; b < d->n_buckets && *done; b++) {
+        const dist_bucket *k = &d->buckets[b];
+        if (k->done || (scattered && k->paused)) continue;
+        *done = false;
+        snprintf(what, DIST_WHAT_MAX, "the %s of bucket %d of %d",
+                 !d->sharded                      ? "all-reduce"
+                 : scattered || k->paused || !k->updated ? "reduce-scatter"
+                                                  : "all-gather",
+                 b, d->n_buckets);
+    }
+    return TG_OK;
+}
+
+tg_status dist_start_rest(tg_dist *d, tg_error *err) {
+    for (int b = 0; b < d->n_buckets; b++)
+        if (!d->buckets[b].started && start_bucket(d, b, err) != TG_OK) return err->status;
+    return TG_OK;
+}
+
+tg_status dist_wait_buckets(tg_dist *d, bool all, tg_error *err) {
+    char what[DIST_WHAT_MAX] = "the all-reduce";
+    int scattered = 1; /* any non-NULL context: wait for the reduce-scatters only */
+    return dist_wait_poll(d, poll_buckets, all ? NULL : &scattered, what, &d->stats.wait_seconds,
+                          err);
+}
+
+tg_status dist_post_gather(tg_dist *d, int b, tg_error *err) {
+    dist_bucket *k = &d->buckets[b];
+    if (!k->paused) return TG_OK; /* one rank: done already */
+    k->paused = false;
+    k->updated = true;
+    d->in_flight++;
+    return post_exchange(d, b, err);
+}
+
+static tg_status decide_overlap(tg_dist *d, tg_error *err);
+
+tg_status dist_end_step(tg_dist *d, tg_error *err) {
+    if (d->overlap == TG_DIST_OVERLAP_AUTO && decide_overlap(d, err) != TG_OK) return TG_ERR_IO;
+    next_step(d);
     return TG_OK;
 }
 
@@ -497,6 +592,11 @@ static tg_status decide_overlap(tg_dist *d, tg_error *err) {
 
 tg_status tg_dist_sync(tg_dist *d, tg_error *err) {
     if (dist_usable(d, err) != TG_OK) return TG_ERR_IO;
+    if (d->sharded)
+        return tg_error_set(err, TG_ERR_ARG,
+                            "dist: the optimiser step is sharded: end each step with "
+                            "tg_dist_step, which reduces and steps (no rank holds the whole "
+                            "mean gradient)");
     if (d->o.deterministic) return sync_ordered(d, err);
     for (int b = 0; b < d->n_buckets; b++)
         if (!d->buckets[b].started && start_bucket(d, b, err) != TG_OK) return TG_ERR_IO;

@@ -19,62 +19,22 @@ tg_adam_options tg_adamw_defaults(double lr) {
     return o;
 }
 
-/* The f64 update (f32 goes through optim_adam_f32_update). */
-static void adam_loop(const tg_optim *o, const tg_optim_slot *sl, double lr, double step_size,
-                      double bc2_sqrt) {
-    const tg_dtype dt = TG_F64;
-    const tg_adam_options *h = &o->opt.adam;
-    const double b1 = h->beta1, b2 = h->beta2, eps = h->eps, wd = h->weight_decay;
-    const bool decoupled = o->decoupled_decay;
-    void *m_buf = sl->s[0], *v_buf = sl->s[1], *vmax_buf = h->amsgrad ? sl->s[2] : NULL;
-    for (int64_t i = 0; i < sl->n; i++) {
-        double p = tg_optim_ld(dt, sl->p, i);
-        double d = tg_optim_ld(dt, sl->g, i);
-        if (decoupled) {
-            /* torch rounds the decayed parameter before the update adds to it. */
-            tg_optim_st(dt, sl->p, i, p * (1 - lr * wd));
-            p = tg_optim_ld(dt, sl->p, i);
-        } else if (wd != 0) {
-            d = d + wd * p;
-        }
-        tg_optim_st(dt, m_buf, i, tg_optim_ld(dt, m_buf, i) * b1 + (1 - b1) * d);
-        tg_optim_st(dt, v_buf, i, tg_optim_ld(dt, v_buf, i) * b2 + (1 - b2) * d * d);
-        double v = tg_optim_ld(dt, v_buf, i);
-        if (vmax_buf) {
-            double vmax = tg_optim_ld(dt, vmax_buf, i);
-            /* torch.maximum: NaN wins. */
-            if (!(vmax >= v)) vmax = v;
-            tg_optim_st(dt, vmax_buf, i, vmax);
-            v = vmax;
-        }
-        double denom = sqrt(v) / bc2_sqrt + eps;
-        tg_optim_st(dt, sl->p, i, p - step_size * tg_optim_ld(dt, m_buf, i) / denom);
-    }
-}
-
 static void adam_update(const tg_optim *o, const tg_optim_slot *sl, double t, double lr) {
     const tg_adam_options *h = &o->opt.adam;
-    double bias_correction1 = 1 - pow(h->beta1, t);
-    double bias_correction2 = 1 - pow(h->beta2, t);
-    double step_size = lr / bias_correction1;
-    double bc2_sqrt = sqrt(bias_correction2);
-    if (sl->dtype == TG_F32) {
-        optim_adam_f32 k = {.weight_decay = (float)h->weight_decay,
-                            .decoupled_factor = (float)(1 - lr * h->weight_decay),
-                            .beta1 = (float)h->beta1,
-                            .one_minus_beta1 = (float)(1 - h->beta1),
-                            .beta2 = (float)h->beta2,
-                            .one_minus_beta2 = (float)(1 - h->beta2),
-                            .bias_correction2_sqrt = (float)bc2_sqrt,
-                            .eps = (float)h->eps,
-                            .neg_step_size = (float)-step_size,
-                            .has_weight_decay = h->weight_decay != 0,
-                            .decoupled = o->decoupled_decay};
-        optim_adam_f32_update(&k, sl->n, sl->p, sl->g, sl->s[0], sl->s[1],
-                              h->amsgrad ? sl->s[2] : NULL);
-    } else {
-        adam_loop(o, sl, lr, step_size, bc2_sqrt);
-    }
+    double step_size = lr / (1 - pow(h->beta1, t));
+    double bc2_sqrt = sqrt(1 - pow(h->beta2, t));
+    optim_adam_args k = {.weight_decay = h->weight_decay,
+                         .decoupled_factor = 1 - lr * h->weight_decay,
+                         .beta1 = h->beta1,
+                         .one_minus_beta1 = 1 - h->beta1,
+                         .beta2 = h->beta2,
+                         .one_minus_beta2 = 1 - h->beta2,
+                         .eps_scaled = h->eps * bc2_sqrt,
+                         .neg_step_scaled = -step_size * bc2_sqrt,
+                         .has_weight_decay = h->weight_decay != 0,
+                         .decoupled = o->decoupled_decay};
+    optim_adam_update(&k, sl->dtype, sl->n, sl->p, sl->g, sl->s[0], sl->s[1],
+                      h->amsgrad ? sl->s[2] : NULL);
 }
 
 static tg_optim *make(tg_store *s, const tg_adam_options *o, const char *algo, bool decoupled,

@@ -201,9 +201,12 @@ static void count_nonfinite(const tg_tensor *g, int64_t counts[2]) {
  * Inf, checked before anything is written so that a refused step changes nothing. */
 static tg_status refuse_nonfinite(tg_optim *o, tg_error *err) {
     for (int i = 0; i < o->n_params; i++) {
+        const tg_tensor *g = tg_tensor_grad(o->params[i]);
+        /* One vector pass finds out; only a refused step counts, for the message. */
+        if (!optim_has_nonfinite(tg_tensor_dtype(g), tg_tensor_numel(g), tg_tensor_data(g)))
+            continue;
         int64_t c[2];
-        count_nonfinite(tg_tensor_grad(o->params[i]), c);
-        if (c[0] + c[1] == 0) continue;
+        count_nonfinite(g, c);
         o->n_refused++;
         char shape[TG_SHAPE_STR_MAX];
         return tg_error_set(err, TG_ERR_NONFINITE,
@@ -257,6 +260,125 @@ tg_status tg_optim_step(tg_optim *o, tg_error *err) {
         for (int64_t c = 0; c < job.n_chunks; c++) update_chunk(&job, c);
     *step = job.t;
     return TG_OK;
+}
+
+/* A step over parts (tg_optim_step_parts): each part is cut into chunks of CHUNK elements as a
+ * whole step cuts each parameter, so threads take them in any order with the same result. */
+typedef struct parts_job {
+    const tg_optim *o;
+    double t, lr;
+    int n_parts;
+    const tg_optim_part *parts;
+    const int *index; /* covered parameter of parts[j] */
+} parts_job;
+
+static void update_part_chunk(void *ctx, int64_t c) {
+    const parts_job *job = ctx;
+    const tg_optim *o = job->o;
+    int j = 0;
+    int64_t chunks_j;
+    while (c >= (chunks_j = n_chunks(job->parts[j].n))) {
+        c -= chunks_j;
+        j++;
+    }
+    const tg_optim_part *part = &job->parts[j];
+    const int i = job->index[j];
+    tg_tensor *p = o->params[i];
+    int64_t lo = part->lo + c * CHUNK, left = part->lo + part->n - lo;
+    size_t off = (size_t)lo * tg_dtype_size(tg_tensor_dtype(p));
+    tg_optim_slot slot = {.dtype = tg_tensor_dtype(p),
+                          .n = left < CHUNK ? left : CHUNK,
+                          .p = (char *)tg_tensor_data(p) + off,
+                          .g = (const char *)tg_tensor_data(tg_tensor_grad(p)) + off};
+    for (int k = 0; k < o->n_state; k++)
+        slot.s[k] = (char *)tg_tensor_data(o->state[i * o->n_state + k]) + off;
+    o->update(o, &slot, job->t, job->lr);
+}
+
+/* count_nonfinite over elements [lo, lo + n) of a gradient. */
+static void count_nonfinite_part(const tg_tensor *g, int64_t lo, int64_t n, int64_t counts[2]) {
+    counts[0] = counts[1] = 0;
+    if (tg_tensor_dtype(g) == TG_F32) {
+        const float *v = (const float *)tg_tensor_data(g) + lo;
+        for (int64_t i = 0; i < n; i++)
+            if (v[i] - v[i] != 0) counts[v[i] == v[i]]++;
+    } else {
+        const double *v = (const double *)tg_tensor_data(g) + lo;
+        for (int64_t i = 0; i < n; i++)
+            if (v[i] - v[i] != 0) counts[v[i] == v[i]]++;
+    }
+}
+
+tg_status tg_optim_step_parts(tg_optim *o, int n_parts, const tg_optim_part *parts,
+                              tg_error *err) {
+    if (!o || n_parts < 0 || (n_parts > 0 && !parts))
+        return tg_error_set(err, TG_ERR_NULL, "tg_optim_step_parts: NULL optimiser or parts");
+    double lr = tg_optim_lr(o);
+    if (!(isfinite(lr) && lr >= 0))
+        return tg_error_set(err, TG_ERR_ARG,
+                            "tg_optim_step_parts (%s, '%s'): the learning rate is %g", o->algo,
+                            o->prefix, lr);
+    int *index = tg_alloc(((size_t)n_parts + 1) * sizeof *index);
+    if (!index) return tg_error_set(err, TG_ERR_NOMEM, "tg_optim_step_parts: out of memory");
+    /* Every part checked before anything is written, so a refusal changes nothing. */
+    int64_t total_chunks = 0;
+    for (int j = 0; j < n_parts; j++) {
+        const tg_optim_part *part = &parts[j];
+        index[j] = -1;
+        for (int i = 0; i < o->n_params && index[j] < 0; i++)
+            if (o->params[i] == part->param) index[j] = i;
+        if (index[j] < 0 || part->lo < 0 || part->n < 0 ||
+            part->lo + part->n > tg_tensor_numel(part->param)) {
+            bool covered = index[j] >= 0;
+            tg_free(index);
+            return tg_error_set(err, TG_ERR_ARG,
+                                "tg_optim_step_parts (%s, '%s'): part %d, elements [%lld, %lld) "
+                                "of '%s', %s",
+                                o->algo, o->prefix, j, (long long)part->lo,
+                                (long long)(part->lo + part->n),
+                                part->param ? tg_tensor_name(part->param) : "(NULL)",
+                                covered ? "lies outside the parameter"
+                                        : "names a parameter the optimiser does not cover");
+        }
+        /* deferred zeros written once, before threads read the gradient (as in a step) */
+        const tg_tensor *g = tg_tensor_grad(o->params[index[j]]);
+        if (o->skip_nonfinite) {
+            int64_t c[2];
+            count_nonfinite_part(g, part->lo, part->n, c);
+            if (c[0] + c[1] > 0) {
+                tg_free(index);
+                o->n_refused++;
+                return tg_error_set(err, TG_ERR_NONFINITE,
+                                    "tg_optim_step_parts (%s, '%s'): the gradient of '%s' holds "
+                                    "%lld NaN and %lld Inf in elements [%lld, %lld); step %lld "
+                                    "refused, parameters and state unchanged",
+                                    o->algo, o->prefix, tg_tensor_name(part->param),
+                                    (long long)c[0], (long long)c[1], (long long)part->lo,
+                                    (long long)(part->lo + part->n),
+                                    (long long)tg_optim_steps(o) + 1);
+            }
+        }
+        total_chunks += n_chunks(part->n);
+    }
+    double *step = tg_tensor_data(o->step);
+    parts_job job = {o, *step + 1, lr, n_parts, parts, index};
+    if (total_chunks * CHUNK >= KERN_PIECES_WAKE)
+        kern_parallel_for(total_chunks, kern_threads(), update_part_chunk, &job);
+    else if (total_chunks > 1)
+        kern_parallel_for_if_awake(total_chunks, kern_threads(), update_part_chunk, &job);
+    else
+        for (int64_t c = 0; c < total_chunks; c++) update_part_chunk(&job, c);
+    *step = job.t;
+    tg_free(index);
+    return TG_OK;
+}
+
+int tg_optim_n_state(const tg_optim *o) { return o ? o->n_state : 0; }
+
+tg_tensor *tg_optim_state(const tg_optim *o, int i, int k) {
+    return o && i >= 0 && i < o->n_params && k >= 0 && k < o->n_state
+               ? o->state[i * o->n_state + k]
+               : NULL;
 }
 
 void tg_optim_zero_grad(tg_optim *o) {

@@ -62,9 +62,8 @@ tg_optim *tg_optim_make(tg_store *s, const char *algo, tg_optim_update_fn update
 tg_status tg_optim_check_min(const char *algo, const char *option, double x, double lo,
                              tg_error *err);
 
-/* Element i of f32 or f64 data as a double, and storing a double into it (rounded for f32).
- * The f64 update loops and the clipping code are written over these (with a constant dtype
- * the branch folds away); the f32 updates have their own vector loops (update_f32.c). */
+/* Element i of f32 or f64 data as a double, and storing a double into it (rounded for f32),
+ * for the clipping code (the updates have their own vector loops, update_simd.c). */
 static inline double tg_optim_ld(tg_dtype dt, const void *base, int64_t i) {
     return dt == TG_F32 ? (double)((const float *)base)[i] : ((const double *)base)[i];
 }
@@ -75,35 +74,40 @@ static inline void tg_optim_st(tg_dtype dt, void *base, int64_t i, double v) {
         ((double *)base)[i] = v;
 }
 
-/* The f32 updates, vectorised for each instruction set (update_f32.c). Each takes its
- * hyper-parameters already rounded to float, in the form the loop uses, and updates n
- * contiguous elements; state pointers that an option leaves unused are NULL. They give the
- * same bits at every CPU level. */
-typedef struct optim_sgd_f32 {
-    float weight_decay, momentum, one_minus_dampening, neg_lr;
+/* The updates, f32 and f64, vectorised for each instruction set (update_simd.c). Each takes its
+ * hyper-parameters in double, in the form the loop uses (the loop rounds them to the element
+ * type once), and updates n contiguous elements of type dt; state pointers that an option
+ * leaves unused are NULL. They give the same bits at every CPU level. */
+typedef struct optim_sgd_args {
+    double weight_decay, momentum, one_minus_dampening, neg_lr;
     bool has_weight_decay, nesterov, first_step;
-} optim_sgd_f32;
-typedef struct optim_adagrad_f32 {
-    float weight_decay, eps, neg_clr;
+} optim_sgd_args;
+typedef struct optim_adagrad_args {
+    double weight_decay, eps, neg_clr;
     bool has_weight_decay;
-} optim_adagrad_f32;
-typedef struct optim_rmsprop_f32 {
-    float weight_decay, alpha, one_minus_alpha, momentum, eps, neg_lr;
+} optim_adagrad_args;
+typedef struct optim_rmsprop_args {
+    double weight_decay, alpha, one_minus_alpha, momentum, eps, neg_lr;
     bool has_weight_decay;
-} optim_rmsprop_f32;
-typedef struct optim_adam_f32 {
-    float weight_decay, decoupled_factor, beta1, one_minus_beta1, beta2, one_minus_beta2,
-        bias_correction2_sqrt, eps, neg_step_size;
+} optim_rmsprop_args;
+/* Adam's bias corrections are folded into two constants: with step size lr / (1 - beta1^t) and
+ * c = sqrt(1 - beta2^t), neg_step_scaled = -step size * c and eps_scaled = eps * c. */
+typedef struct optim_adam_args {
+    double weight_decay, decoupled_factor, beta1, one_minus_beta1, beta2, one_minus_beta2,
+        eps_scaled, neg_step_scaled;
     bool has_weight_decay, decoupled;
-} optim_adam_f32;
+} optim_adam_args;
 
-void optim_sgd_f32_update(const optim_sgd_f32 *k, int64_t n, float *p, const float *g,
-                          float *buf);
-void optim_adagrad_f32_update(const optim_adagrad_f32 *k, int64_t n, float *p, const float *g,
-                              float *sum);
-void optim_rmsprop_f32_update(const optim_rmsprop_f32 *k, int64_t n, float *p, const float *g,
-                              float *sq, float *mom, float *avg);
-void optim_adam_f32_update(const optim_adam_f32 *k, int64_t n, float *p, const float *g, float *m,
-                           float *v, float *vmax);
+void optim_sgd_update(const optim_sgd_args *k, tg_dtype dt, int64_t n, void *p, const void *g,
+                      void *buf);
+void optim_adagrad_update(const optim_adagrad_args *k, tg_dtype dt, int64_t n, void *p,
+                          const void *g, void *sum);
+void optim_rmsprop_update(const optim_rmsprop_args *k, tg_dtype dt, int64_t n, void *p,
+                          const void *g, void *sq, void *mom, void *avg);
+void optim_adam_update(const optim_adam_args *k, tg_dtype dt, int64_t n, void *p, const void *g,
+                       void *m, void *v, void *vmax);
+
+/* Whether n elements of f32 or f64 data hold a NaN or an infinity (one vector pass). */
+bool optim_has_nonfinite(tg_dtype dt, int64_t n, const void *g);
 
 #endif

@@ -11,54 +11,19 @@ tg_rmsprop_options tg_rmsprop_defaults(double lr) {
     return (tg_rmsprop_options){.lr = lr, .alpha = 0.99, .eps = 1e-8};
 }
 
-/* The f64 update (f32 goes through optim_rmsprop_f32_update). */
-static void rmsprop_loop(const tg_rmsprop_options *h, const tg_optim_slot *sl, double lr) {
-    const tg_dtype dt = TG_F64;
-    const double wd = h->weight_decay, alpha = h->alpha, mu = h->momentum, eps = h->eps;
-    void *sq_buf = sl->s[0];
-    void *mom_buf = mu > 0 ? sl->s[1] : NULL;
-    void *avg_buf = h->centered ? sl->s[mu > 0 ? 2 : 1] : NULL;
-    for (int64_t i = 0; i < sl->n; i++) {
-        double p = tg_optim_ld(dt, sl->p, i);
-        double d = tg_optim_ld(dt, sl->g, i);
-        if (wd != 0) d = d + wd * p;
-        tg_optim_st(dt, sq_buf, i, tg_optim_ld(dt, sq_buf, i) * alpha + (1 - alpha) * d * d);
-        double sq = tg_optim_ld(dt, sq_buf, i), avg;
-        if (avg_buf) {
-            tg_optim_st(dt, avg_buf, i, tg_optim_ld(dt, avg_buf, i) * alpha + (1 - alpha) * d);
-            double a = tg_optim_ld(dt, avg_buf, i);
-            avg = sqrt(sq - a * a);
-        } else {
-            avg = sqrt(sq);
-        }
-        avg += eps;
-        if (mom_buf) {
-            tg_optim_st(dt, mom_buf, i, tg_optim_ld(dt, mom_buf, i) * mu + d / avg);
-            p = p - lr * tg_optim_ld(dt, mom_buf, i);
-        } else {
-            p = p - lr * d / avg;
-        }
-        tg_optim_st(dt, sl->p, i, p);
-    }
-}
-
 static void rmsprop_update(const tg_optim *o, const tg_optim_slot *sl, double t, double lr) {
     (void)t; /* RMSprop has no bias correction: the step count is only kept */
     const tg_rmsprop_options *h = &o->opt.rmsprop;
-    if (sl->dtype == TG_F32) {
-        optim_rmsprop_f32 k = {.weight_decay = (float)h->weight_decay,
-                               .alpha = (float)h->alpha,
-                               .one_minus_alpha = (float)(1 - h->alpha),
-                               .momentum = (float)h->momentum,
-                               .eps = (float)h->eps,
-                               .neg_lr = (float)-lr,
-                               .has_weight_decay = h->weight_decay != 0};
-        float *mom = h->momentum > 0 ? sl->s[1] : NULL;
-        float *avg = h->centered ? sl->s[h->momentum > 0 ? 2 : 1] : NULL;
-        optim_rmsprop_f32_update(&k, sl->n, sl->p, sl->g, sl->s[0], mom, avg);
-    } else {
-        rmsprop_loop(h, sl, lr);
-    }
+    optim_rmsprop_args k = {.weight_decay = h->weight_decay,
+                            .alpha = h->alpha,
+                            .one_minus_alpha = 1 - h->alpha,
+                            .momentum = h->momentum,
+                            .eps = h->eps,
+                            .neg_lr = -lr,
+                            .has_weight_decay = h->weight_decay != 0};
+    void *mom = h->momentum > 0 ? sl->s[1] : NULL;
+    void *avg = h->centered ? sl->s[h->momentum > 0 ? 2 : 1] : NULL;
+    optim_rmsprop_update(&k, sl->dtype, sl->n, sl->p, sl->g, sl->s[0], mom, avg);
 }
 
 tg_optim *tg_optim_rmsprop(tg_store *s, const tg_rmsprop_options *o, tg_error *err) {

@@ -10,39 +10,16 @@
 
 tg_sgd_options tg_sgd_defaults(double lr) { return (tg_sgd_options){.lr = lr}; }
 
-/* The f64 update (f32 goes through optim_sgd_f32_update). */
-static void sgd_loop(const tg_sgd_options *h, const tg_optim_slot *sl, double t, double lr) {
-    const tg_dtype dt = TG_F64;
-    const double mu = h->momentum, wd = h->weight_decay, damp = h->dampening;
-    for (int64_t i = 0; i < sl->n; i++) {
-        double p = tg_optim_ld(dt, sl->p, i);
-        double d = tg_optim_ld(dt, sl->g, i);
-        if (wd != 0) d = d + wd * p;
-        if (mu != 0) {
-            double b = t == 1 ? d : tg_optim_ld(dt, sl->s[0], i) * mu + (1 - damp) * d;
-            tg_optim_st(dt, sl->s[0], i, b);
-            /* torch goes on with the stored (for f32, rounded) buffer; so do we. */
-            b = tg_optim_ld(dt, sl->s[0], i);
-            d = h->nesterov ? d + mu * b : b;
-        }
-        tg_optim_st(dt, sl->p, i, p - lr * d);
-    }
-}
-
 static void sgd_update(const tg_optim *o, const tg_optim_slot *sl, double t, double lr) {
     const tg_sgd_options *h = &o->opt.sgd;
-    if (sl->dtype == TG_F32) {
-        optim_sgd_f32 k = {.weight_decay = (float)h->weight_decay,
-                           .momentum = (float)h->momentum,
-                           .one_minus_dampening = (float)(1 - h->dampening),
-                           .neg_lr = (float)-lr,
-                           .has_weight_decay = h->weight_decay != 0,
-                           .nesterov = h->nesterov,
-                           .first_step = t == 1};
-        optim_sgd_f32_update(&k, sl->n, sl->p, sl->g, h->momentum != 0 ? sl->s[0] : NULL);
-    } else {
-        sgd_loop(h, sl, t, lr);
-    }
+    optim_sgd_args k = {.weight_decay = h->weight_decay,
+                        .momentum = h->momentum,
+                        .one_minus_dampening = 1 - h->dampening,
+                        .neg_lr = -lr,
+                        .has_weight_decay = h->weight_decay != 0,
+                        .nesterov = h->nesterov,
+                        .first_step = t == 1};
+    optim_sgd_update(&k, sl->dtype, sl->n, sl->p, sl->g, h->momentum != 0 ? sl->s[0] : NULL);
 }
 
 tg_optim *tg_optim_sgd(tg_store *s, const tg_sgd_options *o, tg_error *err) {

@@ -107,6 +107,69 @@ START_TEST(test_flat_f32_normalised_drop_last) {
 }
 END_TEST
 
+/* Unnormalised f32 batches are converted by vector divides at each CPU level (pixels.c) and
+ * must hold exactly (float)(v / 255.0), the table's value, for every byte value and at every
+ * position of a vector and of its tail: images of 5 x 7 (35 pixels, a tail at every width) and
+ * of 28 x 28, shuffled, flat and not, on one and two threads. */
+START_TEST(test_f32_pixels_every_level) {
+    static const int64_t sides[2][2] = {{5, 7}, {28, 28}};
+    for (int sz = 0; sz < 2; sz++) {
+        int64_t rows = sides[sz][0], cols = sides[sz][1], pix = rows * cols, n = 40;
+        unsigned char *im = malloc((size_t)(n * pix)), lb[40];
+        ck_assert_ptr_nonnull(im);
+        for (int64_t i = 0; i < n; i++) {
+            lb[i] = (unsigned char)(i % 10);
+            for (int64_t p = 0; p < pix; p++)
+                im[i * pix + p] = (unsigned char)((37 * i + 11 * p) % 256);
+        }
+        tg_error err = {0};
+        tg_dataset *d = tg_dataset_from_memory(n, rows, cols, im, lb, &err);
+        ck_assert_msg(d != NULL, "%s", err.message);
+        for (int li = 0; li < TG_TEST_N_LEVELS; li++) {
+            if (!tg_test_enter_level(tg_test_all_levels[li])) continue;
+            for (int threads = 1; threads <= 2; threads++) {
+                tg_set_threads(threads);
+                tg_batcher_opts o = {.batch_size = 16,
+                                     .dtype = TG_F32,
+                                     .flatten = threads == 1,
+                                     .shuffle = true,
+                                     .seed = 3};
+                tg_batcher *b = tg_batcher_new(d, &o, &err);
+                ck_assert_ptr_nonnull(b);
+                tg_tape *t = tg_tape_new();
+                tg_tensor *x;
+                const int64_t *y;
+                int64_t start = 0;
+                while (tg_batcher_next(b, t, &x, &y)) {
+                    const int64_t *order = tg_batcher_order(b) + start;
+                    const float *got = tg_tensor_data(x);
+                    int64_t count = tg_tensor_dim(x, 0);
+                    for (int64_t i = 0; i < count; i++)
+                        for (int64_t p = 0; p < pix; p++) {
+                            float want = (float)(im[order[i] * pix + p] / 255.0);
+                            ck_assert_msg(got[i * pix + p] == want,
+                                          "level %s, %lldx%lld, image %lld pixel %lld: %.9g, "
+                                          "want %.9g",
+                                          tg_cpu_level_name(tg_test_all_levels[li]),
+                                          (long long)rows, (long long)cols, (long long)i,
+                                          (long long)p, got[i * pix + p], want);
+                        }
+                    start += count;
+                    tg_tape_reset(t);
+                }
+                ck_assert_int_eq(start, n);
+                tg_tape_free(t);
+                tg_batcher_free(b);
+            }
+        }
+        tg_set_threads(1);
+        tg_set_cpu_level(tg_cpu_best_level());
+        tg_dataset_free(d);
+        free(im);
+    }
+}
+END_TEST
+
 /* Every epoch visits each sample exactly once, in an order that changes between epochs and is
  * the same for the same seed. */
 START_TEST(test_shuffle_permutations) {
@@ -519,6 +582,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_in_order_f64);
     tcase_add_test(tc, test_flat_f32_normalised_drop_last);
+    tcase_add_test(tc, test_f32_pixels_every_level);
     tcase_add_test(tc, test_shuffle_permutations);
     tcase_add_test(tc, test_shuffle_is_fisher_yates);
     tcase_add_test(tc, test_shuffle_is_uniform);

@@ -3,7 +3,8 @@
  * each test into a child process, and an MPI process cannot be forked into several.
  *
  * It trains a small MLP (36-16-4, tanh) on 480 generated 6x6 images of 4 classes for --steps
- * global batches of 24, SGD with momentum, through tapegrad/dist.h, and checks on the way what
+ * global batches of 24, SGD with momentum (or Adam with AMSGrad, --adam), through tapegrad/dist.h,
+ * with the optimiser step on every rank or divided among them (--shard), and checks on the way what
  * must hold on every rank count: after the broadcast every rank holds rank 0's parameters (each
  * rank initialises from its own seed, so only the broadcast can make them equal), and after
  * every step all ranks hold the same bits. It can also save and resume checkpoints, kill one
@@ -29,7 +30,8 @@ typedef struct opts {
     long bucket_bytes, second_group; /* second_group: bucket size of a second group, or -1 */
     double timeout;
     const char *out, *save, *resume, *bad_file, *verify;
-    bool expect_early;
+    bool expect_early, shard, shard_auto, adam;
+    const char *expect_shard; /* "on" or "off": what tg_dist_shard_used must say, or NULL */
     tg_dist_algo algo;
     const char *expect_algo; /* the algorithm tg_dist_algo_used must report, or NULL */
 } opts;
@@ -94,6 +96,18 @@ static bool parse(int argc, char **argv, opts *o) {
             o->expect_early = true;
             continue;
         }
+        if (!strcmp(a, "--shard")) {
+            o->shard = true;
+            continue;
+        }
+        if (!strcmp(a, "--shard-auto")) {
+            o->shard_auto = true;
+            continue;
+        }
+        if (!strcmp(a, "--adam")) {
+            o->adam = true;
+            continue;
+        }
         if (!v) return false;
         if (!strcmp(a, "--dtype")) o->dtype = strcmp(v, "f32") ? TG_F64 : TG_F32;
         else if (!strcmp(a, "--algo") && algo_named(v) >= 0) o->algo = (tg_dist_algo)algo_named(v);
@@ -101,6 +115,8 @@ static bool parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--expect-overlap") && (!strcmp(v, "on") || !strcmp(v, "off")))
             o->expect_overlap = v;
         else if (!strcmp(a, "--hidden2")) o->hidden2 = atoi(v);
+        else if (!strcmp(a, "--expect-shard") && (!strcmp(v, "on") || !strcmp(v, "off")))
+            o->expect_shard = v;
         else if (!strcmp(a, "--chunks")) o->chunks = atoi(v);
         else if (!strcmp(a, "--steps")) o->steps = atoi(v);
         else if (!strcmp(a, "--bucket")) o->bucket_bytes = atol(v);
@@ -162,12 +178,26 @@ static void check_bad_options(tg_store *s) {
     if (tg_dist_new(s, MPI_COMM_WORLD, &bad, &e) || e.status != TG_ERR_ARG ||
         !strstr(e.message, "algo 9"))
         fail("an algorithm of 9 was not refused: '%s'", e.message);
+    e = (tg_error){0};
+    bad = (tg_dist_opts){.shard = TG_DIST_SHARD_ON};
+    if (tg_dist_new(s, MPI_COMM_WORLD, &bad, &e) || e.status != TG_ERR_ARG ||
+        !strstr(e.message, "needs tg_dist_opts.optim"))
+        fail("sharding without an optimiser was not refused: '%s'", e.message);
 }
 
-/* Every rank's parameters and buffers equal rank 0's, bit for bit. */
+/* The optimiser state of one parameter ("optim.<state>/<param>"): sharded, it is current only
+ * on the rank that owns the slice, so ranks differ there by design. */
+static bool is_param_state(const tg_tensor *x) {
+    return !strncmp(tg_tensor_name(x), "optim.", 6) && strchr(tg_tensor_name(x), '/');
+}
+
+static bool sharded_run;
+
+/* Every rank's parameters and buffers equal rank 0's, bit for bit (sharded: but the state). */
 static void check_same_as_rank0(tg_store *s, const char *when) {
     for (int i = 0; i < tg_store_n_tensors(s); i++) {
         tg_tensor *x = tg_store_get_tensor(s, i);
+        if (sharded_run && is_param_state(x)) continue;
         size_t bytes = (size_t)tg_tensor_numel(x) * tg_dtype_size(tg_tensor_dtype(x));
         char *copy = malloc(bytes);
         if (!copy) fail("%s", "out of memory");
@@ -212,14 +242,26 @@ int main(int argc, char **argv) {
     check_bad_options(s);
     tg_sgd_options so = tg_sgd_defaults(0.1);
     so.momentum = 0.9;
-    tg_optim *opt = tg_optim_sgd(s, &so, &err);
+    tg_adam_options ao = tg_adam_defaults(0.01);
+    ao.amsgrad = true;
+    tg_optim *opt = o.adam ? tg_optim_adam(s, &ao, &err) : tg_optim_sgd(s, &so, &err);
     if (!opt) fail("%s", err.message);
 
     tg_dist_opts dopts = {.bucket_bytes = o.bucket_bytes, .overlap = o.overlap,
                           .deterministic = o.deterministic, .det_chunks = o.chunks,
-                          .timeout_s = o.timeout, .algo = o.algo};
+                          .timeout_s = o.timeout, .algo = o.algo, .optim = opt,
+                          .shard = o.shard_auto ? TG_DIST_SHARD_AUTO
+                                   : o.shard    ? TG_DIST_SHARD_ON
+                                                : TG_DIST_SHARD_OFF};
     tg_dist *d = tg_dist_new(s, MPI_COMM_WORLD, &dopts, &err);
     if (!d) fail("%s", err.message);
+    sharded_run = tg_dist_shard_used(d) == TG_DIST_SHARD_ON;
+    if (!o.shard_auto && sharded_run != o.shard)
+        fail("%s", "tg_dist_shard_used does not say what was asked");
+    if (o.expect_shard && strcmp(o.expect_shard, sharded_run ? "on" : "off"))
+        fail("sharding is %s", sharded_run ? "on" : "off");
+    if (sharded_run && (tg_dist_sync(d, &err) != TG_ERR_ARG || !strstr(err.message, "tg_dist_step")))
+        fail("sharded, tg_dist_sync was not refused: '%s'", err.message);
     const char *used = algo_names[tg_dist_algo_used(d)];
     if (o.expect_algo && strcmp(used, o.expect_algo)) fail("the group runs %s", used);
     if (o.second_group >= 0) {
@@ -284,8 +326,14 @@ int main(int argc, char **argv) {
             if (tg_tape_backward(t, loss, NULL, 0) != TG_OK) fail("%s", tg_tape_error(t));
             if (o.deterministic && tg_dist_chunk_done(d, &err) != TG_OK) fail("%s", err.message);
         }
-        if (tg_dist_sync(d, &err) != TG_OK) fail("%s", err.message);
-        if (tg_optim_step(opt, &err) != TG_OK) fail("%s", err.message);
+        /* tg_dist_step is tg_dist_sync then tg_optim_step when not sharded: the unsharded runs
+         * alternate the two forms, which must give the same bits */
+        if (sharded_run || step % 2) {
+            if (tg_dist_step(d, &err) != TG_OK) fail("%s", err.message);
+        } else {
+            if (tg_dist_sync(d, &err) != TG_OK) fail("%s", err.message);
+            if (tg_optim_step(opt, &err) != TG_OK) fail("%s", err.message);
+        }
         tg_tape_reset(t);
         step++;
         if (step % 25 == 0) check_same_as_rank0(s, "after a step");
@@ -327,9 +375,10 @@ int main(int argc, char **argv) {
     }
     if (world_rank == 0)
         printf("ok: %d ranks, %d steps, %d buckets, %lld started during the sweep, "
-               "algorithm %s, %lld looks from the node hook, overlap %s (early share %.3f)\n",
+               "algorithm %s, %lld looks from the node hook, overlap %s (early share %.3f)%s\n",
                tg_dist_size(d), step, stats.n_buckets, (long long)stats.buckets_started_early,
-               used, (long long)stats.progress_looks, ov_name, stats.overlap_share);
+               used, (long long)stats.progress_looks, ov_name, stats.overlap_share,
+               stats.params_shared ? ", parameters shared" : "");
     tg_tape_free(t);
     tg_batcher_free(b);
     tg_dist_free(d);

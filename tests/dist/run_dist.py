@@ -4,17 +4,27 @@
 TRANSPORT is vader (shared memory) or tcp (TCP on loopback, what a multi-node run uses). Each
 case starts dist_train with 1 to 4 ranks and checks what they print and what rank 0 saved:
 
-  same_f64_det  deterministic mode, f64: 1, 2, 3 and 4 ranks end 100 steps with the same bits
+  same_f64_det  deterministic mode, f64: 1, 2, 3 and 4 ranks end 100 steps with the same bits,
+                with the optimiser step sharded too (SGD with momentum, and Adam with AMSGrad:
+                parameters and the whole optimiser state rank 0 gathers and saves)
   same_f32      default mode, f32: 1, 2, 3 and 4 ranks within 1e-5 relative after 100 steps
   overlap       buckets start during the sweep, and give the bits a reduction after it gives
                 (2 and 3 ranks), also after a second group over the store moved the gradients
-  resume        saved on 2 ranks at step 40, resumed on 3: the bits of an uninterrupted run
+  resume        saved on 2 ranks at step 40, resumed on 3: the bits of an uninterrupted run;
+                also with the optimiser step sharded (the saved state is gathered from both)
+  shard         the sharded optimiser step over each reduction (ring, pairs, MPI's, shared
+                memory) on 2 ranks, ring and shared memory on 3, shared memory on 4, in f32:
+                the bits of the unsharded step with the same reduction (MPI's: within 1e-5),
+                overlapped the bits of after the sweep, Adam's state included; over shared
+                memory the parameters live in the segment, and after a second group moved
+                them out the step goes on with copies, the same bits; the default shards
+                over shared memory with an optimiser that keeps state, not elsewhere
   bad_file      one rank's data file is corrupt: every rank stops naming that rank and file
   killed_rank   a rank is killed at step 35: the job ends (bounded by the harness's timeout)
                 and the step-30 checkpoint loads
   killed_watchdog  the same with mpirun told to keep the job running (--enable-recovery), so
                 only the library's bounded wait can stop the surviving rank: it must report the
-                wait that did not complete
+                wait that did not complete (sharded too: the reduce-scatter's)
   overlap_auto  the default overlap decides from the first step where the sweep deposits its
                 bytes: on for a model whose middle layer's gradients (finished early) hold most
                 of them, off when the first layer's weight (finished last) does or when one
@@ -129,6 +139,16 @@ def main():
             run(program, n, transport, ["--det", "--chunks", "12", "--out", out(f"r{n}")])
         for n in counts[1:]:
             same_bits(out("r1"), out(f"r{n}"), f"f64 deterministic, 1 vs {n} ranks")
+        # sharded: each rank updates its slices, and the whole state is gathered for the save
+        for n in counts:
+            run(program, n, transport, ["--det", "--chunks", "12", "--shard", "--out",
+                                        out(f"s{n}")])
+            same_bits(out("r1"), out(f"s{n}"), f"f64 deterministic, 1 rank vs {n} sharded")
+        run(program, 1, transport, ["--det", "--chunks", "12", "--adam", "--out", out("a1")])
+        for n in counts[1:]:
+            run(program, n, transport, ["--det", "--chunks", "12", "--adam", "--shard", "--out",
+                                        out(f"a{n}")])
+            same_bits(out("a1"), out(f"a{n}"), f"f64 deterministic Adam, 1 rank vs {n} sharded")
     elif case == "same_f32":
         # 3 ranks: the ring cuts every bucket into chunks of unequal sizes
         for n in (1, 2, 3, 4):
@@ -178,6 +198,12 @@ def main():
         run(program, 3, transport, ["--det", "--chunks", "6", "--resume", out("ck40"),
                                     "--out", out("resumed")])
         same_bits(out("straight"), out("resumed"), "saved on 2 ranks, resumed on 3")
+        run(program, 2, transport, ["--det", "--chunks", "6", "--steps", "40", "--shard",
+                                    "--save", out("sk40"), "--save-every", "40"])
+        same_bits(out("ck40"), out("sk40"), "saved at step 40 on 2 ranks, sharded vs not")
+        run(program, 3, transport, ["--det", "--chunks", "6", "--shard", "--resume", out("sk40"),
+                                    "--out", out("sresumed")])
+        same_bits(out("straight"), out("sresumed"), "sharded: saved on 2 ranks, resumed on 3")
     elif case == "bad_file":
         bad = work / "bad-images.idx"
         bad.write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x05")  # header cut short
@@ -206,6 +232,13 @@ def main():
         if want not in p.stderr:
             sys.exit(f"FAIL: rank 0 did not report its timed-out wait:\n{p.stderr}")
         print("rank 0 said:", want)
+        p = run(program, 2, transport, ["--kill-rank", "1", "--kill-step", "35", "--timeout",
+                                        "3", "--shard"], expect_ok=None,
+                mpirun_args=["--enable-recovery"])
+        want = want.replace("all-reduce", "reduce-scatter")
+        if want not in p.stderr:
+            sys.exit(f"FAIL: sharded, rank 0 did not report its timed-out wait:\n{p.stderr}")
+        print("sharded, rank 0 said:", want)
     elif case == "algos":
         # Each algorithm on 2 ranks, and pairs' two rounds on 4 (the ring on 3 and 4 ranks is
         # what same_f32 and overlap run).
@@ -227,6 +260,48 @@ def main():
         run(program, 3, transport, ["--steps", "2", "--algo", "pairs", "--expect-algo", "ring"])
         print("auto: shared memory on 2 and 4 ranks of one machine; pairs asked on 3 ranks runs "
               "the ring")
+    elif case == "shard":
+        run(program, 1, transport, ["--dtype", "f32", "--out", out("one")])
+        for algo, n, runs in (("ring", 2, "ring"), ("pairs", 2, "ring"), ("mpi", 2, "mpi"),
+                              ("shared", 2, "shared"), ("ring", 3, "ring"), ("shared", 3, "shared"),
+                              ("shared", 4, "shared")):
+            common = ["--dtype", "f32", "--bucket", "1024", "--algo", algo]
+            run(program, n, transport, common + ["--out", out(f"{algo}{n}")])
+            p = run(program, n, transport, common + ["--shard", "--overlap", "--expect-early",
+                                                     "--expect-algo", runs,
+                                                     "--out", out(f"{algo}{n}s")])
+            print(p.stdout.strip())
+            if (algo == "shared") != ("parameters shared" in p.stdout):
+                sys.exit(f"FAIL: sharded {algo}: the parameters should {'' if algo == 'shared' else 'not '}"
+                         f"live in a shared segment:\n{p.stdout}")
+            if algo == "mpi":  # MPI's reduce-scatter may sum in another order than its all-reduce
+                close(out(f"{algo}{n}s"), out("one"), 1e-5, f"f32 sharded {algo}, {n} vs 1 ranks")
+            else:
+                same_bits(out(f"{algo}{n}"), out(f"{algo}{n}s"),
+                          f"{algo} on {n} ranks: sharded vs not")
+            run(program, n, transport, common + ["--shard", "--no-overlap",
+                                                 "--out", out(f"{algo}{n}sl")])
+            same_bits(out(f"{algo}{n}s"), out(f"{algo}{n}sl"),
+                      f"sharded {algo} on {n} ranks: overlapped vs after the sweep")
+        # a second group over the store moves the parameters out of the first one's segment:
+        # the first goes on with copies, the same bits
+        p = run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--algo", "shared",
+                                        "--shard", "--second-group", "0", "--out", out("moved")])
+        if "parameters shared" in p.stdout:
+            sys.exit(f"FAIL: the parameters were moved, yet reported shared:\n{p.stdout}")
+        same_bits(out("shared2"), out("moved"), "sharded shared memory after another group "
+                  "moved the parameters")
+        # AUTO: on for an optimiser with state over shared memory, off elsewhere
+        run(program, 2, transport, ["--steps", "4", "--shard-auto", "--expect-shard", "on"])
+        for other in (["--algo", "ring"], ["--det"], ["--adam", "--algo", "pairs"]):
+            run(program, 2, transport, ["--steps", "4", "--shard-auto", "--expect-shard", "off"] +
+                other)
+        print("auto: sharded over shared memory (SGD with momentum), not over pairs, the ring, "
+              "or in deterministic mode")
+        # Adam's two moments and AMSGrad's maximum, each slice updated on its owner only
+        run(program, 2, transport, ["--dtype", "f32", "--adam", "--out", out("adam")])
+        run(program, 2, transport, ["--dtype", "f32", "--adam", "--shard", "--out", out("adams")])
+        same_bits(out("adam"), out("adams"), "Adam on 2 ranks: sharded vs not")
     elif case == "wrong_model":
         p = run(program, 2, transport, ["--wrong-model-rank", "1"], expect_ok=False)
         if "rank 1's store differs from rank 0's" not in p.stderr:

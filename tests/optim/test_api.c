@@ -446,6 +446,130 @@ START_TEST(test_large_parameters_in_chunks) {
 }
 END_TEST
 
+/* ---- steps over parts (tg_optim_step_parts), what a sharded data-parallel step runs ---- */
+
+static tg_optim *trainer(int which, tg_store *s, tg_error *err);
+
+static void set_elem(tg_tensor *x, int64_t i, double v) {
+    if (tg_tensor_dtype(x) == TG_F32)
+        ((float *)tg_tensor_data(x))[i] = (float)v;
+    else
+        ((double *)tg_tensor_data(x))[i] = v;
+}
+
+/* A store of three parameters of dtype dt, values and gradients from the seed. */
+static tg_store *parts_store(tg_dtype dt, unsigned seed) {
+    static const int64_t sizes[] = {40001, 7, 1000};
+    tg_store *s = tg_store_new();
+    for (int k = 0; k < 3; k++) {
+        char name[8];
+        snprintf(name, sizeof name, "p%d", k);
+        tg_tensor *x = tg_store_param(s, name, dt, TG_SHAPE(sizes[k]));
+        for (int64_t i = 0; i < sizes[k]; i++) {
+            set_elem(x, i, cos(0.37 * (double)i + k + seed));
+            set_elem(tg_tensor_grad(x), i, sin(0.011 * (double)i * (k + 1) + seed));
+        }
+    }
+    return s;
+}
+
+static void new_gradients(tg_store *s, int step) {
+    for (int k = 0; k < tg_store_n_params(s); k++) {
+        tg_tensor *g = tg_tensor_grad(tg_store_get_param(s, k));
+        for (int64_t i = 0; i < tg_tensor_numel(g); i++)
+            set_elem(g, i, sin(0.013 * (double)i + 0.7 * step + k) * (1 + step));
+    }
+}
+
+static void assert_same_bits(const tg_store *a, const tg_store *b, int which) {
+    ck_assert_int_eq(tg_store_n_tensors(a), tg_store_n_tensors(b));
+    for (int i = 0; i < tg_store_n_tensors(a); i++) {
+        const tg_tensor *x = tg_store_get_tensor(a, i), *y = tg_store_get_tensor(b, i);
+        size_t bytes = (size_t)tg_tensor_numel(x) * tg_dtype_size(tg_tensor_dtype(x));
+        ck_assert_msg(memcmp(tg_tensor_data(x), tg_tensor_data(y), bytes) == 0,
+                      "optimiser %d: '%s' differs between whole steps and steps over parts",
+                      which, tg_tensor_name(x));
+    }
+}
+
+/* Parts that cover every element once, cut unevenly across chunk (16384) and parameter
+ * boundaries and given out of order, give the bits of whole steps, state and step count
+ * included, for every optimiser in f32 and f64. */
+START_TEST(test_step_parts_match_step) {
+    const int which = _i % 6;
+    const tg_dtype dt = _i < 6 ? TG_F64 : TG_F32;
+    tg_store *whole = parts_store(dt, 3), *cut = parts_store(dt, 3);
+    tg_error err = {0};
+    tg_optim *ow = trainer(which, whole, &err), *oc = trainer(which, cut, &err);
+    ck_assert_msg(ow && oc, "%s", err.message);
+    tg_tensor *p0 = tg_store_get_param(cut, 0), *p1 = tg_store_get_param(cut, 1),
+              *p2 = tg_store_get_param(cut, 2);
+    const tg_optim_part parts[] = {{p2, 500, 500}, {p0, 20000, 20001}, {p1, 0, 7},
+                                   {p0, 0, 3},     {p2, 0, 500},       {p0, 3, 19997}};
+    for (int step = 0; step < 3; step++) {
+        new_gradients(whole, step);
+        new_gradients(cut, step);
+        ck_assert_int_eq(tg_optim_step(ow, &err), TG_OK);
+        ck_assert_msg(tg_optim_step_parts(oc, 6, parts, &err) == TG_OK, "%s", err.message);
+    }
+    ck_assert_int_eq(tg_optim_steps(oc), 3);
+    assert_same_bits(whole, cut, which);
+    tg_optim_free(ow);
+    tg_optim_free(oc);
+    tg_store_free(whole);
+    tg_store_free(cut);
+}
+END_TEST
+
+/* Elements outside the parts and their state stay as they were; bad parts are refused with
+ * nothing changed; the state accessors name the store's buffers. */
+START_TEST(test_step_parts_touch_only_parts) {
+    tg_store *s = parts_store(TG_F64, 5), *before = parts_store(TG_F64, 5);
+    tg_error err = {0};
+    tg_optim *o = trainer(4, s, &err), *ob = trainer(4, before, &err); /* Adam: 2 states */
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(tg_optim_n_state(o), 2);
+    ck_assert_ptr_eq(tg_optim_state(o, 1, 1), tg_store_find(s, "optim.exp_avg_sq/p1"));
+    ck_assert_ptr_null(tg_optim_state(o, 3, 0));
+    ck_assert_ptr_null(tg_optim_state(o, 0, 2));
+    ck_assert_int_eq(tg_optim_n_state(NULL), 0);
+    tg_tensor *p0 = tg_store_get_param(s, 0);
+    const tg_optim_part half = {p0, 100, 900};
+    ck_assert_int_eq(tg_optim_step_parts(o, 1, &half, &err), TG_OK);
+    const double *a = tg_tensor_data(p0), *b = tg_tensor_data(tg_store_get_param(before, 0));
+    const double *m = tg_tensor_data(tg_optim_state(o, 0, 0));
+    for (int64_t i = 0; i < tg_tensor_numel(p0); i++) {
+        bool inside = i >= 100 && i < 1000;
+        ck_assert_msg((a[i] != b[i]) == inside, "p0[%lld] %s", (long long)i,
+                      inside ? "not updated" : "updated outside the part");
+        ck_assert_msg((m[i] != 0) == inside, "exp_avg[%lld] wrong", (long long)i);
+    }
+    /* refusals: another store's parameter, outside the parameter, NULL */
+    int64_t steps = tg_optim_steps(o);
+    const tg_optim_part foreign = {tg_store_get_param(before, 0), 0, 1};
+    ck_assert_int_eq(tg_optim_step_parts(o, 1, &foreign, &err), TG_ERR_ARG);
+    ck_assert_msg(strstr(err.message, "does not cover"), "%s", err.message);
+    const tg_optim_part beyond[] = {{p0, 0, 5}, {p0, 40000, 2}};
+    ck_assert_int_eq(tg_optim_step_parts(o, 2, beyond, &err), TG_ERR_ARG);
+    ck_assert_msg(strstr(err.message, "outside"), "%s", err.message);
+    ck_assert_double_eq(a[0], b[0]); /* the good first part was not applied either */
+    ck_assert_int_eq(tg_optim_step_parts(o, 1, NULL, &err), TG_ERR_NULL);
+    ck_assert_int_eq(tg_optim_step_parts(NULL, 0, NULL, &err), TG_ERR_NULL);
+    ck_assert_int_eq(tg_optim_steps(o), steps);
+    /* skip_nonfinite scans the parts only */
+    tg_optim_set_skip_nonfinite(o, true);
+    set_elem(tg_tensor_grad(p0), 5, NAN);
+    const tg_optim_part clean = {p0, 6, 10}, dirty = {p0, 0, 10};
+    ck_assert_int_eq(tg_optim_step_parts(o, 1, &clean, &err), TG_OK);
+    ck_assert_int_eq(tg_optim_step_parts(o, 1, &dirty, &err), TG_ERR_NONFINITE);
+    ck_assert_int_eq(tg_optim_n_refused(o), 1);
+    tg_optim_free(o);
+    tg_optim_free(ob);
+    tg_store_free(s);
+    tg_store_free(before);
+}
+END_TEST
+
 /* ---- training: fit y = X (1, -2, 0.5) + 0.3 on 16 points from w = 0, b = 0 (loss 3.1) ---- */
 
 static tg_optim *trainer(int which, tg_store *s, tg_error *err) {
@@ -536,6 +660,8 @@ int main(void) {
     tcase_add_test(tc, test_out_of_memory);
     tcase_add_test(tc, test_zero_size_parameter);
     tcase_add_test(tc, test_large_parameters_in_chunks);
+    tcase_add_loop_test(tc, test_step_parts_match_step, 0, 12);
+    tcase_add_test(tc, test_step_parts_touch_only_parts);
     suite_add_tcase(s, tc);
     TCase *train = tcase_create("train");
     tcase_set_timeout(train, 60);

@@ -3,6 +3,7 @@
  * step count and the learning rate bit for bit as they were; every algorithm and configuration
  * of optim_cases.h, with NaN and with an infinity, in both dtypes. Off (the default), the same
  * step writes NaN into the weights, which is what the option exists to prevent. */
+#include <math.h>
 #include <string.h>
 
 #include "../test_util.h"
@@ -109,6 +110,56 @@ START_TEST(test_refuses_and_changes_nothing) {
 }
 END_TEST
 
+/* The scan is a vector pass at every CPU level, with a one-lane tail: a single bad element
+ * anywhere (the vectors, the pairs after them, the last odd one) must be found, and large,
+ * tiny and negative-zero finite values must pass. _i: 0 f32, 1 f64. */
+START_TEST(test_scan_finds_every_position) {
+    tg_dtype dt = _i ? TG_F64 : TG_F32;
+    static const int64_t lengths[] = {1, 2, 3, 15, 16, 17, 31, 33, 40, 67};
+    const double bad[] = {NAN, INFINITY, -INFINITY};
+    const double good[] = {dt == TG_F32 ? 3.4e38 : 1.7e308, -1e-40, -0.0, 1.0};
+    for (int li = 0; li < TG_TEST_N_LEVELS; li++) {
+        if (!tg_test_enter_level(tg_test_all_levels[li])) continue;
+        for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) {
+            int64_t n = lengths[l];
+            tg_store *s = tg_store_new();
+            tg_tensor *w = tg_store_param(s, "w", dt, TG_SHAPE(n));
+            ck_assert_ptr_nonnull(w);
+            tg_sgd_options so = tg_sgd_defaults(0.0); /* lr 0: a taken step keeps w finite */
+            tg_error err = {0};
+            tg_optim *o = tg_optim_sgd(s, &so, &err);
+            ck_assert_ptr_nonnull(o);
+            tg_optim_set_skip_nonfinite(o, true);
+            void *g = tg_tensor_data(tg_tensor_grad(w));
+            for (int64_t at = 0; at < n; at++) {
+                for (int64_t k = 0; k < n; k++) {
+                    double v = good[k % 4];
+                    if (dt == TG_F32)
+                        ((float *)g)[k] = (float)v;
+                    else
+                        ((double *)g)[k] = v;
+                }
+                ck_assert_msg(tg_optim_step(o, &err) == TG_OK, "level %s, n %lld: %s",
+                              tg_cpu_level_name(tg_test_all_levels[li]), (long long)n, err.message);
+                for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+                    if (dt == TG_F32)
+                        ((float *)g)[at] = (float)bad[b];
+                    else
+                        ((double *)g)[at] = bad[b];
+                    ck_assert_msg(tg_optim_step(o, &err) == TG_ERR_NONFINITE,
+                                  "level %s, n %lld: %g at %lld was not found",
+                                  tg_cpu_level_name(tg_test_all_levels[li]), (long long)n, bad[b],
+                                  (long long)at);
+                }
+            }
+            tg_optim_free(o);
+            tg_store_free(s);
+        }
+    }
+    tg_set_cpu_level(tg_cpu_best_level());
+}
+END_TEST
+
 START_TEST(test_null) {
     ck_assert(!tg_optim_set_skip_nonfinite(NULL, true));
     ck_assert(!tg_optim_skip_nonfinite(NULL));
@@ -120,6 +171,7 @@ static Suite *suite(void) {
     Suite *s = suite_create("optim_nonfinite");
     TCase *tc = tcase_create("nonfinite");
     tcase_add_loop_test(tc, test_refuses_and_changes_nothing, 0, 4 * N_OPTIM_CASES);
+    tcase_add_loop_test(tc, test_scan_finds_every_position, 0, 2);
     tcase_add_test(tc, test_null);
     suite_add_tcase(s, tc);
     return s;

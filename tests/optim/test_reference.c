@@ -261,10 +261,10 @@ START_TEST(test_gradients_untouched) {
 }
 END_TEST
 
-/* The f32 updates run vector loops chosen by the CPU level, each finishing its tail with the
- * one-lane loop that the fixtures above check against torch. Every level must give the same bits
- * as the portable path, on lengths that leave tails of every size and on values (tiny and large
- * gradients, zeros) that exercise the divides and square roots. */
+/* The updates run vector loops chosen by the CPU level (f32 and f64), each finishing its tail
+ * with the one-lane loop that the fixtures above check against torch. Every level must give the
+ * same bits as the portable path, on lengths that leave tails of every size and on values (tiny
+ * and large gradients, zeros) that exercise the divides and square roots. */
 static float wobble(uint32_t *state) {
     *state = *state * 1664525u + 1013904223u;
     float u = (float)(*state >> 8) / 16777216.0f - 0.5f; /* [-0.5, 0.5) */
@@ -272,10 +272,18 @@ static float wobble(uint32_t *state) {
     return k == 0 ? 0.0f : u * (k == 1 ? 1e-6f : k == 2 ? 40.0f : 1.0f);
 }
 
-/* Runs 5 steps of case c on parameters of the given lengths at CPU level `level` and returns
- * the store (parameters and state, all f32). */
-static tg_store *run_f32_at(const optim_case *c, tg_cpu_level level, const int64_t *lengths,
-                            int n_lengths) {
+/* Element i of a contiguous f32 or f64 tensor := v (rounded for f32). */
+static void put(tg_tensor *x, int64_t i, double v) {
+    if (tg_tensor_dtype(x) == TG_F32)
+        ((float *)tg_tensor_data(x))[i] = (float)v;
+    else
+        ((double *)tg_tensor_data(x))[i] = v;
+}
+
+/* Runs 5 steps of case c on dt parameters of the given lengths at CPU level `level` and returns
+ * the store (parameters and state). */
+static tg_store *run_at(const optim_case *c, tg_dtype dt, tg_cpu_level level,
+                        const int64_t *lengths, int n_lengths) {
     tg_set_cpu_level(level);
     tg_store *s = tg_store_new();
     ck_assert_ptr_nonnull(s);
@@ -283,18 +291,17 @@ static tg_store *run_f32_at(const optim_case *c, tg_cpu_level level, const int64
     for (int k = 0; k < n_lengths; k++) {
         char name[16];
         snprintf(name, sizeof name, "w%d", k);
-        tg_tensor *w = tg_store_param(s, name, TG_F32, TG_SHAPE(lengths[k]));
+        tg_tensor *w = tg_store_param(s, name, dt, TG_SHAPE(lengths[k]));
         ck_assert_ptr_nonnull(w);
-        float *p = tg_tensor_data(w);
-        for (int64_t i = 0; i < lengths[k]; i++) p[i] = wobble(&seed) * 3.0f;
+        for (int64_t i = 0; i < lengths[k]; i++) put(w, i, wobble(&seed) * 3.0f);
     }
     tg_error err = {0};
     tg_optim *o = optim_case_make(c, s, NULL, &err);
     ck_assert_msg(o != NULL, "%s", err.message);
     for (int step = 0; step < 5; step++) {
         for (int k = 0; k < n_lengths; k++) {
-            float *g = tg_tensor_data(tg_tensor_grad(tg_optim_param(o, k)));
-            for (int64_t i = 0; i < lengths[k]; i++) g[i] = wobble(&seed);
+            tg_tensor *g = tg_tensor_grad(tg_optim_param(o, k));
+            for (int64_t i = 0; i < lengths[k]; i++) put(g, i, wobble(&seed));
         }
         ck_assert_msg(tg_optim_step(o, &err) == TG_OK, "%s", err.message);
     }
@@ -303,14 +310,16 @@ static tg_store *run_f32_at(const optim_case *c, tg_cpu_level level, const int64
     return s;
 }
 
-START_TEST(test_f32_same_bits_at_every_level) {
-    const optim_case *c = &optim_cases[_i];
+/* _i: case index * 2 + (0: f32, 1: f64) */
+START_TEST(test_same_bits_at_every_level) {
+    const optim_case *c = &optim_cases[_i / 2];
+    tg_dtype dt = _i % 2 ? TG_F64 : TG_F32;
     static const int64_t lengths[] = {1, 7, 15, 16, 17, 33, 1000, 40013};
     const int n_lengths = (int)(sizeof lengths / sizeof lengths[0]);
-    tg_store *want = run_f32_at(c, TG_CPU_PORTABLE, lengths, n_lengths);
+    tg_store *want = run_at(c, dt, TG_CPU_PORTABLE, lengths, n_lengths);
     for (tg_cpu_level level = TG_CPU_AVX2; level <= TG_CPU_NEON; level++) {
         if (tg_set_cpu_level(level) != level) continue; /* the machine lacks it */
-        tg_store *got = run_f32_at(c, level, lengths, n_lengths);
+        tg_store *got = run_at(c, dt, level, lengths, n_lengths);
         ck_assert_int_eq(tg_store_n_tensors(got), tg_store_n_tensors(want));
         for (int t = 0; t < tg_store_n_tensors(want); t++) {
             const tg_tensor *x = tg_store_get_tensor(want, t);
@@ -322,9 +331,10 @@ START_TEST(test_f32_same_bits_at_every_level) {
             for (int64_t i = 0; i < tg_tensor_numel(x); i++)
                 ck_assert_msg(tg_tensor_get(x, i) == tg_tensor_get(y, i) ||
                                   (isnan(tg_tensor_get(x, i)) && isnan(tg_tensor_get(y, i))),
-                              "%s: '%s'[%lld] is %.9g at level %d, %.9g on the portable path",
-                              c->fixture, tg_tensor_name(x), (long long)i, tg_tensor_get(y, i),
-                              (int)level, tg_tensor_get(x, i));
+                              "%s (%s): '%s'[%lld] is %.17g at level %d, %.17g on the portable "
+                              "path",
+                              c->fixture, tg_dtype_name(dt), tg_tensor_name(x), (long long)i,
+                              tg_tensor_get(y, i), (int)level, tg_tensor_get(x, i));
         }
         tg_store_free(got);
     }
@@ -343,7 +353,7 @@ int main(void) {
     tcase_add_test(tc, test_lr_lives_in_the_store);
     suite_add_tcase(s, tc);
     TCase *levels = tcase_create("cpu_levels");
-    tcase_add_loop_test(levels, test_f32_same_bits_at_every_level, 0, N_OPTIM_CASES);
+    tcase_add_loop_test(levels, test_same_bits_at_every_level, 0, 2 * N_OPTIM_CASES);
     suite_add_tcase(s, levels);
     return tg_test_run(s);
 }
