@@ -105,9 +105,16 @@ typedef enum tg_dist_overlap {
  *   (tg_dist_checkpoint_save gathers it to rank 0). After tg_dist_step the gradients are
  *   zeroed (tg_store_zero_grad): their memory carried the parameters of the all-gather.
  * OFF: every rank averages the whole gradient and runs the whole optimiser step.
- * AUTO (0, the default): OFF. On 2 ranks of the MLP over shared memory the copies of the
- *   parameters into and out of the gradients' memory cost more than the halved update saves
- *   (docs/distributed.md has the profiles). */
+ * Over shared memory (TG_DIST_ALGO_SHARED) the parameters of every rank live in the shared
+ *   segment, so a rank's update of its slice is every rank's at once and the all-gather moves
+ *   no values; over the other reductions the updated slices travel through the gradients'
+ *   memory and are copied in and out.
+ * AUTO (0, the default): ON when opts.optim keeps two or more state buffers per parameter
+ *   (Adam's and AdamW's moments, RMSprop with momentum or centred) and the reduction is
+ *   TG_DIST_ALGO_SHARED, else OFF. Measured on 2 ranks over shared memory (docs/distributed.md):
+ *   the MLP with Adam spent 7-12% less CPU per step sharded; with SGD, with or without
+ *   momentum, and LeNet-5 the difference was within the noise, and with the parameters copied
+ *   through the gradients' memory instead of shared, sharding cost more than it saved. */
 typedef enum tg_dist_shard {
     TG_DIST_SHARD_AUTO = 0,
     TG_DIST_SHARD_ON,
@@ -247,6 +254,9 @@ typedef struct tg_dist_stats {
     /* AUTO's measure on this rank in its first step: the share of the gradient's bytes in
      * buckets started during the sweep before the last of them (0 before the first step) */
     double overlap_share;
+    /* sharded over shared memory: the parameters live in the segment every rank maps, so an
+     * update needs no all-gather of values (false once something moved them out) */
+    bool params_shared;
 } tg_dist_stats;
 void tg_dist_get_stats(const tg_dist *d, tg_dist_stats *out);
 

@@ -244,6 +244,14 @@ tg_status tg_store_group_grads(tg_store *s, int n, tg_tensor *const *params, tg_
  * into the store's memory. TG_ERR_NULL for a NULL block, else as tg_store_group_grads. */
 tg_status tg_store_group_grads_at(tg_store *s, int n, tg_tensor *const *params, void *block,
                                   tg_error *err);
+/* The same for the parameters' own data: afterwards the n parameters' values lie one after
+ * another in one block, in the store's memory or (_at) in the caller's, values kept. Data-parallel
+ * training over shared memory (tapegrad/dist.h, TG_DIST_SHARD_ON) places the parameters of every
+ * rank in one segment so that a rank's update is every rank's. Move a parameter only while no
+ * recorded tape refers to it (between steps): an op recorded before reads the old memory. */
+tg_status tg_store_group_params(tg_store *s, int n, tg_tensor *const *params, tg_error *err);
+tg_status tg_store_group_params_at(tg_store *s, int n, tg_tensor *const *params, void *block,
+                                   tg_error *err);
 
 TG_PUBLIC_END
 

@@ -297,8 +297,11 @@ tg_status tg_dist_broadcast(tg_dist *d, tg_error *err) {
     if (!reqs) return tg_error_set(err, TG_ERR_NOMEM, "dist: out of memory");
     tg_status st = TG_OK;
     int posted = 0;
+    /* parameters in a shared segment (sharded, shared memory) are rank 0's already */
+    const bool params_shared = d->shared_params && dist_shared_params_in_place(d);
     for (int i = 0; i < n; i++) {
         tg_tensor *x = tg_store_get_tensor(d->s, i);
+        if (params_shared && tg_tensor_grad(x)) continue;
         int rc = MPI_Ibcast(tg_tensor_data(x), (int)tg_tensor_numel(x),
                             dist_mpi_type(tg_tensor_dtype(x)), 0, d->comm, &reqs[posted]);
         if (rc != MPI_SUCCESS) {
@@ -407,4 +410,5 @@ void tg_dist_get_stats(const tg_dist *d, tg_dist_stats *out) {
     }
     *out = d->stats;
     out->n_buckets = d->n_buckets;
+    out->params_shared = d->shared_params && dist_shared_params_in_place(d);
 }

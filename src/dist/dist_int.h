@@ -73,6 +73,9 @@ struct tg_dist {
      * optimiser covers (its slice of every bucket), and each params[i]'s index among the
      * optimiser's parameters (-1: not covered) */
     bool sharded;
+    /* ...and over shared memory the parameters of every rank live in one region of the segment
+     * (shared.c), so a rank's update of its slice is every rank's: no all-gather of values */
+    bool shared_params;
     int n_parts;
     tg_optim_part *parts;
     int *opt_index;
@@ -144,6 +147,12 @@ tg_status dist_gather_state(tg_dist *d, tg_error *err);
 tg_status dist_shared_make(tg_dist *d, bool *made, tg_error *err);
 void dist_shared_free(tg_dist *d);
 char *dist_shared_bucket(const tg_dist *d, int rank, int b);
+/* Sharded: moves every rank's parameters into the segment's parameter region (rank 0's values
+ * win), collective; dist_shared_param_bucket is where bucket b's parameters lie there, and
+ * dist_shared_params_in_place whether they still do (another group may have moved them). */
+tg_status dist_shared_params(tg_dist *d, tg_error *err);
+char *dist_shared_param_bucket(const tg_dist *d, int b);
+bool dist_shared_params_in_place(const tg_dist *d);
 MPI_Request *dist_shared_requests(const tg_dist *d, int b, int *n);
 tg_status dist_shared_post(tg_dist *d, int b, tg_error *err);
 void dist_shared_finish(tg_dist *d, int b);

@@ -67,6 +67,8 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
         d->total_bytes += numel * (int64_t)esize;
     }
     d->overlap = d->o.deterministic ? TG_DIST_OVERLAP_OFF : d->o.overlap;
+    /* sharding first: a shared segment then also holds the parameters */
+    if (dist_shard_make(d, err) != TG_OK) return err->status;
     bool power_of_two = (d->size & (d->size - 1)) == 0;
     /* AUTO: shared memory when every rank is on this machine; else pairs on 2 ranks (one
      * round where the ring takes two, the same bytes), the ring on more (fewer bytes) */
@@ -79,9 +81,10 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
             d->algo = chosen && d->size == 2 ? TG_DIST_ALGO_PAIRS : TG_DIST_ALGO_RING;
     }
     if (d->algo == TG_DIST_ALGO_PAIRS && !power_of_two) d->algo = TG_DIST_ALGO_RING;
+    /* AUTO shards only where the parameters can be shared (shard.c) */
+    if (d->sharded && d->o.shard == TG_DIST_SHARD_AUTO && !d->shm_base) d->sharded = false;
     /* Sharded, pairs runs the ring: recursive doubling leaves every rank the whole sum, and a
      * reduce-scatter by recursive halving on 2 ranks is the ring's one exchange. */
-    if (dist_shard_make(d, err) != TG_OK) return err->status;
     if (d->sharded && d->algo == TG_DIST_ALGO_PAIRS) d->algo = TG_DIST_ALGO_RING;
     for (int b = 0; b < d->n_buckets; b++) {
         dist_bucket *k = &d->buckets[b];
@@ -112,6 +115,7 @@ tg_status dist_buckets_make(tg_dist *d, tg_error *err) {
         }
     }
     if (d->sharded && dist_shard_parts(d, err) != TG_OK) return err->status;
+    if (d->sharded && d->shm_base && dist_shared_params(d, err) != TG_OK) return err->status;
     if (d->o.deterministic) {
         d->chunk0 = (int)((int64_t)d->rank * d->o.det_chunks / d->size);
         d->n_chunks = (int)((int64_t)(d->rank + 1) * d->o.det_chunks / d->size) - d->chunk0;

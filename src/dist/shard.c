@@ -20,8 +20,14 @@
 
 tg_status dist_shard_make(tg_dist *d, tg_error *err) {
     tg_optim *o = d->o.optim;
-    /* AUTO: see tapegrad/dist.h and docs/distributed.md for the measurements behind it */
-    d->sharded = o && d->o.shard == TG_DIST_SHARD_ON;
+    /* AUTO (tapegrad/dist.h; docs/distributed.md has the measurements): on for an optimiser
+     * that keeps two or more state buffers per parameter, when the shared-memory all-reduce may
+     * run; dist_buckets_make turns it off again if the segment is not made */
+    bool shared_possible = !d->o.deterministic && d->size > 1 &&
+                           (d->o.algo == TG_DIST_ALGO_AUTO || d->o.algo == TG_DIST_ALGO_SHARED);
+    d->sharded = o && (d->o.shard == TG_DIST_SHARD_ON ||
+                       (d->o.shard == TG_DIST_SHARD_AUTO && shared_possible &&
+                        tg_optim_n_state(o) >= 2));
     if (!o) return TG_OK;
     d->opt_index = malloc(((size_t)d->n_params + 1) * sizeof *d->opt_index);
     if (!d->opt_index) return tg_error_set(err, TG_ERR_NOMEM, "dist: out of memory");
@@ -148,12 +154,28 @@ static tg_status agree_finite(tg_dist *d, tg_error *err) {
 }
 
 static tg_status step_sharded(tg_dist *d, tg_error *err) {
+    /* Parameters every rank shares (shared.c) must stay put while any rank may still read them:
+     * every bucket's reduce-scatter ends only after every rank's sweep has deposited its
+     * gradients, and when buckets start only here, after every rank has entered this call;
+     * when they may start during the sweep, a barrier says so. Should another group have moved
+     * the parameters out of the segment (every rank alike: making a group is collective),
+     * the step goes on with copies. */
+    if (d->shared_params && !dist_shared_params_in_place(d)) d->shared_params = false;
+    MPI_Request entered = MPI_REQUEST_NULL;
+    if (d->shared_params && d->overlap != TG_DIST_OVERLAP_OFF) {
+        int rc = MPI_Ibarrier(d->comm, &entered);
+        if (rc != MPI_SUCCESS) return dist_mpi_fail(d, rc, "the barrier before the update", err);
+    }
     /* 1. the reduce-scatter: each rank's slices hold their mean gradient */
     if (d->o.deterministic) {
         if (dist_ordered_sum(d, err) != TG_OK) return err->status;
     } else if (dist_start_rest(d, err) != TG_OK || dist_wait_buckets(d, false, err) != TG_OK) {
         return err->status;
     }
+    if (entered != MPI_REQUEST_NULL &&
+        dist_wait(d, 1, &entered, "every rank entering tg_dist_step", &d->stats.wait_seconds,
+                  err) != TG_OK)
+        return err->status;
     /* 2. the update of this rank's slices */
     tg_optim *o = d->o.optim;
     tg_status st = tg_optim_skip_nonfinite(o) ? agree_finite(d, err) : TG_OK;
@@ -194,7 +216,9 @@ static tg_status step_sharded(tg_dist *d, tg_error *err) {
         } else {
             for (int b = 0; b < d->n_buckets; b++) {
                 dist_bucket *k = &d->buckets[b];
-                if (d->shm_base)
+                if (d->shared_params) /* updated in place: every rank's already */
+                    ;
+                else if (d->shm_base)
                     for (int q = 0; q < d->size; q++)
                         dist_shard_pack(d, b, dist_shared_bucket(d, q, b));
                 else
@@ -203,7 +227,8 @@ static tg_status step_sharded(tg_dist *d, tg_error *err) {
             }
             if (dist_wait_buckets(d, true, err) != TG_OK) return err->status;
         }
-        for (int b = 0; b < d->n_buckets; b++) unpack_peers(d, b);
+        if (!d->shared_params)
+            for (int b = 0; b < d->n_buckets; b++) unpack_peers(d, b);
     }
     /* the gradients' memory now holds parameters: zero (lazily) before anyone reads it */
     tg_store_zero_grad(d->s);

@@ -10,10 +10,16 @@
  *   1. "my slice is written everywhere": once every peer has said so, this rank's region holds
  *      the whole mean, and no peer reads or writes it any more this step, so the next step's
  *      sweep may write there.
- * Sharded (tg_dist_shard), phase 0 writes the mean into this rank's own region only; the
- * optimiser updates the slice's parameters from it, and before the phase-1 notice rank r
- * writes those parameters into slice r of every region, from where each rank copies the
- * peers' slices into its parameters once phase 1 is over.
+ * Sharded (tg_dist_shard), the segment holds one more region, the parameters, which every
+ * rank's store uses as its parameters' memory: phase 0 writes the mean into this rank's own
+ * region only, the optimiser updates slice r of the parameters in place from it, and the
+ * phase-1 notice says so; once every peer has said it, every rank's parameters are the whole
+ * updated model, with no copy. (Should another group move the parameters out, the step falls
+ * back to writing the slice's parameters into every rank's gradient region, from where each
+ * rank copies the peers' slices.) The parameters are read by every rank's forward and
+ * backward, so a rank updates its slice only when every rank has ended its sweep:
+ * tg_dist_step waits for every bucket's phase 0, and when buckets start during the sweep for
+ * every rank to have entered tg_dist_step as well.
  * Rank r alone reads or writes slice r of any region during phase 0, so no two ranks touch the
  * same bytes. Per rank and bucket of n bytes on 2 ranks that is n / 2 read from each region and
  * n / 2 written to each, against pairs' n copied by the kernel, page by page, and n summed.
@@ -84,7 +90,8 @@ tg_status dist_shared_make(tg_dist *d, bool *made, tg_error *err) {
                            ALIGN);
     }
     d->region_bytes = round_up(region > 0 ? region : 1, PAGE);
-    size_t total = d->region_bytes * (size_t)d->size;
+    /* a region per rank for its gradients; sharded, one more for everyone's parameters */
+    size_t total = d->region_bytes * (size_t)(d->size + (d->sharded ? 1 : 0));
     static atomic_int made_here;
     segment_note note = {0};
     if (d->rank == 0) {
@@ -121,9 +128,45 @@ char *dist_shared_bucket(const tg_dist *d, int rank, int b) {
     return d->shm_base + (size_t)rank * d->region_bytes + d->bucket_at[b];
 }
 
+char *dist_shared_param_bucket(const tg_dist *d, int b) {
+    return d->shm_base + (size_t)d->size * d->region_bytes + d->bucket_at[b];
+}
+
+bool dist_shared_params_in_place(const tg_dist *d) {
+    for (int b = 0; b < d->n_buckets; b++) {
+        const dist_bucket *k = &d->buckets[b];
+        size_t esize = tg_dtype_size(k->dtype);
+        for (int i = k->first; i < k->first + k->count; i++)
+            if ((char *)tg_tensor_data(d->params[i]) !=
+                dist_shared_param_bucket(d, b) + (size_t)d->offset[i] * esize)
+                return false;
+    }
+    return true;
+}
+
+tg_status dist_shared_params(tg_dist *d, tg_error *err) {
+    /* Every rank moves its parameters into the one region, keeping their values: the others
+     * first, then rank 0, so that the region ends with rank 0's values (what the broadcast
+     * would give them anyway); each step is agreed, so no two ranks write at once. */
+    for (int turn = 0; turn < 2; turn++) {
+        tg_error mine = {0};
+        tg_status st = TG_OK;
+        if ((turn == 0) == (d->rank != 0))
+            for (int b = 0; b < d->n_buckets && st == TG_OK; b++) {
+                dist_bucket *k = &d->buckets[b];
+                st = tg_store_group_params_at(d->s, k->count, &d->params[k->first],
+                                              dist_shared_param_bucket(d, b), &mine);
+            }
+        if (tg_dist_agree(d, st, mine.message, err) != TG_OK) return err->status;
+    }
+    d->shared_params = true;
+    return TG_OK;
+}
+
 void dist_shared_free(tg_dist *d) {
     if (d->shm_base) {
-        /* the gradients go back into the store's memory before the segment goes */
+        /* the gradients, and the parameters when they live here, go back into the store's
+         * memory before the segment goes */
         bool moved = true;
         for (int b = 0; b < d->n_buckets; b++) {
             dist_bucket *k = &d->buckets[b];
@@ -131,10 +174,15 @@ void dist_shared_free(tg_dist *d) {
                     dist_shared_bucket(d, d->rank, b) &&
                 tg_store_group_grads(d->s, k->count, &d->params[k->first], NULL) != TG_OK)
                 moved = false;
+            if (d->shared_params &&
+                tg_tensor_data(d->params[k->first]) == dist_shared_param_bucket(d, b) &&
+                tg_store_group_params(d->s, k->count, &d->params[k->first], NULL) != TG_OK)
+                moved = false;
         }
         if (moved) munmap(d->shm_base, d->shm_bytes); /* else leave it mapped: still in use */
     }
     d->shm_base = NULL;
+    d->shared_params = false;
     free(d->bucket_at);
     d->bucket_at = NULL;
     free(d->peer_req);

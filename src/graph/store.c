@@ -139,44 +139,48 @@ void tg_store_zero_grad(tg_store *s) {
     }
 }
 
-/* tg_store_group_grads into the store's arena (at NULL) or into the caller's memory at at. */
-static tg_status group_grads(tg_store *s, int n, tg_tensor *const *params, void *at,
+/* tg_store_group_grads (grads) or tg_store_group_params (the parameters' own data) into the
+ * store's arena (at NULL) or into the caller's memory at at. */
+static tg_status group_grads(tg_store *s, int n, tg_tensor *const *params, void *at, bool grads,
                              tg_error *err) {
+    const char *what = grads ? "gradients" : "parameters";
     if (!s || (n > 0 && !params)) return tg_error_set(err, TG_ERR_NULL, "store: NULL argument");
-    if (n < 0) return tg_error_set(err, TG_ERR_ARG, "store: grouping %d gradients", n);
+    if (n < 0) return tg_error_set(err, TG_ERR_ARG, "store: grouping %d %s", n, what);
     size_t bytes = 0;
     for (int i = 0; i < n; i++) {
         const tg_tensor *p = params[i];
-        if (!p) return tg_error_set(err, TG_ERR_NULL, "store: grouping gradients: parameter %d is NULL", i);
+        if (!p)
+            return tg_error_set(err, TG_ERR_NULL, "store: grouping %s: parameter %d is NULL",
+                                what, i);
         bool mine = false;
         for (int j = 0; j < s->n_tensors && !mine; j++) mine = s->params[j] == p;
         if (!mine || p->role != TG_ROLE_PARAM || !p->grad)
             return tg_error_set(err, TG_ERR_ARG,
-                                "store: grouping gradients: '%s' is not a parameter of this store",
+                                "store: grouping %s: '%s' is not a parameter of this store", what,
                                 p->name);
         if (p->dtype != params[0]->dtype)
             return tg_error_set(err, TG_ERR_ARG,
-                                "store: grouping gradients: '%s' is %s, '%s' is %s; one block "
+                                "store: grouping %s: '%s' is %s, '%s' is %s; one block "
                                 "holds one dtype",
-                                p->name, tg_dtype_name((tg_dtype)p->dtype), params[0]->name,
+                                what, p->name, tg_dtype_name((tg_dtype)p->dtype), params[0]->name,
                                 tg_dtype_name((tg_dtype)params[0]->dtype));
         for (int k = 0; k < i; k++)
             if (params[k] == p)
-                return tg_error_set(err, TG_ERR_ARG,
-                                    "store: grouping gradients: '%s' is listed twice", p->name);
+                return tg_error_set(err, TG_ERR_ARG, "store: grouping %s: '%s' is listed twice",
+                                    what, p->name);
         bytes += (size_t)tg_tensor_numel(p->grad) * tg_dtype_size((tg_dtype)p->dtype);
     }
     if (n == 0) return TG_OK;
     char *block = at ? at : tg_arena_alloc(&s->arena, bytes);
-    if (!block) return tg_error_set(err, TG_ERR_NOMEM, "store: out of memory grouping gradients");
+    if (!block) return tg_error_set(err, TG_ERR_NOMEM, "store: out of memory grouping %s", what);
     for (int i = 0; i < n; i++) {
-        tg_tensor *g = params[i]->grad;
+        tg_tensor *g = grads ? params[i]->grad : params[i];
         size_t size = (size_t)tg_tensor_numel(g) * tg_dtype_size((tg_dtype)g->dtype);
-        if (g->zero_pending) /* zeros tg_store_zero_grad deferred: written now */
+        if (grads && g->zero_pending) /* zeros tg_store_zero_grad deferred: written now */
             memset(block, 0, size);
         else if (g->data != block) /* memmove: a caller's block may be where they lie already */
             memmove(block, g->data, size);
-        g->zero_pending = false;
+        if (grads) g->zero_pending = false;
         g->data = block;
         block += size;
     }
@@ -184,11 +188,21 @@ static tg_status group_grads(tg_store *s, int n, tg_tensor *const *params, void 
 }
 
 tg_status tg_store_group_grads(tg_store *s, int n, tg_tensor *const *params, tg_error *err) {
-    return group_grads(s, n, params, NULL, err);
+    return group_grads(s, n, params, NULL, true, err);
 }
 
 tg_status tg_store_group_grads_at(tg_store *s, int n, tg_tensor *const *params, void *block,
                                   tg_error *err) {
     if (!block) return tg_error_set(err, TG_ERR_NULL, "store: grouping gradients at NULL");
-    return group_grads(s, n, params, block, err);
+    return group_grads(s, n, params, block, true, err);
+}
+
+tg_status tg_store_group_params(tg_store *s, int n, tg_tensor *const *params, tg_error *err) {
+    return group_grads(s, n, params, NULL, false, err);
+}
+
+tg_status tg_store_group_params_at(tg_store *s, int n, tg_tensor *const *params, void *block,
+                                   tg_error *err) {
+    if (!block) return tg_error_set(err, TG_ERR_NULL, "store: grouping parameters at NULL");
+    return group_grads(s, n, params, block, false, err);
 }

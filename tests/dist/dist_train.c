@@ -30,7 +30,8 @@ typedef struct opts {
     long bucket_bytes, second_group; /* second_group: bucket size of a second group, or -1 */
     double timeout;
     const char *out, *save, *resume, *bad_file, *verify;
-    bool expect_early, shard, adam;
+    bool expect_early, shard, shard_auto, adam;
+    const char *expect_shard; /* "on" or "off": what tg_dist_shard_used must say, or NULL */
     tg_dist_algo algo;
     const char *expect_algo; /* the algorithm tg_dist_algo_used must report, or NULL */
 } opts;
@@ -99,6 +100,10 @@ static bool parse(int argc, char **argv, opts *o) {
             o->shard = true;
             continue;
         }
+        if (!strcmp(a, "--shard-auto")) {
+            o->shard_auto = true;
+            continue;
+        }
         if (!strcmp(a, "--adam")) {
             o->adam = true;
             continue;
@@ -110,6 +115,8 @@ static bool parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--expect-overlap") && (!strcmp(v, "on") || !strcmp(v, "off")))
             o->expect_overlap = v;
         else if (!strcmp(a, "--hidden2")) o->hidden2 = atoi(v);
+        else if (!strcmp(a, "--expect-shard") && (!strcmp(v, "on") || !strcmp(v, "off")))
+            o->expect_shard = v;
         else if (!strcmp(a, "--chunks")) o->chunks = atoi(v);
         else if (!strcmp(a, "--steps")) o->steps = atoi(v);
         else if (!strcmp(a, "--bucket")) o->bucket_bytes = atol(v);
@@ -243,13 +250,17 @@ int main(int argc, char **argv) {
     tg_dist_opts dopts = {.bucket_bytes = o.bucket_bytes, .overlap = o.overlap,
                           .deterministic = o.deterministic, .det_chunks = o.chunks,
                           .timeout_s = o.timeout, .algo = o.algo, .optim = opt,
-                          .shard = o.shard ? TG_DIST_SHARD_ON : TG_DIST_SHARD_OFF};
+                          .shard = o.shard_auto ? TG_DIST_SHARD_AUTO
+                                   : o.shard    ? TG_DIST_SHARD_ON
+                                                : TG_DIST_SHARD_OFF};
     tg_dist *d = tg_dist_new(s, MPI_COMM_WORLD, &dopts, &err);
     if (!d) fail("%s", err.message);
-    sharded_run = o.shard;
-    if ((tg_dist_shard_used(d) == TG_DIST_SHARD_ON) != o.shard)
+    sharded_run = tg_dist_shard_used(d) == TG_DIST_SHARD_ON;
+    if (!o.shard_auto && sharded_run != o.shard)
         fail("%s", "tg_dist_shard_used does not say what was asked");
-    if (o.shard && (tg_dist_sync(d, &err) != TG_ERR_ARG || !strstr(err.message, "tg_dist_step")))
+    if (o.expect_shard && strcmp(o.expect_shard, sharded_run ? "on" : "off"))
+        fail("sharding is %s", sharded_run ? "on" : "off");
+    if (sharded_run && (tg_dist_sync(d, &err) != TG_ERR_ARG || !strstr(err.message, "tg_dist_step")))
         fail("sharded, tg_dist_sync was not refused: '%s'", err.message);
     const char *used = algo_names[tg_dist_algo_used(d)];
     if (o.expect_algo && strcmp(used, o.expect_algo)) fail("the group runs %s", used);
@@ -317,7 +328,7 @@ int main(int argc, char **argv) {
         }
         /* tg_dist_step is tg_dist_sync then tg_optim_step when not sharded: the unsharded runs
          * alternate the two forms, which must give the same bits */
-        if (o.shard || step % 2) {
+        if (sharded_run || step % 2) {
             if (tg_dist_step(d, &err) != TG_OK) fail("%s", err.message);
         } else {
             if (tg_dist_sync(d, &err) != TG_OK) fail("%s", err.message);
@@ -364,9 +375,10 @@ int main(int argc, char **argv) {
     }
     if (world_rank == 0)
         printf("ok: %d ranks, %d steps, %d buckets, %lld started during the sweep, "
-               "algorithm %s, %lld looks from the node hook, overlap %s (early share %.3f)\n",
+               "algorithm %s, %lld looks from the node hook, overlap %s (early share %.3f)%s\n",
                tg_dist_size(d), step, stats.n_buckets, (long long)stats.buckets_started_early,
-               used, (long long)stats.progress_looks, ov_name, stats.overlap_share);
+               used, (long long)stats.progress_looks, ov_name, stats.overlap_share,
+               stats.params_shared ? ", parameters shared" : "");
     tg_tape_free(t);
     tg_batcher_free(b);
     tg_dist_free(d);

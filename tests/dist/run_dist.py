@@ -15,7 +15,11 @@ case starts dist_train with 1 to 4 ranks and checks what they print and what ran
   shard         the sharded optimiser step over each reduction (ring, pairs, MPI's, shared
                 memory) on 2 ranks, ring and shared memory on 3, shared memory on 4, in f32:
                 the bits of the unsharded step with the same reduction (MPI's: within 1e-5),
-                overlapped the bits of after the sweep, Adam's state included
+                overlapped the bits of after the sweep, Adam's state included; over shared
+                memory the parameters live in the segment, and after a second group moved
+                them out the step goes on with copies, the same bits; the default shards
+                over shared memory with an optimiser that keeps two state buffers (Adam), not
+                with SGD or elsewhere
   bad_file      one rank's data file is corrupt: every rank stops naming that rank and file
   killed_rank   a rank is killed at step 35: the job ends (bounded by the harness's timeout)
                 and the step-30 checkpoint loads
@@ -268,6 +272,9 @@ def main():
                                                      "--expect-algo", runs,
                                                      "--out", out(f"{algo}{n}s")])
             print(p.stdout.strip())
+            if (algo == "shared") != ("parameters shared" in p.stdout):
+                sys.exit(f"FAIL: sharded {algo}: the parameters should {'' if algo == 'shared' else 'not '}"
+                         f"live in a shared segment:\n{p.stdout}")
             if algo == "mpi":  # MPI's reduce-scatter may sum in another order than its all-reduce
                 close(out(f"{algo}{n}s"), out("one"), 1e-5, f"f32 sharded {algo}, {n} vs 1 ranks")
             else:
@@ -277,6 +284,23 @@ def main():
                                                  "--out", out(f"{algo}{n}sl")])
             same_bits(out(f"{algo}{n}s"), out(f"{algo}{n}sl"),
                       f"sharded {algo} on {n} ranks: overlapped vs after the sweep")
+        # a second group over the store moves the parameters out of the first one's segment:
+        # the first goes on with copies, the same bits
+        p = run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--algo", "shared",
+                                        "--shard", "--second-group", "0", "--out", out("moved")])
+        if "parameters shared" in p.stdout:
+            sys.exit(f"FAIL: the parameters were moved, yet reported shared:\n{p.stdout}")
+        same_bits(out("shared2"), out("moved"), "sharded shared memory after another group "
+                  "moved the parameters")
+        # AUTO: on for an optimiser with state over shared memory, off elsewhere
+        run(program, 2, transport, ["--steps", "4", "--adam", "--shard-auto", "--expect-shard",
+                                    "on"])
+        for other in ([], ["--adam", "--algo", "ring"], ["--adam", "--det"],
+                      ["--adam", "--algo", "pairs"]):
+            run(program, 2, transport, ["--steps", "4", "--shard-auto", "--expect-shard", "off"] +
+                other)
+        print("auto: sharded over shared memory with Adam, not with SGD (one state buffer), "
+              "over pairs or the ring, or in deterministic mode")
         # Adam's two moments and AMSGrad's maximum, each slice updated on its owner only
         run(program, 2, transport, ["--dtype", "f32", "--adam", "--out", out("adam")])
         run(program, 2, transport, ["--dtype", "f32", "--adam", "--shard", "--out", out("adams")])

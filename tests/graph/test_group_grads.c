@@ -165,12 +165,68 @@ START_TEST(test_grouped_at_callers_block) {
 }
 END_TEST
 
+/* tg_store_group_params(_at) moves the parameters' own values, keeping them: training on the
+ * moved parameters gives the bits of an identical store left alone, in the caller's block and
+ * back in the store's memory; bad lists are refused as for gradients. */
+START_TEST(test_grouped_params) {
+    tg_store *st[2];
+    tg_tensor *w[2][3];
+    tg_optim *opt[2];
+    for (int k = 0; k < 2; k++) {
+        st[k] = tg_store_new();
+        w[k][0] = param(st[k], "w1", TG_F64, 3, 4, 0.3);
+        w[k][1] = param(st[k], "w2", TG_F64, 4, 2, -0.1);
+        w[k][2] = param(st[k], "w3", TG_F64, 2, 5, 0.2);
+        tg_sgd_options so = tg_sgd_defaults(0.1);
+        so.momentum = 0.9;
+        opt[k] = tg_optim_sgd(st[k], &so, NULL);
+        ck_assert_ptr_nonnull(opt[k]);
+    }
+    double block[30];
+    tg_tensor *order[3] = {w[1][1], w[1][2], w[1][0]};
+    tg_error err = {0};
+    double kept = ((double *)tg_tensor_data(w[1][2]))[7];
+    ck_assert_int_eq(tg_store_group_params_at(st[1], 3, order, block, &err), TG_OK);
+    ck_assert_ptr_eq(tg_tensor_data(w[1][1]), block);
+    ck_assert_ptr_eq(tg_tensor_data(w[1][2]), block + 8);
+    ck_assert_ptr_eq(tg_tensor_data(w[1][0]), block + 18);
+    ck_assert(block[8 + 7] == kept);
+    tg_tape *t = tg_tape_new();
+    for (int step = 0; step < 4; step++) {
+        if (step == 2) /* back into the store's memory, values kept */
+            ck_assert_int_eq(tg_store_group_params(st[1], 3, order, &err), TG_OK);
+        for (int k = 0; k < 2; k++) {
+            tg_store_zero_grad(st[k]);
+            ck_assert_int_eq(tg_tape_backward(t, loss(t, w[k][0], w[k][1], w[k][2]), NULL, 0),
+                             TG_OK);
+            tg_tape_reset(t);
+            ck_assert_int_eq(tg_optim_step(opt[k], &err), TG_OK);
+        }
+    }
+    ck_assert_ptr_ne(tg_tensor_data(w[1][1]), block);
+    for (int i = 0; i < 3; i++)
+        ck_assert(memcmp(tg_tensor_data(w[0][i]), tg_tensor_data(w[1][i]),
+                         tg_tensor_numel(w[0][i]) * sizeof(double)) == 0);
+    tg_tensor *twice[2] = {w[1][0], w[1][0]};
+    ck_assert_int_eq(tg_store_group_params(st[1], 2, twice, &err), TG_ERR_ARG);
+    ck_assert_msg(strstr(err.message, "parameters") && strstr(err.message, "twice"), "%s",
+                  err.message);
+    ck_assert_int_eq(tg_store_group_params_at(st[1], 1, twice, NULL, &err), TG_ERR_NULL);
+    tg_tape_free(t);
+    for (int k = 0; k < 2; k++) {
+        tg_optim_free(opt[k]);
+        tg_store_free(st[k]);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("graph_group_grads");
     TCase *c = tcase_create("group");
     tcase_add_test(c, test_grouped_same_results);
     tcase_add_test(c, test_bad_lists_refused);
     tcase_add_test(c, test_grouped_at_callers_block);
+    tcase_add_test(c, test_grouped_params);
     suite_add_tcase(s, c);
     return tg_test_run(s);
 }

@@ -197,7 +197,9 @@ typedef struct dims {
  * 128: M 257, 600) and of N (nc 2048: N 4200); and shapes the driver gives to the dot form
  * (K >= 512 with a small C, or 16 rows or fewer; 9001 splits K between threads), and with A
  * transposed, the direct kernel's last columns short of a vector computed transposed (N 65, 17,
- * 100 with M of two vectors or more). */
+ * 100 with M of two vectors or more); and rows of B 256 bytes apart (N 61 in the normal layout,
+ * whose row stride is N + 3), which the direct path copies to a padded buffer when M has rows
+ * enough (f64: N 13 with M 97 in the sweep). */
 static const int64_t sizes_m[] = {1, 7, 13, 28, 31, 97};
 static const int64_t sizes_n[] = {1, 7, 13, 16, 32, 31, 97};
 static const int64_t sizes_k[] = {1, 7, 31, 97};
@@ -206,7 +208,7 @@ static const dims extra_dims[] = {{257, 129, 300}, {3, 200, 50},   {200, 3, 50},
                                   {15, 4200, 20},  {20, 33, 512},  {2, 2, 0},
                                   {6, 25, 1103},   {1, 1, 513},    {16, 150, 700},
                                   {130, 5, 600},   {7, 3, 9001},   {130, 65, 32},
-                                  {64, 17, 5},     {33, 100, 20}};
+                                  {64, 17, 5},     {33, 100, 20},  {100, 61, 300}};
 
 /* Driver paths, through the tuning knobs: the defaults; everything packed; everything direct
  * (both split over threads whenever there are two blocks of rows or columns to share); the dot

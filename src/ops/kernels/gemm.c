@@ -50,6 +50,13 @@ static const gemm_impl *select_impl(tg_dtype dtype) {
 
 /* ---- packing (see gemm.h for the layouts) ---- */
 
+/* Columns of a transposed A (a_rs = 1) are pieces of the rows of the matrix it is a view of,
+ * a_cs apart: a few lines out of each row, which the hardware prefetchers, following
+ * sequential runs within a page, do not fetch ahead: the LSTM's weight gradient dZ^T H
+ * (512x2048x128) waited on L3 for every column. Each column's lines are asked for this many
+ * columns ahead (with the C tile's prefetch, 65 -> 75 GFLOP/s on a Zen 3). */
+#define PACK_A_AHEAD 8
+
 /* A (m x kc, strided) into ceil(m/mr) panels of mr rows. With contiguous columns (A read
  * transposed, as in every weight gradient dZ^T X) the loop runs along A's columns, filling
  * every panel's step k in turn: one sequential read of each column, where panel by panel each
@@ -67,8 +74,14 @@ static const gemm_impl *select_impl(tg_dtype dtype) {
         T *dst = dstv;                                                                             \
         if (a_rs == 1) {                                                                           \
             int64_t full = m / mr * mr; /* rows in whole panels */                                 \
+            size_t bytes = (size_t)m * sizeof(T);                                                  \
             for (int64_t k = 0; k < kc; k++) {                                                     \
                 const T *col = A + k * a_cs;                                                       \
+                if (k + PACK_A_AHEAD < kc) {                                                       \
+                    const char *ahead = (const char *)(col + PACK_A_AHEAD * a_cs);                 \
+                    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(ahead + b);          \
+                    __builtin_prefetch(ahead + bytes - 1);                                         \
+                }                                                                                  \
                 /* Whole panels copy a constant count, which compiles to a few vector moves   \
                  * (a loop of unknown count per 6-row piece was an eighth of an AVX2 LSTM     \
                  * step); the micro-kernels' heights are the cases. */                         \
@@ -146,25 +159,30 @@ static const gemm_impl *select_impl(tg_dtype dtype) {
                     accumulate ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];             \
     }
 
-/* A slice of B (kc x n, strided) copied row-major with row stride n, for the direct kernels
+/* A slice of B (kc x n, strided) copied row-major with row stride ld, for the direct kernels
  * that need contiguous rows of B. A transposed B is read down its contiguous columns in tiles
  * of 16 x 16, so that the strided writes of a tile share a few cache lines instead of evicting
  * each other (with n a power of two every row of the slice maps to the same few L1 sets). */
 #define COPY_ROWS(T)                                                                               \
     static void copy_rows_##T(int64_t kc, int64_t n, const void *Bv, int64_t b_rs, int64_t b_cs,   \
-                              void *dstv) {                                                        \
+                              void *dstv, int64_t ld) {                                            \
         const T *B = Bv;                                                                           \
         T *dst = dstv;                                                                             \
+        if (b_cs == 1) {                                                                           \
+            for (int64_t k = 0; k < kc; k++)                                                       \
+                memcpy(dst + k * ld, B + k * b_rs, (size_t)n * sizeof(T));                         \
+            return;                                                                                \
+        }                                                                                          \
         if (b_rs != 1) {                                                                           \
             for (int64_t k = 0; k < kc; k++)                                                       \
-                for (int64_t j = 0; j < n; j++) dst[k * n + j] = B[k * b_rs + j * b_cs];           \
+                for (int64_t j = 0; j < n; j++) dst[k * ld + j] = B[k * b_rs + j * b_cs];          \
             return;                                                                                \
         }                                                                                          \
         for (int64_t j0 = 0; j0 < n; j0 += 16)                                                     \
             for (int64_t k0 = 0; k0 < kc; k0 += 16) {                                              \
                 int64_t j1 = j0 + 16 < n ? j0 + 16 : n, k1 = k0 + 16 < kc ? k0 + 16 : kc;          \
                 for (int64_t j = j0; j < j1; j++)                                                  \
-                    for (int64_t k = k0; k < k1; k++) dst[k * n + j] = B[j * b_cs + k];            \
+                    for (int64_t k = k0; k < k1; k++) dst[k * ld + j] = B[j * b_cs + k];           \
             }                                                                                      \
     }
 
@@ -208,7 +226,7 @@ typedef struct gemm_typed {
     void (*pack_a)(int64_t, int64_t, const void *, int64_t, int64_t, int, void *);
     void (*pack_b)(int64_t, int64_t, const void *, int64_t, int64_t, int, void *);
     void (*store_edge)(int, int, const void *, int, void *, int64_t, bool);
-    void (*copy_rows)(int64_t, int64_t, const void *, int64_t, int64_t, void *);
+    void (*copy_rows)(int64_t, int64_t, const void *, int64_t, int64_t, void *, int64_t);
     gemm_direct_fn direct_portable;
     void (*store_transposed)(int64_t, int64_t, const void *, void *, int64_t, const void *);
     void (*add_bias)(int64_t, int64_t, const void *, void *, int64_t);
@@ -302,19 +320,29 @@ static void pack_b(const gemm_problem *p, int64_t kc, int64_t n, const char *B, 
         }
 }
 
-/* A slice of B (kc x n, at B) copied row-major with row stride n, for direct kernels that need
+/* The row stride of a copied slice of B n elements wide: whole cache lines, an odd number of
+ * them. The direct kernel reads a block of columns down all kc rows once per tile of rows; with
+ * rows a power of two of lines apart (n = 256 f32: 1 KiB) they all fall in a few of L1's 64
+ * sets, and the block, a few KiB, was read from L2 again for every tile. */
+static int64_t copy_stride(const gemm_problem *p, int64_t n) {
+    int64_t per_line = 64 / (int64_t)p->ty->es, lines = ceil_div(n, per_line);
+    return (lines | 1) * per_line;
+}
+
+/* A slice of B (kc x n, at B) copied row-major with row stride ld, for direct kernels that need
  * contiguous rows of B. */
-static void copy_rows(const gemm_problem *p, int64_t kc, int64_t n, const char *B, char *dst) {
+static void copy_rows(const gemm_problem *p, int64_t kc, int64_t n, const char *B, char *dst,
+                      int64_t ld) {
     const gemm_impl *im = p->impl;
     int tl = im->transpose_lanes;
     if (p->b_rs != 1 || !im->transpose) {
-        p->ty->copy_rows(kc, n, B, p->b_rs, p->b_cs, dst);
+        p->ty->copy_rows(kc, n, B, p->b_rs, p->b_cs, dst, ld);
         return;
     }
     for (int64_t j0 = 0; j0 < n; j0 += tl) {
         int w = clamp_rows(n - j0, tl);
         im->transpose(B + at(p, 0, j0, 1, p->b_cs), p->b_cs, w, w, kc, dst + (size_t)j0 * p->ty->es,
-                      n);
+                      ld);
     }
 }
 
@@ -361,7 +389,8 @@ typedef struct packed_phase {
 
 typedef struct packed_team_ctx {
     const gemm_problem *p;
-    int64_t mc;           /* rows per block */
+    int64_t mc;           /* the most rows of any block: a multiple of mr */
+    int64_t n_blocks;     /* blocks of rows, of whole micro-panels, as equal as can be */
     int64_t n_pc;         /* phases per panel column: ceil(K / kc) */
     packed_phase *phases; /* one per phase, zeroed */
     bool reuse_phase;     /* one member only: phases[0] serves every phase, reset each time */
@@ -378,7 +407,7 @@ static void packed_member(void *ctx, int rank, int n_ranks) {
     const gemm_problem *p = tc->p;
     const gemm_kernel *k = &p->impl->packed;
     const size_t es = p->ty->es;
-    int64_t n_blocks = ceil_div(p->M, tc->mc);
+    int64_t n_blocks = tc->n_blocks, panels = ceil_div(p->M, k->mr);
     char *Ap = NULL;
     bool tried = false;
     for (int64_t jc = 0, jci = 0; jc < p->N; jc += p->nc, jci++) {
@@ -400,7 +429,9 @@ static void packed_member(void *ctx, int rank, int n_ranks) {
             }
             wait_count(&ph->b_done, n_claims);
             for (int64_t t; (t = atomic_fetch_add(&ph->t_next, 1)) < n_blocks;) {
-                int64_t ic = t * tc->mc, m = min64(p->M - ic, tc->mc);
+                /* Block t: micro-panels [t P / n, (t + 1) P / n) of the P = ceil(M / mr). */
+                int64_t ic = t * panels / n_blocks * k->mr;
+                int64_t m = min64(p->M, (t + 1) * panels / n_blocks * k->mr) - ic;
                 const char *A = p->A + at(p, ic, pc, p->a_rs, p->a_cs);
                 char *C = p->C + at(p, ic, jc, p->ldc, 1);
                 if (!tried) { /* the first block this member takes: its A scratch */
@@ -427,26 +458,50 @@ static void packed_member(void *ctx, int rank, int n_ranks) {
  * that the buffer stays a few MiB whatever N is. False (nothing written) without memory. */
 #define DIRECT_COPY_COLS 2048
 
+/* Whether B's rows, contiguous but read in place, would stay in L1 only if copied: the direct
+ * kernel streams a block of direct_nr columns down a slice's rows once per tile of rows, which
+ * repays from L1 when the block fits in half of it (16 KiB: AVX2's and NEON's 16 floats x 256
+ * rows; not AVX-512's 32 x 256, which streams from L2 either way) and its rows spread over
+ * L1's sets. Rows a multiple of 128 bytes apart (N = 128 or 256 f32) fall in at most 32 of
+ * the 64 sets: on a Zen 3 (AVX2), 256x256x128 ran at 86-90 GFLOP/s against 94-96 for N = 136,
+ * and at 97 copied; 64x784x256 80 -> 88. Copying costs a pass over the slice, repaid from a
+ * few tiles' rows (m). */
+#define L1_BLOCK_BYTES 16384
+
+static bool copy_conflicting_b(const gemm_problem *p, int64_t m, int64_t slice) {
+    const gemm_impl *im = p->impl;
+    int64_t row = p->b_rs * (int64_t)p->ty->es;
+    row = row < 0 ? -row : row;
+    return im->direct_unit_b && p->b_cs == 1 && row % 128 == 0 && m >= 8 * im->direct_mr &&
+           im->direct_nr * (int64_t)p->ty->es * slice <= L1_BLOCK_BYTES;
+}
+
 static bool direct_block(const gemm_problem *p, int64_t m0, int64_t m, int64_t n0, int64_t n) {
     const gemm_impl *im = p->impl;
-    bool copy = im->direct_unit_b && p->b_cs != 1;
-    int64_t chunk = copy ? min64(n, DIRECT_COPY_COLS) : n;
+    /* Equal slices: K = 784 as 4 x 196, not 3 x 256 + 16, whose short last slice cost a whole
+     * pass over C (loads, stores, a call per tile) for 2% of the multiply-adds. */
+    int64_t slice = balanced_block(p->K, im->direct_kc, 1);
+    bool must_copy = im->direct_unit_b && p->b_cs != 1;
+    bool copy = must_copy || copy_conflicting_b(p, m, slice);
+    int64_t chunk = copy ? min64(n, DIRECT_COPY_COLS) : n, ld = copy_stride(p, chunk);
     char *buf = NULL;
-    if (copy && !(buf = kern_scratch(1, (size_t)(min64(p->K, im->direct_kc) * chunk) * p->ty->es)))
-        return false;
+    if (copy && !(buf = kern_scratch(1, (size_t)(slice * ld) * p->ty->es))) {
+        if (must_copy) return false;
+        copy = false, chunk = n; /* read in place after all */
+    }
     for (int64_t j0 = n0; j0 < n0 + n; j0 += chunk) {
         int64_t w = min64(n0 + n - j0, chunk);
         const char *A = p->A + at(p, m0, 0, p->a_rs, p->a_cs);
         char *C = p->C + at(p, m0, j0, p->ldc, 1);
         /* The first slice of K starts from the bias, the later ones add to C. */
         const char *bias = p->bias ? p->bias + at(p, 0, j0, 0, 1) : NULL;
-        for (int64_t k0 = 0; k0 < p->K; k0 += im->direct_kc) {
-            int64_t kc = min64(p->K - k0, im->direct_kc);
+        for (int64_t k0 = 0; k0 < p->K; k0 += slice) {
+            int64_t kc = min64(p->K - k0, slice);
             const char *B = p->B + at(p, k0, j0, p->b_rs, p->b_cs);
             const char *a = A + at(p, 0, k0, p->a_rs, p->a_cs);
             if (copy) {
-                copy_rows(p, kc, w, B, buf);
-                im->direct(m, w, kc, a, p->a_rs, p->a_cs, buf, w, 1, C, p->ldc, k0 > 0, bias);
+                copy_rows(p, kc, w, B, buf, ld);
+                im->direct(m, w, kc, a, p->a_rs, p->a_cs, buf, ld, 1, C, p->ldc, k0 > 0, bias);
             } else {
                 im->direct(m, w, kc, a, p->a_rs, p->a_cs, B, p->b_rs, p->b_cs, C, p->ldc, k0 > 0,
                            bias);
@@ -720,10 +775,18 @@ static void run_packed(gemm_problem *pp) {
         return;
     }
     p.bias = NULL; /* added below, after the product */
-    /* Blocks of rows small enough that every thread gets a few to claim. */
+    /* Blocks of at most mc rows, and with threads at least three per thread and a multiple of
+     * the thread count, of equal numbers of micro-panels (give or take one): 1024 rows as 9
+     * blocks of 114 kept one of 2 threads busy for a fifth block while the other waited, at
+     * 80% of two cores' peak. */
     int64_t threads = threads_for(&p) > 1 && wake ? threads_for(&p) : 1;
-    int64_t mc_cap = min64(k->mc, ceil_div(ceil_div(M, 3 * threads), k->mr) * k->mr);
-    packed_team_ctx tc = {.p = &p, .mc = balanced_block(M, mc_cap, k->mr)};
+    int64_t panels = ceil_div(M, k->mr), n_blocks = ceil_div(panels, k->mc / k->mr);
+    if (threads > 1) {
+        n_blocks = n_blocks > 3 * threads ? n_blocks : 3 * threads;
+        n_blocks = min64(ceil_div(n_blocks, threads) * threads, panels);
+    }
+    packed_team_ctx tc = {
+        .p = &p, .mc = ceil_div(panels, n_blocks) * k->mr, .n_blocks = n_blocks};
     tc.n_pc = ceil_div(K, p.kc);
     int64_t n_phases = ceil_div(N, p.nc) * tc.n_pc;
     packed_phase on_stack[PACKED_PHASES_ON_STACK] = {0};

@@ -30,19 +30,22 @@
 
 /* Transposing copies (dst[k*ds + r] = src[r*ss + k]) for packing a row-major A or a
  * column-major B: 8 x 8 (f32) or 4 x 4 (f64) blocks in registers. Rows from `rows` to
- * `lanes` come out zero. */
+ * `lanes` come out zero. Whole blocks are read with plain loads, and a partial vector (the
+ * 6-row panels of A) is written in halves and quarters: vmaskmov stores are slow on AMD's
+ * AVX2 cores, and they were every store of a row-major A's packing. */
 
 static TARGET void transpose_avx2_f32(const void *srcv, int64_t ss, int rows, int lanes,
                                       int64_t cols, void *dstv, int64_t ds) {
     const float *src = srcv;
     float *dst = dstv;
-    __m256i keep = kern_avx2_first_lanes(lanes);
     for (int64_t k0 = 0; k0 < cols; k0 += 8) {
         int n = cols - k0 < 8 ? (int)(cols - k0) : 8;
         __m256i in = kern_avx2_first_lanes(n);
         __m256 v[8], t[8], u[8], col[8];
         for (int r = 0; r < 8; r++)
-            v[r] = r < rows ? _mm256_maskload_ps(src + r * ss + k0, in) : _mm256_setzero_ps();
+            v[r] = r >= rows ? _mm256_setzero_ps()
+                   : n == 8  ? _mm256_loadu_ps(src + r * ss + k0)
+                             : _mm256_maskload_ps(src + r * ss + k0, in);
         /* Pairs of rows interleaved, then pairs of pairs: u[4h + c] holds, in each 128-bit
          * lane l, column 4l+c of rows 4h..4h+3. */
         for (int p = 0; p < 4; p++) {
@@ -59,12 +62,7 @@ static TARGET void transpose_avx2_f32(const void *srcv, int64_t ss, int rows, in
             col[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
             col[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
         }
-        for (int j = 0; j < n; j++) {
-            if (lanes == 8)
-                _mm256_storeu_ps(dst + (k0 + j) * ds, col[j]);
-            else
-                _mm256_maskstore_ps(dst + (k0 + j) * ds, keep, col[j]);
-        }
+        for (int j = 0; j < n; j++) kern_avx2_store_first(dst + (k0 + j) * ds, lanes, col[j]);
     }
 }
 
@@ -72,25 +70,21 @@ static TARGET void transpose_avx2_f64(const void *srcv, int64_t ss, int rows, in
                                       int64_t cols, void *dstv, int64_t ds) {
     const double *src = srcv;
     double *dst = dstv;
-    __m256i keep = _mm256_cmpgt_epi64(_mm256_set1_epi64x(lanes), _mm256_setr_epi64x(0, 1, 2, 3));
     for (int64_t k0 = 0; k0 < cols; k0 += 4) {
         int n = cols - k0 < 4 ? (int)(cols - k0) : 4;
         __m256i in = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
         __m256d v[4], col[4];
         for (int r = 0; r < 4; r++)
-            v[r] = r < rows ? _mm256_maskload_pd(src + r * ss + k0, in) : _mm256_setzero_pd();
+            v[r] = r >= rows ? _mm256_setzero_pd()
+                   : n == 4  ? _mm256_loadu_pd(src + r * ss + k0)
+                             : _mm256_maskload_pd(src + r * ss + k0, in);
         __m256d t0 = _mm256_unpacklo_pd(v[0], v[1]), t1 = _mm256_unpackhi_pd(v[0], v[1]);
         __m256d t2 = _mm256_unpacklo_pd(v[2], v[3]), t3 = _mm256_unpackhi_pd(v[2], v[3]);
         col[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
         col[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
         col[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
         col[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
-        for (int j = 0; j < n; j++) {
-            if (lanes == 4)
-                _mm256_storeu_pd(dst + (k0 + j) * ds, col[j]);
-            else
-                _mm256_maskstore_pd(dst + (k0 + j) * ds, keep, col[j]);
-        }
+        for (int j = 0; j < n; j++) kern_avx2_store_first_f64(dst + (k0 + j) * ds, lanes, col[j]);
     }
 }
 

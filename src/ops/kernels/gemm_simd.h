@@ -20,6 +20,15 @@ static inline __attribute__((always_inline)) TARGET void
 FN(ukr_body)(const int MR, const int NV, int64_t kc, const T *restrict a, const T *restrict b,
              T *restrict c, int64_t ldc, bool accumulate) {
     V acc[GEMM_SIMD_MAX_ROWS][GEMM_SIMD_MAX_VECS];
+    /* The tile of C is read or written only after the kc steps; asking for its lines now
+     * overlaps their misses (C is far larger than L2 in the products that take this path)
+     * with the multiply-adds instead of stalling on them at the end. */
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) __builtin_prefetch(c + r * ldc + v * VL, 1);
+        __builtin_prefetch(c + r * ldc + NV * VL - 1, 1);
+    }
 #pragma GCC unroll 32
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
