@@ -3,6 +3,8 @@
  * out by hand, gradients that must accumulate (repeated indices, one leaf joined twice, more
  * inputs than a node keeps inline), and every kind of bad input, which must give a NULL result
  * and an error naming the op, never a crash. */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "test_util.h"
@@ -499,6 +501,60 @@ START_TEST(linear_gradient_by_hand) {
 }
 END_TEST
 
+/* A batch of 16 to 64 rows through a layer with more outputs than rows is computed as the
+ * product's transpose and then put the right way round with the bias (linear.c,
+ * product_transposed): shapes that go that way (row and column counts that are not multiples
+ * of its 16 x 16 blocks, a folded batch dimension) and one that does not (80 rows), against
+ * exact sums, in f64 and f32, with and without a bias. */
+START_TEST(linear_wide_layer_small_batch) {
+    static const int64_t cases[][3] = {{20, 100, 40}, {64, 200, 150}, {16, 64, 33}, {80, 120, 100}};
+    for (int dk = 0; dk < 2; dk++) {
+        tg_dtype dt = dk ? TG_F32 : TG_F64;
+        double tol = dk ? 1e-5 : 1e-13;
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            int64_t rows = cases[c][0], in = cases[c][1], out = cases[c][2];
+            tg_tape *t = tg_tape_new();
+            double *xv = malloc((size_t)(rows * in) * sizeof *xv);
+            double *wv = malloc((size_t)(out * in) * sizeof *wv);
+            double bv[150];
+            ck_assert_ptr_nonnull(xv);
+            ck_assert_ptr_nonnull(wv);
+            /* Values an f32 holds exactly (multiples of 1/8 or 1/4), so both dtypes get them. */
+            for (int64_t i = 0; i < rows * in; i++) xv[i] = (double)((i * 37) % 23) / 8.0 - 1.0;
+            for (int64_t i = 0; i < out * in; i++) wv[i] = (double)((i * 29) % 19) / 4.0 - 2.0;
+            for (int64_t j = 0; j < out; j++) bv[j] = (double)(j % 7) - 3.5;
+            tg_tensor *x = tg_cast(t, f64(t, TG_SHAPE(2, rows / 2, in), xv), dt);
+            tg_tensor *w = tg_cast(t, f64(t, TG_SHAPE(out, in), wv), dt);
+            tg_tensor *b = tg_cast(t, f64(t, TG_SHAPE(out), bv), dt);
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                tg_tensor *y = tg_linear(t, x, w, with_bias ? b : NULL);
+                ck_assert_ptr_nonnull(y);
+                ck_assert_int_eq(tg_tensor_ndim(y), 3);
+                ck_assert_int_eq(tg_tensor_dim(y, 2), out);
+                for (int64_t i = 0; i < rows; i++)
+                    for (int64_t j = 0; j < out; j++) {
+                        double sum = with_bias ? bv[j] : 0; /* exact: multiples of 1/32 */
+                        double mag = with_bias ? fabs(bv[j]) : 0;
+                        for (int64_t k = 0; k < in; k++) {
+                            double p = xv[i * in + k] * wv[j * in + k]; /* exact */
+                            sum += p;
+                            mag += fabs(p);
+                        }
+                        double got = tg_tensor_get(y, i * out + j);
+                        ck_assert_msg(fabs(got - sum) <= tol * (mag + 1),
+                                      "%lldx%lldx%lld row %lld col %lld: %g, want %g",
+                                      (long long)rows, (long long)in, (long long)out,
+                                      (long long)i, (long long)j, got, sum);
+                    }
+            }
+            free(xv);
+            free(wv);
+            tg_tape_free(t);
+        }
+    }
+}
+END_TEST
+
 START_TEST(linear_errors) {
     tg_tape *t = tg_tape_new();
     tg_tensor *x = tg_zeros(t, TG_F64, TG_SHAPE(4, 3));
@@ -604,6 +660,7 @@ static Suite *shape_ops_suite(void) {
     tcase_add_test(tc, linear_values);
     tcase_add_test(tc, linear_gradient_by_hand);
     tcase_add_test(tc, linear_errors);
+    tcase_add_test(tc, linear_wide_layer_small_batch);
     suite_add_tcase(s, tc);
     tc = tcase_create("shared");
     tcase_add_test(tc, null_input_keeps_first_error);

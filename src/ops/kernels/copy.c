@@ -1,5 +1,6 @@
-/* copy.c: strided copies with dtype conversion, and fills. Everything that gathers a view into
- * contiguous memory (or scatters into one) comes through here.
+/* copy.c: strided copies with dtype conversion, fills, and the transposing copy of a product
+ * computed transposed. Everything that gathers a view into contiguous memory (or scatters into
+ * one) comes through here.
  *
  * Dimensions that are one run in both operands are merged first (coalesce.h), so a copy
  * between contiguous blocks is one loop, and rows that are contiguous on both sides are copied
@@ -80,4 +81,35 @@ void kern_fill(tg_dtype dtype, void *dst, int64_t n, double v) {
     if (n <= 0) return;
     fill_job j = {dtype, dst, v};
     if (!kern_parallel_pieces(n, 1, 64, fill_range, &j)) fill_range(&j, 0, n);
+}
+
+/* In square blocks, so that the cache lines a block reads down src's rows and writes along
+ * dst's rows serve the whole block: 16 x 16 floats are 16 lines on each side. The bias is
+ * added only when there is one (x + 0 would turn -0 into +0). */
+#define TRANSPOSE_BLOCK 16
+#define TRANSPOSE_BIAS(T)                                                                      \
+    static void transpose_bias_##T(int64_t rows, int64_t cols, const T *src, const T *bias,   \
+                                   T *dst) {                                                  \
+        for (int64_t i0 = 0; i0 < rows; i0 += TRANSPOSE_BLOCK)                                 \
+            for (int64_t j0 = 0; j0 < cols; j0 += TRANSPOSE_BLOCK) {                           \
+                int64_t i1 = i0 + TRANSPOSE_BLOCK < rows ? i0 + TRANSPOSE_BLOCK : rows;        \
+                int64_t j1 = j0 + TRANSPOSE_BLOCK < cols ? j0 + TRANSPOSE_BLOCK : cols;        \
+                for (int64_t i = i0; i < i1; i++) {                                            \
+                    T *d = dst + i * cols;                                                     \
+                    if (bias)                                                                  \
+                        for (int64_t j = j0; j < j1; j++) d[j] = src[j * rows + i] + bias[j];  \
+                    else                                                                       \
+                        for (int64_t j = j0; j < j1; j++) d[j] = src[j * rows + i];            \
+                }                                                                              \
+            }                                                                                  \
+    }
+TRANSPOSE_BIAS(float)
+TRANSPOSE_BIAS(double)
+
+void kern_transpose_bias(tg_dtype dtype, int64_t rows, int64_t cols, const void *src,
+                         const void *bias, void *dst) {
+    if (dtype == TG_F32)
+        transpose_bias_float(rows, cols, src, bias, dst);
+    else
+        transpose_bias_double(rows, cols, src, bias, dst);
 }

@@ -17,6 +17,11 @@ void kern_copy(tg_dtype dst_dtype, void *dst, const int64_t *dst_strides, tg_dty
                const void *src, const int64_t *src_strides, int ndim, const int64_t *shape);
 /* Sets n contiguous elements to v. */
 void kern_fill(tg_dtype dtype, void *dst, int64_t n, double v);
+/* dst (rows x cols, contiguous) = src^T, plus bias (cols contiguous entries, or NULL) on every
+ * row, where src is cols x rows contiguous: a product computed transposed, put the right way
+ * round. */
+void kern_transpose_bias(tg_dtype dtype, int64_t rows, int64_t cols, const void *src,
+                         const void *bias, void *dst);
 
 typedef enum kern_unary_kind {
     KERN_NEG,
