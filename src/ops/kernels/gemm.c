@@ -615,8 +615,14 @@ static bool choose_direct(const gemm_problem *p) {
         return tuning.path == GEMM_PATH_DIRECT;
     int64_t work = p->M * p->N * p->K;
     if (!p->impl->direct_unit_b) return work < 32 * 32 * 32;
+    /* With A read transposed, N's last partial vector is computed transposed at full width
+     * (run_block), so one vector past 64 columns still suits the direct path: the LSTM's
+     * input-weight gradient dZ^T X, 512x2048x65 with A transposed, ran at 53-56 GFLOP/s
+     * packed (the last of five 16-column panels holding one column) and 65 direct on a Zen 3
+     * (AVX2, under load); at AVX-512 the packed tiles would be 65 of 96 columns. */
+    int64_t narrow = DIRECT_MAX_NARROW_N + (p->a_rs == 1 ? p->impl->direct_lanes : 0);
     return work < (p->ty->es == sizeof(float) ? DIRECT_BELOW_F32 : DIRECT_BELOW_F64) ||
-           p->N <= DIRECT_MAX_NARROW_N;
+           p->N <= narrow;
 }
 
 /* ---- the dot form (gemm.h): small C, long K, A's rows and B's columns contiguous ---- */
