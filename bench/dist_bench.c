@@ -1,6 +1,6 @@
 /* dist_bench.c: data-parallel training steps through tapegrad/dist.h, for bench/run-dist. Run
  * under mpirun; every rank trains LeNet-5 or the 784-256-128-10 MLP (the models of
- * models_bench.c, f32, SGD lr 0.1 or with --adam Adam lr 1e-3, mean cross entropy) on its share of a global batch of
+ * models_bench.c, f32, SGD lr 0.1 (--momentum: with momentum 0.9) or with --adam Adam lr 1e-3, mean cross entropy) on its share of a global batch of
  * generated images, on one kernel thread, and rank 0 prints one line:
  *
  *   dist_bench MODEL ranks=N mode=M batch=B steps=S wall_ms=W cpu_ms=C wait_ms=X busy_cpu_ms=U
@@ -25,7 +25,7 @@
  * tg_dist_step, between its waits; shard= says whether it ran sharded. Never part of the test
  * run.
  *
- *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|shared|auto] [--shard] [--adam]
+ *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|shared|auto] [--shard] [--adam | --momentum]
  *              mlp|lenet plain|overlap|after|auto
  *   dist_bench allreduce [--steps S] [FLOATS ...]
  *
@@ -151,6 +151,7 @@ int main(int argc, char **argv) {
     static const char *const algos[] = {"auto", "ring", "pairs", "mpi", "shared"};
     int algo = 0;
     bool shard = false, adam = false;
+    tg_sgd_options so = tg_sgd_defaults(0.1);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atol(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atol(argv[++i]);
@@ -158,6 +159,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--bucket") && i + 1 < argc) bucket = atol(argv[++i]);
         else if (!strcmp(argv[i], "--shard")) shard = true;
         else if (!strcmp(argv[i], "--adam")) adam = true;
+        else if (!strcmp(argv[i], "--momentum")) so.momentum = 0.9;
         else if (!strcmp(argv[i], "--algo") && i + 1 < argc) {
             const char *v = argv[++i];
             algo = -1;
@@ -181,7 +183,6 @@ int main(int argc, char **argv) {
     tg_store *s = tg_store_new();
     model m;
     build(&m, s, !strcmp(which, "lenet"));
-    tg_sgd_options so = tg_sgd_defaults(0.1);
     tg_adam_options ao = tg_adam_defaults(1e-3);
     tg_error err = {0};
     tg_optim *opt = adam ? tg_optim_adam(s, &ao, &err) : tg_optim_sgd(s, &so, &err);

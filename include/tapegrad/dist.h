@@ -109,11 +109,12 @@ typedef enum tg_dist_overlap {
  *   segment, so a rank's update of its slice is every rank's at once and the all-gather moves
  *   no values; over the other reductions the updated slices travel through the gradients'
  *   memory and are copied in and out.
- * AUTO (0, the default): ON when opts.optim keeps per-parameter state (momentum, Adam's
- *   moments...) and the reduction is TG_DIST_ALGO_SHARED, else OFF. Measured on 2 ranks over
- *   shared memory: the MLP with Adam spends about 12% less CPU per step sharded; with plain
- *   SGD, and LeNet-5, the difference is within the noise; with copies (no shared parameters)
- *   sharding cost more than it saved (docs/distributed.md). */
+ * AUTO (0, the default): ON when opts.optim keeps two or more state buffers per parameter
+ *   (Adam's and AdamW's moments, RMSprop with momentum or centred) and the reduction is
+ *   TG_DIST_ALGO_SHARED, else OFF. Measured on 2 ranks over shared memory (docs/distributed.md):
+ *   the MLP with Adam spent 7-12% less CPU per step sharded; with SGD, with or without
+ *   momentum, and LeNet-5 the difference was within the noise, and with the parameters copied
+ *   through the gradients' memory instead of shared, sharding cost more than it saved. */
 typedef enum tg_dist_shard {
     TG_DIST_SHARD_AUTO = 0,
     TG_DIST_SHARD_ON,

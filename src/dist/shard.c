@@ -21,13 +21,13 @@
 tg_status dist_shard_make(tg_dist *d, tg_error *err) {
     tg_optim *o = d->o.optim;
     /* AUTO (tapegrad/dist.h; docs/distributed.md has the measurements): on for an optimiser
-     * that keeps state, when the shared-memory all-reduce may run; dist_buckets_make turns it
-     * off again if the segment is not made */
+     * that keeps two or more state buffers per parameter, when the shared-memory all-reduce may
+     * run; dist_buckets_make turns it off again if the segment is not made */
     bool shared_possible = !d->o.deterministic && d->size > 1 &&
                            (d->o.algo == TG_DIST_ALGO_AUTO || d->o.algo == TG_DIST_ALGO_SHARED);
     d->sharded = o && (d->o.shard == TG_DIST_SHARD_ON ||
                        (d->o.shard == TG_DIST_SHARD_AUTO && shared_possible &&
-                        tg_optim_n_state(o) > 0));
+                        tg_optim_n_state(o) >= 2));
     if (!o) return TG_OK;
     d->opt_index = malloc(((size_t)d->n_params + 1) * sizeof *d->opt_index);
     if (!d->opt_index) return tg_error_set(err, TG_ERR_NOMEM, "dist: out of memory");
