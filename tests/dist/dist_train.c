@@ -10,6 +10,7 @@
  * every step all ranks hold the same bits. It can also save and resume checkpoints, kill one
  * rank, give one rank a corrupt data file or a different model, to test how the group fails.
  * Exit status 0 only when every check held; errors go to stderr as "dist_train: rank R: ...". */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct opts {
     const char *expect_overlap; /* "on" or "off": what tg_dist_overlap_used must say, or NULL */
     int hidden2; /* > 0: a middle layer of this width, whose gradients the sweep finishes early */
     int chunks, steps, save_every, kill_rank, kill_step, bad_rank, wrong_rank;
+    int nan_rank, nan_step; /* that rank puts a NaN into a gradient before that step ends */
     long bucket_bytes, second_group; /* second_group: bucket size of a second group, or -1 */
     double timeout;
     const char *out, *save, *resume, *bad_file, *verify;
@@ -77,6 +79,7 @@ static void fail_together(const char *fmt, const char *detail) {
 
 static bool parse(int argc, char **argv, opts *o) {
     *o = (opts){.dtype = TG_F64, .chunks = 12, .steps = 100, .kill_rank = -1, .bad_rank = -1,
+                .nan_rank = -1,
                 .wrong_rank = -1, .timeout = 20, .second_group = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -129,6 +132,8 @@ static bool parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--verify")) o->verify = v;
         else if (!strcmp(a, "--kill-rank")) o->kill_rank = atoi(v);
         else if (!strcmp(a, "--kill-step")) o->kill_step = atoi(v);
+        else if (!strcmp(a, "--nan-rank")) o->nan_rank = atoi(v);
+        else if (!strcmp(a, "--nan-step")) o->nan_step = atoi(v);
         else if (!strcmp(a, "--bad-rank")) o->bad_rank = atoi(v);
         else if (!strcmp(a, "--bad-file")) o->bad_file = v;
         else if (!strcmp(a, "--wrong-model-rank")) o->wrong_rank = atoi(v);
@@ -246,6 +251,7 @@ int main(int argc, char **argv) {
     ao.amsgrad = true;
     tg_optim *opt = o.adam ? tg_optim_adam(s, &ao, &err) : tg_optim_sgd(s, &so, &err);
     if (!opt) fail("%s", err.message);
+    if (o.nan_rank >= 0) tg_optim_set_skip_nonfinite(opt, true);
 
     tg_dist_opts dopts = {.bucket_bytes = o.bucket_bytes, .overlap = o.overlap,
                           .deterministic = o.deterministic, .det_chunks = o.chunks,
@@ -325,6 +331,32 @@ int main(int argc, char **argv) {
             tg_tensor *loss = tg_cross_entropy(t, forward(t, &m, xk), y + lo, 0, TG_REDUCE_MEAN);
             if (tg_tape_backward(t, loss, NULL, 0) != TG_OK) fail("%s", tg_tape_error(t));
             if (o.deterministic && tg_dist_chunk_done(d, &err) != TG_OK) fail("%s", err.message);
+        }
+        /* One rank's NaN: with skip_nonfinite every rank must refuse the step, naming the rank
+         * whose slice held it (sharded) or the parameter, and change no parameter. */
+        if (o.nan_rank >= 0 && step == o.nan_step) {
+            if (world_rank == o.nan_rank) {
+                tg_tensor *g = tg_tensor_grad(m.fc1.weight);
+                if (o.dtype == TG_F32)
+                    ((float *)tg_tensor_data(g))[3] = NAN;
+                else
+                    ((double *)tg_tensor_data(g))[3] = NAN;
+            }
+            size_t bytes = (size_t)tg_tensor_numel(m.fc1.weight) *
+                           tg_dtype_size(tg_tensor_dtype(m.fc1.weight));
+            char *before = malloc(bytes);
+            if (!before) fail("%s", "out of memory");
+            memcpy(before, tg_tensor_data(m.fc1.weight), bytes);
+            tg_status st = tg_dist_step(d, &err);
+            if (st != TG_ERR_NONFINITE)
+                fail("a NaN on one rank was not refused: '%s'", err.message);
+            if (memcmp(before, tg_tensor_data(m.fc1.weight), bytes) != 0)
+                fail("%s", "a refused step changed the parameters");
+            free(before);
+            if (world_rank == 0) printf("refused on every rank: %s\n", err.message);
+            tg_tape_reset(t);
+            step++;
+            continue;
         }
         /* tg_dist_step is tg_dist_sync then tg_optim_step when not sharded: the unsharded runs
          * alternate the two forms, which must give the same bits */

@@ -19,7 +19,8 @@ case starts dist_train with 1 to 4 ranks and checks what they print and what ran
                 memory the parameters live in the segment, and after a second group moved
                 them out the step goes on with copies, the same bits; the default shards
                 over shared memory with an optimiser that keeps two state buffers (Adam), not
-                with SGD or elsewhere
+                with SGD or elsewhere; with skip_nonfinite a NaN in one rank's gradient
+                refuses the step on every rank, parameters unchanged
   bad_file      one rank's data file is corrupt: every rank stops naming that rank and file
   killed_rank   a rank is killed at step 35: the job ends (bounded by the harness's timeout)
                 and the step-30 checkpoint loads
@@ -301,6 +302,15 @@ def main():
                 other)
         print("auto: sharded over shared memory with Adam, not with SGD (one state buffer), "
               "over pairs or the ring, or in deterministic mode")
+        # skip_nonfinite: a NaN in one rank's gradient refuses the step on every rank, sharded
+        # (the owner of the NaN's slice finds it, all agree) or not
+        for extra in (["--shard", "--algo", "shared"], ["--shard", "--algo", "ring"],
+                      ["--shard", "--algo", "mpi"], []):
+            p = run(program, 2, transport, ["--dtype", "f32", "--bucket", "1024", "--steps", "20",
+                                            "--nan-rank", "1", "--nan-step", "10"] + extra)
+            if "refused on every rank" not in p.stdout or "fc1.weight" not in p.stdout:
+                sys.exit(f"FAIL: {extra}: the NaN step was not refused as it should be:\n{p.stdout}")
+            print(" ".join(extra) or "unsharded", "->", p.stdout.splitlines()[0])
         # Adam's two moments and AMSGrad's maximum, each slice updated on its owner only
         run(program, 2, transport, ["--dtype", "f32", "--adam", "--out", out("adam")])
         run(program, 2, transport, ["--dtype", "f32", "--adam", "--shard", "--out", out("adams")])
