@@ -87,9 +87,15 @@ static void lstm_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tensor 
         tg_node_needs_grad(n, 1) ? tg_tensor_alloc(t, z->dtype, 2, n->inputs[1]->shape) : NULL;
     if (!c || !gu || (tg_node_needs_grad(n, 0) && !dz) || (tg_node_needs_grad(n, 1) && !dc)) return;
     size_t es = tg_dtype_size(z->dtype);
-    kern_lstm_backward(z->dtype, B, H, act->data, 5 * H, H, c->data, row_stride(c), gu->data,
-                       row_stride(gu), gu->data + H * (int64_t)es, row_stride(gu),
-                       dz ? dz->data : NULL, 4 * H, H, dc ? dc->data : NULL, H);
+    kern_lstm_backward(z->dtype, &(kern_lstm_bwd){.B = B, .H = H, .act = act->data,
+                                                  .act_rs = 5 * H, .act_gs = H, .c = c->data,
+                                                  .c_rs = row_stride(c), .gh = gu->data,
+                                                  .gh_rs = row_stride(gu),
+                                                  .gc = gu->data + H * (int64_t)es,
+                                                  .gc_rs = row_stride(gu),
+                                                  .dz = dz ? dz->data : NULL, .dz_rs = 4 * H,
+                                                  .dz_gs = H, .dc = dc ? dc->data : NULL,
+                                                  .dc_rs = H});
     grads[0] = dz;
     grads[1] = dc;
 }
@@ -111,8 +117,12 @@ tg_tensor *tg_lstm_gates_at(tg_tape *t, const char *file, int line, tg_tensor *z
     tg_tensor *act = tg_tensor_alloc(t, z->dtype, 2, (int64_t[]){B, 5 * H});
     if (!zu || !cu || !y || !act) return NULL;
     size_t es = tg_dtype_size(z->dtype);
-    kern_lstm_forward(z->dtype, B, H, zu->data, row_stride(zu), H, cu->data, row_stride(cu),
-                      y->data, 2 * H, y->data + H * (int64_t)es, 2 * H, act->data, 5 * H, H);
+    kern_lstm_forward(z->dtype, &(kern_lstm_fwd){.B = B, .H = H, .z = zu->data,
+                                                 .z_rs = row_stride(zu), .z_gs = H,
+                                                 .c = cu->data, .c_rs = row_stride(cu),
+                                                 .h = y->data, .h_rs = 2 * H,
+                                                 .cn = y->data + H * (int64_t)es, .cn_rs = 2 * H,
+                                                 .act = act->data, .act_rs = 5 * H, .act_gs = H});
     if (!tg_record(t, &tg_op_lstm_gates, y, 2, in)) return NULL;
     if (y->node && !tg_node_save(t, y->node, &act, sizeof act)) return NULL;
     return y;
@@ -174,19 +184,41 @@ static bool seq_shapes(tg_tape *t, const char *op, int gates, const tg_tensor *g
     return false;
 }
 
-/* W^T (H, N) of W (N, H) as a contiguous tape tensor: made once per sequence, so that no step's
- * product has to reorder a transposed operand of its own. */
-static tg_tensor *transposed(tg_tape *t, const tg_tensor *w) {
-    int64_t shape[2] = {w->shape[1], w->shape[0]}, src[2] = {w->strides[1], w->strides[0]};
-    tg_tensor *wt = tg_tensor_alloc(t, w->dtype, 2, shape);
-    if (wt) kern_copy(w->dtype, wt->data, wt->strides, w->dtype, w->data, src, 2, shape);
-    return wt;
+/* The row stride of a weight copy that the per-step products read down its columns: the row
+ * length, plus a cache line when a row is a multiple of 512 bytes. At such a stride, the 128 or
+ * more rows of a block of columns the direct kernel reuses for every tile of rows map into a
+ * few L1 sets (at 2 KiB, two), so the block is evicted between the tiles that reuse it. */
+static int64_t padded_row(int64_t n, size_t es) {
+    return (n * (int64_t)es) % 512 == 0 ? n + 64 / (int64_t)es : n;
 }
 
-/* P (B, N) = h (B, H, contiguous) W^T, given W^T (H, N) contiguous. */
+/* A (rows, cols) view of a row-major tape copy of x read at strides src (with padded rows):
+ * made once per sequence, so that no step's product reads a transposed operand (which the
+ * direct kernel would copy in every call) or a badly aligned one. */
+static tg_tensor *row_major_copy(tg_tape *t, const tg_tensor *x, int64_t rows, int64_t cols,
+                                 const int64_t src[2]) {
+    int64_t ld = padded_row(cols, tg_dtype_size(x->dtype));
+    tg_tensor *buf = tg_tensor_alloc(t, x->dtype, 2, (int64_t[]){rows, ld});
+    if (!buf) return NULL;
+    int64_t shape[2] = {rows, cols}, st[2] = {ld, 1};
+    kern_copy(x->dtype, buf->data, st, x->dtype, x->data, src, 2, shape);
+    return tg_tensor_view(t, buf, 2, shape, st, 0);
+}
+
+/* W^T (H, N) of W (N, H). */
+static tg_tensor *transposed(tg_tape *t, const tg_tensor *w) {
+    return row_major_copy(t, w, w->shape[1], w->shape[0], (int64_t[]){w->strides[1], w->strides[0]});
+}
+
+/* W (N, H) itself, row-major with padded rows, for the backward's dh = dz W. */
+static tg_tensor *padded(tg_tape *t, const tg_tensor *w) {
+    return row_major_copy(t, w, w->shape[0], w->shape[1], w->strides);
+}
+
+/* P (B, N) = h (B, H, contiguous) W^T, given W^T (H, N) with unit column stride. */
 static void times_wt(const tg_tensor *wt, int64_t B, const char *h, char *p) {
     int64_t N = wt->shape[1], H = wt->shape[0];
-    kern_gemm(wt->dtype, B, N, H, h, H, 1, wt->data, N, 1, p, N);
+    kern_gemm(wt->dtype, B, N, H, h, H, 1, wt->data, wt->strides[0], 1, p, N);
 }
 
 /* dh (B, H) = dz (B, N, contiguous) W. */
@@ -260,13 +292,13 @@ static void rnn_seq_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tens
     memcpy(&sv, n->saved, sizeof sv);
     int64_t T = sv.hs->shape[0] - 1, B = sv.hs->shape[1], H = sv.hs->shape[2], bh = B * H;
     size_t step = (size_t)bh * tg_dtype_size(w->dtype);
-    const tg_tensor *gc = contig(t, g);
+    const tg_tensor *gc = contig(t, g), *wp = padded(t, w);
     tg_tensor *dz = tg_tensor_alloc(t, w->dtype, 3, (int64_t[]){T, B, H});
     tg_tensor *dh = tg_tensor_alloc(t, w->dtype, 2, (int64_t[]){B, H});
-    if (!gc || !dz || !dh) return;
+    if (!gc || !wp || !dz || !dh) return;
     if (seq_team_wanted(B, H, 1)) {
-        seq_team team = {.dtype = w->dtype, .T = T, .B = B, .H = H, .w = w->data,
-                         .w_rs = w->strides[0], .w_cs = w->strides[1], .hs = sv.hs->data,
+        seq_team team = {.dtype = w->dtype, .T = T, .B = B, .H = H, .w = wp->data,
+                         .w_rs = wp->strides[0], .w_cs = 1, .hs = sv.hs->data,
                          .g = gc->data, .dz = dz->data, .dh = dh->data,
                          .dh_first = tg_node_needs_grad(n, 1)};
         seq_team_run(&team, true);
@@ -276,7 +308,7 @@ static void rnn_seq_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_tens
             kern_rnn_tanh_backward(w->dtype, bh, gc->data + (size_t)s * step,
                                    s < T - 1 ? dh->data : NULL,
                                    sv.hs->data + (size_t)(s + 1) * step, dzs);
-            if (s > 0 || tg_node_needs_grad(n, 1)) times_w(w, B, dzs, dh->data);
+            if (s > 0 || tg_node_needs_grad(n, 1)) times_w(wp, B, dzs, dh->data);
         }
     }
     if (tg_node_needs_grad(n, 0)) grads[0] = dz;
@@ -298,7 +330,7 @@ tg_tensor *tg_rnn_seq_at(tg_tape *t, const char *file, int line, tg_tensor *gx, 
     if (!gxc || !hs || !wt) return NULL;
     if (seq_team_wanted(B, H, 1)) {
         seq_team team = {.dtype = gx->dtype, .T = T, .B = B, .H = H, .gx = gxc->data,
-                         .wt = wt->data, .hs = hs->data};
+                         .wt = wt->data, .wt_rs = wt->strides[0], .hs = hs->data};
         seq_team_run(&team, false);
     } else {
         for (int64_t s = 0; s < T; s++) {
@@ -362,37 +394,39 @@ static void lstm_seq_backward(tg_tape *t, const tg_node *n, tg_tensor *g, tg_ten
     memcpy(&sv, n->saved, sizeof sv);
     int64_t T = sv.act->shape[0], B = sv.act->shape[1], H = sv.hs->shape[2], bh = B * H;
     size_t es = tg_dtype_size(w->dtype), step = (size_t)bh * es;
-    const tg_tensor *gc = contig(t, g);
+    const tg_tensor *gc = contig(t, g), *wp = padded(t, w);
     tg_tensor *dz = tg_tensor_alloc(t, w->dtype, 3, (int64_t[]){T, B, 4 * H});
-    /* dh, then two cell-state gradients used in turn (the kernel reads one, writes the other),
-     * then the sum of a step's own gradient and dh. */
+    /* dh, then two cell-state gradients used in turn (the kernel reads one, writes the other). */
     tg_tensor *dh = tg_tensor_alloc(t, w->dtype, 2, (int64_t[]){B, H});
     tg_tensor *dcs = tg_tensor_alloc(t, w->dtype, 3, (int64_t[]){2, B, H});
-    tg_tensor *gsum = tg_tensor_alloc(t, w->dtype, 2, (int64_t[]){B, H});
-    if (!gc || !dz || !dh || !dcs || !gsum) return;
+    if (!gc || !wp || !dz || !dh || !dcs) return;
     if (seq_team_wanted(B, H, 4)) {
-        seq_team team = {.dtype = w->dtype, .lstm = true, .T = T, .B = B, .H = H, .w = w->data,
-                         .w_rs = w->strides[0], .w_cs = w->strides[1], .hs = sv.hs->data,
+        seq_team team = {.dtype = w->dtype, .lstm = true, .T = T, .B = B, .H = H, .w = wp->data,
+                         .w_rs = wp->strides[0], .w_cs = 1, .hs = sv.hs->data,
                          .cs = sv.cs->data, .act = sv.act->data, .g = gc->data, .dz = dz->data,
-                         .dh = dh->data, .dcs = dcs->data, .gsum = gsum->data,
+                         .dh = dh->data, .dcs = dcs->data,
                          .dh_first = tg_node_needs_grad(n, 1)};
         seq_team_run(&team, true);
     } else {
         /* dL/dc_T, then that of step s in dcs[(T - 1 - s) & 1] (the team alternates alike). */
         const char *gcell = gc->data + (size_t)T * step;
         for (int64_t s = T - 1; s >= 0; s--) {
-            const char *gh = gc->data + (size_t)s * step;
-            if (s < T - 1) {
-                kern_cell_add(w->dtype, bh, gh, dh->data, gsum->data);
-                gh = gsum->data;
-            }
+            /* The gradient reaching h_s: the step's own plus, below the last step, dh from
+             * step s + 1's product (added by the kernel, read before the product below
+             * overwrites it). */
             char *dzs = dz->data + (size_t)s * 4 * step;
             char *dc = dcs->data + (size_t)((T - 1 - s) & 1) * step;
-            kern_lstm_backward(w->dtype, B, H, sv.act->data + (size_t)s * 5 * step, 5 * H, H,
-                               sv.cs->data + (size_t)s * step, H, gh, H, gcell, H, dzs, 4 * H, H,
-                               dc, H);
+            kern_lstm_backward(w->dtype,
+                               &(kern_lstm_bwd){.B = B, .H = H,
+                                                .act = sv.act->data + (size_t)s * 5 * step,
+                                                .act_rs = 5 * H, .act_gs = H,
+                                                .c = sv.cs->data + (size_t)s * step, .c_rs = H,
+                                                .gh = gc->data + (size_t)s * step, .gh_rs = H,
+                                                .dh = s < T - 1 ? dh->data : NULL, .dh_rs = H,
+                                                .gc = gcell, .gc_rs = H, .dz = dzs,
+                                                .dz_rs = 4 * H, .dz_gs = H, .dc = dc, .dc_rs = H});
             gcell = dc;
-            if (s > 0 || tg_node_needs_grad(n, 1)) times_w(w, B, dzs, dh->data);
+            if (s > 0 || tg_node_needs_grad(n, 1)) times_w(wp, B, dzs, dh->data);
         }
     }
     if (tg_node_needs_grad(n, 0)) grads[0] = dz;
@@ -417,12 +451,17 @@ tg_tensor *tg_lstm_seq_at(tg_tape *t, const char *file, int line, tg_tensor *gx,
     tg_tensor *z = tg_tensor_alloc(t, gx->dtype, 2, (int64_t[]){B, 4 * H});
     if (!gxc || !hs || !cs || !act || !z) return NULL;
     if (seq_team_wanted(B, H, 4)) {
-        /* W^T with each thread's units' gates side by side, filled by the threads. */
-        tg_tensor *wtp = tg_tensor_alloc(t, gx->dtype, 2, (int64_t[]){H, 4 * H});
-        if (!wtp) return NULL;
+        /* Split by rows, W^T as the loop below reads it; by units, W^T with each thread's
+         * units' gates side by side, filled by the threads. */
+        bool by_rows = seq_team_by_rows(B);
+        tg_tensor *wt = by_rows ? transposed(t, w)
+                                : tg_tensor_alloc(t, gx->dtype, 2, (int64_t[]){H, 4 * H});
+        if (!wt) return NULL;
         seq_team team = {.dtype = gx->dtype, .lstm = true, .T = T, .B = B, .H = H,
                          .w = w->data, .w_rs = w->strides[0], .w_cs = w->strides[1],
-                         .gx = gxc->data, .wtp = wtp->data, .z = z->data, .hs = hs->data,
+                         .gx = gxc->data, .wt = by_rows ? wt->data : NULL,
+                         .wt_rs = wt->strides[0],
+                         .wtp = by_rows ? NULL : wt->data, .z = z->data, .hs = hs->data,
                          .cs = cs->data, .act = act->data};
         seq_team_run(&team, false);
     } else {
@@ -431,9 +470,13 @@ tg_tensor *tg_lstm_seq_at(tg_tape *t, const char *file, int line, tg_tensor *gx,
         for (int64_t s = 0; s < T; s++) {
             char *h = hs->data + (size_t)s * step, *c = cs->data + (size_t)s * step;
             times_wt(wt, B, h, z->data);
-            kern_cell_add(gx->dtype, 4 * bh, gxc->data + (size_t)s * 4 * step, z->data, z->data);
-            kern_lstm_forward(gx->dtype, B, H, z->data, 4 * H, H, c, H, h + step, H, c + step, H,
-                              act->data + (size_t)s * 5 * step, 5 * H, H);
+            kern_lstm_forward(gx->dtype,
+                              &(kern_lstm_fwd){.B = B, .H = H, .z = z->data, .z_rs = 4 * H,
+                                               .z_gs = H, .gx = gxc->data + (size_t)s * 4 * step,
+                                               .gx_rs = 4 * H, .gx_gs = H, .c = c, .c_rs = H,
+                                               .h = h + step, .h_rs = H, .cn = c + step,
+                                               .cn_rs = H, .act = act->data + (size_t)s * 5 * step,
+                                               .act_rs = 5 * H, .act_gs = H});
         }
     }
     memcpy(hs->data + (size_t)(T + 1) * step, cs->data + (size_t)T * step, step);

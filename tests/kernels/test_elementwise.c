@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ops/kernels/cell.h"
 #include "ops/kernels/coalesce.h"
 #include "ops/kernels/kernels.h"
 #include "ops/kernels/vec.h"
@@ -622,6 +623,114 @@ START_TEST(softmax_rows) {
 END_TEST
 
 /* Large maps are cut between threads: every element must be what one thread computes. */
+/* The LSTM cell's f32 rows (kern_lstm_forward / kern_lstm_backward, one SIMD pass a row at the
+ * SIMD levels) against the plain formulas written here with the level's own sigmoid and tanh
+ * maps, bit for bit: widths around whole vectors (tails), gate strides wider than the width
+ * (a thread's block of units), the input projection added or not, the gradient from the next
+ * step added or not, dz or dc alone, NaN and infinite pre-activations. Rows 0 and 2 of 3 are
+ * computed; row 1 and the entries past each block must stay untouched. */
+enum { CELL_MAX_H = 37, CELL_GS = 41, CELL_B = 3 };
+
+static float sig_of(float x) {
+    float y;
+    kern_unary(KERN_SIGMOID, TG_F32, 1, &x, &y, 0.0);
+    return y;
+}
+static float tanh_of(float x) {
+    float y;
+    kern_unary(KERN_TANH, TG_F32, 1, &x, &y, 0.0);
+    return y;
+}
+
+START_TEST(lstm_rows_are_the_plain_formulas) {
+    enum { RS = 5 * CELL_GS, N = CELL_B * RS };
+    static float z[N], gx[N], c[N], h[N], cn[N], act[N], gh[N], dh[N], gc[N], dz[N], dc[N];
+    static float eh[N], ecn[N], eact[N], edz[N], edc[N];
+    tg_rng rng;
+    tg_rng_seed(&rng, 31);
+    for (int i = 0; i < N; i++) {
+        z[i] = (float)(12 * tg_rng_uniform(&rng) - 6);
+        gx[i] = (float)(4 * tg_rng_uniform(&rng) - 2);
+        c[i] = (float)(4 * tg_rng_uniform(&rng) - 2);
+        gh[i] = (float)(2 * tg_rng_uniform(&rng) - 1);
+        dh[i] = (float)(2 * tg_rng_uniform(&rng) - 1);
+        gc[i] = (float)(2 * tg_rng_uniform(&rng) - 1);
+    }
+    z[2] = NAN, z[CELL_GS + 1] = INFINITY, z[3 * CELL_GS] = -INFINITY, z[2 * RS + 5] = 0.0f;
+    tg_cpu_level lv[3];
+    int n_lv = levels(lv);
+    for (int li = 0; li < n_lv; li++) {
+        tg_set_cpu_level(lv[li]);
+        const char *l = tg_cpu_level_name(lv[li]);
+        for (int64_t H = 1; H <= CELL_MAX_H; H += H < 18 ? 1 : 19)
+            for (int v = 0; v < 8; v++) {
+                bool with_gx = v & 1, with_dh = v & 2, wide = v & 4;
+                int64_t gs = wide ? CELL_GS : H;
+                for (int i = 0; i < N; i++) h[i] = cn[i] = act[i] = eh[i] = ecn[i] = eact[i] = -7;
+                kern_lstm_fwd f = {.B = 2, .H = H, .z = z, .z_rs = 2 * RS, .z_gs = gs,
+                                   .gx = with_gx ? gx : NULL, .gx_rs = 2 * RS, .gx_gs = gs,
+                                   .c = c, .c_rs = 2 * RS, .h = h, .h_rs = 2 * RS, .cn = cn,
+                                   .cn_rs = 2 * RS, .act = act, .act_rs = 2 * RS, .act_gs = gs};
+                kern_lstm_forward(TG_F32, &f);
+                for (int64_t b = 0; b < 4 * RS; b += 2 * RS)
+                    for (int64_t j = 0; j < H; j++) {
+                        float p[4];
+                        for (int g = 0; g < 4; g++) {
+                            float zz = z[b + g * gs + j];
+                            p[g] = with_gx ? gx[b + g * gs + j] + zz : zz;
+                        }
+                        float si = sig_of(p[0]), sf = sig_of(p[1]), tg = tanh_of(p[2]);
+                        float so = sig_of(p[3]), cv = sf * c[b + j] + si * tg, tc = tanh_of(cv);
+                        float *a = eact + b + j;
+                        a[0] = si, a[gs] = sf, a[2 * gs] = tg, a[3 * gs] = so, a[4 * gs] = tc;
+                        ecn[b + j] = cv;
+                        eh[b + j] = so * tc;
+                    }
+                for (int i = 0; i < N; i++)
+                    ck_assert_msg(same_f32(h[i], eh[i]) && same_f32(cn[i], ecn[i]) &&
+                                      same_f32(act[i], eact[i]),
+                                  "%s forward H %lld variant %d, entry %d: h %.9g / %.9g, c' %.9g "
+                                  "/ %.9g, act %.9g / %.9g",
+                                  l, (long long)H, v, i, h[i], eh[i], cn[i], ecn[i], act[i],
+                                  eact[i]);
+                /* The backward from these activations: dz and dc, dz alone, dc alone. */
+                for (int want = 1; want <= 3; want++) {
+                    for (int i = 0; i < N; i++) dz[i] = dc[i] = edz[i] = edc[i] = -7;
+                    kern_lstm_bwd bw = {.B = 2, .H = H, .act = act, .act_rs = 2 * RS,
+                                        .act_gs = gs, .c = c, .c_rs = 2 * RS, .gh = gh,
+                                        .gh_rs = 2 * RS, .dh = with_dh ? dh : NULL,
+                                        .dh_rs = 2 * RS, .gc = gc, .gc_rs = 2 * RS,
+                                        .dz = want & 1 ? dz : NULL, .dz_rs = 2 * RS, .dz_gs = gs,
+                                        .dc = want & 2 ? dc : NULL, .dc_rs = 2 * RS};
+                    kern_lstm_backward(TG_F32, &bw);
+                    for (int64_t b = 0; b < 4 * RS; b += 2 * RS)
+                        for (int64_t j = 0; j < H; j++) {
+                            const float *a = act + b + j;
+                            float si = a[0], sf = a[gs], tg = a[2 * gs], so = a[3 * gs];
+                            float tc = a[4 * gs];
+                            float g = with_dh ? gh[b + j] + dh[b + j] : gh[b + j];
+                            float d = gc[b + j] + g * so * (1.0f - tc * tc);
+                            if (want & 1) {
+                                float *e = edz + b + j;
+                                e[0] = d * tg * si * (1.0f - si);
+                                e[gs] = d * c[b + j] * sf * (1.0f - sf);
+                                e[2 * gs] = d * si * (1.0f - tg * tg);
+                                e[3 * gs] = g * tc * so * (1.0f - so);
+                            }
+                            if (want & 2) edc[b + j] = d * sf;
+                        }
+                    for (int i = 0; i < N; i++)
+                        ck_assert_msg(same_f32(dz[i], edz[i]) && same_f32(dc[i], edc[i]),
+                                      "%s backward H %lld variant %d want %d, entry %d: dz %.9g "
+                                      "/ %.9g, dc %.9g / %.9g",
+                                      l, (long long)H, v, want, i, dz[i], edz[i], dc[i], edc[i]);
+                }
+            }
+    }
+    tg_set_cpu_level(TG_CPU_AVX512);
+}
+END_TEST
+
 START_TEST(threads_give_the_same_bits) {
     enum { N = 300001, R = 600, C = 500 }; /* R C <= N */
     static float x[N], y1[N], y2[N], b[N];
@@ -704,6 +813,7 @@ int main(void) {
     tcase_add_test(tc, where_layouts);
     tcase_add_test(tc, softmax_rows);
     tcase_add_test(tc, layer_norm_rows);
+    tcase_add_test(tc, lstm_rows_are_the_plain_formulas);
     tcase_add_test(tc, threads_give_the_same_bits);
     tcase_add_test(tc, coalesce_merges_runs_only);
     suite_add_tcase(s, tc);

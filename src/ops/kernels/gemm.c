@@ -722,9 +722,12 @@ static void run_dot(const gemm_problem *p) {
 /* The packed and dot paths add the bias in a pass of their own after the product. */
 static void run_packed(gemm_problem *p);
 
+/* whole_M x whole_N: the product whose part this is (kern_gemm_part_one_thread), which the
+ * path is chosen for; M x N otherwise. */
 static void gemm_run(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A,
                      int64_t a_rs, int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs,
-                     void *C, int64_t ldc, const void *bias, bool one_thread) {
+                     void *C, int64_t ldc, const void *bias, bool one_thread, int64_t whole_M,
+                     int64_t whole_N) {
     if (M <= 0 || N <= 0) return;
     const gemm_typed *ty = dtype == TG_F32 ? &typed_f32 : &typed_f64;
     if (K <= 0) {
@@ -748,12 +751,15 @@ static void gemm_run(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void
     p.direct = false, p.kc = p.nc = 0, p.packed_b = NULL;
     p.split_n = false, p.unit = p.n_units = 0, p.n_tasks = 1;
     p.one_thread = one_thread;
-    if (choose_dot(&p)) {
+    p.M = whole_M, p.N = whole_N;
+    bool dot = choose_dot(&p), direct = !dot && choose_direct(&p);
+    p.M = M, p.N = N;
+    if (dot) {
         run_dot(&p);
         if (bias) ty->add_bias(M, N, bias, C, ldc);
         return;
     }
-    p.direct = choose_direct(&p);
+    p.direct = direct;
     if (p.direct) {
         bool wake = M * N * K >= tuning.parallel_min;
         plan_threads(&p, p.impl->direct_mr, p.impl->direct_nr);
@@ -815,17 +821,23 @@ static void run_packed(gemm_problem *pp) {
 
 void kern_gemm(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
                int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc) {
-    gemm_run(dtype, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, NULL, false);
+    gemm_run(dtype, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, NULL, false, M, N);
 }
 
 void kern_gemm_bias(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t a_rs,
                     int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc,
                     const void *bias) {
-    gemm_run(dtype, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, bias, false);
+    gemm_run(dtype, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, bias, false, M, N);
 }
 
 void kern_gemm_one_thread(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A,
                           int64_t a_rs, int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs,
                           void *C, int64_t ldc) {
-    gemm_run(dtype, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, NULL, true);
+    gemm_run(dtype, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, NULL, true, M, N);
+}
+
+void kern_gemm_part_one_thread(tg_dtype dtype, int64_t whole_M, int64_t whole_N, int64_t M,
+                               int64_t N, int64_t K, const void *A, int64_t a_rs, int64_t a_cs,
+                               const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc) {
+    gemm_run(dtype, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, NULL, true, whole_M, whole_N);
 }

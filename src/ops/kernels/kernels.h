@@ -139,10 +139,19 @@ void kern_gemm_bias(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void 
 
 /* kern_gemm on the calling thread alone, for callers that already share their work between
  * threads (a team's ranks): nothing is posted to the pool, and each element is computed as
- * kern_gemm computes it on one thread (columns are independent: a block of C's columns gets
- * the bits it gets in the whole product). */
+ * kern_gemm computes it on one thread. */
 void kern_gemm_one_thread(tg_dtype dtype, int64_t M, int64_t N, int64_t K, const void *A,
                           int64_t a_rs, int64_t a_cs, const void *B, int64_t b_rs, int64_t b_cs,
                           void *C, int64_t ldc);
+
+/* M rows by N columns of a product whose whole is whole_M x whole_N (A, B and C point at the
+ * part), on the calling thread, each element with the bits it gets when kern_gemm_one_thread
+ * computes the whole: the path (direct, packed, dot form) is chosen for the whole, and within
+ * a path an element's sum does not depend on the other rows and columns computed with it. A
+ * product only cut by size could otherwise fall below a path's threshold (a block of 16
+ * columns takes the dot form where the whole does not). For teams that split a product. */
+void kern_gemm_part_one_thread(tg_dtype dtype, int64_t whole_M, int64_t whole_N, int64_t M,
+                               int64_t N, int64_t K, const void *A, int64_t a_rs, int64_t a_cs,
+                               const void *B, int64_t b_rs, int64_t b_cs, void *C, int64_t ldc);
 
 #endif

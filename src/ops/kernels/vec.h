@@ -5,6 +5,7 @@
 #ifndef TG_KERN_VEC_H
 #define TG_KERN_VEC_H
 
+#include "cell.h"
 #include "kernels.h"
 #include "window.h"
 
@@ -47,6 +48,12 @@ bool kern_vec_sum_into_f32(double *acc, const float *x, int64_t n);
  * as kern_softmax defines it: within 2 ulp of the double-precision result; with stats, also
  * the row's maximum m and ln sum e^(x - m) into stats[0], stats[1] (kern_softmax_rows). */
 bool kern_vec_softmax_row_f32(const float *x, int64_t n, float *out, bool log_form, double *stats);
+
+/* kern_lstm_forward and kern_lstm_backward (cell.h) for f32, row by row in one pass each: the
+ * plain loops' expressions in their order and the sigmoid and tanh of kern_vec_map_f32, so the
+ * same bits. */
+bool kern_vec_lstm_forward_f32(const kern_lstm_fwd *f);
+bool kern_vec_lstm_backward_f32(const kern_lstm_bwd *b);
 
 /* kern_im2col and kern_col2im_add (conv.h) for f32 at column stride 1 (sw = 1). */
 bool kern_vec_im2col_f32(const kern_window *g, const float *image, float *cols, int64_t ld);

@@ -415,6 +415,32 @@ bool kern_vec_sum_into_f32(double *acc, const float *x, int64_t n) {
     return false;
 }
 
+bool kern_vec_lstm_forward_f32(const kern_lstm_fwd *f) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return vec_lstm_forward_avx512(f), true;
+    if (l >= TG_CPU_AVX2) return vec_lstm_forward_avx2(f), true;
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) return vec_lstm_forward_neon(f), true;
+#else
+    (void)f;
+#endif
+    return false;
+}
+
+bool kern_vec_lstm_backward_f32(const kern_lstm_bwd *b) {
+#ifdef TG_VEC_X86
+    tg_cpu_level l = kern_cpu_level();
+    if (l >= TG_CPU_AVX512) return vec_lstm_backward_avx512(b), true;
+    if (l >= TG_CPU_AVX2) return vec_lstm_backward_avx2(b), true;
+#elif defined(TG_VEC_NEON)
+    if (kern_cpu_level() == TG_CPU_NEON) return vec_lstm_backward_neon(b), true;
+#else
+    (void)b;
+#endif
+    return false;
+}
+
 bool kern_vec_im2col_f32(const kern_window *g, const float *image, float *cols, int64_t ld) {
     if (g->sw != 1) return false;
 #ifdef TG_VEC_X86

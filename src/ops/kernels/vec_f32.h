@@ -712,6 +712,124 @@ static TARGET bool FN(where)(int64_t n, const float *m, int64_t sm, const float 
     return true;
 }
 
+/* ---- the LSTM cell's rows (cell.h, cell.c) ----
+ * One pass per row over the units, a vector of units at a time: the four gates' sums,
+ * sigmoids and tanhs, c' and h' (forward), or the gradient reaching h' and every dz and dc
+ * (backward), with the intermediate values in registers instead of act and z read back by
+ * separate passes. The expressions and their order are cell.c's plain loops' (no FMA), and the
+ * sigmoid and tanh are map1's, so the bits are those of the plain loops over kern_unary. */
+
+static inline __attribute__((always_inline)) TARGET V FN(lstm_ld)(const float *p, int r) {
+    return r == VL ? VLOAD(p) : VLOADN(p, r);
+}
+static inline __attribute__((always_inline)) TARGET void FN(lstm_st)(float *p, int r, V v) {
+    if (r == VL)
+        VSTORE(p, v);
+    else
+        VSTOREN(p, r, v);
+}
+
+static inline __attribute__((always_inline)) TARGET void FN(lstm_forward_rows)(const bool GX,
+                                                                             const kern_lstm_fwd *p) {
+    const int64_t H = p->H, zg = p->z_gs, xg = p->gx_gs, ag = p->act_gs;
+    for (int64_t b = 0; b < p->B; b++) {
+        const float *z = (const float *)p->z + b * p->z_rs, *c = (const float *)p->c + b * p->c_rs;
+        const float *x = GX ? (const float *)p->gx + b * p->gx_rs : NULL;
+        float *a = (float *)p->act + b * p->act_rs, *h = (float *)p->h + b * p->h_rs;
+        float *cn = (float *)p->cn + b * p->cn_rs;
+        for (int64_t j = 0; j < H; j += VL) {
+            int r = H - j < VL ? (int)(H - j) : VL;
+            V zi = FN(lstm_ld)(z + j, r), zf = FN(lstm_ld)(z + zg + j, r);
+            V zc = FN(lstm_ld)(z + 2 * zg + j, r), zo = FN(lstm_ld)(z + 3 * zg + j, r);
+            if (GX) {
+                zi = VADD(FN(lstm_ld)(x + j, r), zi);
+                zf = VADD(FN(lstm_ld)(x + xg + j, r), zf);
+                zc = VADD(FN(lstm_ld)(x + 2 * xg + j, r), zc);
+                zo = VADD(FN(lstm_ld)(x + 3 * xg + j, r), zo);
+            }
+            V si = FN(sigmoid)(zi), sf = FN(sigmoid)(zf), tg = FN(tanh)(zc), so = FN(sigmoid)(zo);
+            FN(lstm_st)(a + j, r, si);
+            FN(lstm_st)(a + ag + j, r, sf);
+            FN(lstm_st)(a + 2 * ag + j, r, tg);
+            FN(lstm_st)(a + 3 * ag + j, r, so);
+            FN(lstm_st)(cn + j, r, VADD(VMUL(sf, FN(lstm_ld)(c + j, r)), VMUL(si, tg)));
+        }
+        /* tanh(c') in a second pass over the row: in one pass, each vector's chain (the gates'
+         * exponentials and divisions, then c', then its tanh's) was longer than what the core
+         * could overlap with the next vector's, and the loop waited on its latency. */
+        for (int64_t j = 0; j < H; j += VL) {
+            int r = H - j < VL ? (int)(H - j) : VL;
+            V tc = FN(tanh)(FN(lstm_ld)(cn + j, r));
+            FN(lstm_st)(a + 4 * ag + j, r, tc);
+            FN(lstm_st)(h + j, r, VMUL(FN(lstm_ld)(a + 3 * ag + j, r), tc));
+        }
+    }
+}
+
+static TARGET void FN(lstm_forward)(const kern_lstm_fwd *p) {
+    if (p->gx)
+        FN(lstm_forward_rows)(true, p);
+    else
+        FN(lstm_forward_rows)(false, p);
+}
+
+static inline __attribute__((always_inline)) TARGET void
+FN(lstm_backward_rows)(const bool DZ, const bool DC, const bool DH, const kern_lstm_bwd *p) {
+    const int64_t H = p->H, ag = p->act_gs, dg = p->dz_gs;
+    const V one = VSET1(1.0f);
+    for (int64_t b = 0; b < p->B; b++) {
+        const float *a = (const float *)p->act + b * p->act_rs;
+        const float *c = (const float *)p->c + b * p->c_rs;
+        const float *gh = (const float *)p->gh + b * p->gh_rs;
+        const float *dh = DH ? (const float *)p->dh + b * p->dh_rs : NULL;
+        const float *gc = (const float *)p->gc + b * p->gc_rs;
+        float *dz = DZ ? (float *)p->dz + b * p->dz_rs : NULL;
+        float *dc = DC ? (float *)p->dc + b * p->dc_rs : NULL;
+        for (int64_t j = 0; j < H; j += VL) {
+            int r = H - j < VL ? (int)(H - j) : VL;
+            V g = FN(lstm_ld)(gh + j, r);
+            if (DH) g = VADD(g, FN(lstm_ld)(dh + j, r));
+            V si = FN(lstm_ld)(a + j, r), sf = FN(lstm_ld)(a + ag + j, r);
+            V tg = FN(lstm_ld)(a + 2 * ag + j, r), so = FN(lstm_ld)(a + 3 * ag + j, r);
+            V tc = FN(lstm_ld)(a + 4 * ag + j, r);
+            V d = VADD(FN(lstm_ld)(gc + j, r), VMUL(VMUL(g, so), VSUB(one, VMUL(tc, tc))));
+            if (DZ) {
+                FN(lstm_st)(dz + j, r, VMUL(VMUL(VMUL(d, tg), si), VSUB(one, si)));
+                V cf = VMUL(VMUL(VMUL(d, FN(lstm_ld)(c + j, r)), sf), VSUB(one, sf));
+                FN(lstm_st)(dz + dg + j, r, cf);
+                FN(lstm_st)(dz + 2 * dg + j, r, VMUL(VMUL(d, si), VSUB(one, VMUL(tg, tg))));
+                FN(lstm_st)(dz + 3 * dg + j, r, VMUL(VMUL(VMUL(g, tc), so), VSUB(one, so)));
+            }
+            if (DC) FN(lstm_st)(dc + j, r, VMUL(d, sf));
+        }
+    }
+}
+
+static TARGET void FN(lstm_backward)(const kern_lstm_bwd *p) {
+    switch ((p->dz ? 4 : 0) + (p->dc ? 2 : 0) + (p->dh ? 1 : 0)) {
+    case 7:
+        FN(lstm_backward_rows)(true, true, true, p);
+        break;
+    case 6:
+        FN(lstm_backward_rows)(true, true, false, p);
+        break;
+    case 5:
+        FN(lstm_backward_rows)(true, false, true, p);
+        break;
+    case 4:
+        FN(lstm_backward_rows)(true, false, false, p);
+        break;
+    case 3:
+        FN(lstm_backward_rows)(false, true, true, p);
+        break;
+    case 2:
+        FN(lstm_backward_rows)(false, true, false, p);
+        break;
+    default: /* nothing wanted */
+        break;
+    }
+}
+
 /* The template leaves no macro behind, so that the next instruction set can define its own. */
 #undef TARGET
 #undef V
