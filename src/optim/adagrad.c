@@ -11,14 +11,18 @@ tg_adagrad_options tg_adagrad_defaults(double lr) {
     return (tg_adagrad_options){.lr = lr, .eps = 1e-10};
 }
 
-static void adagrad_update(const tg_optim *o, const tg_optim_slot *sl, double t, double lr) {
+static void adagrad_prepare(const tg_optim *o, double t, double lr, tg_optim_args *args) {
     const tg_adagrad_options *h = &o->opt.adagrad;
     double clr = lr / (1 + (t - 1) * h->lr_decay);
-    optim_adagrad_args k = {.weight_decay = h->weight_decay,
-                            .eps = h->eps,
-                            .neg_clr = -clr,
-                            .has_weight_decay = h->weight_decay != 0};
-    optim_adagrad_update(&k, sl->dtype, sl->n, sl->p, sl->g, sl->s[0]);
+    args->adagrad = (optim_adagrad_args){.weight_decay = h->weight_decay,
+                                         .eps = h->eps,
+                                         .neg_clr = -clr,
+                                         .has_weight_decay = h->weight_decay != 0};
+}
+
+static void adagrad_update(const tg_optim *o, const tg_optim_slot *sl, const tg_optim_args *args) {
+    (void)o;
+    optim_adagrad_update(&args->adagrad, sl->dtype, sl->n, sl->p, sl->g, sl->s[0]);
 }
 
 tg_optim *tg_optim_adagrad(tg_store *s, const tg_adagrad_options *o, tg_error *err) {
@@ -36,8 +40,8 @@ tg_optim *tg_optim_adagrad(tg_store *s, const tg_adagrad_options *o, tg_error *e
         return NULL;
     static const char *const names[] = {"sum"};
     const double init[] = {o->initial_accumulator_value};
-    tg_optim *opt = tg_optim_make(s, "adagrad", adagrad_update, o->lr, o->prefix, o->params, 1,
-                                  names, init, err);
+    tg_optim *opt = tg_optim_make(s, "adagrad", adagrad_prepare, adagrad_update, o->lr, o->prefix,
+                                  o->params, 1, names, init, err);
     if (opt) {
         opt->opt.adagrad = *o;
         opt->opt.adagrad.prefix = opt->opt.adagrad.params = NULL; /* the caller's strings */

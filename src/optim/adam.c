@@ -19,22 +19,26 @@ tg_adam_options tg_adamw_defaults(double lr) {
     return o;
 }
 
-static void adam_update(const tg_optim *o, const tg_optim_slot *sl, double t, double lr) {
+/* The step's constants, with the bias corrections folded in (optim_impl.h). */
+static void adam_prepare(const tg_optim *o, double t, double lr, tg_optim_args *args) {
     const tg_adam_options *h = &o->opt.adam;
     double step_size = lr / (1 - pow(h->beta1, t));
     double bc2_sqrt = sqrt(1 - pow(h->beta2, t));
-    optim_adam_args k = {.weight_decay = h->weight_decay,
-                         .decoupled_factor = 1 - lr * h->weight_decay,
-                         .beta1 = h->beta1,
-                         .one_minus_beta1 = 1 - h->beta1,
-                         .beta2 = h->beta2,
-                         .one_minus_beta2 = 1 - h->beta2,
-                         .eps_scaled = h->eps * bc2_sqrt,
-                         .neg_step_scaled = -step_size * bc2_sqrt,
-                         .has_weight_decay = h->weight_decay != 0,
-                         .decoupled = o->decoupled_decay};
-    optim_adam_update(&k, sl->dtype, sl->n, sl->p, sl->g, sl->s[0], sl->s[1],
-                      h->amsgrad ? sl->s[2] : NULL);
+    args->adam = (optim_adam_args){.weight_decay = h->weight_decay,
+                                   .decoupled_factor = 1 - lr * h->weight_decay,
+                                   .beta1 = h->beta1,
+                                   .one_minus_beta1 = 1 - h->beta1,
+                                   .beta2 = h->beta2,
+                                   .one_minus_beta2 = 1 - h->beta2,
+                                   .eps_scaled = h->eps * bc2_sqrt,
+                                   .neg_step_scaled = -step_size * bc2_sqrt,
+                                   .has_weight_decay = h->weight_decay != 0,
+                                   .decoupled = o->decoupled_decay};
+}
+
+static void adam_update(const tg_optim *o, const tg_optim_slot *sl, const tg_optim_args *args) {
+    optim_adam_update(&args->adam, sl->dtype, sl->n, sl->p, sl->g, sl->s[0], sl->s[1],
+                      o->opt.adam.amsgrad ? sl->s[2] : NULL);
 }
 
 static tg_optim *make(tg_store *s, const tg_adam_options *o, const char *algo, bool decoupled,
@@ -55,7 +59,7 @@ static tg_optim *make(tg_store *s, const tg_adam_options *o, const char *algo, b
     }
     static const char *const names[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
     static const double init[] = {0, 0, 0};
-    tg_optim *opt = tg_optim_make(s, algo, adam_update, o->lr, o->prefix, o->params,
+    tg_optim *opt = tg_optim_make(s, algo, adam_prepare, adam_update, o->lr, o->prefix, o->params,
                                   o->amsgrad ? 3 : 2, names, init, err);
     if (opt) {
         opt->opt.adam = *o;

@@ -57,9 +57,10 @@ static tg_tensor *scalar_buffer(tg_store *s, const char *name, double value) {
     return x;
 }
 
-tg_optim *tg_optim_make(tg_store *s, const char *algo, tg_optim_update_fn update, double lr,
-                        const char *prefix, const char *params, int n_state,
-                        const char *const *state_names, const double *state_init, tg_error *err) {
+tg_optim *tg_optim_make(tg_store *s, const char *algo, tg_optim_prepare_fn prepare,
+                        tg_optim_update_fn update, double lr, const char *prefix,
+                        const char *params, int n_state, const char *const *state_names,
+                        const double *state_init, tg_error *err) {
     if (!s) {
         tg_error_set(err, TG_ERR_NULL, "tg_optim_%s: the store is NULL", algo);
         return NULL;
@@ -105,6 +106,7 @@ tg_optim *tg_optim_make(tg_store *s, const char *algo, tg_optim_update_fn update
     if (!o) goto nomem;
     memset(o, 0, sizeof *o);
     o->algo = algo;
+    o->prepare = prepare;
     o->update = update;
     o->store = s;
     snprintf(o->prefix, sizeof o->prefix, "%s", prefix);
@@ -156,7 +158,7 @@ static int64_t n_chunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
 
 typedef struct step_job {
     const tg_optim *o;
-    double t, lr;
+    tg_optim_args args; /* the step's constants, computed once before the chunks */
     int64_t n_chunks;
 } step_job;
 
@@ -179,22 +181,29 @@ static void update_chunk(void *ctx, int64_t c) {
                           .g = (const char *)tg_tensor_data(tg_tensor_grad(p)) + off};
     for (int k = 0; k < o->n_state; k++)
         slot.s[k] = (char *)tg_tensor_data(o->state[i * o->n_state + k]) + off;
-    o->update(o, &slot, job->t, job->lr);
+    o->update(o, &slot, &job->args);
 }
 
-/* NaN and infinite elements of a parameter's (contiguous) gradient: counts[0], counts[1]. */
-static void count_nonfinite(const tg_tensor *g, int64_t counts[2]) {
-    int64_t n = tg_tensor_numel(g);
+/* NaN and infinite elements among elements [lo, lo + n) of a parameter's (contiguous) gradient:
+ * counts[0], counts[1]; for the message of a refused step only. */
+static void count_nonfinite(const tg_tensor *g, int64_t lo, int64_t n, int64_t counts[2]) {
     counts[0] = counts[1] = 0;
     if (tg_tensor_dtype(g) == TG_F32) {
-        const float *v = tg_tensor_data(g);
+        const float *v = (const float *)tg_tensor_data(g) + lo;
         for (int64_t i = 0; i < n; i++)
             if (v[i] - v[i] != 0) counts[v[i] == v[i]]++;
     } else {
-        const double *v = tg_tensor_data(g);
+        const double *v = (const double *)tg_tensor_data(g) + lo;
         for (int64_t i = 0; i < n; i++)
             if (v[i] - v[i] != 0) counts[v[i] == v[i]]++;
     }
+}
+
+/* Whether elements [lo, lo + n) of a gradient hold NaN or Inf: one vector pass. */
+static bool has_nonfinite(const tg_tensor *g, int64_t lo, int64_t n) {
+    const char *base = tg_tensor_data(g);
+    return optim_has_nonfinite(tg_tensor_dtype(g), n,
+                               base + (size_t)lo * tg_dtype_size(tg_tensor_dtype(g)));
 }
 
 /* With skip_nonfinite: TG_ERR_NONFINITE naming the first parameter whose gradient holds NaN or
@@ -202,11 +211,9 @@ static void count_nonfinite(const tg_tensor *g, int64_t counts[2]) {
 static tg_status refuse_nonfinite(tg_optim *o, tg_error *err) {
     for (int i = 0; i < o->n_params; i++) {
         const tg_tensor *g = tg_tensor_grad(o->params[i]);
-        /* One vector pass finds out; only a refused step counts, for the message. */
-        if (!optim_has_nonfinite(tg_tensor_dtype(g), tg_tensor_numel(g), tg_tensor_data(g)))
-            continue;
+        if (!has_nonfinite(g, 0, tg_tensor_numel(g))) continue;
         int64_t c[2];
-        count_nonfinite(g, c);
+        count_nonfinite(g, 0, tg_tensor_numel(g), c);
         o->n_refused++;
         char shape[TG_SHAPE_STR_MAX];
         return tg_error_set(err, TG_ERR_NONFINITE,
@@ -242,7 +249,8 @@ tg_status tg_optim_step(tg_optim *o, tg_error *err) {
         if (s != TG_OK) return s;
     }
     double *step = tg_tensor_data(o->step);
-    step_job job = {o, *step + 1, lr, 0};
+    step_job job = {.o = o};
+    o->prepare(o, *step + 1, lr, &job.args);
     for (int i = 0; i < o->n_params; i++) {
         job.n_chunks += n_chunks(tg_tensor_numel(o->params[i]));
         /* Here, not in the chunks: a gradient no sweep reached since tg_store_zero_grad gets
@@ -258,7 +266,7 @@ tg_status tg_optim_step(tg_optim *o, tg_error *err) {
         kern_parallel_for_if_awake(job.n_chunks, kern_threads(), update_chunk, &job);
     else
         for (int64_t c = 0; c < job.n_chunks; c++) update_chunk(&job, c);
-    *step = job.t;
+    *step += 1;
     return TG_OK;
 }
 
@@ -266,7 +274,7 @@ tg_status tg_optim_step(tg_optim *o, tg_error *err) {
  * whole step cuts each parameter, so threads take them in any order with the same result. */
 typedef struct parts_job {
     const tg_optim *o;
-    double t, lr;
+    tg_optim_args args;
     int n_parts;
     const tg_optim_part *parts;
     const int *index; /* covered parameter of parts[j] */
@@ -292,25 +300,10 @@ static void update_part_chunk(void *ctx, int64_t c) {
                           .g = (const char *)tg_tensor_data(tg_tensor_grad(p)) + off};
     for (int k = 0; k < o->n_state; k++)
         slot.s[k] = (char *)tg_tensor_data(o->state[i * o->n_state + k]) + off;
-    o->update(o, &slot, job->t, job->lr);
+    o->update(o, &slot, &job->args);
 }
 
-/* count_nonfinite over elements [lo, lo + n) of a gradient. */
-static void count_nonfinite_part(const tg_tensor *g, int64_t lo, int64_t n, int64_t counts[2]) {
-    counts[0] = counts[1] = 0;
-    if (tg_tensor_dtype(g) == TG_F32) {
-        const float *v = (const float *)tg_tensor_data(g) + lo;
-        for (int64_t i = 0; i < n; i++)
-            if (v[i] - v[i] != 0) counts[v[i] == v[i]]++;
-    } else {
-        const double *v = (const double *)tg_tensor_data(g) + lo;
-        for (int64_t i = 0; i < n; i++)
-            if (v[i] - v[i] != 0) counts[v[i] == v[i]]++;
-    }
-}
-
-tg_status tg_optim_step_parts(tg_optim *o, int n_parts, const tg_optim_part *parts,
-                              tg_error *err) {
+tg_status tg_optim_step_parts(tg_optim *o, int n_parts, const tg_optim_part *parts, tg_error *err) {
     if (!o || n_parts < 0 || (n_parts > 0 && !parts))
         return tg_error_set(err, TG_ERR_NULL, "tg_optim_step_parts: NULL optimiser or parts");
     double lr = tg_optim_lr(o);
@@ -342,33 +335,31 @@ tg_status tg_optim_step_parts(tg_optim *o, int n_parts, const tg_optim_part *par
         }
         /* deferred zeros written once, before threads read the gradient (as in a step) */
         const tg_tensor *g = tg_tensor_grad(o->params[index[j]]);
-        if (o->skip_nonfinite) {
+        if (o->skip_nonfinite && has_nonfinite(g, part->lo, part->n)) {
             int64_t c[2];
-            count_nonfinite_part(g, part->lo, part->n, c);
-            if (c[0] + c[1] > 0) {
-                tg_free(index);
-                o->n_refused++;
-                return tg_error_set(err, TG_ERR_NONFINITE,
-                                    "tg_optim_step_parts (%s, '%s'): the gradient of '%s' holds "
-                                    "%lld NaN and %lld Inf in elements [%lld, %lld); step %lld "
-                                    "refused, parameters and state unchanged",
-                                    o->algo, o->prefix, tg_tensor_name(part->param),
-                                    (long long)c[0], (long long)c[1], (long long)part->lo,
-                                    (long long)(part->lo + part->n),
-                                    (long long)tg_optim_steps(o) + 1);
-            }
+            count_nonfinite(g, part->lo, part->n, c);
+            tg_free(index);
+            o->n_refused++;
+            return tg_error_set(err, TG_ERR_NONFINITE,
+                                "tg_optim_step_parts (%s, '%s'): the gradient of '%s' holds "
+                                "%lld NaN and %lld Inf in elements [%lld, %lld); step %lld "
+                                "refused, parameters and state unchanged",
+                                o->algo, o->prefix, tg_tensor_name(part->param), (long long)c[0],
+                                (long long)c[1], (long long)part->lo,
+                                (long long)(part->lo + part->n), (long long)tg_optim_steps(o) + 1);
         }
         total_chunks += n_chunks(part->n);
     }
     double *step = tg_tensor_data(o->step);
-    parts_job job = {o, *step + 1, lr, n_parts, parts, index};
+    parts_job job = {.o = o, .n_parts = n_parts, .parts = parts, .index = index};
+    o->prepare(o, *step + 1, lr, &job.args);
     if (total_chunks * CHUNK >= KERN_PIECES_WAKE)
         kern_parallel_for(total_chunks, kern_threads(), update_part_chunk, &job);
     else if (total_chunks > 1)
         kern_parallel_for_if_awake(total_chunks, kern_threads(), update_part_chunk, &job);
     else
         for (int64_t c = 0; c < total_chunks; c++) update_part_chunk(&job, c);
-    *step = job.t;
+    *step += 1;
     tg_free(index);
     return TG_OK;
 }
@@ -376,9 +367,8 @@ tg_status tg_optim_step_parts(tg_optim *o, int n_parts, const tg_optim_part *par
 int tg_optim_n_state(const tg_optim *o) { return o ? o->n_state : 0; }
 
 tg_tensor *tg_optim_state(const tg_optim *o, int i, int k) {
-    return o && i >= 0 && i < o->n_params && k >= 0 && k < o->n_state
-               ? o->state[i * o->n_state + k]
-               : NULL;
+    return o && i >= 0 && i < o->n_params && k >= 0 && k < o->n_state ? o->state[i * o->n_state + k]
+                                                                      : NULL;
 }
 
 void tg_optim_zero_grad(tg_optim *o) {

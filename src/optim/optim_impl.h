@@ -22,12 +22,48 @@ typedef struct tg_optim_slot {
     void *s[TG_OPTIM_MAX_STATE];
 } tg_optim_slot;
 
-/* Updates one parameter for step t (1 for the first step) with learning rate lr. */
-typedef void (*tg_optim_update_fn)(const tg_optim *o, const tg_optim_slot *slot, double t,
-                                   double lr);
+/* The updates, f32 and f64, vectorised for each instruction set (update_simd.c). Each takes its
+ * hyper-parameters in double, in the form the loop uses (the loop rounds them to the element
+ * type once), and updates n contiguous elements of type dt; state pointers that an option
+ * leaves unused are NULL. They give the same bits at every CPU level. */
+typedef struct optim_sgd_args {
+    double weight_decay, momentum, one_minus_dampening, neg_lr;
+    bool has_weight_decay, nesterov, first_step;
+} optim_sgd_args;
+typedef struct optim_adagrad_args {
+    double weight_decay, eps, neg_clr;
+    bool has_weight_decay;
+} optim_adagrad_args;
+typedef struct optim_rmsprop_args {
+    double weight_decay, alpha, one_minus_alpha, momentum, eps, neg_lr;
+    bool has_weight_decay;
+} optim_rmsprop_args;
+/* Adam's bias corrections are folded into two constants: with step size lr / (1 - beta1^t) and
+ * c = sqrt(1 - beta2^t), neg_step_scaled = -step size * c and eps_scaled = eps * c. */
+typedef struct optim_adam_args {
+    double weight_decay, decoupled_factor, beta1, one_minus_beta1, beta2, one_minus_beta2,
+        eps_scaled, neg_step_scaled;
+    bool has_weight_decay, decoupled;
+} optim_adam_args;
+
+/* The step's constants of whichever algorithm, computed once per step (bias corrections, the
+ * learning rate's terms) before any parameter is updated. */
+typedef union tg_optim_args {
+    optim_sgd_args sgd;
+    optim_adagrad_args adagrad;
+    optim_rmsprop_args rmsprop;
+    optim_adam_args adam;
+} tg_optim_args;
+
+/* Fills *args for step t (1 for the first step) with learning rate lr. */
+typedef void (*tg_optim_prepare_fn)(const tg_optim *o, double t, double lr, tg_optim_args *args);
+/* Updates one parameter's slot with the step's constants. */
+typedef void (*tg_optim_update_fn)(const tg_optim *o, const tg_optim_slot *slot,
+                                   const tg_optim_args *args);
 
 struct tg_optim {
     const char *algo; /* "SGD", "Adam" ... for messages */
+    tg_optim_prepare_fn prepare;
     tg_optim_update_fn update;
     union {
         tg_sgd_options sgd;
@@ -53,9 +89,10 @@ struct tg_optim {
  * filled with state_init[k], plus "<prefix>.step" = 0 and "<prefix>.lr" = lr. Checks every
  * name before making anything, so a refusal leaves the store as it was. NULL with *err set on
  * failure; `algo` names the optimiser in messages. */
-tg_optim *tg_optim_make(tg_store *s, const char *algo, tg_optim_update_fn update, double lr,
-                        const char *prefix, const char *params, int n_state,
-                        const char *const *state_names, const double *state_init, tg_error *err);
+tg_optim *tg_optim_make(tg_store *s, const char *algo, tg_optim_prepare_fn prepare,
+                        tg_optim_update_fn update, double lr, const char *prefix,
+                        const char *params, int n_state, const char *const *state_names,
+                        const double *state_init, tg_error *err);
 
 /* Shared validation: TG_OK when x is finite and >= lo, else TG_ERR_ARG with a message naming
  * the optimiser and the option. */
@@ -73,30 +110,6 @@ static inline void tg_optim_st(tg_dtype dt, void *base, int64_t i, double v) {
     else
         ((double *)base)[i] = v;
 }
-
-/* The updates, f32 and f64, vectorised for each instruction set (update_simd.c). Each takes its
- * hyper-parameters in double, in the form the loop uses (the loop rounds them to the element
- * type once), and updates n contiguous elements of type dt; state pointers that an option
- * leaves unused are NULL. They give the same bits at every CPU level. */
-typedef struct optim_sgd_args {
-    double weight_decay, momentum, one_minus_dampening, neg_lr;
-    bool has_weight_decay, nesterov, first_step;
-} optim_sgd_args;
-typedef struct optim_adagrad_args {
-    double weight_decay, eps, neg_clr;
-    bool has_weight_decay;
-} optim_adagrad_args;
-typedef struct optim_rmsprop_args {
-    double weight_decay, alpha, one_minus_alpha, momentum, eps, neg_lr;
-    bool has_weight_decay;
-} optim_rmsprop_args;
-/* Adam's bias corrections are folded into two constants: with step size lr / (1 - beta1^t) and
- * c = sqrt(1 - beta2^t), neg_step_scaled = -step size * c and eps_scaled = eps * c. */
-typedef struct optim_adam_args {
-    double weight_decay, decoupled_factor, beta1, one_minus_beta1, beta2, one_minus_beta2,
-        eps_scaled, neg_step_scaled;
-    bool has_weight_decay, decoupled;
-} optim_adam_args;
 
 void optim_sgd_update(const optim_sgd_args *k, tg_dtype dt, int64_t n, void *p, const void *g,
                       void *buf);

@@ -11,19 +11,23 @@ tg_rmsprop_options tg_rmsprop_defaults(double lr) {
     return (tg_rmsprop_options){.lr = lr, .alpha = 0.99, .eps = 1e-8};
 }
 
-static void rmsprop_update(const tg_optim *o, const tg_optim_slot *sl, double t, double lr) {
+static void rmsprop_prepare(const tg_optim *o, double t, double lr, tg_optim_args *args) {
     (void)t; /* RMSprop has no bias correction: the step count is only kept */
     const tg_rmsprop_options *h = &o->opt.rmsprop;
-    optim_rmsprop_args k = {.weight_decay = h->weight_decay,
-                            .alpha = h->alpha,
-                            .one_minus_alpha = 1 - h->alpha,
-                            .momentum = h->momentum,
-                            .eps = h->eps,
-                            .neg_lr = -lr,
-                            .has_weight_decay = h->weight_decay != 0};
+    args->rmsprop = (optim_rmsprop_args){.weight_decay = h->weight_decay,
+                                         .alpha = h->alpha,
+                                         .one_minus_alpha = 1 - h->alpha,
+                                         .momentum = h->momentum,
+                                         .eps = h->eps,
+                                         .neg_lr = -lr,
+                                         .has_weight_decay = h->weight_decay != 0};
+}
+
+static void rmsprop_update(const tg_optim *o, const tg_optim_slot *sl, const tg_optim_args *args) {
+    const tg_rmsprop_options *h = &o->opt.rmsprop;
     void *mom = h->momentum > 0 ? sl->s[1] : NULL;
     void *avg = h->centered ? sl->s[h->momentum > 0 ? 2 : 1] : NULL;
-    optim_rmsprop_update(&k, sl->dtype, sl->n, sl->p, sl->g, sl->s[0], mom, avg);
+    optim_rmsprop_update(&args->rmsprop, sl->dtype, sl->n, sl->p, sl->g, sl->s[0], mom, avg);
 }
 
 tg_optim *tg_optim_rmsprop(tg_store *s, const tg_rmsprop_options *o, tg_error *err) {
@@ -48,8 +52,8 @@ tg_optim *tg_optim_rmsprop(tg_store *s, const tg_rmsprop_options *o, tg_error *e
     int n = 1;
     if (o->momentum > 0) names[n++] = "momentum_buffer";
     if (o->centered) names[n++] = "grad_avg";
-    tg_optim *opt = tg_optim_make(s, "rmsprop", rmsprop_update, o->lr, o->prefix, o->params, n,
-                                  names, init, err);
+    tg_optim *opt = tg_optim_make(s, "rmsprop", rmsprop_prepare, rmsprop_update, o->lr, o->prefix,
+                                  o->params, n, names, init, err);
     if (opt) {
         opt->opt.rmsprop = *o;
         opt->opt.rmsprop.prefix = opt->opt.rmsprop.params = NULL; /* the caller's strings */

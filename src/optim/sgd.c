@@ -10,16 +10,20 @@
 
 tg_sgd_options tg_sgd_defaults(double lr) { return (tg_sgd_options){.lr = lr}; }
 
-static void sgd_update(const tg_optim *o, const tg_optim_slot *sl, double t, double lr) {
+static void sgd_prepare(const tg_optim *o, double t, double lr, tg_optim_args *args) {
     const tg_sgd_options *h = &o->opt.sgd;
-    optim_sgd_args k = {.weight_decay = h->weight_decay,
-                        .momentum = h->momentum,
-                        .one_minus_dampening = 1 - h->dampening,
-                        .neg_lr = -lr,
-                        .has_weight_decay = h->weight_decay != 0,
-                        .nesterov = h->nesterov,
-                        .first_step = t == 1};
-    optim_sgd_update(&k, sl->dtype, sl->n, sl->p, sl->g, h->momentum != 0 ? sl->s[0] : NULL);
+    args->sgd = (optim_sgd_args){.weight_decay = h->weight_decay,
+                                 .momentum = h->momentum,
+                                 .one_minus_dampening = 1 - h->dampening,
+                                 .neg_lr = -lr,
+                                 .has_weight_decay = h->weight_decay != 0,
+                                 .nesterov = h->nesterov,
+                                 .first_step = t == 1};
+}
+
+static void sgd_update(const tg_optim *o, const tg_optim_slot *sl, const tg_optim_args *args) {
+    optim_sgd_update(&args->sgd, sl->dtype, sl->n, sl->p, sl->g,
+                     o->opt.sgd.momentum != 0 ? sl->s[0] : NULL);
 }
 
 tg_optim *tg_optim_sgd(tg_store *s, const tg_sgd_options *o, tg_error *err) {
@@ -41,7 +45,7 @@ tg_optim *tg_optim_sgd(tg_store *s, const tg_sgd_options *o, tg_error *err) {
     }
     static const char *const names[] = {"momentum_buffer"};
     static const double init[] = {0};
-    tg_optim *opt = tg_optim_make(s, "sgd", sgd_update, o->lr, o->prefix, o->params,
+    tg_optim *opt = tg_optim_make(s, "sgd", sgd_prepare, sgd_update, o->lr, o->prefix, o->params,
                                   o->momentum != 0 ? 1 : 0, names, init, err);
     if (opt) {
         opt->opt.sgd = *o;
