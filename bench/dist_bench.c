@@ -19,13 +19,14 @@
  * step the sweep's node hook looked at the messages in flight). skew_ms is the mean over steps
  * of how far apart the ranks entered tg_dist_sync (the latest minus the earliest, on the
  * machine's monotonic clock, which all ranks on one machine share): the part of a wait that is
- * one rank still computing, not communication. With --shard the optimiser step is divided
- * among the ranks (TG_DIST_SHARD_ON: tg_dist_step reduces, updates this rank's slices and
+ * one rank still computing, not communication. The optimiser step is sharded as
+ * TG_DIST_SHARD_AUTO decides (Adam over shared memory), with --no-shard never, with --shard
+ * always: divided among the ranks (TG_DIST_SHARD_ON: tg_dist_step reduces, updates this rank's slices and
  * gathers the parameters), so opt_ms counts only the zeroing: the update happens inside
  * tg_dist_step, between its waits; shard= says whether it ran sharded. Never part of the test
  * run.
  *
- *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|shared|auto] [--shard] [--adam | --momentum]
+ *   dist_bench [--batch B] [--steps S] [--warmup W] [--bucket BYTES] [--algo ring|pairs|mpi|shared|auto] [--shard | --no-shard] [--adam | --momentum]
  *              mlp|lenet plain|overlap|after|auto
  *   dist_bench allreduce [--steps S] [FLOATS ...]
  *
@@ -150,7 +151,7 @@ int main(int argc, char **argv) {
     const char *which = NULL, *mode = NULL;
     static const char *const algos[] = {"auto", "ring", "pairs", "mpi", "shared"};
     int algo = 0;
-    bool shard = false, adam = false;
+    bool shard = false, no_shard = false, adam = false;
     tg_sgd_options so = tg_sgd_defaults(0.1);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atol(argv[++i]);
@@ -158,6 +159,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atol(argv[++i]);
         else if (!strcmp(argv[i], "--bucket") && i + 1 < argc) bucket = atol(argv[++i]);
         else if (!strcmp(argv[i], "--shard")) shard = true;
+        else if (!strcmp(argv[i], "--no-shard")) no_shard = true;
         else if (!strcmp(argv[i], "--adam")) adam = true;
         else if (!strcmp(argv[i], "--momentum")) so.momentum = 0.9;
         else if (!strcmp(argv[i], "--algo") && i + 1 < argc) {
@@ -194,7 +196,10 @@ int main(int argc, char **argv) {
                              : !strcmp(mode, "overlap") ? TG_DIST_OVERLAP_ON
                                                         : TG_DIST_OVERLAP_AUTO;
         tg_dist_opts o = {.bucket_bytes = bucket, .overlap = ov, .algo = (tg_dist_algo)algo,
-                          .optim = opt, .shard = shard ? TG_DIST_SHARD_ON : TG_DIST_SHARD_OFF};
+                          .optim = opt,
+                          .shard = shard      ? TG_DIST_SHARD_ON
+                                   : no_shard ? TG_DIST_SHARD_OFF
+                                              : TG_DIST_SHARD_AUTO};
         d = tg_dist_new(s, MPI_COMM_WORLD, &o, &err);
         if (!d || tg_dist_broadcast(d, &err) != TG_OK) die(err.message);
         tg_dist_attach(d, t);
