@@ -227,12 +227,21 @@ static void times_w(const tg_tensor *w, int64_t B, const char *dz, char *dh) {
     kern_gemm(w->dtype, B, H, N, dz, N, 1, w->data, w->strides[0], w->strides[1], dh, H);
 }
 
-/* dW (N, H) = dZ^T hs[0..T-1]: the recurrent weight's gradient over all T B rows at once. */
+/* dW (N, H) = dZ^T hs[0..T-1]: the recurrent weight's gradient over all T B rows at once,
+ * computed as its transpose dW^T = hs^T dZ and then transposed (N H elements). Either way the
+ * product reads one operand transposed, which its packing copies in pieces of a few elements
+ * out of each row; this way that operand is hs (H wide) rather than dZ (N = 4H wide for the
+ * LSTM), a quarter of the copying, and dZ's rows are packed as contiguous runs. Each entry is
+ * the same sum in the same order either way. */
 static tg_tensor *weight_grad(tg_tape *t, const tg_tensor *w, int64_t rows, const char *dz,
                               const char *hprev) {
     int64_t N = w->shape[0], H = w->shape[1];
+    tg_tensor *dwt = tg_tensor_alloc(t, w->dtype, 2, (int64_t[]){H, N});
     tg_tensor *dw = tg_tensor_alloc(t, w->dtype, 2, w->shape);
-    if (dw) kern_gemm(w->dtype, N, H, rows, dz, 1, N, hprev, H, 1, dw->data, H);
+    if (!dwt || !dw) return NULL;
+    kern_gemm(w->dtype, H, N, rows, hprev, 1, H, dz, N, 1, dwt->data, N);
+    kern_copy(w->dtype, dw->data, dw->strides, w->dtype, dwt->data, (int64_t[]){1, N}, 2,
+              w->shape);
     return dw;
 }
 

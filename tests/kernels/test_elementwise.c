@@ -3,7 +3,7 @@
  * double-precision libm over every float exponent and the special values, any length and
  * in place; the two-input maps against a plain loop written here, through broadcasts,
  * transposed views and in-place outputs; the select (where); softmax and layer norm rows;
- * threads; and the dimension merging they rely on. */
+ * threads; the dimension merging they rely on; and the transposing store of copy.c. */
 #include <float.h>
 #include <stdint.h>
 #include <string.h>
@@ -798,6 +798,51 @@ START_TEST(coalesce_merges_runs_only) {
 }
 END_TEST
 
+/* kern_transpose_bias (copy.c), the store of a product computed transposed: at every level,
+ * f32 and f64, with a bias and without, sizes with whole register blocks, edges on either side
+ * or both, and a single row or column, it gives exactly src^T (+ bias), -0 kept without one. */
+START_TEST(transpose_bias_every_level) {
+    static const int64_t sizes[][2] = {{64, 256}, {8, 8}, {4, 12}, {19, 17}, {1, 9},
+                                       {9, 1},    {16, 5}, {5, 16}, {64, 10}};
+    enum { MAX = 64 * 256 };
+    float *sf = malloc(MAX * sizeof *sf), *df = malloc(MAX * sizeof *df);
+    double *sd = malloc(MAX * sizeof *sd), *dd = malloc(MAX * sizeof *dd);
+    float bf[256];
+    double bd[256];
+    ck_assert(sf && df && sd && dd);
+    for (int i = 0; i < MAX; i++)
+        sd[i] = sf[i] = i % 5 == 3 ? -0.0f : (float)(i % 97) * 0.375f - 9.0f;
+    for (int j = 0; j < 256; j++) bd[j] = bf[j] = (float)(j % 11) - 5.5f;
+    tg_cpu_level lv[3];
+    int n_lv = levels(lv);
+    for (int li = 0; li < n_lv; li++) {
+        tg_set_cpu_level(lv[li]);
+        for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++)
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                int64_t rows = sizes[c][0], cols = sizes[c][1];
+                kern_transpose_bias(TG_F32, rows, cols, sf, with_bias ? bf : NULL, df);
+                kern_transpose_bias(TG_F64, rows, cols, sd, with_bias ? bd : NULL, dd);
+                for (int64_t i = 0; i < rows; i++)
+                    for (int64_t j = 0; j < cols; j++) {
+                        float wf = with_bias ? sf[j * rows + i] + bf[j] : sf[j * rows + i];
+                        double wd = with_bias ? sd[j * rows + i] + bd[j] : sd[j * rows + i];
+                        ck_assert_msg(memcmp(&df[i * cols + j], &wf, sizeof wf) == 0 &&
+                                          memcmp(&dd[i * cols + j], &wd, sizeof wd) == 0,
+                                      "%s %lldx%lld bias %d at (%lld, %lld): %g %g, want %g",
+                                      tg_cpu_level_name(lv[li]), (long long)rows,
+                                      (long long)cols, with_bias, (long long)i, (long long)j,
+                                      (double)df[i * cols + j], dd[i * cols + j], wd);
+                    }
+            }
+    }
+    tg_set_cpu_level(TG_CPU_AVX512);
+    free(sf);
+    free(df);
+    free(sd);
+    free(dd);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("kernels_elementwise");
     TCase *tc = tcase_create("elementwise");
@@ -816,6 +861,7 @@ int main(void) {
     tcase_add_test(tc, lstm_rows_are_the_plain_formulas);
     tcase_add_test(tc, threads_give_the_same_bits);
     tcase_add_test(tc, coalesce_merges_runs_only);
+    tcase_add_test(tc, transpose_bias_every_level);
     suite_add_tcase(s, tc);
     return tg_test_run(s);
 }
