@@ -13,36 +13,16 @@
 #include "optim_impl.h"
 
 /* ---- one lane: the portable path and the tails ---- */
-#define V  T
-#define VL 1
-#define TARGET
-#define VADD(a, b)     ((a) + (b))
-#define VSUB(a, b)     ((a) - (b))
-#define VMUL(a, b)     ((a) * (b))
-#define VDIV(a, b)     ((a) / (b))
-#define VSET1(x)       (x)
-#define VLOAD(p)       (*(p))
-#define VSTORE(p, v)   (*(p) = (v))
-#define VKEEP_GE(a, b) ((a) >= (b) ? (a) : (b))
 #define T              float
 #define FN(name)       update_##name##_f32_scalar
 #define VSQRT(a)       sqrtf(a)
+#include "update_one_lane.h"
 #include "update_simd.h"
 
-#define V  T
-#define VL 1
-#define TARGET
-#define VADD(a, b)     ((a) + (b))
-#define VSUB(a, b)     ((a) - (b))
-#define VMUL(a, b)     ((a) * (b))
-#define VDIV(a, b)     ((a) / (b))
-#define VSET1(x)       (x)
-#define VLOAD(p)       (*(p))
-#define VSTORE(p, v)   (*(p) = (v))
-#define VKEEP_GE(a, b) ((a) >= (b) ? (a) : (b))
 #define T              double
 #define FN(name)       update_##name##_f64_scalar
 #define VSQRT(a)       sqrt(a)
+#include "update_one_lane.h"
 #include "update_simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
